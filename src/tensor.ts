@@ -1,0 +1,97 @@
+// Tensor: a dtype, a shape and storage on one backend. Storage is the backend's own
+// (a host typed array on reference/cpu, a pooled GPUBuffer on webgpu, a device allocation on cuda).
+// Moving between backends is explicit: `await t.to('webgpu')`, `await t.read()`.
+
+import type { Backend, BackendName } from './runtime/backend.js';
+import { dtypeBytes, type DType, type HostArray } from './dtype.js';
+import { HotpathsError, show } from './errors.js';
+
+/** Resolves a backend by name (set by the runtime; kept here as a hook to avoid an import cycle). */
+let resolveBackend: ((name: BackendName) => Promise<Backend>) | undefined;
+export function setBackendResolver(fn: (name: BackendName) => Promise<Backend>): void {
+  resolveBackend = fn;
+}
+
+export class Tensor {
+  readonly dtype: DType;
+  readonly shape: readonly number[];
+  /** Number of elements. */
+  readonly size: number;
+  readonly backend: Backend;
+  /** The backend's storage handle; only that backend reads it. */
+  readonly storage: unknown;
+  #disposed = false;
+
+  constructor(backend: Backend, dtype: DType, shape: readonly number[], storage: unknown) {
+    this.backend = backend;
+    this.dtype = dtype;
+    this.shape = Object.freeze([...shape]);
+    this.size = numel(shape);
+    this.storage = storage;
+  }
+
+  /** The backend this tensor lives on. */
+  get device(): BackendName {
+    return this.backend.name;
+  }
+  /** Bytes of payload (not counting padding). */
+  get bytes(): number {
+    return this.size * dtypeBytes(this.dtype);
+  }
+  get disposed(): boolean {
+    return this.#disposed;
+  }
+
+  /** Copies the contents to a new host typed array (Float32Array, Uint16Array for bf16/f16, …). */
+  async read(): Promise<HostArray> {
+    this.assertLive('read()');
+    return this.backend.read(this);
+  }
+
+  /** A copy of this tensor on another backend (a copy also when `target` is this backend). */
+  async to(target: BackendName): Promise<Tensor> {
+    this.assertLive('to()');
+    if (!resolveBackend) throw new HotpathsError('E_BACKEND', 'to(): the runtime is not loaded; call init() first');
+    const dst = await resolveBackend(target);
+    if (dst === this.backend) return this.backend.copy(this);
+    const host = await this.backend.read(this);
+    return dst.fromHost(host, this.dtype, this.shape);
+  }
+
+  /** Gives the storage back to the backend's pool. Using the tensor afterwards throws E_DISPOSED. */
+  dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    this.backend.release(this);
+  }
+
+  /** Throws E_DISPOSED if this tensor was disposed; `what` names the caller for the message. */
+  assertLive(what: string): void {
+    if (this.#disposed) {
+      throw new HotpathsError('E_DISPOSED', `${what}: tensor ${this.describe()} was disposed`);
+    }
+  }
+
+  /** A short description for messages: `f32[4, 128] on cpu`. */
+  describe(): string {
+    return `${this.dtype}${show(this.shape)} on ${this.device}`;
+  }
+
+  toString(): string {
+    return `Tensor(${this.describe()})`;
+  }
+}
+
+/** Product of a shape's sizes. */
+export function numel(shape: readonly number[]): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
+
+/** Checks a shape: an array of non-negative safe integers. */
+export function assertShape(name: string, shape: unknown): asserts shape is number[] {
+  if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
+    throw new HotpathsError('E_SHAPE', `${name}: expected an array of non-negative integers, got ${show(shape)}`);
+  }
+}
