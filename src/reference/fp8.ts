@@ -143,13 +143,15 @@ export function fp8Quantize(x: Float32Array, M: number, K: number, spec: Quantiz
       const c0 = bk * bc, c1 = Math.min(K, c0 + bc);
       // ragged edges act as zero padding: only the elements that exist contribute to amax
       let amax = 0;
+      let finite = true;
       for (let r = r0; r < r1; r++) {
         for (let c = c0; c < c1; c++) {
           const v = Math.abs(x[r * K + c]!);
-          if (!(v <= amax)) amax = v; // keeps NaN once seen
+          if (!Number.isFinite(v)) finite = false;
+          else if (v > amax) amax = v;
         }
       }
-      const scale = scaleFromAmax(amax, spec.format, spec.ue8m0);
+      const scale = scaleFromAmax(finite ? amax : NaN, spec.format, spec.ue8m0);
       scales[bm * nbK + bk] = scale;
       for (let r = r0; r < r1; r++) {
         for (let c = c0; c < c1; c++) {

@@ -1,0 +1,96 @@
+// Loads the native addon (build/Release/hotpaths.node, built by `npm install` through cmake-js) and
+// declares its functions. A missing or broken addon is not an error here: `loadAddon()` returns
+// undefined and `addonStatus()` says why, once, so the cpu and cuda backends can be skipped with
+// that reason while reference and webgpu keep working.
+
+import { createRequire } from 'node:module';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { packageRoot } from '../util/paths.js';
+
+type Typed = Float32Array | Uint16Array | Int32Array | Uint8Array | Uint32Array | Float64Array;
+
+export interface AddonBuildInfo {
+  cuda: boolean;
+  cudaArchs: string;
+  cudaVersion: string;
+  simd: string;
+  compiler: string;
+  threads: number;
+}
+
+export interface CudaDeviceInfo {
+  name: string;
+  major: number;
+  minor: number;
+  smCount: number;
+  totalMem: number;
+  l2Bytes: number;
+  driverVersion: number;
+  runtimeVersion: number;
+  clockKHz: number;
+  memClockKHz: number;
+  memBusWidth: number;
+}
+
+/** The addon's functions (native/addon.cc registers them). Formats: 0 = e4m3, 1 = e5m2. */
+export interface Addon {
+  buildInfo(): AddonBuildInfo;
+  setThreads(n: number): void;
+  cpuFp8Encode(x: Float32Array, out: Uint8Array, format: number): Promise<void>;
+  cpuFp8Decode(q: Uint8Array, out: Float32Array, format: number): Promise<void>;
+  cpuFp8Quantize(x: Float32Array | Uint16Array, rows: number, cols: number, blockRows: number, format: number, ue8m0: boolean, data: Uint8Array, scales: Float32Array): Promise<void>;
+  cpuFp8Dequantize(data: Uint8Array, scales: Float32Array, rows: number, cols: number, blockRows: number, format: number, out: Float32Array): Promise<void>;
+  cpuCopy(dst: Typed, src: Typed): Promise<void>;
+  cudaDeviceCount(): number;
+  cudaDeviceInfo(): CudaDeviceInfo;
+  cudaMalloc(bytes: number): bigint;
+  cudaFree(ptr: bigint): void;
+  cudaMemset(ptr: bigint, byte: number, bytes: number): void;
+  cudaUpload(ptr: bigint, src: Typed): void;
+  cudaDownload(ptr: bigint, dst: Typed): Promise<void>;
+  cudaCopy(dst: bigint, src: bigint, bytes: number): void;
+  cudaSynchronize(): Promise<void>;
+  cudaTimerStart(): void;
+  cudaTimerStop(): Promise<number>;
+  cudaFp8Encode(x: bigint, out: bigint, n: number, format: number): void;
+  cudaFp8Decode(q: bigint, out: bigint, n: number, format: number): void;
+  cudaFp8Quantize(x: bigint, xIsBf16: boolean, rows: number, cols: number, blockRows: number, format: number, ue8m0: boolean, data: bigint, scales: bigint): void;
+  cudaFp8Dequantize(data: bigint, scales: bigint, rows: number, cols: number, blockRows: number, format: number, out: bigint): void;
+}
+
+let loaded: { addon?: Addon; reason?: string } | undefined;
+
+/** The addon, or undefined when it was not built or fails to load (see addonStatus()). */
+export function loadAddon(): Addon | undefined {
+  if (!loaded) loaded = tryLoad();
+  return loaded.addon;
+}
+
+/** Why the addon is missing ('' when it loaded). */
+export function addonStatus(): string {
+  loadAddon();
+  return loaded?.reason ?? '';
+}
+
+function tryLoad(): { addon?: Addon; reason?: string } {
+  if (process.env.HOTPATHS_NO_ADDON) return { reason: 'disabled by HOTPATHS_NO_ADDON' };
+  const root = packageRoot();
+  const file = join(root, 'build', 'Release', 'hotpaths.node');
+  if (!existsSync(file)) {
+    let why = 'the addon was not built';
+    try {
+      const status = JSON.parse(readFileSync(join(root, 'build', 'addon-status.json'), 'utf8')) as { reason?: string };
+      if (status.reason) why = `the addon build failed: ${status.reason}`;
+    } catch {
+      /* no status file: npm install never ran the build */
+    }
+    return { reason: `${why} (run \`npm run build:addon\`; needs cmake and a C++ compiler)` };
+  }
+  try {
+    const require = createRequire(import.meta.url);
+    return { addon: require(file) as Addon };
+  } catch (e) {
+    return { reason: `the addon at ${file} failed to load: ${(e as Error).message}` };
+  }
+}

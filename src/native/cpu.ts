@@ -1,0 +1,41 @@
+// The cpu backend: tensors in host typed arrays, kernels in the addon's C++ (native/cpu/), run on
+// its thread pool off the event loop.
+
+import { cpus } from 'node:os';
+import type { Backend, Fp8Format, Fp8Kernels } from '../runtime/backend.js';
+import { HOST_MAX_BYTES, hostData, hostEmpty, hostFromHost } from '../runtime/host.js';
+import type { Addon } from './addon.js';
+import { nativeCall } from './call.js';
+
+export const FORMAT_CODE: Readonly<Record<Fp8Format, number>> = { e4m3: 0, e5m2: 1 };
+
+export function createCpuBackend(addon: Addon): Backend {
+  const fp8: Fp8Kernels = {
+    encode: (x, format, out) =>
+      nativeCall('fp8.encode (cpu)', () => addon.cpuFp8Encode(hostData<Float32Array>(x), hostData<Uint8Array>(out), FORMAT_CODE[format])),
+    decode: (q, format, out) =>
+      nativeCall('fp8.decode (cpu)', () => addon.cpuFp8Decode(hostData<Uint8Array>(q), hostData<Float32Array>(out), FORMAT_CODE[format])),
+    quantize: (x, spec, data, scales) =>
+      nativeCall('fp8.quantize (cpu)', () =>
+        addon.cpuFp8Quantize(hostData<Float32Array | Uint16Array>(x), x.shape[0]!, x.shape[1]!, spec.block[0], FORMAT_CODE[spec.format], spec.ue8m0, hostData<Uint8Array>(data), hostData<Float32Array>(scales)),
+      ),
+    dequantize: (data, scales, spec, out) =>
+      nativeCall('fp8.dequantize (cpu)', () =>
+        addon.cpuFp8Dequantize(hostData<Uint8Array>(data), hostData<Float32Array>(scales), data.shape[0]!, data.shape[1]!, spec.block[0], FORMAT_CODE[spec.format], hostData<Float32Array>(out)),
+      ),
+  };
+  const info = addon.buildInfo();
+  const backend: Backend = {
+    name: 'cpu',
+    deviceName: `${cpus()[0]?.model?.trim() ?? 'CPU'} (${info.threads} threads, ${info.simd})`,
+    maxBytes: HOST_MAX_BYTES,
+    fromHost: (data, dtype, shape) => hostFromHost(backend, data, dtype, shape),
+    empty: (dtype, shape) => hostEmpty(backend, dtype, shape),
+    copy: (t) => hostFromHost(backend, hostData(t), t.dtype, t.shape),
+    read: async (t) => hostData(t).slice(),
+    release: () => {},
+    sync: async () => {},
+    fp8,
+  };
+  return backend;
+}

@@ -1,0 +1,118 @@
+// The cuda backend: tensors in device memory allocated by the addon (cudaMalloc, pooled by size
+// class here), kernels in native/cuda/ launched on the addon's one stream. Launches return at once;
+// read() and sync() wait for the stream.
+
+import { allocHost, dtypeBytes, type DType, type HostArray } from '../dtype.js';
+import { HotpathsError, show } from '../errors.js';
+import type { Backend, Fp8Kernels } from '../runtime/backend.js';
+import { poisonEnabled, POISON_BYTE } from '../runtime/poison.js';
+import { sizeClass } from '../runtime/sizeclass.js';
+import { numel, Tensor } from '../tensor.js';
+import type { Addon } from './addon.js';
+import { nativeCall, nativeCallSync } from './call.js';
+import { FORMAT_CODE } from './cpu.js';
+
+/** A pooled device allocation: `ptr` is the base address, `bytes` the allocation's size. */
+export interface CudaStorage {
+  ptr: bigint;
+  bytes: number;
+}
+
+export function cudaPtr(t: Tensor): bigint {
+  return (t.storage as CudaStorage).ptr;
+}
+
+export function createCudaBackend(addon: Addon): Backend {
+  const info = addon.cudaDeviceInfo();
+  const pool = new Map<number, bigint[]>();
+  const stats = { held: 0, inUse: 0, peak: 0 };
+
+  function alloc(bytes: number): CudaStorage {
+    const cls = sizeClass(bytes);
+    const free = pool.get(cls);
+    const reused = free?.pop();
+    if (reused !== undefined) {
+      stats.inUse += cls;
+      stats.peak = Math.max(stats.peak, stats.inUse);
+      return { ptr: reused, bytes: cls };
+    }
+    let ptr: bigint;
+    try {
+      ptr = addon.cudaMalloc(cls);
+    } catch {
+      trim(); // give cached blocks back to the driver, then try once more
+      ptr = nativeCallSync(`cudaMalloc(${cls} bytes)`, () => addon.cudaMalloc(cls));
+    }
+    stats.held += cls;
+    stats.inUse += cls;
+    stats.peak = Math.max(stats.peak, stats.inUse);
+    return { ptr, bytes: cls };
+  }
+
+  function trim(): void {
+    for (const [cls, ptrs] of pool) {
+      for (const p of ptrs) {
+        addon.cudaFree(p);
+        stats.held -= cls;
+      }
+    }
+    pool.clear();
+  }
+
+  const f = (t: Tensor) => cudaPtr(t);
+  const fp8: Fp8Kernels = {
+    encode: (x, format, out) => nativeCallSync('fp8.encode (cuda)', () => addon.cudaFp8Encode(f(x), f(out), x.size, FORMAT_CODE[format])),
+    decode: (q, format, out) => nativeCallSync('fp8.decode (cuda)', () => addon.cudaFp8Decode(f(q), f(out), q.size, FORMAT_CODE[format])),
+    quantize: (x, spec, data, scales) =>
+      nativeCallSync('fp8.quantize (cuda)', () =>
+        addon.cudaFp8Quantize(f(x), x.dtype === 'bf16', x.shape[0]!, x.shape[1]!, spec.block[0], FORMAT_CODE[spec.format], spec.ue8m0, f(data), f(scales)),
+      ),
+    dequantize: (data, scales, spec, out) =>
+      nativeCallSync('fp8.dequantize (cuda)', () =>
+        addon.cudaFp8Dequantize(f(data), f(scales), data.shape[0]!, data.shape[1]!, spec.block[0], FORMAT_CODE[spec.format], f(out)),
+      ),
+  };
+
+  const backend: Backend & { poolStats(): typeof stats; trim(): void; info: typeof info } = {
+    name: 'cuda',
+    deviceName: info.name,
+    maxBytes: Math.floor(info.totalMem * 0.9),
+    info,
+    empty(dtype: DType, shape: readonly number[]): Tensor {
+      const bytes = numel(shape) * dtypeBytes(dtype);
+      if (bytes > backend.maxBytes) {
+        throw new HotpathsError('E_TOO_LARGE', `empty(): ${dtype}${show(shape)} needs ${bytes} bytes, more than this GPU can hold (${backend.maxBytes})`);
+      }
+      const s = alloc(bytes);
+      if (poisonEnabled()) addon.cudaMemset(s.ptr, POISON_BYTE, s.bytes);
+      return new Tensor(backend, dtype, shape, s);
+    },
+    fromHost(data: HostArray, dtype: DType, shape: readonly number[]): Tensor {
+      const t = backend.empty(dtype, shape);
+      if (data.byteLength > 0) nativeCallSync('upload (cuda)', () => addon.cudaUpload(cudaPtr(t), data));
+      return t;
+    },
+    copy(t: Tensor): Tensor {
+      const out = backend.empty(t.dtype, t.shape);
+      if (t.bytes > 0) addon.cudaCopy(cudaPtr(out), cudaPtr(t), t.bytes);
+      return out;
+    },
+    async read(t: Tensor): Promise<HostArray> {
+      const host = allocHost(t.dtype, t.size);
+      if (t.size > 0) await nativeCall('read (cuda)', () => addon.cudaDownload(cudaPtr(t), host));
+      return host;
+    },
+    release(t: Tensor): void {
+      const s = t.storage as CudaStorage;
+      let free = pool.get(s.bytes);
+      if (!free) pool.set(s.bytes, (free = []));
+      free.push(s.ptr);
+      stats.inUse -= s.bytes;
+    },
+    sync: () => nativeCall('sync (cuda)', () => addon.cudaSynchronize()),
+    poolStats: () => ({ ...stats }),
+    trim,
+    fp8,
+  };
+  return backend;
+}

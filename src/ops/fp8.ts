@@ -1,0 +1,150 @@
+// fp8: E4M3/E5M2 encode and decode, and DeepSeek-V3's scaled quantization with 1×128 (per-token
+// group) or 128×128 (per-block) scales. Validates once here, then runs on the tensor's backend.
+//
+// Rounding: nearest, ties to even. Saturating: finite values past the largest finite value become
+// ±max (448 for E4M3, 57344 for E5M2), like CUDA's __NV_SATFINITE (PyTorch's plain cast instead
+// gives NaN for E4M3 at |x| >= 464). NaN encodes as 0x7F. Infinity: ±448 in E4M3 (it has no inf),
+// ±inf (0x7C/0xFC) in E5M2.
+
+import { HotpathsError, show } from '../errors.js';
+import type { Fp8Format, QuantizeSpec } from '../runtime/backend.js';
+import type { Tensor } from '../tensor.js';
+import { FP8_FORMATS } from '../reference/fp8.js';
+import { assertDTypeIn, assertNonEmpty, assertOneOf, assertRank, assertSameDevice, assertTensor } from './validate.js';
+
+export type { Fp8Format } from '../runtime/backend.js';
+
+const FORMATS = ['e4m3', 'e5m2'] as const;
+const dtypeOf = (f: Fp8Format): 'fp8e4m3' | 'fp8e5m2' => (f === 'e4m3' ? 'fp8e4m3' : 'fp8e5m2');
+
+/** Largest finite value of a format: 448 (e4m3) or 57344 (e5m2). */
+export function maxFinite(format: Fp8Format): number {
+  assertOneOf('maxFinite(): format', format, FORMATS);
+  return FP8_FORMATS[format].maxFinite;
+}
+
+/** A quantized matrix: FP8 codes plus one f32 scale per block; x ≈ decode(data) · scale. */
+export interface QuantizedTensor {
+  /** Codes, dtype fp8e4m3 or fp8e5m2 (one byte each), shape [M, K]. */
+  data: Tensor;
+  /** f32 scales, [M, ceil(K/128)] for 1×128 blocks, [ceil(M/128), ceil(K/128)] for 128×128. */
+  scales: Tensor;
+  format: Fp8Format;
+  block: readonly [1 | 128, 128];
+  /** Scales are powers of two (UE8M0). */
+  ue8m0: boolean;
+  /** [M, K] */
+  shape: readonly [number, number];
+}
+
+export interface QuantizeOptions {
+  /** Default 'e4m3'. */
+  format?: Fp8Format;
+  /** [1, 128] (default; activations) or [128, 128] (weights). */
+  block?: readonly [number, number];
+  /** Round scales up to powers of two. Default false. */
+  ue8m0?: boolean;
+  /**
+   * A block holding NaN or ±inf gets scale NaN and all-NaN codes ('propagate', the default, costs
+   * nothing); 'throw' reads the scales back and throws E_NONFINITE naming the first such block.
+   */
+  nonFinite?: 'propagate' | 'throw';
+}
+
+/** x: f32 [...] -> fp8 codes [...] (dtype fp8e4m3 or fp8e5m2), element-wise. */
+export async function encode(x: Tensor, format: Fp8Format = 'e4m3'): Promise<Tensor> {
+  assertTensor('fp8.encode(): x', x);
+  assertOneOf('fp8.encode(): format', format, FORMATS);
+  assertDTypeIn('fp8.encode(): x', x, ['f32']);
+  const out = x.backend.empty(dtypeOf(format), x.shape);
+  if (x.size > 0) await x.backend.fp8.encode(x, format, out);
+  return out;
+}
+
+/** q: fp8 codes [...] -> f32 [...], exact. The format comes from q's dtype, or is given for u8. */
+export async function decode(q: Tensor, format?: Fp8Format): Promise<Tensor> {
+  assertTensor('fp8.decode(): q', q);
+  assertDTypeIn('fp8.decode(): q', q, ['fp8e4m3', 'fp8e5m2', 'u8']);
+  const fmt = formatOf('fp8.decode()', q, format);
+  const out = q.backend.empty('f32', q.shape);
+  if (q.size > 0) await q.backend.fp8.decode(q, fmt, out);
+  return out;
+}
+
+/**
+ * Scaled quantization (DeepSeek-V3): x: f32|bf16 [M, K] -> codes [M, K] and f32 scales, one per
+ * block: amax = max |x| over the block (clamped below at 1e-4), scale = amax / maxFinite (rounded
+ * up to a power of two with ue8m0), q = encode(x / scale). Ragged edges act as zero padding.
+ */
+export async function quantize(x: Tensor, opts: QuantizeOptions = {}): Promise<QuantizedTensor> {
+  assertTensor('fp8.quantize(): x', x);
+  assertDTypeIn('fp8.quantize(): x', x, ['f32', 'bf16']);
+  assertRank('fp8.quantize(): x', x, 2);
+  assertNonEmpty('fp8.quantize(): x', x);
+  const format = opts.format ?? 'e4m3';
+  assertOneOf('fp8.quantize(): format', format, FORMATS);
+  const block = parseBlock(opts.block ?? [1, 128]);
+  const ue8m0 = opts.ue8m0 ?? false;
+  if (typeof ue8m0 !== 'boolean') throw new HotpathsError('E_ARG', `fp8.quantize(): ue8m0: expected a boolean, got ${show(ue8m0)}`);
+  const nonFinite = opts.nonFinite ?? 'propagate';
+  assertOneOf('fp8.quantize(): nonFinite', nonFinite, ['propagate', 'throw']);
+
+  const [M, K] = x.shape as [number, number];
+  const spec: QuantizeSpec = { format, block, ue8m0 };
+  const data = x.backend.empty(dtypeOf(format), [M, K]);
+  const scales = x.backend.empty('f32', scaleShape(M, K, block));
+  await x.backend.fp8.quantize(x, spec, data, scales);
+  if (nonFinite === 'throw') {
+    const s = (await scales.read()) as Float32Array;
+    const bad = s.findIndex((v) => Number.isNaN(v));
+    if (bad >= 0) {
+      const nbK = scales.shape[1]!;
+      data.dispose();
+      scales.dispose();
+      throw new HotpathsError('E_NONFINITE', `fp8.quantize(): x has NaN or infinity in block (${Math.floor(bad / nbK)}, ${bad % nbK}) of ${block[0]}×${block[1]} blocks`);
+    }
+  }
+  return { data, scales, format, block, ue8m0, shape: [M, K] };
+}
+
+/** q -> f32 [M, K] = decode(q.data) · scale of each element's block. */
+export async function dequantize(q: QuantizedTensor): Promise<Tensor> {
+  if (typeof q !== 'object' || q === null) throw new HotpathsError('E_ARG', `fp8.dequantize(): q: expected the result of fp8.quantize(), got ${show(q)}`);
+  assertTensor('fp8.dequantize(): q.data', q.data);
+  assertTensor('fp8.dequantize(): q.scales', q.scales);
+  assertSameDevice('fp8.dequantize()', q.data, q.scales);
+  assertRank('fp8.dequantize(): q.data', q.data, 2);
+  assertNonEmpty('fp8.dequantize(): q.data', q.data);
+  assertDTypeIn('fp8.dequantize(): q.scales', q.scales, ['f32']);
+  const format = formatOf('fp8.dequantize()', q.data, q.format);
+  const block = parseBlock(q.block);
+  const [M, K] = q.data.shape as [number, number];
+  const want = scaleShape(M, K, block);
+  if (q.scales.shape.length !== 2 || q.scales.shape[0] !== want[0] || q.scales.shape[1] !== want[1]) {
+    throw new HotpathsError('E_SHAPE', `fp8.dequantize(): q.scales: expected shape ${show(want)} for data [${M}, ${K}] with ${block[0]}×${block[1]} blocks, got ${show(q.scales.shape)}`);
+  }
+  const out = q.data.backend.empty('f32', [M, K]);
+  await q.data.backend.fp8.dequantize(q.data, q.scales, { format, block, ue8m0: !!q.ue8m0 }, out);
+  return out;
+}
+
+/** Shape of the scales for an [M, K] matrix. */
+export function scaleShape(M: number, K: number, block: readonly [number, number]): [number, number] {
+  return [Math.ceil(M / block[0]), Math.ceil(K / block[1])];
+}
+
+function parseBlock(b: unknown): readonly [1 | 128, 128] {
+  if (Array.isArray(b) && b.length === 2 && (b[0] === 1 || b[0] === 128) && b[1] === 128) return [b[0], 128];
+  throw new HotpathsError('E_ARG', `fp8.quantize(): block: expected [1, 128] or [128, 128], got ${show(b)}`);
+}
+
+function formatOf(what: string, q: Tensor, format: Fp8Format | undefined): Fp8Format {
+  const fromDtype = q.dtype === 'fp8e4m3' ? 'e4m3' : q.dtype === 'fp8e5m2' ? 'e5m2' : undefined;
+  if (format !== undefined) assertOneOf(`${what}: format`, format, FORMATS);
+  if (fromDtype && format && format !== fromDtype) {
+    throw new HotpathsError('E_DTYPE', `${what}: format '${format}' does not match the codes' dtype ${q.dtype}`);
+  }
+  const f = fromDtype ?? format;
+  if (!f) throw new HotpathsError('E_ARG', `${what}: format: q is plain u8, so pass 'e4m3' or 'e5m2'`);
+  return f;
+}
