@@ -3,7 +3,7 @@
 //   const x = rt.tensor(new Float32Array(4 * 256), [4, 256]);
 //   const q = await fp8.quantize(x, { block: [1, 128] });
 
-export { init, getBackend, probeBackend, createTensor } from './runtime/index.js';
+export { init, getBackend, probeBackend, createTensor, shutdown } from './runtime/index.js';
 export type { InitOptions, Runtime, BackendProbe } from './runtime/index.js';
 export type { Backend, BackendName, Fp8Format, QuantizeSpec } from './runtime/backend.js';
 export { BACKEND_NAMES } from './runtime/backend.js';

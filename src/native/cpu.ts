@@ -29,6 +29,7 @@ export function createCpuBackend(addon: Addon): Backend {
     name: 'cpu',
     deviceName: `${cpus()[0]?.model?.trim() ?? 'CPU'} (${info.threads} threads, ${info.simd})`,
     maxBytes: HOST_MAX_BYTES,
+    details: { ...info },
     fromHost: (data, dtype, shape) => hostFromHost(backend, data, dtype, shape),
     empty: (dtype, shape) => hostEmpty(backend, dtype, shape),
     copy: (t) => hostFromHost(backend, hostData(t), t.dtype, t.shape),

@@ -78,6 +78,8 @@ export function createCudaBackend(addon: Addon): Backend {
     deviceName: info.name,
     maxBytes: Math.floor(info.totalMem * 0.9),
     info,
+    details: { ...info, build: addon.buildInfo() },
+    destroy: () => trim(),
     empty(dtype: DType, shape: readonly number[]): Tensor {
       const bytes = numel(shape) * dtypeBytes(dtype);
       if (bytes > backend.maxBytes) {
@@ -110,6 +112,10 @@ export function createCudaBackend(addon: Addon): Backend {
       stats.inUse -= s.bytes;
     },
     sync: () => nativeCall('sync (cuda)', () => addon.cudaSynchronize()),
+    deviceTimer: {
+      start: () => nativeCallSync('timer (cuda)', () => addon.cudaTimerStart()),
+      stop: () => nativeCall('timer (cuda)', () => addon.cudaTimerStop()),
+    },
     poolStats: () => ({ ...stats }),
     trim,
     fp8,

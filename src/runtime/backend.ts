@@ -49,5 +49,14 @@ export interface Backend {
   sync(): Promise<void>;
   /** Largest tensor in bytes this backend can hold. */
   readonly maxBytes: number;
+  /**
+   * Device-side timing for benchmarks (WebGPU timestamp queries, CUDA events): `stop()` resolves to
+   * the GPU milliseconds spent on work submitted between `start()` and `stop()`. Absent on host backends.
+   */
+  readonly deviceTimer?: { start(): void; stop(): Promise<number> };
+  /** What `hotpaths info` shows about the device: adapter info, features, limits, build flags. */
+  readonly details?: Record<string, unknown>;
+  /** Releases the device and pools (a caller's own GPUDevice is left alone). */
+  destroy?(): void;
   readonly fp8: Fp8Kernels;
 }

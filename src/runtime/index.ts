@@ -94,9 +94,21 @@ export async function probeBackend(name: BackendName): Promise<BackendProbe> {
   }
 }
 
+/** Releases every started backend's device and pools; the process can then exit. */
+export async function shutdown(): Promise<void> {
+  for (const [name, p] of started) {
+    started.delete(name);
+    try {
+      (await p).destroy?.();
+    } catch {
+      /* a backend that failed to start has nothing to release */
+    }
+  }
+}
+
 /** Software WebGPU adapters (lavapipe, SwiftShader) work, but the native cpu backend beats them. */
 function isSoftwareAdapter(b: Backend): boolean {
-  return /lavapipe|llvmpipe|swiftshader|software/i.test(b.deviceName);
+  return b.details?.software === true;
 }
 
 /** Starts hotpaths on one backend. */

@@ -1,0 +1,78 @@
+// `hotpaths bench`: runs the benchmark families on one backend and prints a table (or JSON lines).
+
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { getBackend } from '../src/runtime/index.js';
+import type { Backend, BackendName } from '../src/runtime/backend.js';
+import { packageRoot } from '../src/util/paths.js';
+import { ceilingsFor } from './ceilings.js';
+import { benchFp8, caseName, fp8Cases } from './fp8.bench.js';
+import { fmtShape, type Measurement } from './harness.js';
+
+export const FAMILIES = ['fp8'] as const;
+export type Family = (typeof FAMILIES)[number];
+
+export interface RunBenchOptions {
+  families: Family[];
+  backend: BackendName;
+  quick: boolean;
+  remeasure: boolean;
+  /** Called with each measurement as it lands (progress). */
+  onMeasurement?: (m: Measurement) => void;
+  log?: (line: string) => void;
+}
+
+export async function runBench(opts: RunBenchOptions): Promise<Measurement[]> {
+  const backend = await getBackend(opts.backend);
+  const log = opts.log ?? (() => {});
+  log(`measuring the copy ceiling on ${backend.name} (${backend.deviceName})…`);
+  const ceilings = await ceilingsFor(backend, { remeasure: opts.remeasure, quick: opts.quick });
+  log(`copy ceiling: ${ceilings.copyGBps?.toFixed(1)} GB/s`);
+  const results: Measurement[] = [];
+  for (const family of opts.families) {
+    if (family === 'fp8') {
+      const peer = await fp8Peer(backend, opts.quick);
+      for (const m of await benchFp8(backend, ceilings, { quick: opts.quick }, peer)) {
+        results.push(m);
+        opts.onMeasurement?.(m);
+      }
+    }
+  }
+  return results;
+}
+
+/** The peer measured in the same run: reference for cpu, cpu for webgpu, PyTorch for cuda. */
+async function fp8Peer(backend: Backend, quick: boolean): Promise<{ backend: Backend } | { external: Map<string, number>; name: string } | undefined> {
+  const other: Partial<Record<BackendName, BackendName>> = { cpu: 'reference', webgpu: 'cpu' };
+  const name = other[backend.name];
+  if (name) return getBackend(name).then((b) => ({ backend: b }), () => undefined);
+  if (backend.name !== 'cuda') return undefined;
+  const cases = fp8Cases(quick).map((c) => ({ ...c, key: `${caseName(c)} ${fmtShape(c.shape)}` }));
+  const r = spawnSync('python3', [join(packageRoot(), 'bench', 'peers', 'torch_fp8.py')], { input: JSON.stringify(cases), encoding: 'utf8', timeout: 300_000 });
+  if (r.status !== 0) {
+    process.stderr.write(`bench: no PyTorch peer (${(r.stderr || r.error?.message || '').trim().split('\n').pop()})\n`);
+    return undefined;
+  }
+  return { external: new Map(Object.entries(JSON.parse(r.stdout) as Record<string, number>)), name: 'torch' };
+}
+
+/** A fixed-width table of measurements. */
+export function formatTable(ms: Measurement[]): string {
+  const head = ['family', 'op', 'backend', 'shape', 'ms', 'GB/s', 'TFLOP/s', 'of ceiling', 'peer', 'peer ms', 'speedup'];
+  const rows = ms.map((m) => [
+    m.family,
+    m.op,
+    m.backend,
+    m.shape,
+    m.ms.toFixed(3) + (m.timer === 'host' ? '' : '*'),
+    m.gbps?.toFixed(1) ?? '',
+    m.tflops?.toFixed(2) ?? '',
+    m.ceiling_fraction !== undefined ? `${(m.ceiling_fraction * 100).toFixed(0)}%` : '',
+    m.peer ?? '',
+    m.peer_ms?.toFixed(3) ?? '',
+    m.peer_ms ? `${(m.peer_ms / m.ms).toFixed(2)}x` : '',
+  ]);
+  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (r: string[]) => r.map((c, i) => c.padEnd(w[i]!)).join('  ');
+  return [line(head), line(w.map((n) => '-'.repeat(n))), ...rows.map(line), '(* device time: timestamp queries / CUDA events; otherwise wall clock)'].join('\n');
+}

@@ -1,0 +1,107 @@
+#!/usr/bin/env node
+// hotpaths command line: `info`, `bench`, `train`.
+
+import { Command, Option } from 'commander';
+import cliProgress from 'cli-progress';
+import { addonStatus, loadAddon } from './native/addon.js';
+import { BACKEND_NAMES, type BackendName } from './runtime/backend.js';
+import { init, probeBackend, shutdown, type BackendProbe } from './runtime/index.js';
+import { packageVersion } from './util/paths.js';
+import { FAMILIES, formatTable, runBench, type Family } from '../bench/index.js';
+import { fp8Cases } from '../bench/fp8.bench.js';
+
+const program = new Command();
+program.name('hotpaths').description('Kernels for the hot paths of LLM training, on reference, cpu, webgpu and cuda backends.').version(packageVersion());
+
+program
+  .command('info')
+  .description('version, backends found and skipped (with reasons), devices and features, addon build flags')
+  .option('--json', 'print one JSON object')
+  .action(async (opts: { json?: boolean }) => {
+    const addon = loadAddon();
+    const build = addon ? addon.buildInfo() : undefined;
+    const probes: (BackendProbe & { details?: Record<string, unknown> })[] = [];
+    for (const name of [...BACKEND_NAMES].reverse()) {
+      const p = await probeBackend(name);
+      const details = p.ok ? (await import('./runtime/index.js').then((m) => m.getBackend(name))).details : undefined;
+      probes.push({ ...p, ...(details ? { details } : {}) });
+    }
+    const auto = await init({ backend: 'auto', verbose: false });
+    const report = {
+      version: packageVersion(),
+      node: process.version,
+      platform: `${process.platform}-${process.arch}`,
+      addon: build ? { built: true, ...build } : { built: false, reason: addonStatus() },
+      backends: probes,
+      auto: { picked: auto.name, skipped: auto.selection.skipped },
+    };
+    if (opts.json) {
+      console.log(JSON.stringify(report, null, 2));
+      return;
+    }
+    console.log(`hotpaths ${report.version}  (node ${report.node}, ${report.platform})`);
+    console.log(build ? `addon: built — cpu ${build.simd}, ${build.threads} threads; cuda ${build.cuda ? `yes (CUDA ${build.cudaVersion}, archs ${build.cudaArchs})` : 'no'}; ${build.compiler}` : `addon: not built — ${addonStatus()}`);
+    console.log('backends:');
+    for (const p of probes) {
+      console.log(`  ${p.name.padEnd(10)} ${p.ok ? 'ok     ' : 'skipped'} ${p.reason}`);
+      if (p.details) for (const [k, v] of Object.entries(p.details)) console.log(`  ${''.padEnd(18)} ${k}: ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`);
+    }
+    console.log(`auto picks: ${auto.name}${auto.selection.skipped.length ? ` (skipped: ${auto.selection.skipped.map((s) => s.name).join(', ')})` : ''}`);
+  });
+
+program
+  .command('bench')
+  .description('run benchmarks: time, GB/s or TFLOP/s, fraction of the measured ceiling, and a peer from the same run')
+  .argument('[families...]', `families to run (${FAMILIES.join(', ')}); all when none given`)
+  .addOption(new Option('--backend <name>', 'backend to benchmark (default: what auto picks)').choices([...BACKEND_NAMES]))
+  .option('--json', 'print one JSON record per measurement')
+  .option('--quick', 'smaller shapes and fewer samples (smoke runs, software adapters)')
+  .option('--remeasure', 'measure the ceilings again instead of using the cached ones')
+  .action(async (families: string[], opts: { backend?: BackendName; json?: boolean; quick?: boolean; remeasure?: boolean }) => {
+    for (const f of families) {
+      if (!(FAMILIES as readonly string[]).includes(f)) program.error(`hotpaths bench: unknown family '${f}'; expected one of ${FAMILIES.join(', ')}`);
+    }
+    const backend = opts.backend ?? (await init({ backend: 'auto', verbose: !opts.json })).name;
+    const chosen = (families.length ? families : [...FAMILIES]) as Family[];
+    const total = chosen.reduce((n, f) => n + (f === 'fp8' ? fp8Cases(!!opts.quick).length : 0), 0);
+    const bar = process.stderr.isTTY && !opts.json ? new cliProgress.SingleBar({ format: 'bench {bar} {value}/{total} {op}', stream: process.stderr }, cliProgress.Presets.shades_classic) : undefined;
+    bar?.start(total, 0, { op: '' });
+    const results = await runBench({
+      families: chosen,
+      backend,
+      quick: !!opts.quick,
+      remeasure: !!opts.remeasure,
+      log: (l) => (bar ? undefined : process.stderr.write(`bench: ${l}\n`)),
+      onMeasurement: (m) => {
+        if (opts.json) console.log(JSON.stringify(m));
+        else if (bar) bar.increment(1, { op: `${m.family} ${m.op}` });
+        else process.stderr.write(`bench: ${m.family} ${m.op} ${m.shape}: ${m.ms.toFixed(3)} ms\n`);
+      },
+    });
+    bar?.stop();
+    if (!opts.json) console.log(formatTable(results));
+  });
+
+program
+  .command('train')
+  .description('GRPO-train a small MoE transformer on a verifiable task (not yet built: issue 6)')
+  .option('--task <name>', 'task', 'arithmetic')
+  .option('--backend <name>', 'backend', 'auto')
+  .option('--steps <n>', 'GRPO steps')
+  .option('--fp8', 'FP8 linear layers')
+  .option('--out <dir>', 'output directory')
+  .option('--resume', 'resume from the output directory')
+  .action(() => {
+    console.error('hotpaths train: the GRPO trainer is not built yet (tracked in issue 6). Try `hotpaths info` or `hotpaths bench`.');
+    process.exitCode = 2;
+  });
+
+try {
+  await program.parseAsync(process.argv);
+} catch (e) {
+  const err = e as { code?: string; message?: string };
+  console.error(`hotpaths: ${err.code ? `[${err.code}] ` : ''}${err.message ?? String(e)}`);
+  process.exitCode = 1;
+} finally {
+  await shutdown();
+}
