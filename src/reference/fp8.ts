@@ -163,14 +163,17 @@ export function fp8Quantize(x: Float32Array, M: number, K: number, spec: Quantiz
   }
 }
 
-/** data: fp8 [M, K], scales as in fp8Quantize -> out: f32 [M, K] = decode(q) · scale (f32 product). */
+/** data: fp8 [M, K], scales as in fp8Quantize -> out: f32 [M, K] = decode(q) · scale (f32 product; NaN -> 0x7FC00000). */
 export function fp8Dequantize(data: Uint8Array, scales: Float32Array, M: number, K: number, spec: QuantizeSpec, out: Float32Array): void {
   const br = spec.block[0];
   const nbK = Math.ceil(K / spec.block[1]);
+  const bits = new Uint32Array(out.buffer, out.byteOffset, out.length);
   for (let r = 0; r < M; r++) {
     for (let c = 0; c < K; c++) {
       const s = scales[Math.floor(r / br) * nbK + Math.floor(c / spec.block[1])]!;
-      out[r * K + c] = Math.fround(decodeValue(data[r * K + c]!, spec.format) * s);
+      const v = Math.fround(decodeValue(data[r * K + c]!, spec.format) * s);
+      if (Number.isNaN(v)) bits[r * K + c] = F32_NAN_BITS; // one canonical NaN, as decode writes
+      else out[r * K + c] = v;
     }
   }
 }

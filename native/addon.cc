@@ -1,0 +1,39 @@
+// hotpaths native addon: registration only. The kernels live in native/cpu/ and native/cuda/.
+#include <napi.h>
+
+#include "common/entry_points.h"
+
+static void add(Napi::Env env, Napi::Object exports, const char* name, Napi::Function::Callback fn) {
+  exports.Set(name, Napi::Function::New(env, fn, name));
+}
+
+static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  add(env, exports, "buildInfo", hp::BuildInfo);
+  add(env, exports, "setThreads", hp::SetThreads);
+
+  add(env, exports, "cpuFp8Encode", hp::CpuFp8Encode);
+  add(env, exports, "cpuFp8Decode", hp::CpuFp8Decode);
+  add(env, exports, "cpuFp8Quantize", hp::CpuFp8Quantize);
+  add(env, exports, "cpuFp8Dequantize", hp::CpuFp8Dequantize);
+  add(env, exports, "cpuCopy", hp::CpuCopy);
+
+  add(env, exports, "cudaDeviceCount", hp::CudaDeviceCount);
+  add(env, exports, "cudaDeviceInfo", hp::CudaDeviceInfo);
+  add(env, exports, "cudaMalloc", hp::CudaMalloc);
+  add(env, exports, "cudaFree", hp::CudaFree);
+  add(env, exports, "cudaMemset", hp::CudaMemset);
+  add(env, exports, "cudaUpload", hp::CudaUpload);
+  add(env, exports, "cudaDownload", hp::CudaDownload);
+  add(env, exports, "cudaCopy", hp::CudaCopy);
+  add(env, exports, "cudaSynchronize", hp::CudaSynchronize);
+  add(env, exports, "cudaTimerStart", hp::CudaTimerStart);
+  add(env, exports, "cudaTimerStop", hp::CudaTimerStop);
+
+  add(env, exports, "cudaFp8Encode", hp::CudaFp8Encode);
+  add(env, exports, "cudaFp8Decode", hp::CudaFp8Decode);
+  add(env, exports, "cudaFp8Quantize", hp::CudaFp8Quantize);
+  add(env, exports, "cudaFp8Dequantize", hp::CudaFp8Dequantize);
+  return exports;
+}
+
+NODE_API_MODULE(hotpaths, Init)

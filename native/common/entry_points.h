@@ -1,0 +1,41 @@
+// Every function the addon exports, by the name JS sees (registered in native/addon.cc).
+#pragma once
+
+#include <napi.h>
+
+namespace hp {
+
+// native/common/info.cc
+Napi::Value BuildInfo(const Napi::CallbackInfo& info);
+Napi::Value SetThreads(const Napi::CallbackInfo& info);
+
+// native/cpu/fp8.cc: every one returns Promise<void> and runs on a worker thread
+Napi::Value CpuFp8Encode(const Napi::CallbackInfo& info);
+Napi::Value CpuFp8Decode(const Napi::CallbackInfo& info);
+Napi::Value CpuFp8Quantize(const Napi::CallbackInfo& info);
+Napi::Value CpuFp8Dequantize(const Napi::CallbackInfo& info);
+Napi::Value CpuCopy(const Napi::CallbackInfo& info);
+
+// native/cuda/memory.cu (or native/cuda/no_cuda.cc when built without CUDA)
+Napi::Value CudaDeviceCount(const Napi::CallbackInfo& info);
+Napi::Value CudaDeviceInfo(const Napi::CallbackInfo& info);
+Napi::Value CudaMalloc(const Napi::CallbackInfo& info);
+Napi::Value CudaFree(const Napi::CallbackInfo& info);
+Napi::Value CudaMemset(const Napi::CallbackInfo& info);
+Napi::Value CudaUpload(const Napi::CallbackInfo& info);
+Napi::Value CudaDownload(const Napi::CallbackInfo& info);
+Napi::Value CudaCopy(const Napi::CallbackInfo& info);
+Napi::Value CudaSynchronize(const Napi::CallbackInfo& info);
+Napi::Value CudaTimerStart(const Napi::CallbackInfo& info);
+Napi::Value CudaTimerStop(const Napi::CallbackInfo& info);
+
+// native/cuda/fp8.cu (or native/cuda/no_cuda.cc): launch on the addon's stream and return at once
+Napi::Value CudaFp8Encode(const Napi::CallbackInfo& info);
+Napi::Value CudaFp8Decode(const Napi::CallbackInfo& info);
+Napi::Value CudaFp8Quantize(const Napi::CallbackInfo& info);
+Napi::Value CudaFp8Dequantize(const Napi::CallbackInfo& info);
+
+// native/cpu/fp8.cc: which CPU kernels this machine runs ("avx2+fma" or "scalar")
+const char* cpu_simd_name();
+
+}  // namespace hp

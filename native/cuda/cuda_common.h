@@ -1,0 +1,25 @@
+// What the CUDA files share: the addon's stream, the allocation table's checked lookup, error checks.
+// Implemented in native/cuda/memory.cu.
+#pragma once
+
+#include <cuda_runtime.h>
+#include <stdint.h>
+
+#include "common/check.h"
+
+namespace hp {
+
+// Throws E_NATIVE "<fn>: <what> failed: <cudaGetErrorString>" unless err is cudaSuccess.
+void cuda_check(Napi::Env env, const char* fn, const char* what, cudaError_t err);
+
+// Makes sure a device is there and the stream exists (E_BACKEND otherwise); returns the stream.
+cudaStream_t cuda_stream(Napi::Env env, const char* fn);
+
+// Multiprocessors of device 0 (for grid sizes); valid after cuda_stream().
+int cuda_sm_count();
+
+// Argument i as a device pointer: it must be the BASE of a live allocation from cudaMalloc holding
+// at least `need_bytes` bytes (E_ARG / E_SHAPE otherwise).
+void* cuda_device_arg(const Args& args, size_t i, const char* name, uint64_t need_bytes);
+
+}  // namespace hp

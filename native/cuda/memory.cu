@@ -1,0 +1,293 @@
+// CUDA runtime side of the addon: device discovery, the allocation table, the addon's stream, copies
+// and timing events. All work goes on one non-blocking stream (device 0), so calls from JS are
+// ordered the way they were made.
+//
+// The allocation table maps the base pointer of every cudaMalloc made through the addon to its
+// size; kernels and copies accept only such base pointers, with sizes that cover every byte they
+// touch, so that a bad call from JS fails with an error instead of corrupting memory.
+#include <stdio.h>
+#include <string.h>
+
+#include <map>
+#include <mutex>
+#include <string>
+
+#include "common/entry_points.h"
+#include "common/promise_worker.h"
+#include "cuda/cuda_common.h"
+
+namespace hp {
+
+static std::mutex g_mutex;                          // guards everything below
+static std::map<uint64_t, uint64_t> g_allocations;  // device pointer -> bytes asked for
+static cudaStream_t g_stream = nullptr;             // created on first use
+static int g_sm_count = 0;
+static cudaEvent_t g_timer_start = nullptr;  // recorded by cudaTimerStart, taken by cudaTimerStop
+
+static std::string hex(uint64_t p) {
+  char text[32];
+  snprintf(text, sizeof(text), "0x%llx", (unsigned long long)p);
+  return text;
+}
+
+void cuda_check(Napi::Env env, const char* fn, const char* what, cudaError_t err) {
+  if (err == cudaSuccess) return;
+  cudaGetLastError();  // clear a non-sticky error so that the next call does not see it again
+  throw_error(env, "E_NATIVE", std::string(fn) + ": " + what + " failed: " + cudaGetErrorString(err) + " (" +
+                                   cudaGetErrorName(err) + ")");
+}
+
+cudaStream_t cuda_stream(Napi::Env env, const char* fn) {
+  std::lock_guard<std::mutex> lock(g_mutex);
+  if (g_stream != nullptr) return g_stream;
+  int count = 0;
+  const cudaError_t err = cudaGetDeviceCount(&count);
+  if (err != cudaSuccess) {
+    cudaGetLastError();
+    throw_error(env, "E_BACKEND", std::string(fn) + ": no usable CUDA device: cudaGetDeviceCount failed with " +
+                                      cudaGetErrorName(err) + " (" + cudaGetErrorString(err) +
+                                      "); is an NVIDIA driver for CUDA " HOTPATHS_CUDA_VERSION " or newer installed?");
+  }
+  if (count == 0) throw_error(env, "E_BACKEND", std::string(fn) + ": no CUDA device found");
+  cuda_check(env, fn, "cudaSetDevice(0)", cudaSetDevice(0));
+  cuda_check(env, fn, "cudaDeviceGetAttribute", cudaDeviceGetAttribute(&g_sm_count, cudaDevAttrMultiProcessorCount, 0));
+  cudaStream_t stream = nullptr;
+  cuda_check(env, fn, "cudaStreamCreateWithFlags", cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+  g_stream = stream;
+  return g_stream;
+}
+
+int cuda_sm_count() { return g_sm_count > 0 ? g_sm_count : 1; }
+
+void* cuda_device_arg(const Args& args, size_t i, const char* name, uint64_t need_bytes) {
+  const uint64_t p = args.bigint(i, name);
+  std::lock_guard<std::mutex> lock(g_mutex);
+  auto it = g_allocations.find(p);
+  if (it == g_allocations.end()) {
+    args.fail("E_ARG", std::string(name) + " (" + hex(p) + ") is not the base of a live allocation from cudaMalloc");
+  }
+  if (it->second < need_bytes) {
+    args.fail("E_SHAPE", std::string(name) + " (" + hex(p) + ") holds " + std::to_string(it->second) + " bytes, the call needs " +
+                             std::to_string(need_bytes));
+  }
+  return (void*)(uintptr_t)p;
+}
+
+// ---------------------------------------------------------------- device
+
+// cudaDeviceCount(): number of devices; 0 when there is no driver, no device or any error.
+Napi::Value CudaDeviceCount(const Napi::CallbackInfo& info) {
+  int count = 0;
+  if (cudaGetDeviceCount(&count) != cudaSuccess) {
+    cudaGetLastError();
+    count = 0;
+  }
+  return Napi::Number::New(info.Env(), count);
+}
+
+// cudaDeviceInfo(): device 0's name, compute capability, sizes and clocks.
+Napi::Value CudaDeviceInfo(const Napi::CallbackInfo& info) {
+  const char* fn = "cudaDeviceInfo";
+  Napi::Env env = info.Env();
+  cuda_stream(env, fn);
+  cudaDeviceProp prop;
+  memset(&prop, 0, sizeof(prop));
+  cuda_check(env, fn, "cudaGetDeviceProperties", cudaGetDeviceProperties(&prop, 0));
+  int clock_khz = 0, mem_clock_khz = 0, bus_width = 0, l2_bytes = 0, driver = 0, runtime = 0;
+  cuda_check(env, fn, "cudaDeviceGetAttribute", cudaDeviceGetAttribute(&clock_khz, cudaDevAttrClockRate, 0));
+  cuda_check(env, fn, "cudaDeviceGetAttribute", cudaDeviceGetAttribute(&mem_clock_khz, cudaDevAttrMemoryClockRate, 0));
+  cuda_check(env, fn, "cudaDeviceGetAttribute", cudaDeviceGetAttribute(&bus_width, cudaDevAttrGlobalMemoryBusWidth, 0));
+  cuda_check(env, fn, "cudaDeviceGetAttribute", cudaDeviceGetAttribute(&l2_bytes, cudaDevAttrL2CacheSize, 0));
+  cuda_check(env, fn, "cudaDriverGetVersion", cudaDriverGetVersion(&driver));
+  cuda_check(env, fn, "cudaRuntimeGetVersion", cudaRuntimeGetVersion(&runtime));
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("name", Napi::String::New(env, prop.name));
+  out.Set("major", Napi::Number::New(env, prop.major));
+  out.Set("minor", Napi::Number::New(env, prop.minor));
+  out.Set("smCount", Napi::Number::New(env, prop.multiProcessorCount));
+  out.Set("totalMem", Napi::Number::New(env, (double)prop.totalGlobalMem));
+  out.Set("l2Bytes", Napi::Number::New(env, l2_bytes));
+  out.Set("driverVersion", Napi::Number::New(env, driver));
+  out.Set("runtimeVersion", Napi::Number::New(env, runtime));
+  out.Set("clockKHz", Napi::Number::New(env, clock_khz));
+  out.Set("memClockKHz", Napi::Number::New(env, mem_clock_khz));
+  out.Set("memBusWidth", Napi::Number::New(env, bus_width));
+  return out;
+}
+
+// ---------------------------------------------------------------- memory
+
+// cudaMalloc(bytes): bigint. A zero-byte request gets a real (1-byte) allocation recorded as 0 bytes,
+// so that every tensor has its own pointer.
+Napi::Value CudaMalloc(const Napi::CallbackInfo& info) {
+  const char* fn = "cudaMalloc";
+  Args args(info, fn, 1);
+  const uint64_t bytes = args.size(0, "bytes");
+  cuda_stream(info.Env(), fn);
+  void* p = nullptr;
+  cuda_check(info.Env(), fn, ("cudaMalloc(" + std::to_string(bytes) + " bytes)").c_str(), cudaMalloc(&p, bytes > 0 ? bytes : 1));
+  {
+    std::lock_guard<std::mutex> lock(g_mutex);
+    g_allocations[(uint64_t)(uintptr_t)p] = bytes;
+  }
+  return Napi::BigInt::New(info.Env(), (uint64_t)(uintptr_t)p);
+}
+
+// cudaFree(ptr): waits for the stream (work queued on the allocation finishes first), then frees.
+Napi::Value CudaFree(const Napi::CallbackInfo& info) {
+  const char* fn = "cudaFree";
+  Args args(info, fn, 1);
+  cudaStream_t stream = cuda_stream(info.Env(), fn);
+  void* p = cuda_device_arg(args, 0, "ptr", 0);
+  cuda_check(info.Env(), fn, "cudaStreamSynchronize", cudaStreamSynchronize(stream));
+  {
+    std::lock_guard<std::mutex> lock(g_mutex);
+    g_allocations.erase((uint64_t)(uintptr_t)p);
+  }
+  cuda_check(info.Env(), fn, "cudaFree", cudaFree(p));
+  return info.Env().Undefined();
+}
+
+// cudaMemset(ptr, byte, bytes): async on the stream.
+Napi::Value CudaMemset(const Napi::CallbackInfo& info) {
+  const char* fn = "cudaMemset";
+  Args args(info, fn, 3);
+  const uint64_t value = args.size(1, "byte");
+  if (value > 255) args.fail("E_ARG", "byte must be 0..255, got " + std::to_string(value));
+  const uint64_t bytes = args.size(2, "bytes");
+  cudaStream_t stream = cuda_stream(info.Env(), fn);
+  void* p = cuda_device_arg(args, 0, "ptr", bytes);
+  if (bytes == 0) return info.Env().Undefined();
+  cuda_check(info.Env(), fn, "cudaMemsetAsync", cudaMemsetAsync(p, (int)value, bytes, stream));
+  return info.Env().Undefined();
+}
+
+// cudaUpload(ptr, src: TypedArray): host -> device of src.byteLength bytes; returns once the copy is
+// done (stream-ordered: earlier work on the stream finishes first).
+Napi::Value CudaUpload(const Napi::CallbackInfo& info) {
+  const char* fn = "cudaUpload";
+  Args args(info, fn, 2);
+  HostView src = args.typed_array(1, "src");
+  cudaStream_t stream = cuda_stream(info.Env(), fn);
+  void* p = cuda_device_arg(args, 0, "ptr", src.bytes);
+  if (src.bytes == 0) return info.Env().Undefined();
+  cuda_check(info.Env(), fn, "cudaMemcpyAsync", cudaMemcpyAsync(p, src.data, src.bytes, cudaMemcpyHostToDevice, stream));
+  cuda_check(info.Env(), fn, "cudaStreamSynchronize", cudaStreamSynchronize(stream));
+  return info.Env().Undefined();
+}
+
+// cudaDownload(ptr, dst: TypedArray): Promise<void>; device -> host of dst.byteLength bytes.
+// The copy is queued now (into pinned staging memory, so it keeps its place in the stream's order);
+// a worker waits for it and copies the staging memory into dst.
+Napi::Value CudaDownload(const Napi::CallbackInfo& info) {
+  const char* fn = "cudaDownload";
+  Args args(info, fn, 2);
+  Napi::Env env = info.Env();
+  HostView dst = args.typed_array(1, "dst");
+  cudaStream_t stream = cuda_stream(env, fn);
+  void* p = cuda_device_arg(args, 0, "ptr", dst.bytes);
+  const size_t bytes = dst.bytes;
+  void* staging = nullptr;
+  cudaEvent_t done = nullptr;
+  if (bytes > 0) {
+    cuda_check(env, fn, "cudaMallocHost", cudaMallocHost(&staging, bytes));
+    cudaError_t err = cudaMemcpyAsync(staging, p, bytes, cudaMemcpyDeviceToHost, stream);
+    if (err == cudaSuccess) err = cudaEventCreateWithFlags(&done, cudaEventDisableTiming);
+    if (err == cudaSuccess) err = cudaEventRecord(done, stream);
+    if (err != cudaSuccess) {
+      if (done != nullptr) cudaEventDestroy(done);
+      cudaFreeHost(staging);
+      cuda_check(env, fn, "queueing the copy", err);
+    }
+  }
+  void* host = dst.data;
+  auto* worker = new PromiseWorker(env, fn, {dst.value}, [=](double*) -> std::string {
+    if (bytes == 0) return "";
+    const cudaError_t err = cudaEventSynchronize(done);
+    if (err == cudaSuccess) memcpy(host, staging, bytes);
+    cudaEventDestroy(done);
+    cudaFreeHost(staging);
+    if (err != cudaSuccess) return std::string("cudaDownload: the copy failed: ") + cudaGetErrorString(err);
+    return "";
+  });
+  worker->Queue();
+  return worker->promise();
+}
+
+// cudaCopy(dst, src, bytes): device -> device on the stream.
+Napi::Value CudaCopy(const Napi::CallbackInfo& info) {
+  const char* fn = "cudaCopy";
+  Args args(info, fn, 3);
+  const uint64_t bytes = args.size(2, "bytes");
+  cudaStream_t stream = cuda_stream(info.Env(), fn);
+  void* dst = cuda_device_arg(args, 0, "dst", bytes);
+  void* src = cuda_device_arg(args, 1, "src", bytes);
+  if (bytes == 0) return info.Env().Undefined();
+  cuda_check(info.Env(), fn, "cudaMemcpyAsync", cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream));
+  return info.Env().Undefined();
+}
+
+// cudaSynchronize(): Promise<void>, resolved when everything queued so far has finished.
+Napi::Value CudaSynchronize(const Napi::CallbackInfo& info) {
+  const char* fn = "cudaSynchronize";
+  cudaStream_t stream = cuda_stream(info.Env(), fn);
+  auto* worker = new PromiseWorker(info.Env(), fn, {}, [=](double*) -> std::string {
+    const cudaError_t err = cudaStreamSynchronize(stream);
+    if (err != cudaSuccess) return std::string("cudaSynchronize: ") + cudaGetErrorString(err);
+    return "";
+  });
+  worker->Queue();
+  return worker->promise();
+}
+
+// ---------------------------------------------------------------- timing
+
+// cudaTimerStart(): records a start event on the stream (a second start restarts the timer).
+Napi::Value CudaTimerStart(const Napi::CallbackInfo& info) {
+  const char* fn = "cudaTimerStart";
+  cudaStream_t stream = cuda_stream(info.Env(), fn);
+  std::lock_guard<std::mutex> lock(g_mutex);
+  if (g_timer_start == nullptr) cuda_check(info.Env(), fn, "cudaEventCreate", cudaEventCreate(&g_timer_start));
+  cuda_check(info.Env(), fn, "cudaEventRecord", cudaEventRecord(g_timer_start, stream));
+  return info.Env().Undefined();
+}
+
+// cudaTimerStop(): Promise<number>, the milliseconds between the start event and a stop event
+// recorded now. The pair of events belongs to this call, so a new start may follow at once.
+Napi::Value CudaTimerStop(const Napi::CallbackInfo& info) {
+  const char* fn = "cudaTimerStop";
+  Napi::Env env = info.Env();
+  cudaStream_t stream = cuda_stream(env, fn);
+  cudaEvent_t start = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(g_mutex);
+    start = g_timer_start;
+    g_timer_start = nullptr;
+  }
+  if (start == nullptr) throw_error(env, "E_ARG", "cudaTimerStop: cudaTimerStart was not called");
+  cudaEvent_t stop = nullptr;
+  cudaError_t err = cudaEventCreate(&stop);
+  if (err == cudaSuccess) err = cudaEventRecord(stop, stream);
+  if (err != cudaSuccess) {
+    cudaEventDestroy(start);
+    if (stop != nullptr) cudaEventDestroy(stop);
+    cuda_check(env, fn, "recording the stop event", err);
+  }
+  auto* worker = new PromiseWorker(
+      env, fn, {},
+      [=](double* result) -> std::string {
+        float ms = 0;
+        cudaError_t e = cudaEventSynchronize(stop);
+        if (e == cudaSuccess) e = cudaEventElapsedTime(&ms, start, stop);
+        cudaEventDestroy(start);
+        cudaEventDestroy(stop);
+        if (e != cudaSuccess) return std::string("cudaTimerStop: ") + cudaGetErrorString(e);
+        *result = ms;
+        return "";
+      },
+      "E_NATIVE", /*resolve_number=*/true);
+  worker->Queue();
+  return worker->promise();
+}
+
+}  // namespace hp

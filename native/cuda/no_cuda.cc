@@ -1,0 +1,28 @@
+// The cuda* entry points of a build without CUDA (no nvcc, or HOTPATHS_NO_CUDA set):
+// cudaDeviceCount() returns 0 and every other one throws E_BACKEND.
+#include "common/check.h"
+#include "common/entry_points.h"
+
+namespace hp {
+
+[[noreturn]] static void no_cuda(const Napi::CallbackInfo& info, const char* fn) {
+  throw_error(info.Env(), "E_BACKEND", std::string(fn) + ": hotpaths was built without CUDA");
+}
+
+Napi::Value CudaDeviceCount(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), 0); }
+Napi::Value CudaDeviceInfo(const Napi::CallbackInfo& info) { no_cuda(info, "cudaDeviceInfo"); }
+Napi::Value CudaMalloc(const Napi::CallbackInfo& info) { no_cuda(info, "cudaMalloc"); }
+Napi::Value CudaFree(const Napi::CallbackInfo& info) { no_cuda(info, "cudaFree"); }
+Napi::Value CudaMemset(const Napi::CallbackInfo& info) { no_cuda(info, "cudaMemset"); }
+Napi::Value CudaUpload(const Napi::CallbackInfo& info) { no_cuda(info, "cudaUpload"); }
+Napi::Value CudaDownload(const Napi::CallbackInfo& info) { no_cuda(info, "cudaDownload"); }
+Napi::Value CudaCopy(const Napi::CallbackInfo& info) { no_cuda(info, "cudaCopy"); }
+Napi::Value CudaSynchronize(const Napi::CallbackInfo& info) { no_cuda(info, "cudaSynchronize"); }
+Napi::Value CudaTimerStart(const Napi::CallbackInfo& info) { no_cuda(info, "cudaTimerStart"); }
+Napi::Value CudaTimerStop(const Napi::CallbackInfo& info) { no_cuda(info, "cudaTimerStop"); }
+Napi::Value CudaFp8Encode(const Napi::CallbackInfo& info) { no_cuda(info, "cudaFp8Encode"); }
+Napi::Value CudaFp8Decode(const Napi::CallbackInfo& info) { no_cuda(info, "cudaFp8Decode"); }
+Napi::Value CudaFp8Quantize(const Napi::CallbackInfo& info) { no_cuda(info, "cudaFp8Quantize"); }
+Napi::Value CudaFp8Dequantize(const Napi::CallbackInfo& info) { no_cuda(info, "cudaFp8Dequantize"); }
+
+}  // namespace hp
