@@ -10,6 +10,7 @@ import { createCudaBackend } from '../native/cuda.js';
 import { createReferenceBackend } from '../reference/backend.js';
 import { assertShape, numel, setBackendResolver, type Tensor } from '../tensor.js';
 import { BACKEND_NAMES, type Backend, type BackendName } from './backend.js';
+import type { WebGPUBackend } from '../webgpu/backend.js';
 
 export interface InitOptions {
   /** Which backend to use; 'auto' (the default) picks the best that works here. */
@@ -41,6 +42,13 @@ export interface Runtime {
   empty(dtype: DType, shape: readonly number[]): Tensor;
   /** Resolves when all submitted work has finished. */
   sync(): Promise<void>;
+  /**
+   * WebGPU only: a tensor over a caller's GPUBuffer, without a copy (STORAGE usage needed, COPY_SRC
+   * to read it back). The buffer stays the caller's: dispose() never destroys or pools it.
+   */
+  wrapGPUBuffer(buffer: GPUBuffer, dtype: DType, shape: readonly number[]): Tensor;
+  /** WebGPU only: the GPUBuffer behind a tensor (payload at offset 0, padded to 4 bytes), for zero-copy hand-off. */
+  gpuBufferOf(t: Tensor): GPUBuffer;
 }
 
 const started = new Map<BackendName, Promise<Backend>>();
@@ -162,7 +170,19 @@ function makeRuntime(backend: Backend, skipped: { name: BackendName; reason: str
       return backend.empty(dtype, shape);
     },
     sync: () => backend.sync(),
+    wrapGPUBuffer: (buffer, dtype, shape) => asWebGPU(backend, 'wrapGPUBuffer()').wrapBuffer(buffer, dtype, shape),
+    gpuBufferOf: (t) => {
+      const wb = asWebGPU(backend, 'gpuBufferOf()');
+      if (t.backend !== backend) throw new HotpathsError('E_DEVICE', `gpuBufferOf(): ${t.describe()} is not on this runtime's webgpu backend`);
+      t.assertLive('gpuBufferOf()');
+      return wb.storageOf(t).buffer;
+    },
   };
+}
+
+function asWebGPU(backend: Backend, what: string): WebGPUBackend {
+  if (backend.name !== 'webgpu') throw new HotpathsError('E_DEVICE', `${what}: needs the webgpu backend, this runtime is on ${backend.name}`);
+  return backend as WebGPUBackend;
 }
 
 /** Validates host data against a shape and dtype and uploads it. */
