@@ -3,7 +3,7 @@
 
 import { cpus } from 'node:os';
 import type { Backend, Fp8Format, Fp8Kernels } from '../runtime/backend.js';
-import { HOST_MAX_BYTES, hostData, hostEmpty, hostFromHost } from '../runtime/host.js';
+import { HOST_MAX_BYTES, hostData, hostEmpty, hostFromHost, hostRelease } from '../runtime/host.js';
 import type { Addon } from './addon.js';
 import { nativeCall } from './call.js';
 
@@ -34,7 +34,7 @@ export function createCpuBackend(addon: Addon): Backend {
     empty: (dtype, shape) => hostEmpty(backend, dtype, shape),
     copy: (t) => hostFromHost(backend, hostData(t), t.dtype, t.shape),
     read: async (t) => hostData(t).slice(),
-    release: () => {},
+    release: hostRelease,
     sync: async () => {},
     fp8,
   };

@@ -1,7 +1,7 @@
 // The reference backend: tensors in host typed arrays, kernels as plain TypeScript loops (the oracle).
 
 import type { Backend, Fp8Kernels } from '../runtime/backend.js';
-import { HOST_MAX_BYTES, hostData, hostEmpty, hostFromHost } from '../runtime/host.js';
+import { HOST_MAX_BYTES, hostData, hostEmpty, hostFromHost, hostRelease } from '../runtime/host.js';
 import { fromBf16 } from '../dtype.js';
 import type { Tensor } from '../tensor.js';
 import * as ref from './fp8.js';
@@ -29,7 +29,7 @@ export function createReferenceBackend(): Backend {
     empty: (dtype, shape) => hostEmpty(backend, dtype, shape),
     copy: (t) => hostFromHost(backend, hostData(t), t.dtype, t.shape),
     read: async (t) => hostData(t).slice(),
-    release: () => {},
+    release: hostRelease,
     sync: async () => {},
     fp8,
   };

@@ -1,11 +1,14 @@
 // Storage for the backends whose tensors live in host memory (reference, cpu): a typed array of the
-// dtype's kind, exactly `size` elements long.
+// dtype's kind, exactly `size` elements long. Arrays of 64 KiB and more sit on pooled ArrayBuffers
+// (size classes as on the GPUs): a fresh large array costs a page fault per 4 KiB on first touch,
+// which would otherwise dominate every op of a loop that allocates its outputs.
 
 import { allocHost, dtypeBytes, type DType, type HostArray } from '../dtype.js';
 import { HotpathsError, show } from '../errors.js';
 import { numel, Tensor } from '../tensor.js';
 import type { Backend } from './backend.js';
 import { poisonEnabled, POISON_BYTE } from './poison.js';
+import { sizeClass } from './sizeclass.js';
 
 /** Typed arrays in V8 hold at most this many bytes here; larger tensors are refused with E_TOO_LARGE. */
 export const HOST_MAX_BYTES = 2 ** 32 - 1;
@@ -16,7 +19,7 @@ export function hostEmpty(backend: Backend, dtype: DType, shape: readonly number
   if (bytes > backend.maxBytes) {
     throw new HotpathsError('E_TOO_LARGE', `empty(): ${dtype}${show(shape)} needs ${bytes} bytes, more than the ${backend.name} backend's limit of ${backend.maxBytes}`);
   }
-  const data = allocHost(dtype, n);
+  const data = bytes >= POOL_MIN_BYTES ? pooledArray(dtype, n, bytes) : allocHost(dtype, n);
   if (poisonEnabled()) new Uint8Array(data.buffer, data.byteOffset, data.byteLength).fill(POISON_BYTE);
   return new Tensor(backend, dtype, shape, data);
 }
@@ -25,6 +28,40 @@ export function hostFromHost(backend: Backend, data: HostArray, dtype: DType, sh
   const t = hostEmpty(backend, dtype, shape);
   (t.storage as HostArray).set(data as never);
   return t;
+}
+
+const POOL_MIN_BYTES = 1 << 16;
+/** Free pooled bytes kept at most; past this, released buffers are left to the garbage collector. */
+const POOL_MAX_FREE_BYTES = 2 ** 31;
+const free = new Map<number, ArrayBuffer[]>();
+let freeBytes = 0;
+
+function pooledArray(dtype: DType, n: number, bytes: number): HostArray {
+  const cls = sizeClass(bytes);
+  const buf = free.get(cls)?.pop();
+  if (buf) freeBytes -= cls;
+  const ab = buf ?? new ArrayBuffer(cls);
+  switch (dtype) {
+    case 'f32':
+      return new Float32Array(ab, 0, n);
+    case 'i32':
+      return new Int32Array(ab, 0, n);
+    case 'bf16':
+    case 'f16':
+      return new Uint16Array(ab, 0, n);
+    default:
+      return new Uint8Array(ab, 0, n);
+  }
+}
+
+/** Gives a host tensor's buffer back to the pool (the tensor is already marked disposed). */
+export function hostRelease(t: Tensor): void {
+  const ab = (t.storage as HostArray).buffer as ArrayBuffer;
+  if (ab.byteLength < POOL_MIN_BYTES || ab.byteLength !== sizeClass(ab.byteLength) || freeBytes + ab.byteLength > POOL_MAX_FREE_BYTES) return;
+  let list = free.get(ab.byteLength);
+  if (!list) free.set(ab.byteLength, (list = []));
+  list.push(ab);
+  freeBytes += ab.byteLength;
 }
 
 /** The typed array behind a host tensor (reference/cpu). */
