@@ -1,0 +1,30 @@
+// fp8/decode_scalar.wgsl — q: fp8 [n] -> out: f32 [n] (codec.wgsl prepended). Exact.
+// Scalar fallback of decode.wgsl (4-byte accesses only), used when the out buffer is a caller's
+// (wrapBuffer) too small to bind its range rounded up to 16 bytes.
+// q is packed four codes to a u32 (element 4w+j in bits 8j..8j+7 of word w). out is written as u32
+// bit patterns so NaN payloads never pass through float operations. One invocation per input word.
+// Bindings: 0 params (uniform) {n, words = ceil(n/4)}
+//           1 q: array<u32> [words]
+//           2 out: array<u32> (f32 bit patterns) [n]
+// Overrides: FP8_FORMAT (codec.wgsl), WG (workgroup size).
+// Dispatch: ceil(words / WG) workgroups, folded into x + y·num_workgroups.x past 65535.
+
+struct Params { n: u32, words: u32, pad0: u32, pad1: u32 }
+
+override WG: u32 = 256u;
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> q: array<u32>;
+@group(0) @binding(2) var<storage, read_write> out: array<u32>;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+  let w = (wg.x + wg.y * nwg.x) * WG + lid;
+  if (w >= params.words) { return; }
+  let packed = q[w];
+  let i0 = 4u * w;
+  for (var j = 0u; j < 4u; j = j + 1u) {
+    if (i0 + j < params.n) { out[i0 + j] = fp8_decode_bits((packed >> (8u * j)) & 0xffu); }
+  }
+}
