@@ -25,9 +25,10 @@ export interface RunBenchOptions {
 export async function runBench(opts: RunBenchOptions): Promise<Measurement[]> {
   const backend = await getBackend(opts.backend);
   const log = opts.log ?? (() => {});
-  log(`measuring the copy ceiling on ${backend.name} (${backend.deviceName})…`);
+  log(`measuring the ceilings on ${backend.name} (${backend.deviceName})…`);
   const ceilings = await ceilingsFor(backend, { remeasure: opts.remeasure, quick: opts.quick });
-  log(`copy ceiling: ${ceilings.copyGBps?.toFixed(1)} GB/s`);
+  const flopsKind = backend.name === 'reference' ? 'JS multiply-add loop' : 'FP32 FMA';
+  log(`copy ceiling: ${ceilings.copyGBps?.toFixed(1)} GB/s; ${flopsKind} ceiling: ${ceilings.tflops !== undefined ? `${ceilings.tflops.toFixed(4)} TFLOP/s` : 'not measured'}`);
   const results: Measurement[] = [];
   for (const family of opts.families) {
     if (family === 'fp8') {

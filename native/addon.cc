@@ -16,6 +16,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   add(env, exports, "cpuFp8Quantize", hp::CpuFp8Quantize);
   add(env, exports, "cpuFp8Dequantize", hp::CpuFp8Dequantize);
   add(env, exports, "cpuCopy", hp::CpuCopy);
+  add(env, exports, "cpuPeakFlops", hp::CpuPeakFlops);
 
   add(env, exports, "cudaDeviceCount", hp::CudaDeviceCount);
   add(env, exports, "cudaDeviceInfo", hp::CudaDeviceInfo);
@@ -33,6 +34,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   add(env, exports, "cudaFp8Decode", hp::CudaFp8Decode);
   add(env, exports, "cudaFp8Quantize", hp::CudaFp8Quantize);
   add(env, exports, "cudaFp8Dequantize", hp::CudaFp8Dequantize);
+  add(env, exports, "cudaPeakFlops", hp::CudaPeakFlops);
   return exports;
 }
 

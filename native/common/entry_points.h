@@ -16,6 +16,9 @@ Napi::Value CpuFp8Quantize(const Napi::CallbackInfo& info);
 Napi::Value CpuFp8Dequantize(const Napi::CallbackInfo& info);
 Napi::Value CpuCopy(const Napi::CallbackInfo& info);
 
+// native/cpu/ceiling.cc: Promise<number> (FLOPs done), runs on the thread pool
+Napi::Value CpuPeakFlops(const Napi::CallbackInfo& info);
+
 // native/cuda/memory.cu (or native/cuda/no_cuda.cc when built without CUDA)
 Napi::Value CudaDeviceCount(const Napi::CallbackInfo& info);
 Napi::Value CudaDeviceInfo(const Napi::CallbackInfo& info);
@@ -34,6 +37,9 @@ Napi::Value CudaFp8Encode(const Napi::CallbackInfo& info);
 Napi::Value CudaFp8Decode(const Napi::CallbackInfo& info);
 Napi::Value CudaFp8Quantize(const Napi::CallbackInfo& info);
 Napi::Value CudaFp8Dequantize(const Napi::CallbackInfo& info);
+
+// native/cuda/ceiling.cu (or native/cuda/no_cuda.cc): launches on the addon's stream, returns at once
+Napi::Value CudaPeakFlops(const Napi::CallbackInfo& info);
 
 // native/cpu/fp8.cc: which CPU kernels this machine runs ("avx2+fma" or "scalar")
 const char* cpu_simd_name();

@@ -24,5 +24,6 @@ Napi::Value CudaFp8Encode(const Napi::CallbackInfo& info) { no_cuda(info, "cudaF
 Napi::Value CudaFp8Decode(const Napi::CallbackInfo& info) { no_cuda(info, "cudaFp8Decode"); }
 Napi::Value CudaFp8Quantize(const Napi::CallbackInfo& info) { no_cuda(info, "cudaFp8Quantize"); }
 Napi::Value CudaFp8Dequantize(const Napi::CallbackInfo& info) { no_cuda(info, "cudaFp8Dequantize"); }
+Napi::Value CudaPeakFlops(const Napi::CallbackInfo& info) { no_cuda(info, "cudaPeakFlops"); }
 
 }  // namespace hp

@@ -42,6 +42,8 @@ export interface Addon {
   cpuFp8Quantize(x: Float32Array | Uint16Array, rows: number, cols: number, blockRows: number, format: number, ue8m0: boolean, data: Uint8Array, scales: Float32Array): Promise<void>;
   cpuFp8Dequantize(data: Uint8Array, scales: Float32Array, rows: number, cols: number, blockRows: number, format: number, out: Float32Array): Promise<void>;
   cpuCopy(dst: Typed, src: Typed): Promise<void>;
+  /** Each pool thread runs `iters` steps of independent FP32 FMA chains; resolves to the FLOPs done (the caller times it). */
+  cpuPeakFlops(iters: number): Promise<number>;
   cudaDeviceCount(): number;
   cudaDeviceInfo(): CudaDeviceInfo;
   cudaMalloc(bytes: number): bigint;
@@ -57,7 +59,16 @@ export interface Addon {
   cudaFp8Decode(q: bigint, out: bigint, n: number, format: number): void;
   cudaFp8Quantize(x: bigint, xIsBf16: boolean, rows: number, cols: number, blockRows: number, format: number, ue8m0: boolean, data: bigint, scales: bigint): void;
   cudaFp8Dequantize(data: bigint, scales: bigint, rows: number, cols: number, blockRows: number, format: number, out: bigint): void;
+  /**
+   * Launches an FP32 FMA-chain kernel on the stream: each of blocks × threads threads runs
+   * CUDA_FMA_CHAINS chains for `iters` steps, so FLOPs = blocks · threads · iters · CUDA_FMA_CHAINS · 2.
+   * threads: a multiple of 32 in [32, 1024]; iters < 2^31.
+   */
+  cudaPeakFlops(blocks: number, threads: number, iters: number): void;
 }
+
+/** FMA chains per thread of cudaPeakFlops (FMA_CHAINS in native/cuda/ceiling.cu). */
+export const CUDA_FMA_CHAINS = 8;
 
 let loaded: { addon?: Addon; reason?: string } | undefined;
 

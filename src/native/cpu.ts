@@ -2,8 +2,9 @@
 // its thread pool off the event loop.
 
 import { cpus } from 'node:os';
-import type { Backend, Fp8Format, Fp8Kernels } from '../runtime/backend.js';
+import type { Backend, Fp8Format, Fp8Kernels, MachineCeilings } from '../runtime/backend.js';
 import { HOST_MAX_BYTES, hostData, hostEmpty, hostFromHost, hostRelease } from '../runtime/host.js';
+import { calibrate, ceilingCopyBytes, checkedCeilings, medianHostMs } from '../runtime/measure.js';
 import type { Addon } from './addon.js';
 import { nativeCall } from './call.js';
 
@@ -36,7 +37,34 @@ export function createCpuBackend(addon: Addon): Backend {
     read: async (t) => hostData(t).slice(),
     release: hostRelease,
     sync: async () => {},
+    measureCeilings: (opts) => measureCpuCeilings(addon, opts.quick),
     fp8,
   };
   return backend;
+}
+
+/**
+ * Copy: the addon's threaded copy (cpuCopy) between two arrays of 256 MiB (64 MiB when quick).
+ * FLOP/s: cpuPeakFlops (FMA chains on every pool thread), its size grown until a call takes 100 ms
+ * (20 ms when quick). Both are wall-clock medians (performance.now()) after a warm-up.
+ */
+async function measureCpuCeilings(addon: Addon, quick: boolean): Promise<MachineCeilings> {
+  const bytes = ceilingCopyBytes(quick);
+  const src = new Uint8Array(bytes).fill(1);
+  const dst = new Uint8Array(bytes);
+  const copyMs = await medianHostMs(() => nativeCall('measureCeilings copy (cpu)', () => addon.cpuCopy(dst, src)), quick ? 3 : 7);
+
+  let flops = 0;
+  const run = async (iters: number): Promise<void> => {
+    flops = await nativeCall('measureCeilings flops (cpu)', () => addon.cpuPeakFlops(iters));
+  };
+  const timeOnce = async (iters: number): Promise<number> => {
+    const t0 = performance.now();
+    await run(iters);
+    return performance.now() - t0;
+  };
+  await run(1 << 12); // wakes the pool's threads
+  const iters = await calibrate(timeOnce, 1 << 14, quick ? 20 : 100, 2 ** 36);
+  const flopsMs = await medianHostMs(() => run(iters), quick ? 3 : 5, 0);
+  return checkedCeilings('cpu', { copyGBps: (2 * bytes) / (copyMs * 1e6), fp32Tflops: flops / (flopsMs * 1e9) });
 }

@@ -4,11 +4,12 @@
 
 import { allocHost, dtypeBytes, type DType, type HostArray } from '../dtype.js';
 import { HotpathsError, show } from '../errors.js';
-import type { Backend, Fp8Kernels } from '../runtime/backend.js';
+import type { Backend, Fp8Kernels, MachineCeilings } from '../runtime/backend.js';
+import { calibrate, ceilingCopyBytes, checkedCeilings, median } from '../runtime/measure.js';
 import { poisonEnabled, POISON_BYTE } from '../runtime/poison.js';
 import { sizeClass } from '../runtime/sizeclass.js';
 import { numel, Tensor } from '../tensor.js';
-import type { Addon } from './addon.js';
+import { CUDA_FMA_CHAINS, type Addon } from './addon.js';
 import { nativeCall, nativeCallSync } from './call.js';
 import { FORMAT_CODE } from './cpu.js';
 
@@ -116,9 +117,50 @@ export function createCudaBackend(addon: Addon): Backend {
       start: () => nativeCallSync('timer (cuda)', () => addon.cudaTimerStart()),
       stop: () => nativeCall('timer (cuda)', () => addon.cudaTimerStop()),
     },
+    measureCeilings: (opts) => measureCudaCeilings(backend, addon, info.smCount, opts.quick),
     poolStats: () => ({ ...stats }),
     trim,
     fp8,
   };
   return backend;
+}
+
+/**
+ * Copy: cudaMemcpyAsync device to device between two allocations of 256 MiB (64 MiB when quick).
+ * FLOP/s: cudaPeakFlops on 4 blocks of 256 threads per multiprocessor, its iterations grown until a
+ * launch takes 50 ms (10 ms when quick). Both timed with CUDA events (median of the reps after a warm-up).
+ */
+async function measureCudaCeilings(backend: Backend, addon: Addon, smCount: number, quick: boolean): Promise<MachineCeilings> {
+  const timer = backend.deviceTimer!;
+  const timed = async (launch: () => void): Promise<number> => {
+    timer.start();
+    launch();
+    return timer.stop();
+  };
+  const medianOf = async (launch: () => void): Promise<number> => {
+    await timed(launch); // warm-up
+    const samples: number[] = [];
+    for (let i = 0; i < (quick ? 3 : 7); i++) samples.push(await timed(launch));
+    return median(samples);
+  };
+
+  const bytes = ceilingCopyBytes(quick, backend.maxBytes / 2);
+  const src = backend.empty('u8', [bytes]);
+  const dst = backend.empty('u8', [bytes]);
+  let copyMs: number;
+  try {
+    copyMs = await medianOf(() => nativeCallSync('measureCeilings copy (cuda)', () => addon.cudaCopy(cudaPtr(dst), cudaPtr(src), bytes)));
+  } finally {
+    src.dispose();
+    dst.dispose();
+  }
+
+  const blocks = 4 * Math.max(1, smCount);
+  const threads = 256;
+  const launch = (iters: number) => () => nativeCallSync('measureCeilings flops (cuda)', () => addon.cudaPeakFlops(blocks, threads, iters));
+  await timed(launch(256)); // loads the module
+  const iters = await calibrate((n) => timed(launch(n)), 4096, quick ? 10 : 50, 2 ** 31 - 1);
+  const flopsMs = await medianOf(launch(iters));
+  const flops = blocks * threads * iters * CUDA_FMA_CHAINS * 2;
+  return checkedCeilings('cuda', { copyGBps: (2 * bytes) / (copyMs * 1e6), fp32Tflops: flops / (flopsMs * 1e9) });
 }

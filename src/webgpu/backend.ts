@@ -4,7 +4,7 @@
 // pooled, never destroyed). Launches record into one pending command encoder that is submitted at
 // the end of the current task, before queue writes, and on sync()/read().
 
-import type { Backend, Fp8Kernels } from '../runtime/backend.js';
+import type { Backend, Fp8Kernels, MachineCeilings } from '../runtime/backend.js';
 import { Tensor, numel, assertShape } from '../tensor.js';
 import { allocHost, assertDType, dtypeBytes, hostArrayMatches, type DType, type HostArray } from '../dtype.js';
 import { HotpathsError, show } from '../errors.js';
@@ -15,9 +15,10 @@ import { CommandBatcher, PipelineCache, type BufferRange } from './pipelines.js'
 import { loadShaders } from './shaders.js';
 import { createDeviceTimer, timeGpu, type DeviceTimer, type GpuTiming, type TimeGpuOptions } from './timing.js';
 import { createFp8Kernels, FP8_SHADER_FILES, type Fp8LaunchContext } from './fp8.js';
+import { CEILING_SHADER_FILES, measureWebGPUCeilings } from './ceiling.js';
 
 export interface WebGPUBackendOptions extends AcquireOptions {
-  /** Single-pass quantize for 1×128 blocks when K % 4 == 0 (default true). */
+  /** Single-pass quantize (1×128 and 128×128 blocks) when K % 4 == 0 (default true). */
   fusedQuantize?: boolean;
   /** Fold workgroup counts into 2-D past this many per dimension (default: the device limit; tests lower it). */
   maxWorkgroupsPerDim?: number;
@@ -112,7 +113,9 @@ class WebGPUBackendImpl implements WebGPUBackend {
     };
     this.maxBytes = Math.floor(Math.min(l.maxStorageBufferBindingSize, l.maxBufferSize) / 4) * 4;
     const info = acq.adapterInfo;
-    this.deviceName = info.description || [info.vendor, info.device].filter(Boolean).join(' ') || 'WebGPU device';
+    // Dawn's description is the driver on NVIDIA ('NVIDIA: 580.159.04 …') and the renderer on Mesa:
+    // name the device first and keep the description beside it
+    this.deviceName = [info.device, info.description && info.description !== info.device ? `(${info.description})` : ''].filter(Boolean).join(' ') || info.vendor || 'WebGPU device';
     this.#pool = new BufferPool(device);
     this.#batcher = new CommandBatcher(device, opts.maxWorkgroupsPerDim);
     this.#pipelines = new PipelineCache(device, this.#batcher);
@@ -287,6 +290,12 @@ class WebGPUBackendImpl implements WebGPUBackend {
     return this.#pool.stats();
   }
 
+  /** Copy and FP32 FMA ceilings from compute passes (src/webgpu/ceiling.ts). */
+  measureCeilings(opts: { quick: boolean }): Promise<MachineCeilings> {
+    this.#assertAlive();
+    return measureWebGPUCeilings({ backend: this, pipelines: this.#pipelines, batcher: this.#batcher }, opts.quick);
+  }
+
   destroy(): void {
     if (this.#destroyed) return;
     this.#destroyed = true;
@@ -307,7 +316,7 @@ const live = new Set<WebGPUBackendImpl>();
 
 /** A WebGPU backend over a caller's device (`opts.device`) or a new one. */
 export async function createWebGPUBackend(opts: WebGPUBackendOptions = {}): Promise<WebGPUBackend> {
-  await loadShaders(FP8_SHADER_FILES);
+  await loadShaders([...FP8_SHADER_FILES, ...CEILING_SHADER_FILES]);
   const acq = await acquireDevice(opts);
   const backend = new WebGPUBackendImpl(acq, opts);
   live.add(backend);
