@@ -47,3 +47,51 @@ export function assertOneOf<T extends string>(what: string, v: unknown, allowed:
     throw new HotpathsError('E_ARG', `${what}: expected ${allowed.map((a) => `'${a}'`).join(' or ')}, got ${show(v)}`);
   }
 }
+
+/** `t` has exactly `shape`; `why` says where the expected shape comes from ("[N] to match logits f32[4, 10]"). */
+export function assertShapeEquals(what: string, t: Tensor, shape: readonly number[], why: string): void {
+  if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
+    throw new HotpathsError('E_SHAPE', `${what}: expected shape ${show(shape)} ${why}, got ${t.describe()}`);
+  }
+}
+
+/** A finite number, optionally bounded (`min` inclusive unless `minExclusive`, `max` inclusive) and an integer. */
+export function assertNumber(what: string, v: unknown, opts: { min?: number; minExclusive?: boolean; max?: number; integer?: boolean } = {}): asserts v is number {
+  const { min, minExclusive = false, max, integer = false } = opts;
+  const bounds = [
+    min === undefined ? '' : `${minExclusive ? '>' : '≥'} ${min}`,
+    max === undefined ? '' : `≤ ${max}`,
+  ].filter(Boolean).join(' and ');
+  const kind = `${integer ? 'an integer' : 'a finite number'}${bounds ? ` ${bounds}` : ''}`;
+  const ok =
+    typeof v === 'number' &&
+    Number.isFinite(v) &&
+    (!integer || Number.isInteger(v)) &&
+    (min === undefined || (minExclusive ? v > min : v >= min)) &&
+    (max === undefined || v <= max);
+  if (!ok) throw new HotpathsError('E_ARG', `${what}: expected ${kind}, got ${show(v)}`);
+}
+
+export function assertBoolean(what: string, v: unknown): asserts v is boolean {
+  if (typeof v !== 'boolean') throw new HotpathsError('E_ARG', `${what}: expected a boolean, got ${show(v)}`);
+}
+
+/** An options argument: undefined (use the defaults) or a plain object. */
+export function assertOptions(what: string, v: unknown): void {
+  if (v !== undefined && (typeof v !== 'object' || v === null || Array.isArray(v))) {
+    throw new HotpathsError('E_ARG', `${what}: expected an options object, got ${show(v)}`);
+  }
+}
+
+/**
+ * The host typed array behind a tensor of a host backend (reference, cpu), for value checks that cost
+ * nothing there; undefined on device backends, where such a check would need a read-back.
+ */
+export function hostValues(t: Tensor): ArrayLike<number> | undefined {
+  return (t.device === 'reference' || t.device === 'cpu') && ArrayBuffer.isView(t.storage) ? (t.storage as unknown as ArrayLike<number>) : undefined;
+}
+
+/** The error an op throws on a backend that lacks its kernel family. */
+export function notImplemented(op: string, t: Tensor): HotpathsError {
+  return new HotpathsError('E_NOT_IMPLEMENTED', `${op}: not implemented on the ${t.device} backend yet; move the tensors with await t.to('reference')`);
+}

@@ -1,10 +1,13 @@
 // The reference backend: tensors in host typed arrays, kernels as plain TypeScript loops (the oracle).
 
-import type { Backend, Fp8Kernels } from '../runtime/backend.js';
+import type { Backend, Fp8Kernels, GrpoKernels, LogprobKernels, MachineCeilings } from '../runtime/backend.js';
 import { HOST_MAX_BYTES, hostData, hostEmpty, hostFromHost, hostRelease } from '../runtime/host.js';
+import { calibrate, ceilingCopyBytes, checkedCeilings, medianHostMs } from '../runtime/measure.js';
 import { fromBf16 } from '../dtype.js';
 import type { Tensor } from '../tensor.js';
 import * as ref from './fp8.js';
+import { grpoAdvantages, grpoLoss } from './grpo.js';
+import { klForward, logprobBackward, logprobForward, type LogitsView } from './logprob.js';
 
 /** f32 view of a host tensor, widening bf16 exactly. */
 function asF32(t: Tensor): Float32Array {
@@ -20,6 +23,38 @@ const fp8: Fp8Kernels = {
     ref.fp8Dequantize(hostData<Uint8Array>(data), hostData<Float32Array>(scales), data.shape[0]!, data.shape[1]!, spec, hostData<Float32Array>(out)),
 };
 
+/** The logits as the kernels read them: f32 values, or bf16 bit patterns widened chunk by chunk. */
+function logitsView(t: Tensor): LogitsView {
+  return { data: hostData(t), bf16: t.dtype === 'bf16' };
+}
+
+const logprob: LogprobKernels = {
+  fromLogits: (logits, targets, T, logp, lse, entropy) =>
+    logprobForward(logitsView(logits), hostData<Int32Array>(targets), logits.shape[0]!, logits.shape[1]!, T,
+      hostData<Float32Array>(logp), hostData<Float32Array>(lse), entropy ? hostData<Float32Array>(entropy) : null),
+  fromLogitsBackward: (logits, targets, lse, gLogp, T, dlogits) =>
+    logprobBackward(logitsView(logits), hostData<Int32Array>(targets), hostData<Float32Array>(lse), hostData<Float32Array>(gLogp),
+      logits.shape[0]!, logits.shape[1]!, T, hostData<Float32Array>(dlogits)),
+  kl: (logp, refLogp, estimator, kl, dlogp) =>
+    klForward(hostData<Float32Array>(logp), hostData<Float32Array>(refLogp), logp.size, estimator, hostData<Float32Array>(kl), hostData<Float32Array>(dlogp)),
+};
+
+const grpo: GrpoKernels = {
+  advantages: (rewards, groupSize, scale, eps, out) =>
+    grpoAdvantages(hostData<Float32Array>(rewards), rewards.size, groupSize, scale, eps, hostData<Float32Array>(out)),
+  loss: (x, params, dlogp) =>
+    grpoLoss(
+      {
+        logp: hostData<Float32Array>(x.logp),
+        oldLogp: hostData<Float32Array>(x.oldLogp),
+        refLogp: x.refLogp ? hostData<Float32Array>(x.refLogp) : null,
+        advantages: hostData<Float32Array>(x.advantages),
+        mask: hostData<Float32Array | Uint8Array>(x.mask),
+      },
+      x.logp.shape[0]!, x.logp.shape[1]!, params, hostData<Float32Array>(dlogp),
+    ),
+};
+
 export function createReferenceBackend(): Backend {
   const backend: Backend = {
     name: 'reference',
@@ -31,7 +66,53 @@ export function createReferenceBackend(): Backend {
     read: async (t) => hostData(t).slice(),
     release: hostRelease,
     sync: async () => {},
+    measureCeilings: (opts) => measureReferenceCeilings(opts.quick),
     fp8,
+    logprob,
+    grpo,
   };
   return backend;
+}
+
+/** Eight independent chains c = c·a + b over JS numbers (f64, a multiply then an add: 16 FLOPs a step). */
+function mulAddChains(iters: number, a: number, b: number): number {
+  let c0 = 0, c1 = 1, c2 = 2, c3 = 3, c4 = 4, c5 = 5, c6 = 6, c7 = 7;
+  for (let i = 0; i < iters; i++) {
+    c0 = c0 * a + b;
+    c1 = c1 * a + b;
+    c2 = c2 * a + b;
+    c3 = c3 * a + b;
+    c4 = c4 * a + b;
+    c5 = c5 * a + b;
+    c6 = c6 * a + b;
+    c7 = c7 * a + b;
+  }
+  return c0 + c1 + c2 + c3 + c4 + c5 + c6 + c7;
+}
+
+/**
+ * One thread, no native code. Copy: TypedArray.set between two arrays of 256 MiB (64 MiB when quick).
+ * "FP32 TFLOP/s": really the rate of a plain JS loop of f64 multiply-adds (mulAddChains), which is
+ * what the reference's own loops can reach. Wall-clock medians (performance.now()).
+ */
+async function measureReferenceCeilings(quick: boolean): Promise<MachineCeilings> {
+  const bytes = ceilingCopyBytes(quick);
+  const src = new Float32Array(bytes / 4).fill(1);
+  const dst = new Float32Array(bytes / 4);
+  const copyMs = await medianHostMs(() => dst.set(src), quick ? 3 : 7);
+
+  let sink = 0;
+  const run = (iters: number) => {
+    sink += mulAddChains(iters, 1 - 2 ** -20, 2 ** -10);
+  };
+  const timeOnce = async (iters: number): Promise<number> => {
+    const t0 = performance.now();
+    run(iters);
+    return performance.now() - t0;
+  };
+  run(1 << 16); // lets V8 optimise the loop
+  const iters = await calibrate(timeOnce, 1 << 16, quick ? 20 : 100, 2 ** 40);
+  const ms = await medianHostMs(() => run(iters), quick ? 3 : 5, 0);
+  if (!Number.isFinite(sink)) throw new Error('unreachable: the chains converge');
+  return checkedCeilings('reference', { copyGBps: (2 * bytes) / (copyMs * 1e6), fp32Tflops: (iters * 16) / (ms * 1e9) });
 }

@@ -31,6 +31,91 @@ export interface Fp8Kernels {
   dequantize(data: Tensor, scales: Tensor, spec: QuantizeSpec, out: Tensor): Promise<void> | void;
 }
 
+/** KL estimators of `logprob.kl`, with d = ref − logp (REFERENCE.md). */
+export type KlEstimator = 'k1' | 'k2' | 'k3' | 'k3_clamped';
+
+/**
+ * Log-prob kernels. All tensors are contiguous row-major; shapes, dtypes and option values were
+ * checked by src/ops/logprob.ts (targets in [0, V) only on host backends: a kernel must give NaN for
+ * a target outside that range, never read past the row).
+ */
+export interface LogprobKernels {
+  /**
+   * logits: f32|bf16 [N, V], targets: i32 [N], temperature T > 0 -> logp, lse: f32 [N] (lse of z/T);
+   * entropy: f32 [N] or null (not wanted). One pass over the logits with an online max/sum over vocab
+   * chunks; f32 math (or better) for bf16 input too.
+   */
+  fromLogits(logits: Tensor, targets: Tensor, temperature: number, logp: Tensor, lse: Tensor, entropy: Tensor | null): Promise<void> | void;
+  /**
+   * logits: f32|bf16 [N, V], targets: i32 [N], lse, gLogp: f32 [N] -> dlogits: f32 [N, V] =
+   * (onehot(y) − exp(z/T − lse)) · g / T. `dlogits` may be `logits` itself (f32, in place).
+   */
+  fromLogitsBackward(logits: Tensor, targets: Tensor, lse: Tensor, gLogp: Tensor, temperature: number, dlogits: Tensor): Promise<void> | void;
+  /** logp, ref: f32 [n] -> kl, dlogp: f32 [n] (d kl / d logp). */
+  kl(logp: Tensor, ref: Tensor, estimator: KlEstimator, kl: Tensor, dlogp: Tensor): Promise<void> | void;
+}
+
+/** How `grpo.advantages` scales the centred rewards: by the group's std, the batch's std, or not at all. */
+export type AdvantageScale = 'group' | 'batch' | 'none';
+/** Policy-ratio level: per token (GRPO) or per sequence (GSPO). */
+export type GrpoLevel = 'token' | 'sequence';
+/** Loss aggregation over the completion mask. */
+export type GrpoAgg = 'grpo' | 'bnpo' | 'dr_grpo' | 'dapo';
+
+/** `grpo.loss` parameters with every default resolved by src/ops/grpo.ts. */
+export interface GrpoLossParams {
+  epsLow: number;
+  epsHigh: number;
+  /** Two-sided clip ρ ← min(ρ, δ); null when off. */
+  delta: number | null;
+  /** KL weight; 0 skips the KL term. */
+  beta: number;
+  level: GrpoLevel;
+  agg: GrpoAgg;
+  /** dr_grpo's length divisor (defaults to T before it gets here). */
+  maxLen: number;
+  /** dapo's divisor; null: the mask's own token count. */
+  globalTokens: number | null;
+}
+
+/** Statistics of one `grpo.loss` call, means over the masked tokens (0 when there are none). */
+export interface GrpoLossStats {
+  /** Fraction of masked tokens whose policy gradient the ε clip zeroes. */
+  clipFraction: number;
+  /** Mean k3(refLogp − logp); 0 without refLogp. */
+  meanKl: number;
+  /** Mean ρ as used in the loss (after the δ cap). */
+  meanRatio: number;
+}
+
+/** What the loss kernel returns (f64 on host backends). */
+export interface GrpoLossResult extends GrpoLossStats {
+  loss: number;
+}
+
+/** GRPO kernels; shapes, dtypes and options were checked by src/ops/grpo.ts. */
+export interface GrpoKernels {
+  /** rewards: f32 [B] -> out: f32 [B]; groups of `groupSize` consecutive rewards. */
+  advantages(rewards: Tensor, groupSize: number, scale: AdvantageScale, eps: number, out: Tensor): Promise<void> | void;
+  /**
+   * logp, oldLogp, refLogp (or null): f32 [B, T], advantages: f32 [B], mask: f32|u8 [B, T]
+   * -> dlogp: f32 [B, T] (d loss / d logp), and the loss with its stats.
+   */
+  loss(
+    inputs: { logp: Tensor; oldLogp: Tensor; refLogp: Tensor | null; advantages: Tensor; mask: Tensor },
+    params: GrpoLossParams,
+    dlogp: Tensor,
+  ): Promise<GrpoLossResult> | GrpoLossResult;
+}
+
+/** The machine's measured ceilings on one backend (what `hotpaths bench` compares kernels with). */
+export interface MachineCeilings {
+  /** GB/s of a copy far larger than the caches, bytes read + bytes written over the time. */
+  copyGBps: number;
+  /** Peak FP32 TFLOP/s of independent FMA chains (an FMA counts as 2 FLOPs; no tensor cores). */
+  fp32Tflops: number;
+}
+
 export interface Backend {
   readonly name: BackendName;
   /** What runs the kernels: the CPU model, the GPU adapter or device name. */
@@ -58,5 +143,20 @@ export interface Backend {
   readonly details?: Record<string, unknown>;
   /** Releases the device and pools (a caller's own GPUDevice is left alone). */
   destroy?(): void;
+  /**
+   * Measures this backend's ceilings now (slow: seconds; the bench caches them).
+   * - copy: one buffer copied into another, 256 MiB (64 MiB when `quick`; less where the device cannot
+   *   bind that much), far larger than the caches; GB/s counts bytes read plus bytes written. Median of
+   *   several timed reps after a warm-up, on the device timer where the backend has one.
+   * - FLOP/s: FP32 FMA chains, independent ones to hide the latency, on every core/thread (no tensor
+   *   cores, no matrix units); each FMA counts as 2 FLOPs. The reference backend's number is a plain
+   *   JS loop over numbers (f64 multiply-adds), not an FP32 FMA peak.
+   * Results are finite and positive, or the call throws.
+   */
+  measureCeilings?(opts: { quick: boolean }): Promise<MachineCeilings>;
   readonly fp8: Fp8Kernels;
+  /** Log-prob kernels; optional while backends gain them (ops throw E_NOT_IMPLEMENTED without). */
+  readonly logprob?: LogprobKernels;
+  /** GRPO kernels; optional while backends gain them (ops throw E_NOT_IMPLEMENTED without). */
+  readonly grpo?: GrpoKernels;
 }

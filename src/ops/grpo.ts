@@ -1,0 +1,188 @@
+// grpo: group advantages and the clipped policy loss (GRPO, DAPO, Dr. GRPO, GSPO variants) with its
+// gradient w.r.t. the policy's log-probs. Validates once here, then runs on the tensors' backend.
+// Exact semantics: docs/API.md "## grpo".
+
+import { HotpathsError, show } from '../errors.js';
+import type { AdvantageScale, GrpoAgg, GrpoLevel, GrpoLossParams, GrpoLossStats } from '../runtime/backend.js';
+import type { Tensor } from '../tensor.js';
+import {
+  assertDTypeIn,
+  assertNonEmpty,
+  assertNumber,
+  assertOneOf,
+  assertOptions,
+  assertRank,
+  assertSameDevice,
+  assertShapeEquals,
+  assertTensor,
+  hostValues,
+  notImplemented,
+} from './validate.js';
+
+export type { AdvantageScale, GrpoAgg, GrpoLevel, GrpoLossStats } from '../runtime/backend.js';
+
+const SCALES = ['group', 'batch', 'none'] as const;
+const LEVELS = ['token', 'sequence'] as const;
+const AGGS = ['grpo', 'bnpo', 'dr_grpo', 'dapo'] as const;
+
+export interface AdvantagesOptions {
+  /** Divide the centred rewards by the unbiased std of the group (default), of the batch, or not ('none', Dr. GRPO). */
+  scale?: AdvantageScale;
+  /** Added to the std before dividing. Default 1e-4 (TRL; verl uses 1e-6). */
+  eps?: number;
+}
+
+/**
+ * rewards: f32 [B], groups of `groupSize` consecutive completions of one prompt (groupSize divides B)
+ * -> advantages: f32 [B], A_i = (r_i − mean of i's group) / (std + eps), std the unbiased std of the
+ * group ('group'), of all B rewards ('batch'), or no division ('none'). A group whose rewards are all
+ * equal gets exactly 0. NaN or ±inf in rewards throws E_NONFINITE (the rewards are read to check:
+ * a device sync on GPU backends).
+ */
+export async function advantages(rewards: Tensor, groupSize: number, opts: AdvantagesOptions = {}): Promise<Tensor> {
+  const op = 'grpo.advantages()';
+  assertTensor(`${op}: rewards`, rewards);
+  assertDTypeIn(`${op}: rewards`, rewards, ['f32']);
+  assertRank(`${op}: rewards`, rewards, 1);
+  assertNonEmpty(`${op}: rewards`, rewards);
+  const B = rewards.shape[0]!;
+  assertNumber(`${op}: groupSize`, groupSize, { min: 1, integer: true });
+  if (B % groupSize !== 0) {
+    throw new HotpathsError('E_SHAPE', `${op}: groupSize: expected a divisor of the batch size B = ${B} (rewards ${rewards.describe()}), got ${groupSize}`);
+  }
+  assertOptions(`${op}: options`, opts);
+  const scale = opts.scale ?? 'group';
+  assertOneOf(`${op}: scale`, scale, SCALES);
+  const eps = opts.eps ?? 1e-4;
+  assertNumber(`${op}: eps`, eps, { min: 0 });
+  if (scale === 'group' && groupSize < 2) {
+    throw new HotpathsError('E_ARG', `${op}: groupSize: expected at least 2 with scale 'group' (the unbiased std of one reward is undefined), got ${groupSize}; use scale 'batch' or 'none'`);
+  }
+  if (scale === 'batch' && B < 2) {
+    throw new HotpathsError('E_ARG', `${op}: rewards: expected at least 2 rewards with scale 'batch' (the unbiased std of one reward is undefined), got ${rewards.describe()}`);
+  }
+  const kernels = rewards.backend.grpo;
+  if (!kernels) throw notImplemented(op, rewards);
+  const r = hostValues(rewards) ?? ((await rewards.read()) as Float32Array);
+  for (let i = 0; i < B; i++) {
+    if (!Number.isFinite(r[i]!)) throw new HotpathsError('E_NONFINITE', `${op}: rewards: expected finite values, got ${r[i]} at index ${i}`);
+  }
+  const out = rewards.backend.empty('f32', [B]);
+  await kernels.advantages(rewards, groupSize, scale, eps, out);
+  return out;
+}
+
+export interface LossArgs {
+  /** f32 [B, T]: the policy's log-probs of the sampled tokens (the loss is differentiated w.r.t. these). */
+  logp: Tensor;
+  /** f32 [B, T]: log-probs under the policy that sampled (ρ = exp(logp − oldLogp)). */
+  oldLogp: Tensor;
+  /** f32 [B, T]: the reference model's log-probs; may be absent when beta = 0. */
+  refLogp?: Tensor | null;
+  /** f32 [B]: one advantage per sequence. */
+  advantages: Tensor;
+  /** f32 (0 or 1) or u8 (0 or 1) [B, T]: 1 on completion tokens. */
+  mask: Tensor;
+  /** Lower clip: ρ ≥ 1 − epsLow. Default 0.2. */
+  epsLow?: number;
+  /** Upper clip: ρ ≤ 1 + epsHigh. Default 0.2 (DAPO's clip-higher: 0.28). */
+  epsHigh?: number;
+  /** Two-sided clip: ρ ← min(ρ, delta) first. Default off. */
+  delta?: number | null;
+  /** Weight of the k3 KL to the reference model; 0 skips it. Default 0.04. */
+  beta?: number;
+  /** 'token' (default): ρ per token; 'sequence' (GSPO): ρ from the mean log-ratio over each sequence's masked tokens. */
+  level?: GrpoLevel;
+  /** How token losses are combined; default 'grpo'. */
+  agg?: GrpoAgg;
+  /** dr_grpo's divisor is B · maxLen; default T. Ignored by the other aggregations. */
+  maxLen?: number;
+  /** dapo's divisor (tokens in the whole global batch, across ranks); default Σ mask. Ignored by the others. */
+  globalTokens?: number;
+}
+
+export interface LossResult {
+  /** The aggregated loss. */
+  loss: number;
+  /** f32 [B, T]: d loss / d logp (0 where the mask is 0). */
+  dlogp: Tensor;
+  stats: GrpoLossStats;
+}
+
+/**
+ * The GRPO policy loss and its gradient. Per masked token, with ρ = exp(logp − oldLogp) (or GSPO's
+ * per-sequence ratio), ρ ← min(ρ, delta) when delta is given:
+ *   l = −min(ρ·A, clip(ρ, 1 − epsLow, 1 + epsHigh)·A) + beta · k3(refLogp − logp)
+ * aggregated over the mask m (n_b = Σ_t m[b, t]):
+ *   'grpo'    mean over sequences of (Σ_t l·m / n_b); a sequence with an empty mask is left out of
+ *             the mean (it has no tokens to average), so it neither adds 0 nor counts in B;
+ *   'bnpo'    Σ l·m / Σ m;   'dr_grpo'  Σ l·m / (B · maxLen);   'dapo'  Σ l·m / globalTokens.
+ * An empty-mask sequence contributes 0 everywhere, and an all-empty mask gives loss 0 (never NaN).
+ * Masked-out positions are never read (padding may hold anything); their dlogp is 0.
+ * stats: means over the masked tokens (0 without any): clipFraction (tokens whose policy gradient the
+ * ε clip zeroes: A > 0 and ρ > 1 + epsHigh, or A < 0 and ρ < 1 − epsLow), meanKl (k3, whenever
+ * refLogp is given, even with beta = 0), meanRatio (ρ after the delta cap).
+ */
+export async function loss(args: LossArgs): Promise<LossResult> {
+  const op = 'grpo.loss()';
+  if (typeof args !== 'object' || args === null) throw new HotpathsError('E_ARG', `${op}: expected { logp, oldLogp, advantages, mask, … }, got ${show(args)}`);
+  const { logp, oldLogp, advantages: adv, mask } = args;
+  const refLogp = args.refLogp ?? null;
+  assertTensor(`${op}: logp`, logp);
+  assertDTypeIn(`${op}: logp`, logp, ['f32']);
+  assertRank(`${op}: logp`, logp, 2);
+  assertNonEmpty(`${op}: logp`, logp);
+  const [B, T] = logp.shape as [number, number];
+  const like = `to match logp ${logp.describe()}`;
+  for (const [name, t] of [['oldLogp', oldLogp], ['refLogp', refLogp]] as const) {
+    if (name === 'refLogp' && t === null) continue;
+    assertTensor(`${op}: ${name}`, t);
+    assertSameDevice(op, logp, t);
+    assertDTypeIn(`${op}: ${name}`, t, ['f32']);
+    assertShapeEquals(`${op}: ${name}`, t, [B, T], like);
+  }
+  assertTensor(`${op}: advantages`, adv);
+  assertSameDevice(op, logp, adv);
+  assertDTypeIn(`${op}: advantages`, adv, ['f32']);
+  assertShapeEquals(`${op}: advantages`, adv, [B], `([B]) ${like}`);
+  assertTensor(`${op}: mask`, mask);
+  assertSameDevice(op, logp, mask);
+  assertDTypeIn(`${op}: mask`, mask, ['f32', 'u8']);
+  assertShapeEquals(`${op}: mask`, mask, [B, T], like);
+
+  const epsLow = args.epsLow ?? 0.2;
+  assertNumber(`${op}: epsLow`, epsLow, { min: 0, max: 1 });
+  const epsHigh = args.epsHigh ?? 0.2;
+  assertNumber(`${op}: epsHigh`, epsHigh, { min: 0 });
+  const delta = args.delta ?? null;
+  if (delta !== null) assertNumber(`${op}: delta`, delta, { min: 0, minExclusive: true });
+  const beta = args.beta ?? 0.04;
+  assertNumber(`${op}: beta`, beta, { min: 0 });
+  if (beta > 0 && refLogp === null) {
+    throw new HotpathsError('E_ARG', `${op}: refLogp: expected a tensor ${like} since beta = ${beta} > 0, got ${show(args.refLogp)}; pass refLogp, or beta: 0 to skip the KL term`);
+  }
+  const level = args.level ?? 'token';
+  assertOneOf(`${op}: level`, level, LEVELS);
+  const agg = args.agg ?? 'grpo';
+  assertOneOf(`${op}: agg`, agg, AGGS);
+  const maxLen = args.maxLen ?? T;
+  assertNumber(`${op}: maxLen`, maxLen, { min: 1, integer: true });
+  const globalTokens = args.globalTokens ?? null;
+  if (globalTokens !== null) assertNumber(`${op}: globalTokens`, globalTokens, { min: 0, minExclusive: true });
+
+  const kernels = logp.backend.grpo;
+  if (!kernels) throw notImplemented(op, logp);
+  const m = hostValues(mask);
+  if (m) {
+    for (let i = 0; i < m.length; i++) {
+      if (m[i] !== 0 && m[i] !== 1) {
+        throw new HotpathsError('E_ARG', `${op}: mask: expected 0 or 1, got ${m[i]} at [${Math.floor(i / T)}, ${i % T}]`);
+      }
+    }
+  }
+
+  const params: GrpoLossParams = { epsLow, epsHigh, delta, beta, level, agg, maxLen, globalTokens };
+  const dlogp = logp.backend.empty('f32', [B, T]);
+  const r = await kernels.loss({ logp, oldLogp, refLogp, advantages: adv, mask }, params, dlogp);
+  return { loss: r.loss, dlogp, stats: { clipFraction: r.clipFraction, meanKl: r.meanKl, meanRatio: r.meanRatio } };
+}

@@ -1,0 +1,377 @@
+// grpo: advantages against hand-worked values and a naive implementation, the policy loss against
+// hand-worked values, f64 finite differences of its gradient for every aggregation, both levels, with
+// and without β and δ, the clip flags, empty masks, and bad inputs.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { grpo, HotpathsError, init, setPoison, Tensor } from '../src/index.js';
+import type { Backend, GrpoAgg, GrpoLevel, GrpoLossParams } from '../src/runtime/backend.js';
+import { grpoLoss, type GrpoLossArrays } from '../src/reference/grpo.js';
+import { freshSeed, rng } from './helpers.js';
+
+const ref = await init({ backend: 'reference' });
+const AGGS: GrpoAgg[] = ['grpo', 'bnpo', 'dr_grpo', 'dapo'];
+const LEVELS: GrpoLevel[] = ['token', 'sequence'];
+
+beforeAll(() => setPoison(true));
+afterAll(() => setPoison(false));
+
+function expectClose(got: ArrayLike<number>, want: ArrayLike<number>, rel: number, abs: number, tag: string): void {
+  expect(got.length, `${tag}: length`).toBe(want.length);
+  for (let i = 0; i < want.length; i++) {
+    const g = got[i]!, w = want[i]!;
+    expect(Math.abs(g - w) <= rel * Math.abs(w) + abs, `${tag}[${i}]: got ${g}, want ${w} (rel ${rel}, abs ${abs})`).toBe(true);
+  }
+}
+
+async function read(t: Tensor): Promise<Float32Array> {
+  return (await t.read()) as Float32Array;
+}
+
+async function thrown(fn: () => unknown): Promise<unknown> {
+  try {
+    await fn();
+  } catch (e) {
+    return e;
+  }
+  return undefined;
+}
+
+const f32 = (a: number[], shape: number[]): Tensor => ref.tensor(new Float32Array(a), shape);
+
+/** A standard normal from two uniforms (Box–Muller). */
+function normal(r: () => number): number {
+  return Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());
+}
+
+// ---------------------------------------------------------------- advantages
+
+/** The textbook version: mean and unbiased std with plain loops, in f64. */
+function naiveAdvantages(r: ArrayLike<number>, G: number, scale: 'group' | 'batch' | 'none', eps: number): number[] {
+  const mean = (a: number[]): number => a.reduce((s, v) => s + v, 0) / a.length;
+  const std = (a: number[]): number => Math.sqrt(a.reduce((s, v) => s + (v - mean(a)) ** 2, 0) / (a.length - 1));
+  const all = Array.from(r);
+  const out: number[] = [];
+  for (let g = 0; g < all.length; g += G) {
+    const grp = all.slice(g, g + G);
+    const div = scale === 'group' ? std(grp) + eps : scale === 'batch' ? std(all) + eps : 1;
+    for (const v of grp) out.push(grp.every((x) => x === grp[0]) ? 0 : (v - mean(grp)) / div);
+  }
+  return out;
+}
+
+describe('grpo.advantages (reference)', () => {
+  it('matches hand-worked values for each scale', async () => {
+    // group 0 = [1, 0, 0, 1]: mean 0.5, unbiased std √(1/3) = 0.5773502692 -> ±0.5 / (0.5773502692 + 1e-4) = ±0.8658754298
+    // group 1 = [0.5 × 4]: all equal -> 0
+    // batch std of all 8: √((4 · 0.25) / 7) = 0.3779644730 -> ±0.5 / (0.3779644730 + 1e-4) = ±1.3225257481
+    const rw = f32([1, 0, 0, 1, 0.5, 0.5, 0.5, 0.5], [8]);
+    const s = [1, -1, -1, 1, 0, 0, 0, 0];
+    expectClose(await read(await grpo.advantages(rw, 4)), s.map((v) => v * 0.8658754297607016), 1e-6, 0, 'group');
+    expectClose(await read(await grpo.advantages(rw, 4, { scale: 'batch' })), s.map((v) => v * 1.3225257481090975), 1e-6, 0, 'batch');
+    expectClose(await read(await grpo.advantages(rw, 4, { scale: 'none' })), s.map((v) => v * 0.5), 0, 0, 'none');
+    expectClose(await read(await grpo.advantages(rw, 4, { eps: 0 })), s.map((v) => v * Math.sqrt(0.75)), 1e-6, 0, 'eps 0');
+    expectClose(await read(await grpo.advantages(rw, 4, { eps: 1e-6 })), s.map((v) => v * 0.5 / (Math.sqrt(1 / 3) + 1e-6)), 1e-6, 0, 'eps 1e-6 (verl)');
+  });
+
+  it('a group of equal rewards gives exactly 0, never NaN (with eps = 0 the std is 0 too)', async () => {
+    const v = Math.fround(0.1);
+    for (const scale of ['group', 'batch', 'none'] as const) {
+      for (const eps of [1e-4, 0]) {
+        const out = await read(await grpo.advantages(f32([v, v, v, 2, 2, 2], [6]), 3, { scale, eps }));
+        expect([...out], `${scale} eps ${eps}`).toEqual([0, 0, 0, 0, 0, 0]);
+      }
+    }
+    // one spread group beside an equal one: the equal one stays 0 under 'batch' too
+    const out = await read(await grpo.advantages(f32([v, v, v, 0, 1, 2], [6]), 3, { scale: 'batch', eps: 0 }));
+    expect([...out.slice(0, 3)]).toEqual([0, 0, 0]);
+  });
+
+  it('equals a naive mean/std implementation on random rewards (several group sizes, each scale)', async () => {
+    const seed = freshSeed();
+    const r = rng(seed);
+    for (const [B, G] of [[2, 2], [6, 3], [64, 8], [48, 16], [7, 1]] as const) {
+      // binary rewards (the usual case, so equal groups occur) and continuous ones
+      for (const kind of ['binary', 'continuous']) {
+        const rw = Float32Array.from({ length: B }, () => (kind === 'binary' ? (r() < 0.5 ? 1 : 0) : normal(r) * 3));
+        for (const scale of ['group', 'batch', 'none'] as const) {
+          if (scale === 'group' && G === 1) continue;
+          const got = await read(await grpo.advantages(ref.tensor(rw, [B]), G, { scale }));
+          expectClose(got, naiveAdvantages(rw, G, scale, 1e-4), 1e-6, 1e-7, `seed ${seed} B=${B} G=${G} ${kind} ${scale}`);
+        }
+      }
+    }
+  });
+});
+
+// ---------------------------------------------------------------- loss
+
+const DEFAULTS: GrpoLossParams = { epsLow: 0.2, epsHigh: 0.2, delta: null, beta: 0.04, level: 'token', agg: 'grpo', maxLen: 0, globalTokens: null };
+
+/**
+ * The hand-worked batch, B = 2, T = 2 (ratios from logp − oldLogp, d = refLogp − logp):
+ *   seq 0: A = +1, mask [1, 1], ρ = [1.5, 0.9], d = [0, −0.5]
+ *   seq 1: A = −2, mask [1, 0], ρ = [0.5, —],   d = [0.5, —]   (the masked slot holds NaN: never read)
+ * Token losses (ε = 0.2, β = 0.04): (0,0) ρ = 1.5 > 1.2 with A > 0: clipped, −1.2 + β·k3(0) = −1.2;
+ * (0,1) −0.9 + β·(e^−0.5 + 0.5 − 1); (1,0) ρ = 0.5 < 0.8 with A < 0: clipped, −min(−1, −1.6) = 1.6,
+ * plus β·(e^0.5 − 1.5).
+ */
+function handBatch(): { logp: Tensor; oldLogp: Tensor; refLogp: Tensor; advantages: Tensor; mask: Tensor } {
+  return {
+    logp: f32([-1, -2, -3, NaN], [2, 2]),
+    oldLogp: f32([-1 - Math.log(1.5), -2 - Math.log(0.9), -3 - Math.log(0.5), NaN], [2, 2]),
+    refLogp: f32([-1, -2.5, -2.5, NaN], [2, 2]),
+    advantages: f32([1, -2], [2]),
+    mask: f32([1, 1, 1, 0], [2, 2]),
+  };
+}
+
+describe('grpo.loss (reference)', () => {
+  it('matches the hand-worked batch for every aggregation, both levels', async () => {
+    const x = handBatch();
+    // per-token gradients before the aggregation weight: (0,1) −A·ρ + β(1 − e^−0.5) = −0.8842612264, (1,0) β(1 − e^0.5) = −0.0259488508
+    const g01 = -0.9 + 0.04 * (1 - Math.exp(-0.5)), g10 = 0.04 * (1 - Math.exp(0.5));
+    const cases: [Partial<Parameters<typeof grpo.loss>[0]>, number, number[]][] = [
+      // grpo: weights 1/(2·2) for seq 0 and 1/(1·2) for seq 1
+      [{ agg: 'grpo' }, 0.27903973201112897, [0, 0.25 * g01, 0.5 * g10, 0]],
+      [{ agg: 'bnpo' }, -0.16326330759449648, [0, g01 / 3, g10 / 3, 0]], // 1/3 tokens
+      [{ agg: 'dr_grpo', maxLen: 4 }, -0.06122374034793618, [0, g01 / 8, g10 / 8, 0]], // 1/(B·maxLen) = 1/8
+      [{ agg: 'dapo', globalTokens: 10 }, -0.04897899227834894, [0, g01 / 10, g10 / 10, 0]],
+      [{ agg: 'dapo' }, -0.16326330759449648, [0, g01 / 3, g10 / 3, 0]], // default: Σ mask = 3
+      [{ agg: 'dr_grpo' }, -0.06122374034793618 * 8 / 4, [0, g01 / 4, g10 / 4, 0]], // default maxLen T = 2
+      // GSPO: seq 0's ratio = exp(mean(ln 1.5, ln 0.9)) = √1.35 = 1.1618950039 (inside the clip), seq 1 as before;
+      // seq 0's policy gradient −A·ρ · (1/4 per token) · 2 tokens, spread as 1/2 to each token
+      [{ agg: 'grpo', level: 'sequence' }, 0.22309223008001644, [-0.2904737509655563, -0.2865390575626826, 0.5 * g10, 0]],
+    ];
+    for (const [opts, wantLoss, wantGrad] of cases) {
+      const out = await grpo.loss({ ...x, ...opts });
+      const tag = JSON.stringify(opts);
+      expect(Math.abs(out.loss - wantLoss), `${tag} loss ${out.loss} want ${wantLoss}`).toBeLessThan(1e-6);
+      expectClose(await read(out.dlogp), wantGrad, 1e-6, 1e-9, `${tag} dlogp`);
+    }
+    const tokenStats = (await grpo.loss(x)).stats;
+    expect(tokenStats.clipFraction).toBe(2 / 3);
+    expect(tokenStats.meanRatio).toBeCloseTo((1.5 + 0.9 + 0.5) / 3, 6);
+    expect(tokenStats.meanKl).toBeCloseTo((Math.exp(-0.5) + 0.5 - 1 + Math.exp(0.5) - 1.5) / 3, 7);
+    const seqStats = (await grpo.loss({ ...x, level: 'sequence' })).stats;
+    expect(seqStats.clipFraction).toBe(1 / 3); // only seq 1's token is clipped
+    expect(seqStats.meanRatio).toBeCloseTo((2 * Math.sqrt(1.35) + 0.5) / 3, 6);
+    // β = 0 drops the KL from loss and gradient, and refLogp may then be absent (meanKl 0)
+    const noKl = await grpo.loss({ ...x, refLogp: undefined, beta: 0 });
+    expect(noKl.loss).toBeCloseTo(0.25 * (-1.2 - 0.9) + 0.5 * 1.6, 6);
+    expectClose(await read(noKl.dlogp), [0, -0.25 * 0.9, 0, 0], 1e-6, 1e-9, 'beta 0');
+    expect(noKl.stats.meanKl).toBe(0);
+    expect((await grpo.loss({ ...x, beta: 0 })).stats.meanKl).toBeCloseTo(tokenStats.meanKl, 9);
+  });
+
+  it('δ caps the ratio: A = −1, ρ = 3 gives loss 3 and gradient 3 without it, loss δ = 2 and gradient 0 with it', async () => {
+    const x = { logp: f32([Math.log(3)], [1, 1]), oldLogp: f32([0], [1, 1]), advantages: f32([-1], [1]), mask: f32([1], [1, 1]), beta: 0 };
+    const plain = await grpo.loss(x);
+    expect(plain.loss).toBeCloseTo(3, 6);
+    expectClose(await read(plain.dlogp), [3], 1e-6, 0, 'no delta');
+    const capped = await grpo.loss({ ...x, delta: 2 });
+    expect(capped.loss).toBe(2);
+    expect([...(await read(capped.dlogp))]).toEqual([0]);
+    expect(capped.stats).toEqual({ clipFraction: 0, meanKl: 0, meanRatio: 2 });
+  });
+
+  it('clip flags sit exactly where the formula puts them (A > 0 and ρ > 1 + εhigh, A < 0 and ρ < 1 − εlow)', async () => {
+    const rhos = [0.5, 0.79, 0.81, 1.0, 1.19, 1.21, 1.27, 1.29, 2];
+    const T = rhos.length;
+    const A = [1, -1, 0];
+    const logp = new Float32Array(3 * T);
+    for (let b = 0; b < 3; b++) rhos.forEach((r, t) => (logp[b * T + t] = Math.log(r)));
+    const x = { logp: ref.tensor(logp, [3, T]), oldLogp: ref.tensor(new Float32Array(3 * T), [3, T]), advantages: f32(A, [3]), mask: ref.tensor(new Float32Array(3 * T).fill(1), [3, T]), beta: 0, agg: 'bnpo' as const };
+    for (const [epsLow, epsHigh] of [[0.2, 0.2], [0.2, 0.28], [0.1, 0.5]] as const) {
+      const out = await grpo.loss({ ...x, epsLow, epsHigh });
+      const d = await read(out.dlogp);
+      let clipped = 0;
+      for (let b = 0; b < 3; b++) {
+        for (let t = 0; t < T; t++) {
+          const r = rhos[t]!;
+          const isClipped = (A[b]! > 0 && r > 1 + epsHigh) || (A[b]! < 0 && r < 1 - epsLow);
+          if (isClipped) clipped++;
+          // clipped: gradient exactly 0; otherwise −A·ρ / (tokens)
+          const want = isClipped ? 0 : (-A[b]! * Math.exp(Math.fround(Math.log(r)))) / (3 * T);
+          expect(Math.abs(d[b * T + t]! - want), `ε ${epsLow}/${epsHigh} A=${A[b]} ρ=${r}: ${d[b * T + t]} want ${want}`).toBeLessThan(1e-7);
+          if (isClipped) expect(d[b * T + t]).toBe(0);
+        }
+      }
+      expect(out.stats.clipFraction, `ε ${epsLow}/${epsHigh}`).toBe(clipped / (3 * T));
+    }
+    // the counts by hand for ε = 0.2/0.2: A = +1 clips 1.21, 1.27, 1.29, 2; A = −1 clips 0.5, 0.79 -> 6 of 27
+    expect((await grpo.loss(x)).stats.clipFraction).toBe(6 / 27);
+    // DAPO's clip-higher 0.28: A = +1 clips 1.29, 2 only -> 4 of 27
+    expect((await grpo.loss({ ...x, epsHigh: 0.28 })).stats.clipFraction).toBe(4 / 27);
+
+    // ρ exactly on a bound is not clipped (the clamp leaves it unchanged: gradient −A·ρ, as PyTorch's
+    // clamp passes it there); ε is chosen so that 1 ± ε equals the computed ρ exactly
+    const up = Math.fround(Math.log(1.2)), down = Math.fround(Math.log(0.8));
+    const [rUp, rDown] = [Math.exp(up), Math.exp(down)];
+    const onBound = await grpo.loss({
+      logp: f32([up, down], [2, 1]), oldLogp: f32([0, 0], [2, 1]), advantages: f32([1, -1], [2]), mask: f32([1, 1], [2, 1]),
+      beta: 0, agg: 'bnpo', epsHigh: rUp - 1, epsLow: 1 - rDown,
+    });
+    expect(1 + (rUp - 1)).toBe(rUp);
+    expect(1 - (1 - rDown)).toBe(rDown);
+    expect(onBound.stats.clipFraction).toBe(0);
+    expectClose(await read(onBound.dlogp), [-rUp / 2, rDown / 2], 1e-7, 0, 'on the bounds');
+  });
+
+  it('an empty-mask sequence contributes 0 and is left out of the grpo mean; an all-empty mask gives 0, never NaN', async () => {
+    const x = handBatch();
+    // add a third sequence with an empty mask and garbage everywhere
+    const logp = f32([-1, -2, -3, NaN, NaN, Infinity], [3, 2]);
+    const old = f32([-1 - Math.log(1.5), -2 - Math.log(0.9), -3 - Math.log(0.5), NaN, NaN, -Infinity], [3, 2]);
+    const refLp = f32([-1, -2.5, -2.5, NaN, NaN, NaN], [3, 2]);
+    const adv = f32([1, -2, 5], [3]);
+    for (const maskDtype of ['f32', 'u8'] as const) {
+      const m = [1, 1, 1, 0, 0, 0];
+      const mask = maskDtype === 'f32' ? f32(m, [3, 2]) : ref.tensor(new Uint8Array(m), [3, 2]);
+      for (const level of LEVELS) {
+        const three = await grpo.loss({ logp, oldLogp: old, refLogp: refLp, advantages: adv, mask, level });
+        const two = await grpo.loss({ ...x, level });
+        expect(three.loss, `${maskDtype} ${level}`).toBeCloseTo(two.loss, 9); // the same mean over 2 sequences
+        expect([...(await read(three.dlogp))]).toEqual([...(await read(two.dlogp)), 0, 0]);
+        expect(three.stats).toEqual(two.stats);
+      }
+    }
+    for (const agg of AGGS) {
+      for (const level of LEVELS) {
+        const out = await grpo.loss({ logp, oldLogp: old, refLogp: refLp, advantages: adv, mask: f32([0, 0, 0, 0, 0, 0], [3, 2]), agg, level });
+        expect(out.loss, `${agg} ${level}`).toBe(0);
+        expect([...(await read(out.dlogp))]).toEqual([0, 0, 0, 0, 0, 0]);
+        expect(out.stats).toEqual({ clipFraction: 0, meanKl: 0, meanRatio: 0 });
+      }
+    }
+  });
+
+  it('dlogp equals f64 central finite differences: every aggregation, both levels, with and without β and δ', async () => {
+    const seed = freshSeed();
+    const r = rng(seed);
+    const B = 4, T = 6;
+    let checked = 0;
+    for (const level of LEVELS) {
+      for (const agg of AGGS) {
+        for (const [beta, delta] of [[0, null], [0.04, null], [0, 1.3], [0.04, 1.3]] as const) {
+          for (const [epsHigh, maxLen, globalTokens] of [[0.2, T, null], [0.28, 9, 17]] as const) {
+            const p: GrpoLossParams = { ...DEFAULTS, level, agg, beta, delta, epsHigh, maxLen, globalTokens };
+            const a = randomBatch(r, B, T, p);
+            const objective = (logp: Float64Array): number => grpoLoss({ ...a, logp }, B, T, p, new Float64Array(B * T)).loss;
+            const d = new Float64Array(B * T);
+            grpoLoss(a, B, T, p, d);
+            const h = 1e-6;
+            const tag = `seed ${seed} ${level} ${agg} β=${beta} δ=${delta} εh=${epsHigh} maxLen=${maxLen} globalTokens=${globalTokens}`;
+            for (let i = 0; i < B * T; i++) {
+              const lp = a.logp.slice(), lm = a.logp.slice();
+              lp[i] = lp[i]! + h;
+              lm[i] = lm[i]! - h;
+              const fd = (objective(lp) - objective(lm)) / (2 * h);
+              if (Number.isNaN(a.logp[i]!)) expect(d[i], `${tag} masked i=${i}`).toBe(0);
+              else expect(Math.abs(d[i]! - fd), `${tag} i=${i}: analytic ${d[i]}, fd ${fd}`).toBeLessThan(1e-8);
+              checked++;
+            }
+            // the public op (f32 tensors) against the f64 kernel on the same f32 values
+            const f = (v: Float64Array): Tensor => ref.tensor(Float32Array.from(v), [B, T]);
+            const out = await grpo.loss({ logp: f(a.logp), oldLogp: f(a.oldLogp), refLogp: beta > 0 ? f(a.refLogp!) : null, advantages: ref.tensor(Float32Array.from(a.advantages), [B]), mask: f(a.mask), level, agg, beta, delta, epsHigh, maxLen, globalTokens: globalTokens ?? undefined });
+            const a32 = { logp: Float32Array.from(a.logp), oldLogp: Float32Array.from(a.oldLogp), refLogp: beta > 0 ? Float32Array.from(a.refLogp!) : null, advantages: Float32Array.from(a.advantages), mask: a.mask };
+            const want = new Float64Array(B * T);
+            const wantLoss = grpoLoss(a32, B, T, p, want);
+            expect(out.loss, tag).toBe(wantLoss.loss);
+            expectClose(await read(out.dlogp), want, 1e-6, 1e-12, `${tag} dlogp`);
+            expect(out.stats.clipFraction, tag).toBe(wantLoss.clipFraction);
+          }
+        }
+      }
+    }
+    expect(checked).toBe(2 * 4 * 4 * 2 * B * T);
+  });
+});
+
+/**
+ * Random logp/old/ref [B, T] (f32-representable) with sequence 1's mask empty and the masked-out
+ * slots of logp holding NaN; advantages of both signs and one 0. Drawn again until no ratio lies
+ * within 1e-3 of a kink (1 − εlow, 1 + εhigh, δ), where a finite difference would straddle it.
+ */
+function randomBatch(r: () => number, B: number, T: number, p: GrpoLossParams): GrpoLossArrays & { logp: Float64Array; oldLogp: Float64Array; refLogp: Float64Array; advantages: Float64Array; mask: Float64Array } {
+  for (;;) {
+    const mask = Float64Array.from({ length: B * T }, (_, i) => (Math.floor(i / T) === 1 ? 0 : r() < 0.75 ? 1 : 0));
+    const oldLogp = Float64Array.from({ length: B * T }, () => Math.fround(-0.1 - 3 * r()));
+    const logp = Float64Array.from(oldLogp, (o, i) => (mask[i] ? Math.fround(o + 0.4 * normal(r)) : NaN));
+    const refLogp = Float64Array.from(logp, (l) => Math.fround(l + 0.5 * normal(r)));
+    const advantages = Float64Array.from({ length: B }, (_, b) => (b === 2 ? 0 : Math.fround(normal(r))));
+    const ratios: number[] = [];
+    for (let b = 0; b < B; b++) {
+      let s = 0, n = 0;
+      for (let t = 0; t < T; t++) {
+        if (!mask[b * T + t]) continue;
+        const lr = logp[b * T + t]! - oldLogp[b * T + t]!;
+        if (p.level === 'token') ratios.push(Math.exp(lr));
+        s += lr;
+        n++;
+      }
+      if (p.level === 'sequence' && n > 0) ratios.push(Math.exp(s / n));
+    }
+    const kinks = [1 - p.epsLow, 1 + p.epsHigh, ...(p.delta === null ? [] : [p.delta])];
+    if (ratios.every((q) => kinks.every((k) => Math.abs(q - k) > 1e-3))) return { logp, oldLogp, refLogp, advantages, mask };
+  }
+}
+
+describe('grpo: bad inputs', () => {
+  it('rejects each with the right code and a message naming the argument', async () => {
+    const rw = f32([1, 0, 1, 0, 1, 1], [6]);
+    const x = handBatch();
+    const cases: [() => Promise<unknown>, string, RegExp][] = [
+      [() => grpo.advantages([1, 0] as never, 2), 'E_ARG', /rewards: expected a Tensor/],
+      [() => grpo.advantages(ref.tensor(new Int32Array(4), [4]), 2), 'E_DTYPE', /rewards: expected dtype f32/],
+      [() => grpo.advantages(f32([1, 2, 3, 4], [2, 2]), 2), 'E_SHAPE', /rewards: expected a 1-D tensor/],
+      [() => grpo.advantages(f32([], [0]), 2), 'E_EMPTY', /rewards/],
+      [() => grpo.advantages(rw, 4), 'E_SHAPE', /groupSize: expected a divisor of the batch size B = 6.*got 4/],
+      [() => grpo.advantages(rw, 0), 'E_ARG', /groupSize: expected an integer ≥ 1, got 0/],
+      [() => grpo.advantages(rw, 1.5), 'E_ARG', /groupSize: expected an integer ≥ 1, got 1.5/],
+      [() => grpo.advantages(rw, 1), 'E_ARG', /groupSize: expected at least 2 with scale 'group'.*got 1/],
+      [() => grpo.advantages(f32([1], [1]), 1, { scale: 'batch' }), 'E_ARG', /at least 2 rewards with scale 'batch'/],
+      [() => grpo.advantages(rw, 3, { scale: 'std' as never }), 'E_ARG', /scale: expected 'group' or 'batch' or 'none', got 'std'/],
+      [() => grpo.advantages(rw, 3, { eps: -1 }), 'E_ARG', /eps: expected a finite number ≥ 0, got -1/],
+      [() => grpo.advantages(f32([1, NaN, 0, 1], [4]), 2), 'E_NONFINITE', /rewards: expected finite values, got NaN at index 1/],
+      [() => grpo.advantages(f32([1, 0, Infinity, 1], [4]), 2, { scale: 'none' }), 'E_NONFINITE', /got Infinity at index 2/],
+      [() => grpo.loss(null as never), 'E_ARG', /expected \{ logp, oldLogp, advantages, mask/],
+      [() => grpo.loss({ ...x, logp: f32([1, 2], [2]) }), 'E_SHAPE', /logp: expected a 2-D tensor/],
+      [() => grpo.loss({ ...x, logp: ref.tensor(new Uint16Array(4), [2, 2], 'bf16') }), 'E_DTYPE', /logp: expected dtype f32/],
+      [() => grpo.loss({ ...x, oldLogp: f32([1, 2, 3], [1, 3]) }), 'E_SHAPE', /oldLogp: expected shape \[2, 2\] to match logp f32\[2, 2\].*got f32\[1, 3\]/],
+      [() => grpo.loss({ ...x, refLogp: f32([1, 2], [2, 1]) }), 'E_SHAPE', /refLogp: expected shape \[2, 2\]/],
+      [() => grpo.loss({ ...x, refLogp: undefined }), 'E_ARG', /refLogp: expected a tensor .*since beta = 0.04 > 0, got undefined; pass refLogp, or beta: 0/],
+      [() => grpo.loss({ ...x, advantages: f32([1, 2, 3], [3]) }), 'E_SHAPE', /advantages: expected shape \[2\]/],
+      [() => grpo.loss({ ...x, mask: ref.tensor(new Int32Array(4), [2, 2]) }), 'E_DTYPE', /mask: expected dtype f32 or u8/],
+      [() => grpo.loss({ ...x, mask: f32([1, 0.5, 1, 0], [2, 2]) }), 'E_ARG', /mask: expected 0 or 1, got 0.5 at \[0, 1\]/],
+      [() => grpo.loss({ ...x, mask: ref.tensor(new Uint8Array([1, 1, 2, 0]), [2, 2]) }), 'E_ARG', /mask: expected 0 or 1, got 2 at \[1, 0\]/],
+      [() => grpo.loss({ ...x, epsLow: 1.5 }), 'E_ARG', /epsLow: expected a finite number ≥ 0 and ≤ 1, got 1.5/],
+      [() => grpo.loss({ ...x, epsHigh: -0.1 }), 'E_ARG', /epsHigh: .*got -0.1/],
+      [() => grpo.loss({ ...x, delta: 0 }), 'E_ARG', /delta: expected a finite number > 0, got 0/],
+      [() => grpo.loss({ ...x, beta: NaN }), 'E_ARG', /beta: .*got NaN/],
+      [() => grpo.loss({ ...x, level: 'seq' as never }), 'E_ARG', /level: expected 'token' or 'sequence', got 'seq'/],
+      [() => grpo.loss({ ...x, agg: 'mean' as never }), 'E_ARG', /agg: expected 'grpo' or 'bnpo' or 'dr_grpo' or 'dapo', got 'mean'/],
+      [() => grpo.loss({ ...x, agg: 'dr_grpo', maxLen: 0 }), 'E_ARG', /maxLen: expected an integer ≥ 1, got 0/],
+      [() => grpo.loss({ ...x, agg: 'dapo', globalTokens: 0 }), 'E_ARG', /globalTokens: expected a finite number > 0, got 0/],
+    ];
+    for (const [fn, code, msg] of cases) {
+      const err = await thrown(fn);
+      expect(err, String(fn)).toBeInstanceOf(HotpathsError);
+      expect((err as HotpathsError).code, String(fn)).toBe(code);
+      expect((err as HotpathsError).message, String(fn)).toMatch(msg);
+    }
+  });
+
+  it('tensors on two backends give E_DEVICE; a backend without the kernels gives E_NOT_IMPLEMENTED', async () => {
+    const { grpo: _drop, ...rest } = ref.backend;
+    const bare: Backend = { ...rest, name: 'cpu' };
+    const onBare = (a: number[], shape: number[]): Tensor => new Tensor(bare, 'f32', shape, new Float32Array(a));
+    expect(await thrown(() => grpo.advantages(onBare([1, 0], [2]), 2))).toMatchObject({
+      code: 'E_NOT_IMPLEMENTED',
+      message: "grpo.advantages(): not implemented on the cpu backend yet; move the tensors with await t.to('reference')",
+    });
+    const m = onBare([1, 1], [1, 2]);
+    expect(await thrown(() => grpo.loss({ logp: m, oldLogp: m, advantages: onBare([1], [1]), mask: m, beta: 0 }))).toMatchObject({ code: 'E_NOT_IMPLEMENTED', message: /^grpo.loss\(\): not implemented on the cpu/ });
+    const x = handBatch();
+    expect(await thrown(() => grpo.loss({ ...x, mask: onBare([1, 1, 1, 1], [2, 2]) }))).toMatchObject({ code: 'E_DEVICE' });
+  });
+});
