@@ -28,8 +28,10 @@ export const WANTED_LIMITS = [
   'maxStorageBuffersPerShaderStage',
 ] as const;
 
-/** Dawn toggles used when this module creates the device in Node (subgroup matrices need them). */
-export const DEFAULT_DAWN_FLAGS = ['enable-dawn-features=allow_unsafe_apis'];
+/** Dawn toggles used when this module creates the device in Node (subgroup matrices need the first). */
+// timestamp_quantization (on by default) rounds timestamps down to 2^16 ns, which makes kernels
+// under a millisecond unmeasurable: seen on the H100 as every time a multiple of 65.5 µs.
+export const DEFAULT_DAWN_FLAGS = ['enable-dawn-features=allow_unsafe_apis', 'disable-dawn-features=timestamp_quantization'];
 
 export interface SubgroupMatrixConfig {
   componentType: string;

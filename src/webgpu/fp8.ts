@@ -41,15 +41,22 @@ export const FP8_TUNING = {
   /** Words (4 elements) per invocation in encode, decode and dequantize, 1..8 (auto: 4). */
   elementwiseUnroll: 0,
   /**
-   * Lanes per (row, 128-block) group in the 1×128 quantize, a power of two 1..32 (auto: two 16-byte
-   * loads a lane, i.e. 16 lanes for f32, 8 for bf16 with K % 8 == 0). With subgroups it is capped at
-   * the device's smallest subgroup size (4 when the device does not say).
+   * Lanes per (row, 128-block) group in the 1×128 quantize, a power of two 1..32 (0 = auto: two
+   * 16-byte loads a lane, i.e. 16 lanes for f32, 8 for bf16 with K % 8 == 0). With subgroups it is
+   * capped at the device's smallest subgroup size (4 when the device does not say). On devices whose
+   * subgroups are at least 32 wide (NVIDIA) auto means 32: on the H100 (Vulkan, 2026-11-21,
+   * [4096, 7168]) 32 lanes ran 4x faster than 16 (scripts/webgpu-fp8-sweep.mjs); on lavapipe
+   * (8-wide) 32 lanes ran 4x slower than 16.
    */
   quantizeLanes: 0,
   /** Workgroup size of the 128×128 quantize: 256, 512 or 1024 (auto: 512 where the device allows). */
   tileWorkgroup: 0,
-  /** Use subgroup operations for the quantize amax when the device has 'subgroups'. */
-  subgroups: true,
+  /**
+   * Use subgroup operations for the quantize amax when the device has 'subgroups'. 'auto': off where
+   * subgroups are 32 wide or more (the workgroup reduction was faster on the H100: f32 1×128 320 vs
+   * 249 GB/s), on elsewhere (faster on lavapipe).
+   */
+  subgroups: 'auto' as boolean | 'auto',
 };
 
 /** What the launchers need from the backend. */
@@ -92,12 +99,23 @@ function bindVec4(ctx: Fp8LaunchContext, t: Tensor, what: string): BufferRange |
   return { buffer: r.buffer, offset, size: rounded };
 }
 
+/** The device's smallest subgroup size, when it says. */
+function subgroupMinSize(ctx: Fp8LaunchContext): number | undefined {
+  const min = (ctx.batcher.device as { adapterInfo?: GPUAdapterInfo }).adapterInfo?.subgroupMinSize;
+  return typeof min === 'number' ? min : undefined;
+}
+
+/** Subgroups of 32 or more (NVIDIA): the tuning defaults differ there (see FP8_TUNING). */
+function wideSubgroups(ctx: Fp8LaunchContext): boolean {
+  return (subgroupMinSize(ctx) ?? 0) >= 32;
+}
+
 /** Whether the quantize amax may use subgroup operations, and the largest group they can reduce. */
 function subgroupSupport(ctx: Fp8LaunchContext): { on: boolean; minSize: number } {
   const device = ctx.batcher.device;
-  if (!FP8_TUNING.subgroups || !device.features.has('subgroups')) return { on: false, minSize: 0 };
-  const info = (device as { adapterInfo?: GPUAdapterInfo }).adapterInfo;
-  const min = info?.subgroupMinSize;
+  const want = FP8_TUNING.subgroups === 'auto' ? !wideSubgroups(ctx) : FP8_TUNING.subgroups;
+  if (!want || !device.features.has('subgroups')) return { on: false, minSize: 0 };
+  const min = subgroupMinSize(ctx);
   // WebGPU guarantees subgroups of at least 4 invocations
   return { on: true, minSize: typeof min === 'number' && min >= 4 ? min : 4 };
 }
@@ -159,7 +177,7 @@ export function quantizeFp8(ctx: Fp8LaunchContext, x: Tensor, spec: QuantizeSpec
     const amax = sg.on ? 'fp8/amax_subgroup.wgsl' : 'fp8/amax_workgroup.wgsl';
     const files = [amax, CODEC, loader];
     if (br === 1) {
-      let lanes = FP8_TUNING.quantizeLanes > 0 ? 2 ** Math.round(Math.log2(FP8_TUNING.quantizeLanes)) : unitsPerBlock / 2;
+      let lanes = FP8_TUNING.quantizeLanes > 0 ? 2 ** Math.round(Math.log2(FP8_TUNING.quantizeLanes)) : wideSubgroups(ctx) ? 32 : unitsPerBlock / 2;
       lanes = Math.max(1, Math.min(lanes, unitsPerBlock, 32, sg.on ? sg.minSize : 32));
       const groups = M * nbK;
       const p = ctx.pipelines.get([...files, 'fp8/quantize_1x128.wgsl'], { FP8_FORMAT: fmt, UE8M0: spec.ue8m0, WG: WG_1X128, LANES: lanes });
