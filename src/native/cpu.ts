@@ -3,7 +3,7 @@
 
 import { cpus } from 'node:os';
 import type { Backend, Fp8Format, Fp8Kernels, MachineCeilings } from '../runtime/backend.js';
-import { HOST_MAX_BYTES, hostData, hostEmpty, hostFromHost, hostRelease } from '../runtime/host.js';
+import { hostData, hostStorage } from '../runtime/host.js';
 import { calibrate, ceilingCopyBytes, checkedCeilings, medianHostMs } from '../runtime/measure.js';
 import type { Addon } from './addon.js';
 import { nativeCall } from './call.js';
@@ -29,14 +29,8 @@ export function createCpuBackend(addon: Addon): Backend {
   const backend: Backend = {
     name: 'cpu',
     deviceName: `${cpus()[0]?.model?.trim() ?? 'CPU'} (${info.threads} threads, ${info.simd})`,
-    maxBytes: HOST_MAX_BYTES,
     details: { ...info },
-    fromHost: (data, dtype, shape) => hostFromHost(backend, data, dtype, shape),
-    empty: (dtype, shape) => hostEmpty(backend, dtype, shape),
-    copy: (t) => hostFromHost(backend, hostData(t), t.dtype, t.shape),
-    read: async (t) => hostData(t).slice(),
-    release: hostRelease,
-    sync: async () => {},
+    ...hostStorage(() => backend),
     measureCeilings: (opts) => measureCpuCeilings(addon, opts.quick),
     fp8,
   };

@@ -1,7 +1,7 @@
 // The reference backend: tensors in host typed arrays, kernels as plain TypeScript loops (the oracle).
 
 import type { Backend, Fp8Kernels, GrpoKernels, LogprobKernels, MachineCeilings } from '../runtime/backend.js';
-import { HOST_MAX_BYTES, hostData, hostEmpty, hostFromHost, hostRelease } from '../runtime/host.js';
+import { hostData, hostStorage } from '../runtime/host.js';
 import { calibrate, ceilingCopyBytes, checkedCeilings, medianHostMs } from '../runtime/measure.js';
 import { fromBf16 } from '../dtype.js';
 import type { Tensor } from '../tensor.js';
@@ -59,13 +59,7 @@ export function createReferenceBackend(): Backend {
   const backend: Backend = {
     name: 'reference',
     deviceName: 'TypeScript (single thread)',
-    maxBytes: HOST_MAX_BYTES,
-    fromHost: (data, dtype, shape) => hostFromHost(backend, data, dtype, shape),
-    empty: (dtype, shape) => hostEmpty(backend, dtype, shape),
-    copy: (t) => hostFromHost(backend, hostData(t), t.dtype, t.shape),
-    read: async (t) => hostData(t).slice(),
-    release: hostRelease,
-    sync: async () => {},
+    ...hostStorage(() => backend),
     measureCeilings: (opts) => measureReferenceCeilings(opts.quick),
     fp8,
     logprob,

@@ -68,3 +68,19 @@ export function hostRelease(t: Tensor): void {
 export function hostData<T extends HostArray = HostArray>(t: Tensor): T {
   return t.storage as T;
 }
+
+/**
+ * The storage half of a host backend (reference, cpu): allocation, copies, reads and the pool. The
+ * backend object spreads these in and adds its name, device and kernels; `self` returns that object.
+ */
+export function hostStorage(self: () => Backend): Pick<Backend, 'maxBytes' | 'fromHost' | 'empty' | 'copy' | 'read' | 'release' | 'sync'> {
+  return {
+    maxBytes: HOST_MAX_BYTES,
+    fromHost: (data, dtype, shape) => hostFromHost(self(), data, dtype, shape),
+    empty: (dtype, shape) => hostEmpty(self(), dtype, shape),
+    copy: (t) => hostFromHost(self(), hostData(t), t.dtype, t.shape),
+    read: async (t) => hostData(t).slice(),
+    release: hostRelease,
+    sync: async () => {},
+  };
+}
