@@ -142,6 +142,36 @@ describe('command line', () => {
     expect(r.stderr).toMatch(/tpu/);
   });
 
+  it('without the addon, info says why cpu and cuda are skipped and the rest still works', () => {
+    const r = spawnSync(process.execPath, [cli, 'info', '--json'], { encoding: 'utf8', timeout: 300_000, env: { ...process.env, HOTPATHS_NO_ADDON: '1' } });
+    expect(r.status, r.stderr).toBe(0);
+    const info = JSON.parse(r.stdout) as { backends: { name: string; ok: boolean; reason: string }[]; addon: { built: boolean; reason: string } };
+    expect(info.addon).toMatchObject({ built: false, reason: expect.stringMatching(/HOTPATHS_NO_ADDON/) });
+    const by = Object.fromEntries(info.backends.map((b) => [b.name, b]));
+    expect(by.cpu).toMatchObject({ ok: false, reason: expect.stringMatching(/HOTPATHS_NO_ADDON/) });
+    expect(by.cuda).toMatchObject({ ok: false });
+    expect(by.reference!.ok).toBe(true);
+    const b = spawnSync(process.execPath, [cli, 'bench', 'fp8', '--backend', 'cpu', '--quick'], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, HOTPATHS_NO_ADDON: '1' } });
+    expect(b.status).toBe(1);
+    expect(b.stderr).toMatch(/E_BACKEND.*cpu backend unavailable/);
+  });
+
+  it('a process that used the webgpu backend exits by itself when its work is done', (ctx) => {
+    const script = `import { init, fp8 } from ${JSON.stringify(join(packageRoot(), 'dist', 'src', 'index.js'))};
+      const rt = await init({ backend: 'webgpu', verbose: false });
+      const q = await fp8.quantize(rt.tensor(new Float32Array(256).fill(1), [2, 128]));
+      console.log((await q.scales.read()).length);`;
+    const started = Date.now();
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000 });
+    if (r.status !== 0 && /no WebGPU adapter|failed to load/.test(r.stderr) && !(process.env.HOTPATHS_REQUIRE ?? '').includes('webgpu')) {
+      ctx.skip(`no webgpu here: ${r.stderr.trim().split('\n').pop()}`);
+    }
+    expect(r.error, 'the process did not exit within 60 s').toBeUndefined();
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout.trim()).toBe('2');
+    expect(Date.now() - started).toBeLessThan(60_000);
+  });
+
   it('train says it is not built yet and fails', () => {
     const r = run('train');
     expect(r.status).toBe(2);
