@@ -87,7 +87,7 @@ export function createCudaBackend(addon: Addon): Backend {
         throw new HotpathsError('E_TOO_LARGE', `empty(): ${dtype}${show(shape)} needs ${bytes} bytes, more than this GPU can hold (${backend.maxBytes})`);
       }
       const s = alloc(bytes);
-      if (poisonEnabled()) addon.cudaMemset(s.ptr, POISON_BYTE, s.bytes);
+      if (poisonEnabled()) nativeCallSync('poison (cuda)', () => addon.cudaMemset(s.ptr, POISON_BYTE, s.bytes));
       return new Tensor(backend, dtype, shape, s);
     },
     fromHost(data: HostArray, dtype: DType, shape: readonly number[]): Tensor {
@@ -97,7 +97,7 @@ export function createCudaBackend(addon: Addon): Backend {
     },
     copy(t: Tensor): Tensor {
       const out = backend.empty(t.dtype, t.shape);
-      if (t.bytes > 0) addon.cudaCopy(cudaPtr(out), cudaPtr(t), t.bytes);
+      if (t.bytes > 0) nativeCallSync('copy (cuda)', () => addon.cudaCopy(cudaPtr(out), cudaPtr(t), t.bytes));
       return out;
     },
     async read(t: Tensor): Promise<HostArray> {
