@@ -111,7 +111,11 @@ fn fp8_quantize_elem(xb: u32, sb: u32) -> u32 {
 // Bits of decode(code) · scale, with NaN and infinity handled in integers (WGSL lets an
 // implementation assume floats never hold them): NaN results are the canonical 0x7FC00000.
 fn fp8_dequantize_elem(code: u32, sb: u32) -> u32 {
-  let d = fp8_decode_bits(code);
+  return fp8_scale_decoded(fp8_decode_bits(code), sb);
+}
+
+// The same from the code's decoded bits `d` (kernels that decode through a table).
+fn fp8_scale_decoded(d: u32, sb: u32) -> u32 {
   let da = d & 0x7fffffffu;
   let sa = sb & 0x7fffffffu;
   if (da > F32_INF_BITS || sa > F32_INF_BITS) { return F32_NAN_BITS; }
@@ -131,21 +135,9 @@ fn fp8_encode4(v: vec4<u32>) -> u32 {
   return fp8_encode_bits(v.x) | (fp8_encode_bits(v.y) << 8u) | (fp8_encode_bits(v.z) << 16u) | (fp8_encode_bits(v.w) << 24u);
 }
 
-// Four codes packed in a u32 -> the f32 bit patterns of their values.
-fn fp8_decode4(w: u32) -> vec4<u32> {
-  return vec4<u32>(fp8_decode_bits(w & 0xffu), fp8_decode_bits((w >> 8u) & 0xffu),
-                   fp8_decode_bits((w >> 16u) & 0xffu), fp8_decode_bits(w >> 24u));
-}
-
 // fp8_quantize_elem of four elements sharing the scale `sb`, packed into one u32.
 fn fp8_quantize4(v: vec4<u32>, sb: u32) -> u32 {
   if ((sb & 0x7fffffffu) > F32_INF_BITS) { return 0x7f7f7f7fu; }
   let y = bitcast<vec4<u32>>(bitcast<vec4<f32>>(v) / vec4<f32>(bitcast<f32>(sb)));
   return fp8_encode4(y);
-}
-
-// fp8_dequantize_elem of four packed codes sharing the scale `sb`.
-fn fp8_dequantize4(w: u32, sb: u32) -> vec4<u32> {
-  return vec4<u32>(fp8_dequantize_elem(w & 0xffu, sb), fp8_dequantize_elem((w >> 8u) & 0xffu, sb),
-                   fp8_dequantize_elem((w >> 16u) & 0xffu, sb), fp8_dequantize_elem(w >> 24u, sb));
 }

@@ -9,6 +9,7 @@
 //           1 q: array<u32> [words]
 //           2 out: array<vec4<u32>> (f32 bit patterns) [n/4 rounded up]; the bound range is the payload
 //             rounded up to 16 bytes
+// Workgroup memory: lut, the 256 decoded values (filled by the workgroup before use).
 // Overrides: FP8_FORMAT (codec.wgsl), WG (workgroup size), UNROLL (1..MAX_UNROLL).
 // Dispatch: ceil(words / (WG·UNROLL)) workgroups, folded into x + y·num_workgroups.x past 65535.
 
@@ -21,6 +22,7 @@ const MAX_UNROLL: u32 = 8u;
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> q: array<u32>;
 @group(0) @binding(2) var<storage, read_write> out: array<vec4<u32>>;
+var<workgroup> lut: array<u32, 256>; // decode table: lut[code] = f32 bits of its value
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -31,10 +33,15 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     let w = w0 + j * WG;
     if (w < params.words) { c[j] = q[w]; }
   }
+  // the 256 decoded values in workgroup memory, built while the loads above are in flight: a table
+  // lookup per element instead of the codec's branches (2.4x slower through Tint + Vulkan on the H100)
+  for (var k = lid; k < 256u; k = k + WG) { lut[k] = fp8_decode_bits(k); }
+  workgroupBarrier();
   for (var j = 0u; j < UNROLL; j = j + 1u) {
     let w = w0 + j * WG;
     if (w < params.words) {
-      let d = fp8_decode4(c[j]);
+      let cw = c[j];
+      let d = vec4<u32>(lut[cw & 0xffu], lut[(cw >> 8u) & 0xffu], lut[(cw >> 16u) & 0xffu], lut[cw >> 24u]);
       let left = params.n - 4u * w; // elements of this word that exist (>= 1)
       if (left >= 4u) {
         out[w] = d;

@@ -12,6 +12,7 @@
 //           2 scales: array<u32> (f32 bit patterns) [nbM·nbK]
 //           3 out: array<vec4<u32>> (f32 bit patterns) [M·K/4 rounded up]; the bound range is the
 //             payload rounded up to 16 bytes
+// Workgroup memory: lut, the 256 decoded values (filled by the workgroup before use).
 // Overrides: FP8_FORMAT (codec.wgsl), BLOCK_ROWS (1 or 128), K_VEC, K_BLOCKS, WG, UNROLL (1..MAX_UNROLL).
 // Dispatch: ceil(words / (WG·UNROLL)) workgroups, folded into x + y·num_workgroups.x past 65535.
 
@@ -28,6 +29,7 @@ const MAX_UNROLL: u32 = 8u;
 @group(0) @binding(1) var<storage, read> q: array<u32>;
 @group(0) @binding(2) var<storage, read> scales: array<u32>;
 @group(0) @binding(3) var<storage, read_write> out: array<vec4<u32>>;
+var<workgroup> lut: array<u32, 256>; // decode table: lut[code] = f32 bits of its value
 
 // Index into scales of element i.
 fn scale_index(i: u32) -> u32 {
@@ -50,12 +52,20 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
       if (K_VEC) { s[j] = scales[scale_index(4u * w)]; }
     }
   }
+  // the 256 decoded values in workgroup memory, built while the loads above are in flight (see
+  // decode.wgsl: a lookup beats the codec's branches on the H100)
+  for (var k = lid; k < 256u; k = k + WG) { lut[k] = fp8_decode_bits(k); }
+  workgroupBarrier();
   let n = params.M * params.K;
   for (var j = 0u; j < UNROLL; j = j + 1u) {
     let w = w0 + j * WG;
     if (w < params.words) {
       if (K_VEC) {
-        out[w] = fp8_dequantize4(c[j], s[j]); // K % 4 == 0: every word is whole
+        // K % 4 == 0: every word is whole, and its four elements share one scale
+        let cw = c[j];
+        let sb = s[j];
+        out[w] = vec4<u32>(fp8_scale_decoded(lut[cw & 0xffu], sb), fp8_scale_decoded(lut[(cw >> 8u) & 0xffu], sb),
+                           fp8_scale_decoded(lut[(cw >> 16u) & 0xffu], sb), fp8_scale_decoded(lut[cw >> 24u], sb));
       } else {
         let i0 = 4u * w;
         var r = i0 / params.K;
@@ -64,7 +74,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
         for (var e = 0u; e < 4u; e = e + 1u) {
           if (i0 + e < n) {
             let sb = scales[(r / BLOCK_ROWS) * params.nbK + (col >> 7u)];
-            d[e] = fp8_dequantize_elem((c[j] >> (8u * e)) & 0xffu, sb);
+            d[e] = fp8_scale_decoded(lut[(c[j] >> (8u * e)) & 0xffu], sb);
           }
           col = col + 1u;
           if (col == params.K) { col = 0u; r = r + 1u; }
