@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { grpo, HotpathsError, init, setPoison, Tensor } from '../src/index.js';
 import type { Backend, GrpoAgg, GrpoLevel, GrpoLossParams } from '../src/runtime/backend.js';
 import { grpoLoss, type GrpoLossArrays } from '../src/reference/grpo.js';
-import { freshSeed, rng } from './helpers.js';
+import { freshSeed, readF32 as read, rng, thrown } from './helpers.js';
 
 const ref = await init({ backend: 'reference' });
 const AGGS: GrpoAgg[] = ['grpo', 'bnpo', 'dr_grpo', 'dapo'];
@@ -23,18 +23,6 @@ function expectClose(got: ArrayLike<number>, want: ArrayLike<number>, rel: numbe
   }
 }
 
-async function read(t: Tensor): Promise<Float32Array> {
-  return (await t.read()) as Float32Array;
-}
-
-async function thrown(fn: () => unknown): Promise<unknown> {
-  try {
-    await fn();
-  } catch (e) {
-    return e;
-  }
-  return undefined;
-}
 
 const f32 = (a: number[], shape: number[]): Tensor => ref.tensor(new Float32Array(a), shape);
 

@@ -3,6 +3,7 @@
 
 import { getBackend, probeBackend } from '../src/runtime/index.js';
 import type { Backend, BackendName } from '../src/runtime/backend.js';
+import type { Tensor } from '../src/tensor.js';
 
 export interface BackendUnderTest {
   name: BackendName;
@@ -70,4 +71,19 @@ export function f32Bits(a: Float32Array): Uint32Array {
 
 export function hex(v: number | undefined): string {
   return v === undefined ? 'undefined' : `0x${(v >>> 0).toString(16)}`;
+}
+
+/** The contents of an f32 tensor. */
+export async function readF32(t: Tensor): Promise<Float32Array> {
+  return (await t.read()) as Float32Array;
+}
+
+/** Runs fn and returns what it threw (or rejected with), or undefined. */
+export async function thrown(fn: () => unknown): Promise<unknown> {
+  try {
+    await fn();
+  } catch (e) {
+    return e;
+  }
+  return undefined;
 }

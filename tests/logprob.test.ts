@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fromBf16, HotpathsError, init, logprob, setPoison, Tensor, toBf16 } from '../src/index.js';
 import type { Backend, KlEstimator } from '../src/runtime/backend.js';
 import { klForward, logprobBackward, logprobForward } from '../src/reference/logprob.js';
-import { freshSeed, randomF32, rng } from './helpers.js';
+import { freshSeed, randomF32, readF32 as read, rng, thrown } from './helpers.js';
 
 const ref = await init({ backend: 'reference' });
 const ESTIMATORS: KlEstimator[] = ['k1', 'k2', 'k3', 'k3_clamped'];
@@ -52,19 +52,6 @@ function randomTargets(N: number, V: number, r: () => number): Int32Array {
   return Int32Array.from({ length: N }, () => Math.floor(r() * V));
 }
 
-async function read(t: Tensor): Promise<Float32Array> {
-  return (await t.read()) as Float32Array;
-}
-
-/** Runs fn and returns what it threw (or rejected with). */
-async function thrown(fn: () => unknown): Promise<unknown> {
-  try {
-    await fn();
-  } catch (e) {
-    return e;
-  }
-  return undefined;
-}
 
 describe('logprob.fromLogits (reference)', () => {
   it('matches hand-worked values: z = [1, 2, 3], T = 1 and T = 2', async () => {

@@ -16,17 +16,11 @@
 #include <atomic>
 #include <string>
 
-#if defined(__x86_64__) || defined(__i386__)
-#define HP_X86 1
-#include <immintrin.h>
-#define HP_AVX2 __attribute__((target("avx2,fma")))
-#else
-#define HP_X86 0
-#endif
 
 #include "common/check.h"
 #include "common/entry_points.h"
 #include "common/promise_worker.h"
+#include "common/simd.h"
 #include "common/threadpool.h"
 
 namespace hp {
@@ -38,16 +32,6 @@ static constexpr float FMA_B = 1.0f / 1024.0f;
 
 static std::atomic<uint32_t> g_sink{0};  // bits of the chains' sums (never read; keeps the work alive)
 
-static bool use_avx2() {
-#if HP_X86
-  const char* force = getenv("HOTPATHS_SIMD");
-  if (force != nullptr && strcmp(force, "scalar") == 0) return false;
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-#else
-  return false;
-#endif
-}
 
 static void sink(float s) {
   uint32_t u;
@@ -98,7 +82,7 @@ Napi::Value CpuPeakFlops(const Napi::CallbackInfo& info) {
   Args args(info, fn, 1);
   const uint64_t iters = args.size(0, "iters");
   if (iters > (1ull << 40)) args.fail("E_TOO_LARGE", "iters must be at most 2^40, got " + std::to_string(iters));
-  static const bool avx2 = use_avx2();
+  static const bool avx2 = cpu_use_avx2();
   auto* worker = new PromiseWorker(
       info.Env(), fn, {},
       [=](double* result) -> std::string {

@@ -13,36 +13,19 @@
 #include <algorithm>
 #include <string>
 
-#if defined(__x86_64__) || defined(__i386__)
-#define HP_X86 1
-#include <immintrin.h>
-#define HP_AVX2 __attribute__((target("avx2,fma")))
-#else
-#define HP_X86 0
-#endif
 
 #include "common/check.h"
 #include "common/entry_points.h"
 #include "common/fp8_codec.h"
 #include "common/promise_worker.h"
+#include "common/simd.h"
 #include "common/threadpool.h"
 
 namespace hp {
 
-// ---------------------------------------------------------------- SIMD choice
+// ---------------------------------------------------------------- SIMD choice (common/simd.h)
 
-static bool detect_avx2() {
-#if HP_X86
-  const char* force = getenv("HOTPATHS_SIMD");
-  if (force != nullptr && strcmp(force, "scalar") == 0) return false;
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-#else
-  return false;
-#endif
-}
-
-static const bool g_use_avx2 = detect_avx2();
+static const bool g_use_avx2 = cpu_use_avx2();
 
 const char* cpu_simd_name() { return g_use_avx2 ? "avx2+fma" : "scalar"; }
 
