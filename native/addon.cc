@@ -16,6 +16,11 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   add(env, exports, "cpuFp8Quantize", hp::CpuFp8Quantize);
   add(env, exports, "cpuFp8Dequantize", hp::CpuFp8Dequantize);
   add(env, exports, "cpuCopy", hp::CpuCopy);
+  add(env, exports, "cpuGemmFp8", hp::CpuGemmFp8);
+  add(env, exports, "cpuMatmul", hp::CpuMatmul);
+  add(env, exports, "cpuTranspose", hp::CpuTranspose);
+  add(env, exports, "cpuBlasInfo", hp::CpuBlasInfo);
+  add(env, exports, "cpuBlasSgemm", hp::CpuBlasSgemm);
   add(env, exports, "cpuPeakFlops", hp::CpuPeakFlops);
 
   add(env, exports, "cudaDeviceCount", hp::CudaDeviceCount);
@@ -34,6 +39,9 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   add(env, exports, "cudaFp8Decode", hp::CudaFp8Decode);
   add(env, exports, "cudaFp8Quantize", hp::CudaFp8Quantize);
   add(env, exports, "cudaFp8Dequantize", hp::CudaFp8Dequantize);
+  add(env, exports, "cudaGemmFp8", hp::CudaGemmFp8);
+  add(env, exports, "cudaMatmul", hp::CudaMatmul);
+  add(env, exports, "cudaTranspose", hp::CudaTranspose);
   add(env, exports, "cudaPeakFlops", hp::CudaPeakFlops);
   return exports;
 }

@@ -16,6 +16,13 @@ Napi::Value CpuFp8Quantize(const Napi::CallbackInfo& info);
 Napi::Value CpuFp8Dequantize(const Napi::CallbackInfo& info);
 Napi::Value CpuCopy(const Napi::CallbackInfo& info);
 
+// native/cpu/gemm.cc: Promise<void>, on the thread pool (cpuBlasInfo returns a string at once)
+Napi::Value CpuGemmFp8(const Napi::CallbackInfo& info);
+Napi::Value CpuMatmul(const Napi::CallbackInfo& info);
+Napi::Value CpuTranspose(const Napi::CallbackInfo& info);
+Napi::Value CpuBlasInfo(const Napi::CallbackInfo& info);
+Napi::Value CpuBlasSgemm(const Napi::CallbackInfo& info);
+
 // native/cpu/ceiling.cc: Promise<number> (FLOPs done), runs on the thread pool
 Napi::Value CpuPeakFlops(const Napi::CallbackInfo& info);
 
@@ -37,6 +44,11 @@ Napi::Value CudaFp8Encode(const Napi::CallbackInfo& info);
 Napi::Value CudaFp8Decode(const Napi::CallbackInfo& info);
 Napi::Value CudaFp8Quantize(const Napi::CallbackInfo& info);
 Napi::Value CudaFp8Dequantize(const Napi::CallbackInfo& info);
+
+// native/cuda/gemm.cu (or native/cuda/no_cuda.cc): launch on the addon's stream and return at once
+Napi::Value CudaGemmFp8(const Napi::CallbackInfo& info);
+Napi::Value CudaMatmul(const Napi::CallbackInfo& info);
+Napi::Value CudaTranspose(const Napi::CallbackInfo& info);
 
 // native/cuda/ceiling.cu (or native/cuda/no_cuda.cc): launches on the addon's stream, returns at once
 Napi::Value CudaPeakFlops(const Napi::CallbackInfo& info);

@@ -24,6 +24,9 @@ Napi::Value CudaFp8Encode(const Napi::CallbackInfo& info) { no_cuda(info, "cudaF
 Napi::Value CudaFp8Decode(const Napi::CallbackInfo& info) { no_cuda(info, "cudaFp8Decode"); }
 Napi::Value CudaFp8Quantize(const Napi::CallbackInfo& info) { no_cuda(info, "cudaFp8Quantize"); }
 Napi::Value CudaFp8Dequantize(const Napi::CallbackInfo& info) { no_cuda(info, "cudaFp8Dequantize"); }
+Napi::Value CudaGemmFp8(const Napi::CallbackInfo& info) { no_cuda(info, "cudaGemmFp8"); }
+Napi::Value CudaMatmul(const Napi::CallbackInfo& info) { no_cuda(info, "cudaMatmul"); }
+Napi::Value CudaTranspose(const Napi::CallbackInfo& info) { no_cuda(info, "cudaTranspose"); }
 Napi::Value CudaPeakFlops(const Napi::CallbackInfo& info) { no_cuda(info, "cudaPeakFlops"); }
 
 }  // namespace hp

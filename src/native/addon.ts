@@ -44,6 +44,20 @@ export interface Addon {
   cpuCopy(dst: Typed, src: Typed): Promise<void>;
   /** Each pool thread runs `iters` steps of independent FP32 FMA chains; resolves to the FLOPs done (the caller times it). */
   cpuPeakFlops(iters: number): Promise<number>;
+  /**
+   * FP8 block-scaled GEMM (GemmKernels.fp8 in src/runtime/backend.ts). mode: 0 none, 1 contiguous,
+   * 2 masked; rowGroups: groupIndex [M] (mode 1), maskedM [G] (mode 2), null (mode 0). M = rows of A
+   * in all; Mmax = rows per group (mode 2; M otherwise). out: Float32Array (f32) or Uint16Array (bf16).
+   */
+  cpuGemmFp8(a: Uint8Array, aScales: Float32Array, b: Uint8Array, bScales: Float32Array, M: number, N: number, K: number, G: number, Mmax: number, bBlockRows: number, mode: number, rowGroups: Int32Array | null, c: Float32Array | null, out: Float32Array | Uint16Array): Promise<void>;
+  /** D = op(A)·op(B) (+ C); a, b: both Float32Array (f32) or both Uint16Array (bf16); out f32 or bf16. */
+  cpuMatmul(a: Float32Array | Uint16Array, b: Float32Array | Uint16Array, M: number, N: number, K: number, transA: boolean, transB: boolean, c: Float32Array | null, out: Float32Array | Uint16Array): Promise<void>;
+  /** x [rows, cols] -> out [cols, rows]; elements of x's typed-array width (1, 2 or 4 bytes). */
+  cpuTranspose(x: Typed, rows: number, cols: number, out: Typed): Promise<void>;
+  /** Which BLAS the bench peer found ("OpenBLAS 0.3.21 …"), or '' when no libopenblas could be loaded. */
+  cpuBlasInfo(): string;
+  /** out [M, N] = a [M, K] · b [N, K]ᵀ through the system's libopenblas (dlopen); throws when absent. */
+  cpuBlasSgemm(a: Float32Array, b: Float32Array, M: number, N: number, K: number, out: Float32Array): Promise<void>;
   cudaDeviceCount(): number;
   cudaDeviceInfo(): CudaDeviceInfo;
   cudaMalloc(bytes: number): bigint;
@@ -59,6 +73,12 @@ export interface Addon {
   cudaFp8Decode(q: bigint, out: bigint, n: number, format: number): void;
   cudaFp8Quantize(x: bigint, xIsBf16: boolean, rows: number, cols: number, blockRows: number, format: number, ue8m0: boolean, data: bigint, scales: bigint): void;
   cudaFp8Dequantize(data: bigint, scales: bigint, rows: number, cols: number, blockRows: number, format: number, out: bigint): void;
+  /** cpuGemmFp8's arguments as device pointers (0n for null); launches on the stream and returns. */
+  cudaGemmFp8(a: bigint, aScales: bigint, b: bigint, bScales: bigint, M: number, N: number, K: number, G: number, Mmax: number, bBlockRows: number, mode: number, rowGroups: bigint, c: bigint, out: bigint, outIsBf16: boolean): void;
+  /** cpuMatmul's arguments as device pointers (c: 0n for none); launches on the stream and returns. */
+  cudaMatmul(a: bigint, b: bigint, inIsBf16: boolean, M: number, N: number, K: number, transA: boolean, transB: boolean, c: bigint, out: bigint, outIsBf16: boolean): void;
+  /** x [rows, cols] -> out [cols, rows], elemBytes 1, 2 or 4; launches on the stream and returns. */
+  cudaTranspose(x: bigint, rows: number, cols: number, elemBytes: number, out: bigint): void;
   /**
    * Launches an FP32 FMA-chain kernel on the stream: each of blocks × threads threads runs
    * CUDA_FMA_CHAINS chains for `iters` steps, so FLOPs = blocks · threads · iters · CUDA_FMA_CHAINS · 2.

@@ -31,6 +31,67 @@ export interface Fp8Kernels {
   dequantize(data: Tensor, scales: Tensor, spec: QuantizeSpec, out: Tensor): Promise<void> | void;
 }
 
+/**
+ * How the rows of A meet the matrices of B in an FP8 GEMM (mode codes in the addon: 0, 1, 2).
+ * - 'none': A [M, K], B [N, K] (G = 1).
+ * - 'contiguous': A [M, K] (M = M_sum), B [G, N, K], `rowGroups` = groupIndex i32 [M]: row m uses
+ *   B[groupIndex[m]]; −1 = padding row, written as zeros. Rows of one 128-row-aligned block must share
+ *   one group (or be −1). Host backends never see a bad index (src/ops/gemm.ts checks); GPU kernels
+ *   write NaN rows for an index ≥ G or < −1, or a row whose group differs from its block's first
+ *   non-padding row.
+ * - 'masked': A [G, Mmax, K], B [G, N, K], `rowGroups` = maskedM i32 [G]: rows m < maskedM[g] of group
+ *   g are computed, the rest written as zeros. GPU kernels write a whole group NaN when maskedM[g] is
+ *   outside [0, Mmax] (host backends: checked by src/ops/gemm.ts).
+ */
+export type GemmGrouping = 'none' | 'contiguous' | 'masked';
+
+/** One FP8 GEMM call with every shape resolved (src/ops/gemm.ts checked them all). */
+export interface GemmFp8Args {
+  /** E4M3 codes, [M, K] ('none', 'contiguous') or [G, Mmax, K] ('masked'). */
+  a: Tensor;
+  /** f32 [rowsA, KB] with KB = ceil(K/128): one scale per row and 128-wide K block (1×128). */
+  aScales: Tensor;
+  /** E4M3 codes, [N, K] ('none') or [G, N, K]. */
+  b: Tensor;
+  /** f32 [G·ceil(N/128), KB] when bBlockRows = 128 (128×128 blocks), [G·N, KB] when 1 (1×128, wgrad). */
+  bScales: Tensor;
+  bBlockRows: 1 | 128;
+  grouping: GemmGrouping;
+  /** i32: groupIndex [M] ('contiguous'), maskedM [G] ('masked'), null ('none'). */
+  rowGroups: Tensor | null;
+  /** Rows of A in all (M, M_sum, or G·Mmax), N, K, the number of B matrices G, rows per group (Mmax; M for 'none'/'contiguous'). */
+  M: number;
+  N: number;
+  K: number;
+  G: number;
+  Mmax: number;
+  /** f32 [M, N] added to the product ('none' only), or null. */
+  c: Tensor | null;
+  /** f32 or bf16 (round to nearest even) [M, N] / [G, Mmax, N]. */
+  out: Tensor;
+}
+
+/**
+ * GEMM kernels (REFERENCE.md, "FP8 block-scaled GEMM"). All tensors contiguous row-major; shapes and
+ * dtypes were checked by src/ops/gemm.ts.
+ */
+export interface GemmKernels {
+  /**
+   * D[m, n] = Σ_kb (Σ_{k in block kb} a[m,k]·b[n,k]) · aScale[m,kb] · bScale[n,kb] (+ C[m, n]):
+   * each 128-wide K block's partial sum is scaled and added into an f32 accumulator (promotion every
+   * 128 K); the last block may be shorter than 128 (K need not be a multiple of 128).
+   */
+  fp8(args: GemmFp8Args): Promise<void> | void;
+  /**
+   * D = op(A)·op(B) (+ C), f32 accumulation. a, b: both f32 or both bf16; op(A) is [M, K] (a is
+   * [K, M] when transA), op(B) is [K, N] given as b [N, K] when transB, [K, N] otherwise.
+   * c: f32 [M, N] or null; out: f32 or bf16 [M, N].
+   */
+  matmul(a: Tensor, b: Tensor, transA: boolean, transB: boolean, c: Tensor | null, out: Tensor): Promise<void> | void;
+  /** x [R, C] -> out [C, R], any dtype (moves bytes: 1, 2 or 4 per element). */
+  transpose(x: Tensor, out: Tensor): Promise<void> | void;
+}
+
 /** KL estimators of `logprob.kl`, with d = ref − logp (REFERENCE.md). */
 export type KlEstimator = 'k1' | 'k2' | 'k3' | 'k3_clamped';
 
@@ -155,6 +216,8 @@ export interface Backend {
    */
   measureCeilings?(opts: { quick: boolean }): Promise<MachineCeilings>;
   readonly fp8: Fp8Kernels;
+  /** GEMM kernels; optional while backends gain them (ops throw E_NOT_IMPLEMENTED without). */
+  readonly gemm?: GemmKernels;
   /** Log-prob kernels; optional while backends gain them (ops throw E_NOT_IMPLEMENTED without). */
   readonly logprob?: LogprobKernels;
   /** GRPO kernels; optional while backends gain them (ops throw E_NOT_IMPLEMENTED without). */
