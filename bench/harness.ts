@@ -19,6 +19,9 @@ export interface Measurement {
   ceiling_fraction?: number;
   peer?: string;
   peer_ms?: number;
+  /** A second peer from the same run (cuda gemm: bf16 torch.matmul next to torch._scaled_mm). */
+  peer_alt?: string;
+  peer_alt_ms?: number;
 }
 
 export interface BenchOptions {

@@ -7,9 +7,10 @@ import type { Backend, BackendName } from '../src/runtime/backend.js';
 import { packageRoot } from '../src/util/paths.js';
 import { ceilingsFor } from './ceilings.js';
 import { benchFp8, caseName, fp8Cases } from './fp8.bench.js';
+import { benchGemm } from './gemm.bench.js';
 import { fmtShape, type Measurement } from './harness.js';
 
-export const FAMILIES = ['fp8'] as const;
+export const FAMILIES = ['fp8', 'gemm'] as const;
 export type Family = (typeof FAMILIES)[number];
 
 export interface RunBenchOptions {
@@ -38,6 +39,14 @@ export async function runBench(opts: RunBenchOptions): Promise<Measurement[]> {
         opts.onMeasurement?.(m);
       }
     }
+    if (family === 'gemm') {
+      // peer: OpenBLAS (cpu) and PyTorch (cuda) are measured inside benchGemm; webgpu gets the cpu backend
+      const peer = backend.name === 'webgpu' ? await getBackend('cpu').catch(() => undefined) : undefined;
+      for (const m of await benchGemm(backend, ceilings, { quick: opts.quick }, peer)) {
+        results.push(m);
+        opts.onMeasurement?.(m);
+      }
+    }
   }
   return results;
 }
@@ -59,7 +68,7 @@ async function fp8Peer(backend: Backend, quick: boolean): Promise<{ backend: Bac
 
 /** A fixed-width table of measurements. */
 export function formatTable(ms: Measurement[]): string {
-  const head = ['family', 'op', 'backend', 'shape', 'ms', 'GB/s', 'TFLOP/s', 'of ceiling', 'peer', 'peer ms', 'speedup'];
+  const head = ['family', 'op', 'backend', 'shape', 'ms', 'GB/s', 'TFLOP/s', 'of ceiling', 'peer', 'peer ms', 'speedup', 'second peer'];
   const rows = ms.map((m) => [
     m.family,
     m.op,
@@ -67,11 +76,12 @@ export function formatTable(ms: Measurement[]): string {
     m.shape,
     m.ms.toFixed(3) + (m.timer === 'host' ? '' : '*'),
     m.gbps?.toFixed(1) ?? '',
-    m.tflops?.toFixed(2) ?? '',
+    m.tflops !== undefined ? m.tflops.toPrecision(3) : '',
     m.ceiling_fraction !== undefined ? `${(m.ceiling_fraction * 100).toFixed(0)}%` : '',
     m.peer ?? '',
     m.peer_ms?.toFixed(3) ?? '',
     m.peer_ms ? `${(m.peer_ms / m.ms).toFixed(2)}x` : '',
+    m.peer_alt_ms ? `${m.peer_alt} ${m.peer_alt_ms.toFixed(3)} (${(m.peer_alt_ms / m.ms).toFixed(2)}x)` : '',
   ]);
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (r: string[]) => r.map((c, i) => c.padEnd(w[i]!)).join('  ');

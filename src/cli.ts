@@ -9,6 +9,7 @@ import { init, probeBackend, shutdown, type BackendProbe } from './runtime/index
 import { packageVersion } from './util/paths.js';
 import { FAMILIES, formatTable, runBench, type Family } from '../bench/index.js';
 import { fp8Cases } from '../bench/fp8.bench.js';
+import { gemmCases } from '../bench/gemm.bench.js';
 
 const program = new Command();
 program.name('hotpaths').description('Kernels for the hot paths of LLM training, on reference, cpu, webgpu and cuda backends.').version(packageVersion());
@@ -63,7 +64,7 @@ program
     }
     const backend = opts.backend ?? (await init({ backend: 'auto', verbose: !opts.json })).name;
     const chosen = (families.length ? families : [...FAMILIES]) as Family[];
-    const total = chosen.reduce((n, f) => n + (f === 'fp8' ? fp8Cases(!!opts.quick).length : 0), 0);
+    const total = chosen.reduce((n, f) => n + (f === 'fp8' ? fp8Cases(!!opts.quick).length : gemmCases(backend, !!opts.quick).length), 0);
     const bar = process.stderr.isTTY && !opts.json ? new cliProgress.SingleBar({ format: 'bench {bar} {value}/{total} {op}', stream: process.stderr }, cliProgress.Presets.shades_classic) : undefined;
     bar?.start(total, 0, { op: '' });
     const results = await runBench({

@@ -15,5 +15,7 @@ export type { ErrorCode } from './errors.js';
 export { setPoison } from './runtime/poison.js';
 export * as fp8 from './ops/fp8.js';
 export type { QuantizedTensor, QuantizeOptions } from './ops/fp8.js';
+export * as gemm from './ops/gemm.js';
+export type { GemmOut, GemmFp8Options, MatmulOptions, Fp8LinearBackwardOptions } from './ops/gemm.js';
 export * as logprob from './ops/logprob.js';
 export * as grpo from './ops/grpo.js';

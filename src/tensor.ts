@@ -62,7 +62,7 @@ export class Tensor {
   dispose(): void {
     if (this.#disposed) return;
     this.#disposed = true;
-    this.backend.release(this);
+    if (!VIEWS.has(this)) this.backend.release(this);
   }
 
   /** Throws E_DISPOSED if this tensor was disposed; `what` names the caller for the message. */
@@ -80,6 +80,22 @@ export class Tensor {
   toString(): string {
     return `Tensor(${this.describe()})`;
   }
+}
+
+/** Tensors that borrow another tensor's storage: disposing one never releases the storage. */
+const VIEWS = new WeakSet<Tensor>();
+
+/**
+ * The same elements under another shape of equal size, sharing `t`'s storage (internal: the ops use it
+ * to hand a [G, R, K] tensor to a kernel as [G·R, K]). The view must not outlive `t`.
+ */
+export function viewAs(t: Tensor, shape: readonly number[]): Tensor {
+  if (numel(shape) !== t.size) {
+    throw new HotpathsError('E_SHAPE', `viewAs(): ${show(shape)} has ${numel(shape)} elements, ${t.describe()} has ${t.size}`);
+  }
+  const v = new Tensor(t.backend, t.dtype, shape, t.storage);
+  VIEWS.add(v);
+  return v;
 }
 
 /** Product of a shape's sizes. */

@@ -8,7 +8,7 @@
 
 import { HotpathsError, show } from '../errors.js';
 import type { Fp8Format, QuantizeSpec } from '../runtime/backend.js';
-import type { Tensor } from '../tensor.js';
+import { viewAs, type Tensor } from '../tensor.js';
 import { FP8_FORMATS } from '../reference/fp8.js';
 import { assertDTypeIn, assertNonEmpty, assertOneOf, assertRank, assertSameDevice, assertTensor } from './validate.js';
 
@@ -23,18 +23,21 @@ export function maxFinite(format: Fp8Format): number {
   return FP8_FORMATS[format].maxFinite;
 }
 
-/** A quantized matrix: FP8 codes plus one f32 scale per block; x ≈ decode(data) · scale. */
+/** A quantized matrix (or a stack of G matrices): FP8 codes plus one f32 scale per block; x ≈ decode(data) · scale. */
 export interface QuantizedTensor {
-  /** Codes, dtype fp8e4m3 or fp8e5m2 (one byte each), shape [M, K]. */
+  /** Codes, dtype fp8e4m3 or fp8e5m2 (one byte each), shape [M, K] or [G, M, K]. */
   data: Tensor;
-  /** f32 scales, [M, ceil(K/128)] for 1×128 blocks, [ceil(M/128), ceil(K/128)] for 128×128. */
+  /**
+   * f32 scales: [M, ceil(K/128)] for 1×128 blocks, [ceil(M/128), ceil(K/128)] for 128×128; with a
+   * leading G for a stack ([G, M, ceil(K/128)] or [G, M/128, ceil(K/128)]).
+   */
   scales: Tensor;
   format: Fp8Format;
   block: readonly [1 | 128, 128];
   /** Scales are powers of two (UE8M0). */
   ue8m0: boolean;
-  /** [M, K] */
-  shape: readonly [number, number];
+  /** [M, K] or [G, M, K] */
+  shape: readonly number[];
 }
 
 export interface QuantizeOptions {
@@ -49,6 +52,11 @@ export interface QuantizeOptions {
    * nothing); 'throw' reads the scales back and throws E_NONFINITE naming the first such block.
    */
   nonFinite?: 'propagate' | 'throw';
+  /**
+   * Quantize xᵀ instead of x (rank 2 only): data [K, M], blocks taken along M. What an FP8 backward
+   * pass needs (gemm.fp8LinearBackward): a transpose, then the quantization (two passes).
+   */
+  transpose?: boolean;
 }
 
 /** x: f32 [...] -> fp8 codes [...] (dtype fp8e4m3 or fp8e5m2), element-wise. */
@@ -75,11 +83,15 @@ export async function decode(q: Tensor, format?: Fp8Format): Promise<Tensor> {
  * Scaled quantization (DeepSeek-V3): x: f32|bf16 [M, K] -> codes [M, K] and f32 scales, one per
  * block: amax = max |x| over the block (clamped below at 1e-4), scale = amax / maxFinite (rounded
  * up to a power of two with ue8m0), q = encode(x / scale). Ragged edges act as zero padding.
+ * A stack x [G, M, K] is quantized matrix by matrix (128×128 blocks then need M % 128 == 0, so that
+ * no block spans two matrices). `transpose: true` quantizes xᵀ (rank 2).
  */
 export async function quantize(x: Tensor, opts: QuantizeOptions = {}): Promise<QuantizedTensor> {
   assertTensor('fp8.quantize(): x', x);
   assertDTypeIn('fp8.quantize(): x', x, ['f32', 'bf16']);
-  assertRank('fp8.quantize(): x', x, 2);
+  if (x.shape.length !== 2 && x.shape.length !== 3) {
+    throw new HotpathsError('E_SHAPE', `fp8.quantize(): x: expected a 2-D [M, K] or 3-D [G, M, K] tensor, got ${x.describe()}`);
+  }
   assertNonEmpty('fp8.quantize(): x', x);
   const format = opts.format ?? 'e4m3';
   assertOneOf('fp8.quantize(): format', format, FORMATS);
@@ -88,44 +100,86 @@ export async function quantize(x: Tensor, opts: QuantizeOptions = {}): Promise<Q
   if (typeof ue8m0 !== 'boolean') throw new HotpathsError('E_ARG', `fp8.quantize(): ue8m0: expected a boolean, got ${show(ue8m0)}`);
   const nonFinite = opts.nonFinite ?? 'propagate';
   assertOneOf('fp8.quantize(): nonFinite', nonFinite, ['propagate', 'throw']);
+  const transpose = opts.transpose ?? false;
+  if (typeof transpose !== 'boolean') throw new HotpathsError('E_ARG', `fp8.quantize(): transpose: expected a boolean, got ${show(transpose)}`);
 
-  const [M, K] = x.shape as [number, number];
+  if (transpose) {
+    if (x.shape.length !== 2) throw new HotpathsError('E_SHAPE', `fp8.quantize(): transpose: expected a 2-D x, got ${x.describe()}`);
+    const kernels = x.backend.gemm;
+    if (!kernels) throw new HotpathsError('E_NOT_IMPLEMENTED', `fp8.quantize(): transpose: the ${x.device} backend has no transpose kernel yet`);
+    const xt = x.backend.empty(x.dtype, [x.shape[1]!, x.shape[0]!]);
+    try {
+      await kernels.transpose(x, xt);
+      return await quantize(xt, { ...opts, transpose: false });
+    } finally {
+      xt.dispose();
+    }
+  }
+
+  const stack = x.shape.length === 3 ? x.shape[0]! : 1;
+  const [M, K] = x.shape.slice(-2) as [number, number];
+  if (stack > 1 && block[0] === 128 && M % 128 !== 0) {
+    throw new HotpathsError('E_SHAPE', `fp8.quantize(): x ${x.describe()}: 128×128 blocks of a stack need M % 128 == 0 (no block may span two matrices)`);
+  }
   const spec: QuantizeSpec = { format, block, ue8m0 };
-  const data = x.backend.empty(dtypeOf(format), [M, K]);
-  const scales = x.backend.empty('f32', scaleShape(M, K, block));
-  await x.backend.fp8.quantize(x, spec, data, scales);
+  const [sr, sc] = scaleShape(M, K, block);
+  const data = x.backend.empty(dtypeOf(format), x.shape);
+  const scales = x.backend.empty('f32', x.shape.length === 3 ? [stack, sr, sc] : [sr, sc]);
+  // a stack is one tall matrix to the kernel: 1×128 groups never cross rows, and 128-row blocks
+  // never cross matrices (checked above)
+  const flat = (t: Tensor, rows: number, cols: number) => (t.shape.length === 3 ? viewAs(t, [rows, cols]) : t);
+  await x.backend.fp8.quantize(flat(x, stack * M, K), spec, flat(data, stack * M, K), flat(scales, stack * sr, sc));
   if (nonFinite === 'throw') {
     const s = (await scales.read()) as Float32Array;
     const bad = s.findIndex((v) => Number.isNaN(v));
     if (bad >= 0) {
-      const nbK = scales.shape[1]!;
       data.dispose();
       scales.dispose();
-      throw new HotpathsError('E_NONFINITE', `fp8.quantize(): x has NaN or infinity in block (${Math.floor(bad / nbK)}, ${bad % nbK}) of ${block[0]}×${block[1]} blocks`);
+      const where = x.shape.length === 3
+        ? `block (${Math.floor(bad / (sr * sc))}, ${Math.floor(bad / sc) % sr}, ${bad % sc})`
+        : `block (${Math.floor(bad / sc)}, ${bad % sc})`;
+      throw new HotpathsError('E_NONFINITE', `fp8.quantize(): x has NaN or infinity in ${where} of ${block[0]}×${block[1]} blocks`);
     }
   }
-  return { data, scales, format, block, ue8m0, shape: [M, K] };
+  return { data, scales, format, block, ue8m0, shape: [...x.shape] };
 }
 
-/** q -> f32 [M, K] = decode(q.data) · scale of each element's block. */
+/** q -> f32 [M, K] (or [G, M, K]) = decode(q.data) · scale of each element's block. */
 export async function dequantize(q: QuantizedTensor): Promise<Tensor> {
-  if (typeof q !== 'object' || q === null) throw new HotpathsError('E_ARG', `fp8.dequantize(): q: expected the result of fp8.quantize(), got ${show(q)}`);
-  assertTensor('fp8.dequantize(): q.data', q.data);
-  assertTensor('fp8.dequantize(): q.scales', q.scales);
-  assertSameDevice('fp8.dequantize()', q.data, q.scales);
-  assertRank('fp8.dequantize(): q.data', q.data, 2);
-  assertNonEmpty('fp8.dequantize(): q.data', q.data);
-  assertDTypeIn('fp8.dequantize(): q.scales', q.scales, ['f32']);
-  const format = formatOf('fp8.dequantize()', q.data, q.format);
-  const block = parseBlock(q.block);
-  const [M, K] = q.data.shape as [number, number];
-  const want = scaleShape(M, K, block);
-  if (q.scales.shape.length !== 2 || q.scales.shape[0] !== want[0] || q.scales.shape[1] !== want[1]) {
-    throw new HotpathsError('E_SHAPE', `fp8.dequantize(): q.scales: expected shape ${show(want)} for data [${M}, ${K}] with ${block[0]}×${block[1]} blocks, got ${show(q.scales.shape)}`);
-  }
-  const out = q.data.backend.empty('f32', [M, K]);
-  await q.data.backend.fp8.dequantize(q.data, q.scales, { format, block, ue8m0: !!q.ue8m0 }, out);
+  const { format, block, stack, M, K } = checkQuantized('fp8.dequantize()', 'q', q);
+  const flat = (t: Tensor, rows: number, cols: number) => (t.shape.length === 3 ? viewAs(t, [rows, cols]) : t);
+  const [sr, sc] = scaleShape(M, K, block);
+  const out = q.data.backend.empty('f32', q.data.shape);
+  await q.data.backend.fp8.dequantize(flat(q.data, stack * M, K), flat(q.scales, stack * sr, sc), { format, block, ue8m0: !!q.ue8m0 }, flat(out, stack * M, K));
   return out;
+}
+
+/**
+ * Checks a QuantizedTensor argument (what fp8.quantize returns): live tensors on one device, codes
+ * [M, K] or [G, M, K], scales of the matching shape. Returns its resolved format, block and sizes.
+ */
+export function checkQuantized(fn: string, name: string, q: QuantizedTensor): { format: Fp8Format; block: readonly [1 | 128, 128]; stack: number; M: number; K: number } {
+  if (typeof q !== 'object' || q === null || !('data' in q)) throw new HotpathsError('E_ARG', `${fn}: ${name}: expected the result of fp8.quantize(), got ${show(q)}`);
+  assertTensor(`${fn}: ${name}.data`, q.data);
+  assertTensor(`${fn}: ${name}.scales`, q.scales);
+  assertSameDevice(fn, q.data, q.scales);
+  if (q.data.shape.length !== 2 && q.data.shape.length !== 3) {
+    throw new HotpathsError('E_SHAPE', `${fn}: ${name}.data: expected a 2-D or 3-D tensor, got ${q.data.describe()}`);
+  }
+  assertNonEmpty(`${fn}: ${name}.data`, q.data);
+  assertDTypeIn(`${fn}: ${name}.scales`, q.scales, ['f32']);
+  const format = formatOf(fn, q.data, q.format);
+  const block = parseBlock(q.block);
+  const stack = q.data.shape.length === 3 ? q.data.shape[0]! : 1;
+  const [M, K] = q.data.shape.slice(-2) as [number, number];
+  const want = q.data.shape.length === 3 ? [stack, ...scaleShape(M, K, block)] : scaleShape(M, K, block);
+  if (q.scales.shape.length !== want.length || q.scales.shape.some((d, i) => d !== want[i])) {
+    throw new HotpathsError('E_SHAPE', `${fn}: ${name}.scales: expected shape ${show(want)} for data ${show(q.data.shape)} with ${block[0]}×${block[1]} blocks, got ${show(q.scales.shape)}`);
+  }
+  if (stack > 1 && block[0] === 128 && M % 128 !== 0) {
+    throw new HotpathsError('E_SHAPE', `${fn}: ${name}: 128×128 blocks of a stack need M % 128 == 0, got data ${show(q.data.shape)}`);
+  }
+  return { format, block, stack, M, K };
 }
 
 /** Shape of the scales for an [M, K] matrix. */

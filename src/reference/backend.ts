@@ -1,11 +1,12 @@
 // The reference backend: tensors in host typed arrays, kernels as plain TypeScript loops (the oracle).
 
-import type { Backend, Fp8Kernels, GrpoKernels, LogprobKernels, MachineCeilings } from '../runtime/backend.js';
+import type { Backend, Fp8Kernels, GemmKernels, GrpoKernels, LogprobKernels, MachineCeilings } from '../runtime/backend.js';
 import { hostData, hostStorage } from '../runtime/host.js';
 import { calibrate, ceilingCopyBytes, checkedCeilings, medianHostMs } from '../runtime/measure.js';
 import { fromBf16 } from '../dtype.js';
 import type { Tensor } from '../tensor.js';
 import * as ref from './fp8.js';
+import { gemmFp8, matmul, transpose } from './gemm.js';
 import { grpoAdvantages, grpoLoss } from './grpo.js';
 import { klForward, logprobBackward, logprobForward, type LogitsView } from './logprob.js';
 
@@ -21,6 +22,22 @@ const fp8: Fp8Kernels = {
     ref.fp8Quantize(asF32(x), x.shape[0]!, x.shape[1]!, spec, hostData<Uint8Array>(data), hostData<Float32Array>(scales)),
   dequantize: (data, scales, spec, out) =>
     ref.fp8Dequantize(hostData<Uint8Array>(data), hostData<Float32Array>(scales), data.shape[0]!, data.shape[1]!, spec, hostData<Float32Array>(out)),
+};
+
+const gemm: GemmKernels = {
+  fp8: (x) =>
+    gemmFp8(
+      hostData<Uint8Array>(x.a), hostData<Float32Array>(x.aScales), hostData<Uint8Array>(x.b), hostData<Float32Array>(x.bScales),
+      { M: x.M, N: x.N, K: x.K, G: x.G, Mmax: x.Mmax, bBlockRows: x.bBlockRows, grouping: x.grouping },
+      x.rowGroups ? hostData<Int32Array>(x.rowGroups) : null, x.c ? hostData<Float32Array>(x.c) : null,
+      hostData<Float32Array | Uint16Array>(x.out), x.out.dtype === 'bf16',
+    ),
+  matmul: (a, b, transA, transB, c, out) => {
+    const [M, K] = transA ? [a.shape[1]!, a.shape[0]!] : [a.shape[0]!, a.shape[1]!];
+    const N = transB ? b.shape[0]! : b.shape[1]!;
+    matmul(asF32(a), asF32(b), M, N, K, transA, transB, c ? hostData<Float32Array>(c) : null, hostData<Float32Array | Uint16Array>(out), out.dtype === 'bf16');
+  },
+  transpose: (x, out) => transpose(hostData(x), x.shape[0]!, x.shape[1]!, hostData(out)),
 };
 
 /** The logits as the kernels read them: f32 values, or bf16 bit patterns widened chunk by chunk. */
@@ -62,6 +79,7 @@ export function createReferenceBackend(): Backend {
     ...hostStorage(() => backend),
     measureCeilings: (opts) => measureReferenceCeilings(opts.quick),
     fp8,
+    gemm,
     logprob,
     grpo,
   };

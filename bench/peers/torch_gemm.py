@@ -1,0 +1,75 @@
+#!/usr/bin/env python3
+"""PyTorch peers for `hotpaths bench gemm --backend cuda`, on the same GPU in the same run:
+torch._scaled_mm (cuBLASLt FP8, row-wise scales: scale_a [M,1], scale_b [1,N], bf16 out) and bf16
+torch.matmul at the same shapes; a grouped case runs one call per group (what a PyTorch user writes).
+Also the FP8 tensor-core ceiling: _scaled_mm at 8192^3. Reads the cases (op, M, N, K, G, key) as JSON
+on stdin, prints {"byKey": {key: {"scaled_mm_ms", "bf16_ms"}}, "ceilingTflops"} on stdout.
+Timing: CUDA events around 5 launches, median of 10, after a warm-up."""
+import json
+import sys
+
+import torch
+
+FP8 = torch.float8_e4m3fn
+
+
+def time_ms(fn, inner=5, reps=10):
+    for _ in range(3):
+        fn()
+    torch.cuda.synchronize()
+    samples = []
+    for _ in range(reps):
+        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        a.record()
+        for _ in range(inner):
+            fn()
+        b.record()
+        b.synchronize()
+        samples.append(a.elapsed_time(b) / inner)
+    samples.sort()
+    return samples[len(samples) // 2]
+
+
+def operands(m, n, k, g):
+    # random normal values, cast to e4m3 with unit row scales: the kernel's work does not depend on them
+    a = [torch.randn(m, k, device="cuda").to(FP8) for _ in range(g)]
+    b = [torch.randn(n, k, device="cuda").to(FP8) for _ in range(g)]
+    sa = torch.ones(m, 1, device="cuda", dtype=torch.float32)
+    sb = torch.ones(1, n, device="cuda", dtype=torch.float32)
+    return a, b, sa, sb
+
+
+def scaled_mm_ms(m, n, k, g):
+    a, b, sa, sb = operands(m, n, k, g)
+
+    def run():
+        for i in range(g):
+            torch._scaled_mm(a[i], b[i].t(), scale_a=sa, scale_b=sb, out_dtype=torch.bfloat16)
+
+    return time_ms(run)
+
+
+def bf16_ms(m, n, k, g):
+    a = [torch.randn(m, k, device="cuda", dtype=torch.bfloat16) for _ in range(g)]
+    b = [torch.randn(n, k, device="cuda", dtype=torch.bfloat16) for _ in range(g)]
+
+    def run():
+        for i in range(g):
+            torch.matmul(a[i], b[i].t())
+
+    return time_ms(run)
+
+
+def main():
+    cases = json.load(sys.stdin)
+    out = {}
+    for c in cases:
+        m, n, k, g = c["M"], c["N"], c["K"], c["G"]
+        out[c["key"]] = {"scaled_mm_ms": scaled_mm_ms(m, n, k, g), "bf16_ms": bf16_ms(m, n, k, g)}
+        torch.cuda.empty_cache()
+    ceiling_ms = scaled_mm_ms(8192, 8192, 8192, 1)
+    json.dump({"byKey": out, "ceilingTflops": 2 * 8192**3 / (ceiling_ms * 1e9)}, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,438 @@
+// gemm: the reference against hand-worked cases, an f64 product of the dequantized inputs and
+// DeepGEMM's diff metric against the unquantized fp32 product; then every backend against the
+// reference (normal, grouped-contiguous, grouped-masked, matmul, transpose, the FP8 backward recipe)
+// on fresh random inputs with poisoned outputs, and bad inputs.
+//
+// Tolerances, per element: |D − ref| ≤ tol · S + bf16 rounding, where S = Σ_k |a·sa|·|b·sb| (the
+// sum of the products' magnitudes; any reordering of an f32 sum stays within K·2⁻²⁴·S):
+//   f32 FMA paths (reference order vs cpu, webgpu): tol = 2e-6 ... K·2⁻²⁴ for the largest K here
+//   cuda (tensor cores, whose accumulator inside a 128-K block keeps fewer bits): tol = 2e-3 — see
+//     TOL below; the diff metric against the unquantized product (< 1e-3) applies to all.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fp8, gemm, HotpathsError, init, setPoison, fromBf16, toBf16, type Tensor } from '../src/index.js';
+import type { QuantizedTensor } from '../src/ops/fp8.js';
+import type { Backend, BackendName } from '../src/runtime/backend.js';
+import { decodeValue, encodeValue } from '../src/reference/fp8.js';
+const show = (v: unknown) => JSON.stringify(v);
+import { backendsUnderTest, freshSeed, randomF32, rng } from './helpers.js';
+
+const ref = await init({ backend: 'reference' });
+const under = await backendsUnderTest();
+
+beforeAll(() => setPoison(true));
+afterAll(() => setPoison(false));
+
+/** Per-element tolerance factor on S (see the header). */
+const TOL: Record<BackendName, number> = { reference: 0, cpu: 1e-5, webgpu: 1e-5, cuda: 2e-3 };
+
+const E4M3 = Float64Array.from({ length: 256 }, (_, c) => decodeValue(c, 'e4m3'));
+
+/** DeepGEMM's metric: 1 − 2Σxy / Σ(x² + y²) in f64 (0 when both are 0). */
+function diff(x: ArrayLike<number>, y: ArrayLike<number>): number {
+  let xy = 0, xx = 0;
+  for (let i = 0; i < x.length; i++) {
+    xy += x[i]! * y[i]!;
+    xx += x[i]! * x[i]! + y[i]! * y[i]!;
+  }
+  return xx === 0 ? 0 : 1 - (2 * xy) / xx;
+}
+
+async function values(t: Tensor): Promise<Float32Array> {
+  const h = await t.read();
+  return t.dtype === 'bf16' ? fromBf16(h as Uint16Array) : (h as Float32Array);
+}
+
+/** Host copies of a quantized operand: decoded codes (f64) and scales, as [rows, K] / [rows, KB]. */
+async function hostQ(q: QuantizedTensor): Promise<{ v: Float64Array; s: Float32Array }> {
+  const d = (await q.data.read()) as Uint8Array;
+  return { v: Float64Array.from(d, (c) => E4M3[c]!), s: (await q.scales.read()) as Float32Array };
+}
+
+/**
+ * f64 product of the dequantized operands and S = Σ|terms| per element, for every grouping.
+ * groupOf(r) gives row r's B matrix or −1 (zero row).
+ */
+async function f64Product(a: QuantizedTensor, b: QuantizedTensor, M: number, N: number, K: number, groupOf: (r: number) => number, c?: Float32Array) {
+  const A = await hostQ(a);
+  const B = await hostQ(b);
+  const KB = Math.ceil(K / 128);
+  const NB = Math.ceil(N / 128);
+  const bRows128 = b.block[0] === 128;
+  const exact = new Float64Array(M * N);
+  const S = new Float64Array(M * N);
+  for (let r = 0; r < M; r++) {
+    const g = groupOf(r);
+    if (g < 0) continue;
+    for (let n = 0; n < N; n++) {
+      let sum = 0, mag = 0;
+      const sb = bRows128 ? g * NB + Math.floor(n / 128) : g * N + n;
+      for (let k = 0; k < K; k++) {
+        const t = A.v[r * K + k]! * A.s[r * KB + (k >> 7)]! * B.v[(g * N + n) * K + k]! * B.s[sb * KB + (k >> 7)]!;
+        sum += t;
+        mag += Math.abs(t);
+      }
+      exact[r * N + n] = sum + (c ? c[r * N + n]! : 0);
+      S[r * N + n] = mag + (c ? Math.abs(c[r * N + n]!) : 0);
+    }
+  }
+  return { exact, S };
+}
+
+/** Every element within tol·S (+ bf16 rounding of the value); NaN never passes. Returns the first failure. */
+function firstOutside(got: Float32Array, want: ArrayLike<number>, S: ArrayLike<number>, tol: number, bf16: boolean): string | null {
+  for (let i = 0; i < got.length; i++) {
+    const w = want[i]!;
+    const bound = tol * S[i]! + (bf16 ? Math.abs(w) * 2 ** -8 : 0) + 1e-30;
+    if (!(Math.abs(got[i]! - w) <= bound)) return `element ${i}: got ${got[i]}, want ${w} (bound ${bound})`;
+  }
+  return null;
+}
+
+async function moveQ(q: QuantizedTensor, backend: BackendName): Promise<QuantizedTensor> {
+  return { ...q, data: await q.data.to(backend), scales: await q.scales.to(backend) };
+}
+
+/** Random E4M3 operand: x of `shape` with magnitudes over `decades`, quantized on the reference. */
+async function randomQ(shape: number[], block: 1 | 128, r: () => number, decades = 2): Promise<{ x: Float32Array; q: QuantizedTensor }> {
+  const n = shape.reduce((p, d) => p * d, 1);
+  const x = randomF32(n, r, 1, decades);
+  const q = await fp8.quantize(ref.tensor(x, shape), { block: [block, 128] });
+  return { x, q };
+}
+
+// ---------------------------------------------------------------- the reference
+
+describe('gemm.fp8 (reference)', () => {
+  it('matches a hand-worked case with two K blocks of different scales (promotion per 128 K)', async () => {
+    // K = 130: block 0 holds k = 0..127, block 1 holds k = 128, 129.
+    const K = 130;
+    const a = new Uint8Array(K);
+    const b = new Uint8Array(2 * K);
+    a[0] = encodeValue(1, 'e4m3'); a[1] = encodeValue(2, 'e4m3'); a[128] = encodeValue(-0.5, 'e4m3'); a[129] = encodeValue(3, 'e4m3');
+    b[0] = encodeValue(0.5, 'e4m3'); b[1] = encodeValue(1, 'e4m3'); b[128] = encodeValue(4, 'e4m3'); b[129] = encodeValue(0.25, 'e4m3');
+    b[K + 0] = encodeValue(-1, 'e4m3'); b[K + 129] = encodeValue(2, 'e4m3');
+    const qa: QuantizedTensor = { data: ref.tensor(a, [1, K], 'fp8e4m3'), scales: ref.tensor(new Float32Array([2, 0.25]), [1, 2]), format: 'e4m3', block: [1, 128], ue8m0: false, shape: [1, K] };
+    const qb: QuantizedTensor = { data: ref.tensor(b, [2, K], 'fp8e4m3'), scales: ref.tensor(new Float32Array([0.5, 8]), [1, 2]), format: 'e4m3', block: [128, 128], ue8m0: false, shape: [2, K] };
+    const d = (await (await gemm.fp8(qa, qb, { out: 'f32' })).read()) as Float32Array;
+    // n = 0: block 0 (1·0.5 + 2·1)·2·0.5 = 2.5; block 1 (−0.5·4 + 3·0.25)·0.25·8 = −2.5 → 0
+    // n = 1: block 0 (1·−1)·1 = −1; block 1 (3·2)·2 = 12 → 11
+    expect([...d]).toEqual([0, 11]);
+    const c = ref.tensor(new Float32Array([1.5, -1]), [1, 2]);
+    expect([...((await (await gemm.fp8(qa, qb, { out: 'f32', c })).read()) as Float32Array)]).toEqual([1.5, 10]);
+    expect([...fromBf16((await (await gemm.fp8(qa, qb, { c })).read()) as Uint16Array)]).toEqual([1.5, 10]);
+  });
+
+  for (const [M, N, K] of [[1, 1, 1], [3, 130, 257], [64, 96, 384], [130, 257, 200], [4096, 48, 256]] as const) {
+    it(`[${M}, ${N}, ${K}]: equals the f64 product of the dequantized inputs, diff < 1e-3 against the unquantized fp32 product`, async () => {
+      const seed = freshSeed();
+      const r = rng(seed);
+      const A = await randomQ([M, K], 1, r);
+      const B = await randomQ([N, K], 128, r);
+      const d = await values(await gemm.fp8(A.q, B.q, { out: 'f32' }));
+      const { exact, S } = await f64Product(A.q, B.q, M, N, K, () => 0);
+      expect(firstOutside(d, exact, S, 2 ** -22 * Math.ceil(K / 128) + 2 ** -23, false), `seed ${seed}`).toBeNull();
+      const fp32 = new Float64Array(M * N);
+      for (let m = 0; m < M; m++) for (let n = 0; n < N; n++) {
+        let s = 0;
+        for (let k = 0; k < K; k++) s += A.x[m * K + k]! * B.x[n * K + k]!;
+        fp32[m * N + n] = s;
+      }
+      expect(diff(d, fp32), `seed ${seed}`).toBeLessThan(1e-3);
+    });
+  }
+
+  it('bf16 output is the f32 output rounded to nearest even', async () => {
+    const r = rng(freshSeed());
+    const A = await randomQ([7, 300], 1, r);
+    const B = await randomQ([33, 300], 128, r);
+    const f = (await (await gemm.fp8(A.q, B.q, { out: 'f32' })).read()) as Float32Array;
+    const h = (await (await gemm.fp8(A.q, B.q)).read()) as Uint16Array;
+    expect([...h]).toEqual([...toBf16(f)]);
+  });
+});
+
+describe('gemm.matmul and gemm.transpose (reference)', () => {
+  it('every layout equals the f64 product within K·2⁻²⁴·Σ|ab|; bf16 inputs are widened exactly', async () => {
+    const r = rng(freshSeed());
+    const [M, N, K] = [9, 17, 65];
+    const a = randomF32(M * K, r), b = randomF32(K * N, r), c = randomF32(M * N, r);
+    for (const transA of [false, true]) for (const transB of [false, true]) {
+      const at = ref.tensor(a, transA ? [K, M] : [M, K]);
+      const bt = ref.tensor(b, transB ? [N, K] : [K, N]);
+      const d = (await (await gemm.matmul(at, bt, { transA, transB, c: ref.tensor(c, [M, N]) })).read()) as Float32Array;
+      for (let m = 0; m < M; m++) for (let n = 0; n < N; n++) {
+        let s = c[m * N + n]!, mag = Math.abs(s);
+        for (let k = 0; k < K; k++) {
+          const t = (transA ? a[k * M + m]! : a[m * K + k]!) * (transB ? b[n * K + k]! : b[k * N + n]!);
+          s += t;
+          mag += Math.abs(t);
+        }
+        expect(Math.abs(d[m * N + n]! - s)).toBeLessThanOrEqual((K + 1) * 2 ** -24 * mag);
+      }
+    }
+    const ab = ref.tensor(toBf16(a), [M, K], 'bf16');
+    const bb = ref.tensor(toBf16(b), [N, K], 'bf16');
+    const viaF32 = await gemm.matmul(ref.tensor(fromBf16(toBf16(a)), [M, K]), ref.tensor(fromBf16(toBf16(b)), [N, K]));
+    expect([...((await (await gemm.matmul(ab, bb)).read()) as Float32Array)]).toEqual([...((await viaF32.read()) as Float32Array)]);
+  });
+
+  it('transpose moves elements of every width', async () => {
+    const x = new Int32Array([1, 2, 3, 4, 5, 6]);
+    expect([...((await (await gemm.transpose(ref.tensor(x, [2, 3]))).read()) as Int32Array)]).toEqual([1, 4, 2, 5, 3, 6]);
+  });
+});
+
+describe('fp8.quantize: stacks and transposed operands (reference)', () => {
+  it('a [G, M, K] stack quantizes each matrix alone; transpose: true quantizes xᵀ', async () => {
+    const r = rng(freshSeed());
+    const [G, M, K] = [3, 128, 200];
+    const x = randomF32(G * M * K, r, 1, 3);
+    const q = await fp8.quantize(ref.tensor(x, [G, M, K]), { block: [128, 128] });
+    expect(q.scales.shape).toEqual([G, 1, 2]);
+    for (let g = 0; g < G; g++) {
+      const one = await fp8.quantize(ref.tensor(x.subarray(g * M * K, (g + 1) * M * K), [M, K]), { block: [128, 128] });
+      expect([...((await q.data.read()) as Uint8Array).subarray(g * M * K, (g + 1) * M * K)]).toEqual([...((await one.data.read()) as Uint8Array)]);
+      expect([...((await q.scales.read()) as Float32Array).subarray(g * 2, g * 2 + 2)]).toEqual([...((await one.scales.read()) as Float32Array)]);
+    }
+    const x2 = randomF32(5 * 130, r);
+    const xt = new Float32Array(130 * 5);
+    for (let i = 0; i < 5; i++) for (let j = 0; j < 130; j++) xt[j * 5 + i] = x2[i * 130 + j]!;
+    const qt = await fp8.quantize(ref.tensor(x2, [5, 130]), { transpose: true });
+    const want = await fp8.quantize(ref.tensor(xt, [130, 5]));
+    expect(qt.shape).toEqual([130, 5]);
+    expect([...((await qt.data.read()) as Uint8Array)]).toEqual([...((await want.data.read()) as Uint8Array)]);
+    await expect(fp8.quantize(ref.tensor(new Float32Array(2 * 64 * 128), [2, 64, 128]), { block: [128, 128] })).rejects.toMatchObject({ code: 'E_SHAPE' });
+  });
+});
+
+// ---------------------------------------------------------------- every backend against the reference
+
+/** Contiguous layout: groups of `sizes` rows, each padded to a multiple of 128 with −1 rows. */
+function contiguousIndex(sizes: number[]): Int32Array {
+  const gi: number[] = [];
+  sizes.forEach((s, g) => {
+    const padded = Math.ceil(s / 128) * 128;
+    for (let i = 0; i < padded; i++) gi.push(i < s ? g : -1);
+  });
+  for (let i = 0; i < 128; i++) gi.push(-1); // one all-padding block at the end
+  return Int32Array.from(gi);
+}
+
+for (const u of under) {
+  const run = u.skip ? describe.skip : describe;
+  if (u.skip) console.warn(`[skip] gemm on ${u.name}: ${u.skip}`);
+  run(`gemm on ${u.name} against the reference`, () => {
+    const b = u.backend as Backend;
+    const name = u.name;
+    const tol = TOL[name];
+    if (!b?.gemm) {
+      it('has GEMM kernels', () => expect.fail(`the ${name} backend has no gemm kernels`));
+      return;
+    }
+
+    it('fp8.quantize of a [G, M, K] stack and of xᵀ equals the reference', async () => {
+      const r = rng(freshSeed());
+      const x = randomF32(3 * 128 * 200, r, 1, 3);
+      for (const [shape, opts] of [[[3, 128, 200], { block: [128, 128] }], [[3, 128, 200], { block: [1, 128] }], [[384, 200], { block: [1, 128], transpose: true }]] as const) {
+        const want = await fp8.quantize(ref.tensor(x, shape), opts);
+        const got = await fp8.quantize(await ref.tensor(x, shape).to(name), opts);
+        expect(got.shape).toEqual(want.shape);
+        expect(got.scales.shape).toEqual(want.scales.shape);
+        expect(Buffer.from((await got.data.read()).buffer).equals(Buffer.from((await want.data.read()).buffer)), `${show(shape)} ${JSON.stringify(opts)}`).toBe(true);
+        expect([...((await got.scales.read()) as Float32Array)]).toEqual([...((await want.scales.read()) as Float32Array)]);
+      }
+    });
+
+    for (const [M, N, K, bBlock, out, withC] of [
+      [1, 64, 128, 128, 'bf16', false],
+      [64, 200, 7168, 128, 'bf16', false],
+      [128, 256, 1000, 128, 'f32', true],
+      [130, 257, 333, 128, 'f32', false],
+      [4096, 64, 256, 128, 'bf16', false],
+      [33, 70, 259, 1, 'f32', true],
+      [5, 3, 7, 128, 'f32', false],
+    ] as const) {
+      it(`fp8 [${M}, ${N}, ${K}], B ${bBlock}×128, ${out}${withC ? ' + C' : ''}`, async () => {
+        const seed = freshSeed();
+        const r = rng(seed);
+        const A = await randomQ([M, K], 1, r);
+        const B = await randomQ([N, K], bBlock, r);
+        const cHost = withC ? randomF32(M * N, r) : undefined;
+        const opts = { out, ...(cHost ? { c: ref.tensor(cHost, [M, N]) } : {}) };
+        const want = await values(await gemm.fp8(A.q, B.q, opts));
+        const optsB = { out, ...(cHost ? { c: await ref.tensor(cHost, [M, N]).to(name) } : {}) };
+        const got = await values(await gemm.fp8(await moveQ(A.q, name), await moveQ(B.q, name), optsB));
+        const { S } = await f64Product(A.q, B.q, M, N, K, () => 0, cHost);
+        expect(firstOutside(got, want, S, tol, out === 'bf16'), `seed ${seed}`).toBeNull();
+        const fp32 = new Float64Array(M * N);
+        for (let m = 0; m < M; m++) for (let n = 0; n < N; n++) {
+          let s = cHost ? cHost[m * N + n]! : 0;
+          for (let k = 0; k < K; k++) s += A.x[m * K + k]! * B.x[n * K + k]!;
+          fp32[m * N + n] = s;
+        }
+        expect(diff(got, fp32), `seed ${seed}`).toBeLessThan(1e-3);
+      });
+    }
+
+    it('fp8GroupedContiguous (B 1×128, N = 136): empty groups, a 1-row group, ragged segments, all-padding blocks (padding rows are zeros)', async () => {
+      const seed = freshSeed();
+      const r = rng(seed);
+      const [G, N, K] = [5, 136, 300];
+      const gi = contiguousIndex([130, 0, 1, 300, 64]);
+      const M = gi.length;
+      const A = await randomQ([M, K], 1, r);
+      const B = await randomQ([G, N, K], 1, r); // 1×128 B scales: a ragged N is allowed for a stack
+      const Nb = N;
+      const want = await values(await gemm.fp8GroupedContiguous(A.q, B.q, ref.tensor(gi, [M], 'i32'), { out: 'f32' }));
+      const got = await values(await gemm.fp8GroupedContiguous(await moveQ(A.q, name), await moveQ(B.q, name), await ref.tensor(gi, [M], 'i32').to(name), { out: 'f32' }));
+      const { S } = await f64Product(A.q, B.q, M, Nb, K, (row) => gi[row]!);
+      expect(firstOutside(got, want, S, tol, false), `seed ${seed}`).toBeNull();
+      for (let row = 0; row < M; row++) if (gi[row] === -1) expect(got[row * Nb]).toBe(0);
+    });
+
+    it('fp8GroupedMasked: an empty group, a full group, a partial one (rows past maskedM are zeros)', async () => {
+      const seed = freshSeed();
+      const r = rng(seed);
+      const [G, Mmax, N, K] = [3, 65, 256, 256];
+      const mm = new Int32Array([0, 65, 17]);
+      const A = await randomQ([G, Mmax, K], 1, r);
+      const B = await randomQ([G, N, K], 128, r);
+      const want = await values(await gemm.fp8GroupedMasked(A.q, B.q, ref.tensor(mm, [G], 'i32'), { out: 'bf16' }));
+      const got = await values(await gemm.fp8GroupedMasked(await moveQ(A.q, name), await moveQ(B.q, name), await ref.tensor(mm, [G], 'i32').to(name), { out: 'bf16' }));
+      const { S } = await f64Product(A.q, B.q, G * Mmax, N, K, (row) => (row % Mmax < mm[Math.floor(row / Mmax)]! ? Math.floor(row / Mmax) : -1));
+      expect(firstOutside(got, want, S, tol, true), `seed ${seed}`).toBeNull();
+    });
+
+    if (name === 'webgpu' || name === 'cuda') {
+      it('GPU: a bad group index, a block mixing groups, or maskedM out of range gives NaN rows, the rest stays right', async () => {
+        const r = rng(freshSeed());
+        const [G, N, K] = [2, 128, 128];
+        const gi = contiguousIndex([128, 128]);
+        gi[5] = 7; // index ≥ G
+        gi[128 + 3] = 0; // block 1 mixes groups 0 and 1
+        const M = gi.length;
+        const A = await randomQ([M, K], 1, r);
+        const B = await randomQ([G, N, K], 128, r);
+        const got = await values(await gemm.fp8GroupedContiguous(await moveQ(A.q, name), await moveQ(B.q, name), await ref.tensor(gi, [M], 'i32').to(name), { out: 'f32' }));
+        expect(got[5 * N]).toBeNaN();
+        expect(got[(128 + 3) * N]).toBeNaN();
+        expect(Number.isFinite(got[0])).toBe(true);
+        const mm = await ref.tensor(new Int32Array([3, 1000]), [G], 'i32').to(name);
+        const A3 = await randomQ([G, 16, K], 1, r);
+        const m = await values(await gemm.fp8GroupedMasked(await moveQ(A3.q, name), await moveQ(B.q, name), mm, { out: 'f32' }));
+        expect(Number.isFinite(m[0])).toBe(true);
+        expect(m[16 * N]).toBeNaN();
+      });
+    }
+
+    it('matmul: f32 and bf16, every layout, + C, f32 and bf16 out', async () => {
+      const seed = freshSeed();
+      const r = rng(seed);
+      for (const [M, N, K] of [[1, 1, 1], [67, 45, 129], [128, 256, 512]] as const) {
+        for (const dt of ['f32', 'bf16'] as const) for (const transA of [false, true]) for (const transB of [false, true]) {
+          const out = transA ? 'bf16' : 'f32';
+          const a = randomF32(M * K, r), bb = randomF32(K * N, r), c = randomF32(M * N, r);
+          const mk = (x: Float32Array, shape: number[]) => (dt === 'bf16' ? ref.tensor(toBf16(x), shape, 'bf16') : ref.tensor(x, shape));
+          const at = mk(a, transA ? [K, M] : [M, K]), bt = mk(bb, transB ? [N, K] : [K, N]);
+          const ct = transB ? ref.tensor(c, [M, N]) : undefined;
+          const want = await values(await gemm.matmul(at, bt, { transA, transB, out, ...(ct ? { c: ct } : {}) }));
+          const got = await values(await gemm.matmul(await at.to(name), await bt.to(name), { transA, transB, out, ...(ct ? { c: await ct.to(name) } : {}) }));
+          const av = dt === 'bf16' ? fromBf16(toBf16(a)) : a, bv = dt === 'bf16' ? fromBf16(toBf16(bb)) : bb;
+          const S = new Float64Array(M * N);
+          for (let m = 0; m < M; m++) for (let n = 0; n < N; n++) {
+            let s = ct ? Math.abs(c[m * N + n]!) : 0;
+            for (let k = 0; k < K; k++) s += Math.abs((transA ? av[k * M + m]! : av[m * K + k]!) * (transB ? bv[n * K + k]! : bv[k * N + n]!));
+            S[m * N + n] = s;
+          }
+          expect(firstOutside(got, want, S, name === 'cuda' && dt === 'bf16' ? 1e-3 : 1e-5, out === 'bf16'), `seed ${seed} [${M},${N},${K}] ${dt} transA ${transA} transB ${transB}`).toBeNull();
+        }
+      }
+    });
+
+    it('transpose: 1-, 2- and 4-byte elements, ragged shapes, bit-exact', async () => {
+      const r = rng(freshSeed());
+      for (const [R, C] of [[1, 1], [3, 1000], [129, 67], [512, 256]] as const) {
+        const u8 = Uint8Array.from({ length: R * C }, () => (r() * 256) | 0);
+        const u16 = Uint16Array.from({ length: R * C }, () => (r() * 65536) | 0);
+        const f32 = randomF32(R * C, r);
+        for (const [x, dt] of [[u8, 'u8'], [u16, 'bf16'], [f32, 'f32']] as const) {
+          const want = await (await gemm.transpose(ref.tensor(x, [R, C], dt))).read();
+          const got = await (await gemm.transpose(await ref.tensor(x, [R, C], dt).to(name))).read();
+          expect(Buffer.from(got.buffer, got.byteOffset, got.byteLength).equals(Buffer.from(want.buffer, want.byteOffset, want.byteLength)), `[${R}, ${C}] ${dt}`).toBe(true);
+        }
+      }
+    });
+
+    it('fp8LinearBackward: dX = dD·W and dW = dDᵀ·X within diff < 1e-3 of the f64 gradients, as on the reference', async () => {
+      const seed = freshSeed();
+      const r = rng(seed);
+      const [M, N, K] = [256, 192, 320];
+      const x = randomF32(M * K, r), w = randomF32(N * K, r, 0.1), dD = randomF32(M * N, r, 0.01);
+      const dxWant = new Float64Array(M * K), dwWant = new Float64Array(N * K);
+      for (let m = 0; m < M; m++) for (let n = 0; n < N; n++) {
+        const g = dD[m * N + n]!;
+        for (let k = 0; k < K; k++) {
+          dxWant[m * K + k] += g * w[n * K + k]!;
+          dwWant[n * K + k] += g * x[m * K + k]!;
+        }
+      }
+      const t = async (v: Float32Array, shape: number[]) => ref.tensor(v, shape).to(name);
+      const { dx, dw } = await gemm.fp8LinearBackward(await t(dD, [M, N]), await t(x, [M, K]), await t(w, [N, K]));
+      expect(diff(await values(dx!), dxWant), `seed ${seed}`).toBeLessThan(1e-3);
+      expect(diff(await values(dw!), dwWant), `seed ${seed}`).toBeLessThan(1e-3);
+    });
+  });
+}
+
+// ---------------------------------------------------------------- bad inputs
+
+describe('gemm: bad inputs', () => {
+  it('rejects each with the right code and a message naming the argument', async () => {
+    const r = rng(1);
+    const A = await randomQ([4, 256], 1, r);
+    const B = await randomQ([8, 256], 128, r);
+    const B2 = await randomQ([8, 128], 128, r);
+    const A128 = await randomQ([4, 256], 128, r);
+    const E5 = await fp8.quantize(ref.tensor(randomF32(4 * 256, r), [4, 256]), { format: 'e5m2' });
+    const cases: [Promise<unknown>, string, RegExp][] = [
+      [gemm.fp8(A.q, B2.q), 'E_SHAPE', /K = 128/],
+      [gemm.fp8(A128.q, B.q), 'E_ARG', /a: expected 1×128 scales/],
+      [gemm.fp8(E5, B.q), 'E_DTYPE', /E4M3/],
+      [gemm.fp8(A.q, B.q, { out: 'f16' as never }), 'E_ARG', /opts.out/],
+      [gemm.fp8(A.q, B.q, { c: ref.tensor(new Float32Array(4), [2, 2]) }), 'E_SHAPE', /opts.c/],
+      [gemm.fp8({ ...A.q, scales: ref.tensor(new Float32Array(4), [4, 1]) }, B.q), 'E_SHAPE', /a.scales/],
+      [gemm.fp8(A.q, {} as never), 'E_ARG', /b: expected the result of fp8.quantize/],
+      [gemm.fp8GroupedContiguous(A.q, B.q, ref.tensor(new Int32Array(4), [4], 'i32')), 'E_SHAPE', /b.data: expected a 3-D/],
+      [gemm.matmul(ref.tensor(new Float32Array(6), [2, 3]), ref.tensor(new Float32Array(8), [2, 4])), 'E_SHAPE', /inner sizes differ/],
+      [gemm.matmul(ref.tensor(new Float32Array(6), [2, 3]), ref.tensor(toBf16([1, 2, 3]), [1, 3], 'bf16')), 'E_DTYPE', /b: expected dtype f32/],
+      [gemm.transpose(ref.tensor(new Float32Array(8), [2, 2, 2])), 'E_SHAPE', /2-D/],
+    ];
+    const G = await randomQ([2, 128, 256], 128, r);
+    const A3 = await randomQ([2, 16, 256], 1, r);
+    const Abig = await randomQ([256, 256], 1, r);
+    const gi = new Int32Array(256).fill(0);
+    gi[3] = 2;
+    cases.push([gemm.fp8GroupedContiguous(Abig.q, G.q, ref.tensor(gi, [256], 'i32')), 'E_ARG', /groupIndex\[3\] = 2 is outside/]);
+    gi[3] = 0; gi[5] = 1;
+    cases.push([gemm.fp8GroupedContiguous(Abig.q, G.q, ref.tensor(gi, [256], 'i32')), 'E_ARG', /mix groups 0 and 1/]);
+    cases.push([gemm.fp8GroupedContiguous(Abig.q, G.q, ref.tensor(new Float32Array(256), [256])), 'E_DTYPE', /groupIndex/]);
+    cases.push([gemm.fp8GroupedMasked(A3.q, G.q, ref.tensor(new Int32Array([1, 17]), [2], 'i32')), 'E_ARG', /maskedM\[1\] = 17/]);
+    cases.push([gemm.fp8GroupedMasked(A3.q, G.q, ref.tensor(new Int32Array([1]), [1], 'i32')), 'E_SHAPE', /maskedM/]);
+    for (const [p, code, msg] of cases) {
+      const e = await p.then(() => null, (x: unknown) => x);
+      expect(e, `${code} ${msg}`).toBeInstanceOf(HotpathsError);
+      expect((e as HotpathsError).code, (e as Error).message).toBe(code);
+      expect((e as Error).message).toMatch(msg);
+    }
+  });
+
+  it('tensors on two backends give E_DEVICE', async () => {
+    const other = under.find((u) => !u.skip && u.backend?.gemm);
+    if (!other) return void console.warn('[skip] E_DEVICE case: no second backend with gemm here');
+    const r = rng(2);
+    const A = await randomQ([4, 128], 1, r);
+    const B = await randomQ([4, 128], 128, r);
+    await expect(gemm.fp8(A.q, await moveQ(B.q, other.name))).rejects.toMatchObject({ code: 'E_DEVICE' });
+  });
+});
