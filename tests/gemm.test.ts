@@ -14,9 +14,9 @@ import { fp8, gemm, HotpathsError, init, setPoison, fromBf16, toBf16, type Tenso
 import type { QuantizedTensor } from '../src/ops/fp8.js';
 import type { Backend, BackendName } from '../src/runtime/backend.js';
 import { decodeValue, encodeValue } from '../src/reference/fp8.js';
-const show = (v: unknown) => JSON.stringify(v);
 import { backendsUnderTest, freshSeed, randomF32, rng } from './helpers.js';
 
+const show = (v: unknown) => JSON.stringify(v);
 const ref = await init({ backend: 'reference' });
 const under = await backendsUnderTest();
 
