@@ -21,6 +21,9 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   add(env, exports, "cpuTranspose", hp::CpuTranspose);
   add(env, exports, "cpuBlasInfo", hp::CpuBlasInfo);
   add(env, exports, "cpuBlasSgemm", hp::CpuBlasSgemm);
+  add(env, exports, "cpuLogprobForward", hp::CpuLogprobForward);
+  add(env, exports, "cpuLogprobBackward", hp::CpuLogprobBackward);
+  add(env, exports, "cpuKl", hp::CpuKl);
   add(env, exports, "cpuPeakFlops", hp::CpuPeakFlops);
 
   add(env, exports, "cudaDeviceCount", hp::CudaDeviceCount);

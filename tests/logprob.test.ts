@@ -1,12 +1,12 @@
 // logprob: the reference against hand-worked values, a naive two-pass log-softmax in f64, f64 finite
 // differences for every gradient, bf16 logits at ±1e4 over a 151,936-token vocab, non-finite logits,
-// and bad inputs. (Other backends gain these kernels later; their parity tests will sit here too.)
+// and bad inputs; then every backend that has the kernels against the reference.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fromBf16, HotpathsError, init, logprob, setPoison, Tensor, toBf16 } from '../src/index.js';
 import type { Backend, KlEstimator } from '../src/runtime/backend.js';
 import { klForward, logprobBackward, logprobForward } from '../src/reference/logprob.js';
-import { freshSeed, randomF32, readF32 as read, rng, thrown } from './helpers.js';
+import { backendsUnderTest, freshSeed, randomF32, readF32 as read, rng, thrown } from './helpers.js';
 
 const ref = await init({ backend: 'reference' });
 const ESTIMATORS: KlEstimator[] = ['k1', 'k2', 'k3', 'k3_clamped'];
@@ -354,3 +354,83 @@ describe('logprob: bad inputs', () => {
     expect(await thrown(() => logprob.kl(gone, l))).toMatchObject({ code: 'E_DISPOSED' });
   });
 });
+
+// ---------------------------------------------------------------- every backend against the reference
+// Tolerances (f32 kernels vs the f64 reference): lse and logp within 2e-6·(1 + |lse|) + 1e-6 (a few f32
+// ulps of the row's scale), entropy within 1e-4·(1 + H), dlogits within 2e-6·|g/T|·(1 + |lse|), KL
+// within 1e-5 relative + 1e-7.
+
+const under = await backendsUnderTest();
+for (const u of under) {
+  const has = !u.skip && !!u.backend?.logprob;
+  const why = u.skip ?? `the ${u.name} backend has no logprob kernels yet (issue 5)`;
+  if (!has) console.warn(`[skip] logprob on ${u.name}: ${why}`);
+  (has ? describe : describe.skip)(`logprob on ${u.name} against the reference`, () => {
+    const name = u.name;
+    const cases: [number, number, number, 'f32' | 'bf16', number][] = [
+      [1, 1, 1, 'f32', 1], [3, 7, 1, 'f32', 0.7], [5, 4097, 1, 'bf16', 1.3], [64, 1000, 0.5, 'f32', 1], [2, 151936, 1e4, 'bf16', 1], [3, 6000, 30, 'f32', 2.5],
+    ];
+    for (const [N, V, scale, dt, T] of cases) {
+      it(`fromLogits + backward [${N}, ${V}] ${dt}, |z| ~ ${scale}, T = ${T}`, async () => {
+        const seed = freshSeed();
+        const r = rng(seed);
+        const z = randomF32(N * V, r, scale);
+        if (N >= 3 && V >= 7) {
+          z[V + 3] = -Infinity; // a masked-out entry
+          z.fill(-Infinity, 2 * V + 1, 3 * V); // a row with one finite entry
+        }
+        const y = randomTargets(N, V, r);
+        const mk = (host: Float32Array) => (dt === 'bf16' ? ref.tensor(toBf16(host), [N, V], 'bf16') : ref.tensor(host, [N, V]));
+        const zr = mk(z);
+        const yr = ref.tensor(y, [N], 'i32');
+        const want = await logprob.fromLogits(zr, yr, { temperature: T, entropy: true });
+        const got = await logprob.fromLogits(await zr.to(name), await yr.to(name), { temperature: T, entropy: true });
+        const wl = await read(want.lse);
+        const tagged = `seed ${seed}`;
+        const bound = (i: number) => 2e-6 * (1 + Math.abs(wl[i]!)) + 1e-6;
+        const gl = await read(got.lse), gp = await read(got.logp), wp = await read(want.logp);
+        for (let i = 0; i < N; i++) {
+          expect(gl[i] === wl[i] || Math.abs(gl[i]! - wl[i]!) <= bound(i), `${tagged} lse[${i}] ${gl[i]} vs ${wl[i]}`).toBe(true);
+          expect(gp[i] === wp[i] || Math.abs(gp[i]! - wp[i]!) <= 2 * bound(i), `${tagged} logp[${i}] ${gp[i]} vs ${wp[i]}`).toBe(true);
+        }
+        expectClose(await read(got.entropy!), await read(want.entropy!), 1e-4, 1e-4, `${tagged} entropy`);
+        const g = randomF32(N, r);
+        const gr = ref.tensor(g, [N]);
+        const dWant = await read(await logprob.fromLogitsBackward(zr, yr, want.lse, gr, { temperature: T }));
+        const zb = await zr.to(name);
+        const dGot = await read(await logprob.fromLogitsBackward(zb, await yr.to(name), await want.lse.to(name), await gr.to(name), { temperature: T, inPlace: dt === 'f32' }));
+        for (let i = 0; i < N * V; i++) {
+          const t = Math.floor(i / V);
+          const tol = 2e-6 * Math.abs(g[t]! / T) * (1 + Math.abs(wl[t]!)) + 1e-30;
+          if (!(Math.abs(dGot[i]! - dWant[i]!) <= tol)) expect.fail(`${tagged} dlogits[${i}] ${dGot[i]} vs ${dWant[i]} (tol ${tol})`);
+        }
+      });
+    }
+
+    it('a NaN logit makes its row NaN, other rows stay right; an all −inf row gives lse −inf', async () => {
+      const [N, V] = [3, 3000];
+      const z = randomF32(N * V, rng(5));
+      z[2500] = NaN;
+      z.fill(-Infinity, 2 * V, 3 * V);
+      const y = new Int32Array([1, 2, 3]);
+      const want = await logprob.fromLogits(ref.tensor(z, [N, V]), ref.tensor(y, [N], 'i32'), { entropy: true });
+      const got = await logprob.fromLogits(await ref.tensor(z, [N, V]).to(name), await ref.tensor(y, [N], 'i32').to(name), { entropy: true });
+      expectClose(await read(got.lse), await read(want.lse), 1e-6, 1e-6, 'lse');
+      expectClose(await read(got.logp), await read(want.logp), 1e-6, 1e-6, 'logp');
+      expectClose(await read(got.entropy!), await read(want.entropy!), 1e-4, 1e-4, 'entropy');
+    });
+
+    it('kl: every estimator, clamp regions included', async () => {
+      const r = rng(freshSeed());
+      const n = 5000;
+      const logp = randomF32(n, r, 3), refLogp = randomF32(n, r, 3);
+      for (let i = 0; i < 20; i++) refLogp[i] = logp[i]! + (i - 10) * 3; // d from −30 to 27
+      for (const est of ESTIMATORS) {
+        const want = await logprob.kl(ref.tensor(logp, [n]), ref.tensor(refLogp, [n]), est);
+        const got = await logprob.kl(await ref.tensor(logp, [n]).to(name), await ref.tensor(refLogp, [n]).to(name), est);
+        expectClose(await read(got.kl), await read(want.kl), 1e-5, 1e-7, `${est} kl`);
+        expectClose(await read(got.dlogp), await read(want.dlogp), 1e-5, 1e-7, `${est} dlogp`);
+      }
+    });
+  });
+}

@@ -23,6 +23,11 @@ Napi::Value CpuTranspose(const Napi::CallbackInfo& info);
 Napi::Value CpuBlasInfo(const Napi::CallbackInfo& info);
 Napi::Value CpuBlasSgemm(const Napi::CallbackInfo& info);
 
+// native/cpu/logprob.cc: Promise<void>, on the thread pool
+Napi::Value CpuLogprobForward(const Napi::CallbackInfo& info);
+Napi::Value CpuLogprobBackward(const Napi::CallbackInfo& info);
+Napi::Value CpuKl(const Napi::CallbackInfo& info);
+
 // native/cpu/ceiling.cc: Promise<number> (FLOPs done), runs on the thread pool
 Napi::Value CpuPeakFlops(const Napi::CallbackInfo& info);
 

@@ -58,6 +58,12 @@ export interface Addon {
   cpuBlasInfo(): string;
   /** out [M, N] = a [M, K] · b [N, K]ᵀ through the system's libopenblas (dlopen); throws when absent. */
   cpuBlasSgemm(a: Float32Array, b: Float32Array, M: number, N: number, K: number, out: Float32Array): Promise<void>;
+  /** logits [N, V] (f32, or bf16 bits) -> logp, lse [N] and entropy [N] (or null: not wanted); LogprobKernels.fromLogits. */
+  cpuLogprobForward(logits: Float32Array | Uint16Array, targets: Int32Array, N: number, V: number, temperature: number, logp: Float32Array, lse: Float32Array, entropy: Float32Array | null): Promise<void>;
+  /** dlogits [N, V] = (onehot(y) − exp(z/T − lse))·g/T; dlogits may be the (f32) logits array itself. */
+  cpuLogprobBackward(logits: Float32Array | Uint16Array, targets: Int32Array, lse: Float32Array, g: Float32Array, N: number, V: number, temperature: number, dlogits: Float32Array): Promise<void>;
+  /** KL estimator (0 k1, 1 k2, 2 k3, 3 k3_clamped) and its gradient, elementwise over n. */
+  cpuKl(logp: Float32Array, ref: Float32Array, n: number, estimator: number, kl: Float32Array, dlogp: Float32Array): Promise<void>;
   cudaDeviceCount(): number;
   cudaDeviceInfo(): CudaDeviceInfo;
   cudaMalloc(bytes: number): bigint;

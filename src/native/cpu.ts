@@ -2,13 +2,14 @@
 // its thread pool off the event loop.
 
 import { cpus } from 'node:os';
-import type { Backend, Fp8Format, Fp8Kernels, MachineCeilings } from '../runtime/backend.js';
+import type { Backend, Fp8Format, Fp8Kernels, KlEstimator, LogprobKernels, MachineCeilings } from '../runtime/backend.js';
 import { hostData, hostStorage } from '../runtime/host.js';
 import { calibrate, ceilingCopyBytes, checkedCeilings, medianHostMs } from '../runtime/measure.js';
 import type { Addon } from './addon.js';
 import { nativeCall } from './call.js';
 
 export const FORMAT_CODE: Readonly<Record<Fp8Format, number>> = { e4m3: 0, e5m2: 1 };
+export const KL_CODE: Readonly<Record<KlEstimator, number>> = { k1: 0, k2: 1, k3: 2, k3_clamped: 3 };
 
 export function createCpuBackend(addon: Addon): Backend {
   const fp8: Fp8Kernels = {
@@ -25,6 +26,22 @@ export function createCpuBackend(addon: Addon): Backend {
         addon.cpuFp8Dequantize(hostData<Uint8Array>(data), hostData<Float32Array>(scales), data.shape[0]!, data.shape[1]!, spec.block[0], FORMAT_CODE[spec.format], hostData<Float32Array>(out)),
       ),
   };
+  const logprob: LogprobKernels = {
+    fromLogits: (logits, targets, T, logp, lse, entropy) =>
+      nativeCall('logprob.fromLogits (cpu)', () =>
+        addon.cpuLogprobForward(hostData<Float32Array | Uint16Array>(logits), hostData<Int32Array>(targets), logits.shape[0]!, logits.shape[1]!, T,
+          hostData<Float32Array>(logp), hostData<Float32Array>(lse), entropy ? hostData<Float32Array>(entropy) : null),
+      ),
+    fromLogitsBackward: (logits, targets, lse, g, T, dlogits) =>
+      nativeCall('logprob.fromLogitsBackward (cpu)', () =>
+        addon.cpuLogprobBackward(hostData<Float32Array | Uint16Array>(logits), hostData<Int32Array>(targets), hostData<Float32Array>(lse), hostData<Float32Array>(g),
+          logits.shape[0]!, logits.shape[1]!, T, hostData<Float32Array>(dlogits)),
+      ),
+    kl: (logp, ref, estimator, kl, dlogp) =>
+      nativeCall('logprob.kl (cpu)', () =>
+        addon.cpuKl(hostData<Float32Array>(logp), hostData<Float32Array>(ref), logp.size, KL_CODE[estimator], hostData<Float32Array>(kl), hostData<Float32Array>(dlogp)),
+      ),
+  };
   const info = addon.buildInfo();
   const backend: Backend = {
     name: 'cpu',
@@ -33,6 +50,7 @@ export function createCpuBackend(addon: Addon): Backend {
     ...hostStorage(() => backend),
     measureCeilings: (opts) => measureCpuCeilings(addon, opts.quick),
     fp8,
+    logprob,
   };
   return backend;
 }

@@ -1,0 +1,404 @@
+// CPU log-prob kernels: per-token log-probs of the chosen tokens (with the row's logsumexp and,
+// optionally, its entropy), their backward, and the KL estimators. Same semantics as
+// src/reference/logprob.ts; f32 arithmetic with per-row sums merged in f64, so they agree with the
+// reference (f64) to f32 rounding, not bit for bit.
+//
+// Forward: ONE pass over each row from memory. The row is walked a chunk of CHUNK entries at a time;
+// each chunk is swept twice while it sits in L1 (its max, then Σ exp(x − max) and Σ exp(x − max)·(x − max)),
+// and its (max, sum, wsum) is merged into the row's running state by rescaling the side with the
+// smaller max — the online logsumexp. Rows run in parallel on the thread pool.
+#include <stdint.h>
+#include <string.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <string>
+
+#include "common/check.h"
+#include "common/entry_points.h"
+#include "common/promise_worker.h"
+#include "common/simd.h"
+#include "common/threadpool.h"
+
+namespace hp {
+
+static const bool g_logprob_avx2 = cpu_use_avx2();
+
+// vocab entries per chunk: 8 KiB of f32, in L1 between the two sweeps
+static constexpr int64_t CHUNK = 2048;
+// exp(x − max) is taken at max(x − max, EXP_FLOOR): exp of it is ~1e-38, so −inf logits add nothing
+// measurable to the sums while their (x − max)·exp(x − max) stays finite (0 · −inf would be NaN)
+static constexpr float EXP_FLOOR = -87.0f;
+
+// One chunk's contribution, relative to its own max m: s = Σ exp(x − m), w = Σ exp(x − m)·(x − m).
+struct ChunkStats {
+  float m;
+  double s, w;
+  bool nan;
+};
+
+// A logit as f32: f32 as is, bf16 widened exactly.
+static inline float load_logit(const float* z, int64_t i) { return z[i]; }
+static inline float load_logit(const uint16_t* z, int64_t i) {
+  uint32_t u = (uint32_t)z[i] << 16;
+  float f;
+  memcpy(&f, &u, 4);
+  return f;
+}
+
+// ---------------------------------------------------------------- scalar chunk kernels
+
+// z[0, n) (logits) times inv_t -> stats of x = z · inv_t
+template <typename In>
+static ChunkStats chunk_stats_scalar(const In* z, int64_t n, float inv_t, bool want_w) {
+  ChunkStats c{-std::numeric_limits<float>::infinity(), 0, 0, false};
+  for (int64_t i = 0; i < n; i++) {
+    const float x = load_logit(z, i) * inv_t;
+    if (std::isnan(x)) c.nan = true;
+    c.m = std::max(c.m, x);
+  }
+  if (c.nan || c.m == -std::numeric_limits<float>::infinity()) return c;
+  float s = 0, w = 0;
+  for (int64_t i = 0; i < n; i++) {
+    const float d = std::max(load_logit(z, i) * inv_t - c.m, EXP_FLOOR);
+    const float e = std::exp(d);
+    s += e;
+    if (want_w) w += e * d;
+  }
+  c.s = s;
+  c.w = w;
+  return c;
+}
+
+// out[i] = (onehot(y)[i] − exp(z[i]·inv_t − lse)) · scale for i in [0, n); y relative to the chunk
+template <typename In>
+static void chunk_backward_scalar(const In* z, int64_t n, float inv_t, float lse, float scale, int64_t y, float* out) {
+  for (int64_t i = 0; i < n; i++) {
+    const float p = std::exp(std::max(load_logit(z, i) * inv_t - lse, EXP_FLOOR * 2));
+    out[i] = ((i == y ? 1.0f : 0.0f) - p) * scale;
+  }
+}
+
+// ---------------------------------------------------------------- AVX2 chunk kernels
+#if HP_X86
+
+// exp(x) for x in [−174, 88.7]: x = n·ln2 + r with |r| ≤ ln2/2, exp(r) by a degree-6 polynomial
+// (relative error ~2 ulp), 2^n built in the exponent field in two halves so that n down to −252 works.
+HP_AVX2 static inline __m256 exp8(__m256 x) {
+  x = _mm256_min_ps(x, _mm256_set1_ps(88.7f));
+  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+  __m256 p = _mm256_set1_ps(1.0f / 720);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+  // 2^n = 2^(n/2) · 2^(n − n/2): each half stays a normal float for n in [−252, 128]
+  const __m256i ni = _mm256_cvtps_epi32(n);
+  const __m256i h1 = _mm256_srai_epi32(ni, 1);
+  const __m256i h2 = _mm256_sub_epi32(ni, h1);
+  const __m256 s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(h1, _mm256_set1_epi32(127)), 23));
+  const __m256 s2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(h2, _mm256_set1_epi32(127)), 23));
+  return _mm256_mul_ps(_mm256_mul_ps(p, s1), s2);
+}
+
+HP_AVX2 static inline __m256 load8_logits(const float* z) { return _mm256_loadu_ps(z); }
+HP_AVX2 static inline __m256 load8_logits(const uint16_t* z) {
+  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i*)z)), 16));
+}
+
+HP_AVX2 static inline float hmax8(__m256 v) {
+  __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+  m = _mm_max_ss(m, _mm_shuffle_ps(m, m, 1));
+  return _mm_cvtss_f32(m);
+}
+HP_AVX2 static inline double hsum8(__m256 v) {
+  alignas(32) float l[8];
+  _mm256_store_ps(l, v);
+  double s = 0;
+  for (int i = 0; i < 8; i++) s += l[i];
+  return s;
+}
+
+template <typename In>
+HP_AVX2 static ChunkStats chunk_stats_avx2(const In* z, int64_t n, float inv_t, bool want_w) {
+  ChunkStats c{-std::numeric_limits<float>::infinity(), 0, 0, false};
+  const __m256 it = _mm256_set1_ps(inv_t);
+  __m256 mx = _mm256_set1_ps(-std::numeric_limits<float>::infinity());
+  __m256 bad = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 x = _mm256_mul_ps(load8_logits(z + i), it);
+    bad = _mm256_or_ps(bad, _mm256_cmp_ps(x, x, _CMP_UNORD_Q));
+    mx = _mm256_max_ps(mx, x);
+  }
+  c.m = hmax8(mx);
+  c.nan = _mm256_movemask_ps(bad) != 0;
+  for (; i < n; i++) {
+    const float x = load_logit(z, i) * inv_t;
+    if (std::isnan(x)) c.nan = true;
+    c.m = std::max(c.m, x);
+  }
+  if (c.nan || c.m == -std::numeric_limits<float>::infinity()) return c;
+  const __m256 m8 = _mm256_set1_ps(c.m), floor8 = _mm256_set1_ps(EXP_FLOOR);
+  __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps(), w0 = _mm256_setzero_ps(), w1 = _mm256_setzero_ps();
+  i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m256 d0 = _mm256_max_ps(_mm256_fmsub_ps(load8_logits(z + i), it, m8), floor8);
+    const __m256 d1 = _mm256_max_ps(_mm256_fmsub_ps(load8_logits(z + i + 8), it, m8), floor8);
+    const __m256 e0 = exp8(d0), e1 = exp8(d1);
+    s0 = _mm256_add_ps(s0, e0);
+    s1 = _mm256_add_ps(s1, e1);
+    if (want_w) {
+      w0 = _mm256_fmadd_ps(e0, d0, w0);
+      w1 = _mm256_fmadd_ps(e1, d1, w1);
+    }
+  }
+  double s = hsum8(_mm256_add_ps(s0, s1)), w = hsum8(_mm256_add_ps(w0, w1));
+  for (; i < n; i++) {
+    const float d = std::max(load_logit(z, i) * inv_t - c.m, EXP_FLOOR);
+    const float e = std::exp(d);
+    s += e;
+    w += (double)e * d;
+  }
+  c.s = s;
+  c.w = w;
+  return c;
+}
+
+template <typename In>
+HP_AVX2 static void chunk_backward_avx2(const In* z, int64_t n, float inv_t, float lse, float scale, int64_t y, float* out) {
+  const __m256 it = _mm256_set1_ps(inv_t), l8 = _mm256_set1_ps(lse), sc = _mm256_set1_ps(-scale);
+  const __m256 floor8 = _mm256_set1_ps(EXP_FLOOR * 2);
+  // the target's logit, read before anything is written (dlogits may be the logits themselves)
+  const float z_target = (y >= 0 && y < n) ? load_logit(z, y) : 0.0f;
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 p = exp8(_mm256_max_ps(_mm256_fmsub_ps(load8_logits(z + i), it, l8), floor8));
+    _mm256_storeu_ps(out + i, _mm256_mul_ps(p, sc));  // reads z[i..i+8) before writing: in place is fine
+  }
+  for (; i < n; i++) out[i] = -std::exp(std::max(load_logit(z, i) * inv_t - lse, EXP_FLOOR * 2)) * scale;
+  if (y >= 0 && y < n) out[y] = (1.0f - std::exp(std::max(z_target * inv_t - lse, EXP_FLOOR * 2))) * scale;
+}
+#endif
+
+// ---------------------------------------------------------------- row kernels
+
+// logits [N, V] -> logp, lse [N], entropy [N] or null. A NaN logit makes its row NaN; a row of all
+// −inf has lse −inf and logp, entropy NaN; a target outside [0, V) gives logp NaN.
+template <typename In>
+static void logprob_forward_rows(const In* z, const int32_t* targets, int64_t r0, int64_t r1, int64_t V, float T,
+                                 float* logp, float* lse, float* entropy) {
+  const float inv_t = 1.0f / T;
+  const double inf = std::numeric_limits<double>::infinity();
+  for (int64_t t = r0; t < r1; t++) {
+    const In* row = z + t * V;
+    double m = -inf, s = 0, w = 0;
+    bool nan = false;
+    for (int64_t c0 = 0; c0 < V; c0 += CHUNK) {
+      const int64_t n = std::min(CHUNK, V - c0);
+#if HP_X86
+      const ChunkStats c = g_logprob_avx2 ? chunk_stats_avx2(row + c0, n, inv_t, entropy != nullptr)
+                                          : chunk_stats_scalar(row + c0, n, inv_t, entropy != nullptr);
+#else
+      const ChunkStats c = chunk_stats_scalar(row + c0, n, inv_t, entropy != nullptr);
+#endif
+      if (c.nan) nan = true;
+      if (nan || c.m == -std::numeric_limits<float>::infinity()) continue;
+      const double mc = c.m;
+      if (mc == inf) {  // +inf logit: exp(inf − inf) is NaN, as in the reference
+        nan = true;
+        continue;
+      }
+      if (mc > m) {
+        if (m != -inf) {
+          const double a = std::exp(m - mc);
+          w = a * (w + (m - mc) * s);
+          s = a * s;
+        }
+        m = mc;
+        s += c.s;
+        w += c.w;
+      } else {
+        const double a = std::exp(mc - m);
+        s += a * c.s;
+        w += a * (c.w + (mc - m) * c.s);
+      }
+    }
+    const int32_t y = targets[t];
+    const double x_target = (y >= 0 && y < V) ? (double)(load_logit(row, y) * inv_t) : std::nan("");
+    double row_lse;
+    if (nan) row_lse = std::nan("");
+    else if (s > 0) row_lse = m + std::log(s);
+    else row_lse = -inf;
+    lse[t] = (float)row_lse;
+    logp[t] = (float)(x_target - row_lse);
+    if (entropy) entropy[t] = (!nan && s > 0) ? (float)(std::log(s) - w / s) : std::nanf("");
+  }
+}
+
+// dlogits [N, V] = (onehot(y) − exp(z/T − lse)) · g / T, chunk by chunk; dlogits may alias z (f32).
+template <typename In>
+static void logprob_backward_rows(const In* z, const int32_t* targets, const float* lse, const float* g, int64_t r0,
+                                  int64_t r1, int64_t V, float T, float* dlogits) {
+  const float inv_t = 1.0f / T;
+  for (int64_t t = r0; t < r1; t++) {
+    const In* row = z + t * V;
+    float* out = dlogits + t * V;
+    const float scale = g[t] / T;
+    const int64_t y = targets[t];
+    for (int64_t c0 = 0; c0 < V; c0 += CHUNK) {
+      const int64_t n = std::min(CHUNK, V - c0);
+#if HP_X86
+      if (g_logprob_avx2) {
+        chunk_backward_avx2(row + c0, n, inv_t, lse[t], scale, y - c0, out + c0);
+        continue;
+      }
+#endif
+      chunk_backward_scalar(row + c0, n, inv_t, lse[t], scale, y - c0, out + c0);
+    }
+  }
+}
+
+// Rows per task: about 64 Ki logits each, at least one row.
+static int64_t row_grain(int64_t V) { return std::max<int64_t>(1, (int64_t)65536 / std::max<int64_t>(V, 1)); }
+
+// ---------------------------------------------------------------- KL estimators
+
+static void kl_range(const float* logp, const float* ref, int64_t i0, int64_t i1, int estimator, float* kl, float* dlogp) {
+  for (int64_t i = i0; i < i1; i++) {
+    const double d = (double)ref[i] - (double)logp[i];
+    switch (estimator) {
+      case 0:  // k1 = −d
+        kl[i] = (float)-d;
+        dlogp[i] = 1;
+        break;
+      case 1:  // k2 = ½ d²
+        kl[i] = (float)(0.5 * d * d);
+        dlogp[i] = (float)-d;
+        break;
+      case 2:  // k3 = exp(d) − d − 1, as expm1(d) − d for small d
+        kl[i] = (float)(std::expm1(d) - d);
+        dlogp[i] = (float)-std::expm1(d);
+        break;
+      default: {  // k3_clamped: d to [−20, 20], the result to [−10, 10]; no gradient where a clamp acts
+        const bool d_clamped = d < -20 || d > 20;
+        const double dc = std::min(std::max(d, -20.0), 20.0);
+        const double k = std::expm1(dc) - dc;
+        const bool k_clamped = k < -10 || k > 10;
+        kl[i] = (float)std::min(std::max(k, -10.0), 10.0);
+        dlogp[i] = (d_clamped || k_clamped) ? 0.0f : (float)-std::expm1(d);
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------- entry points
+
+static float temperature_arg(const Args& args, const Napi::CallbackInfo& info, size_t i) {
+  Napi::Value v = info[i];
+  if (!v.IsNumber()) args.fail("E_ARG", "temperature must be a number, got " + Args::type_of(v));
+  const double d = v.As<Napi::Number>().DoubleValue();
+  if (!(d > 0) || !std::isfinite(d) || !std::isfinite((float)d) || (float)d == 0) {
+    args.fail("E_ARG", "temperature must be a finite number > 0 (as f32), got " + Args::number_text(d));
+  }
+  return (float)d;
+}
+
+static HostView logits_arg(const Args& args, size_t i, uint64_t n) {
+  HostView z = args.typed_array(i, "logits");
+  if (z.type != napi_float32_array && z.type != napi_uint16_array) {
+    args.fail("E_ARG", std::string("logits must be a Float32Array or a Uint16Array (bf16 bits), got a ") + typed_array_name(z.type));
+  }
+  args.check_length(z, "logits", n);
+  return z;
+}
+
+// cpuLogprobForward(logits: Float32Array | Uint16Array (bf16 bits), targets: Int32Array, N, V,
+//                   temperature, logp: Float32Array, lse: Float32Array, entropy: Float32Array | null): Promise<void>
+// logits [N, V], targets [N] -> logp, lse, entropy [N]
+Napi::Value CpuLogprobForward(const Napi::CallbackInfo& info) {
+  Args args(info, "cpuLogprobForward", 8);
+  const uint64_t N = args.size(2, "N"), V = args.size(3, "V");
+  if (N == 0 || V == 0) args.fail("E_SHAPE", "N and V must be at least 1");
+  const uint64_t n = checked_mul(info.Env(), "cpuLogprobForward", N, V, "N * V");
+  HostView z = logits_arg(args, 0, n);
+  HostView y = args.typed_array(1, "targets", napi_int32_array, N);
+  const float T = temperature_arg(args, info, 4);
+  HostView logp = args.typed_array(5, "logp", napi_float32_array, N);
+  HostView lse = args.typed_array(6, "lse", napi_float32_array, N);
+  const bool want_entropy = !info[7].IsNull() && !info[7].IsUndefined();
+  HostView ent = want_entropy ? args.typed_array(7, "entropy", napi_float32_array, N) : HostView{};
+  const bool bf16 = z.type == napi_uint16_array;
+  const void* zp = z.data;
+  const int32_t* yp = (const int32_t*)y.data;
+  float *lp = (float*)logp.data, *ls = (float*)lse.data, *ep = want_entropy ? (float*)ent.data : nullptr;
+  Napi::Object keep_ent = want_entropy ? ent.value : logp.value;
+  auto* worker = new PromiseWorker(info.Env(), "cpuLogprobForward", {z.value, y.value, logp.value, lse.value, keep_ent}, [=](double*) {
+    thread_pool().parallel_for(0, (int64_t)N, row_grain((int64_t)V), [=](int64_t r0, int64_t r1) {
+      if (bf16) logprob_forward_rows((const uint16_t*)zp, yp, r0, r1, (int64_t)V, T, lp, ls, ep);
+      else logprob_forward_rows((const float*)zp, yp, r0, r1, (int64_t)V, T, lp, ls, ep);
+    });
+    return std::string();
+  });
+  worker->Queue();
+  return worker->promise();
+}
+
+// cpuLogprobBackward(logits, targets: Int32Array, lse: Float32Array, g: Float32Array, N, V, temperature,
+//                    dlogits: Float32Array): Promise<void>
+// dlogits [N, V] = (onehot(y) − exp(z/T − lse)) · g / T; dlogits may be logits itself (f32).
+Napi::Value CpuLogprobBackward(const Napi::CallbackInfo& info) {
+  Args args(info, "cpuLogprobBackward", 8);
+  const uint64_t N = args.size(4, "N"), V = args.size(5, "V");
+  if (N == 0 || V == 0) args.fail("E_SHAPE", "N and V must be at least 1");
+  const uint64_t n = checked_mul(info.Env(), "cpuLogprobBackward", N, V, "N * V");
+  HostView z = logits_arg(args, 0, n);
+  HostView y = args.typed_array(1, "targets", napi_int32_array, N);
+  HostView lse = args.typed_array(2, "lse", napi_float32_array, N);
+  HostView g = args.typed_array(3, "g", napi_float32_array, N);
+  const float T = temperature_arg(args, info, 6);
+  HostView d = args.typed_array(7, "dlogits", napi_float32_array, n);
+  const bool bf16 = z.type == napi_uint16_array;
+  const void* zp = z.data;
+  const int32_t* yp = (const int32_t*)y.data;
+  const float *lp = (const float*)lse.data, *gp = (const float*)g.data;
+  float* dp = (float*)d.data;
+  auto* worker = new PromiseWorker(info.Env(), "cpuLogprobBackward", {z.value, y.value, lse.value, g.value, d.value}, [=](double*) {
+    thread_pool().parallel_for(0, (int64_t)N, row_grain((int64_t)V), [=](int64_t r0, int64_t r1) {
+      if (bf16) logprob_backward_rows((const uint16_t*)zp, yp, lp, gp, r0, r1, (int64_t)V, T, dp);
+      else logprob_backward_rows((const float*)zp, yp, lp, gp, r0, r1, (int64_t)V, T, dp);
+    });
+    return std::string();
+  });
+  worker->Queue();
+  return worker->promise();
+}
+
+// cpuKl(logp: Float32Array, ref: Float32Array, n, estimator: 0 k1 | 1 k2 | 2 k3 | 3 k3_clamped,
+//       kl: Float32Array, dlogp: Float32Array): Promise<void>
+Napi::Value CpuKl(const Napi::CallbackInfo& info) {
+  Args args(info, "cpuKl", 6);
+  const uint64_t n = args.size(2, "n");
+  HostView logp = args.typed_array(0, "logp", napi_float32_array, n);
+  HostView ref = args.typed_array(1, "ref", napi_float32_array, n);
+  const uint64_t est = args.size(3, "estimator");
+  if (est > 3) args.fail("E_ARG", "estimator must be 0 (k1), 1 (k2), 2 (k3) or 3 (k3_clamped), got " + std::to_string(est));
+  HostView kl = args.typed_array(4, "kl", napi_float32_array, n);
+  HostView dl = args.typed_array(5, "dlogp", napi_float32_array, n);
+  const float *lp = (const float*)logp.data, *rp = (const float*)ref.data;
+  float *kp = (float*)kl.data, *dp = (float*)dl.data;
+  auto* worker = new PromiseWorker(info.Env(), "cpuKl", {logp.value, ref.value, kl.value, dl.value}, [=](double*) {
+    thread_pool().parallel_for(0, (int64_t)n, 16384, [=](int64_t i0, int64_t i1) { kl_range(lp, rp, i0, i1, (int)est, kp, dp); });
+    return std::string();
+  });
+  worker->Queue();
+  return worker->promise();
+}
+
+}  // namespace hp
