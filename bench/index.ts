@@ -8,9 +8,10 @@ import { packageRoot } from '../src/util/paths.js';
 import { ceilingsFor } from './ceilings.js';
 import { benchFp8, caseName, fp8Cases } from './fp8.bench.js';
 import { benchGemm } from './gemm.bench.js';
+import { benchLogprob } from './logprob.bench.js';
 import { fmtShape, type Measurement } from './harness.js';
 
-export const FAMILIES = ['fp8', 'gemm'] as const;
+export const FAMILIES = ['fp8', 'gemm', 'logprob'] as const;
 export type Family = (typeof FAMILIES)[number];
 
 export interface RunBenchOptions {
@@ -35,6 +36,19 @@ export async function runBench(opts: RunBenchOptions): Promise<Measurement[]> {
     if (family === 'fp8') {
       const peer = await fp8Peer(backend, opts.quick);
       for (const m of await benchFp8(backend, ceilings, { quick: opts.quick }, peer)) {
+        results.push(m);
+        opts.onMeasurement?.(m);
+      }
+    }
+    if (family === 'logprob') {
+      if (!backend.logprob) {
+        log(`logprob: the ${backend.name} backend has no logprob kernels yet; skipped`);
+        continue;
+      }
+      const peerName: Partial<Record<BackendName, BackendName>> = { cpu: 'reference', webgpu: 'cpu', cuda: 'cpu' };
+      const pn = peerName[backend.name];
+      const peer = pn ? await getBackend(pn).catch(() => undefined) : undefined;
+      for (const m of await benchLogprob(backend, ceilings, { quick: opts.quick }, peer)) {
         results.push(m);
         opts.onMeasurement?.(m);
       }

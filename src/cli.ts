@@ -10,6 +10,7 @@ import { packageVersion } from './util/paths.js';
 import { FAMILIES, formatTable, runBench, type Family } from '../bench/index.js';
 import { fp8Cases } from '../bench/fp8.bench.js';
 import { gemmCases } from '../bench/gemm.bench.js';
+import { logprobCases } from '../bench/logprob.bench.js';
 
 const program = new Command();
 program.name('hotpaths').description('Kernels for the hot paths of LLM training, on reference, cpu, webgpu and cuda backends.').version(packageVersion());
@@ -64,7 +65,12 @@ program
     }
     const backend = opts.backend ?? (await init({ backend: 'auto', verbose: !opts.json })).name;
     const chosen = (families.length ? families : [...FAMILIES]) as Family[];
-    const total = chosen.reduce((n, f) => n + (f === 'fp8' ? fp8Cases(!!opts.quick).length : gemmCases(backend, !!opts.quick).length), 0);
+    const count: Record<Family, () => number> = {
+      fp8: () => fp8Cases(!!opts.quick).length,
+      gemm: () => gemmCases(backend, !!opts.quick).length,
+      logprob: () => logprobCases(backend, !!opts.quick).length,
+    };
+    const total = chosen.reduce((n, f) => n + count[f](), 0);
     const bar = process.stderr.isTTY && !opts.json ? new cliProgress.SingleBar({ format: 'bench {bar} {value}/{total} {op}', stream: process.stderr }, cliProgress.Presets.shades_classic) : undefined;
     bar?.start(total, 0, { op: '' });
     const results = await runBench({
