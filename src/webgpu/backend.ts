@@ -4,7 +4,7 @@
 // pooled, never destroyed). Launches record into one pending command encoder that is submitted at
 // the end of the current task, before queue writes, and on sync()/read().
 
-import type { Backend, Fp8Kernels, MachineCeilings } from '../runtime/backend.js';
+import type { Backend, Fp8Kernels, LogprobKernels, MachineCeilings } from '../runtime/backend.js';
 import { Tensor, numel, assertShape } from '../tensor.js';
 import { allocHost, assertDType, dtypeBytes, hostArrayMatches, type DType, type HostArray } from '../dtype.js';
 import { HotpathsError, show } from '../errors.js';
@@ -15,6 +15,7 @@ import { CommandBatcher, PipelineCache, type BufferRange } from './pipelines.js'
 import { loadShaders } from './shaders.js';
 import { createDeviceTimer, timeGpu, type DeviceTimer, type GpuTiming, type TimeGpuOptions } from './timing.js';
 import { createFp8Kernels, FP8_SHADER_FILES, type Fp8LaunchContext } from './fp8.js';
+import { createLogprobKernels, LOGPROB_SHADER_FILES } from './logprob.js';
 import { CEILING_SHADER_FILES, measureWebGPUCeilings } from './ceiling.js';
 
 export interface WebGPUBackendOptions extends AcquireOptions {
@@ -87,6 +88,7 @@ class WebGPUBackendImpl implements WebGPUBackend {
   readonly details: Record<string, unknown>;
   readonly maxBytes: number;
   readonly fp8: Fp8Kernels;
+  readonly logprob: LogprobKernels;
   readonly #pool: BufferPool;
   readonly #batcher: CommandBatcher;
   readonly #pipelines: PipelineCache;
@@ -144,6 +146,12 @@ class WebGPUBackendImpl implements WebGPUBackend {
       decode: (...a) => (alive(), kernels.decode(...a)),
       quantize: (...a) => (alive(), kernels.quantize(...a)),
       dequantize: (...a) => (alive(), kernels.dequantize(...a)),
+    };
+    const lp = createLogprobKernels({ ...ctx, scratch: (dtype, shape) => this.empty(dtype, shape) });
+    this.logprob = {
+      fromLogits: (...a) => (alive(), lp.fromLogits(...a)),
+      fromLogitsBackward: (...a) => (alive(), lp.fromLogitsBackward(...a)),
+      kl: (...a) => (alive(), lp.kl(...a)),
     };
   }
 
@@ -316,7 +324,7 @@ const live = new Set<WebGPUBackendImpl>();
 
 /** A WebGPU backend over a caller's device (`opts.device`) or a new one. */
 export async function createWebGPUBackend(opts: WebGPUBackendOptions = {}): Promise<WebGPUBackend> {
-  await loadShaders([...FP8_SHADER_FILES, ...CEILING_SHADER_FILES]);
+  await loadShaders([...FP8_SHADER_FILES, ...LOGPROB_SHADER_FILES, ...CEILING_SHADER_FILES]);
   const acq = await acquireDevice(opts);
   const backend = new WebGPUBackendImpl(acq, opts);
   live.add(backend);
