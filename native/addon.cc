@@ -24,6 +24,8 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   add(env, exports, "cpuLogprobForward", hp::CpuLogprobForward);
   add(env, exports, "cpuLogprobBackward", hp::CpuLogprobBackward);
   add(env, exports, "cpuKl", hp::CpuKl);
+  add(env, exports, "cpuGrpoAdvantages", hp::CpuGrpoAdvantages);
+  add(env, exports, "cpuGrpoLoss", hp::CpuGrpoLoss);
   add(env, exports, "cpuPeakFlops", hp::CpuPeakFlops);
 
   add(env, exports, "cudaDeviceCount", hp::CudaDeviceCount);

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { grpo, HotpathsError, init, setPoison, Tensor } from '../src/index.js';
 import type { Backend, GrpoAgg, GrpoLevel, GrpoLossParams } from '../src/runtime/backend.js';
 import { grpoLoss, type GrpoLossArrays } from '../src/reference/grpo.js';
-import { freshSeed, readF32 as read, rng, thrown } from './helpers.js';
+import { backendsUnderTest, freshSeed, readF32 as read, rng, thrown } from './helpers.js';
 
 const ref = await init({ backend: 'reference' });
 const AGGS: GrpoAgg[] = ['grpo', 'bnpo', 'dr_grpo', 'dapo'];
@@ -363,3 +363,56 @@ describe('grpo: bad inputs', () => {
     expect(await thrown(() => grpo.loss({ ...x, mask: onBare([1, 1, 1, 1], [2, 2]) }))).toMatchObject({ code: 'E_DEVICE' });
   });
 });
+
+// ---------------------------------------------------------------- every backend against the reference
+// Tolerances: the cpu kernels use f64 like the reference (sums in another order): 1e-9 relative. GPU
+// kernels use f32: loss and stats within 1e-5 relative (+1e-7), dlogp within 1e-5 of its row's scale.
+
+const under = await backendsUnderTest();
+for (const u of under) {
+  const has = !u.skip && !!u.backend?.grpo;
+  if (!has) console.warn(`[skip] grpo on ${u.name}: ${u.skip ?? `the ${u.name} backend has no grpo kernels yet (issue 5)`}`);
+  (has ? describe : describe.skip)(`grpo on ${u.name} against the reference`, () => {
+    const name = u.name;
+    const rel = name === 'cpu' ? 1e-9 : 1e-5;
+
+    it('advantages: every scale, an all-equal group, eps', async () => {
+      const r = rng(freshSeed());
+      const rewards = Float32Array.from({ length: 24 }, () => Math.round(r() * 4) / 2);
+      rewards.fill(1, 4, 8); // an all-equal group
+      for (const scale of ['group', 'batch', 'none'] as const) {
+        const want = await read(await grpo.advantages(ref.tensor(rewards, [24]), 4, { scale, eps: 1e-4 }));
+        const got = await read(await grpo.advantages(await ref.tensor(rewards, [24]).to(name), 4, { scale, eps: 1e-4 }));
+        expectClose(got, want, rel, 1e-7, `${name} ${scale}`);
+        for (let i = 4; i < 8; i++) expect(got[i]).toBe(0);
+      }
+    });
+
+    it('loss: every aggregation and level, with and without β and δ, f32 and u8 masks, an empty sequence', async () => {
+      const seed = freshSeed();
+      const r = rng(seed);
+      const [B, T] = [12, 37];
+      const logp = Float32Array.from({ length: B * T }, () => -3 * r());
+      const oldLogp = logp.map((v) => v + 0.4 * normal(r));
+      const refLogp = logp.map((v) => v + 0.3 * normal(r));
+      const adv = Float32Array.from({ length: B }, () => normal(r));
+      const mask = Float32Array.from({ length: B * T }, (_, i) => (i % T < 5 + ((i / T) | 0) * 3 ? 1 : 0));
+      mask.fill(0, 3 * T, 4 * T); // an empty sequence
+      for (const agg of AGGS) for (const level of LEVELS) for (const [beta, delta, u8] of [[0.04, undefined, false], [0, 1.5, true]] as const) {
+        const m = u8 ? Uint8Array.from(mask) : mask;
+        const mk = (x: Float32Array | Uint8Array, shape: number[]) => ref.tensor(x, shape, x instanceof Uint8Array ? 'u8' : 'f32');
+        const args = (move: (t: Tensor) => Promise<Tensor>) => Promise.all([mk(logp, [B, T]), mk(oldLogp, [B, T]), mk(refLogp, [B, T]), mk(adv, [B]), mk(m, [B, T])].map(move));
+        const [a0, a1, a2, a3, a4] = await args(async (t) => t);
+        const [b0, b1, b2, b3, b4] = await args((t) => t.to(name));
+        const opts = { epsLow: 0.2, epsHigh: 0.28, beta, level, agg, ...(delta ? { delta } : {}) };
+        const want = await grpo.loss({ logp: a0!, oldLogp: a1!, refLogp: a2!, advantages: a3!, mask: a4!, ...opts });
+        const got = await grpo.loss({ logp: b0!, oldLogp: b1!, refLogp: b2!, advantages: b3!, mask: b4!, ...opts });
+        const tag = `seed ${seed} ${agg} ${level} beta ${beta} delta ${delta} u8 ${u8}`;
+        expectClose([got.loss, got.stats.clipFraction, got.stats.meanKl, got.stats.meanRatio], [want.loss, want.stats.clipFraction, want.stats.meanKl, want.stats.meanRatio], rel, 1e-7, tag);
+        const wd = await read(want.dlogp);
+        const scale = wd.reduce((s, v) => Math.max(s, Math.abs(v)), 0);
+        expectClose(await read(got.dlogp), wd, rel, rel * scale, `${tag} dlogp`);
+      }
+    });
+  });
+}

@@ -28,6 +28,10 @@ Napi::Value CpuLogprobForward(const Napi::CallbackInfo& info);
 Napi::Value CpuLogprobBackward(const Napi::CallbackInfo& info);
 Napi::Value CpuKl(const Napi::CallbackInfo& info);
 
+// native/cpu/grpo.cc: Promise<void>, on a worker thread (the loss splits sequences over the pool)
+Napi::Value CpuGrpoAdvantages(const Napi::CallbackInfo& info);
+Napi::Value CpuGrpoLoss(const Napi::CallbackInfo& info);
+
 // native/cpu/ceiling.cc: Promise<number> (FLOPs done), runs on the thread pool
 Napi::Value CpuPeakFlops(const Napi::CallbackInfo& info);
 

@@ -64,6 +64,14 @@ export interface Addon {
   cpuLogprobBackward(logits: Float32Array | Uint16Array, targets: Int32Array, lse: Float32Array, g: Float32Array, N: number, V: number, temperature: number, dlogits: Float32Array): Promise<void>;
   /** KL estimator (0 k1, 1 k2, 2 k3, 3 k3_clamped) and its gradient, elementwise over n. */
   cpuKl(logp: Float32Array, ref: Float32Array, n: number, estimator: number, kl: Float32Array, dlogp: Float32Array): Promise<void>;
+  /** GrpoKernels.advantages; scale: 0 group, 1 batch, 2 none. */
+  cpuGrpoAdvantages(rewards: Float32Array, B: number, groupSize: number, scale: number, eps: number, out: Float32Array): Promise<void>;
+  /**
+   * GrpoKernels.loss: delta 0 = none, agg 0 grpo | 1 bnpo | 2 dr_grpo | 3 dapo, globalTokens 0 = the
+   * mask's count; fills dlogp and result = [loss, clipFraction, meanKl, meanRatio].
+   */
+  cpuGrpoLoss(logp: Float32Array, oldLogp: Float32Array, refLogp: Float32Array | null, advantages: Float32Array, mask: Float32Array | Uint8Array, B: number, T: number,
+    epsLow: number, epsHigh: number, delta: number, beta: number, sequenceLevel: boolean, agg: number, maxLen: number, globalTokens: number, dlogp: Float32Array, result: Float64Array): Promise<void>;
   cudaDeviceCount(): number;
   cudaDeviceInfo(): CudaDeviceInfo;
   cudaMalloc(bytes: number): bigint;

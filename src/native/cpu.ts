@@ -2,13 +2,15 @@
 // its thread pool off the event loop.
 
 import { cpus } from 'node:os';
-import type { Backend, Fp8Format, Fp8Kernels, KlEstimator, LogprobKernels, MachineCeilings } from '../runtime/backend.js';
+import type { AdvantageScale, Backend, Fp8Format, Fp8Kernels, GrpoAgg, GrpoKernels, KlEstimator, LogprobKernels, MachineCeilings } from '../runtime/backend.js';
 import { hostData, hostStorage } from '../runtime/host.js';
 import { calibrate, ceilingCopyBytes, checkedCeilings, medianHostMs } from '../runtime/measure.js';
 import type { Addon } from './addon.js';
 import { nativeCall } from './call.js';
 
 export const FORMAT_CODE: Readonly<Record<Fp8Format, number>> = { e4m3: 0, e5m2: 1 };
+export const ADV_SCALE_CODE: Readonly<Record<AdvantageScale, number>> = { group: 0, batch: 1, none: 2 };
+export const AGG_CODE: Readonly<Record<GrpoAgg, number>> = { grpo: 0, bnpo: 1, dr_grpo: 2, dapo: 3 };
 export const KL_CODE: Readonly<Record<KlEstimator, number>> = { k1: 0, k2: 1, k3: 2, k3_clamped: 3 };
 
 export function createCpuBackend(addon: Addon): Backend {
@@ -42,6 +44,22 @@ export function createCpuBackend(addon: Addon): Backend {
         addon.cpuKl(hostData<Float32Array>(logp), hostData<Float32Array>(ref), logp.size, KL_CODE[estimator], hostData<Float32Array>(kl), hostData<Float32Array>(dlogp)),
       ),
   };
+  const grpo: GrpoKernels = {
+    advantages: (rewards, groupSize, scale, eps, out) =>
+      nativeCall('grpo.advantages (cpu)', () =>
+        addon.cpuGrpoAdvantages(hostData<Float32Array>(rewards), rewards.size, groupSize, ADV_SCALE_CODE[scale], eps, hostData<Float32Array>(out)),
+      ),
+    loss: async (x, p, dlogp) => {
+      const [B, T] = x.logp.shape as [number, number];
+      const r = new Float64Array(4);
+      await nativeCall('grpo.loss (cpu)', () =>
+        addon.cpuGrpoLoss(hostData<Float32Array>(x.logp), hostData<Float32Array>(x.oldLogp), x.refLogp ? hostData<Float32Array>(x.refLogp) : null,
+          hostData<Float32Array>(x.advantages), hostData<Float32Array | Uint8Array>(x.mask), B, T, p.epsLow, p.epsHigh, p.delta ?? 0, p.beta,
+          p.level === 'sequence', AGG_CODE[p.agg], p.maxLen, p.globalTokens ?? 0, hostData<Float32Array>(dlogp), r),
+      );
+      return { loss: r[0]!, clipFraction: r[1]!, meanKl: r[2]!, meanRatio: r[3]! };
+    },
+  };
   const info = addon.buildInfo();
   const backend: Backend = {
     name: 'cpu',
@@ -51,6 +69,7 @@ export function createCpuBackend(addon: Addon): Backend {
     measureCeilings: (opts) => measureCpuCeilings(addon, opts.quick),
     fp8,
     logprob,
+    grpo,
   };
   return backend;
 }
