@@ -4,7 +4,7 @@
 // pooled, never destroyed). Launches record into one pending command encoder that is submitted at
 // the end of the current task, before queue writes, and on sync()/read().
 
-import type { Backend, Fp8Kernels, LogprobKernels, MachineCeilings } from '../runtime/backend.js';
+import type { Backend, Fp8Kernels, GrpoKernels, LogprobKernels, MachineCeilings } from '../runtime/backend.js';
 import { Tensor, numel, assertShape } from '../tensor.js';
 import { allocHost, assertDType, dtypeBytes, hostArrayMatches, type DType, type HostArray } from '../dtype.js';
 import { HotpathsError, show } from '../errors.js';
@@ -16,6 +16,7 @@ import { loadShaders } from './shaders.js';
 import { createDeviceTimer, timeGpu, type DeviceTimer, type GpuTiming, type TimeGpuOptions } from './timing.js';
 import { createFp8Kernels, FP8_SHADER_FILES, type Fp8LaunchContext } from './fp8.js';
 import { createLogprobKernels, LOGPROB_SHADER_FILES } from './logprob.js';
+import { createGrpoKernels, GRPO_SHADER_FILES } from './grpo.js';
 import { CEILING_SHADER_FILES, measureWebGPUCeilings } from './ceiling.js';
 
 export interface WebGPUBackendOptions extends AcquireOptions {
@@ -89,6 +90,7 @@ class WebGPUBackendImpl implements WebGPUBackend {
   readonly maxBytes: number;
   readonly fp8: Fp8Kernels;
   readonly logprob: LogprobKernels;
+  readonly grpo: GrpoKernels;
   readonly #pool: BufferPool;
   readonly #batcher: CommandBatcher;
   readonly #pipelines: PipelineCache;
@@ -152,6 +154,11 @@ class WebGPUBackendImpl implements WebGPUBackend {
       fromLogits: (...a) => (alive(), lp.fromLogits(...a)),
       fromLogitsBackward: (...a) => (alive(), lp.fromLogitsBackward(...a)),
       kl: (...a) => (alive(), lp.kl(...a)),
+    };
+    const gk = createGrpoKernels({ ...ctx, scratch: (dtype, shape) => this.empty(dtype, shape), read: async (t) => (await this.read(t)) as Float32Array });
+    this.grpo = {
+      advantages: (...a) => (alive(), gk.advantages(...a)),
+      loss: (...a) => (alive(), gk.loss(...a)),
     };
   }
 
@@ -324,7 +331,7 @@ const live = new Set<WebGPUBackendImpl>();
 
 /** A WebGPU backend over a caller's device (`opts.device`) or a new one. */
 export async function createWebGPUBackend(opts: WebGPUBackendOptions = {}): Promise<WebGPUBackend> {
-  await loadShaders([...FP8_SHADER_FILES, ...LOGPROB_SHADER_FILES, ...CEILING_SHADER_FILES]);
+  await loadShaders([...FP8_SHADER_FILES, ...LOGPROB_SHADER_FILES, ...GRPO_SHADER_FILES, ...CEILING_SHADER_FILES]);
   const acq = await acquireDevice(opts);
   const backend = new WebGPUBackendImpl(acq, opts);
   live.add(backend);
