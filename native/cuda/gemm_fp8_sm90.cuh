@@ -9,8 +9,9 @@
 //     for 1x128 blocks) with ordinary loads, and thread 0 starts two TMA copies (A: BM x 128 codes,
 //     B: BN x 128 codes, 128-byte swizzle) that complete on the stage's "full" mbarrier.
 //   warpgroups 1 and 2, the consumers: rows 0-63 and 64-127 of the tile. Per K block: wait "full",
-//     4 wgmma m64nBNk32 into a partial accumulator, wait for them, read the scales, release the
-//     stage ("empty" mbarrier), promote. After the last block: the epilogue stores straight from
+//     4 wgmma m64nBNk32 into one of two partial accumulators; once the NEXT block's wgmmas are
+//     issued, wait for this block's, read the scales, release the stage ("empty" mbarrier),
+//     promote. After the last block: the epilogue stores straight from
 //     registers (row kinds: computed, zero, NaN; + C; f32 or bf16).
 // STAGES stages of (BM + BN) x 128 codes keep the copies ahead of the math. TMA zero-fills what is
 // outside the tensors (rows past M or G*N, K past K), so any M, N and K % 16 == 0 work; rows of
@@ -122,52 +123,77 @@ __global__ void __launch_bounds__(THREADS, 1)
     setmaxnreg_inc<232>();
     const int w = wg - 1, warp = tid / 32, lane = tid % 32;
     const int row_in_tile = w * 64 + warp * 16 + lane / 4;  // and row_in_tile + 8
-    float acc[BN / 2], part[BN / 2];
+    float acc[BN / 2], part0[BN / 2], part1[BN / 2];
 #pragma unroll
     for (int i = 0; i < BN / 2; i++) acc[i] = 0.0f;
-    if (g >= 0) {
-      for (int64_t kb = 0; kb < KB; kb++) {
-        const int s = (int)(kb % STAGES);
-        const uint32_t phase = (uint32_t)((kb / STAGES) & 1);
-        mbar_wait(&full[s], phase);
-        const uint8_t* a_tile = sA + s * C::A_TILE + w * 64 * BK;
-        const uint8_t* b_tile = sB + s * C::B_TILE;
-        wgmma_fence();
+    // Two partial accumulators: K block kb+1's wgmmas are issued before block kb is promoted, so
+    // the tensor cores have this warpgroup's next work queued while it does the promotion.
+    auto issue = [&](float* part, int64_t kb) {
+      const int s = (int)(kb % STAGES);
+      mbar_wait(&full[s], (uint32_t)((kb / STAGES) & 1));
+      const uint8_t* a_tile = sA + s * C::A_TILE + w * 64 * BK;
+      const uint8_t* b_tile = sB + s * C::B_TILE;
+      wgmma_fence();
 #pragma unroll
-        for (int k = 0; k < BK / 32; k++) {
-          // advancing the start address by 32 bytes steps K by 32 inside the 128-byte swizzled rows
-          if (BN == 128) wgmma_m64n128k32_e4m3(part, wgmma_desc_sw128(a_tile + 32 * k), wgmma_desc_sw128(b_tile + 32 * k), k);
-          else wgmma_m64n64k32_e4m3(part, wgmma_desc_sw128(a_tile + 32 * k), wgmma_desc_sw128(b_tile + 32 * k), k);
+      for (int k = 0; k < BK / 32; k++) {
+        // advancing the start address by 32 bytes steps K by 32 inside the 128-byte swizzled rows
+        if (BN == 128) wgmma_m64n128k32_e4m3(part, wgmma_desc_sw128(a_tile + 32 * k), wgmma_desc_sw128(b_tile + 32 * k), k);
+        else wgmma_m64n64k32_e4m3(part, wgmma_desc_sw128(a_tile + 32 * k), wgmma_desc_sw128(b_tile + 32 * k), k);
+      }
+      wgmma_commit();
+    };
+    // acc += part * aScale * bScale for K block kb (its wgmmas have completed); frees the stage
+    auto promote = [&](float* part, int64_t kb) {
+#pragma unroll
+      for (int i = 0; i < BN / 2; i++) reg_fence(part[i]);
+      const int s = (int)(kb % STAGES);
+      const float sa0 = sSa[s * BM + row_in_tile], sa1 = sSa[s * BM + row_in_tile + 8];
+      if (B_ROWS1) {
+        // column scales read from shared memory as they are used (an array of them would spill)
+#pragma unroll
+        for (int j = 0; j < BN / 8; j++) {
+          const float2 sb = *reinterpret_cast<const float2*>(sSb + s * BN + 8 * j + 2 * (lane % 4));
+          acc[4 * j + 0] = fmaf(part[4 * j + 0], sa0 * sb.x, acc[4 * j + 0]);
+          acc[4 * j + 1] = fmaf(part[4 * j + 1], sa0 * sb.y, acc[4 * j + 1]);
+          acc[4 * j + 2] = fmaf(part[4 * j + 2], sa1 * sb.x, acc[4 * j + 2]);
+          acc[4 * j + 3] = fmaf(part[4 * j + 3], sa1 * sb.y, acc[4 * j + 3]);
         }
-        wgmma_commit();
+        mbar_arrive(&empty[s]);
+      } else {
+        const float sb = sSb[s * BN];
+        mbar_arrive(&empty[s]);
+        const float s0 = sa0 * sb, s1 = sa1 * sb;
+#pragma unroll
+        for (int j = 0; j < BN / 8; j++) {
+          acc[4 * j + 0] = fmaf(part[4 * j + 0], s0, acc[4 * j + 0]);
+          acc[4 * j + 1] = fmaf(part[4 * j + 1], s0, acc[4 * j + 1]);
+          acc[4 * j + 2] = fmaf(part[4 * j + 2], s1, acc[4 * j + 2]);
+          acc[4 * j + 3] = fmaf(part[4 * j + 3], s1, acc[4 * j + 3]);
+        }
+      }
+    };
+    if (g >= 0 && KB > 0) {
+      // the loop body keeps one group in flight at every wait, the same on every path (ptxas
+      // serializes wgmma where paths that merge disagree on what is in flight)
+      issue(part0, 0);
+      int64_t kb = 0;
+      for (; kb + 2 < KB; kb += 2) {
+        issue(part1, kb + 1);
+        wgmma_wait_1();
+        promote(part0, kb);
+        issue(part0, kb + 2);
+        wgmma_wait_1();
+        promote(part1, kb + 1);
+      }
+      if (kb + 1 < KB) {  // blocks kb (in flight in part0) and kb + 1 are left
+        issue(part1, kb + 1);
+        wgmma_wait_1();
+        promote(part0, kb);
         wgmma_wait_all();
-#pragma unroll
-        for (int i = 0; i < BN / 2; i++) reg_fence(part[i]);
-        const float sa0 = sSa[s * BM + row_in_tile], sa1 = sSa[s * BM + row_in_tile + 8];
-        if (B_ROWS1) {
-          float2 sb[BN / 8];
-#pragma unroll
-          for (int j = 0; j < BN / 8; j++) sb[j] = *reinterpret_cast<const float2*>(sSb + s * BN + 8 * j + 2 * (lane % 4));
-          mbar_arrive(&empty[s]);
-#pragma unroll
-          for (int j = 0; j < BN / 8; j++) {
-            acc[4 * j + 0] = fmaf(part[4 * j + 0], sa0 * sb[j].x, acc[4 * j + 0]);
-            acc[4 * j + 1] = fmaf(part[4 * j + 1], sa0 * sb[j].y, acc[4 * j + 1]);
-            acc[4 * j + 2] = fmaf(part[4 * j + 2], sa1 * sb[j].x, acc[4 * j + 2]);
-            acc[4 * j + 3] = fmaf(part[4 * j + 3], sa1 * sb[j].y, acc[4 * j + 3]);
-          }
-        } else {
-          const float sb = sSb[s * BN];
-          mbar_arrive(&empty[s]);
-          const float s0 = sa0 * sb, s1 = sa1 * sb;
-#pragma unroll
-          for (int j = 0; j < BN / 8; j++) {
-            acc[4 * j + 0] = fmaf(part[4 * j + 0], s0, acc[4 * j + 0]);
-            acc[4 * j + 1] = fmaf(part[4 * j + 1], s0, acc[4 * j + 1]);
-            acc[4 * j + 2] = fmaf(part[4 * j + 2], s1, acc[4 * j + 2]);
-            acc[4 * j + 3] = fmaf(part[4 * j + 3], s1, acc[4 * j + 3]);
-          }
-        }
+        promote(part1, kb + 1);
+      } else {  // only block kb is left
+        wgmma_wait_all();
+        promote(part0, kb);
       }
     }
     // epilogue: accumulator element 4j + {0,1} is (row, col .. col+1), 4j + {2,3} is (row + 8, ...)

@@ -109,6 +109,13 @@ __device__ __forceinline__ void wgmma_wait_all() {
 #endif
 }
 
+// Waits until at most one committed wgmma group is still in flight (the newest).
+__device__ __forceinline__ void wgmma_wait_1() {
+#if HP_SM90A
+  asm volatile("wgmma.wait_group.sync.aligned 1;" ::: "memory");
+#endif
+}
+
 // Keeps the compiler from moving accumulator reads/writes across the asynchronous wgmma.
 __device__ __forceinline__ void reg_fence(float& r) { asm volatile("" : "+f"(r)::"memory"); }
 
