@@ -4,7 +4,7 @@
 
 import { allocHost, dtypeBytes, type DType, type HostArray } from '../dtype.js';
 import { HotpathsError, show } from '../errors.js';
-import type { Backend, Fp8Kernels, MachineCeilings } from '../runtime/backend.js';
+import type { Backend, Fp8Kernels, GemmKernels, MachineCeilings } from '../runtime/backend.js';
 import { calibrate, ceilingCopyBytes, checkedCeilings, median } from '../runtime/measure.js';
 import { poisonEnabled, POISON_BYTE } from '../runtime/poison.js';
 import { sizeClass } from '../runtime/sizeclass.js';
@@ -74,6 +74,29 @@ export function createCudaBackend(addon: Addon): Backend {
       ),
   };
 
+  const GROUPING_CODE = { none: 0, contiguous: 1, masked: 2 } as const;
+  const ptrOrNull = (t: Tensor | null) => (t ? cudaPtr(t) : 0n);
+  const gemm: GemmKernels = {
+    fp8: (g) =>
+      nativeCallSync('gemm.fp8 (cuda)', () =>
+        addon.cudaGemmFp8(
+          f(g.a), f(g.aScales), f(g.b), f(g.bScales), g.M, g.N, g.K, g.G, g.Mmax, g.bBlockRows, GROUPING_CODE[g.grouping],
+          ptrOrNull(g.rowGroups), ptrOrNull(g.c), f(g.out), g.out.dtype === 'bf16',
+        ),
+      ),
+    matmul: (a, b, transA, transB, c, out) => {
+      // op(A) [M, K]: a is [K, M] when transA; op(B) [K, N]: b is [N, K] when transB
+      const M = transA ? a.shape[1]! : a.shape[0]!;
+      const K = transA ? a.shape[0]! : a.shape[1]!;
+      const N = transB ? b.shape[0]! : b.shape[1]!;
+      return nativeCallSync('gemm.matmul (cuda)', () =>
+        addon.cudaMatmul(f(a), f(b), a.dtype === 'bf16', M, N, K, transA, transB, ptrOrNull(c), f(out), out.dtype === 'bf16'),
+      );
+    },
+    transpose: (x, out) =>
+      nativeCallSync('gemm.transpose (cuda)', () => addon.cudaTranspose(f(x), x.shape[0]!, x.shape[1]!, dtypeBytes(x.dtype), f(out))),
+  };
+
   const backend: Backend & { poolStats(): typeof stats; trim(): void; info: typeof info } = {
     name: 'cuda',
     deviceName: info.name,
@@ -121,6 +144,7 @@ export function createCudaBackend(addon: Addon): Backend {
     poolStats: () => ({ ...stats }),
     trim,
     fp8,
+    gemm,
   };
   return backend;
 }
