@@ -154,6 +154,48 @@ export interface GrpoLossResult extends GrpoLossStats {
   loss: number;
 }
 
+/**
+ * The inputs of the fused token-level GRPO kernel (grpo.fusedLoss): N = B·T rows of logits, each one
+ * completion token. Shapes were checked by src/ops/grpo.ts.
+ */
+export interface GrpoFusedArgs {
+  /** f32|bf16 [N, V] */
+  logits: Tensor;
+  /** i32 [N] (in [0, V) on host backends; a kernel gives NaN for one outside, never reads past the row) */
+  targets: Tensor;
+  /** f32 [N] */
+  oldLogp: Tensor;
+  /** f32 [N] or null (then beta is 0) */
+  refLogp: Tensor | null;
+  /** f32 [B] */
+  advantages: Tensor;
+  /** f32|u8 [N]: 1 for completion tokens; a 0 row is never read and gets logp 0, dlogits 0, stats 0 */
+  mask: Tensor;
+  /** f32 [B]: each sequence's aggregation weight w_b (src/ops/grpo.ts computes it from the mask) */
+  seqWeight: Tensor;
+  /** Tokens per sequence (row t belongs to sequence floor(t / T)). */
+  T: number;
+  temperature: number;
+  epsLow: number;
+  epsHigh: number;
+  /** Two-sided clip ρ ← min(ρ, δ); null when off. */
+  delta: number | null;
+  beta: number;
+}
+
+/** The outputs of the fused kernel. */
+export interface GrpoFusedOutputs {
+  /** f32 [N]: log-prob of each target at temperature T (0 for masked-out rows). */
+  logp: Tensor;
+  /**
+   * f32|bf16 [N, V] (bf16: rounded to nearest even): d loss / d logits = (onehot(y) − softmax(z/T)) ·
+   * dlogp / T, with dlogp = w_b · (d l / d logp). May be `logits` itself (same dtype: in place).
+   */
+  dlogits: Tensor;
+  /** f32 [N, 4] per row: w_b·l, clipped (0/1), k3(ref − logp) (0 without ref), ρ; zeros for masked-out rows. */
+  stats: Tensor;
+}
+
 /** GRPO kernels; shapes, dtypes and options were checked by src/ops/grpo.ts. */
 export interface GrpoKernels {
   /** rewards: f32 [B] -> out: f32 [B]; groups of `groupSize` consecutive rewards. */
@@ -167,6 +209,14 @@ export interface GrpoKernels {
     params: GrpoLossParams,
     dlogp: Tensor,
   ): Promise<GrpoLossResult> | GrpoLossResult;
+  /**
+   * Fused token-level GRPO from logits, one row at a time: lse and logp (online over the vocab), the
+   * row's loss term and dlogp (the rules of `loss` at level 'token'), then the row's dlogits — the
+   * forward and the backward in one kernel, the row read from memory once where the hardware allows
+   * (its second sweep hits the cache). Optional: without it src/ops/grpo.ts composes fromLogits,
+   * loss and fromLogitsBackward.
+   */
+  fusedTokenLoss?(args: GrpoFusedArgs, out: GrpoFusedOutputs): Promise<void> | void;
 }
 
 /** The machine's measured ceilings on one backend (what `hotpaths bench` compares kernels with). */
