@@ -3,7 +3,7 @@
 // and without β and δ, the clip flags, empty masks, and bad inputs.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { grpo, HotpathsError, init, setPoison, Tensor } from '../src/index.js';
+import { fromBf16, grpo, HotpathsError, init, logprob, setPoison, Tensor, toBf16 } from '../src/index.js';
 import type { Backend, GrpoAgg, GrpoLevel, GrpoLossParams } from '../src/runtime/backend.js';
 import { grpoLoss, type GrpoLossArrays } from '../src/reference/grpo.js';
 import { backendsUnderTest, freshSeed, readF32 as read, rng, thrown } from './helpers.js';
@@ -414,5 +414,103 @@ for (const u of under) {
         expectClose(await read(got.dlogp), wd, rel, rel * scale, `${tag} dlogp`);
       }
     });
+  });
+}
+
+// ---------------------------------------------------------------- fusedLoss
+
+/** Random inputs of a fused call: logits [B, T, V], targets, old/ref log-probs near the policy's, a ragged mask. */
+function fusedInputs(r: () => number, B: number, T: number, V: number) {
+  const logits = Float32Array.from({ length: B * T * V }, () => 3 * normal(r));
+  const targets = Int32Array.from({ length: B * T }, () => Math.floor(r() * V));
+  const oldLogp = Float32Array.from({ length: B * T }, () => -Math.log(V) + 0.5 * normal(r));
+  const refLogp = oldLogp.map((v) => v + 0.3 * normal(r));
+  const adv = Float32Array.from({ length: B }, () => normal(r));
+  const mask = Float32Array.from({ length: B * T }, (_, i) => (i % T < 2 + ((i / T) | 0) % T ? 1 : 0));
+  mask.fill(0, 0, T); // an empty sequence
+  return { logits, targets, oldLogp, refLogp, adv, mask };
+}
+
+describe('grpo.fusedLoss (reference)', () => {
+  it('equals logprob.fromLogits → grpo.loss → logprob.fromLogitsBackward, for every aggregation, with and without KL and δ, T ≠ 1', async () => {
+    const seed = freshSeed();
+    const r = rng(seed);
+    const [B, T, V] = [6, 5, 300];
+    const x = fusedInputs(r, B, T, V);
+    for (const agg of AGGS) for (const [beta, delta, temperature] of [[0.04, undefined, 1], [0, 1.3, 0.7]] as const) {
+      const z = ref.tensor(x.logits, [B, T, V]);
+      const y = ref.tensor(x.targets, [B, T], 'i32');
+      const common = { oldLogp: f32([...x.oldLogp], [B, T]), refLogp: f32([...x.refLogp], [B, T]), advantages: f32([...x.adv], [B]), mask: f32([...x.mask], [B, T]), agg, beta, epsHigh: 0.28, ...(delta ? { delta } : {}) };
+      const fused = await grpo.fusedLoss({ logits: z, targets: y, temperature, ...common });
+      const { logp, lse } = await logprob.fromLogits(ref.tensor(x.logits, [B * T, V]), ref.tensor(x.targets, [B * T], 'i32'), { temperature });
+      const want = await grpo.loss({ logp: ref.tensor(await read(logp), [B, T]), ...common });
+      const dz = await read(await logprob.fromLogitsBackward(ref.tensor(x.logits, [B * T, V]), ref.tensor(x.targets, [B * T], 'i32'), lse, ref.tensor(await read(want.dlogp), [B * T]), { temperature }));
+      const tag = `seed ${seed} ${agg} beta ${beta} delta ${delta}`;
+      expectClose([fused.loss, fused.stats.clipFraction, fused.stats.meanKl, fused.stats.meanRatio], [want.loss, want.stats.clipFraction, want.stats.meanKl, want.stats.meanRatio], 1e-5, 1e-7, tag);
+      const lpF = await read(fused.logp), lpW = await read(logp);
+      for (let i = 0; i < B * T; i++) if (x.mask[i]) expect(Math.abs(lpF[i]! - lpW[i]!), `${tag} logp[${i}]`).toBeLessThan(1e-5);
+      const scale = dz.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+      expectClose(await read(fused.dlogits), dz, 1e-4, 1e-5 * scale, `${tag} dlogits`);
+    }
+  });
+
+  it('level sequence takes the composed path; inPlace writes over f32 and bf16 logits (bf16 rounded)', async () => {
+    const r = rng(freshSeed());
+    const [B, T, V] = [4, 3, 50];
+    const x = fusedInputs(r, B, T, V);
+    const common = { oldLogp: f32([...x.oldLogp], [B, T]), refLogp: f32([...x.refLogp], [B, T]), advantages: f32([...x.adv], [B]), mask: f32([...x.mask], [B, T]) };
+    const y = () => ref.tensor(x.targets, [B, T], 'i32');
+    const seq = await grpo.fusedLoss({ logits: ref.tensor(x.logits, [B * T, V]), targets: y(), level: 'sequence', ...common });
+    const { logp } = await logprob.fromLogits(ref.tensor(x.logits, [B * T, V]), ref.tensor(x.targets, [B * T], 'i32'));
+    const want = await grpo.loss({ logp: ref.tensor(await read(logp), [B, T]), level: 'sequence', ...common });
+    expect(seq.loss).toBeCloseTo(want.loss, 6);
+    const zf = ref.tensor(x.logits, [B * T, V]);
+    const out = await grpo.fusedLoss({ logits: zf, targets: y(), inPlace: true, ...common });
+    expect(out.dlogits).toBe(zf);
+    const plain = await grpo.fusedLoss({ logits: ref.tensor(x.logits, [B * T, V]), targets: y(), ...common });
+    expect([...(await read(zf))]).toEqual([...(await read(plain.dlogits))]);
+    const zb = ref.tensor(toBf16(x.logits), [B * T, V], 'bf16');
+    const outB = await grpo.fusedLoss({ logits: zb, targets: y(), inPlace: true, ...common });
+    expect(outB.dlogits).toBe(zb);
+    const plainB = await grpo.fusedLoss({ logits: ref.tensor(toBf16(x.logits), [B * T, V], 'bf16'), targets: y(), ...common });
+    expect([...((await zb.read()) as Uint16Array)]).toEqual([...toBf16(await read(plainB.dlogits))]);
+    await expect(grpo.fusedLoss({ logits: ref.tensor(toBf16(x.logits), [B * T, V], 'bf16'), targets: y(), inPlace: true, level: 'sequence', ...common })).rejects.toMatchObject({ code: 'E_NOT_IMPLEMENTED' });
+    await expect(grpo.fusedLoss({ logits: ref.tensor(x.logits, [B * T, V]), targets: ref.tensor(x.targets.map(() => V), [B, T], 'i32'), ...common })).rejects.toMatchObject({ code: 'E_ARG', message: /targets\[0, 0\] = 50 is outside/ });
+    await expect(grpo.fusedLoss({ logits: ref.tensor(x.logits, [B * T, V]), targets: ref.tensor(x.targets, [B * T], 'i32'), ...common })).rejects.toMatchObject({ code: 'E_SHAPE' });
+  });
+});
+
+for (const u of under) {
+  const has = !u.skip && !!u.backend?.grpo && !!u.backend?.logprob;
+  (has ? describe : describe.skip)(`grpo.fusedLoss on ${u.name} against the reference${u.backend?.grpo?.fusedTokenLoss ? ' (fused kernel)' : ' (composed)'}`, () => {
+    const name = u.name;
+    for (const [dt, V, inPlace] of [['f32', 1000, false], ['bf16', 4099, false], ['bf16', 3000, true]] as const) {
+      const noKernel = inPlace && !u.backend?.grpo?.fusedTokenLoss;
+      if (noKernel) console.warn(`[skip] fusedLoss in place over bf16 on ${name}: no fused kernel yet`);
+      (noKernel ? it.skip : it)(`${dt} logits, V = ${V}${inPlace ? ', in place' : ''}`, async () => {
+        const seed = freshSeed();
+        const r = rng(seed);
+        const [B, T] = [4, 6];
+        const x = fusedInputs(r, B, T, V);
+        const mk = async (move: boolean) => {
+          const t = (v: Float32Array | Int32Array | Uint16Array, shape: number[], d: 'f32' | 'i32' | 'bf16') => (move ? ref.tensor(v, shape, d).to(name) : Promise.resolve(ref.tensor(v, shape, d)));
+          return {
+            logits: await (dt === 'bf16' ? t(toBf16(x.logits), [B * T, V], 'bf16') : t(x.logits, [B * T, V], 'f32')),
+            targets: await t(x.targets, [B, T], 'i32'), oldLogp: await t(x.oldLogp, [B, T], 'f32'), refLogp: await t(x.refLogp, [B, T], 'f32'),
+            advantages: await t(x.adv, [B], 'f32'), mask: await t(x.mask, [B, T], 'f32'), temperature: 0.9, inPlace,
+          };
+        };
+        const want = await grpo.fusedLoss(await mk(false));
+        const got = await grpo.fusedLoss(await mk(true));
+        const tag = `seed ${seed}`;
+        expectClose([got.loss, got.stats.clipFraction, got.stats.meanKl, got.stats.meanRatio], [want.loss, want.stats.clipFraction, want.stats.meanKl, want.stats.meanRatio], 1e-4, 1e-6, tag);
+        const lw = await read(want.logp), lg = await read(got.logp);
+        for (let i = 0; i < B * T; i++) if (x.mask[i]) expect(Math.abs(lg[i]! - lw[i]!), `${tag} logp[${i}]`).toBeLessThan(1e-4);
+        const val = async (t: Tensor) => (t.dtype === 'bf16' ? fromBf16((await t.read()) as Uint16Array) : read(t));
+        const dw = await val(want.dlogits);
+        const scale = dw.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+        expectClose(await val(got.dlogits), dw, inPlace ? 1e-2 : 1e-4, 1e-4 * scale, `${tag} dlogits`);
+      });
+    }
   });
 }

@@ -4,8 +4,10 @@
 
 import { HotpathsError, show } from '../errors.js';
 import type { AdvantageScale, GrpoAgg, GrpoLevel, GrpoLossParams, GrpoLossStats } from '../runtime/backend.js';
-import type { Tensor } from '../tensor.js';
+import { aggregationWeights } from '../reference/grpo.js';
+import { viewAs, type Tensor } from '../tensor.js';
 import {
+  assertBoolean,
   assertDTypeIn,
   assertNonEmpty,
   assertNumber,
@@ -126,27 +128,41 @@ export interface LossResult {
 export async function loss(args: LossArgs): Promise<LossResult> {
   const op = 'grpo.loss()';
   if (typeof args !== 'object' || args === null) throw new HotpathsError('E_ARG', `${op}: expected { logp, oldLogp, advantages, mask, … }, got ${show(args)}`);
-  const { logp, oldLogp, advantages: adv, mask } = args;
-  const refLogp = args.refLogp ?? null;
+  const { logp } = args;
   assertTensor(`${op}: logp`, logp);
   assertDTypeIn(`${op}: logp`, logp, ['f32']);
   assertRank(`${op}: logp`, logp, 2);
   assertNonEmpty(`${op}: logp`, logp);
   const [B, T] = logp.shape as [number, number];
-  const like = `to match logp ${logp.describe()}`;
+  const { oldLogp, refLogp, advantages: adv, mask, params } = checkLossInputs(op, args, logp, B, T, `to match logp ${logp.describe()}`);
+  const kernels = logp.backend.grpo;
+  if (!kernels) throw notImplemented(op, logp);
+  const dlogp = logp.backend.empty('f32', [B, T]);
+  const r = await kernels.loss({ logp, oldLogp, refLogp, advantages: adv, mask }, params, dlogp);
+  return { loss: r.loss, dlogp, stats: { clipFraction: r.clipFraction, meanKl: r.meanKl, meanRatio: r.meanRatio } };
+}
+
+/**
+ * Checks everything but logp: oldLogp/refLogp/mask [B, T], advantages [B], on `anchor`'s device, and
+ * the options; reads a host mask to check it holds only 0 and 1. Returns the tensors and the resolved
+ * parameters.
+ */
+function checkLossInputs(op: string, args: Omit<LossArgs, 'logp'>, anchor: Tensor, B: number, T: number, like: string) {
+  const { oldLogp, advantages: adv, mask } = args;
+  const refLogp = args.refLogp ?? null;
   for (const [name, t] of [['oldLogp', oldLogp], ['refLogp', refLogp]] as const) {
     if (name === 'refLogp' && t === null) continue;
     assertTensor(`${op}: ${name}`, t);
-    assertSameDevice(op, logp, t);
+    assertSameDevice(op, anchor, t);
     assertDTypeIn(`${op}: ${name}`, t, ['f32']);
     assertShapeEquals(`${op}: ${name}`, t, [B, T], like);
   }
   assertTensor(`${op}: advantages`, adv);
-  assertSameDevice(op, logp, adv);
+  assertSameDevice(op, anchor, adv);
   assertDTypeIn(`${op}: advantages`, adv, ['f32']);
   assertShapeEquals(`${op}: advantages`, adv, [B], `([B]) ${like}`);
   assertTensor(`${op}: mask`, mask);
-  assertSameDevice(op, logp, mask);
+  assertSameDevice(op, anchor, mask);
   assertDTypeIn(`${op}: mask`, mask, ['f32', 'u8']);
   assertShapeEquals(`${op}: mask`, mask, [B, T], like);
 
@@ -170,8 +186,6 @@ export async function loss(args: LossArgs): Promise<LossResult> {
   const globalTokens = args.globalTokens ?? null;
   if (globalTokens !== null) assertNumber(`${op}: globalTokens`, globalTokens, { min: 0, minExclusive: true });
 
-  const kernels = logp.backend.grpo;
-  if (!kernels) throw notImplemented(op, logp);
   const m = hostValues(mask);
   if (m) {
     for (let i = 0; i < m.length; i++) {
@@ -180,9 +194,119 @@ export async function loss(args: LossArgs): Promise<LossResult> {
       }
     }
   }
-
   const params: GrpoLossParams = { epsLow, epsHigh, delta, beta, level, agg, maxLen, globalTokens };
-  const dlogp = logp.backend.empty('f32', [B, T]);
-  const r = await kernels.loss({ logp, oldLogp, refLogp, advantages: adv, mask }, params, dlogp);
-  return { loss: r.loss, dlogp, stats: { clipFraction: r.clipFraction, meanKl: r.meanKl, meanRatio: r.meanRatio } };
+  return { oldLogp, refLogp, advantages: adv, mask, params };
+}
+
+export interface FusedLossArgs extends Omit<LossArgs, 'logp'> {
+  /** f32|bf16 [B, T, V] (or [B·T, V]): the policy's logits at the sampled positions. */
+  logits: Tensor;
+  /** i32 [B, T]: the sampled tokens. */
+  targets: Tensor;
+  /** Sampling temperature T > 0 (logits are divided by it). Default 1. */
+  temperature?: number;
+  /**
+   * Write d loss / d logits over the logits (same dtype, bf16 rounded to nearest even) instead of a
+   * new f32 tensor: no second [N, V] buffer. Needs a fused kernel for bf16 logits (cuda, webgpu,
+   * cpu, reference at level 'token'); f32 logits work everywhere.
+   */
+  inPlace?: boolean;
+}
+
+export interface FusedLossResult extends Omit<LossResult, 'dlogp'> {
+  /** f32 [B, T]: the policy's log-probs (0 where the mask is 0 on the fused path). */
+  logp: Tensor;
+  /** d loss / d logits, the shape of `logits`: f32, or the logits themselves with inPlace. */
+  dlogits: Tensor;
+}
+
+/**
+ * The GRPO loss straight from logits, forward and backward in one call: what a trainer calls per
+ * micro-batch. At level 'token' on a backend with the fused kernel each row of logits is swept by one
+ * kernel — log-prob (online over the vocab), ratio, clip, KL, aggregation weight, and the row's
+ * gradient — with no [N, V] intermediate; the mask is read to the host first for the aggregation
+ * weights (a small sync on GPU backends), and masked-out rows are not read at all. Otherwise (level
+ * 'sequence', or no fused kernel) it runs logprob.fromLogits, grpo.loss and
+ * logprob.fromLogitsBackward. Both give the same loss, stats and gradient as those three calls.
+ */
+export async function fusedLoss(args: FusedLossArgs): Promise<FusedLossResult> {
+  const op = 'grpo.fusedLoss()';
+  if (typeof args !== 'object' || args === null) throw new HotpathsError('E_ARG', `${op}: expected { logits, targets, oldLogp, advantages, mask, … }, got ${show(args)}`);
+  const { logits, targets } = args;
+  assertTensor(`${op}: logits`, logits);
+  assertDTypeIn(`${op}: logits`, logits, ['f32', 'bf16']);
+  assertTensor(`${op}: targets`, targets);
+  assertDTypeIn(`${op}: targets`, targets, ['i32']);
+  assertRank(`${op}: targets`, targets, 2);
+  assertNonEmpty(`${op}: targets`, targets);
+  assertSameDevice(op, logits, targets);
+  const [B, T] = targets.shape as [number, number];
+  const N = B * T;
+  if (logits.shape.length === 3 ? logits.shape[0] !== B || logits.shape[1] !== T : logits.shape.length !== 2 || logits.shape[0] !== N) {
+    throw new HotpathsError('E_SHAPE', `${op}: logits: expected [B, T, V] = [${B}, ${T}, V] or [B·T, V] = [${N}, V] to match targets ${targets.describe()}, got ${logits.describe()}`);
+  }
+  const V = logits.shape[logits.shape.length - 1]!;
+  assertNonEmpty(`${op}: logits`, logits);
+  const like = `to match targets ${targets.describe()}`;
+  const { oldLogp, refLogp, advantages: adv, mask, params } = checkLossInputs(op, args, logits, B, T, like);
+  const temperature = args.temperature ?? 1;
+  assertNumber(`${op}: temperature`, temperature, { min: 0, minExclusive: true });
+  const inPlace = args.inPlace ?? false;
+  assertBoolean(`${op}: inPlace`, inPlace);
+  const backend = logits.backend;
+  const y = hostValues(targets);
+  if (y) {
+    const bad = Array.prototype.findIndex.call(y, (v: number) => v < 0 || v >= V);
+    if (bad >= 0) throw new HotpathsError('E_ARG', `${op}: targets[${Math.floor(bad / T)}, ${bad % T}] = ${y[bad]} is outside [0, V = ${V})`);
+  }
+  const flat = (t: Tensor) => (t.shape.length === 2 ? t : viewAs(t, [N, V]));
+
+  const fused = backend.grpo?.fusedTokenLoss;
+  if (params.level === 'token' && fused) {
+    const m = (await mask.read()) as Float32Array | Uint8Array;
+    const { totalTokens, weights } = aggregationWeights(m, B, T, params);
+    const seqWeight = backend.fromHost(Float32Array.from(weights), 'f32', [B]);
+    const logp = backend.empty('f32', [B, T]);
+    const dlogits = inPlace ? logits : backend.empty('f32', logits.shape);
+    const stats = backend.empty('f32', [N, 4]);
+    try {
+      await fused.call(backend.grpo,
+        { logits: flat(logits), targets: viewAs(targets, [N]), oldLogp: viewAs(oldLogp, [N]), refLogp: refLogp ? viewAs(refLogp, [N]) : null, advantages: adv,
+          mask: viewAs(mask, [N]), seqWeight, T, temperature, epsLow: params.epsLow, epsHigh: params.epsHigh, delta: params.delta, beta: params.beta },
+        { logp: viewAs(logp, [N]), dlogits: flat(dlogits), stats });
+      const s = (await stats.read()) as Float32Array;
+      let loss = 0, clipped = 0, kl = 0, ratio = 0;
+      for (let t = 0; t < N; t++) {
+        loss += s[4 * t]!;
+        clipped += s[4 * t + 1]!;
+        kl += s[4 * t + 2]!;
+        ratio += s[4 * t + 3]!;
+      }
+      const per = (x: number) => (totalTokens > 0 ? x / totalTokens : 0);
+      return { loss, logp, dlogits, stats: { clipFraction: per(clipped), meanKl: refLogp ? per(kl) : 0, meanRatio: per(ratio) } };
+    } finally {
+      seqWeight.dispose();
+      stats.dispose();
+    }
+  }
+
+  if (inPlace && logits.dtype !== 'f32') {
+    throw new HotpathsError('E_NOT_IMPLEMENTED', `${op}: inPlace with ${logits.dtype} logits needs the fused kernel (level 'token' on a backend that has it; ${backend.name} at level '${params.level}' does not)`);
+  }
+  if (!backend.logprob || !backend.grpo) throw notImplemented(op, logits);
+  const lse = backend.empty('f32', [N]);
+  const logp = backend.empty('f32', [B, T]);
+  let dlogp: Tensor | undefined;
+  try {
+    await backend.logprob.fromLogits(flat(logits), viewAs(targets, [N]), temperature, viewAs(logp, [N]), lse, null);
+    const { globalTokens, ...rest } = params;
+    const r = await loss({ logp, oldLogp, refLogp, advantages: adv, mask, ...rest, ...(globalTokens !== null ? { globalTokens } : {}) });
+    dlogp = r.dlogp;
+    const dlogits = inPlace ? logits : backend.empty('f32', logits.shape);
+    await backend.logprob.fromLogitsBackward(flat(logits), viewAs(targets, [N]), lse, viewAs(dlogp, [N]), temperature, flat(dlogits));
+    return { loss: r.loss, logp, dlogits, stats: r.stats };
+  } finally {
+    lse.dispose();
+    dlogp?.dispose();
+  }
 }

@@ -7,7 +7,7 @@ import { fromBf16 } from '../dtype.js';
 import type { Tensor } from '../tensor.js';
 import * as ref from './fp8.js';
 import { gemmFp8, matmul, transpose } from './gemm.js';
-import { grpoAdvantages, grpoLoss } from './grpo.js';
+import { grpoAdvantages, grpoFusedTokenLoss, grpoLoss } from './grpo.js';
 import { klForward, logprobBackward, logprobForward, type LogitsView } from './logprob.js';
 
 /** f32 view of a host tensor, widening bf16 exactly. */
@@ -69,6 +69,16 @@ const grpo: GrpoKernels = {
         mask: hostData<Float32Array | Uint8Array>(x.mask),
       },
       x.logp.shape[0]!, x.logp.shape[1]!, params, hostData<Float32Array>(dlogp),
+    ),
+  fusedTokenLoss: (x, out) =>
+    grpoFusedTokenLoss(
+      {
+        logits: logitsView(x.logits), targets: hostData<Int32Array>(x.targets), oldLogp: hostData<Float32Array>(x.oldLogp),
+        refLogp: x.refLogp ? hostData<Float32Array>(x.refLogp) : null, advantages: hostData<Float32Array>(x.advantages),
+        mask: hostData<Float32Array | Uint8Array>(x.mask), seqWeight: hostData<Float32Array>(x.seqWeight),
+      },
+      x.logits.shape[0]!, x.logits.shape[1]!, x.T, x.temperature, x, hostData<Float32Array>(out.logp),
+      hostData<Float32Array | Uint16Array>(out.dlogits), out.dlogits.dtype === 'bf16', hostData<Float32Array>(out.stats),
     ),
 };
 

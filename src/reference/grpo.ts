@@ -19,7 +19,8 @@
 //   tie of the two terms both have this derivative). The δ cap, where active (ρ > δ), zeroes dρ.
 
 import type { AdvantageScale, GrpoLossParams, GrpoLossResult } from '../runtime/backend.js';
-import type { OutArray } from './logprob.js';
+import { f32ToBf16Bits } from '../dtype.js';
+import { logprobBackward, logprobForward, type LogitsView, type OutArray } from './logprob.js';
 
 /**
  * rewards: [B] -> out: [B], groups of `G` consecutive rewards (B % G == 0).
@@ -61,6 +62,83 @@ export function grpoAdvantages(rewards: ArrayLike<number>, B: number, G: number,
   }
 }
 
+/**
+ * Masked tokens per sequence n [B], their total, and each sequence's aggregation weight w_b (the
+ * weight of every masked token of b): grpo 1/(n_b·B'), bnpo 1/Σn, dr_grpo 1/(B·maxLen), dapo
+ * 1/globalTokens (default Σn); 0 where the divisor is 0.
+ */
+export function aggregationWeights(mask: ArrayLike<number>, B: number, T: number, p: Pick<GrpoLossParams, 'agg' | 'maxLen' | 'globalTokens'>): { n: Float64Array; totalTokens: number; weights: Float64Array } {
+  const n = new Float64Array(B);
+  let totalTokens = 0;
+  let nonEmpty = 0;
+  for (let b = 0; b < B; b++) {
+    for (let t = 0; t < T; t++) if (mask[b * T + t] !== 0) n[b]!++;
+    totalTokens += n[b]!;
+    if (n[b]! > 0) nonEmpty++;
+  }
+  const globalTokens = p.globalTokens ?? totalTokens;
+  const weights = new Float64Array(B);
+  for (let b = 0; b < B; b++) {
+    switch (p.agg) {
+      case 'grpo':
+        weights[b] = n[b]! > 0 ? 1 / (n[b]! * nonEmpty) : 0;
+        break;
+      case 'bnpo':
+        weights[b] = totalTokens > 0 ? 1 / totalTokens : 0;
+        break;
+      case 'dr_grpo':
+        weights[b] = 1 / (B * p.maxLen);
+        break;
+      case 'dapo':
+        weights[b] = globalTokens > 0 ? 1 / globalTokens : 0;
+        break;
+    }
+  }
+  return { n, totalTokens, weights };
+}
+
+/** One masked token's loss term and its parts (unweighted). */
+export interface TokenLoss {
+  /** −min(ρA, clip(ρ)A) + β·k3 */
+  l: number;
+  /** d (policy term) / d logRatio (0 where the clip or the δ cap acts) */
+  gPolicy: number;
+  /** d (β·k3) / d logp */
+  gKl: number;
+  clipped: boolean;
+  /** ρ after the δ cap */
+  rho: number;
+  /** k3(ref − logp), 0 without ref */
+  k3: number;
+}
+
+/** The per-token rules of the loss (see the header), for a token with log-ratio `logRatio`. */
+export function tokenLoss(logRatio: number, logp: number, ref: number | null, A: number, p: Pick<GrpoLossParams, 'epsLow' | 'epsHigh' | 'delta' | 'beta'>): TokenLoss {
+  const lo = 1 - p.epsLow;
+  const hi = 1 + p.epsHigh;
+  let rho = Math.exp(logRatio);
+  let dRho = rho; // d ρ / d logRatio
+  if (p.delta !== null && rho > p.delta) {
+    rho = p.delta;
+    dRho = 0;
+  }
+  const clipped = (A > 0 && rho > hi) || (A < 0 && rho < lo);
+  const rhoClipped = Math.min(Math.max(rho, lo), hi);
+  let l = -Math.min(rho * A, rhoClipped * A);
+  const gPolicy = clipped ? 0 : -A * dRho;
+  let gKl = 0;
+  let k3 = 0;
+  if (ref !== null) {
+    const d = ref - logp;
+    k3 = Math.expm1(d) - d;
+    if (p.beta !== 0) {
+      l += p.beta * k3;
+      gKl = -p.beta * Math.expm1(d);
+    }
+  }
+  return { l, gPolicy, gKl, clipped, rho, k3 };
+}
+
 /** The loss's inputs as host arrays, all [B, T] row-major except advantages [B]. */
 export interface GrpoLossArrays {
   logp: ArrayLike<number>;
@@ -81,32 +159,8 @@ export interface GrpoLossArrays {
  */
 export function grpoLoss(a: GrpoLossArrays, B: number, T: number, p: GrpoLossParams, dlogp: OutArray): GrpoLossResult {
   const { logp, oldLogp, refLogp, advantages, mask } = a;
-  // n[b]: masked tokens per sequence
-  const n = new Float64Array(B);
-  let totalTokens = 0;
-  let nonEmpty = 0;
-  for (let b = 0; b < B; b++) {
-    for (let t = 0; t < T; t++) if (mask[b * T + t] !== 0) n[b]!++;
-    totalTokens += n[b]!;
-    if (n[b]! > 0) nonEmpty++;
-  }
-  const globalTokens = p.globalTokens ?? totalTokens;
-  /** The aggregation weight of each masked token of sequence b. */
-  const weight = (b: number): number => {
-    switch (p.agg) {
-      case 'grpo':
-        return n[b]! > 0 ? 1 / (n[b]! * nonEmpty) : 0;
-      case 'bnpo':
-        return totalTokens > 0 ? 1 / totalTokens : 0;
-      case 'dr_grpo':
-        return 1 / (B * p.maxLen);
-      case 'dapo':
-        return globalTokens > 0 ? 1 / globalTokens : 0;
-    }
-  };
-  const lo = 1 - p.epsLow;
-  const hi = 1 + p.epsHigh;
-
+  const { n, totalTokens, weights } = aggregationWeights(mask, B, T, p);
+  const weight = (b: number): number => weights[b]!;
   let loss = 0;
   let clippedTokens = 0;
   let klSum = 0;
@@ -128,33 +182,15 @@ export function grpoLoss(a: GrpoLossArrays, B: number, T: number, p: GrpoLossPar
       rowGrad[t] = 0;
       if (mask[i] === 0) continue;
       const logRatio = p.level === 'token' ? logp[i]! - oldLogp[i]! : seqLogRatio;
-      let rho = Math.exp(logRatio);
-      let dRho = rho; // d ρ / d logRatio
-      if (p.delta !== null && rho > p.delta) {
-        rho = p.delta;
-        dRho = 0;
-      }
-      const clipped = (A > 0 && rho > hi) || (A < 0 && rho < lo);
-      const rhoClipped = Math.min(Math.max(rho, lo), hi);
-      let l = -Math.min(rho * A, rhoClipped * A);
-      const gPolicy = clipped ? 0 : -A * dRho; // d l / d logRatio
-      let gKl = 0; // d (β·k3) / d logp
-      if (refLogp) {
-        const d = refLogp[i]! - logp[i]!;
-        const k3 = Math.expm1(d) - d;
-        klSum += k3;
-        if (p.beta !== 0) {
-          l += p.beta * k3;
-          gKl = -p.beta * Math.expm1(d);
-        }
-      }
-      loss += w * l;
-      if (clipped) clippedTokens++;
-      ratioSum += rho;
-      if (p.level === 'token') rowGrad[t] = w * (gPolicy + gKl);
+      const k = tokenLoss(logRatio, logp[i]!, refLogp ? refLogp[i]! : null, A, p);
+      klSum += k.k3;
+      loss += w * k.l;
+      if (k.clipped) clippedTokens++;
+      ratioSum += k.rho;
+      if (p.level === 'token') rowGrad[t] = w * (k.gPolicy + k.gKl);
       else {
-        seqGrad += w * gPolicy;
-        rowGrad[t] = w * gKl;
+        seqGrad += w * k.gPolicy;
+        rowGrad[t] = w * k.gKl;
       }
     }
     if (p.level === 'sequence' && n[b]! > 0) {
@@ -170,4 +206,55 @@ export function grpoLoss(a: GrpoLossArrays, B: number, T: number, p: GrpoLossPar
     meanKl: refLogp ? perToken(klSum) : 0,
     meanRatio: perToken(ratioSum),
   };
+}
+
+/** The fused kernel's inputs as host arrays (GrpoFusedArgs in src/runtime/backend.ts). */
+export interface GrpoFusedArrays {
+  /** [N, V]: f32 values or bf16 bit patterns */
+  logits: LogitsView;
+  targets: ArrayLike<number>;
+  oldLogp: ArrayLike<number>;
+  refLogp: ArrayLike<number> | null;
+  advantages: ArrayLike<number>;
+  mask: ArrayLike<number>;
+  seqWeight: ArrayLike<number>;
+}
+
+/**
+ * Fused token-level GRPO, row by row (the oracle of GrpoKernels.fusedTokenLoss): logits [N, V] ->
+ * logp [N], dlogits [N, V] (f32 values, or bf16 bits when `dlogitsBf16`; may be the logits array),
+ * stats [N, 4] = (w·l, clipped, k3, ρ). A masked-out row is never read: logp 0, dlogits 0, stats 0.
+ * Each row: logprobForward, then tokenLoss with log-ratio logp − oldLogp, dlogp = w_b·(gPolicy + gKl),
+ * then logprobBackward with g = dlogp.
+ */
+export function grpoFusedTokenLoss(
+  a: GrpoFusedArrays, N: number, V: number, T: number, temperature: number,
+  p: Pick<GrpoLossParams, 'epsLow' | 'epsHigh' | 'delta' | 'beta'>,
+  logp: OutArray, dlogits: OutArray | Uint16Array, dlogitsBf16: boolean, stats: OutArray,
+): void {
+  const lp = new Float64Array(1), lse = new Float64Array(1);
+  const row = new Float64Array(V);
+  for (let t = 0; t < N; t++) {
+    const base = t * V;
+    if (a.mask[t] === 0) {
+      logp[t] = 0;
+      dlogits.fill(0, base, base + V);
+      stats.fill(0, 4 * t, 4 * t + 4);
+      continue;
+    }
+    const one: LogitsView = { data: (a.logits.data as Float32Array | Uint16Array).subarray(base, base + V), bf16: a.logits.bf16 };
+    const y = [a.targets[t]!];
+    logprobForward(one, y, 1, V, temperature, lp, lse, null);
+    const b = Math.floor(t / T);
+    const w = a.seqWeight[b]!;
+    const k = tokenLoss(lp[0]! - a.oldLogp[t]!, lp[0]!, a.refLogp ? a.refLogp[t]! : null, a.advantages[b]!, p);
+    const g = w * (k.gPolicy + k.gKl);
+    logprobBackward(one, y, lse, [g], 1, V, temperature, row);
+    for (let v = 0; v < V; v++) dlogits[base + v] = dlogitsBf16 ? f32ToBf16Bits(row[v]!) : row[v]!;
+    logp[t] = lp[0]!;
+    stats[4 * t] = w * k.l;
+    stats[4 * t + 1] = k.clipped ? 1 : 0;
+    stats[4 * t + 2] = k.k3;
+    stats[4 * t + 3] = k.rho;
+  }
 }
