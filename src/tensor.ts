@@ -98,6 +98,24 @@ export function viewAs(t: Tensor, shape: readonly number[]): Tensor {
   return v;
 }
 
+/**
+ * Rows [r0, r1) of `t` (along its first dimension) as a tensor sharing t's storage (internal: the ops
+ * use it to work through a large tensor chunk by chunk). The view must not outlive `t`. GPU backends
+ * need the start to fall on a 256-byte boundary (E_ARG otherwise): choose chunk sizes accordingly.
+ */
+export function sliceRows(t: Tensor, r0: number, r1: number): Tensor {
+  const rows = t.shape[0] ?? 0;
+  if (!(Number.isInteger(r0) && Number.isInteger(r1) && 0 <= r0 && r0 <= r1 && r1 <= rows)) {
+    throw new HotpathsError('E_ARG', `sliceRows(): rows [${r0}, ${r1}) are not inside ${t.describe()}`);
+  }
+  if (!t.backend.viewStorage) throw new HotpathsError('E_NOT_IMPLEMENTED', `sliceRows(): the ${t.device} backend has no views`);
+  const rowBytes = (rows === 0 ? 0 : t.size / rows) * dtypeBytes(t.dtype);
+  const storage = t.backend.viewStorage(t, r0 * rowBytes, (r1 - r0) * rowBytes);
+  const v = new Tensor(t.backend, t.dtype, [r1 - r0, ...t.shape.slice(1)], storage);
+  VIEWS.add(v);
+  return v;
+}
+
 /** Product of a shape's sizes. */
 export function numel(shape: readonly number[]): number {
   let n = 1;

@@ -18,8 +18,9 @@ cudaStream_t cuda_stream(Napi::Env env, const char* fn);
 // Multiprocessors of device 0 (for grid sizes); valid after cuda_stream().
 int cuda_sm_count();
 
-// Argument i as a device pointer: it must be the BASE of a live allocation from cudaMalloc holding
-// at least `need_bytes` bytes (E_ARG / E_SHAPE otherwise).
+// Argument i as a device pointer: it must lie inside a live allocation from cudaMalloc (the base, or
+// inside it for a tensor view) with at least `need_bytes` bytes from there to the allocation's end
+// (E_ARG / E_SHAPE otherwise).
 void* cuda_device_arg(const Args& args, size_t i, const char* name, uint64_t need_bytes);
 
 }  // namespace hp

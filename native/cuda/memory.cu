@@ -62,13 +62,19 @@ int cuda_sm_count() { return g_sm_count > 0 ? g_sm_count : 1; }
 void* cuda_device_arg(const Args& args, size_t i, const char* name, uint64_t need_bytes) {
   const uint64_t p = args.bigint(i, name);
   std::lock_guard<std::mutex> lock(g_mutex);
-  auto it = g_allocations.find(p);
-  if (it == g_allocations.end()) {
-    args.fail("E_ARG", std::string(name) + " (" + hex(p) + ") is not the base of a live allocation from cudaMalloc");
+  // the allocation that starts at or below p (a tensor view may point inside an allocation)
+  auto it = g_allocations.upper_bound(p);
+  if (it == g_allocations.begin()) {
+    args.fail("E_ARG", std::string(name) + " (" + hex(p) + ") is not inside a live allocation from cudaMalloc");
   }
-  if (it->second < need_bytes) {
-    args.fail("E_SHAPE", std::string(name) + " (" + hex(p) + ") holds " + std::to_string(it->second) + " bytes, the call needs " +
-                             std::to_string(need_bytes));
+  --it;
+  const uint64_t offset = p - it->first;
+  if (offset >= it->second && !(offset == 0 && it->second == 0)) {
+    args.fail("E_ARG", std::string(name) + " (" + hex(p) + ") is not inside a live allocation from cudaMalloc");
+  }
+  if (it->second - offset < need_bytes) {
+    args.fail("E_SHAPE", std::string(name) + " (" + hex(p) + ") has " + std::to_string(it->second - offset) +
+                             " bytes left in its allocation, the call needs " + std::to_string(need_bytes));
   }
   return (void*)(uintptr_t)p;
 }

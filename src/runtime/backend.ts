@@ -239,6 +239,12 @@ export interface Backend {
   copy(t: Tensor): Tensor;
   /** A host copy of the contents. */
   read(t: Tensor): Promise<HostArray>;
+  /**
+   * Storage that shares `bytes` bytes of t's storage from `byteOffset` on (src/tensor.ts `sliceRows`
+   * wraps it in a Tensor that never releases it). GPU backends need byteOffset % 256 == 0 (WebGPU's
+   * binding alignment; it also keeps kernels' 16-byte accesses aligned) and throw E_ARG otherwise.
+   */
+  viewStorage?(t: Tensor, byteOffset: number, bytes: number): unknown;
   /** Gives the tensor's storage back (to a pool where the backend has one). */
   release(t: Tensor): void;
   /** Resolves when all work submitted so far has finished. */

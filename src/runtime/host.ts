@@ -73,7 +73,7 @@ export function hostData<T extends HostArray = HostArray>(t: Tensor): T {
  * The storage half of a host backend (reference, cpu): allocation, copies, reads and the pool. The
  * backend object spreads these in and adds its name, device and kernels; `self` returns that object.
  */
-export function hostStorage(self: () => Backend): Pick<Backend, 'maxBytes' | 'fromHost' | 'empty' | 'copy' | 'read' | 'release' | 'sync'> {
+export function hostStorage(self: () => Backend): Pick<Backend, 'maxBytes' | 'fromHost' | 'empty' | 'copy' | 'read' | 'release' | 'sync' | 'viewStorage'> {
   return {
     maxBytes: HOST_MAX_BYTES,
     fromHost: (data, dtype, shape) => hostFromHost(self(), data, dtype, shape),
@@ -82,5 +82,10 @@ export function hostStorage(self: () => Backend): Pick<Backend, 'maxBytes' | 'fr
     read: async (t) => hostData(t).slice(),
     release: hostRelease,
     sync: async () => {},
+    viewStorage: (t, byteOffset, bytes) => {
+      const a = hostData(t);
+      const start = byteOffset / a.BYTES_PER_ELEMENT;
+      return a.subarray(start, start + bytes / a.BYTES_PER_ELEMENT);
+    },
   };
 }
