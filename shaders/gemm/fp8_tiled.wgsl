@@ -1,0 +1,309 @@
+// gemm/fp8_tiled.wgsl — FP8 (E4M3) block-scaled GEMM on f32 FMA units (codec.wgsl prepended).
+//   a: e4m3 [rowsA, K] (rowsA = M, or G·Mmax when masked), aScales: f32 [rowsA, KB]
+//   b: e4m3 [G, N, K], bScales: f32 [G·ceil(N/128), KB] (B_BLOCK_ROWS 128) or [G·N, KB] (1)
+//   rowGroups: i32 groupIndex [M] (contiguous) or maskedM [G] (masked); c: f32 [M, N] (HAS_C)
+//   out: f32 or bf16 [rowsA, N];  D[r, n] = Σ_k (a[r,k]·sa[r,kb]) · (b[g,n,k]·sb[g,n,kb]) (+ c)
+// The scales are folded into the decoded f32 tiles (allowed by the contract: every K tile lies in one
+// 128-wide K block), so the product is a plain f32 FMA GEMM over scaled values.
+//
+// Tiling: a workgroup of 256 invocations computes a 128×128 tile of D; invocation (tx, ty) = (lid % 16,
+// lid / 16) owns rows {ty·4 + i, 64 + ty·4 + i} and columns {tx·4 + j, 64 + tx·4 + j} (i, j < 4): an 8×8
+// register block whose A and B values come from workgroup memory as two vec4 each per k (the 16
+// invocations of a half-warp read 16 consecutive vec4 of Bs: no bank conflicts; As reads broadcast).
+// Per K tile of BK codes: invocations 0..127 load one row of A each, 128..255 one row of B (BK/4 u32
+// words of one row: whole 32-byte sectors when BK = 32), decode them through a 256-entry table in
+// workgroup memory, multiply by the row's scale and store them transposed (As[k][m], consecutive
+// invocations write consecutive addresses). The next tile's words are loaded into registers while the
+// current tile is multiplied.
+//
+// Rows of a row-major fp8 matrix start at byte r·K. K_WORDS (K % 4 == 0): rows are word aligned and a
+// word never straddles a row. Otherwise each 4-byte group is read from the two words it spans and bytes
+// past the row's end are masked to 0 (and the word past the buffer's end is never read).
+//
+// Groupings (GROUPING): 0 none; 1 contiguous: the tile's group is that of the first non-padding row of
+// its 128-row-aligned block (tiles never straddle such blocks); rows with index −1 are written 0, rows
+// with another or an invalid index NaN; 2 masked: tiles never straddle groups (TPG tiles per group),
+// rows r − g·Mmax ≥ maskedM[g] are written 0, a whole group NaN when maskedM[g] ∉ [0, Mmax].
+// Tiles with nothing to compute skip the K loop.
+//
+// Bindings: 0 params (uniform); 1 a: array<u32> [aWords]; 2 aScales; 3 b: array<u32> [bWords];
+//           4 bScales; 5 rowGroups: array<i32> (a dummy when GROUPING == 0); 6 c (dummy unless HAS_C);
+//           7 out: array<u32> (f32 bits, or two bf16 per word: needs N even, the launcher sees to it).
+// Workgroup memory: As, Bs (BK·128 f32 each), lut (256 u32): 2·BK·512 + 1024 bytes.
+// Overrides: FP8_FORMAT (0), GROUPING, B_BLOCK_ROWS, K_WORDS, HAS_C, OUT_BF16, BK (16 or 32).
+// Dispatch: tilesM·tilesN workgroups (tn fastest), folded into x + y·num_workgroups.x past 65535.
+
+struct Params {
+  M: u32,        // rows of A in all (rowsA)
+  N: u32,
+  K: u32,
+  KB: u32,       // ceil(K / 128)
+  G: u32,
+  Mmax: u32,     // rows per group (masked)
+  tilesN: u32,   // ceil(N / 128)
+  tilesM: u32,   // row tiles in all
+  TPG: u32,      // row tiles per group (masked): ceil(Mmax / 128)
+  NB: u32,       // ceil(N / 128)
+  aWords: u32,   // words of a (ceil(rowsA·K / 4))
+  bWords: u32,   // words of b (ceil(G·N·K / 4))
+}
+
+override GROUPING: u32 = 0u;
+override B_BLOCK_ROWS: u32 = 128u;
+override K_WORDS: bool = true;
+override HAS_C: bool = false;
+override OUT_BF16: bool = false;
+override BK: u32 = 32u;
+
+const BM: u32 = 128u;
+const BN: u32 = 128u;
+const MAX_WORDS: u32 = 8u; // BK / 4 at most
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> a: array<u32>;
+@group(0) @binding(2) var<storage, read> aScales: array<f32>;
+@group(0) @binding(3) var<storage, read> b: array<u32>;
+@group(0) @binding(4) var<storage, read> bScales: array<f32>;
+@group(0) @binding(5) var<storage, read> rowGroups: array<i32>;
+@group(0) @binding(6) var<storage, read> c: array<f32>;
+@group(0) @binding(7) var<storage, read_write> out: array<u32>;
+
+var<workgroup> As: array<vec4<f32>, BK * BM / 4u>; // As[k][m], m fastest
+var<workgroup> Bs: array<vec4<f32>, BK * BN / 4u>; // Bs[k][n], n fastest
+var<workgroup> lut: array<u32, 256>;
+var<workgroup> firstRow: atomic<u32>;  // contiguous: first non-padding row of the 128-row block
+var<workgroup> computeTile: u32;       // 1 when the K loop must run
+var<workgroup> tileGroup: u32;
+
+// The 4 codes of row-major byte offset `o` (row `base` + column k, k < K) of a, bytes past `left` masked.
+fn a_word(o: u32, left: u32) -> u32 {
+  var w: u32;
+  if (K_WORDS) {
+    w = a[o >> 2u];
+  } else {
+    let wi = o >> 2u;
+    let sh = (o & 3u) * 8u;
+    let lo = a[wi];
+    var hi = 0u;
+    if (sh != 0u && wi + 1u < params.aWords) { hi = a[wi + 1u]; }
+    w = select((lo >> sh) | (hi << (32u - sh)), lo, sh == 0u);
+  }
+  if (left < 4u) { w = w & ((1u << (8u * left)) - 1u); }
+  return w;
+}
+
+fn b_word(o: u32, left: u32) -> u32 {
+  var w: u32;
+  if (K_WORDS) {
+    w = b[o >> 2u];
+  } else {
+    let wi = o >> 2u;
+    let sh = (o & 3u) * 8u;
+    let lo = b[wi];
+    var hi = 0u;
+    if (sh != 0u && wi + 1u < params.bWords) { hi = b[wi + 1u]; }
+    w = select((lo >> sh) | (hi << (32u - sh)), lo, sh == 0u);
+  }
+  if (left < 4u) { w = w & ((1u << (8u * left)) - 1u); }
+  return w;
+}
+
+// 0: compute, 1: write zeros, 2: write NaN, for an existing row r of the tile (group g, valid or not).
+fn row_status(r: u32, g: u32, gValid: bool) -> u32 {
+  if (GROUPING == 1u) {
+    let idx = rowGroups[r];
+    if (idx == -1) { return 1u; }
+    if (gValid && u32(idx) == g) { return 0u; }
+    return 2u;
+  }
+  if (GROUPING == 2u) {
+    let mm = rowGroups[g];
+    if (mm < 0 || u32(mm) > params.Mmax) { return 2u; }
+    if (r - g * params.Mmax >= u32(mm)) { return 1u; }
+  }
+  return 0u;
+}
+
+fn bf16_bits(u: u32) -> u32 {
+  if ((u & 0x7fffffffu) > 0x7f800000u) { return 0x7fc0u; }
+  return (u + 0x7fffu + ((u >> 16u) & 1u)) >> 16u;
+}
+
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+  let wgi = wg.x + wg.y * nwg.x;
+  if (wgi >= params.tilesM * params.tilesN) { return; } // folded grids overshoot
+  let tn = wgi % params.tilesN;
+  let tm = wgi / params.tilesN;
+  let n0 = tn * BN;
+
+  // ---- the tile's rows and group
+  var g = 0u;
+  var row0 = tm * BM;
+  var rowLimit = params.M; // rows of this tile's group/matrix: [.., rowLimit)
+  if (GROUPING == 2u) {
+    g = tm / params.TPG;
+    row0 = g * params.Mmax + (tm % params.TPG) * BM;
+    rowLimit = g * params.Mmax + params.Mmax;
+  }
+  for (var k = lid; k < 256u; k = k + 256u) { lut[k] = fp8_decode_bits(k); }
+  if (lid == 0u) {
+    atomicStore(&firstRow, 128u);
+    computeTile = 1u;
+    tileGroup = g;
+  }
+  workgroupBarrier();
+  if (GROUPING == 1u) {
+    let blk = (row0 / 128u) * 128u;
+    if (lid < 128u && blk + lid < params.M && rowGroups[blk + lid] != -1) { atomicMin(&firstRow, lid); }
+    workgroupBarrier();
+    if (lid == 0u) {
+      let f = atomicLoad(&firstRow);
+      if (f == 128u) {
+        computeTile = 0u; // all padding
+      } else {
+        let gi = rowGroups[blk + f];
+        if (gi < 0 || u32(gi) >= params.G) { computeTile = 0u; tileGroup = 0xffffffffu; } else { tileGroup = u32(gi); }
+      }
+    }
+  } else if (GROUPING == 2u) {
+    if (lid == 0u) {
+      let mm = rowGroups[g];
+      if (mm < 0 || u32(mm) > params.Mmax || row0 - g * params.Mmax >= u32(mm)) { computeTile = 0u; }
+    }
+  }
+  let doCompute = workgroupUniformLoad(&computeTile);
+  let gt = workgroupUniformLoad(&tileGroup);
+  let gValid = gt != 0xffffffffu;
+  if (GROUPING == 1u && gValid) { g = gt; }
+
+  let tx = lid % 16u;
+  let ty = lid / 16u;
+  var acc: array<vec4<f32>, 16>; // acc[2i + h]: row i of the block, columns h·64 + tx·4 + 0..3
+  for (var i = 0u; i < 16u; i = i + 1u) { acc[i] = vec4<f32>(0.0); }
+
+  if (doCompute == 1u) {
+    let K = params.K;
+    let nk = (K + BK - 1u) / BK;
+    let isA = lid < 128u;
+    let rr = lid % 128u; // the row of the tile this invocation loads
+    var rowOk: bool;
+    var rowBase: u32; // byte offset of the row's first code
+    if (isA) {
+      rowOk = row0 + rr < rowLimit;
+      rowBase = (row0 + rr) * K;
+    } else {
+      rowOk = n0 + rr < params.N;
+      rowBase = (g * params.N + n0 + rr) * K;
+    }
+    var words: array<u32, MAX_WORDS>;
+    // prefetch tile 0
+    for (var w = 0u; w < BK / 4u; w = w + 1u) {
+      let k = 4u * w;
+      words[w] = 0u;
+      if (rowOk && k < K) {
+        if (isA) { words[w] = a_word(rowBase + k, K - k); } else { words[w] = b_word(rowBase + k, K - k); }
+      }
+    }
+    for (var kt = 0u; kt < nk; kt = kt + 1u) {
+      let k0 = kt * BK;
+      let kb = k0 / 128u;
+      var s = 0.0;
+      if (rowOk) {
+        if (isA) {
+          s = aScales[(row0 + rr) * params.KB + kb];
+        } else if (B_BLOCK_ROWS == 128u) {
+          s = bScales[(g * params.NB + (n0 + rr) / 128u) * params.KB + kb];
+        } else {
+          s = bScales[(g * params.N + n0 + rr) * params.KB + kb];
+        }
+      }
+      workgroupBarrier(); // the previous tile's products are done with As/Bs
+      for (var w = 0u; w < BK / 4u; w = w + 1u) {
+        let cw = words[w];
+        let v = vec4<f32>(bitcast<f32>(lut[cw & 0xffu]), bitcast<f32>(lut[(cw >> 8u) & 0xffu]),
+                          bitcast<f32>(lut[(cw >> 16u) & 0xffu]), bitcast<f32>(lut[cw >> 24u])) * s;
+        let base = (4u * w) * (BM / 4u) + rr / 4u;
+        let comp = rr % 4u;
+        if (isA) {
+          As[base][comp] = v.x;
+          As[base + BM / 4u][comp] = v.y;
+          As[base + BM / 2u][comp] = v.z;
+          As[base + 3u * BM / 4u][comp] = v.w;
+        } else {
+          Bs[base][comp] = v.x;
+          Bs[base + BN / 4u][comp] = v.y;
+          Bs[base + BN / 2u][comp] = v.z;
+          Bs[base + 3u * BN / 4u][comp] = v.w;
+        }
+      }
+      workgroupBarrier();
+      // the next tile's words travel while this one is multiplied
+      if (kt + 1u < nk) {
+        for (var w = 0u; w < BK / 4u; w = w + 1u) {
+          let k = k0 + BK + 4u * w;
+          words[w] = 0u;
+          if (rowOk && k < K) {
+            if (isA) { words[w] = a_word(rowBase + k, K - k); } else { words[w] = b_word(rowBase + k, K - k); }
+          }
+        }
+      }
+      for (var k = 0u; k < BK; k = k + 1u) {
+        let a0 = As[k * (BM / 4u) + ty];
+        let a1 = As[k * (BM / 4u) + 16u + ty];
+        let b0 = Bs[k * (BN / 4u) + tx];
+        let b1 = Bs[k * (BN / 4u) + 16u + tx];
+        acc[0] = fma(vec4<f32>(a0.x), b0, acc[0]);
+        acc[1] = fma(vec4<f32>(a0.x), b1, acc[1]);
+        acc[2] = fma(vec4<f32>(a0.y), b0, acc[2]);
+        acc[3] = fma(vec4<f32>(a0.y), b1, acc[3]);
+        acc[4] = fma(vec4<f32>(a0.z), b0, acc[4]);
+        acc[5] = fma(vec4<f32>(a0.z), b1, acc[5]);
+        acc[6] = fma(vec4<f32>(a0.w), b0, acc[6]);
+        acc[7] = fma(vec4<f32>(a0.w), b1, acc[7]);
+        acc[8] = fma(vec4<f32>(a1.x), b0, acc[8]);
+        acc[9] = fma(vec4<f32>(a1.x), b1, acc[9]);
+        acc[10] = fma(vec4<f32>(a1.y), b0, acc[10]);
+        acc[11] = fma(vec4<f32>(a1.y), b1, acc[11]);
+        acc[12] = fma(vec4<f32>(a1.z), b0, acc[12]);
+        acc[13] = fma(vec4<f32>(a1.z), b1, acc[13]);
+        acc[14] = fma(vec4<f32>(a1.w), b0, acc[14]);
+        acc[15] = fma(vec4<f32>(a1.w), b1, acc[15]);
+      }
+    }
+  }
+
+  // ---- epilogue: status per row, + c, f32 or bf16 out
+  let N = params.N;
+  for (var i = 0u; i < 8u; i = i + 1u) {
+    let r = row0 + select(ty * 4u + i, 64u + ty * 4u + (i - 4u), i >= 4u);
+    if (r >= rowLimit) { continue; }
+    let st = row_status(r, g, gValid);
+    for (var h = 0u; h < 2u; h = h + 1u) {
+      let n = n0 + h * 64u + tx * 4u;
+      if (n >= N) { continue; }
+      var v = acc[2u * i + h];
+      var bits = bitcast<vec4<u32>>(v);
+      if (st == 0u && HAS_C) {
+        for (var j = 0u; j < 4u; j = j + 1u) {
+          if (n + j < N) { v[j] = v[j] + c[r * N + n + j]; }
+        }
+        bits = bitcast<vec4<u32>>(v);
+      }
+      if (st == 1u) { bits = vec4<u32>(0u); }
+      if (st == 2u) { bits = vec4<u32>(F32_NAN_BITS); }
+      if (OUT_BF16) {
+        // N is even here, so a word holds columns n, n + 1 of one row (n even)
+        let o = (r * N + n) / 2u;
+        out[o] = bf16_bits(bits.x) | (bf16_bits(bits.y) << 16u);
+        if (n + 2u < N) { out[o + 1u] = bf16_bits(bits.z) | (bf16_bits(bits.w) << 16u); }
+      } else {
+        let o = r * N + n;
+        for (var j = 0u; j < 4u; j = j + 1u) {
+          if (n + j < N) { out[o + j] = bits[j]; }
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,164 @@
+// GEMM launchers: FP8 block-scaled GEMM (all three groupings), matmul (f32/bf16) and transpose.
+// Shapes and dtypes were checked by src/ops/gemm.ts; these compute sizes, pick the pipeline variant
+// (override constants) and record dispatches.
+// FP8 and bf16 data are byte/half arrays packed into u32 words (tensor buffers are padded to whole
+// words). A bf16 output whose rows do not end on a word boundary (N odd) cannot be written by
+// invocations that each own whole words of one row, so it goes through an f32 scratch buffer and a
+// conversion pass.
+
+import type { GemmFp8Args, GemmKernels } from '../runtime/backend.js';
+import type { Tensor } from '../tensor.js';
+import { HotpathsError } from '../errors.js';
+import { BufferUsage } from './device.js';
+import type { BufferRange, CommandBatcher, PipelineCache } from './pipelines.js';
+
+export const GEMM_SHADER_FILES = [
+  'fp8/codec.wgsl',
+  'gemm/fp8_tiled.wgsl',
+  'gemm/matmul.wgsl',
+  'gemm/transpose.wgsl',
+  'gemm/f32_to_bf16.wgsl',
+] as const;
+
+const TILE = 128; // rows and columns of D per workgroup (both kernels)
+const WG_ELEMENTWISE = 256;
+
+/**
+ * Tuning of the WebGPU GEMM kernels, read at every launch. 0 means automatic.
+ */
+export const GEMM_TUNING = {
+  /** K depth of the fp8 kernel's workgroup tiles: 16 or 32 (auto: 32 where the device has the 33 KiB of workgroup memory it needs). */
+  fp8Bk: 0,
+  /** K depth of the matmul tiles: 8 or 16 (auto: 16). */
+  matmulBk: 0,
+};
+
+/** What the launchers need from the backend. */
+export interface GemmLaunchContext {
+  pipelines: PipelineCache;
+  batcher: CommandBatcher;
+  /** The bound range of a tensor's buffer (its padded byte size), after checking the binding limit. */
+  bind(t: Tensor, what: string): BufferRange;
+}
+
+const GROUPING_ID = { none: 0, contiguous: 1, masked: 2 } as const;
+
+/** An f32 scratch buffer of `n` elements, destroyed after the work recorded so far is submitted. */
+function scratchF32(ctx: GemmLaunchContext, n: number): GPUBuffer {
+  const bytes = Math.max(16, Math.ceil((n * 4) / 16) * 16);
+  if (bytes > ctx.batcher.device.limits.maxStorageBufferBindingSize) {
+    throw new HotpathsError('E_TOO_LARGE', `gemm: the f32 scratch output (${bytes} bytes) exceeds this device's binding limit`);
+  }
+  return ctx.batcher.device.createBuffer({ size: bytes, usage: BufferUsage.STORAGE, label: 'hotpaths gemm scratch' });
+}
+
+/** Converts the f32 scratch `src` (n elements) into the bf16 tensor `out`, then frees `src` once submitted. */
+function finishBf16(ctx: GemmLaunchContext, src: GPUBuffer, n: number, out: Tensor): void {
+  const words = Math.ceil(n / 2);
+  const p = ctx.pipelines.get(['gemm/f32_to_bf16.wgsl'], { WG: WG_ELEMENTWISE });
+  ctx.batcher.dispatch(p, [n, words], [src, ctx.bind(out, 'gemm out')], Math.ceil(words / WG_ELEMENTWISE));
+  ctx.batcher.flush();
+  src.destroy(); // submitted work that uses it still completes
+}
+
+function fp8Bk(ctx: GemmLaunchContext): number {
+  if (GEMM_TUNING.fp8Bk === 16 || GEMM_TUNING.fp8Bk === 32) return GEMM_TUNING.fp8Bk;
+  // As + Bs (2·BK·128 f32) + the 256-entry table + a few words
+  const need32 = 2 * 32 * TILE * 4 + 1024 + 64;
+  return ctx.batcher.device.limits.maxComputeWorkgroupStorageSize >= need32 ? 32 : 16;
+}
+
+/** D = A·Bᵀ with 1×128 / 128×128 (or 1×128) block scales; see GemmKernels.fp8. */
+export function gemmFp8(ctx: GemmLaunchContext, args: GemmFp8Args): void {
+  const { M, N, K, G, Mmax, grouping } = args;
+  if (M === 0 || N === 0) return;
+  const KB = Math.ceil(K / 128);
+  const NB = Math.ceil(N / 128);
+  const tilesN = Math.ceil(N / TILE);
+  const TPG = grouping === 'masked' ? Math.ceil(Mmax / TILE) : 0;
+  const tilesM = grouping === 'masked' ? G * TPG : Math.ceil(M / TILE);
+  if (tilesM === 0) return;
+  const outBf16 = args.out.dtype === 'bf16';
+  if (!outBf16 && args.out.dtype !== 'f32') throw new HotpathsError('E_DTYPE', `gemm.fp8 out: expected f32 or bf16, got ${args.out.describe()}`);
+  const viaScratch = outBf16 && N % 2 === 1;
+  const aWords = Math.ceil((M * K) / 4);
+  const bWords = Math.ceil((G * N * K) / 4);
+
+  const ab = ctx.bind(args.a, 'gemm.fp8 a');
+  const dummy = ab; // bound where a kernel variant never reads (read-only aliasing is allowed)
+  const bindings: (BufferRange | GPUBuffer)[] = [
+    ab,
+    ctx.bind(args.aScales, 'gemm.fp8 aScales'),
+    ctx.bind(args.b, 'gemm.fp8 b'),
+    ctx.bind(args.bScales, 'gemm.fp8 bScales'),
+    args.rowGroups && grouping !== 'none' ? ctx.bind(args.rowGroups, 'gemm.fp8 rowGroups') : dummy,
+    args.c && grouping === 'none' ? ctx.bind(args.c, 'gemm.fp8 c') : dummy,
+  ];
+  const scratch = viaScratch ? scratchF32(ctx, M * N) : undefined;
+  bindings.push(scratch ?? ctx.bind(args.out, 'gemm.fp8 out'));
+  const p = ctx.pipelines.get(['fp8/codec.wgsl', 'gemm/fp8_tiled.wgsl'], {
+    FP8_FORMAT: 0,
+    GROUPING: GROUPING_ID[grouping],
+    B_BLOCK_ROWS: args.bBlockRows,
+    K_WORDS: K % 4 === 0,
+    HAS_C: args.c !== null && grouping === 'none',
+    OUT_BF16: outBf16 && !viaScratch,
+    BK: fp8Bk(ctx),
+  });
+  const uniforms = [M, N, K, KB, G, Mmax, tilesN, tilesM, TPG, NB, aWords, bWords];
+  ctx.batcher.dispatch(p, uniforms, bindings, tilesM * tilesN);
+  if (scratch) finishBf16(ctx, scratch, M * N, args.out);
+}
+
+/** D = op(A)·op(B) (+ C); see GemmKernels.matmul. */
+export function matmul(ctx: GemmLaunchContext, a: Tensor, b: Tensor, transA: boolean, transB: boolean, c: Tensor | null, out: Tensor): void {
+  if (a.shape.length !== 2 || b.shape.length !== 2 || out.shape.length !== 2) {
+    throw new HotpathsError('E_SHAPE', `gemm.matmul: expected 2-D tensors, got ${a.describe()}, ${b.describe()}, ${out.describe()}`);
+  }
+  const M = out.shape[0]!;
+  const N = out.shape[1]!;
+  const K = transA ? a.shape[0]! : a.shape[1]!;
+  if (M === 0 || N === 0) return;
+  const inBf16 = a.dtype === 'bf16';
+  const outBf16 = out.dtype === 'bf16';
+  const viaScratch = outBf16 && N % 2 === 1;
+  const tilesN = Math.ceil(N / TILE);
+  const tilesM = Math.ceil(M / TILE);
+  const ab = ctx.bind(a, 'gemm.matmul a');
+  const scratch = viaScratch ? scratchF32(ctx, M * N) : undefined;
+  const bindings = [ab, ctx.bind(b, 'gemm.matmul b'), c ? ctx.bind(c, 'gemm.matmul c') : ab, scratch ?? ctx.bind(out, 'gemm.matmul out')];
+  const bk = GEMM_TUNING.matmulBk === 8 || GEMM_TUNING.matmulBk === 16 ? GEMM_TUNING.matmulBk : 16;
+  const p = ctx.pipelines.get(['gemm/matmul.wgsl'], {
+    TRANS_A: transA,
+    TRANS_B: transB,
+    IN_BF16: inBf16,
+    HAS_C: c !== null,
+    OUT_BF16: outBf16 && !viaScratch,
+    BK: bk,
+  });
+  ctx.batcher.dispatch(p, [M, N, K, tilesN], bindings, tilesM * tilesN);
+  if (scratch) finishBf16(ctx, scratch, M * N, out);
+}
+
+/** x [R, C] -> out [C, R], bit-exact, for 1-, 2- and 4-byte elements. */
+export function transpose(ctx: GemmLaunchContext, x: Tensor, out: Tensor): void {
+  if (x.shape.length !== 2) throw new HotpathsError('E_SHAPE', `gemm.transpose: expected a 2-D tensor, got ${x.describe()}`);
+  const R = x.shape[0]!;
+  const C = x.shape[1]!;
+  const n = R * C;
+  if (n === 0) return;
+  const eb = x.bytes / n;
+  if (eb !== 1 && eb !== 2 && eb !== 4) throw new HotpathsError('E_DTYPE', `gemm.transpose: elements of ${eb} bytes are not supported`);
+  const words = Math.ceil((n * eb) / 4);
+  const p = ctx.pipelines.get(['gemm/transpose.wgsl'], { ELEM_BYTES: eb, WG: WG_ELEMENTWISE });
+  ctx.batcher.dispatch(p, [R, C, words], [ctx.bind(x, 'gemm.transpose x'), ctx.bind(out, 'gemm.transpose out')], Math.ceil(words / WG_ELEMENTWISE));
+}
+
+/** The GemmKernels of the WebGPU backend (launches are synchronous; results are ordered by the queue). */
+export function createGemmKernels(ctx: GemmLaunchContext): GemmKernels {
+  return {
+    fp8: (args) => gemmFp8(ctx, args),
+    matmul: (a, b, transA, transB, c, out) => matmul(ctx, a, b, transA, transB, c, out),
+    transpose: (x, out) => transpose(ctx, x, out),
+  };
+}
