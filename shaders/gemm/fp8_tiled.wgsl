@@ -53,7 +53,7 @@ override B_BLOCK_ROWS: u32 = 128u;
 override K_WORDS: bool = true;
 override HAS_C: bool = false;
 override OUT_BF16: bool = false;
-override BK: u32 = 32u;
+override BK: u32 = 16u;
 
 const BM: u32 = 128u;
 const BN: u32 = 128u;
@@ -75,37 +75,38 @@ var<workgroup> firstRow: atomic<u32>;  // contiguous: first non-padding row of t
 var<workgroup> computeTile: u32;       // 1 when the K loop must run
 var<workgroup> tileGroup: u32;
 
-// The 4 codes of row-major byte offset `o` (row `base` + column k, k < K) of a, bytes past `left` masked.
-fn a_word(o: u32, left: u32) -> u32 {
-  var w: u32;
-  if (K_WORDS) {
-    w = a[o >> 2u];
-  } else {
-    let wi = o >> 2u;
-    let sh = (o & 3u) * 8u;
-    let lo = a[wi];
-    var hi = 0u;
-    if (sh != 0u && wi + 1u < params.aWords) { hi = a[wi + 1u]; }
-    w = select((lo >> sh) | (hi << (32u - sh)), lo, sh == 0u);
+// The BK codes of one row from byte offset `o` (k0 of the row), bytes at or past `left` (K − k0)
+// masked to 0, into words[0 .. BK/4). K_WORDS: o is word aligned. Otherwise the BK/4 + 1 aligned
+// words covering the bytes are loaded (never past the buffer's `nWords`) and funnel-shifted.
+fn load_row(isA: bool, o: u32, left: u32, nWords: u32) -> array<u32, MAX_WORDS> {
+  var w: array<u32, MAX_WORDS>;
+  var raw: array<u32, MAX_WORDS + 1u>;
+  let nw = BK / 4u;
+  let wi = o >> 2u;
+  let sh = (o & 3u) * 8u;
+  let count = select(nw + 1u, nw, K_WORDS || sh == 0u);
+  for (var j = 0u; j < count; j = j + 1u) {
+    raw[j] = 0u;
+    // words wholly past the row's end are not needed (and may lie past the buffer)
+    if (4u * j < left + (o & 3u) && wi + j < nWords) {
+      if (isA) { raw[j] = a[wi + j]; } else { raw[j] = b[wi + j]; }
+    }
   }
-  if (left < 4u) { w = w & ((1u << (8u * left)) - 1u); }
+  for (var j = 0u; j < nw; j = j + 1u) {
+    var v = raw[j];
+    if (!K_WORDS && sh != 0u) { v = (raw[j] >> sh) | (raw[j + 1u] << (32u - sh)); }
+    let l = left - min(left, 4u * j); // codes of this word inside the row
+    if (l < 4u) { v = v & ((1u << (8u * l)) - 1u); }
+    w[j] = v;
+  }
   return w;
 }
 
-fn b_word(o: u32, left: u32) -> u32 {
-  var w: u32;
-  if (K_WORDS) {
-    w = b[o >> 2u];
-  } else {
-    let wi = o >> 2u;
-    let sh = (o & 3u) * 8u;
-    let lo = b[wi];
-    var hi = 0u;
-    if (sh != 0u && wi + 1u < params.bWords) { hi = b[wi + 1u]; }
-    w = select((lo >> sh) | (hi << (32u - sh)), lo, sh == 0u);
-  }
-  if (left < 4u) { w = w & ((1u << (8u * left)) - 1u); }
-  return w;
+// Scale of A row r, or of B row n of group g, for K block kb.
+fn row_scale(isA: bool, r: u32, g: u32, n: u32, kb: u32) -> f32 {
+  if (isA) { return aScales[r * params.KB + kb]; }
+  if (B_BLOCK_ROWS == 128u) { return bScales[(g * params.NB + n / 128u) * params.KB + kb]; }
+  return bScales[(g * params.N + n) * params.KB + kb];
 }
 
 // 0: compute, 1: write zeros, 2: write NaN, for an existing row r of the tile (group g, valid or not).
@@ -197,28 +198,16 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
       rowOk = n0 + rr < params.N;
       rowBase = (g * params.N + n0 + rr) * K;
     }
-    var words: array<u32, MAX_WORDS>;
-    // prefetch tile 0
-    for (var w = 0u; w < BK / 4u; w = w + 1u) {
-      let k = 4u * w;
-      words[w] = 0u;
-      if (rowOk && k < K) {
-        if (isA) { words[w] = a_word(rowBase + k, K - k); } else { words[w] = b_word(rowBase + k, K - k); }
-      }
+    let nWords = select(params.bWords, params.aWords, isA);
+    // the scale of this row for K block kb (0 for rows past the matrix)
+    var words = array<u32, MAX_WORDS>();
+    var s = 0.0;
+    if (rowOk) {
+      words = load_row(isA, rowBase, K, nWords);
+      s = row_scale(isA, row0 + rr, g, n0 + rr, 0u);
     }
     for (var kt = 0u; kt < nk; kt = kt + 1u) {
       let k0 = kt * BK;
-      let kb = k0 / 128u;
-      var s = 0.0;
-      if (rowOk) {
-        if (isA) {
-          s = aScales[(row0 + rr) * params.KB + kb];
-        } else if (B_BLOCK_ROWS == 128u) {
-          s = bScales[(g * params.NB + (n0 + rr) / 128u) * params.KB + kb];
-        } else {
-          s = bScales[(g * params.N + n0 + rr) * params.KB + kb];
-        }
-      }
       workgroupBarrier(); // the previous tile's products are done with As/Bs
       for (var w = 0u; w < BK / 4u; w = w + 1u) {
         let cw = words[w];
@@ -239,15 +228,10 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
         }
       }
       workgroupBarrier();
-      // the next tile's words travel while this one is multiplied
-      if (kt + 1u < nk) {
-        for (var w = 0u; w < BK / 4u; w = w + 1u) {
-          let k = k0 + BK + 4u * w;
-          words[w] = 0u;
-          if (rowOk && k < K) {
-            if (isA) { words[w] = a_word(rowBase + k, K - k); } else { words[w] = b_word(rowBase + k, K - k); }
-          }
-        }
+      // the next tile's words and scale travel while this one is multiplied
+      if (kt + 1u < nk && rowOk) {
+        words = load_row(isA, rowBase + k0 + BK, K - k0 - BK, nWords);
+        s = row_scale(isA, row0 + rr, g, n0 + rr, (k0 + BK) / 128u);
       }
       for (var k = 0u; k < BK; k = k + 1u) {
         let a0 = As[k * (BM / 4u) + ty];

@@ -27,7 +27,11 @@ const WG_ELEMENTWISE = 256;
  * Tuning of the WebGPU GEMM kernels, read at every launch. 0 means automatic.
  */
 export const GEMM_TUNING = {
-  /** K depth of the fp8 kernel's workgroup tiles: 16 or 32 (auto: 32 where the device has the 33 KiB of workgroup memory it needs). */
+  /**
+   * K depth of the fp8 kernel's workgroup tiles: 16 or 32 (auto: 16). On the H100 (2026-11-21,
+   * 4096×4096×7168, bf16 out) BK 16 ran 28.3 TFLOP/s, BK 32 24.0 (17 vs 33 KiB of workgroup memory:
+   * more workgroups per SM); 32 also needs more than lavapipe's 32 KiB.
+   */
   fp8Bk: 0,
   /** K depth of the matmul tiles: 8 or 16 (auto: 16). */
   matmulBk: 0,
@@ -62,10 +66,10 @@ function finishBf16(ctx: GemmLaunchContext, src: GPUBuffer, n: number, out: Tens
 }
 
 function fp8Bk(ctx: GemmLaunchContext): number {
-  if (GEMM_TUNING.fp8Bk === 16 || GEMM_TUNING.fp8Bk === 32) return GEMM_TUNING.fp8Bk;
+  const want = GEMM_TUNING.fp8Bk === 32 ? 32 : 16;
   // As + Bs (2·BK·128 f32) + the 256-entry table + a few words
-  const need32 = 2 * 32 * TILE * 4 + 1024 + 64;
-  return ctx.batcher.device.limits.maxComputeWorkgroupStorageSize >= need32 ? 32 : 16;
+  const need = 2 * want * TILE * 4 + 1024 + 64;
+  return ctx.batcher.device.limits.maxComputeWorkgroupStorageSize >= need ? want : 16;
 }
 
 /** D = A·Bᵀ with 1×128 / 128×128 (or 1×128) block scales; see GemmKernels.fp8. */
