@@ -3,6 +3,7 @@
 // |D − ref| ≤ tol·Σ|a|·|b|; transpose: bit-exact. Also the NaN/zero rows of bad group indices.
 // Usage (after `npx tsc -p .`): node scripts/webgpu-gemm-check.mjs [quick]
 import { getBackend, setPoison, shutdown, toBf16, fromBf16 } from '../dist/src/index.js';
+import { GEMM_TUNING } from '../dist/src/webgpu/gemm.js';
 
 const be = await getBackend('webgpu');
 setPoison(true);
@@ -158,7 +159,10 @@ async function checkTranspose(R, C, dtype) {
   x.dispose(); out.dispose();
 }
 
-// ---- fp8
+// ---- fp8 (automatic K splits, then 3 forced splits)
+for (const splits of [0, 3]) {
+GEMM_TUNING.fp8Splits = splits;
+console.log(`fp8Splits = ${splits}`);
 await checkFp8({ M: 1, N: 5, K: 7 });
 await checkFp8({ M: 37, N: 130, K: 300 });
 await checkFp8({ M: 129, N: 257, K: 256, withC: true });
@@ -187,6 +191,8 @@ await checkFp8({ M: 200, N: 64, K: 130, outDtype: 'bf16', withC: true });
   await checkFp8({ M: G * Mmax, Mmax, N: 100, K: 256, G, grouping: 'masked', rowGroups: [150, 37, 0] });
   await checkFp8({ M: G * Mmax, Mmax, N: 33, K: 129, G, grouping: 'masked', rowGroups: [140, 151, 2], outDtype: 'bf16' });
 }
+}
+GEMM_TUNING.fp8Splits = 0;
 // ---- matmul
 for (const [tA, tB] of [[false, false], [true, false], [false, true], [true, true]]) {
   await checkMatmul({ M: 70, N: 130, K: 45, transA: tA, transB: tB });

@@ -25,13 +25,17 @@
 // with another or an invalid index NaN; 2 masked: tiles never straddle groups (TPG tiles per group),
 // rows r − g·Mmax ≥ maskedM[g] are written 0, a whole group NaN when maskedM[g] ∉ [0, Mmax].
 // Tiles with nothing to compute skip the K loop.
+// Split K (splits > 1, for grids too small to fill the GPU): workgroup wgi computes tile wgi % tiles
+// over the K tiles of split wgi / tiles and writes its f32 partial sums (zero/NaN rows as above) at
+// out[split·M·N + r·N + n]; gemm/splitk_reduce.wgsl adds the splits (+ c) into D. HAS_C and OUT_BF16
+// are off then.
 //
 // Bindings: 0 params (uniform); 1 a: array<u32> [aWords]; 2 aScales; 3 b: array<u32> [bWords];
 //           4 bScales; 5 rowGroups: array<i32> (a dummy when GROUPING == 0); 6 c (dummy unless HAS_C);
 //           7 out: array<u32> (f32 bits, or two bf16 per word: needs N even, the launcher sees to it).
 // Workgroup memory: As, Bs (BK·128 f32 each), lut (256 u32): 2·BK·512 + 1024 bytes.
 // Overrides: FP8_FORMAT (0), GROUPING, B_BLOCK_ROWS, K_WORDS, HAS_C, OUT_BF16, BK (16 or 32).
-// Dispatch: tilesM·tilesN workgroups (tn fastest), folded into x + y·num_workgroups.x past 65535.
+// Dispatch: tilesM·tilesN·splits workgroups (tn fastest), folded into x + y·num_workgroups.x past 65535.
 
 struct Params {
   M: u32,        // rows of A in all (rowsA)
@@ -46,6 +50,8 @@ struct Params {
   NB: u32,       // ceil(N / 128)
   aWords: u32,   // words of a (ceil(rowsA·K / 4))
   bWords: u32,   // words of b (ceil(G·N·K / 4))
+  splits: u32,   // K splits (1: none); with more, split s writes f32 partials at out[s·M·N ..]
+  splitTiles: u32, // BK-deep K tiles per split
 }
 
 override GROUPING: u32 = 0u;
@@ -134,9 +140,11 @@ fn bf16_bits(u: u32) -> u32 {
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
   let wgi = wg.x + wg.y * nwg.x;
-  if (wgi >= params.tilesM * params.tilesN) { return; } // folded grids overshoot
-  let tn = wgi % params.tilesN;
-  let tm = wgi / params.tilesN;
+  let tiles = params.tilesM * params.tilesN;
+  if (wgi >= tiles * params.splits) { return; } // folded grids overshoot
+  let split = wgi / tiles;
+  let tn = (wgi % tiles) % params.tilesN;
+  let tm = (wgi % tiles) / params.tilesN;
   let n0 = tn * BN;
 
   // ---- the tile's rows and group
@@ -187,6 +195,9 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   if (doCompute == 1u) {
     let K = params.K;
     let nk = (K + BK - 1u) / BK;
+    let ktBegin = min(nk, split * params.splitTiles);
+    let ktEnd = min(nk, ktBegin + params.splitTiles);
+    let kStart = ktBegin * BK;
     let isA = lid < 128u;
     let rr = lid % 128u; // the row of the tile this invocation loads
     var rowOk: bool;
@@ -202,11 +213,11 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     // the scale of this row for K block kb (0 for rows past the matrix)
     var words = array<u32, MAX_WORDS>();
     var s = 0.0;
-    if (rowOk) {
-      words = load_row(isA, rowBase, K, nWords);
-      s = row_scale(isA, row0 + rr, g, n0 + rr, 0u);
+    if (rowOk && kStart < K) {
+      words = load_row(isA, rowBase + kStart, K - kStart, nWords);
+      s = row_scale(isA, row0 + rr, g, n0 + rr, kStart / 128u);
     }
-    for (var kt = 0u; kt < nk; kt = kt + 1u) {
+    for (var kt = ktBegin; kt < ktEnd; kt = kt + 1u) {
       let k0 = kt * BK;
       workgroupBarrier(); // the previous tile's products are done with As/Bs
       for (var w = 0u; w < BK / 4u; w = w + 1u) {
@@ -229,7 +240,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
       }
       workgroupBarrier();
       // the next tile's words and scale travel while this one is multiplied
-      if (kt + 1u < nk && rowOk) {
+      if (kt + 1u < ktEnd && rowOk) {
         words = load_row(isA, rowBase + k0 + BK, K - k0 - BK, nWords);
         s = row_scale(isA, row0 + rr, g, n0 + rr, (k0 + BK) / 128u);
       }
@@ -283,7 +294,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
         out[o] = bf16_bits(bits.x) | (bf16_bits(bits.y) << 16u);
         if (n + 2u < N) { out[o + 1u] = bf16_bits(bits.z) | (bf16_bits(bits.w) << 16u); }
       } else {
-        let o = r * N + n;
+        let o = split * params.M * N + r * N + n;
         for (var j = 0u; j < 4u; j = j + 1u) {
           if (n + j < N) { out[o + j] = bits[j]; }
         }
