@@ -26,6 +26,7 @@ const randCodes = (n) => {
   return a;
 };
 const rows = [];
+const TUNING_DEFAULTS = { ...GEMM_TUNING };
 async function time(name, flops, fn, reps = 10) {
   try {
     const t = await be.timeGpu(fn, reps, { warmup: 2 });
@@ -47,7 +48,7 @@ async function fp8Case(name, { M, N, K, G = 1, grouping = 'none', Mmax = M, rowG
   const out = be.empty(outDtype, [M, N]);
   const args = { a, aScales: sa, b, bScales: sb, bBlockRows: bRows, grouping, rowGroups: rg, M, N, K, G, Mmax, c: null, out };
   for (const v of variants) {
-    Object.assign(GEMM_TUNING, v);
+    Object.assign(GEMM_TUNING, TUNING_DEFAULTS, v);
     await time(`fp8 ${name} ${JSON.stringify(v)}`, 2 * flopsRows * N * K, () => be.gemm.fp8(args));
   }
   for (const t of [a, b, sa, sb, rg, out]) t?.dispose();
@@ -61,15 +62,17 @@ await fp8Case(`none ${big[0]}x${big[1]}x${big[2] - 1} (K%4!=0)`, { M: big[0], N:
 await fp8Case(`none ${big[0]}x${big[1]}x${big[2]} wgrad bRows1`, { M: big[0], N: big[1], K: big[2], bRows: 1 }, [{ fp8Bk: 0 }]);
 if (!quick) {
   await fp8Case('none 4096x7168x16384', { M: 4096, N: 7168, K: 16384 }, [{ fp8Bk: 0 }]);
-  await fp8Case('none 128x4096x7168', { M: 128, N: 4096, K: 7168 }, [{ fp8Bk: 0 }]);
-  await fp8Case('none 64x4096x7168', { M: 64, N: 4096, K: 7168 }, [{ fp8Bk: 0 }]);
+  const splitVariants = [{ fp8Splits: 0 }, { fp8Splits: 1 }, { fp8Splits: 4 }];
+  await fp8Case('none 128x4096x7168', { M: 128, N: 4096, K: 7168 }, splitVariants);
+  await fp8Case('none 64x4096x7168', { M: 64, N: 4096, K: 7168 }, splitVariants);
+  await fp8Case('none 128x7168x2048', { M: 128, N: 7168, K: 2048 }, [{ fp8Splits: 0 }]);
   // contiguous: 4 groups of 1024 rows, N=4096, K=7168
   const rg = Array.from({ length: 4096 }, (_, i) => i >> 10);
   await fp8Case('contiguous G4 Msum4096 N4096 K7168', { M: 4096, N: 4096, K: 7168, G: 4, grouping: 'contiguous', rowGroups: rg }, [{ fp8Bk: 0 }]);
   // masked: 8 groups, Mmax 512, half the rows valid (flops counted over valid rows)
   await fp8Case('masked G8 Mmax512 (256 valid) N4096 K7168', { M: 8 * 512, Mmax: 512, N: 4096, K: 7168, G: 8, grouping: 'masked', rowGroups: new Array(8).fill(256), flopsRows: 8 * 256 }, [{ fp8Bk: 0 }]);
 }
-GEMM_TUNING.fp8Bk = 0;
+Object.assign(GEMM_TUNING, TUNING_DEFAULTS);
 
 // matmul and transpose
 {
@@ -138,17 +141,71 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   const tb = be.fromHost(bi, 'u8', [N, K]);
   const to = be.empty('i32', [M, N]);
   const device = be.device;
-  device.pushErrorScope('validation');
+  // Probe 2: 4 subgroups per workgroup share a 128×128 tile; each K step of 32 stages 128 rows of a
+  // and of b (32 bytes each) in workgroup memory with a 48-byte row stride (the 16-byte row pieces of
+  // 8 consecutive rows then fall in distinct banks); each subgroup multiplies its 64×64 quarter.
+  registerShaders({
+    'probe/i8_mma_staged.wgsl': `
+enable subgroups;
+enable chromium_experimental_subgroup_matrix;
+diagnostic(off, chromium.subgroup_matrix_uniformity);
+struct P { M: u32, N: u32, K: u32, tilesN: u32 }
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read> a: array<u32>;
+@group(0) @binding(2) var<storage, read> b: array<u32>;
+@group(0) @binding(3) var<storage, read_write> out: array<i32>;
+const STRIDE: u32 = 48u; // bytes per staged row
+var<workgroup> As: array<i32, 1536>;
+var<workgroup> Bs: array<i32, 1536>;
+@compute @workgroup_size(128)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let wgi = wg.x + wg.y * nwg.x;
+  let m0 = (wgi / p.tilesN) * 128u;
+  let n0 = (wgi % p.tilesN) * 128u;
+  let sg = lid / 32u;
+  let sm = (sg / 2u) * 64u;
+  let sn = (sg % 2u) * 64u;
+  let kw = p.K / 4u;
+  var acc: array<subgroup_matrix_result<i32, 16, 16>, 16>;
+  for (var k = 0u; k < p.K; k = k + 32u) {
+    for (var w = 0u; w < 8u; w = w + 1u) {
+      As[lid * 12u + w] = bitcast<i32>(a[(m0 + lid) * kw + k / 4u + w]);
+      Bs[lid * 12u + w] = bitcast<i32>(b[(n0 + lid) * kw + k / 4u + w]);
+    }
+    workgroupBarrier();
+    var l: array<subgroup_matrix_left<i8, 32, 16>, 4>;
+    var r: array<subgroup_matrix_right<i8, 16, 32>, 4>;
+    for (var i = 0u; i < 4u; i = i + 1u) {
+      l[i] = subgroupMatrixLoad<subgroup_matrix_left<i8, 32, 16>>(&As, (sm + 16u * i) * STRIDE, false, STRIDE);
+      r[i] = subgroupMatrixLoad<subgroup_matrix_right<i8, 16, 32>>(&Bs, (sn + 16u * i) * STRIDE, true, STRIDE);
+    }
+    for (var i = 0u; i < 4u; i = i + 1u) {
+      for (var j = 0u; j < 4u; j = j + 1u) {
+        acc[i * 4u + j] = subgroupMatrixMultiplyAccumulate(l[i], r[j], acc[i * 4u + j]);
+      }
+    }
+    workgroupBarrier();
+  }
+  for (var i = 0u; i < 4u; i = i + 1u) {
+    for (var j = 0u; j < 4u; j = j + 1u) {
+      subgroupMatrixStore(&out, (m0 + sm + 16u * i) * p.N + n0 + sn + 16u * j, acc[i * 4u + j], false, p.N);
+    }
+  }
+}`,
+  });
   const { shaderSource } = await import('../dist/src/webgpu/shaders.js');
-  const module = device.createShaderModule({ code: shaderSource(['probe/i8_mma.wgsl']) });
+  for (const probe of [{ file: 'probe/i8_mma.wgsl', tile: 64 }, { file: 'probe/i8_mma_staged.wgsl', tile: 128 }]) {
+    try {
+  device.pushErrorScope('validation');
+  const module = device.createShaderModule({ code: shaderSource([probe.file]) });
   const msgs = (await module.getCompilationInfo()).messages.map((m) => m.message);
-  if (msgs.length) console.log('probe compile:', msgs.join(' | ').slice(0, 800));
+  if (msgs.length) console.log(`${probe.file} compile:`, msgs.join(' | ').slice(0, 800));
   const pipe = device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' } });
   const err = await device.popErrorScope();
   if (err) {
-    console.log(`probe pipeline failed: ${err.message.slice(0, 800)}`);
+    console.log(`${probe.file} pipeline failed: ${err.message.slice(0, 800)}`);
   } else {
-    const tilesN = N / 64;
+    const tilesN = N / probe.tile;
     const ub = device.createBuffer({ size: 16, usage: 0x40 | 0x08 });
     device.queue.writeBuffer(ub, 0, new Uint32Array([M, N, K, tilesN]));
     const bg = device.createBindGroup({
@@ -164,7 +221,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
       const pass = enc.beginComputePass(qs ? { timestampWrites: { querySet: qs, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 } } : {});
       pass.setPipeline(pipe);
       pass.setBindGroup(0, bg);
-      pass.dispatchWorkgroups((M / 64) * tilesN);
+      pass.dispatchWorkgroups((M / probe.tile) * tilesN);
       pass.end();
       if (qs) {
         enc.resolveQuerySet(qs, 0, 2, qb, 0);
@@ -197,7 +254,11 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
         bad++;
       }
     }
-    console.log(`subgroup-matrix i8 GEMM ${M}x${N}x${K}: ${ms.toFixed(3)} ms, ${((2 * M * N * K) / (ms * 1e9)).toFixed(1)} TOP/s, ${bad}/64 sampled elements wrong`);
+    console.log(`subgroup-matrix i8 GEMM (${probe.file}) ${M}x${N}x${K}: ${ms.toFixed(3)} ms, ${((2 * M * N * K) / (ms * 1e9)).toFixed(1)} TOP/s, ${bad}/64 sampled elements wrong`);
+  }
+    } catch (e) {
+      console.log(`${probe.file} failed: ${String(e.message).slice(0, 300)}`);
+    }
   }
 }
 
@@ -205,25 +266,4 @@ console.log('\n--- summary (TFLOP/s = 2MNK/t, GPU timer) ---');
 console.log(`FP32 FMA ceiling (same run): ${ceil.fp32Tflops.toFixed(1)} TFLOP/s`);
 for (const r of rows) console.log(`${r.name.padEnd(70)} ${r.ms.toFixed(3).padStart(9)} ms ${r.tflops.toFixed(1).padStart(7)} ${r.src}`);
 
-// Same kernel with Dawn's robustness transform off (bounds clamping of every array access), to see
-// what the clamps cost on this GPU (informational: the backend keeps Dawn's defaults).
-if (!quick && process.env.NO_ROBUST !== '0') {
-  try {
-    const { createWebGPUBackend } = await import('../dist/src/webgpu/backend.js');
-    const be2 = await createWebGPUBackend({ flags: ['enable-dawn-features=allow_unsafe_apis,disable_robustness', 'disable-dawn-features=timestamp_quantization'] });
-    const [M, N, K] = [4096, 4096, 7168];
-    const KB = K / 128;
-    const a = be2.fromHost(randCodes(M * K), 'fp8e4m3', [M, K]);
-    const b = be2.fromHost(randCodes(N * K), 'fp8e4m3', [N, K]);
-    const sa = be2.fromHost(new Float32Array(M * KB).fill(1), 'f32', [M, KB]);
-    const sb = be2.fromHost(new Float32Array(32 * KB).fill(1), 'f32', [32, KB]);
-    const out = be2.empty('bf16', [M, N]);
-    const args = { a, aScales: sa, b, bScales: sb, bBlockRows: 128, grouping: 'none', rowGroups: null, M, N, K, G: 1, Mmax: M, c: null, out };
-    const t = await be2.timeGpu(() => be2.gemm.fp8(args), 10, { warmup: 2 });
-    console.log(`fp8 none 4096x4096x7168 bf16, disable_robustness: ${t.ms.toFixed(3)} ms ${((2 * M * N * K) / (t.ms * 1e9)).toFixed(1)} TFLOP/s (${t.source})`);
-    be2.destroy();
-  } catch (e) {
-    console.log(`disable_robustness run failed: ${String(e.message).slice(0, 200)}`);
-  }
-}
 await shutdown();
