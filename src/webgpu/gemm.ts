@@ -5,6 +5,10 @@
 // words). A bf16 output whose rows do not end on a word boundary (N odd) cannot be written by
 // invocations that each own whole words of one row, so it goes through an f32 scratch buffer and a
 // conversion pass.
+// Tensor cores: none used. The adapter's subgroup matrices (on the H100 through Vulkan: i8/u8 only,
+// 16×16×32 and 16×8×32) ran an int8 GEMM probe at ≤ 19 TOP/s there (scripts/webgpu-gemm-bench.mjs),
+// below this f32 FMA kernel's 27 TFLOP/s before the 9 int8 limb products an exact E4M3 product needs
+// or the per-128-K promotion through workgroup memory; see docs/webgpu-gemm-notes.md.
 
 import type { GemmFp8Args, GemmKernels } from '../runtime/backend.js';
 import type { Tensor } from '../tensor.js';
@@ -76,7 +80,8 @@ function reduceInto(ctx: GemmLaunchContext, src: GPUBuffer, splits: number, n: n
 /**
  * K splits for a grid of `tiles` workgroups over `kTiles` K tiles: 1 when the grid fills the GPU,
  * else enough to reach about 256 workgroups (two per SM on an H100), each split at least 8 K tiles.
- * On the H100 (2026-11-21) 128×4096×7168 ran 6.1 TFLOP/s on its 32 workgroups without splitting.
+ * On the H100 (2026-11-21, bf16 out, K = 7168, N = 4096): M = 128 ran 5.1 TFLOP/s unsplit, 23.0 with
+ * the automatic 8 splits, 18.6 with 4; M = 64: 2.6, 12.3, 9.8.
  */
 function fp8Splits(ctx: GemmLaunchContext, tiles: number, kTiles: number, rows: number, N: number): number {
   const forced = GEMM_TUNING.fp8Splits;
