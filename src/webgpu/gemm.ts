@@ -53,6 +53,24 @@ export interface GemmLaunchContext {
 
 const GROUPING_ID = { none: 0, contiguous: 1, masked: 2 } as const;
 
+const emptyInputs = new WeakMap<GPUDevice, GPUBuffer>();
+
+/**
+ * The binding of an input tensor; an empty one (K = 0: a, b and the scales hold no bytes) gets a
+ * 16-byte placeholder, since WebGPU rejects zero-sized bindings (the kernels never read it then).
+ */
+function bindInput(ctx: GemmLaunchContext, t: Tensor, what: string): BufferRange {
+  const r = ctx.bind(t, what);
+  if (r.size !== 0) return r;
+  const device = ctx.batcher.device;
+  let buffer = emptyInputs.get(device);
+  if (!buffer) {
+    buffer = device.createBuffer({ size: 16, usage: BufferUsage.STORAGE, label: 'hotpaths gemm empty input' });
+    emptyInputs.set(device, buffer);
+  }
+  return { buffer, offset: 0, size: 16 };
+}
+
 /** An f32 scratch buffer of `n` elements, destroyed after the work recorded so far is submitted. */
 function scratchF32(ctx: GemmLaunchContext, n: number): GPUBuffer {
   const bytes = Math.max(16, Math.ceil((n * 4) / 16) * 16);
@@ -121,13 +139,13 @@ export function gemmFp8(ctx: GemmLaunchContext, args: GemmFp8Args): void {
   // f32 partials go to a scratch buffer when K is split, or when bf16 rows end mid-word (N odd)
   const viaScratch = splits > 1 || (outBf16 && N % 2 === 1);
 
-  const ab = ctx.bind(args.a, 'gemm.fp8 a');
+  const ab = bindInput(ctx, args.a, 'gemm.fp8 a');
   const dummy = ab; // bound where a kernel variant never reads (read-only aliasing is allowed)
   const bindings: (BufferRange | GPUBuffer)[] = [
     ab,
-    ctx.bind(args.aScales, 'gemm.fp8 aScales'),
-    ctx.bind(args.b, 'gemm.fp8 b'),
-    ctx.bind(args.bScales, 'gemm.fp8 bScales'),
+    bindInput(ctx, args.aScales, 'gemm.fp8 aScales'),
+    bindInput(ctx, args.b, 'gemm.fp8 b'),
+    bindInput(ctx, args.bScales, 'gemm.fp8 bScales'),
     args.rowGroups && grouping !== 'none' ? ctx.bind(args.rowGroups, 'gemm.fp8 rowGroups') : dummy,
     hasC && !viaScratch ? ctx.bind(args.c!, 'gemm.fp8 c') : dummy,
   ];
@@ -161,9 +179,9 @@ export function matmul(ctx: GemmLaunchContext, a: Tensor, b: Tensor, transA: boo
   const viaScratch = outBf16 && N % 2 === 1;
   const tilesN = Math.ceil(N / TILE);
   const tilesM = Math.ceil(M / TILE);
-  const ab = ctx.bind(a, 'gemm.matmul a');
+  const ab = bindInput(ctx, a, 'gemm.matmul a');
   const scratch = viaScratch ? scratchF32(ctx, M * N) : undefined;
-  const bindings = [ab, ctx.bind(b, 'gemm.matmul b'), c ? ctx.bind(c, 'gemm.matmul c') : ab, scratch ?? ctx.bind(out, 'gemm.matmul out')];
+  const bindings = [ab, bindInput(ctx, b, 'gemm.matmul b'), c ? ctx.bind(c, 'gemm.matmul c') : ab, scratch ?? ctx.bind(out, 'gemm.matmul out')];
   const bk = GEMM_TUNING.matmulBk === 8 || GEMM_TUNING.matmulBk === 16 ? GEMM_TUNING.matmulBk : 16;
   const p = ctx.pipelines.get(['gemm/matmul.wgsl'], {
     TRANS_A: transA,
