@@ -4,7 +4,7 @@
 // pooled, never destroyed). Launches record into one pending command encoder that is submitted at
 // the end of the current task, before queue writes, and on sync()/read().
 
-import type { Backend, Fp8Kernels, GrpoKernels, LogprobKernels, MachineCeilings } from '../runtime/backend.js';
+import type { Backend, Fp8Kernels, GemmKernels, GrpoKernels, LogprobKernels, MachineCeilings } from '../runtime/backend.js';
 import { Tensor, numel, assertShape } from '../tensor.js';
 import { allocHost, assertDType, dtypeBytes, hostArrayMatches, type DType, type HostArray } from '../dtype.js';
 import { HotpathsError, show } from '../errors.js';
@@ -18,6 +18,7 @@ import { createFp8Kernels, FP8_SHADER_FILES, type Fp8LaunchContext } from './fp8
 import { createLogprobKernels, LOGPROB_SHADER_FILES } from './logprob.js';
 import { createGrpoKernels, GRPO_SHADER_FILES } from './grpo.js';
 import { CEILING_SHADER_FILES, measureWebGPUCeilings } from './ceiling.js';
+import { createGemmKernels, GEMM_SHADER_FILES } from './gemm.js';
 
 export interface WebGPUBackendOptions extends AcquireOptions {
   /** Single-pass quantize (1×128 and 128×128 blocks) when K % 4 == 0 (default true). */
@@ -89,6 +90,7 @@ class WebGPUBackendImpl implements WebGPUBackend {
   readonly details: Record<string, unknown>;
   readonly maxBytes: number;
   readonly fp8: Fp8Kernels;
+  readonly gemm: GemmKernels;
   readonly logprob: LogprobKernels;
   readonly grpo: GrpoKernels;
   readonly #pool: BufferPool;
@@ -148,6 +150,12 @@ class WebGPUBackendImpl implements WebGPUBackend {
       decode: (...a) => (alive(), kernels.decode(...a)),
       quantize: (...a) => (alive(), kernels.quantize(...a)),
       dequantize: (...a) => (alive(), kernels.dequantize(...a)),
+    };
+    const gemm = createGemmKernels(ctx);
+    this.gemm = {
+      fp8: (...a) => (alive(), gemm.fp8(...a)),
+      matmul: (...a) => (alive(), gemm.matmul(...a)),
+      transpose: (...a) => (alive(), gemm.transpose(...a)),
     };
     const lp = createLogprobKernels({ ...ctx, scratch: (dtype, shape) => this.empty(dtype, shape) });
     this.logprob = {
@@ -331,7 +339,7 @@ const live = new Set<WebGPUBackendImpl>();
 
 /** A WebGPU backend over a caller's device (`opts.device`) or a new one. */
 export async function createWebGPUBackend(opts: WebGPUBackendOptions = {}): Promise<WebGPUBackend> {
-  await loadShaders([...FP8_SHADER_FILES, ...LOGPROB_SHADER_FILES, ...GRPO_SHADER_FILES, ...CEILING_SHADER_FILES]);
+  await loadShaders([...FP8_SHADER_FILES, ...GEMM_SHADER_FILES, ...LOGPROB_SHADER_FILES, ...GRPO_SHADER_FILES, ...CEILING_SHADER_FILES]);
   const acq = await acquireDevice(opts);
   const backend = new WebGPUBackendImpl(acq, opts);
   live.add(backend);

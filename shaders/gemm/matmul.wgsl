@@ -1,0 +1,152 @@
+// gemm/matmul.wgsl — D = op(A)·op(B) (+ C) with f32 accumulation (f32 FMA), f32 or bf16 inputs.
+//   a: f32|bf16, [M, K] (or [K, M] when TRANS_A);  b: f32|bf16, [K, N] (or [N, K] when TRANS_B)
+//   c: f32 [M, N] (HAS_C);  out: f32 or bf16 [M, N] (bf16 needs N even: the launcher sees to it)
+// bf16 inputs are read as u32 words holding two elements (element i in bits 16·(i & 1)..) and widened
+// exactly to f32 (bf16 = upper half of an f32), so no shader-f16 is needed (the H100 has none).
+//
+// Tiling as gemm/fp8_tiled.wgsl: 256 invocations per 128×128 tile of D, an 8×8 register block each,
+// BK-deep tiles of op(A) and op(B) in workgroup memory stored k-major (As[k][m], Bs[k][n]). Each
+// invocation loads BK·128/256 elements of each operand per tile; the element → invocation mapping
+// follows the operand's memory order (consecutive invocations read consecutive addresses).
+// Bindings: 0 params (uniform) {M, N, K, tilesN}; 1 a: array<u32>; 2 b: array<u32>;
+//           3 c: array<f32> (a dummy unless HAS_C); 4 out: array<u32>.
+// Overrides: TRANS_A, TRANS_B, IN_BF16, HAS_C, OUT_BF16, BK (8 or 16).
+// Dispatch: tilesM·tilesN workgroups, folded into x + y·num_workgroups.x past 65535.
+
+struct Params { M: u32, N: u32, K: u32, tilesN: u32 }
+
+override TRANS_A: bool = false;
+override TRANS_B: bool = false;
+override IN_BF16: bool = false;
+override HAS_C: bool = false;
+override OUT_BF16: bool = false;
+override BK: u32 = 16u;
+
+const BM: u32 = 128u;
+const BN: u32 = 128u;
+const MAX_PER: u32 = 8u; // BK·128 / 256 at most
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> a: array<u32>;
+@group(0) @binding(2) var<storage, read> b: array<u32>;
+@group(0) @binding(3) var<storage, read> c: array<f32>;
+@group(0) @binding(4) var<storage, read_write> out: array<u32>;
+
+var<workgroup> As: array<vec4<f32>, BK * BM / 4u>;
+var<workgroup> Bs: array<vec4<f32>, BK * BN / 4u>;
+
+fn load_a(i: u32) -> f32 {
+  if (IN_BF16) { return bitcast<f32>(((a[i >> 1u] >> (16u * (i & 1u))) & 0xffffu) << 16u); }
+  return bitcast<f32>(a[i]);
+}
+
+fn load_b(i: u32) -> f32 {
+  if (IN_BF16) { return bitcast<f32>(((b[i >> 1u] >> (16u * (i & 1u))) & 0xffffu) << 16u); }
+  return bitcast<f32>(b[i]);
+}
+
+fn bf16_bits(u: u32) -> u32 {
+  if ((u & 0x7fffffffu) > 0x7f800000u) { return 0x7fc0u; }
+  return (u + 0x7fffu + ((u >> 16u) & 1u)) >> 16u;
+}
+
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+  let M = params.M;
+  let N = params.N;
+  let K = params.K;
+  let tilesM = (M + BM - 1u) / BM;
+  let wgi = wg.x + wg.y * nwg.x;
+  if (wgi >= tilesM * params.tilesN) { return; }
+  let m0 = (wgi / params.tilesN) * BM;
+  let n0 = (wgi % params.tilesN) * BN;
+  let tx = lid % 16u;
+  let ty = lid / 16u;
+  let per = BK * BM / 256u;
+
+  var acc: array<vec4<f32>, 16>;
+  for (var i = 0u; i < 16u; i = i + 1u) { acc[i] = vec4<f32>(0.0); }
+  var ra: array<f32, MAX_PER>;
+  var rb: array<f32, MAX_PER>;
+
+  let nk = (K + BK - 1u) / BK;
+  for (var kt = 0u; kt < nk; kt = kt + 1u) {
+    let k0 = kt * BK;
+    // global -> registers (element e of the tile; its (m, k) follows the memory order of a)
+    for (var j = 0u; j < per; j = j + 1u) {
+      let e = lid + 256u * j;
+      var m: u32; var k: u32;
+      if (TRANS_A) { m = e % BM; k = e / BM; } else { m = e / BK; k = e % BK; }
+      ra[j] = 0.0;
+      if (m0 + m < M && k0 + k < K) {
+        ra[j] = load_a(select((m0 + m) * K + k0 + k, (k0 + k) * M + m0 + m, TRANS_A));
+      }
+      var n: u32; var kk: u32;
+      if (TRANS_B) { n = e / BK; kk = e % BK; } else { n = e % BN; kk = e / BN; }
+      rb[j] = 0.0;
+      if (n0 + n < N && k0 + kk < K) {
+        rb[j] = load_b(select((k0 + kk) * N + n0 + n, (n0 + n) * K + k0 + kk, TRANS_B));
+      }
+    }
+    workgroupBarrier();
+    for (var j = 0u; j < per; j = j + 1u) {
+      let e = lid + 256u * j;
+      var m: u32; var k: u32;
+      if (TRANS_A) { m = e % BM; k = e / BM; } else { m = e / BK; k = e % BK; }
+      As[k * (BM / 4u) + m / 4u][m % 4u] = ra[j];
+      var n: u32; var kk: u32;
+      if (TRANS_B) { n = e / BK; kk = e % BK; } else { n = e % BN; kk = e / BN; }
+      Bs[kk * (BN / 4u) + n / 4u][n % 4u] = rb[j];
+    }
+    workgroupBarrier();
+    for (var k = 0u; k < BK; k = k + 1u) {
+      let a0 = As[k * (BM / 4u) + ty];
+      let a1 = As[k * (BM / 4u) + 16u + ty];
+      let b0 = Bs[k * (BN / 4u) + tx];
+      let b1 = Bs[k * (BN / 4u) + 16u + tx];
+      acc[0] = fma(vec4<f32>(a0.x), b0, acc[0]);
+      acc[1] = fma(vec4<f32>(a0.x), b1, acc[1]);
+      acc[2] = fma(vec4<f32>(a0.y), b0, acc[2]);
+      acc[3] = fma(vec4<f32>(a0.y), b1, acc[3]);
+      acc[4] = fma(vec4<f32>(a0.z), b0, acc[4]);
+      acc[5] = fma(vec4<f32>(a0.z), b1, acc[5]);
+      acc[6] = fma(vec4<f32>(a0.w), b0, acc[6]);
+      acc[7] = fma(vec4<f32>(a0.w), b1, acc[7]);
+      acc[8] = fma(vec4<f32>(a1.x), b0, acc[8]);
+      acc[9] = fma(vec4<f32>(a1.x), b1, acc[9]);
+      acc[10] = fma(vec4<f32>(a1.y), b0, acc[10]);
+      acc[11] = fma(vec4<f32>(a1.y), b1, acc[11]);
+      acc[12] = fma(vec4<f32>(a1.z), b0, acc[12]);
+      acc[13] = fma(vec4<f32>(a1.z), b1, acc[13]);
+      acc[14] = fma(vec4<f32>(a1.w), b0, acc[14]);
+      acc[15] = fma(vec4<f32>(a1.w), b1, acc[15]);
+    }
+  }
+
+  for (var i = 0u; i < 8u; i = i + 1u) {
+    let r = m0 + select(ty * 4u + i, 64u + ty * 4u + (i - 4u), i >= 4u);
+    if (r >= M) { continue; }
+    for (var h = 0u; h < 2u; h = h + 1u) {
+      let n = n0 + h * 64u + tx * 4u;
+      if (n >= N) { continue; }
+      var v = acc[2u * i + h];
+      if (HAS_C) {
+        for (var j = 0u; j < 4u; j = j + 1u) {
+          if (n + j < N) { v[j] = v[j] + c[r * N + n + j]; }
+        }
+      }
+      let bits = bitcast<vec4<u32>>(v);
+      if (OUT_BF16) {
+        let o = (r * N + n) / 2u;
+        out[o] = bf16_bits(bits.x) | (bf16_bits(bits.y) << 16u);
+        if (n + 2u < N) { out[o + 1u] = bf16_bits(bits.z) | (bf16_bits(bits.w) << 16u); }
+      } else {
+        let o = r * N + n;
+        for (var j = 0u; j < 4u; j = j + 1u) {
+          if (n + j < N) { out[o + j] = bits[j]; }
+        }
+      }
+    }
+  }
+}
