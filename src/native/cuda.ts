@@ -128,6 +128,10 @@ export function createCudaBackend(addon: Addon): Backend {
       if (t.size > 0) await nativeCall('read (cuda)', () => addon.cudaDownload(cudaPtr(t), host));
       return host;
     },
+    viewStorage(t: Tensor, byteOffset: number, bytes: number): CudaStorage {
+      if (byteOffset % 256 !== 0) throw new HotpathsError('E_ARG', `cuda view of ${t.describe()}: byte offset ${byteOffset} is not a multiple of 256`);
+      return { ptr: cudaPtr(t) + BigInt(byteOffset), bytes };
+    },
     release(t: Tensor): void {
       const s = t.storage as CudaStorage;
       let free = pool.get(s.bytes);

@@ -175,7 +175,9 @@ function makeRuntime(backend: Backend, skipped: { name: BackendName; reason: str
       const wb = asWebGPU(backend, 'gpuBufferOf()');
       if (t.backend !== backend) throw new HotpathsError('E_DEVICE', `gpuBufferOf(): ${t.describe()} is not on this runtime's webgpu backend`);
       t.assertLive('gpuBufferOf()');
-      return wb.storageOf(t).buffer;
+      const s = wb.storageOf(t);
+      if (s.offset) throw new HotpathsError('E_ARG', `gpuBufferOf(): ${t.describe()} is a view at byte ${s.offset} of its buffer, not a whole buffer`);
+      return s.buffer;
     },
   };
 }

@@ -31,8 +31,10 @@ export interface WebGPUStorage {
   buffer: GPUBuffer;
   /** Payload bytes padded to a multiple of 4. */
   bytes: number;
-  /** False for a caller's buffer (wrapBuffer): never returned to the pool. */
+  /** False for a caller's buffer (wrapBuffer) or a view: never returned to the pool. */
   owned: boolean;
+  /** Byte offset of the payload in `buffer` (a view made by sliceRows; 0 otherwise), a multiple of 256. */
+  offset?: number;
 }
 
 export interface WebGPULimits {
@@ -190,7 +192,7 @@ class WebGPUBackendImpl implements WebGPUBackend {
         `${what}: ${t.describe()} takes ${s.bytes} bytes, past this device's maxStorageBufferBindingSize (${this.limits.maxStorageBufferBindingSize})`,
       );
     }
-    return { buffer: s.buffer, offset: 0, size: s.bytes };
+    return { buffer: s.buffer, offset: s.offset ?? 0, size: s.bytes };
   }
 
   #newStorage(bytes: number): WebGPUStorage {
@@ -251,7 +253,7 @@ class WebGPUBackendImpl implements WebGPUBackend {
       throw new HotpathsError('E_ARG', `copy: the wrapped buffer of ${t.describe()} lacks COPY_SRC usage`);
     }
     const dst = this.#newStorage(t.bytes);
-    this.#batcher.copy(src.buffer, 0, dst.buffer, 0, dst.bytes);
+    this.#batcher.copy(src.buffer, src.offset ?? 0, dst.buffer, 0, dst.bytes);
     return new Tensor(this, t.dtype, t.shape, dst);
   }
 
@@ -263,9 +265,19 @@ class WebGPUBackendImpl implements WebGPUBackend {
     if (!(s.buffer.usage & BufferUsage.COPY_SRC)) {
       throw new HotpathsError('E_ARG', `read: the wrapped buffer of ${t.describe()} lacks COPY_SRC usage`);
     }
-    const bytes = await this.#batcher.readBytes(s.buffer, 0, t.bytes);
+    const bytes = await this.#batcher.readBytes(s.buffer, s.offset ?? 0, t.bytes);
     new Uint8Array(out.buffer, out.byteOffset, out.byteLength).set(new Uint8Array(bytes));
     return out;
+  }
+
+  viewStorage(t: Tensor, byteOffset: number, bytes: number): WebGPUStorage {
+    const s = this.storageOf(t);
+    const align = this.device.limits.minStorageBufferOffsetAlignment;
+    const offset = (s.offset ?? 0) + byteOffset;
+    if (offset % align !== 0) {
+      throw new HotpathsError('E_ARG', `webgpu view of ${t.describe()}: byte offset ${offset} is not a multiple of ${align} (minStorageBufferOffsetAlignment)`);
+    }
+    return { buffer: s.buffer, bytes: padTo4(bytes), owned: false, offset };
   }
 
   release(t: Tensor): void {
