@@ -434,3 +434,55 @@ for (const u of under) {
     });
   });
 }
+
+// ---------------------------------------------------------------- from hidden states
+
+describe('logprob.fromHidden and fromHiddenBackward', () => {
+  const backends = [{ name: 'reference' as const, skip: undefined as string | undefined, has: true }, ...under.map((u) => ({ name: u.name, skip: u.skip, has: !!u.backend?.logprob && !!u.backend?.gemm }))];
+  for (const b of backends) {
+    const skip = b.skip ?? (b.has ? undefined : `the ${b.name} backend lacks logprob or gemm kernels`);
+    (skip ? it.skip : it)(`${b.name}: equal to fromLogits(hidden · Wᵀ) and its backward through the GEMM, ragged token and vocabulary chunks, T = 0.8`, async () => {
+      const seed = freshSeed();
+      const r = rng(seed);
+      const [N, H, V, T] = [200, 40, 1000, 0.8];
+      const h = randomF32(N * H, r), w = randomF32(V * H, r, 0.3), g = randomF32(N, r);
+      const y = randomTargets(N, V, r);
+      const on = async (x: Float32Array | Int32Array, shape: number[], dt: 'f32' | 'i32') => ref.tensor(x, shape, dt).to(b.name);
+      const [ht, wt, yt, gt] = [await on(h, [N, H], 'f32'), await on(w, [V, H], 'f32'), await on(y, [N], 'i32'), await on(g, [N], 'f32')];
+      const got = await logprob.fromHidden(ht, wt, yt, { temperature: T, entropy: true, chunk: 64 });
+      // the oracle: full logits on the reference
+      const z = new Float32Array(N * V);
+      for (let t = 0; t < N; t++) for (let v = 0; v < V; v++) {
+        let s = 0;
+        for (let k = 0; k < H; k++) s += h[t * H + k]! * w[v * H + k]!;
+        z[t * V + v] = s;
+      }
+      const want = await logprob.fromLogits(ref.tensor(z, [N, V]), ref.tensor(y, [N], 'i32'), { temperature: T, entropy: true });
+      const tag = `seed ${seed}`;
+      expectClose(await read(got.logp), await read(want.logp), 1e-4, 1e-4, `${tag} logp`);
+      expectClose(await read(got.lse), await read(want.lse), 1e-5, 1e-5, `${tag} lse`);
+      expectClose(await read(got.entropy!), await read(want.entropy!), 1e-4, 1e-4, `${tag} entropy`);
+      const { dHidden, dHeadWeight } = await logprob.fromHiddenBackward(ht, wt, yt, got.lse, gt, { temperature: T, vocabChunk: 256 });
+      const dz = await read(await logprob.fromLogitsBackward(ref.tensor(z, [N, V]), ref.tensor(y, [N], 'i32'), want.lse, ref.tensor(g, [N]), { temperature: T }));
+      const dh = new Float64Array(N * H), dw = new Float64Array(V * H);
+      for (let t = 0; t < N; t++) for (let v = 0; v < V; v++) {
+        const d = dz[t * V + v]!;
+        for (let k = 0; k < H; k++) {
+          dh[t * H + k] += d * w[v * H + k]!;
+          dw[v * H + k] += d * h[t * H + k]!;
+        }
+      }
+      const scale = (a: ArrayLike<number>) => Array.prototype.reduce.call(a, (m: number, v: number) => Math.max(m, Math.abs(v)), 0) as number;
+      expectClose(await read(dHidden), dh, 1e-3, 1e-4 * scale(dh), `${tag} dHidden`);
+      expectClose(await read(dHeadWeight), dw, 1e-3, 1e-4 * scale(dw), `${tag} dHeadWeight`);
+    });
+  }
+
+  it('rejects a chunk that is not a multiple of 64, bf16 inputs, and mismatched shapes', async () => {
+    const h = ref.tensor(new Float32Array(8), [2, 4]), w = ref.tensor(new Float32Array(12), [3, 4]), y = ref.tensor(new Int32Array([0, 2]), [2], 'i32');
+    expect(await thrown(() => logprob.fromHidden(h, w, y, { chunk: 100 }))).toMatchObject({ code: 'E_ARG', message: /multiple of 64/ });
+    expect(await thrown(() => logprob.fromHidden(h, ref.tensor(new Float32Array(15), [3, 5]), y))).toMatchObject({ code: 'E_SHAPE', message: /headWeight/ });
+    expect(await thrown(() => logprob.fromHidden(ref.tensor(toBf16(new Float32Array(8)), [2, 4], 'bf16'), w, y))).toMatchObject({ code: 'E_DTYPE' });
+    expect(await thrown(() => logprob.fromHidden(h, w, ref.tensor(new Int32Array([0, 3]), [2], 'i32')))).toMatchObject({ code: 'E_ARG', message: /targets\[1\] = 3/ });
+  });
+});

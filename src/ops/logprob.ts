@@ -3,8 +3,8 @@
 // runs on the tensors' backend. Exact semantics: docs/API.md "## logprob".
 
 import { HotpathsError, show } from '../errors.js';
-import type { KlEstimator } from '../runtime/backend.js';
-import type { Tensor } from '../tensor.js';
+import type { Backend, GemmKernels, KlEstimator, LogprobKernels } from '../runtime/backend.js';
+import { sliceRows, type Tensor } from '../tensor.js';
 import {
   assertBoolean,
   assertDTypeIn,
@@ -153,4 +153,158 @@ function checkTargetRange(op: string, targets: Tensor, logits: Tensor, V: number
       throw new HotpathsError('E_ARG', `${op}: targets: expected token ids in [0, ${V}) (V of logits ${logits.describe()}), got ${v} at index ${i}`);
     }
   }
+}
+
+// ---------------------------------------------------------------- from hidden states
+
+export interface FromHiddenOptions {
+  /** Sampling temperature T > 0. Default 1. */
+  temperature?: number;
+  /** Also return the entropy per row. Default false. */
+  entropy?: boolean;
+  /**
+   * Token rows per chunk, a multiple of 64 (default: the most that keeps a chunk's f32 logits
+   * [chunk, V] within 1/16 of the full [N, V], at least 64). Peak extra memory ≈ chunk·V·4 bytes.
+   */
+  chunk?: number;
+}
+
+export interface FromHiddenBackwardOptions {
+  /** The forward's temperature (required, as for fromLogitsBackward). */
+  temperature: number;
+  /**
+   * Vocabulary entries per chunk, a multiple of 64 (default: the most that keeps the chunk's f32
+   * logits [N, chunk] plus a second dHidden [N, H] within 1/16 of the full [N, V], at least 64).
+   */
+  vocabChunk?: number;
+}
+
+/**
+ * Log-probs from hidden states and the LM head, never holding the [N, V] logits: hidden f32 [N, H],
+ * headWeight f32 [V, H], targets i32 [N] -> { logp, lse, entropy? } f32 [N], equal to
+ * fromLogits(hidden · headWeightᵀ). Token rows go chunk by chunk: the chunk's logits come from
+ * gemm.matmul and are consumed by the fromLogits kernel at once.
+ */
+export async function fromHidden(hidden: Tensor, headWeight: Tensor, targets: Tensor, opts: FromHiddenOptions = {}): Promise<FromLogitsResult> {
+  const op = 'logprob.fromHidden()';
+  const { N, H, V } = checkHidden(op, hidden, headWeight, targets);
+  assertOptions(`${op}: options`, opts);
+  const temperature = opts.temperature ?? 1;
+  assertNumber(`${op}: temperature`, temperature, { min: 0, minExclusive: true });
+  const wantEntropy = opts.entropy ?? false;
+  assertBoolean(`${op}: entropy`, wantEntropy);
+  const chunk = opts.chunk ?? Math.max(64, Math.floor(N / 16 / 64) * 64);
+  assertNumber(`${op}: chunk`, chunk, { min: 64, integer: true });
+  if (chunk % 64 !== 0) throw new HotpathsError('E_ARG', `${op}: chunk: expected a multiple of 64 (row views must start 256-byte aligned), got ${chunk}`);
+  const backend = hidden.backend;
+  const { logprob: lk, gemm: gk } = kernelsFor(op, backend);
+  const logp = backend.empty('f32', [N]);
+  const lse = backend.empty('f32', [N]);
+  const entropy = wantEntropy ? backend.empty('f32', [N]) : null;
+  const logits = backend.empty('f32', [Math.min(chunk, N), V]);
+  try {
+    for (let r0 = 0; r0 < N; r0 += chunk) {
+      const r1 = Math.min(N, r0 + chunk);
+      const z = r1 - r0 === logits.shape[0] ? logits : sliceRows(logits, 0, r1 - r0);
+      await gk.matmul(sliceRows(hidden, r0, r1), headWeight, false, true, null, z); // [rows, V] = h · Wᵀ
+      await lk.fromLogits(z, sliceRows(targets, r0, r1), temperature, sliceRows(logp, r0, r1), sliceRows(lse, r0, r1), entropy ? sliceRows(entropy, r0, r1) : null);
+    }
+  } finally {
+    logits.dispose();
+  }
+  return entropy ? { logp, lse, entropy } : { logp, lse };
+}
+
+/**
+ * The backward of fromHidden: gLogp f32 [N] (d loss / d logp) and the forward's lse -> dHidden f32
+ * [N, H] and dHeadWeight f32 [V, H], never holding [N, V]: vocabulary chunk by chunk, the chunk's
+ * logits z = hidden · W[v0:v1]ᵀ are recomputed, turned into dz = (onehot − softmax)·g/T in place,
+ * then dW[v0:v1] = dzᵀ · hidden (written straight into its rows) and dHidden += dz · W[v0:v1].
+ * The targets are read to the host once (to shift them into each chunk's columns).
+ */
+export async function fromHiddenBackward(hidden: Tensor, headWeight: Tensor, targets: Tensor, lse: Tensor, gLogp: Tensor, opts: FromHiddenBackwardOptions): Promise<{ dHidden: Tensor; dHeadWeight: Tensor }> {
+  const op = 'logprob.fromHiddenBackward()';
+  const { N, H, V } = checkHidden(op, hidden, headWeight, targets);
+  assertOptions(`${op}: options`, opts);
+  for (const [name, t] of [['lse', lse], ['gLogp', gLogp]] as const) {
+    assertTensor(`${op}: ${name}`, t);
+    assertSameDevice(op, hidden, t);
+    assertDTypeIn(`${op}: ${name}`, t, ['f32']);
+    assertShapeEquals(`${op}: ${name}`, t, [N], `([N]) to match hidden ${hidden.describe()}`);
+  }
+  if (typeof opts !== 'object' || opts === null) throw new HotpathsError('E_ARG', `${op}: options: expected { temperature }, got ${show(opts)}`);
+  assertNumber(`${op}: temperature (the forward's)`, opts.temperature, { min: 0, minExclusive: true });
+  const vocabChunk = opts.vocabChunk ?? Math.max(64, Math.floor((V / 16 - H) / 64) * 64);
+  assertNumber(`${op}: vocabChunk`, vocabChunk, { min: 64, integer: true });
+  if (vocabChunk % 64 !== 0) throw new HotpathsError('E_ARG', `${op}: vocabChunk: expected a multiple of 64, got ${vocabChunk}`);
+  const backend = hidden.backend;
+  const { logprob: lk, gemm: gk } = kernelsFor(op, backend);
+  const y = Int32Array.from((await targets.read()) as Int32Array);
+  const dW = backend.empty('f32', [V, H]);
+  // dHidden accumulates over the chunks; WebGPU cannot read and write one buffer in a dispatch, so
+  // the running sum ping-pongs between two [N, H] buffers (c = one, out = the other)
+  let dH = backend.empty('f32', [N, H]);
+  let dHNext = backend.empty('f32', [N, H]);
+  const z = backend.empty('f32', [N, Math.min(vocabChunk, V)]);
+  const shifted = new Int32Array(N);
+  let first = true;
+  try {
+    for (let v0 = 0; v0 < V; v0 += vocabChunk) {
+      const v1 = Math.min(V, v0 + vocabChunk);
+      const cols = v1 - v0;
+      const zc = cols === z.shape[1] ? z : backend.empty('f32', [N, cols]);
+      try {
+        const Wc = sliceRows(headWeight, v0, v1); // [cols, H]
+        await gk.matmul(hidden, Wc, false, true, null, zc); // [N, cols] = h · W[v0:v1]ᵀ
+        for (let t = 0; t < N; t++) shifted[t] = y[t]! - v0; // outside [0, cols): no onehot in this chunk
+        const yc = backend.fromHost(shifted, 'i32', [N]);
+        try {
+          await lk.fromLogitsBackward(zc, yc, lse, gLogp, opts.temperature, zc);
+        } finally {
+          yc.dispose();
+        }
+        await gk.matmul(zc, hidden, true, false, null, sliceRows(dW, v0, v1)); // [cols, H] = dzᵀ · h
+        await gk.matmul(zc, Wc, false, false, first ? null : dH, dHNext); // [N, H] (+)= dz · W[v0:v1]
+        [dH, dHNext] = [dHNext, dH];
+        first = false;
+      } finally {
+        if (zc !== z) zc.dispose();
+      }
+    }
+  } finally {
+    z.dispose();
+    dHNext.dispose();
+  }
+  return { dHidden: dH, dHeadWeight: dW };
+}
+
+function checkHidden(op: string, hidden: Tensor, headWeight: Tensor, targets: Tensor): { N: number; H: number; V: number } {
+  assertTensor(`${op}: hidden`, hidden);
+  assertTensor(`${op}: headWeight`, headWeight);
+  assertTensor(`${op}: targets`, targets);
+  assertSameDevice(op, hidden, headWeight, targets);
+  assertDTypeIn(`${op}: hidden`, hidden, ['f32']);
+  assertDTypeIn(`${op}: headWeight`, headWeight, ['f32']);
+  assertDTypeIn(`${op}: targets`, targets, ['i32']);
+  assertRank(`${op}: hidden`, hidden, 2);
+  assertRank(`${op}: headWeight`, headWeight, 2);
+  assertNonEmpty(`${op}: hidden`, hidden);
+  assertNonEmpty(`${op}: headWeight`, headWeight);
+  const [N, H] = hidden.shape as [number, number];
+  const V = headWeight.shape[0]!;
+  assertShapeEquals(`${op}: headWeight`, headWeight, [V, H], `([V, H]) to match hidden ${hidden.describe()}`);
+  assertShapeEquals(`${op}: targets`, targets, [N], `([N]) to match hidden ${hidden.describe()}`);
+  const y = hostValues(targets);
+  if (y) {
+    for (let i = 0; i < N; i++) {
+      if (!(y[i]! >= 0 && y[i]! < V)) throw new HotpathsError('E_ARG', `${op}: targets[${i}] = ${y[i]} is outside [0, V = ${V})`);
+    }
+  }
+  return { N, H, V };
+}
+
+function kernelsFor(op: string, backend: Backend): { logprob: LogprobKernels; gemm: GemmKernels } {
+  if (!backend.logprob) throw new HotpathsError('E_NOT_IMPLEMENTED', `${op}: the ${backend.name} backend has no logprob kernels yet`);
+  if (!backend.gemm) throw new HotpathsError('E_NOT_IMPLEMENTED', `${op}: the ${backend.name} backend has no GEMM kernels yet`);
+  return { logprob: backend.logprob, gemm: backend.gemm };
 }

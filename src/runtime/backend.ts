@@ -109,7 +109,8 @@ export interface LogprobKernels {
   fromLogits(logits: Tensor, targets: Tensor, temperature: number, logp: Tensor, lse: Tensor, entropy: Tensor | null): Promise<void> | void;
   /**
    * logits: f32|bf16 [N, V], targets: i32 [N], lse, gLogp: f32 [N] -> dlogits: f32 [N, V] =
-   * (onehot(y) − exp(z/T − lse)) · g / T. `dlogits` may be `logits` itself (f32, in place).
+   * (onehot(y) − exp(z/T − lse)) · g / T. `dlogits` may be `logits` itself (f32, in place). A target
+   * outside [0, V) adds no onehot (fromHiddenBackward passes targets shifted into a vocabulary chunk).
    */
   fromLogitsBackward(logits: Tensor, targets: Tensor, lse: Tensor, gLogp: Tensor, temperature: number, dlogits: Tensor): Promise<void> | void;
   /** logp, ref: f32 [n] -> kl, dlogp: f32 [n] (d kl / d logp). */
