@@ -514,3 +514,49 @@ for (const u of under) {
     }
   });
 }
+
+describe('grpo.fusedLossFromHidden', () => {
+  const backends = [{ name: 'reference' as const, skip: undefined as string | undefined, b: ref.backend as Backend }, ...under.map((u) => ({ name: u.name, skip: u.skip, b: u.backend }))];
+  for (const x of backends) {
+    const skip = x.skip ?? (x.b?.gemm && x.b.logprob && x.b.grpo ? undefined : `the ${x.name} backend lacks gemm, logprob or grpo kernels`);
+    (skip ? it.skip : it)(`${x.name}: equals grpo.fusedLoss on hidden · Wᵀ, chained through the head (dHidden = dz·W, dW = dzᵀ·h)`, async () => {
+      const seed = freshSeed();
+      const r = rng(seed);
+      const [B, T, H, V] = [4, 40, 24, 500];
+      const N = B * T;
+      const h = Float32Array.from({ length: N * H }, () => normal(r));
+      const w = Float32Array.from({ length: V * H }, () => 0.3 * normal(r));
+      const inp = fusedInputs(r, B, T, 1);
+      const y = Int32Array.from({ length: N }, () => Math.floor(r() * V));
+      const z = new Float32Array(N * V);
+      for (let t = 0; t < N; t++) for (let v = 0; v < V; v++) {
+        let s = 0;
+        for (let k = 0; k < H; k++) s += h[t * H + k]! * w[v * H + k]!;
+        z[t * V + v] = s;
+      }
+      const common = (on: (a: Float32Array, shape: number[]) => Promise<Tensor>) => Promise.all([on(inp.oldLogp, [B, T]), on(inp.refLogp, [B, T]), on(inp.adv, [B]), on(inp.mask, [B, T])]);
+      const [o, rf, a, m] = await common(async (v, s) => ref.tensor(v, s));
+      const want = await grpo.fusedLoss({ logits: ref.tensor(z, [N, V]), targets: ref.tensor(y, [B, T], 'i32'), oldLogp: o!, refLogp: rf!, advantages: a!, mask: m!, temperature: 0.9 });
+      const [o2, rf2, a2, m2] = await common((v, s) => ref.tensor(v, s).to(x.name));
+      const got = await grpo.fusedLossFromHidden({
+        hidden: await ref.tensor(h, [N, H]).to(x.name), headWeight: await ref.tensor(w, [V, H]).to(x.name), targets: await ref.tensor(y, [B, T], 'i32').to(x.name),
+        oldLogp: o2!, refLogp: rf2!, advantages: a2!, mask: m2!, temperature: 0.9, chunk: 64, vocabChunk: 128,
+      });
+      const tag = `seed ${seed}`;
+      expectClose([got.loss, got.stats.clipFraction, got.stats.meanKl, got.stats.meanRatio], [want.loss, want.stats.clipFraction, want.stats.meanKl, want.stats.meanRatio], 1e-4, 1e-6, tag);
+      const dz = await read(want.dlogits);
+      const dh = new Float64Array(N * H), dw = new Float64Array(V * H);
+      for (let t = 0; t < N; t++) for (let v = 0; v < V; v++) {
+        const d = dz[t * V + v]!;
+        if (d === 0) continue;
+        for (let k = 0; k < H; k++) {
+          dh[t * H + k] += d * w[v * H + k]!;
+          dw[v * H + k] += d * h[t * H + k]!;
+        }
+      }
+      const max = (arr: ArrayLike<number>) => Array.prototype.reduce.call(arr, (s: number, v: number) => Math.max(s, Math.abs(v)), 0) as number;
+      expectClose(await read(got.dHidden), dh, 1e-3, 1e-4 * max(dh), `${tag} dHidden`);
+      expectClose(await read(got.dHeadWeight), dw, 1e-3, 1e-4 * max(dw), `${tag} dHeadWeight`);
+    });
+  }
+});

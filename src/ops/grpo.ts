@@ -6,6 +6,7 @@ import { HotpathsError, show } from '../errors.js';
 import type { AdvantageScale, GrpoAgg, GrpoLevel, GrpoLossParams, GrpoLossStats } from '../runtime/backend.js';
 import { aggregationWeights } from '../reference/grpo.js';
 import { viewAs, type Tensor } from '../tensor.js';
+import { fromHidden, fromHiddenBackward } from './logprob.js';
 import {
   assertBoolean,
   assertDTypeIn,
@@ -211,6 +212,67 @@ export interface FusedLossArgs extends Omit<LossArgs, 'logp'> {
    * cpu, reference at level 'token'); f32 logits work everywhere.
    */
   inPlace?: boolean;
+}
+
+export interface FusedHiddenLossArgs extends Omit<LossArgs, 'logp'> {
+  /** f32 [B·T, H]: the last hidden states at the sampled positions. */
+  hidden: Tensor;
+  /** f32 [V, H]: the LM head. */
+  headWeight: Tensor;
+  /** i32 [B, T]: the sampled tokens. */
+  targets: Tensor;
+  /** Sampling temperature (default 1). */
+  temperature?: number;
+  /** Token rows per forward chunk and vocabulary entries per backward chunk (see logprob.fromHidden). */
+  chunk?: number;
+  vocabChunk?: number;
+}
+
+export interface FusedHiddenLossResult extends Omit<LossResult, 'dlogp'> {
+  /** f32 [B, T] */
+  logp: Tensor;
+  /** f32 [B·T, H]: d loss / d hidden. */
+  dHidden: Tensor;
+  /** f32 [V, H]: d loss / d headWeight. */
+  dHeadWeight: Tensor;
+}
+
+/**
+ * The GRPO loss from hidden states and the LM head, never holding the [N, V] logits (N = B·T):
+ * logprob.fromHidden (token chunks) → grpo.loss → logprob.fromHiddenBackward (vocabulary chunks),
+ * so the peak extra memory is one chunk of logits, about 1/16 of [N, V] f32 by default. Returns the
+ * loss, its stats and the gradients of hidden and headWeight. Every option of grpo.loss applies.
+ */
+export async function fusedLossFromHidden(args: FusedHiddenLossArgs): Promise<FusedHiddenLossResult> {
+  const op = 'grpo.fusedLossFromHidden()';
+  if (typeof args !== 'object' || args === null) throw new HotpathsError('E_ARG', `${op}: expected { hidden, headWeight, targets, oldLogp, advantages, mask, … }, got ${show(args)}`);
+  const { hidden, headWeight, targets } = args;
+  assertTensor(`${op}: targets`, targets);
+  assertDTypeIn(`${op}: targets`, targets, ['i32']);
+  assertRank(`${op}: targets`, targets, 2);
+  const [B, T] = targets.shape as [number, number];
+  assertTensor(`${op}: hidden`, hidden);
+  if (hidden.shape.length !== 2 || hidden.shape[0] !== B * T) {
+    throw new HotpathsError('E_SHAPE', `${op}: hidden: expected [B·T, H] = [${B * T}, H] to match targets ${targets.describe()}, got ${hidden.describe()}`);
+  }
+  const { oldLogp, refLogp, advantages: adv, mask, params } = checkLossInputs(op, args, hidden, B, T, `to match targets ${targets.describe()}`);
+  const temperature = args.temperature ?? 1;
+  const flatTargets = viewAs(targets, [B * T]);
+  const fwd = await fromHidden(hidden, headWeight, flatTargets, { temperature, ...(args.chunk !== undefined ? { chunk: args.chunk } : {}) });
+  let dlogp: Tensor | undefined;
+  try {
+    const logp = viewAs(fwd.logp, [B, T]);
+    const { globalTokens, ...rest } = params;
+    const r = await loss({ logp, oldLogp, refLogp, advantages: adv, mask, ...rest, ...(globalTokens !== null ? { globalTokens } : {}) });
+    dlogp = r.dlogp;
+    const grads = await fromHiddenBackward(hidden, headWeight, flatTargets, fwd.lse, viewAs(dlogp, [B * T]), { temperature, ...(args.vocabChunk !== undefined ? { vocabChunk: args.vocabChunk } : {}) });
+    const logpOut = hidden.backend.copy(logp);
+    return { loss: r.loss, stats: r.stats, logp: logpOut, ...grads };
+  } finally {
+    fwd.logp.dispose();
+    fwd.lse.dispose();
+    dlogp?.dispose();
+  }
 }
 
 export interface FusedLossResult extends Omit<LossResult, 'dlogp'> {
