@@ -22,6 +22,10 @@ export interface Measurement {
   /** A second peer from the same run (cuda gemm: bf16 torch.matmul next to torch._scaled_mm). */
   peer_alt?: string;
   peer_alt_ms?: number;
+  /** Memory benchmarks: the backend's peak tensor bytes during the call beyond those held before it. */
+  peak_extra_bytes?: number;
+  /** peak_extra_bytes over the size of the f32 logits the call avoids materialising. */
+  peak_fraction_of_logits?: number;
 }
 
 export interface BenchOptions {

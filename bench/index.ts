@@ -8,7 +8,7 @@ import { packageRoot } from '../src/util/paths.js';
 import { ceilingsFor } from './ceilings.js';
 import { benchFp8, caseName, fp8Cases } from './fp8.bench.js';
 import { benchGemm } from './gemm.bench.js';
-import { benchLogprob } from './logprob.bench.js';
+import { benchHiddenMemory, benchLogprob, hiddenCases } from './logprob.bench.js';
 import { fmtShape, type Measurement } from './harness.js';
 
 export const FAMILIES = ['fp8', 'gemm', 'logprob'] as const;
@@ -52,6 +52,14 @@ export async function runBench(opts: RunBenchOptions): Promise<Measurement[]> {
         results.push(m);
         opts.onMeasurement?.(m);
       }
+      if (backend.gemm) {
+        for (const c of hiddenCases(backend.name, opts.quick)) {
+          for (const m of await benchHiddenMemory(backend, c, log)) {
+            results.push(m);
+            opts.onMeasurement?.(m);
+          }
+        }
+      }
     }
     if (family === 'gemm') {
       // peer: OpenBLAS (cpu) and PyTorch (cuda) are measured inside benchGemm; webgpu gets the cpu backend
@@ -82,7 +90,7 @@ async function fp8Peer(backend: Backend, quick: boolean): Promise<{ backend: Bac
 
 /** A fixed-width table of measurements. */
 export function formatTable(ms: Measurement[]): string {
-  const head = ['family', 'op', 'backend', 'shape', 'ms', 'GB/s', 'TFLOP/s', 'of ceiling', 'peer', 'peer ms', 'speedup', 'second peer'];
+  const head = ['family', 'op', 'backend', 'shape', 'ms', 'GB/s', 'TFLOP/s', 'of ceiling', 'peer', 'peer ms', 'speedup', 'second peer', 'peak extra memory'];
   const rows = ms.map((m) => [
     m.family,
     m.op,
@@ -96,6 +104,7 @@ export function formatTable(ms: Measurement[]): string {
     m.peer_ms?.toFixed(3) ?? '',
     m.peer_ms ? `${(m.peer_ms / m.ms).toFixed(2)}x` : '',
     m.peer_alt_ms ? `${m.peer_alt} ${m.peer_alt_ms.toFixed(3)} (${(m.peer_alt_ms / m.ms).toFixed(2)}x)` : '',
+    m.peak_extra_bytes !== undefined ? `${(m.peak_extra_bytes / 2 ** 20).toFixed(0)} MiB (${((m.peak_fraction_of_logits ?? 0) * 100).toFixed(1)}% of logits)` : '',
   ]);
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (r: string[]) => r.map((c, i) => c.padEnd(w[i]!)).join('  ');

@@ -3,7 +3,7 @@
 // written) / time, against the copy ceiling. Peer in the same run: the reference backend for cpu, the
 // cpu backend for the GPUs (a PyTorch peer comes with the cuda kernels).
 
-import { logprob } from '../src/index.js';
+import { gemm, logprob } from '../src/index.js';
 import type { Backend, BackendName } from '../src/runtime/backend.js';
 import { toBf16 } from '../src/dtype.js';
 import type { Tensor } from '../src/tensor.js';
@@ -78,6 +78,75 @@ export async function benchLogprob(backend: Backend, ceilings: Ceilings, opts: B
       pp.free();
     }
     out.push(m);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- memory: from hidden states
+
+export interface HiddenCase {
+  N: number;
+  H: number;
+  V: number;
+  /** Also run the unfused path (full [N, V] logits) for the time ratio. */
+  unfused: boolean;
+}
+
+/** Qwen2.5-0.5B's head (H = 896, V = 151,936); N = 16384 is the issue's size, the smaller N lets the unfused path fit. */
+export function hiddenCases(backend: BackendName, quick: boolean): HiddenCase[] {
+  if (quick || backend === 'reference') return [{ N: 256, H: 64, V: 4096, unfused: true }];
+  return [{ N: 2048, H: 896, V: QWEN_VOCAB, unfused: true }, { N: 16384, H: 896, V: QWEN_VOCAB, unfused: false }];
+}
+
+/**
+ * fromHidden + fromHiddenBackward (what fusedLossFromHidden runs, less the tiny loss) once, timed on
+ * the host clock after a sync, with the backend's peak extra memory (peak tensor bytes during the call
+ * minus the bytes held before it, the outputs included) next to the full f32 logits N·V·4; and, where
+ * asked, the unfused path (full logits, fromLogits, backward in place, two GEMMs) the same way.
+ */
+export async function benchHiddenMemory(backend: Backend, c: HiddenCase, log: (l: string) => void): Promise<Measurement[]> {
+  const { N, H, V } = c;
+  const pat = (n: number, phase: number, scale: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.618 + phase) * scale);
+  const h = backend.fromHost(pat(N * H, 0, 1), 'f32', [N, H]);
+  const w = backend.fromHost(pat(V * H, 1, 0.05), 'f32', [V, H]);
+  const y = backend.fromHost(Int32Array.from({ length: N }, (_, i) => (i * 7919) % V), 'i32', [N]);
+  const g = backend.fromHost(new Float32Array(N).fill(1 / N), 'f32', [N]);
+  const full = N * V * 4;
+  const out: Measurement[] = [];
+  const run = async (name: string, fn: () => Promise<Tensor[]>) => {
+    await backend.sync();
+    backend.resetPeak?.();
+    const before = backend.memoryStats?.().inUse ?? 0;
+    const t0 = performance.now();
+    const outs = await fn();
+    await backend.sync();
+    const ms = performance.now() - t0;
+    const peak = (backend.memoryStats?.().peak ?? 0) - before;
+    outs.forEach((t) => t.dispose());
+    const m: Measurement = { family: 'logprob', op: name, backend: backend.name, shape: `${N}x${H}x${V}`, ms, timer: 'host', peak_extra_bytes: peak, peak_fraction_of_logits: peak / full };
+    log(`${name} ${m.shape}: ${ms.toFixed(1)} ms, peak extra ${(peak / 2 ** 20).toFixed(0)} MiB = ${((100 * peak) / full).toFixed(1)}% of the f32 logits`);
+    out.push(m);
+    return m;
+  };
+  try {
+    const fused = await run('fromHidden fwd+bwd (chunked)', async () => {
+      const f = await logprob.fromHidden(h, w, y);
+      const b = await logprob.fromHiddenBackward(h, w, y, f.lse, g, { temperature: 1 });
+      return [f.logp, f.lse, b.dHidden, b.dHeadWeight];
+    });
+    if (c.unfused) {
+      const unfused = await run('fromHidden fwd+bwd (unfused, full logits)', async () => {
+        const z = await gemm.matmul(h, w);
+        const f = await logprob.fromLogits(z, y);
+        await logprob.fromLogitsBackward(z, y, f.lse, g, { temperature: 1, inPlace: true });
+        const dH = await gemm.matmul(z, w, { transB: false });
+        const dW = await gemm.matmul(z, h, { transA: true, transB: false });
+        return [z, f.logp, f.lse, dH, dW];
+      });
+      Object.assign(fused, { peer: 'unfused', peer_ms: unfused.ms });
+    }
+  } finally {
+    [h, w, y, g].forEach((t) => t.dispose());
   }
   return out;
 }

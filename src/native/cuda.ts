@@ -146,6 +146,10 @@ export function createCudaBackend(addon: Addon): Backend {
     },
     measureCeilings: (opts) => measureCudaCeilings(backend, addon, info.smCount, opts.quick),
     poolStats: () => ({ ...stats }),
+    memoryStats: () => ({ inUse: stats.inUse, peak: stats.peak }),
+    resetPeak: () => {
+      stats.peak = stats.inUse;
+    },
     trim,
     fp8,
     gemm,

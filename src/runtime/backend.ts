@@ -246,6 +246,13 @@ export interface Backend {
    * binding alignment; it also keeps kernels' 16-byte accesses aligned) and throw E_ARG otherwise.
    */
   viewStorage?(t: Tensor, byteOffset: number, bytes: number): unknown;
+  /**
+   * Bytes of tensor storage handed out and not yet released (pool size classes on GPUs, allocated
+   * array bytes on the host backends, which share one count), and the most seen since the last
+   * `resetPeak` — what the memory benchmarks report.
+   */
+  memoryStats?(): { inUse: number; peak: number };
+  resetPeak?(): void;
   /** Gives the tensor's storage back (to a pool where the backend has one). */
   release(t: Tensor): void;
   /** Resolves when all work submitted so far has finished. */

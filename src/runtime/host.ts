@@ -20,6 +20,7 @@ export function hostEmpty(backend: Backend, dtype: DType, shape: readonly number
     throw new HotpathsError('E_TOO_LARGE', `empty(): ${dtype}${show(shape)} needs ${bytes} bytes, more than the ${backend.name} backend's limit of ${backend.maxBytes}`);
   }
   const data = bytes >= POOL_MIN_BYTES ? pooledArray(dtype, n, bytes) : allocHost(dtype, n);
+  track(data.buffer.byteLength);
   if (poisonEnabled()) new Uint8Array(data.buffer, data.byteOffset, data.byteLength).fill(POISON_BYTE);
   return new Tensor(backend, dtype, shape, data);
 }
@@ -54,9 +55,19 @@ function pooledArray(dtype: DType, n: number, bytes: number): HostArray {
   }
 }
 
+// Bytes of host tensor storage handed out and not released (tensors left to the garbage collector
+// stay counted: the ops release what they allocate), and the peak since resetHostPeak().
+let hostInUse = 0;
+let hostPeak = 0;
+function track(bytes: number): void {
+  hostInUse += bytes;
+  if (hostInUse > hostPeak) hostPeak = hostInUse;
+}
+
 /** Gives a host tensor's buffer back to the pool (the tensor is already marked disposed). */
 export function hostRelease(t: Tensor): void {
   const ab = (t.storage as HostArray).buffer as ArrayBuffer;
+  hostInUse -= ab.byteLength;
   if (ab.byteLength < POOL_MIN_BYTES || ab.byteLength !== sizeClass(ab.byteLength) || freeBytes + ab.byteLength > POOL_MAX_FREE_BYTES) return;
   let list = free.get(ab.byteLength);
   if (!list) free.set(ab.byteLength, (list = []));
@@ -73,7 +84,7 @@ export function hostData<T extends HostArray = HostArray>(t: Tensor): T {
  * The storage half of a host backend (reference, cpu): allocation, copies, reads and the pool. The
  * backend object spreads these in and adds its name, device and kernels; `self` returns that object.
  */
-export function hostStorage(self: () => Backend): Pick<Backend, 'maxBytes' | 'fromHost' | 'empty' | 'copy' | 'read' | 'release' | 'sync' | 'viewStorage'> {
+export function hostStorage(self: () => Backend): Pick<Backend, 'maxBytes' | 'fromHost' | 'empty' | 'copy' | 'read' | 'release' | 'sync' | 'viewStorage' | 'memoryStats' | 'resetPeak'> {
   return {
     maxBytes: HOST_MAX_BYTES,
     fromHost: (data, dtype, shape) => hostFromHost(self(), data, dtype, shape),
@@ -82,6 +93,10 @@ export function hostStorage(self: () => Backend): Pick<Backend, 'maxBytes' | 'fr
     read: async (t) => hostData(t).slice(),
     release: hostRelease,
     sync: async () => {},
+    memoryStats: () => ({ inUse: hostInUse, peak: hostPeak }),
+    resetPeak: () => {
+      hostPeak = hostInUse;
+    },
     viewStorage: (t, byteOffset, bytes) => {
       const a = hostData(t);
       const start = byteOffset / a.BYTES_PER_ELEMENT;

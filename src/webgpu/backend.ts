@@ -325,6 +325,15 @@ class WebGPUBackendImpl implements WebGPUBackend {
     return this.#pool.stats();
   }
 
+  memoryStats(): { inUse: number; peak: number } {
+    const s = this.#pool.stats();
+    return { inUse: s.bytesInUse, peak: s.peakInUse };
+  }
+
+  resetPeak(): void {
+    this.#pool.resetPeak();
+  }
+
   /** Copy and FP32 FMA ceilings from compute passes (src/webgpu/ceiling.ts). */
   measureCeilings(opts: { quick: boolean }): Promise<MachineCeilings> {
     this.#assertAlive();
