@@ -6,12 +6,13 @@ import { getBackend } from '../src/runtime/index.js';
 import type { Backend, BackendName } from '../src/runtime/backend.js';
 import { packageRoot } from '../src/util/paths.js';
 import { ceilingsFor } from './ceilings.js';
+import { FAMILY_NAMES, type FamilyName } from './families.js';
 import { benchFp8, caseName, fp8Cases } from './fp8.bench.js';
 import { benchGemm } from './gemm.bench.js';
 import { fmtShape, type Measurement } from './harness.js';
 
-export const FAMILIES = ['fp8', 'gemm'] as const;
-export type Family = (typeof FAMILIES)[number];
+export const FAMILIES = FAMILY_NAMES;
+export type Family = FamilyName;
 
 export interface RunBenchOptions {
   families: Family[];

@@ -28,6 +28,8 @@ export type { ErrorCode } from './errors.js';
 export { setPoison } from './runtime/poison.js';
 export { registerShaders } from './webgpu/shaders.js';
 export type { WebGPUBackend } from './webgpu/backend.js';
+/** What to request on a device you bring (`init({ backend: 'webgpu', device })`) for the fast paths: features when the adapter has them, limits at the adapter's maximum. */
+export { WANTED_FEATURES, WANTED_LIMITS } from './webgpu/device.js';
 export * as fp8 from './ops/fp8.js';
 export type { QuantizedTensor, QuantizeOptions } from './ops/fp8.js';
 export * as gemm from './ops/gemm.js';

@@ -59,7 +59,7 @@ const api = {
     const x = byoInputs(seed);
     const n = x.length;
     const inBuf = device.createBuffer({ size: Math.ceil((n * 4) / 16) * 16, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC });
-    device.queue.writeBuffer(inBuf, 0, x);
+    device.queue.writeBuffer(inBuf, 0, x as Float32Array<ArrayBuffer>);
     const xt = rt.wrapGPUBuffer(inBuf, 'f32', [n]);
     const readMine = async (buf: GPUBuffer, bytes: number): Promise<Uint8Array> => {
       const staging = device.createBuffer({ size: Math.ceil(bytes / 4) * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
@@ -75,13 +75,13 @@ const api = {
     const q1 = await hp.fp8.encode(xt, 'e4m3');
     const first = await readMine(rt.gpuBufferOf(q1), n); // the page's own copy out of hotpaths' buffer
     const negated = x.map((v) => -v);
-    device.queue.writeBuffer(inBuf, 0, negated); // same buffer, new contents: the wrapped tensor sees them
+    device.queue.writeBuffer(inBuf, 0, negated as Float32Array<ArrayBuffer>); // same buffer, new contents: the wrapped tensor sees them
     const q2 = await hp.fp8.encode(xt, 'e4m3');
     const second = (await q2.read()) as Uint8Array;
     const sameDevice = (rt.backend as hp.WebGPUBackend).device === device;
     xt.dispose();
     await hp.shutdown();
-    device.queue.writeBuffer(inBuf, 0, x); // the caller's device and buffer outlive hotpaths
+    device.queue.writeBuffer(inBuf, 0, x as Float32Array<ArrayBuffer>); // the caller's device and buffer outlive hotpaths
     await device.queue.onSubmittedWorkDone();
     const after = new Float32Array((await readMine(inBuf, n * 4)).buffer);
     return { inputHash: hashBytes(x), sameDevice, first: toWire({ q: first }), second: toWire({ q: second }), bufferIntact: hashBytes(after) === hashBytes(x) };
