@@ -4,34 +4,9 @@
 
 import Benchmark from 'benchmark';
 import type { Backend } from '../src/runtime/backend.js';
+import { timeDevice } from './measurement.js';
 
-export interface Measurement {
-  family: string;
-  op: string;
-  backend: string;
-  shape: string;
-  ms: number;
-  /** Where `ms` comes from: 'device' (timestamps/events) or 'host' (wall clock, benchmark.js). */
-  timer: 'device' | 'host';
-  gbps?: number;
-  tflops?: number;
-  /** gbps over the measured copy ceiling, or tflops over the measured FLOP/s ceiling. */
-  ceiling_fraction?: number;
-  peer?: string;
-  peer_ms?: number;
-  /** A second peer from the same run (cuda gemm: bf16 torch.matmul next to torch._scaled_mm). */
-  peer_alt?: string;
-  peer_alt_ms?: number;
-  /** Memory benchmarks: the backend's peak tensor bytes during the call beyond those held before it. */
-  peak_extra_bytes?: number;
-  /** peak_extra_bytes over the size of the f32 logits the call avoids materialising. */
-  peak_fraction_of_logits?: number;
-}
-
-export interface BenchOptions {
-  /** Fewer samples and smaller shapes (CI, lavapipe, the reference peer). */
-  quick: boolean;
-}
+export { fmtShape, rates, timeDevice, type BenchOptions, type Measurement } from './measurement.js';
 
 /** Median wall-clock ms of `fn` (which must resolve when its work is complete), via benchmark.js. */
 export function timeHost(fn: () => Promise<void>, opts: { maxTime?: number; minSamples?: number } = {}): Promise<number> {
@@ -57,39 +32,11 @@ export function timeHost(fn: () => Promise<void>, opts: { maxTime?: number; minS
 }
 
 /**
- * Time one op on a backend: device time when the backend has a timer (median over `reps` timed
- * batches after a warm-up), else host time. `fn` submits the work (and may resolve before it ends).
+ * Time one op on a backend: device time when the backend has a timer (bench/measurement.ts), else
+ * host time. `fn` submits the work (and may resolve before it ends).
  */
 export async function timeOp(backend: Backend, fn: () => Promise<void>, quick: boolean): Promise<{ ms: number; timer: 'device' | 'host' }> {
-  const timer = backend.deviceTimer;
-  if (!timer) return { ms: await timeHost(fn, quick ? { maxTime: 0.5, minSamples: 2 } : {}), timer: 'host' };
-  await fn(); // warm-up: pipelines, module load, pool
-  await backend.sync();
-  const inner = 5;
-  const samples: number[] = [];
-  for (let rep = 0; rep < (quick ? 3 : 10); rep++) {
-    timer.start();
-    for (let i = 0; i < inner; i++) await fn();
-    samples.push((await timer.stop()) / inner);
-  }
-  samples.sort((a, b) => a - b);
-  return { ms: samples[Math.floor(samples.length / 2)]!, timer: 'device' };
-}
-
-export function fmtShape(shape: readonly number[]): string {
-  return shape.join('x');
-}
-
-/** Fills in gbps, tflops and ceiling_fraction from bytes moved / flops done and the ceilings. */
-export function rates(ms: number, work: { bytes?: number; flops?: number }, ceiling: { copyGBps?: number; tflops?: number }): Pick<Measurement, 'gbps' | 'tflops' | 'ceiling_fraction'> {
-  const out: Pick<Measurement, 'gbps' | 'tflops' | 'ceiling_fraction'> = {};
-  if (work.bytes !== undefined) {
-    out.gbps = work.bytes / (ms * 1e6);
-    if (ceiling.copyGBps) out.ceiling_fraction = out.gbps / ceiling.copyGBps;
-  }
-  if (work.flops !== undefined) {
-    out.tflops = work.flops / (ms * 1e9);
-    if (ceiling.tflops) out.ceiling_fraction = out.tflops / ceiling.tflops;
-  }
-  return out;
+  const device = await timeDevice(backend, fn, quick);
+  if (device !== undefined) return { ms: device, timer: 'device' };
+  return { ms: await timeHost(fn, quick ? { maxTime: 0.5, minSamples: 2 } : {}), timer: 'host' };
 }

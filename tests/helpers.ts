@@ -5,6 +5,8 @@ import { getBackend, probeBackend } from '../src/runtime/index.js';
 import type { Backend, BackendName } from '../src/runtime/backend.js';
 import type { Tensor } from '../src/tensor.js';
 
+export { rng, randomF32 } from './seeded.js';
+
 export interface BackendUnderTest {
   name: BackendName;
   backend?: Backend;
@@ -31,31 +33,9 @@ export async function backendsUnderTest(): Promise<BackendUnderTest[]> {
   return out;
 }
 
-/** mulberry32: a small seeded generator, so a failure can be replayed from its seed. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** A fresh seed per run (printed on failure through the test name or message). */
 export function freshSeed(): number {
   return (Math.random() * 2 ** 31) | 0;
-}
-
-/** Gaussian-ish values times `scale`, with a spread of magnitudes (log-uniform over `decades`). */
-export function randomF32(n: number, r: () => number, scale = 1, decades = 0): Float32Array {
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    const g = (r() + r() + r() - 1.5) * 2;
-    out[i] = g * scale * (decades ? 10 ** ((r() - 0.5) * decades) : 1);
-  }
-  return out;
 }
 
 /** Index of the first element whose bit pattern differs, or -1. */

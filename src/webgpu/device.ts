@@ -1,6 +1,6 @@
-// WebGPU device acquisition. Uses a caller's GPUDevice as is, or creates one: in a browser through
-// `navigator.gpu`, in Node through the `webgpu` package (Dawn). The Node-only part is the one marked
-// block below (a dynamic import hidden from bundlers), so a browser bundle never reaches it.
+// WebGPU device acquisition. Uses a caller's GPUDevice as is, or creates one: through `createGpu`
+// when given (Node: the `webgpu` package, src/webgpu/node.ts), else through `navigator.gpu`. Nothing
+// here imports Node modules, so the browser bundle carries this file as is.
 
 import { HotpathsError } from '../errors.js';
 
@@ -56,8 +56,10 @@ export interface AdapterSummary {
 export interface AcquireOptions {
   /** A caller's device: used as is and never destroyed by hotpaths. */
   device?: GPUDevice;
-  /** Dawn flags for `create()` in Node (default: enable-dawn-features=allow_unsafe_apis). */
+  /** Dawn flags for `create()` in Node (default: DEFAULT_DAWN_FLAGS). */
   flags?: string[];
+  /** Makes the GPU object (Node: createNodeGpu from src/webgpu/node.ts); default: navigator.gpu. */
+  createGpu?: (flags: string[]) => Promise<GPU>;
   powerPreference?: GPUPowerPreference;
 }
 
@@ -73,11 +75,6 @@ export interface AcquiredDevice {
 }
 
 const SOFTWARE_NAMES = /lavapipe|llvmpipe|swiftshader|softpipe|basic render driver/i;
-
-function isNode(): boolean {
-  const p = (globalThis as { process?: { versions?: { node?: string } } }).process;
-  return typeof p?.versions?.node === 'string';
-}
 
 /** Plain-object summary of an adapter's (or device's) GPUAdapterInfo. */
 export function summarizeAdapterInfo(info: GPUAdapterInfo | undefined): AdapterSummary {
@@ -106,25 +103,6 @@ export function summarizeAdapterInfo(info: GPUAdapterInfo | undefined): AdapterS
   return summary;
 }
 
-// ---------------------------------------------------------------- Node only
-// Loads the `webgpu` package (Dawn's node bindings) and creates its GPU object. The specifier is a
-// variable so that bundlers leave this import alone; a browser never calls this function.
-async function createNodeGpu(flags: string[]): Promise<GPU> {
-  const specifier = 'webgpu';
-  let mod: { create(flags: string[]): GPU };
-  try {
-    mod = (await import(/* @vite-ignore */ specifier)) as typeof mod;
-  } catch (cause) {
-    throw new HotpathsError(
-      'E_BACKEND',
-      "webgpu backend: the 'webgpu' package (Dawn for Node) failed to load; install it with `npm install webgpu`",
-      { cause },
-    );
-  }
-  return mod.create(flags);
-}
-// ---------------------------------------------------------------- end Node only
-
 /** A GPUDevice: the caller's, or a new one with the features and limits hotpaths wants. */
 export async function acquireDevice(opts: AcquireOptions = {}): Promise<AcquiredDevice> {
   if (opts.device) {
@@ -141,8 +119,8 @@ export async function acquireDevice(opts: AcquireOptions = {}): Promise<Acquired
   }
 
   let gpu: GPU | undefined;
-  if (isNode()) {
-    gpu = await createNodeGpu(opts.flags ?? DEFAULT_DAWN_FLAGS);
+  if (opts.createGpu) {
+    gpu = await opts.createGpu(opts.flags ?? DEFAULT_DAWN_FLAGS);
   } else {
     gpu = (globalThis as { navigator?: { gpu?: GPU } }).navigator?.gpu;
     if (!gpu) {

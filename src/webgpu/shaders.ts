@@ -1,8 +1,7 @@
 // WGSL sources. Kernels name shader files by their path under the package's `shaders/` folder
-// (`fp8/encode.wgsl`). Sources come from, in order: the registry (`registerShaders`, for a browser
-// build that inlines them), then in Node the `shaders/` folder of the package found by walking up
-// from this module to the folder that holds package.json (works from src/webgpu/ under vitest and
-// from dist/src/webgpu/ after tsc), else (browser, unbundled) a fetch relative to this module.
+// (`fp8/encode.wgsl`). Sources come from, in order: the registry (`registerShaders`: the browser
+// bundle inlines every file at build time), then the reader: in Node the package's `shaders/` folder
+// (set by src/webgpu/node.ts), else (browser, unbundled) a fetch relative to this module.
 // Loading is async; `shaderSource` is sync over what was loaded, so launches stay synchronous.
 
 import { HotpathsError } from '../errors.js';
@@ -49,17 +48,25 @@ export function shaderSource(names: readonly string[]): string {
     .join('\n');
 }
 
-function isNode(): boolean {
-  const p = (globalThis as { process?: { versions?: { node?: string } } }).process;
-  return typeof p?.versions?.node === 'string';
+/** Where a shader missing from the registry comes from (Node: the shaders/ folder, see src/webgpu/node.ts). */
+export type ShaderReader = (name: string) => Promise<string>;
+
+let reader: ShaderReader = fetchShaderFile;
+
+/** Replaces how shaders missing from the registry are read (src/webgpu/node.ts sets a file reader). */
+export function setShaderReader(read: ShaderReader): void {
+  reader = read;
 }
 
 async function readShaderFile(name: string): Promise<string> {
   if (!/^[\w./-]+\.wgsl$/.test(name) || name.split('/').includes('..')) {
     throw new HotpathsError('E_ARG', `webgpu: bad shader name '${name}'`);
   }
-  if (isNode()) return readShaderFileNode(name);
-  // Browser without a registry entry: the package's shaders/ folder next to src/ (unbundled ESM).
+  return reader(name);
+}
+
+// Browser without a registry entry: the package's shaders/ folder next to src/ (unbundled ESM).
+async function fetchShaderFile(name: string): Promise<string> {
   const base = new URL(import.meta.url);
   const depth = base.pathname.includes('/dist/src/') ? '../../../' : '../../';
   const res = await fetch(new URL(`${depth}shaders/${name}`, base));
@@ -68,37 +75,3 @@ async function readShaderFile(name: string): Promise<string> {
   }
   return res.text();
 }
-
-// ---------------------------------------------------------------- Node only
-let shaderRoot: Promise<string> | undefined;
-
-async function readShaderFileNode(name: string): Promise<string> {
-  const fsSpec = 'node:fs/promises';
-  const pathSpec = 'node:path';
-  const fs = (await import(/* @vite-ignore */ fsSpec)) as typeof import('node:fs/promises');
-  const path = (await import(/* @vite-ignore */ pathSpec)) as typeof import('node:path');
-  shaderRoot ??= findShaderRoot(fs, path);
-  const file = path.join(await shaderRoot, ...name.split('/'));
-  try {
-    return await fs.readFile(file, 'utf8');
-  } catch (cause) {
-    throw new HotpathsError('E_BACKEND', `webgpu: shader file ${file} could not be read`, { cause });
-  }
-}
-
-async function findShaderRoot(fs: typeof import('node:fs/promises'), path: typeof import('node:path')): Promise<string> {
-  const urlSpec = 'node:url';
-  const { fileURLToPath } = (await import(/* @vite-ignore */ urlSpec)) as typeof import('node:url');
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const hasPkg = await fs.stat(path.join(dir, 'package.json')).then((s) => s.isFile(), () => false);
-    const hasShaders = await fs.stat(path.join(dir, 'shaders')).then((s) => s.isDirectory(), () => false);
-    if (hasPkg && hasShaders) return path.join(dir, 'shaders');
-    const up = path.dirname(dir);
-    if (up === dir) {
-      throw new HotpathsError('E_BACKEND', `webgpu: no shaders/ folder next to a package.json above ${fileURLToPath(import.meta.url)}`);
-    }
-    dir = up;
-  }
-}
-// ---------------------------------------------------------------- end Node only

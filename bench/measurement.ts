@@ -1,0 +1,72 @@
+// The browser-safe part of the benchmark harness (no Node import): the measurement record, device
+// timing through the backend's timer, and rates against the ceilings. bench/harness.ts (Node) adds
+// benchmark.js host timing; the browser bench page (examples/web/) uses this file directly.
+
+import type { Backend } from '../src/runtime/backend.js';
+
+export interface Measurement {
+  family: string;
+  op: string;
+  backend: string;
+  shape: string;
+  ms: number;
+  /** Where `ms` comes from: 'device' (timestamps/events) or 'host' (wall clock, benchmark.js). */
+  timer: 'device' | 'host';
+  gbps?: number;
+  tflops?: number;
+  /** gbps over the measured copy ceiling, or tflops over the measured FLOP/s ceiling. */
+  ceiling_fraction?: number;
+  peer?: string;
+  peer_ms?: number;
+  /** A second peer from the same run (cuda gemm: bf16 torch.matmul next to torch._scaled_mm). */
+  peer_alt?: string;
+  peer_alt_ms?: number;
+  /** Memory benchmarks: the backend's peak tensor bytes during the call beyond those held before it. */
+  peak_extra_bytes?: number;
+  /** peak_extra_bytes over the size of the f32 logits the call avoids materialising. */
+  peak_fraction_of_logits?: number;
+}
+
+export interface BenchOptions {
+  /** Fewer samples and smaller shapes (CI, lavapipe, the reference peer). */
+  quick: boolean;
+}
+
+/**
+ * Device time of one op: median over `reps` timed batches after a warm-up, through the backend's
+ * timer (WebGPU timestamp queries, CUDA events); undefined when the backend has none. `fn` submits
+ * the work (and may resolve before it ends).
+ */
+export async function timeDevice(backend: Backend, fn: () => Promise<void>, quick: boolean): Promise<number | undefined> {
+  const timer = backend.deviceTimer;
+  if (!timer) return undefined;
+  await fn(); // warm-up: pipelines, module load, pool
+  await backend.sync();
+  const inner = 5;
+  const samples: number[] = [];
+  for (let rep = 0; rep < (quick ? 3 : 10); rep++) {
+    timer.start();
+    for (let i = 0; i < inner; i++) await fn();
+    samples.push((await timer.stop()) / inner);
+  }
+  samples.sort((a, b) => a - b);
+  return samples[Math.floor(samples.length / 2)]!;
+}
+
+export function fmtShape(shape: readonly number[]): string {
+  return shape.join('x');
+}
+
+/** Fills in gbps, tflops and ceiling_fraction from bytes moved / flops done and the ceilings. */
+export function rates(ms: number, work: { bytes?: number; flops?: number }, ceiling: { copyGBps?: number; tflops?: number }): Pick<Measurement, 'gbps' | 'tflops' | 'ceiling_fraction'> {
+  const out: Pick<Measurement, 'gbps' | 'tflops' | 'ceiling_fraction'> = {};
+  if (work.bytes !== undefined) {
+    out.gbps = work.bytes / (ms * 1e6);
+    if (ceiling.copyGBps) out.ceiling_fraction = out.gbps / ceiling.copyGBps;
+  }
+  if (work.flops !== undefined) {
+    out.tflops = work.flops / (ms * 1e9);
+    if (ceiling.tflops) out.ceiling_fraction = out.tflops / ceiling.tflops;
+  }
+  return out;
+}
