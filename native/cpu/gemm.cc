@@ -191,7 +191,6 @@ HP_AVX2 static inline void transpose8(__m256* r) {
 template <int R>
 HP_AVX2 static void pack_panel_kcontig_avx2(const Operand& op, const int64_t* lines, int count, int64_t k0, int64_t kc,
                                             float* dst) {
-  const __m256i keep6 = _mm256_setr_epi32(-1, -1, -1, -1, -1, -1, 0, 0);  // R = 6: the last group has 6 lines
   int64_t k = 0;
   for (; k + 8 <= kc; k += 8) {
     for (int g0 = 0; g0 < R; g0 += 8) {
@@ -204,7 +203,12 @@ HP_AVX2 static void pack_panel_kcontig_avx2(const Operand& op, const int64_t* li
       if (R - g0 >= 8) {
         for (int j = 0; j < 8; j++) _mm256_storeu_ps(d + j * R, v[j]);
       } else {
-        for (int j = 0; j < 8; j++) _mm256_maskstore_ps(d + j * R, keep6, v[j]);
+        // R = 6: 6 of the 8 lanes are wanted. Each 8-wide store spills 2 lanes into the next k's
+        // slots, which the next store overwrites; the last one stores 4 + 2 lanes.
+        static_assert(R % 8 == 6 || R % 8 == 0, "panel widths: 6 or multiples of 8");
+        for (int j = 0; j < 7; j++) _mm256_storeu_ps(d + j * R, v[j]);
+        _mm_storeu_ps(d + 7 * R, _mm256_castps256_ps128(v[7]));
+        _mm_storel_pi((__m64*)(d + 7 * R + 4), _mm256_extractf128_ps(v[7], 1));
       }
     }
   }
@@ -322,34 +326,73 @@ struct GemmDest {
   float* scratch;
 };
 
-// t: [MR, NR] sums of one K block -> output rows rows[0..mr), columns [n0, n0 + nr).
+// The rows one micro-tile reads before it writes (C on the first K block, then the sums so far) and
+// writes: prev[i] may be null (nothing to add). rows: output rows rows[0..mr), columns [n0, n0 + NR);
 // lrow0: the first row's index inside the current A block (its scratch row); jc: the panel's first column.
-static void store_tile(const float* t, int mr, int nr, const int64_t* rows, int64_t lrow0, int64_t n0, int64_t jc,
-                       bool first, bool last, const GemmDest& d) {
+struct TileRows {
+  const float* prev[MR];
+  float* dst_f32[MR];       // f32 output or scratch row (null when writing bf16)
+  uint16_t* dst_bf16[MR];   // bf16 output row on the last K block
+};
+
+static inline void tile_rows(int mr, const int64_t* rows, int64_t lrow0, int64_t n0, int64_t jc, bool first, bool last,
+                             const GemmDest& d, TileRows* tr) {
   for (int i = 0; i < mr; i++) {
     const int64_t r = rows[i];
     float* scratch_row = d.scratch ? d.scratch + (lrow0 + i) * NC + (n0 - jc) : nullptr;
-    const float* prev = nullptr;  // what this K block adds to: C, the sums so far, or nothing
-    if (first) prev = d.c ? d.c + r * d.N + n0 : nullptr;
-    else prev = d.out_f32 ? d.out_f32 + r * d.N + n0 : scratch_row;
+    if (first) tr->prev[i] = d.c ? d.c + r * d.N + n0 : nullptr;
+    else tr->prev[i] = d.out_f32 ? d.out_f32 + r * d.N + n0 : scratch_row;
+    tr->dst_f32[i] = d.out_f32 ? d.out_f32 + r * d.N + n0 : (last ? nullptr : scratch_row);
+    tr->dst_bf16[i] = d.out_f32 || !last ? nullptr : d.out_bf16 + r * d.N + n0;
+  }
+}
+
+// The C rows are far from the core (the whole output is visited once per K block): fetch them while
+// the micro-kernel runs, so the epilogue does not wait on them.
+static inline void prefetch_tile(int mr, const TileRows& tr) {
+  for (int i = 0; i < mr; i++) {
+    const void* p = tr.prev[i] ? (const void*)tr.prev[i] : tr.dst_f32[i] ? (const void*)tr.dst_f32[i] : (const void*)tr.dst_bf16[i];
+    if (p == nullptr) continue;
+    __builtin_prefetch(p, 1, 3);
+    __builtin_prefetch((const char*)p + 60, 1, 3);  // a 64-byte row may straddle two lines
+  }
+}
+
+// t: [MR, NR] sums of one K block -> v = t + prev, written as f32 or as bf16 (columns [0, nr)).
+static void store_tile(const float* t, int mr, int nr, const TileRows& tr) {
+  for (int i = 0; i < mr; i++) {
     const float* ti = t + i * NR;
+    const float* prev = tr.prev[i];
     float v[NR];
     if (prev) {
       for (int j = 0; j < nr; j++) v[j] = ti[j] + prev[j];
     } else {
       for (int j = 0; j < nr; j++) v[j] = ti[j] + 0.0f;
     }
-    if (d.out_f32) {
-      float* o = d.out_f32 + r * d.N + n0;
+    if (tr.dst_f32[i]) {
+      float* o = tr.dst_f32[i];
       for (int j = 0; j < nr; j++) o[j] = v[j];
-    } else if (last) {
-      uint16_t* o = d.out_bf16 + r * d.N + n0;
-      for (int j = 0; j < nr; j++) o[j] = bf16_rne(v[j]);
     } else {
-      for (int j = 0; j < nr; j++) scratch_row[j] = v[j];
+      uint16_t* o = tr.dst_bf16[i];
+      for (int j = 0; j < nr; j++) o[j] = bf16_rne(v[j]);
     }
   }
 }
+
+#if HP_X86
+// store_tile for a whole MR x NR tile written as f32 (the common case), 8 columns at a time.
+HP_AVX2 static void store_tile_f32_avx2(const float* t, const TileRows& tr) {
+  for (int i = 0; i < MR; i++) {
+    __m256 v0 = _mm256_load_ps(t + i * NR), v1 = _mm256_load_ps(t + i * NR + 8);
+    if (tr.prev[i]) {
+      v0 = _mm256_add_ps(v0, _mm256_loadu_ps(tr.prev[i]));
+      v1 = _mm256_add_ps(v1, _mm256_loadu_ps(tr.prev[i] + 8));
+    }
+    _mm256_storeu_ps(tr.dst_f32[i], v0);
+    _mm256_storeu_ps(tr.dst_f32[i] + 8, v1);
+  }
+}
+#endif
 
 // D[rows[m], n] (+)= Σ_k A(rows[m], k) · B(n, k) for m in [0, m_count), n in [0, N), k in [0, K).
 // a: line i of A is output row i (rows gathered); b: line n of B is output column n.
@@ -403,6 +446,7 @@ static void gemm_blocked(const Operand& a, const Operand& b, const int64_t* rows
         const int64_t tiles_m = (mb + MC - 1) / MC, tiles_n = (nc + NT - 1) / NT;
         thread_pool().parallel_for(0, tiles_m * tiles_n, 1, [&](int64_t t0, int64_t t1) {
           alignas(32) float tile[MR * NR];
+          TileRows tr;
           for (int64_t t = t0; t < t1; t++) {
             const int64_t tm = t / tiles_n, tn = t % tiles_n;
             const int64_t m_end = std::min(mb, (tm + 1) * MC), n_end = std::min(nc, (tn + 1) * NT);
@@ -412,13 +456,21 @@ static void gemm_blocked(const Operand& a, const Operand& b, const int64_t* rows
               for (int64_t ir = tm * MC; ir < m_end; ir += MR) {
                 const float* ap = pa + (ir / MR) * kc * MR;
                 const int mr = (int)std::min<int64_t>(MR, m_end - ir);
+                tile_rows(mr, rows + ib + ir, ir, jc + jr, jc, first, last, dest, &tr);
+                prefetch_tile(mr, tr);
 #if HP_X86
                 if (avx2) micro_kernel_avx2(kc, ap, bp, tile);
                 else micro_kernel_scalar(kc, ap, bp, tile);
 #else
                 micro_kernel_scalar(kc, ap, bp, tile);
 #endif
-                store_tile(tile, mr, nr, rows + ib + ir, ir, jc + jr, jc, first, last, dest);
+#if HP_X86
+                if (avx2 && mr == MR && nr == NR && tr.dst_f32[0] != nullptr) {
+                  store_tile_f32_avx2(tile, tr);
+                  continue;
+                }
+#endif
+                store_tile(tile, mr, nr, tr);
               }
             }
           }
