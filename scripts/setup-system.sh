@@ -2,7 +2,8 @@
 # Installs the system packages hotpaths needs on Debian 12 / Ubuntu: a C++ toolchain and cmake for the
 # addon, and the Vulkan loader plus Mesa's lavapipe (Vulkan on the CPU) so the WebGPU backend runs on
 # a machine without a GPU. On Debian 12 lavapipe comes from bookworm-backports (its Mesa 22.3 is too
-# old for Dawn); the backports source is added when missing. Safe to run twice.
+# old for Dawn); the backports source is added when missing. libopenblas0-pthread is the bench's peer for
+# the cpu GEMM (loaded at run time with dlopen; nothing links against it). Safe to run twice.
 set -euo pipefail
 SUDO=""; [[ $(id -u) -eq 0 ]] || SUDO="sudo"
 . /etc/os-release
@@ -17,5 +18,5 @@ else
 fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends cmake g++ make python3 xz-utils libvulkan1 "$MESA" >/dev/null
+$SUDO apt-get install -y -qq --no-install-recommends cmake g++ make python3 xz-utils libvulkan1 libopenblas0-pthread "$MESA" >/dev/null
 echo "setup: system packages ready ($(dpkg-query -W -f='${Version}' mesa-vulkan-drivers) lavapipe)"
