@@ -380,16 +380,33 @@ static void store_tile(const float* t, int mr, int nr, const TileRows& tr) {
 }
 
 #if HP_X86
-// store_tile for a whole MR x NR tile written as f32 (the common case), 8 columns at a time.
-HP_AVX2 static void store_tile_f32_avx2(const float* t, const TileRows& tr) {
+// bf16_rne on 8 lanes (f32 bits in, bf16 bits in the low half of each 32-bit lane out).
+HP_AVX2 static inline __m256i bf16_rne8(__m256 x) {
+  const __m256i u = _mm256_castps_si256(x);
+  const __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(1));
+  const __m256i rounded = _mm256_srli_epi32(_mm256_add_epi32(_mm256_add_epi32(u, _mm256_set1_epi32(0x7FFF)), lsb), 16);
+  const __m256i quiet = _mm256_or_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(0x40));
+  const __m256i abs = _mm256_and_si256(u, _mm256_set1_epi32(0x7FFFFFFF));
+  const __m256i nan = _mm256_cmpgt_epi32(abs, _mm256_set1_epi32(0x7F800000));
+  return _mm256_blendv_epi8(rounded, quiet, nan);
+}
+
+// store_tile for a whole MR x NR tile (the common case), 8 columns at a time.
+HP_AVX2 static void store_tile_full_avx2(const float* t, const TileRows& tr) {
   for (int i = 0; i < MR; i++) {
     __m256 v0 = _mm256_load_ps(t + i * NR), v1 = _mm256_load_ps(t + i * NR + 8);
     if (tr.prev[i]) {
       v0 = _mm256_add_ps(v0, _mm256_loadu_ps(tr.prev[i]));
       v1 = _mm256_add_ps(v1, _mm256_loadu_ps(tr.prev[i] + 8));
     }
-    _mm256_storeu_ps(tr.dst_f32[i], v0);
-    _mm256_storeu_ps(tr.dst_f32[i] + 8, v1);
+    if (tr.dst_f32[i]) {
+      _mm256_storeu_ps(tr.dst_f32[i], v0);
+      _mm256_storeu_ps(tr.dst_f32[i] + 8, v1);
+    } else {
+      // 16 bf16: pack the two halves (packus interleaves 128-bit lanes; the permute restores order)
+      const __m256i h = _mm256_packus_epi32(bf16_rne8(v0), bf16_rne8(v1));
+      _mm256_storeu_si256((__m256i*)tr.dst_bf16[i], _mm256_permute4x64_epi64(h, 0xD8));
+    }
   }
 }
 #endif
@@ -465,8 +482,8 @@ static void gemm_blocked(const Operand& a, const Operand& b, const int64_t* rows
                 micro_kernel_scalar(kc, ap, bp, tile);
 #endif
 #if HP_X86
-                if (avx2 && mr == MR && nr == NR && tr.dst_f32[0] != nullptr) {
-                  store_tile_f32_avx2(tile, tr);
+                if (avx2 && mr == MR && nr == NR) {
+                  store_tile_full_avx2(tile, tr);
                   continue;
                 }
 #endif
