@@ -100,8 +100,7 @@ struct Operand {
   int64_t scale_rows;
 };
 
-// One row's run [k0, k0 + n) of a k_contig operand as f32 (scaled for E4M3), n <= 128 - k0 % 128
-// for E4M3 (one scale). Scalar.
+// Element (i, k) as f32 (E4M3: decoded by table, times its scale). Scalar; used for edges and tails.
 static inline float elem_scalar(const Operand& op, int64_t i, int64_t k) {
   if (op.kind == KIND_E4M3) {
     const uint8_t code = ((const uint8_t*)op.data)[op.k_contig ? i * op.ld + k : k * op.ld + i];
@@ -426,14 +425,17 @@ static void gemm_blocked(const Operand& a, const Operand& b, const int64_t* rows
     scratch.reset(new AlignedFloats(std::min(m_count, MB) * NC));
     dest.scratch = scratch->data;
   }
+  // A blocks of equal size (a multiple of MR, at most MB), so that no block is a thin remainder
+  const int64_t mb_blocks = (m_count + MB - 1) / MB;
+  const int64_t mb_step = ((m_count + mb_blocks - 1) / mb_blocks + MR - 1) / MR * MR;
   float* pb = packed_b.data;
   float* pa = packed_a.data;
 
   for (int64_t jc = 0; jc < N; jc += NC) {
     const int64_t nc = std::min(NC, N - jc);
     const int64_t nb_panels = (nc + NR - 1) / NR;
-    for (int64_t ib = 0; ib < m_count; ib += MB) {
-      const int64_t mb = std::min(MB, m_count - ib);
+    for (int64_t ib = 0; ib < m_count; ib += mb_step) {
+      const int64_t mb = std::min(mb_step, m_count - ib);
       const int64_t ma_panels = (mb + MR - 1) / MR;
       for (int64_t kbi = 0; kbi < k_blocks; kbi++) {
         const int64_t pc = kbi * KC;
