@@ -5,10 +5,10 @@
 //   for each group g and its list of output rows (all rows; the rows of group g; the valid rows of g)
 //     for jc in N step NC                 B panel columns
 //       for ib in rows step MB            A block rows
-//         for pc in K step KC             K block
-//           pack B[jc:jc+NC, pc:pc+KC] into NR-wide micro-panels, A[ib:ib+MB, pc:pc+KC] into
-//           MR-tall micro-panels (both f32; FP8 decoded and multiplied by its scale here, once)
-//           tiles of MC rows x NT columns over the pool: micro-kernel MR x NR per (ir, jr), kc long
+//         for pc in K step KC             K block: one pool job, tiles of MC rows x NT columns
+//           micro-kernel MR x NR per (ir, jr), kc long, on packed f32 micro-panels: B[jc:jc+NC,
+//           pc:pc+KC] in NR-wide panels, A[ib:ib+MB, pc:pc+KC] in MR-tall ones, each made once by the
+//           first tile that needs it (FP8 decoded and multiplied by its scale there, once)
 // The FP8 scales are folded into the packed values ((a·sa)·(b·sb) summed in f32, which common.md
 // allows): every KC block is a multiple of 128, so one scale covers each 128-long run of a row.
 //
@@ -26,9 +26,11 @@
 #include <string.h>
 
 #include <algorithm>
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/check.h"
@@ -410,6 +412,30 @@ HP_AVX2 static void store_tile_full_avx2(const float* t, const TileRows& tr) {
 }
 #endif
 
+// "Made once" flags of the packed micro-panels of one K block: the first task to need panel i makes
+// it; a task that finds it in the making waits for it (a few microseconds of packing).
+class PanelFlags {
+ public:
+  explicit PanelFlags(int64_t n) : state_(new std::atomic<int>[(size_t)n]) {}
+  void reset(int64_t n) {
+    for (int64_t i = 0; i < n; i++) state_[i].store(0, std::memory_order_relaxed);
+  }
+  template <typename Make>
+  void once(int64_t i, Make&& make) {
+    if (state_[i].load(std::memory_order_acquire) == 2) return;
+    int expected = 0;
+    if (state_[i].compare_exchange_strong(expected, 1, std::memory_order_acq_rel)) {
+      make();
+      state_[i].store(2, std::memory_order_release);
+      return;
+    }
+    while (state_[i].load(std::memory_order_acquire) != 2) std::this_thread::yield();
+  }
+
+ private:
+  std::unique_ptr<std::atomic<int>[]> state_;  // 0 not made, 1 in the making, 2 ready
+};
+
 // D[rows[m], n] (+)= Σ_k A(rows[m], k) · B(n, k) for m in [0, m_count), n in [0, N), k in [0, K).
 // a: line i of A is output row i (rows gathered); b: line n of B is output column n.
 static void gemm_blocked(const Operand& a, const Operand& b, const int64_t* rows, int64_t m_count, int64_t N, int64_t K,
@@ -430,6 +456,7 @@ static void gemm_blocked(const Operand& a, const Operand& b, const int64_t* rows
   const int64_t mb_step = ((m_count + mb_blocks - 1) / mb_blocks + MR - 1) / MR * MR;
   float* pb = packed_b.data;
   float* pa = packed_a.data;
+  PanelFlags b_flags(NC / NR), a_flags(MB / MR);
 
   for (int64_t jc = 0; jc < N; jc += NC) {
     const int64_t nc = std::min(NC, N - jc);
@@ -442,24 +469,24 @@ static void gemm_blocked(const Operand& a, const Operand& b, const int64_t* rows
         const int64_t kc = std::max<int64_t>(0, std::min(KC, K - pc));
         const bool first = kbi == 0, last = kbi == k_blocks - 1;
 
-        // pack: B micro-panels first, then A micro-panels, as one list of pool tasks
-        thread_pool().parallel_for(0, nb_panels + ma_panels, 4, [&](int64_t t0, int64_t t1) {
+        // One pool job per K block: each packed micro-panel is made by the first tile that needs it
+        // (B: NR columns of this panel, A: MR rows of this block), so packing needs no barrier.
+        b_flags.reset(nb_panels);
+        a_flags.reset(ma_panels);
+        auto pack_b = [&](int64_t p) {
           int64_t lines[NR];
-          for (int64_t t = t0; t < t1; t++) {
-            if (t < nb_panels) {
-              const int64_t n0 = jc + t * NR;
-              const int count = (int)std::min<int64_t>(NR, N - n0);
-              for (int r = 0; r < NR; r++) lines[r] = n0 + std::min(r, count - 1);
-              pack_panel<NR>(b, lines, count, pc, kc, pb + t * kc * NR);
-            } else {
-              const int64_t q = t - nb_panels;
-              const int64_t m0 = ib + q * MR;
-              const int count = (int)std::min<int64_t>(MR, m_count - m0);
-              for (int r = 0; r < MR; r++) lines[r] = rows[m0 + std::min(r, count - 1)];
-              pack_panel<MR>(a, lines, count, pc, kc, pa + q * kc * MR);
-            }
-          }
-        });
+          const int64_t n0 = jc + p * NR;
+          const int count = (int)std::min<int64_t>(NR, N - n0);
+          for (int r = 0; r < NR; r++) lines[r] = n0 + std::min(r, count - 1);
+          pack_panel<NR>(b, lines, count, pc, kc, pb + p * kc * NR);
+        };
+        auto pack_a = [&](int64_t q) {
+          int64_t lines[MR];
+          const int64_t m0 = ib + q * MR;
+          const int count = (int)std::min<int64_t>(MR, m_count - m0);
+          for (int r = 0; r < MR; r++) lines[r] = rows[m0 + std::min(r, count - 1)];
+          pack_panel<MR>(a, lines, count, pc, kc, pa + q * kc * MR);
+        };
 
         // multiply: tiles of MC rows x NT columns, micro-panels B outer (in L1), A inner (from L2)
         const int64_t tiles_m = (mb + MC - 1) / MC, tiles_n = (nc + NT - 1) / NT;
@@ -470,9 +497,11 @@ static void gemm_blocked(const Operand& a, const Operand& b, const int64_t* rows
             const int64_t tm = t / tiles_n, tn = t % tiles_n;
             const int64_t m_end = std::min(mb, (tm + 1) * MC), n_end = std::min(nc, (tn + 1) * NT);
             for (int64_t jr = tn * NT; jr < n_end; jr += NR) {
+              b_flags.once(jr / NR, [&] { pack_b(jr / NR); });
               const float* bp = pb + (jr / NR) * kc * NR;
               const int nr = (int)std::min<int64_t>(NR, n_end - jr);
               for (int64_t ir = tm * MC; ir < m_end; ir += MR) {
+                a_flags.once(ir / MR, [&] { pack_a(ir / MR); });
                 const float* ap = pa + (ir / MR) * kc * MR;
                 const int mr = (int)std::min<int64_t>(MR, m_end - ir);
                 tile_rows(mr, rows + ib + ir, ir, jc + jr, jc, first, last, dest, &tr);
