@@ -50,7 +50,7 @@ static constexpr int MR = 6;                  // micro-tile rows (A values broad
 static constexpr int NR = 16;                 // micro-tile columns (two 8-wide vectors of B per k)
 static constexpr int64_t KC = 256;            // K block: a multiple of 128, so one FP8 scale per run
 static constexpr int64_t NC = 2048;           // B panel columns packed at once (KC x NC f32 = 2 MiB)
-static constexpr int64_t MB = 768;            // A rows packed at once (MB x KC f32 = 768 KiB)
+static constexpr int64_t MB = 1056;           // A rows packed at once (MB x KC f32 = 1056 KiB)
 static constexpr int64_t MC = 96;             // rows of one pool task (an A block of 96 KiB, in L2)
 static constexpr int64_t NT = 256;            // columns of one pool task (B part of 256 KiB, in L2)
 static constexpr int64_t SCALE_COLS = 128;    // every FP8 scale covers 128 values along K
