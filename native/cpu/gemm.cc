@@ -752,19 +752,24 @@ Napi::Value CpuMatmul(const Napi::CallbackInfo& info) {
 
 // ---------------------------------------------------------------- transpose
 
-static constexpr int64_t TR_BLOCK = 32;  // 32 x 32 elements per block: both sides stay in L1
+static constexpr int64_t TR_BLOCK = 64;  // 64 x 64 elements per block (at most 16 KiB, in L1)
 
-// x: T [rows, cols] -> out: T [cols, rows], block by block over the pool.
+// x: T [rows, cols] -> out: T [cols, rows], block by block over the pool. Each block is first copied
+// row by row into a local buffer and then written column by column from it: the strided accesses
+// hit only that buffer. (Walking x down a column directly touches 64 rows whose addresses are a
+// power of two apart for the usual shapes, all in one L1 set, and ran ~10x below copy speed.)
 template <typename T>
 static void transpose_blocked(const T* x, int64_t rows, int64_t cols, T* out) {
   const int64_t br = (rows + TR_BLOCK - 1) / TR_BLOCK, bc = (cols + TR_BLOCK - 1) / TR_BLOCK;
-  thread_pool().parallel_for(0, br * bc, 16, [=](int64_t t0, int64_t t1) {
+  thread_pool().parallel_for(0, br * bc, 8, [=](int64_t t0, int64_t t1) {
+    T tmp[TR_BLOCK * TR_BLOCK];
     for (int64_t t = t0; t < t1; t++) {
       const int64_t r0 = (t / bc) * TR_BLOCK, c0 = (t % bc) * TR_BLOCK;
-      const int64_t r1 = std::min(rows, r0 + TR_BLOCK), c1 = std::min(cols, c0 + TR_BLOCK);
-      for (int64_t c = c0; c < c1; c++) {
-        T* o = out + c * rows;
-        for (int64_t r = r0; r < r1; r++) o[r] = x[r * cols + c];
+      const int64_t nr = std::min(rows - r0, TR_BLOCK), ncols = std::min(cols - c0, TR_BLOCK);
+      for (int64_t r = 0; r < nr; r++) memcpy(tmp + r * TR_BLOCK, x + (r0 + r) * cols + c0, (size_t)ncols * sizeof(T));
+      for (int64_t c = 0; c < ncols; c++) {
+        T* o = out + (c0 + c) * rows + r0;
+        for (int64_t r = 0; r < nr; r++) o[r] = tmp[r * TR_BLOCK + c];
       }
     }
   });
