@@ -17,8 +17,9 @@
 // rounds to bf16 on the last one (bf16 outputs keep their partial sums in an f32 scratch block).
 //
 // AVX2/FMA paths (HP_AVX2, picked at run time by cpu_use_avx2(); HOTPATHS_SIMD=scalar forces the
-// scalar ones) for packing and the micro-kernel; scalar paths give the same results up to the order
-// of additions inside one K block.
+// scalar ones) for packing, the micro-kernel and the epilogue. Both sum each output over k in order;
+// the AVX2 micro-kernel rounds once per step (FMA), the scalar one twice (multiply, then add).
+// Packing is exact either way (decode is exact, the scale product rounds once).
 #include <dlfcn.h>
 #include <limits.h>
 #include <stdint.h>
@@ -404,10 +405,11 @@ HP_AVX2 static inline __m256i bf16_rne8(__m256 x) {
 HP_AVX2 static void store_tile_full_avx2(const float* t, const TileRows& tr) {
   for (int i = 0; i < MR; i++) {
     __m256 v0 = _mm256_load_ps(t + i * NR), v1 = _mm256_load_ps(t + i * NR + 8);
-    if (tr.prev[i]) {
-      v0 = _mm256_add_ps(v0, _mm256_loadu_ps(tr.prev[i]));
-      v1 = _mm256_add_ps(v1, _mm256_loadu_ps(tr.prev[i] + 8));
-    }
+    // + C, + the sums so far, or + 0 (as the reference, whose accumulator starts at +0: -0 -> +0)
+    const __m256 p0 = tr.prev[i] ? _mm256_loadu_ps(tr.prev[i]) : _mm256_setzero_ps();
+    const __m256 p1 = tr.prev[i] ? _mm256_loadu_ps(tr.prev[i] + 8) : _mm256_setzero_ps();
+    v0 = _mm256_add_ps(v0, p0);
+    v1 = _mm256_add_ps(v1, p1);
     if (tr.dst_f32[i]) {
       _mm256_storeu_ps(tr.dst_f32[i], v0);
       _mm256_storeu_ps(tr.dst_f32[i] + 8, v1);
