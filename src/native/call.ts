@@ -3,7 +3,7 @@
 
 import { HotpathsError, type ErrorCode } from '../errors.js';
 
-const CODES = new Set<string>(['E_ARG', 'E_SHAPE', 'E_DTYPE', 'E_TOO_LARGE', 'E_NATIVE', 'E_BACKEND']);
+const CODES = new Set<string>(['E_ARG', 'E_SHAPE', 'E_DTYPE', 'E_TOO_LARGE', 'E_NATIVE', 'E_BACKEND', 'E_NOT_IMPLEMENTED']);
 
 export function toHotpathsError(e: unknown, what: string): HotpathsError {
   if (e instanceof HotpathsError) return e;

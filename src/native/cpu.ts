@@ -2,7 +2,7 @@
 // its thread pool off the event loop.
 
 import { cpus } from 'node:os';
-import type { AdvantageScale, Backend, Fp8Format, Fp8Kernels, GrpoAgg, GrpoKernels, KlEstimator, LogprobKernels, MachineCeilings } from '../runtime/backend.js';
+import type { AdvantageScale, Backend, Fp8Format, Fp8Kernels, GemmGrouping, GemmKernels, GrpoAgg, GrpoKernels, KlEstimator, LogprobKernels, MachineCeilings } from '../runtime/backend.js';
 import { hostData, hostStorage } from '../runtime/host.js';
 import { calibrate, ceilingCopyBytes, checkedCeilings, medianHostMs } from '../runtime/measure.js';
 import type { Addon } from './addon.js';
@@ -12,6 +12,8 @@ export const FORMAT_CODE: Readonly<Record<Fp8Format, number>> = { e4m3: 0, e5m2:
 export const ADV_SCALE_CODE: Readonly<Record<AdvantageScale, number>> = { group: 0, batch: 1, none: 2 };
 export const AGG_CODE: Readonly<Record<GrpoAgg, number>> = { grpo: 0, bnpo: 1, dr_grpo: 2, dapo: 3 };
 export const KL_CODE: Readonly<Record<KlEstimator, number>> = { k1: 0, k2: 1, k3: 2, k3_clamped: 3 };
+/** The addon's mode codes of the FP8 GEMM groupings. */
+export const GROUPING_CODE: Readonly<Record<GemmGrouping, number>> = { none: 0, contiguous: 1, masked: 2 };
 
 export function createCpuBackend(addon: Addon): Backend {
   const fp8: Fp8Kernels = {
@@ -60,6 +62,44 @@ export function createCpuBackend(addon: Addon): Backend {
       return { loss: r[0]!, clipFraction: r[1]!, meanKl: r[2]!, meanRatio: r[3]! };
     },
   };
+  const gemm: GemmKernels = {
+    fp8: (g) =>
+      nativeCall('gemm.fp8 (cpu)', () =>
+        addon.cpuGemmFp8(
+          hostData<Uint8Array>(g.a),
+          hostData<Float32Array>(g.aScales),
+          hostData<Uint8Array>(g.b),
+          hostData<Float32Array>(g.bScales),
+          g.M,
+          g.N,
+          g.K,
+          g.G,
+          g.Mmax,
+          g.bBlockRows,
+          GROUPING_CODE[g.grouping],
+          g.rowGroups ? hostData<Int32Array>(g.rowGroups) : null,
+          g.c ? hostData<Float32Array>(g.c) : null,
+          hostData<Float32Array | Uint16Array>(g.out),
+        ),
+      ),
+    // op(A) [M, K] (a is [K, M] when transA), out [M, N]
+    matmul: (a, b, transA, transB, c, out) =>
+      nativeCall('gemm.matmul (cpu)', () =>
+        addon.cpuMatmul(
+          hostData<Float32Array | Uint16Array>(a),
+          hostData<Float32Array | Uint16Array>(b),
+          out.shape[0]!,
+          out.shape[1]!,
+          transA ? a.shape[0]! : a.shape[1]!,
+          transA,
+          transB,
+          c ? hostData<Float32Array>(c) : null,
+          hostData<Float32Array | Uint16Array>(out),
+        ),
+      ),
+    transpose: (x, out) =>
+      nativeCall('gemm.transpose (cpu)', () => addon.cpuTranspose(hostData(x), x.shape[0]!, x.shape[1]!, hostData(out))),
+  };
   const info = addon.buildInfo();
   const backend: Backend = {
     name: 'cpu',
@@ -68,6 +108,7 @@ export function createCpuBackend(addon: Addon): Backend {
     ...hostStorage(() => backend),
     measureCeilings: (opts) => measureCpuCeilings(addon, opts.quick),
     fp8,
+    gemm,
     logprob,
     grpo,
   };
