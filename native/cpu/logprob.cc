@@ -83,21 +83,22 @@ static void chunk_backward_scalar(const In* z, int64_t n, float inv_t, float lse
 // ---------------------------------------------------------------- AVX2 chunk kernels
 #if HP_X86
 
-// exp(x) for x in [−174, 88.7]: x = n·ln2 + r with |r| ≤ ln2/2, exp(r) by a degree-6 polynomial
-// (relative error ~2 ulp), 2^n built in the exponent field in two halves so that n down to −252 works.
-HP_AVX2 static inline __m256 exp8(__m256 x) {
-  x = _mm256_min_ps(x, _mm256_set1_ps(88.7f));
-  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
-  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-  __m256 p = _mm256_set1_ps(1.0f / 720);
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
+// 2^d for d in [−150, 127], 8 lanes: d = n + r with n = round(d) and |r| ≤ ½, 2^r by its Taylor
+// polynomial in r·ln2 to degree 6 (relative error ≈ 1.2e-7), 2^n built in the exponent field in two
+// halves so that n below −126 gives the subnormal (or 0 from −150 on) that exp gives. Working in base
+// 2 saves the Cody–Waite reduction: the caller folds log2(e) into the scale it multiplies by anyway.
+HP_AVX2 static inline __m256 exp2_8(__m256 d) {
+  // operand order keeps a NaN d NaN (max/min return their second operand when one is NaN)
+  d = _mm256_min_ps(_mm256_set1_ps(127.0f), _mm256_max_ps(_mm256_set1_ps(-150.0f), d));
+  const __m256 n = _mm256_round_ps(d, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  const __m256 r = _mm256_sub_ps(d, n);
+  __m256 p = _mm256_set1_ps(1.5403530e-4f);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3333558e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(9.6181291e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.5504109e-2f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(2.4022651e-1f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(6.9314718e-1f));
   p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-  // 2^n = 2^(n/2) · 2^(n − n/2): each half stays a normal float for n in [−252, 128]
   const __m256i ni = _mm256_cvtps_epi32(n);
   const __m256i h1 = _mm256_srai_epi32(ni, 1);
   const __m256i h2 = _mm256_sub_epi32(ni, h1);
@@ -105,6 +106,25 @@ HP_AVX2 static inline __m256 exp8(__m256 x) {
   const __m256 s2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(h2, _mm256_set1_epi32(127)), 23));
   return _mm256_mul_ps(_mm256_mul_ps(p, s1), s2);
 }
+
+// 2^d for d in [−126, ~0] (the forward's d = (x − max)·log2 e, floored at EXP_FLOOR·log2 e > −126):
+// one exponent-field scale.
+HP_AVX2 static inline __m256 exp2_8_nonpositive(__m256 d) {
+  const __m256 n = _mm256_round_ps(d, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  const __m256 r = _mm256_sub_ps(d, n);
+  __m256 p = _mm256_set1_ps(1.5403530e-4f);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3333558e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(9.6181291e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.5504109e-2f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(2.4022651e-1f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(6.9314718e-1f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+  const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+  return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+
+static constexpr float LOG2E = 1.44269504088896341f;
+static constexpr double LN2 = 0.69314718055994531;
 
 HP_AVX2 static inline __m256 load8_logits(const float* z) { return _mm256_loadu_ps(z); }
 HP_AVX2 static inline __m256 load8_logits(const uint16_t* z) {
@@ -145,21 +165,24 @@ HP_AVX2 static ChunkStats chunk_stats_avx2(const In* z, int64_t n, float inv_t, 
     c.m = std::max(c.m, x);
   }
   if (c.nan || c.m == -std::numeric_limits<float>::infinity()) return c;
-  const __m256 m8 = _mm256_set1_ps(c.m), floor8 = _mm256_set1_ps(EXP_FLOOR);
+  // in base 2: d2 = (x − m)·log2 e = z·(inv_t·log2 e) − m·log2 e, one FMA; exp(x − m) = 2^d2
+  const __m256 it2 = _mm256_set1_ps(inv_t * LOG2E), m8 = _mm256_set1_ps(c.m * LOG2E);
+  const __m256 floor8 = _mm256_set1_ps(EXP_FLOOR * LOG2E);
   __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps(), w0 = _mm256_setzero_ps(), w1 = _mm256_setzero_ps();
   i = 0;
   for (; i + 16 <= n; i += 16) {
-    const __m256 d0 = _mm256_max_ps(_mm256_fmsub_ps(load8_logits(z + i), it, m8), floor8);
-    const __m256 d1 = _mm256_max_ps(_mm256_fmsub_ps(load8_logits(z + i + 8), it, m8), floor8);
-    const __m256 e0 = exp8(d0), e1 = exp8(d1);
+    const __m256 d0 = _mm256_max_ps(_mm256_fmsub_ps(load8_logits(z + i), it2, m8), floor8);
+    const __m256 d1 = _mm256_max_ps(_mm256_fmsub_ps(load8_logits(z + i + 8), it2, m8), floor8);
+    const __m256 e0 = exp2_8_nonpositive(d0);
+    const __m256 e1 = exp2_8_nonpositive(d1);
     s0 = _mm256_add_ps(s0, e0);
     s1 = _mm256_add_ps(s1, e1);
     if (want_w) {
-      w0 = _mm256_fmadd_ps(e0, d0, w0);
+      w0 = _mm256_fmadd_ps(e0, d0, w0);  // in units of log2: scaled by ln 2 below
       w1 = _mm256_fmadd_ps(e1, d1, w1);
     }
   }
-  double s = hsum8(_mm256_add_ps(s0, s1)), w = hsum8(_mm256_add_ps(w0, w1));
+  double s = hsum8(_mm256_add_ps(s0, s1)), w = hsum8(_mm256_add_ps(w0, w1)) * LN2;
   for (; i < n; i++) {
     const float d = std::max(load_logit(z, i) * inv_t - c.m, EXP_FLOOR);
     const float e = std::exp(d);
@@ -173,13 +196,13 @@ HP_AVX2 static ChunkStats chunk_stats_avx2(const In* z, int64_t n, float inv_t, 
 
 template <typename In>
 HP_AVX2 static void chunk_backward_avx2(const In* z, int64_t n, float inv_t, float lse, float scale, int64_t y, float* out) {
-  const __m256 it = _mm256_set1_ps(inv_t), l8 = _mm256_set1_ps(lse), sc = _mm256_set1_ps(-scale);
-  const __m256 floor8 = _mm256_set1_ps(EXP_FLOOR * 2);
+  // p = exp(z·inv_t − lse) = 2^(z·(inv_t·log2 e) − lse·log2 e); below 2^−150 it is 0 (a −inf logit)
+  const __m256 it2 = _mm256_set1_ps(inv_t * LOG2E), l8 = _mm256_set1_ps(lse * LOG2E), sc = _mm256_set1_ps(-scale);
   // the target's logit, read before anything is written (dlogits may be the logits themselves)
   const float z_target = (y >= 0 && y < n) ? load_logit(z, y) : 0.0f;
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) {
-    const __m256 p = exp8(_mm256_max_ps(_mm256_fmsub_ps(load8_logits(z + i), it, l8), floor8));
+    const __m256 p = exp2_8(_mm256_fmsub_ps(load8_logits(z + i), it2, l8));
     _mm256_storeu_ps(out + i, _mm256_mul_ps(p, sc));  // reads z[i..i+8) before writing: in place is fine
   }
   for (; i < n; i++) out[i] = -std::exp(std::max(load_logit(z, i) * inv_t - lse, EXP_FLOOR * 2)) * scale;
