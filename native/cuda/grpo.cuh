@@ -145,8 +145,8 @@ __global__ void __launch_bounds__(THREADS) loss_seq_kernel(const float* __restri
       d_rho = 0;
     }
     const bool clipped = (A > 0 && rho > hi) || (A < 0 && rho < lo);
-    const double rc = fmin(fmax(rho, lo), hi);
-    double l = -fmin(rho * A, rc * A);
+    const double rc = lp::js_min(lp::js_max(rho, lo), hi);
+    double l = -lp::js_min(rho * A, rc * A);
     const double g_policy = clipped ? 0 : -A * d_rho;
     double g_kl = 0;
     if (ref_logp) {

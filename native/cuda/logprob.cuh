@@ -70,7 +70,8 @@ __device__ __forceinline__ void unpack(uint4 u, float* v, uint16_t*) {
   }
 }
 
-// Stores n (= 4 or 8) f32 values at p: 16-byte stores when `vec` (p aligned), scalar otherwise.
+// Stores n (= 4 or 8) f32 values at p: wide stores when `vec` (p aligned to min(16, n · element
+// bytes): 16-byte stores, or one 8-byte store for 4 bf16), scalar otherwise.
 // bf16 by round-to-nearest-even (the hardware cvt; NaN stays NaN).
 __device__ __forceinline__ void store_vals(float* p, const float* v, int n, bool vec) {
   if (vec) {
@@ -84,7 +85,9 @@ __device__ __forceinline__ uint32_t pack_bf16x2(float lo, float hi) {
   return *reinterpret_cast<uint32_t*>(&h);
 }
 __device__ __forceinline__ void store_vals(uint16_t* p, const float* v, int n, bool vec) {
-  if (vec) {
+  if (vec && n == 4) {
+    *reinterpret_cast<uint2*>(p) = make_uint2(pack_bf16x2(v[0], v[1]), pack_bf16x2(v[2], v[3]));
+  } else if (vec) {
     for (int i = 0; i < n; i += 8) {
       *reinterpret_cast<uint4*>(p + i) = make_uint4(pack_bf16x2(v[i], v[i + 1]), pack_bf16x2(v[i + 2], v[i + 3]),
                                                     pack_bf16x2(v[i + 4], v[i + 5]), pack_bf16x2(v[i + 6], v[i + 7]));
@@ -323,6 +326,11 @@ __global__ void __launch_bounds__(THREADS) logprob_backward_kernel(const In* log
 
 // ---------------------------------------------------------------- fused token-level GRPO
 
+// min / max that return NaN when either side is NaN (JS Math.min / Math.max, as the reference uses;
+// fmin / fmax would drop the NaN).
+__device__ __forceinline__ double js_min(double a, double b) { return (a != a || b != b) ? NAN : fmin(a, b); }
+__device__ __forceinline__ double js_max(double a, double b) { return (a != a || b != b) ? NAN : fmax(a, b); }
+
 struct FusedParams {
   int64_t N, V, T;  // rows, vocab, tokens per sequence (row t is sequence t / T)
   float inv_t;      // 1 / temperature
@@ -340,8 +348,8 @@ __device__ __forceinline__ double token_loss(double logp, double old_logp, bool 
     d_rho = 0;
   }
   const bool clipped = (A > 0 && rho > hi) || (A < 0 && rho < lo);
-  const double rc = fmin(fmax(rho, lo), hi);
-  double l = -fmin(rho * A, rc * A);
+  const double rc = js_min(js_max(rho, lo), hi);
+  double l = -js_min(rho * A, rc * A);
   const double g_policy = clipped ? 0 : -A * d_rho;
   double g_kl = 0, k3 = 0;
   if (has_ref) {
@@ -401,7 +409,9 @@ __global__ void __launch_bounds__(THREADS) grpo_fused_kernel(const In* logits, c
   row_split(row, p.V, head, units);
   const int64_t u0 = units * k / C, u1 = units * (k + 1) / C;
   const int64_t tail0 = head + units * NV;
-  const bool vec_out = (((uintptr_t)(out + head)) & 15) == 0;
+  // a unit of NV inputs is NV outputs: aligned for wide stores when the row's first unit is
+  constexpr uintptr_t OUT_ALIGN = NV * sizeof(Out) < 16 ? NV * sizeof(Out) : 16;
+  const bool vec_out = (((uintptr_t)(out + head)) & (OUT_ALIGN - 1)) == 0;
   const int64_t y = targets[t];
 
   if (!mask_on(mask, t)) {  // never read: logp 0, dlogits 0, stats 0 (the whole cluster takes this branch)
@@ -467,7 +477,8 @@ __global__ void __launch_bounds__(THREADS) grpo_fused_kernel(const In* logits, c
     const float lp = (xt - o.m) - ls;
     const int64_t b = t / p.T;
     float st[4];
-    const double g = token_loss((double)lp, (double)old_logp[t], ref_logp != nullptr, ref_logp ? (double)ref_logp[t] : 0.0,
+    // the loss from logp before its rounding to f32 (one rounding less where the terms cancel)
+    const double g = token_loss((double)(xt - o.m) - (double)ls, (double)old_logp[t], ref_logp != nullptr, ref_logp ? (double)ref_logp[t] : 0.0,
                                 (double)adv[b], (double)seq_weight[b], p, st);
     if (k == 0) {
       logp[t] = lp;
@@ -563,8 +574,8 @@ inline cudaError_t logprob_backward_launch(const In* logits, const int32_t* targ
 }
 
 // Largest slice of a row one CTA keeps in shared memory (bytes) when choosing the cluster size.
-static constexpr int64_t FUSED_SLICE_TARGET = 40 * 1024;
-static constexpr int64_t FUSED_SLICE_MAX = 100 * 1024;
+static constexpr int64_t FUSED_SLICE_TARGET = 80 * 1024;  // H100: C = 4 (76 KB) beat C = 8 (38 KB) by 1.33x
+static constexpr int64_t FUSED_SLICE_MAX = 110 * 1024;
 
 // The fused kernel's cluster size for a row of `row_bytes`: the smallest of 1, 2, 4, 8 whose slices
 // fit FUSED_SLICE_TARGET, else 8 if they fit FUSED_SLICE_MAX, else 0 (no slice: two global sweeps).
