@@ -48,6 +48,12 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   add(env, exports, "cudaMatmul", hp::CudaMatmul);
   add(env, exports, "cudaTranspose", hp::CudaTranspose);
   add(env, exports, "cudaPeakFlops", hp::CudaPeakFlops);
+  add(env, exports, "cudaLogprobForward", hp::CudaLogprobForward);
+  add(env, exports, "cudaLogprobBackward", hp::CudaLogprobBackward);
+  add(env, exports, "cudaKl", hp::CudaKl);
+  add(env, exports, "cudaGrpoAdvantages", hp::CudaGrpoAdvantages);
+  add(env, exports, "cudaGrpoLoss", hp::CudaGrpoLoss);
+  add(env, exports, "cudaGrpoFusedTokenLoss", hp::CudaGrpoFusedTokenLoss);
   return exports;
 }
 

@@ -59,6 +59,16 @@ Napi::Value CudaGemmFp8(const Napi::CallbackInfo& info);
 Napi::Value CudaMatmul(const Napi::CallbackInfo& info);
 Napi::Value CudaTranspose(const Napi::CallbackInfo& info);
 
+// native/cuda/logprob.cu (or native/cuda/no_cuda.cc): launch on the addon's stream and return at once
+Napi::Value CudaLogprobForward(const Napi::CallbackInfo& info);
+Napi::Value CudaLogprobBackward(const Napi::CallbackInfo& info);
+Napi::Value CudaKl(const Napi::CallbackInfo& info);
+
+// native/cuda/grpo.cu (or native/cuda/no_cuda.cc): launch on the addon's stream and return at once
+Napi::Value CudaGrpoAdvantages(const Napi::CallbackInfo& info);
+Napi::Value CudaGrpoLoss(const Napi::CallbackInfo& info);
+Napi::Value CudaGrpoFusedTokenLoss(const Napi::CallbackInfo& info);
+
 // native/cuda/ceiling.cu (or native/cuda/no_cuda.cc): launches on the addon's stream, returns at once
 Napi::Value CudaPeakFlops(const Napi::CallbackInfo& info);
 

@@ -23,4 +23,10 @@ int cuda_sm_count();
 // (E_ARG / E_SHAPE otherwise).
 void* cuda_device_arg(const Args& args, size_t i, const char* name, uint64_t need_bytes);
 
+// Like cuda_device_arg, but 0n stands for "none" and gives nullptr.
+inline void* cuda_device_arg_or_null(const Args& args, size_t i, const char* name, uint64_t need_bytes) {
+  if (args.bigint(i, name) == 0) return nullptr;
+  return cuda_device_arg(args, i, name, need_bytes);
+}
+
 }  // namespace hp

@@ -28,5 +28,11 @@ Napi::Value CudaGemmFp8(const Napi::CallbackInfo& info) { no_cuda(info, "cudaGem
 Napi::Value CudaMatmul(const Napi::CallbackInfo& info) { no_cuda(info, "cudaMatmul"); }
 Napi::Value CudaTranspose(const Napi::CallbackInfo& info) { no_cuda(info, "cudaTranspose"); }
 Napi::Value CudaPeakFlops(const Napi::CallbackInfo& info) { no_cuda(info, "cudaPeakFlops"); }
+Napi::Value CudaLogprobForward(const Napi::CallbackInfo& info) { no_cuda(info, "cudaLogprobForward"); }
+Napi::Value CudaLogprobBackward(const Napi::CallbackInfo& info) { no_cuda(info, "cudaLogprobBackward"); }
+Napi::Value CudaKl(const Napi::CallbackInfo& info) { no_cuda(info, "cudaKl"); }
+Napi::Value CudaGrpoAdvantages(const Napi::CallbackInfo& info) { no_cuda(info, "cudaGrpoAdvantages"); }
+Napi::Value CudaGrpoLoss(const Napi::CallbackInfo& info) { no_cuda(info, "cudaGrpoLoss"); }
+Napi::Value CudaGrpoFusedTokenLoss(const Napi::CallbackInfo& info) { no_cuda(info, "cudaGrpoFusedTokenLoss"); }
 
 }  // namespace hp

@@ -99,6 +99,32 @@ export interface Addon {
    * threads: a multiple of 32 in [32, 1024]; iters < 2^31.
    */
   cudaPeakFlops(blocks: number, threads: number, iters: number): void;
+  /**
+   * cpuLogprobForward's arguments as device pointers, with the logits' dtype after them; entropy 0n
+   * for none. logits f32|bf16 [N, V], targets i32 [N] -> logp, lse, entropy f32 [N]. Launches and returns.
+   */
+  cudaLogprobForward(logits: bigint, logitsIsBf16: boolean, targets: bigint, N: number, V: number, temperature: number, logp: bigint, lse: bigint, entropy: bigint): void;
+  /** dlogits f32 [N, V] = (onehot(y) − exp(z/T − lse))·g/T; dlogits may be the logits (f32 only). Launches and returns. */
+  cudaLogprobBackward(logits: bigint, logitsIsBf16: boolean, targets: bigint, lse: bigint, g: bigint, N: number, V: number, temperature: number, dlogits: bigint): void;
+  /** KL estimator (0 k1, 1 k2, 2 k3, 3 k3_clamped) and its gradient over n f32 elements. Launches and returns. */
+  cudaKl(logp: bigint, ref: bigint, n: number, estimator: number, kl: bigint, dlogp: bigint): void;
+  /** GrpoKernels.advantages on device memory; scale: 0 group, 1 batch, 2 none. Launches and returns. */
+  cudaGrpoAdvantages(rewards: bigint, B: number, groupSize: number, scale: number, eps: number, out: bigint): void;
+  /**
+   * cpuGrpoLoss's arguments as device pointers (refLogp 0n for none) with the mask's dtype flag after
+   * it. `work`: at least 8·(6 + 5·B) bytes, 8-byte aligned; its first 4 f64 become loss, clipFraction,
+   * meanKl, meanRatio (read them back with cudaDownload), the rest is scratch. Launches and returns.
+   */
+  cudaGrpoLoss(logp: bigint, oldLogp: bigint, refLogp: bigint, advantages: bigint, mask: bigint, maskIsU8: boolean, B: number, T: number,
+    epsLow: number, epsHigh: number, delta: number, beta: number, sequenceLevel: boolean, agg: number, maxLen: number, globalTokens: number, dlogp: bigint, work: bigint): void;
+  /**
+   * GrpoKernels.fusedTokenLoss: logits f32|bf16 [N, V], targets i32 [N], oldLogp, refLogp (0n: none)
+   * f32 [N], advantages, seqWeight f32 [N / T], mask f32|u8 [N]; delta 0 = none -> logp f32 [N],
+   * dlogits f32|bf16 [N, V] (may be the logits when the dtypes match), stats f32 [N, 4]. Launches and returns.
+   */
+  cudaGrpoFusedTokenLoss(logits: bigint, logitsIsBf16: boolean, targets: bigint, oldLogp: bigint, refLogp: bigint, advantages: bigint, mask: bigint,
+    maskIsU8: boolean, seqWeight: bigint, N: number, V: number, T: number, temperature: number, epsLow: number, epsHigh: number, delta: number,
+    beta: number, logp: bigint, dlogits: bigint, dlogitsIsBf16: boolean, stats: bigint): void;
 }
 
 /** FMA chains per thread of cudaPeakFlops (FMA_CHAINS in native/cuda/ceiling.cu). */

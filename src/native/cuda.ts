@@ -4,14 +4,14 @@
 
 import { allocHost, dtypeBytes, type DType, type HostArray } from '../dtype.js';
 import { HotpathsError, show } from '../errors.js';
-import type { Backend, Fp8Kernels, GemmKernels, MachineCeilings } from '../runtime/backend.js';
+import type { Backend, Fp8Kernels, GemmKernels, GrpoKernels, LogprobKernels, MachineCeilings } from '../runtime/backend.js';
 import { calibrate, ceilingCopyBytes, checkedCeilings, median } from '../runtime/measure.js';
 import { poisonEnabled, POISON_BYTE } from '../runtime/poison.js';
 import { sizeClass } from '../runtime/sizeclass.js';
 import { numel, Tensor } from '../tensor.js';
 import { CUDA_FMA_CHAINS, type Addon } from './addon.js';
 import { nativeCall, nativeCallSync } from './call.js';
-import { FORMAT_CODE } from './cpu.js';
+import { ADV_SCALE_CODE, AGG_CODE, FORMAT_CODE, KL_CODE } from './cpu.js';
 
 /** A pooled device allocation: `ptr` is the base address, `bytes` the allocation's size. */
 export interface CudaStorage {
@@ -97,6 +97,47 @@ export function createCudaBackend(addon: Addon): Backend {
       nativeCallSync('gemm.transpose (cuda)', () => addon.cudaTranspose(f(x), x.shape[0]!, x.shape[1]!, dtypeBytes(x.dtype), f(out))),
   };
 
+  const logprob: LogprobKernels = {
+    fromLogits: (logits, targets, T, logp, lse, entropy) =>
+      nativeCallSync('logprob.fromLogits (cuda)', () =>
+        addon.cudaLogprobForward(f(logits), logits.dtype === 'bf16', f(targets), logits.shape[0]!, logits.shape[1]!, T, f(logp), f(lse), ptrOrNull(entropy)),
+      ),
+    fromLogitsBackward: (logits, targets, lse, g, T, dlogits) =>
+      nativeCallSync('logprob.fromLogitsBackward (cuda)', () =>
+        addon.cudaLogprobBackward(f(logits), logits.dtype === 'bf16', f(targets), f(lse), f(g), logits.shape[0]!, logits.shape[1]!, T, f(dlogits)),
+      ),
+    kl: (logp, ref, estimator, kl, dlogp) =>
+      nativeCallSync('logprob.kl (cuda)', () => addon.cudaKl(f(logp), f(ref), logp.size, KL_CODE[estimator], f(kl), f(dlogp))),
+  };
+
+  const grpo: GrpoKernels = {
+    advantages: (rewards, groupSize, scale, eps, out) =>
+      nativeCallSync('grpo.advantages (cuda)', () => addon.cudaGrpoAdvantages(f(rewards), rewards.size, groupSize, ADV_SCALE_CODE[scale], eps, f(out))),
+    // the kernels leave loss, clipFraction, meanKl, meanRatio as 4 f64 at the start of a work buffer
+    // (the rest is their scratch: f64 [2 + 5·B]); one small read brings them back
+    loss: async (x, p, dlogp) => {
+      const [B, T] = x.logp.shape as [number, number];
+      const work = backend.empty('u8', [8 * (6 + 5 * B)]);
+      try {
+        nativeCallSync('grpo.loss (cuda)', () =>
+          addon.cudaGrpoLoss(f(x.logp), f(x.oldLogp), ptrOrNull(x.refLogp), f(x.advantages), f(x.mask), x.mask.dtype === 'u8', B, T,
+            p.epsLow, p.epsHigh, p.delta ?? 0, p.beta, p.level === 'sequence', AGG_CODE[p.agg], p.maxLen, p.globalTokens ?? 0, f(dlogp), f(work)),
+        );
+        const r = new Float64Array(4);
+        await nativeCall('grpo.loss read (cuda)', () => addon.cudaDownload(f(work), new Uint8Array(r.buffer)));
+        return { loss: r[0]!, clipFraction: r[1]!, meanKl: r[2]!, meanRatio: r[3]! };
+      } finally {
+        work.dispose();
+      }
+    },
+    fusedTokenLoss: (a, o) =>
+      nativeCallSync('grpo.fusedTokenLoss (cuda)', () =>
+        addon.cudaGrpoFusedTokenLoss(f(a.logits), a.logits.dtype === 'bf16', f(a.targets), f(a.oldLogp), ptrOrNull(a.refLogp), f(a.advantages), f(a.mask),
+          a.mask.dtype === 'u8', f(a.seqWeight), a.logits.shape[0]!, a.logits.shape[1]!, a.T, a.temperature, a.epsLow, a.epsHigh, a.delta ?? 0, a.beta,
+          f(o.logp), f(o.dlogits), o.dlogits.dtype === 'bf16', f(o.stats)),
+      ),
+  };
+
   const backend: Backend & { poolStats(): typeof stats; trim(): void; info: typeof info } = {
     name: 'cuda',
     deviceName: info.name,
@@ -153,6 +194,8 @@ export function createCudaBackend(addon: Addon): Backend {
     trim,
     fp8,
     gemm,
+    logprob,
+    grpo,
   };
   return backend;
 }
