@@ -20,7 +20,8 @@ export interface LogprobCase {
 export const QWEN_VOCAB = 151936;
 
 export function logprobCases(backend: BackendName, quick: boolean): LogprobCase[] {
-  const N = quick || backend === 'reference' ? 16 : backend === 'cpu' ? 256 : 4096;
+  // webgpu: f32 [N, V] must fit one binding (2 GiB on the H100)
+  const N = quick || backend === 'reference' ? 16 : backend === 'cpu' ? 256 : backend === 'webgpu' ? 2048 : 4096;
   const V = QWEN_VOCAB;
   return [
     { op: 'fromLogits', N, V, dtype: 'f32' },
@@ -40,10 +41,23 @@ function bytes(c: LogprobCase): number {
   return c.op === 'backward (in place)' ? 2 * n + c.N * 12 : n + c.N * 12;
 }
 
+/**
+ * Deterministic non-zero logits [N, V], fast to build at any size: one pattern of V + 4096 values
+ * (built once, converted to bf16 once), each row a copy of it from a row-dependent offset.
+ */
+function tiledLogits(N: number, V: number, bf16: boolean): Float32Array | Uint16Array {
+  const src32 = Float32Array.from({ length: V + 4096 }, (_, i) => Math.sin(i * 0.618) * 8);
+  const src = bf16 ? toBf16(src32) : src32;
+  const out = bf16 ? new Uint16Array(N * V) : new Float32Array(N * V);
+  for (let t = 0; t < N; t++) {
+    const o = (t * 7919) % 4096;
+    out.set(src.subarray(o, o + V) as never, t * V);
+  }
+  return out;
+}
+
 async function prepare(backend: Backend, c: LogprobCase): Promise<{ run: () => Promise<void>; free: () => void }> {
-  const host = new Float32Array(c.N * c.V);
-  for (let i = 0; i < host.length; i++) host[i] = Math.sin(i * 0.618) * 8; // deterministic, not zeros
-  const z = c.dtype === 'bf16' ? backend.fromHost(toBf16(host), 'bf16', [c.N, c.V]) : backend.fromHost(host, 'f32', [c.N, c.V]);
+  const z = backend.fromHost(tiledLogits(c.N, c.V, c.dtype === 'bf16'), c.dtype, [c.N, c.V]);
   const y = backend.fromHost(Int32Array.from({ length: c.N }, (_, i) => (i * 7919) % c.V), 'i32', [c.N]);
   const held: Tensor[] = [z, y];
   if (c.op === 'backward (in place)') {
