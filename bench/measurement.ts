@@ -25,6 +25,8 @@ export interface Measurement {
   peak_extra_bytes?: number;
   /** peak_extra_bytes over the size of the f32 logits the call avoids materialising. */
   peak_fraction_of_logits?: number;
+  /** (peak_extra_bytes − the bytes of the call's outputs) over the f32 logits: its scratch memory. */
+  peak_scratch_fraction_of_logits?: number;
 }
 
 export interface BenchOptions {

@@ -163,8 +163,9 @@ export interface FromHiddenOptions {
   /** Also return the entropy per row. Default false. */
   entropy?: boolean;
   /**
-   * Token rows per chunk, a multiple of 64 (default: the most that keeps a chunk's f32 logits
-   * [chunk, V] within 1/16 of the full [N, V], at least 64). Peak extra memory ≈ chunk·V·4 bytes.
+   * Token rows per chunk, a multiple of 64 (default: N/16 rounded down to 64s — a chunk's f32 logits
+   * [chunk, V] then take 1/16 of the full [N, V] — but at least 1024 rows, or all of them, so that
+   * each chunk's GEMM stays efficient). Peak extra memory ≈ chunk·V·4 bytes.
    */
   chunk?: number;
 }
@@ -193,7 +194,9 @@ export async function fromHidden(hidden: Tensor, headWeight: Tensor, targets: Te
   assertNumber(`${op}: temperature`, temperature, { min: 0, minExclusive: true });
   const wantEntropy = opts.entropy ?? false;
   assertBoolean(`${op}: entropy`, wantEntropy);
-  const chunk = opts.chunk ?? Math.max(64, Math.floor(N / 16 / 64) * 64);
+  // N/16 rows keeps a chunk's logits within 1/16 of [N, V]; at least 1024 rows (or all) so that the
+  // GEMM of a chunk stays efficient when N is small
+  const chunk = opts.chunk ?? Math.max(64, Math.floor(N / 16 / 64) * 64, Math.min(1024, Math.ceil(N / 64) * 64));
   assertNumber(`${op}: chunk`, chunk, { min: 64, integer: true });
   if (chunk % 64 !== 0) throw new HotpathsError('E_ARG', `${op}: chunk: expected a multiple of 64 (row views must start 256-byte aligned), got ${chunk}`);
   const backend = hidden.backend;
