@@ -7,6 +7,7 @@ import json
 import sys
 
 import torch
+from timing import time_ms
 
 FP8 = torch.float8_e4m3fn
 MAX = 448.0
@@ -33,23 +34,6 @@ def quant_128x128(x):
 def dequant_1x128(q, scale):
     m, k = q.shape
     return (q.view(m, k // 128, 128).float() * scale.unsqueeze(2)).view(m, k)
-
-
-def time_ms(fn, inner=10, reps=10):
-    for _ in range(3):
-        fn()
-    torch.cuda.synchronize()
-    samples = []
-    for _ in range(reps):
-        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        a.record()
-        for _ in range(inner):
-            fn()
-        b.record()
-        b.synchronize()
-        samples.append(a.elapsed_time(b) / inner)
-    samples.sort()
-    return samples[len(samples) // 2]
 
 
 def main():

@@ -9,25 +9,9 @@ import json
 import sys
 
 import torch
+from timing import time_ms
 
 FP8 = torch.float8_e4m3fn
-
-
-def time_ms(fn, inner=5, reps=10):
-    for _ in range(3):
-        fn()
-    torch.cuda.synchronize()
-    samples = []
-    for _ in range(reps):
-        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        a.record()
-        for _ in range(inner):
-            fn()
-        b.record()
-        b.synchronize()
-        samples.append(a.elapsed_time(b) / inner)
-    samples.sort()
-    return samples[len(samples) // 2]
 
 
 def operands(m, n, k, g):
@@ -46,7 +30,7 @@ def scaled_mm_ms(m, n, k, g):
         for i in range(g):
             torch._scaled_mm(a[i], b[i].t(), scale_a=sa, scale_b=sb, out_dtype=torch.bfloat16)
 
-    return time_ms(run)
+    return time_ms(run, inner=5)
 
 
 def bf16_ms(m, n, k, g):
@@ -57,7 +41,7 @@ def bf16_ms(m, n, k, g):
         for i in range(g):
             torch.matmul(a[i], b[i].t())
 
-    return time_ms(run)
+    return time_ms(run, inner=5)
 
 
 def main():

@@ -10,6 +10,7 @@
 
 #include "common/check.h"
 #include "common/entry_points.h"
+#include "common/grpo_rules.h"
 #include "common/promise_worker.h"
 #include "common/threadpool.h"
 
@@ -28,28 +29,7 @@ static void grpo_advantages(const float* r, int64_t B, int64_t G, int scale, dou
     for (int64_t i = 0; i < B; i++) ss += (r[i] - mean) * (r[i] - mean);
     batch_std = std::sqrt(ss / (B - 1));
   }
-  for (int64_t g0 = 0; g0 < B; g0 += G) {
-    double sum = 0;
-    bool all_equal = true;
-    for (int64_t i = g0; i < g0 + G; i++) {
-      sum += r[i];
-      if (r[i] != r[g0]) all_equal = false;
-    }
-    if (all_equal) {
-      for (int64_t i = g0; i < g0 + G; i++) out[i] = 0;
-      continue;
-    }
-    const double mean = sum / G;
-    double divisor = 1;
-    if (scale == ADV_GROUP) {
-      double ss = 0;
-      for (int64_t i = g0; i < g0 + G; i++) ss += (r[i] - mean) * (r[i] - mean);
-      divisor = std::sqrt(ss / (G - 1)) + eps;
-    } else if (scale == ADV_BATCH) {
-      divisor = batch_std + eps;
-    }
-    for (int64_t i = g0; i < g0 + G; i++) out[i] = (float)((r[i] - mean) / divisor);
-  }
+  for (int64_t g0 = 0; g0 < B; g0 += G) group_advantages(r, g0, G, scale, eps, batch_std, out);
 }
 
 struct LossParams {
@@ -73,7 +53,6 @@ static SeqSums grpo_loss_sequence(const float* logp, const float* old_logp, cons
                                   std::vector<double>& row_grad) {
   SeqSums sums;
   const int64_t row = b * T;
-  const double lo = 1 - p.eps_low, hi = 1 + p.eps_high;
   double seq_log_ratio = 0;
   if (p.sequence_level && n_b > 0) {
     for (int64_t t = 0; t < T; t++) if (masked(mask, row + t)) seq_log_ratio += (double)logp[row + t] - old_logp[row + t];
@@ -85,28 +64,12 @@ static SeqSums grpo_loss_sequence(const float* logp, const float* old_logp, cons
     row_grad[t] = 0;
     if (!masked(mask, i)) continue;
     const double log_ratio = p.sequence_level ? seq_log_ratio : (double)logp[i] - old_logp[i];
-    double rho = std::exp(log_ratio), d_rho = rho;
-    if (p.delta > 0 && rho > p.delta) {
-      rho = p.delta;
-      d_rho = 0;
-    }
-    const bool clipped = (A > 0 && rho > hi) || (A < 0 && rho < lo);
-    const double rho_clipped = std::min(std::max(rho, lo), hi);
-    double l = -std::min(rho * A, rho_clipped * A);
-    const double g_policy = clipped ? 0 : -A * d_rho;
-    double g_kl = 0;
-    if (ref_logp) {
-      const double d = (double)ref_logp[i] - logp[i];
-      const double k3 = std::expm1(d) - d;
-      sums.kl += k3;
-      if (p.beta != 0) {
-        l += p.beta * k3;
-        g_kl = -p.beta * std::expm1(d);
-      }
-    }
-    sums.loss += w * l;
-    if (clipped) sums.clipped += 1;
-    sums.ratio += rho;
+    const TokenTerm k = token_term(log_ratio, logp[i], ref_logp != nullptr, ref_logp ? ref_logp[i] : 0.0, A, p.eps_low, p.eps_high, p.delta, p.beta);
+    const double g_policy = k.g_policy, g_kl = k.g_kl;
+    sums.kl += k.k3;
+    sums.loss += w * k.l;
+    if (k.clipped) sums.clipped += 1;
+    sums.ratio += k.rho;
     if (!p.sequence_level) row_grad[t] = w * (g_policy + g_kl);
     else {
       seq_grad += w * g_policy;

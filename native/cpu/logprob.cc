@@ -17,6 +17,7 @@
 
 #include "common/check.h"
 #include "common/entry_points.h"
+#include "common/grpo_rules.h"
 #include "common/promise_worker.h"
 #include "common/simd.h"
 #include "common/threadpool.h"
@@ -83,6 +84,17 @@ static void chunk_backward_scalar(const In* z, int64_t n, float inv_t, float lse
 // ---------------------------------------------------------------- AVX2 chunk kernels
 #if HP_X86
 
+// 2^r for |r| ≤ ½: the Taylor polynomial of exp(r·ln 2) to degree 6 (relative error ≈ 1.2e-7).
+HP_AVX2 static inline __m256 exp2_poly8(__m256 r) {
+  __m256 p = _mm256_set1_ps(1.5403530e-4f);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3333558e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(9.6181291e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.5504109e-2f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(2.4022651e-1f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(6.9314718e-1f));
+  return _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+}
+
 // 2^d for d in [−150, 127], 8 lanes: d = n + r with n = round(d) and |r| ≤ ½, 2^r by its Taylor
 // polynomial in r·ln2 to degree 6 (relative error ≈ 1.2e-7), 2^n built in the exponent field in two
 // halves so that n below −126 gives the subnormal (or 0 from −150 on) that exp gives. Working in base
@@ -92,13 +104,7 @@ HP_AVX2 static inline __m256 exp2_8(__m256 d) {
   d = _mm256_min_ps(_mm256_set1_ps(127.0f), _mm256_max_ps(_mm256_set1_ps(-150.0f), d));
   const __m256 n = _mm256_round_ps(d, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   const __m256 r = _mm256_sub_ps(d, n);
-  __m256 p = _mm256_set1_ps(1.5403530e-4f);
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3333558e-3f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(9.6181291e-3f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.5504109e-2f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(2.4022651e-1f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(6.9314718e-1f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+  const __m256 p = exp2_poly8(r);
   const __m256i ni = _mm256_cvtps_epi32(n);
   const __m256i h1 = _mm256_srai_epi32(ni, 1);
   const __m256i h2 = _mm256_sub_epi32(ni, h1);
@@ -112,13 +118,7 @@ HP_AVX2 static inline __m256 exp2_8(__m256 d) {
 HP_AVX2 static inline __m256 exp2_8_nonpositive(__m256 d) {
   const __m256 n = _mm256_round_ps(d, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   const __m256 r = _mm256_sub_ps(d, n);
-  __m256 p = _mm256_set1_ps(1.5403530e-4f);
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3333558e-3f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(9.6181291e-3f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.5504109e-2f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(2.4022651e-1f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(6.9314718e-1f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+  const __m256 p = exp2_poly8(r);
   const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
   return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
 }
@@ -294,31 +294,7 @@ static int64_t row_grain(int64_t V) { return std::max<int64_t>(1, (int64_t)65536
 // ---------------------------------------------------------------- KL estimators
 
 static void kl_range(const float* logp, const float* ref, int64_t i0, int64_t i1, int estimator, float* kl, float* dlogp) {
-  for (int64_t i = i0; i < i1; i++) {
-    const double d = (double)ref[i] - (double)logp[i];
-    switch (estimator) {
-      case 0:  // k1 = −d
-        kl[i] = (float)-d;
-        dlogp[i] = 1;
-        break;
-      case 1:  // k2 = ½ d²
-        kl[i] = (float)(0.5 * d * d);
-        dlogp[i] = (float)-d;
-        break;
-      case 2:  // k3 = exp(d) − d − 1, as expm1(d) − d for small d
-        kl[i] = (float)(std::expm1(d) - d);
-        dlogp[i] = (float)-std::expm1(d);
-        break;
-      default: {  // k3_clamped: d to [−20, 20], the result to [−10, 10]; no gradient where a clamp acts
-        const bool d_clamped = d < -20 || d > 20;
-        const double dc = std::min(std::max(d, -20.0), 20.0);
-        const double k = std::expm1(dc) - dc;
-        const bool k_clamped = k < -10 || k > 10;
-        kl[i] = (float)std::min(std::max(k, -10.0), 10.0);
-        dlogp[i] = (d_clamped || k_clamped) ? 0.0f : (float)-std::expm1(d);
-      }
-    }
-  }
+  for (int64_t i = i0; i < i1; i++) kl_estimate((double)ref[i] - (double)logp[i], estimator, kl + i, dlogp + i);
 }
 
 // ---------------------------------------------------------------- entry points

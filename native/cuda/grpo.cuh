@@ -8,6 +8,7 @@
 #include <cuda_runtime.h>
 #include <stdint.h>
 
+#include "common/grpo_rules.h"
 #include "cuda/logprob.cuh"
 
 namespace hp {
@@ -42,28 +43,7 @@ static __global__ void __launch_bounds__(THREADS) advantages_kernel(const float*
     for (int64_t i = threadIdx.x; i < B; i += THREADS) ss += (r[i] - mean) * (r[i] - mean);
     batch_std = sqrt(block_sum(ss, red) / (B - 1));
   }
-  for (int64_t g0 = threadIdx.x * G; g0 < B; g0 += (int64_t)THREADS * G) {
-    double sum = 0;
-    bool all_equal = true;
-    for (int64_t i = g0; i < g0 + G; i++) {
-      sum += r[i];
-      if (r[i] != r[g0]) all_equal = false;
-    }
-    if (all_equal) {
-      for (int64_t i = g0; i < g0 + G; i++) out[i] = 0.0f;
-      continue;
-    }
-    const double mean = sum / G;
-    double divisor = 1;
-    if (scale == 0) {
-      double ss = 0;
-      for (int64_t i = g0; i < g0 + G; i++) ss += (r[i] - mean) * (r[i] - mean);
-      divisor = sqrt(ss / (G - 1)) + eps;
-    } else if (scale == 1) {
-      divisor = batch_std + eps;
-    }
-    for (int64_t i = g0; i < g0 + G; i++) out[i] = (float)((r[i] - mean) / divisor);
-  }
+  for (int64_t g0 = threadIdx.x * G; g0 < B; g0 += (int64_t)THREADS * G) group_advantages(r, g0, G, scale, eps, batch_std, out);
 }
 
 struct LossParams {
@@ -122,7 +102,6 @@ __global__ void __launch_bounds__(THREADS) loss_seq_kernel(const float* __restri
     default: w = global > 0 ? 1 / global : 0;
   }
   const double A = adv[b];
-  const double lo = 1 - p.eps_low, hi = 1 + p.eps_high;
   double seq_log_ratio = 0;
   if (p.sequence_level && n_b > 0) {
     double s = 0;
@@ -139,25 +118,11 @@ __global__ void __launch_bounds__(THREADS) loss_seq_kernel(const float* __restri
       continue;
     }
     const double log_ratio = p.sequence_level ? seq_log_ratio : (double)logp[i] - old_logp[i];
-    double rho = exp(log_ratio), d_rho = rho;
-    if (p.delta > 0 && rho > p.delta) {
-      rho = p.delta;
-      d_rho = 0;
-    }
-    const bool clipped = (A > 0 && rho > hi) || (A < 0 && rho < lo);
-    const double rc = lp::js_min(lp::js_max(rho, lo), hi);
-    double l = -lp::js_min(rho * A, rc * A);
-    const double g_policy = clipped ? 0 : -A * d_rho;
-    double g_kl = 0;
-    if (ref_logp) {
-      const double d = (double)ref_logp[i] - logp[i];
-      const double k3 = expm1(d) - d;
-      kl += k3;
-      if (p.beta != 0) {
-        l += p.beta * k3;
-        g_kl = -p.beta * expm1(d);
-      }
-    }
+    const TokenTerm k = token_term(log_ratio, logp[i], ref_logp != nullptr, ref_logp ? (double)ref_logp[i] : 0.0, A, p.eps_low, p.eps_high,
+                                   p.delta, p.beta);
+    const double l = k.l, g_policy = k.g_policy, g_kl = k.g_kl, rho = k.rho;
+    const bool clipped = k.clipped;
+    kl += k.k3;
     loss += w * l;
     clipped_n += clipped ? 1 : 0;
     ratio += rho;
@@ -207,29 +172,7 @@ static __global__ void loss_final_kernel(int64_t B, bool has_ref, double* __rest
 static __global__ void __launch_bounds__(THREADS) kl_kernel(const float* __restrict__ logp, const float* __restrict__ ref, int64_t n, int est,
                                                      float* __restrict__ kl, float* __restrict__ dlogp) {
   for (int64_t i = (int64_t)blockIdx.x * THREADS + threadIdx.x; i < n; i += (int64_t)gridDim.x * THREADS) {
-    const double d = (double)ref[i] - (double)logp[i];
-    switch (est) {
-      case 0:
-        kl[i] = (float)-d;
-        dlogp[i] = 1.0f;
-        break;
-      case 1:
-        kl[i] = (float)(0.5 * d * d);
-        dlogp[i] = (float)-d;
-        break;
-      case 2:
-        kl[i] = (float)(expm1(d) - d);
-        dlogp[i] = (float)-expm1(d);
-        break;
-      default: {
-        const bool d_clamped = d < -20 || d > 20;
-        const double dc = fmin(fmax(d, -20.0), 20.0);
-        const double k = expm1(dc) - dc;
-        const bool k_clamped = k < -10 || k > 10;
-        kl[i] = (float)fmin(fmax(k, -10.0), 10.0);
-        dlogp[i] = (d_clamped || k_clamped) ? 0.0f : (float)-expm1(d);
-      }
-    }
+    kl_estimate((double)ref[i] - (double)logp[i], est, kl + i, dlogp + i);
   }
 }
 

@@ -30,6 +30,8 @@
 
 #include <algorithm>
 
+#include "common/grpo_rules.h"
+
 namespace hp {
 
 namespace lp {
@@ -326,10 +328,6 @@ __global__ void __launch_bounds__(THREADS) logprob_backward_kernel(const In* log
 
 // ---------------------------------------------------------------- fused token-level GRPO
 
-// min / max that return NaN when either side is NaN (JS Math.min / Math.max, as the reference uses;
-// fmin / fmax would drop the NaN).
-__device__ __forceinline__ double js_min(double a, double b) { return (a != a || b != b) ? NAN : fmin(a, b); }
-__device__ __forceinline__ double js_max(double a, double b) { return (a != a || b != b) ? NAN : fmax(a, b); }
 
 struct FusedParams {
   int64_t N, V, T;  // rows, vocab, tokens per sequence (row t is sequence t / T)
@@ -341,25 +339,9 @@ struct FusedParams {
 // st = (w·l, clipped, k3, ρ).
 __device__ __forceinline__ double token_loss(double logp, double old_logp, bool has_ref, double ref, double A, double w,
                                              const FusedParams& p, float st[4]) {
-  const double lo = 1 - p.eps_low, hi = 1 + p.eps_high;
-  double rho = exp(logp - old_logp), d_rho = rho;
-  if (p.delta > 0 && rho > p.delta) {
-    rho = p.delta;
-    d_rho = 0;
-  }
-  const bool clipped = (A > 0 && rho > hi) || (A < 0 && rho < lo);
-  const double rc = js_min(js_max(rho, lo), hi);
-  double l = -js_min(rho * A, rc * A);
-  const double g_policy = clipped ? 0 : -A * d_rho;
-  double g_kl = 0, k3 = 0;
-  if (has_ref) {
-    const double d = ref - logp;
-    k3 = expm1(d) - d;
-    if (p.beta != 0) {
-      l += p.beta * k3;
-      g_kl = -p.beta * expm1(d);
-    }
-  }
+  const TokenTerm k = token_term(logp - old_logp, logp, has_ref, ref, A, p.eps_low, p.eps_high, p.delta, p.beta);
+  const double l = k.l, g_policy = k.g_policy, g_kl = k.g_kl, k3 = k.k3, rho = k.rho;
+  const bool clipped = k.clipped;
   st[0] = (float)(w * l);
   st[1] = clipped ? 1.0f : 0.0f;
   st[2] = (float)k3;

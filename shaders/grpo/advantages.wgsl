@@ -3,7 +3,7 @@
 // (SCALE 1), or no division (SCALE 2); a group whose rewards are all equal gets exactly 0.
 // One workgroup: the batch std by a workgroup reduction, then one invocation per group. f32 math.
 // Bindings: 0 params (uniform) {B, G, eps (f32 bits)}   1 rewards: array<f32>   2 out: array<f32>
-// Overrides: SCALE, WG (256). Dispatch: 1 workgroup.
+// Overrides: SCALE, WG (256). Dispatch: 1 workgroup. (grpo/wg_sum.wgsl prepended.)
 
 struct Params { B: u32, G: u32, eps: u32 }
 
@@ -14,20 +14,6 @@ override WG: u32 = 256u;
 @group(0) @binding(1) var<storage, read> rewards: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 
-var<workgroup> sh: array<f32, 256>;
-
-// Σ over the workgroup of each invocation's v (every invocation gets the total)
-fn wg_sum(lid: u32, v: f32) -> f32 {
-  sh[lid] = v;
-  workgroupBarrier();
-  for (var half = WG / 2u; half > 0u; half = half / 2u) {
-    if (lid < half) { sh[lid] = sh[lid] + sh[lid + half]; }
-    workgroupBarrier();
-  }
-  let total = sh[0];
-  workgroupBarrier();
-  return total;
-}
 
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_index) lid: u32) {

@@ -12,7 +12,7 @@
 //           5 mask: array<u32> (f32 bit patterns, or four u8 per word with MASK_U8)
 //           6 dlogp: array<f32> [B·T]   7 result: array<f32> [4]   8 scratch: array<f32> [2·B]
 // Overrides: HAS_REF, MASK_U8, SEQUENCE (level), AGG (0 grpo, 1 bnpo, 2 dr_grpo, 3 dapo), WG (256).
-// Dispatch: 1 workgroup.
+// Dispatch: 1 workgroup. (grpo/wg_sum.wgsl prepended.)
 
 struct Params { B: u32, T: u32, epsLow: u32, epsHigh: u32, delta: u32, beta: u32, maxLen: u32, globalTokens: u32 }
 
@@ -32,24 +32,11 @@ override WG: u32 = 256u;
 @group(0) @binding(7) var<storage, read_write> result: array<f32>;
 @group(0) @binding(8) var<storage, read_write> scratch: array<f32>;
 
-var<workgroup> sh: array<f32, 256>;
-
 fn masked(i: u32) -> bool {
   if (MASK_U8) { return ((mask[i >> 2u] >> (8u * (i & 3u))) & 0xffu) != 0u; }
   return mask[i] != 0u && mask[i] != 0x80000000u; // f32 0 or −0: not masked in
 }
 
-fn wg_sum(lid: u32, v: f32) -> f32 {
-  sh[lid] = v;
-  workgroupBarrier();
-  for (var half = WG / 2u; half > 0u; half = half / 2u) {
-    if (lid < half) { sh[lid] = sh[lid] + sh[lid + half]; }
-    workgroupBarrier();
-  }
-  let total = sh[0];
-  workgroupBarrier();
-  return total;
-}
 
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_index) lid: u32) {

@@ -6,7 +6,7 @@ import type { AdvantageScale, GrpoAgg, GrpoKernels } from '../runtime/backend.js
 import type { Tensor } from '../tensor.js';
 import type { BufferRange, CommandBatcher, PipelineCache } from './pipelines.js';
 
-export const GRPO_SHADER_FILES = ['grpo/advantages.wgsl', 'grpo/loss.wgsl'] as const;
+export const GRPO_SHADER_FILES = ['grpo/wg_sum.wgsl', 'grpo/advantages.wgsl', 'grpo/loss.wgsl'] as const;
 
 const SCALE_CODE: Readonly<Record<AdvantageScale, number>> = { group: 0, batch: 1, none: 2 };
 const AGG_CODE: Readonly<Record<GrpoAgg, number>> = { grpo: 0, bnpo: 1, dr_grpo: 2, dapo: 3 };
@@ -30,7 +30,7 @@ export function createGrpoKernels(ctx: GrpoLaunchContext): GrpoKernels {
   return {
     // rewards [B] -> out [B]
     advantages(rewards, groupSize, scale, eps, out) {
-      const p = ctx.pipelines.get(['grpo/advantages.wgsl'], { SCALE: SCALE_CODE[scale], WG: 256 });
+      const p = ctx.pipelines.get(['grpo/wg_sum.wgsl', 'grpo/advantages.wgsl'], { SCALE: SCALE_CODE[scale], WG: 256 });
       ctx.batcher.dispatch(p, [rewards.size, groupSize, bits(eps)], [ctx.bind(rewards, 'grpo.advantages rewards'), ctx.bind(out, 'grpo.advantages out')], 1);
     },
     // logp, oldLogp, refLogp, mask [B, T], advantages [B] -> dlogp [B, T], loss and stats
@@ -39,7 +39,7 @@ export function createGrpoKernels(ctx: GrpoLaunchContext): GrpoKernels {
       const result = ctx.scratch('f32', [4]);
       const scratch = ctx.scratch('f32', [2 * B]);
       try {
-        const p = ctx.pipelines.get(['grpo/loss.wgsl'], {
+        const p = ctx.pipelines.get(['grpo/wg_sum.wgsl', 'grpo/loss.wgsl'], {
           HAS_REF: x.refLogp ? 1 : 0, MASK_U8: x.mask.dtype === 'u8' ? 1 : 0, SEQUENCE: prm.level === 'sequence' ? 1 : 0, AGG: AGG_CODE[prm.agg], WG: 256,
         });
         const b = (t: Tensor, what: string) => ctx.bind(t, `grpo.loss ${what}`);
