@@ -7,9 +7,10 @@ import type { Backend } from '../src/runtime/backend.js';
 import { medianHostMs } from '../src/runtime/measure.js';
 import { caseName, fp8Bytes, fp8Cases, prepareFp8 } from './fp8.cases.js';
 import { gemmCases, gemmFlops, prepareGemm } from './gemm.cases.js';
+import { logprobBytes, logprobCaseName, logprobCases, prepareLogprob } from './logprob.cases.js';
 import { fmtShape, rates, timeDevice, type Measurement } from './measurement.js';
 
-export const FAMILY_NAMES = ['fp8', 'gemm'] as const;
+export const FAMILY_NAMES = ['fp8', 'gemm', 'logprob'] as const;
 export type FamilyName = (typeof FAMILY_NAMES)[number];
 
 export interface BenchCase {
@@ -40,6 +41,12 @@ export const BENCH_FAMILIES: BenchFamily[] = [
     unit: 'TFLOP/s',
     cases: (backend, quick) =>
       gemmCases(backend.name, quick).map((c) => ({ family: 'gemm', op: c.op, shape: `${c.G > 1 ? `${c.G}x` : ''}${c.M}x${c.N}x${c.K}`, work: { flops: gemmFlops(c) }, prepare: (b) => prepareGemm(b, c) })),
+  },
+  {
+    name: 'logprob',
+    unit: 'GB/s',
+    cases: (backend, quick) =>
+      logprobCases(backend.name, quick, backend.maxBytes).map((c) => ({ family: 'logprob', op: logprobCaseName(c), shape: `${c.N}x${c.V}`, work: { bytes: logprobBytes(c) }, prepare: (b) => prepareLogprob(b, c) })),
   },
 ];
 

@@ -12,9 +12,8 @@ import { benchGemm } from './gemm.bench.js';
 import { benchHiddenMemory, benchLogprob, hiddenCases } from './logprob.bench.js';
 import { fmtShape, type Measurement } from './harness.js';
 
-// logprob is a Node-only family for now (its cases are not in the browser-safe bench/families.ts)
-export const FAMILIES = [...FAMILY_NAMES, 'logprob'] as const;
-export type Family = (typeof FAMILIES)[number];
+export const FAMILIES = FAMILY_NAMES;
+export type Family = FamilyName;
 
 export interface RunBenchOptions {
   families: Family[];

@@ -7,16 +7,20 @@ import type * as Api from '../../src/web.js';
 import { randomF32, rng } from '../seeded.js';
 
 /** What a case needs from an entry point (src/index.ts in Node, hotpaths/web in the page). */
-export type Lib = Pick<typeof Api, 'fp8' | 'gemm' | 'toBf16'>;
+export type Lib = Pick<typeof Api, 'fp8' | 'gemm' | 'logprob' | 'grpo' | 'toBf16'>;
 export type Runtime = Api.Runtime;
-export type Family = 'fp8' | 'gemm';
+export type Family = 'fp8' | 'gemm' | 'logprob' | 'grpo';
 export type Outputs = Record<string, Uint8Array | Uint16Array | Float32Array | Int32Array>;
 
 export interface WebCase {
   family: Family;
   name: string;
-  /** 'exact': every output bit-exact; 'gemm': output `d` within tol·S (S from `bound`), bf16 rounding allowed when `bf16`. */
-  compare: 'exact' | 'gemm';
+  /**
+   * 'exact': every output bit-exact; 'gemm': output `d` within tol·S (S from `bound`), bf16 rounding
+   * allowed when `bf16`; 'close': every output within 1e-4·|want| + 1e-5·max|want| (f32 kernels
+   * against the f64 reference), NaN where the reference has NaN.
+   */
+  compare: 'exact' | 'gemm' | 'close';
   bf16?: boolean;
   run(lib: Lib, rt: Runtime, seed: number): Promise<Outputs>;
   /** gemm: S[i] = Σ_k |a·sa|·|b·sb| per output element, computed on the reference runtime. */
@@ -188,8 +192,89 @@ const gemmCases: WebCase[] = [
   },
 ];
 
+const f32Out = async (t: { read(): Promise<unknown> }) => (await t.read()) as Float32Array;
+
+const logprobCases: WebCase[] = [
+  ...([['f32', 7, 5000, 0.8], ['bf16', 5, 3001, 1]] as const).map(([dt, N, V, T]): WebCase => ({
+    family: 'logprob', name: `fromLogits + backward ${dt} [${N}, ${V}], T = ${T}`, compare: 'close',
+    async run(lib, rt, seed) {
+      const r = rng(seed);
+      const x = randomF32(N * V, r, 4);
+      x[V + 3] = -Infinity;
+      const z = dt === 'bf16' ? rt.tensor(lib.toBf16(x), [N, V], 'bf16') : rt.tensor(x, [N, V]);
+      const y = rt.tensor(Int32Array.from({ length: N }, () => Math.floor(r() * V)), [N], 'i32');
+      const f = await lib.logprob.fromLogits(z, y, { temperature: T, entropy: true });
+      const g = rt.tensor(randomF32(N, r), [N]);
+      const d = await lib.logprob.fromLogitsBackward(z, y, f.lse, g, { temperature: T });
+      return { input: Int32Array.of(hashBytes(x)), logp: await f32Out(f.logp), lse: await f32Out(f.lse), entropy: await f32Out(f.entropy!), dlogits: await f32Out(d) };
+    },
+  })),
+  ...(['k3', 'k3_clamped'] as const).map((est): WebCase => ({
+    family: 'logprob', name: `kl ${est}`, compare: 'close',
+    async run(lib, rt, seed) {
+      const r = rng(seed);
+      const logp = randomF32(1000, r, 3), ref = randomF32(1000, r, 3);
+      for (let i = 0; i < 20; i++) ref[i] = logp[i]! + (i - 10) * 3;
+      const k = await lib.logprob.kl(rt.tensor(logp, [1000]), rt.tensor(ref, [1000]), est);
+      return { kl: await f32Out(k.kl), dlogp: await f32Out(k.dlogp) };
+    },
+  })),
+];
+
+/** GRPO inputs [B, T] near a policy's log-probs, with a ragged mask and an empty sequence. */
+function grpoInputs(seed: number, B: number, T: number) {
+  const r = rng(seed);
+  const logp = Float32Array.from({ length: B * T }, () => -3 * r());
+  const oldLogp = logp.map((v) => v + 0.4 * (r() - 0.5));
+  const refLogp = logp.map((v) => v + 0.3 * (r() - 0.5));
+  const adv = Float32Array.from({ length: B }, () => 2 * r() - 1);
+  const mask = Float32Array.from({ length: B * T }, (_, i) => (i % T < 3 + ((i / T) | 0) ? 1 : 0));
+  mask.fill(0, 0, T);
+  return { r, logp, oldLogp, refLogp, adv, mask };
+}
+
+const grpoCases: WebCase[] = [
+  {
+    family: 'grpo', name: 'advantages (group, batch)', compare: 'close',
+    async run(lib, rt, seed) {
+      const r = rng(seed);
+      const rewards = Float32Array.from({ length: 24 }, () => Math.round(r() * 4) / 2);
+      rewards.fill(1, 4, 8);
+      return {
+        group: await f32Out(await lib.grpo.advantages(rt.tensor(rewards, [24]), 4)),
+        batch: await f32Out(await lib.grpo.advantages(rt.tensor(rewards, [24]), 4, { scale: 'batch' })),
+      };
+    },
+  },
+  ...(['token', 'sequence'] as const).map((level): WebCase => ({
+    family: 'grpo', name: `loss, level ${level}, dapo`, compare: 'close',
+    async run(lib, rt, seed) {
+      const [B, T] = [6, 20];
+      const x = grpoInputs(seed, B, T);
+      const t = (v: Float32Array, shape: number[]) => rt.tensor(v, shape);
+      const l = await lib.grpo.loss({ logp: t(x.logp, [B, T]), oldLogp: t(x.oldLogp, [B, T]), refLogp: t(x.refLogp, [B, T]), advantages: t(x.adv, [B]), mask: t(x.mask, [B, T]), level, agg: 'dapo', epsHigh: 0.28 });
+      return { loss: Float32Array.of(l.loss, l.stats.clipFraction, l.stats.meanKl, l.stats.meanRatio), dlogp: await f32Out(l.dlogp) };
+    },
+  })),
+  {
+    family: 'grpo', name: 'fusedLoss from bf16 logits', compare: 'close',
+    async run(lib, rt, seed) {
+      const [B, T, V] = [4, 6, 500];
+      const x = grpoInputs(seed, B, T);
+      const z = randomF32(B * T * V, x.r, 3);
+      const y = Int32Array.from({ length: B * T }, () => Math.floor(x.r() * V));
+      const t = (v: Float32Array, shape: number[]) => rt.tensor(v, shape);
+      const f = await lib.grpo.fusedLoss({
+        logits: rt.tensor(lib.toBf16(z), [B * T, V], 'bf16'), targets: rt.tensor(y, [B, T], 'i32'), oldLogp: t(x.oldLogp, [B, T]), refLogp: t(x.refLogp, [B, T]),
+        advantages: t(x.adv, [B]), mask: t(x.mask, [B, T]), temperature: 0.9,
+      });
+      return { loss: Float32Array.of(f.loss, f.stats.clipFraction, f.stats.meanKl, f.stats.meanRatio), dlogits: await f32Out(f.dlogits) };
+    },
+  },
+];
+
 /** Every case, by family; the page runs a family where `rt.backend[family]` exists. */
-export const WEB_CASES: WebCase[] = [...fp8Cases, ...gemmCases];
+export const WEB_CASES: WebCase[] = [...fp8Cases, ...gemmCases, ...logprobCases, ...grpoCases];
 
 /** Input of the bring-your-own-device check: f32 values the caller writes into its own GPUBuffer (n not a multiple of 4). */
 export function byoInputs(seed: number): Float32Array {
