@@ -4,7 +4,7 @@
 
 import { HotpathsError, show } from '../errors.js';
 import type { Backend, GemmKernels, KlEstimator, LogprobKernels } from '../runtime/backend.js';
-import { sliceRows, type Tensor } from '../tensor.js';
+import { sliceRows, viewAs, type Tensor } from '../tensor.js';
 import {
   assertBoolean,
   assertDTypeIn,
@@ -163,9 +163,10 @@ export interface FromHiddenOptions {
   /** Also return the entropy per row. Default false. */
   entropy?: boolean;
   /**
-   * Token rows per chunk, a multiple of 64 (default: N/16 rounded down to 64s — a chunk's f32 logits
-   * [chunk, V] then take 1/16 of the full [N, V] — but at least 1024 rows, or all of them, so that
-   * each chunk's GEMM stays efficient). Peak extra memory ≈ chunk·V·4 bytes.
+   * Token rows per chunk, a multiple of 64 (default: N/18 rounded down to 64s — a chunk's f32 logits
+   * [chunk, V], rounded up to the pool's size class, then stay within 1/16 of the full [N, V] — but at
+   * least 512 rows, or all of them, so that each chunk's GEMM stays efficient). Peak extra memory ≈
+   * chunk·V·4 bytes.
    */
   chunk?: number;
 }
@@ -194,9 +195,9 @@ export async function fromHidden(hidden: Tensor, headWeight: Tensor, targets: Te
   assertNumber(`${op}: temperature`, temperature, { min: 0, minExclusive: true });
   const wantEntropy = opts.entropy ?? false;
   assertBoolean(`${op}: entropy`, wantEntropy);
-  // N/16 rows keeps a chunk's logits within 1/16 of [N, V]; at least 1024 rows (or all) so that the
-  // GEMM of a chunk stays efficient when N is small
-  const chunk = opts.chunk ?? Math.max(64, Math.floor(N / 16 / 64) * 64, Math.min(1024, Math.ceil(N / 64) * 64));
+  // N/18 rows keeps a chunk's logits, rounded up to the pools' size class (≤ 12.5% more), within 1/16
+  // of [N, V]; at least 512 rows (or all) so that the GEMM of a chunk stays efficient when N is small
+  const chunk = opts.chunk ?? Math.max(64, Math.floor(N / 18 / 64) * 64, Math.min(512, Math.ceil(N / 64) * 64));
   assertNumber(`${op}: chunk`, chunk, { min: 64, integer: true });
   if (chunk % 64 !== 0) throw new HotpathsError('E_ARG', `${op}: chunk: expected a multiple of 64 (row views must start 256-byte aligned), got ${chunk}`);
   const backend = hidden.backend;
@@ -237,7 +238,9 @@ export async function fromHiddenBackward(hidden: Tensor, headWeight: Tensor, tar
   }
   if (typeof opts !== 'object' || opts === null) throw new HotpathsError('E_ARG', `${op}: options: expected { temperature }, got ${show(opts)}`);
   assertNumber(`${op}: temperature (the forward's)`, opts.temperature, { min: 0, minExclusive: true });
-  const vocabChunk = opts.vocabChunk ?? Math.max(64, Math.floor((V / 16 - H) / 64) * 64);
+  // the chunk's logits [N, vocabChunk] and the second dHidden [N, H], each rounded up to its size
+  // class (≤ 12.5% more), within 1/16 of [N, V]
+  const vocabChunk = opts.vocabChunk ?? Math.max(64, Math.floor((V / 16 / 1.125 - H) / 64) * 64);
   assertNumber(`${op}: vocabChunk`, vocabChunk, { min: 64, integer: true });
   if (vocabChunk % 64 !== 0) throw new HotpathsError('E_ARG', `${op}: vocabChunk: expected a multiple of 64, got ${vocabChunk}`);
   const backend = hidden.backend;
@@ -255,7 +258,8 @@ export async function fromHiddenBackward(hidden: Tensor, headWeight: Tensor, tar
     for (let v0 = 0; v0 < V; v0 += vocabChunk) {
       const v1 = Math.min(V, v0 + vocabChunk);
       const cols = v1 - v0;
-      const zc = cols === z.shape[1] ? z : backend.empty('f32', [N, cols]);
+      // the last, narrower chunk reuses the front of z's storage as [N, cols] (no second buffer)
+      const zc = cols === z.shape[1] ? z : viewAs(sliceRows(viewAs(z, [z.size, 1]), 0, N * cols), [N, cols]);
       try {
         const Wc = sliceRows(headWeight, v0, v1); // [cols, H]
         await gk.matmul(hidden, Wc, false, true, null, zc); // [N, cols] = h · W[v0:v1]ᵀ
@@ -271,7 +275,7 @@ export async function fromHiddenBackward(hidden: Tensor, headWeight: Tensor, tar
         [dH, dHNext] = [dHNext, dH];
         first = false;
       } finally {
-        if (zc !== z) zc.dispose();
+        if (zc !== z) zc.dispose(); // a view: releases nothing
       }
     }
   } finally {
