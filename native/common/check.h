@@ -125,6 +125,26 @@ class Args {
     return (int)d;
   }
 
+  // A finite number (a JS number that is not NaN or ±Infinity).
+  double finite_number(size_t i, const char* name) const {
+    Napi::Value v = info_[i];
+    if (!v.IsNumber()) fail("E_ARG", std::string(name) + " must be a number, got " + type_of(v));
+    const double d = v.As<Napi::Number>().DoubleValue();
+    if (!std::isfinite(d)) fail("E_ARG", std::string(name) + " must be finite, got " + number_text(d));
+    return d;
+  }
+
+  // A sampling temperature: finite and > 0 also once rounded to f32 (the kernels divide by it in f32).
+  float temperature(size_t i) const {
+    Napi::Value v = info_[i];
+    if (!v.IsNumber()) fail("E_ARG", "temperature must be a number, got " + type_of(v));
+    const double d = v.As<Napi::Number>().DoubleValue();
+    if (!(d > 0) || !std::isfinite(d) || !std::isfinite((float)d) || (float)d == 0) {
+      fail("E_ARG", "temperature must be a finite number > 0 (as f32), got " + number_text(d));
+    }
+    return (float)d;
+  }
+
   bool boolean(size_t i, const char* name) const {
     Napi::Value v = info_[i];
     if (!v.IsBoolean()) fail("E_ARG", std::string(name) + " must be a boolean, got " + type_of(v));

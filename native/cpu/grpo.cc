@@ -122,14 +122,6 @@ static void grpo_loss(const float* logp, const float* old_logp, const float* ref
   result[3] = per_token(all.ratio);
 }
 
-static double number_arg(const Args& args, const Napi::CallbackInfo& info, size_t i, const char* name) {
-  Napi::Value v = info[i];
-  if (!v.IsNumber()) args.fail("E_ARG", std::string(name) + " must be a number, got " + Args::type_of(v));
-  const double d = v.As<Napi::Number>().DoubleValue();
-  if (!std::isfinite(d)) args.fail("E_ARG", std::string(name) + " must be finite, got " + Args::number_text(d));
-  return d;
-}
-
 // cpuGrpoAdvantages(rewards: Float32Array, B, groupSize, scale: 0 group | 1 batch | 2 none, eps, out: Float32Array): Promise<void>
 Napi::Value CpuGrpoAdvantages(const Napi::CallbackInfo& info) {
   Args args(info, "cpuGrpoAdvantages", 6);
@@ -138,7 +130,7 @@ Napi::Value CpuGrpoAdvantages(const Napi::CallbackInfo& info) {
   if (scale > 2) args.fail("E_ARG", "scale must be 0 (group), 1 (batch) or 2 (none), got " + std::to_string(scale));
   if ((scale == ADV_GROUP && G < 2) || (scale == ADV_BATCH && B < 2)) args.fail("E_SHAPE", "an unbiased std needs at least 2 rewards");
   HostView r = args.typed_array(0, "rewards", napi_float32_array, B);
-  const double eps = number_arg(args, info, 4, "eps");
+  const double eps = args.finite_number(4, "eps");
   HostView out = args.typed_array(5, "out", napi_float32_array, B);
   const float* rp = (const float*)r.data;
   float* op = (float*)out.data;
@@ -169,16 +161,16 @@ Napi::Value CpuGrpoLoss(const Napi::CallbackInfo& info) {
   }
   args.check_length(mask, "mask", n);
   LossParams p;
-  p.eps_low = number_arg(args, info, 7, "epsLow");
-  p.eps_high = number_arg(args, info, 8, "epsHigh");
-  p.delta = number_arg(args, info, 9, "delta");
-  p.beta = number_arg(args, info, 10, "beta");
+  p.eps_low = args.finite_number(7, "epsLow");
+  p.eps_high = args.finite_number(8, "epsHigh");
+  p.delta = args.finite_number(9, "delta");
+  p.beta = args.finite_number(10, "beta");
   p.sequence_level = args.boolean(11, "sequenceLevel");
   const uint64_t agg = args.size(12, "agg");
   if (agg > 3) args.fail("E_ARG", "agg must be 0..3, got " + std::to_string(agg));
   p.agg = (int)agg;
-  p.max_len = number_arg(args, info, 13, "maxLen");
-  p.global_tokens = number_arg(args, info, 14, "globalTokens");
+  p.max_len = args.finite_number(13, "maxLen");
+  p.global_tokens = args.finite_number(14, "globalTokens");
   if (has_ref == false && p.beta != 0) args.fail("E_ARG", "beta must be 0 without refLogp");
   HostView dlogp = args.typed_array(15, "dlogp", napi_float32_array, n);
   HostView result = args.typed_array(16, "result", napi_float64_array, 4);

@@ -299,16 +299,6 @@ static void kl_range(const float* logp, const float* ref, int64_t i0, int64_t i1
 
 // ---------------------------------------------------------------- entry points
 
-static float temperature_arg(const Args& args, const Napi::CallbackInfo& info, size_t i) {
-  Napi::Value v = info[i];
-  if (!v.IsNumber()) args.fail("E_ARG", "temperature must be a number, got " + Args::type_of(v));
-  const double d = v.As<Napi::Number>().DoubleValue();
-  if (!(d > 0) || !std::isfinite(d) || !std::isfinite((float)d) || (float)d == 0) {
-    args.fail("E_ARG", "temperature must be a finite number > 0 (as f32), got " + Args::number_text(d));
-  }
-  return (float)d;
-}
-
 static HostView logits_arg(const Args& args, size_t i, uint64_t n) {
   HostView z = args.typed_array(i, "logits");
   if (z.type != napi_float32_array && z.type != napi_uint16_array) {
@@ -328,7 +318,7 @@ Napi::Value CpuLogprobForward(const Napi::CallbackInfo& info) {
   const uint64_t n = checked_mul(info.Env(), "cpuLogprobForward", N, V, "N * V");
   HostView z = logits_arg(args, 0, n);
   HostView y = args.typed_array(1, "targets", napi_int32_array, N);
-  const float T = temperature_arg(args, info, 4);
+  const float T = args.temperature(4);
   HostView logp = args.typed_array(5, "logp", napi_float32_array, N);
   HostView lse = args.typed_array(6, "lse", napi_float32_array, N);
   const bool want_entropy = !info[7].IsNull() && !info[7].IsUndefined();
@@ -361,7 +351,7 @@ Napi::Value CpuLogprobBackward(const Napi::CallbackInfo& info) {
   HostView y = args.typed_array(1, "targets", napi_int32_array, N);
   HostView lse = args.typed_array(2, "lse", napi_float32_array, N);
   HostView g = args.typed_array(3, "g", napi_float32_array, N);
-  const float T = temperature_arg(args, info, 6);
+  const float T = args.temperature(6);
   HostView d = args.typed_array(7, "dlogits", napi_float32_array, n);
   const bool bf16 = z.type == napi_uint16_array;
   const void* zp = z.data;

@@ -12,14 +12,6 @@
 
 namespace hp {
 
-static double cuda_number_arg(const Args& args, const Napi::CallbackInfo& info, size_t i, const char* name) {
-  Napi::Value v = info[i];
-  if (!v.IsNumber()) args.fail("E_ARG", std::string(name) + " must be a number, got " + Args::type_of(v));
-  const double d = v.As<Napi::Number>().DoubleValue();
-  if (!std::isfinite(d)) args.fail("E_ARG", std::string(name) + " must be finite, got " + Args::number_text(d));
-  return d;
-}
-
 // cudaGrpoAdvantages(rewards, B, groupSize, scale: 0 group | 1 batch | 2 none, eps, out); f32 [B]
 Napi::Value CudaGrpoAdvantages(const Napi::CallbackInfo& info) {
   const char* fn = "cudaGrpoAdvantages";
@@ -29,7 +21,7 @@ Napi::Value CudaGrpoAdvantages(const Napi::CallbackInfo& info) {
   if (G == 0 || B % G != 0) args.fail("E_SHAPE", "groupSize must divide B (" + std::to_string(B) + "), got " + std::to_string(G));
   if (scale > 2) args.fail("E_ARG", "scale must be 0 (group), 1 (batch) or 2 (none), got " + std::to_string(scale));
   if ((scale == 0 && G < 2) || (scale == 1 && B < 2)) args.fail("E_SHAPE", "an unbiased std needs at least 2 rewards");
-  const double eps = cuda_number_arg(args, info, 4, "eps");
+  const double eps = args.finite_number(4, "eps");
   cudaStream_t stream = cuda_stream(env, fn);
   const float* r = (const float*)cuda_device_arg(args, 0, "rewards", B * 4);
   float* out = (float*)cuda_device_arg(args, 5, "out", B * 4);
@@ -54,16 +46,16 @@ Napi::Value CudaGrpoLoss(const Napi::CallbackInfo& info) {
   const uint64_t n = checked_mul(env, fn, B, T, "B * T");
   const uint64_t bytes = checked_mul(env, fn, n, 4, "bytes");
   gr::LossParams p;
-  p.eps_low = cuda_number_arg(args, info, 8, "epsLow");
-  p.eps_high = cuda_number_arg(args, info, 9, "epsHigh");
-  p.delta = cuda_number_arg(args, info, 10, "delta");
-  p.beta = cuda_number_arg(args, info, 11, "beta");
+  p.eps_low = args.finite_number(8, "epsLow");
+  p.eps_high = args.finite_number(9, "epsHigh");
+  p.delta = args.finite_number(10, "delta");
+  p.beta = args.finite_number(11, "beta");
   p.sequence_level = args.boolean(12, "sequenceLevel") ? 1 : 0;
   const uint64_t agg = args.size(13, "agg");
   if (agg > 3) args.fail("E_ARG", "agg must be 0..3, got " + std::to_string(agg));
   p.agg = (int)agg;
-  p.max_len = cuda_number_arg(args, info, 14, "maxLen");
-  p.global_tokens = cuda_number_arg(args, info, 15, "globalTokens");
+  p.max_len = args.finite_number(14, "maxLen");
+  p.global_tokens = args.finite_number(15, "globalTokens");
   const uint64_t work_bytes = checked_mul(env, fn, (uint64_t)gr::loss_work_doubles((int64_t)B), 8, "work bytes");
   cudaStream_t stream = cuda_stream(env, fn);
   const float* logp = (const float*)cuda_device_arg(args, 0, "logp", bytes);
@@ -111,21 +103,16 @@ Napi::Value CudaGrpoFusedTokenLoss(const Napi::CallbackInfo& info) {
   const uint64_t z_bytes = checked_mul(env, fn, n, bf16 ? 2 : 4, "logits bytes");
   const bool out_bf16 = args.boolean(19, "dlogitsIsBf16");
   const uint64_t d_bytes = checked_mul(env, fn, n, out_bf16 ? 2 : 4, "dlogits bytes");
-  Napi::Value tv = info[12];
-  if (!tv.IsNumber()) args.fail("E_ARG", "temperature must be a number, got " + Args::type_of(tv));
-  const double temp = tv.As<Napi::Number>().DoubleValue();
-  if (!(temp > 0) || !std::isfinite(temp) || !std::isfinite((float)temp) || (float)temp == 0) {
-    args.fail("E_ARG", "temperature must be a finite number > 0 (as f32), got " + Args::number_text(temp));
-  }
+  const float temp = args.temperature(12);
   lp::FusedParams p;
   p.N = (int64_t)N;
   p.V = (int64_t)V;
   p.T = (int64_t)T;
-  p.inv_t = 1.0f / (float)temp;
-  p.eps_low = cuda_number_arg(args, info, 13, "epsLow");
-  p.eps_high = cuda_number_arg(args, info, 14, "epsHigh");
-  p.delta = cuda_number_arg(args, info, 15, "delta");
-  p.beta = cuda_number_arg(args, info, 16, "beta");
+  p.inv_t = 1.0f / temp;
+  p.eps_low = args.finite_number(13, "epsLow");
+  p.eps_high = args.finite_number(14, "epsHigh");
+  p.delta = args.finite_number(15, "delta");
+  p.beta = args.finite_number(16, "beta");
   cudaStream_t stream = cuda_stream(env, fn);
   const void* z = cuda_device_arg(args, 0, "logits", z_bytes);
   const int32_t* y = (const int32_t*)cuda_device_arg(args, 2, "targets", N * 4);

@@ -12,16 +12,6 @@
 
 namespace hp {
 
-static float cuda_temperature_arg(const Args& args, const Napi::CallbackInfo& info, size_t i) {
-  Napi::Value v = info[i];
-  if (!v.IsNumber()) args.fail("E_ARG", "temperature must be a number, got " + Args::type_of(v));
-  const double d = v.As<Napi::Number>().DoubleValue();
-  if (!(d > 0) || !std::isfinite(d) || !std::isfinite((float)d) || (float)d == 0) {
-    args.fail("E_ARG", "temperature must be a finite number > 0 (as f32), got " + Args::number_text(d));
-  }
-  return (float)d;
-}
-
 // cudaLogprobForward(logits, logitsIsBf16, targets, N, V, temperature, logp, lse, entropy | 0n)
 // logits: f32|bf16 [N, V], targets: i32 [N] -> logp, lse, entropy: f32 [N]
 Napi::Value CudaLogprobForward(const Napi::CallbackInfo& info) {
@@ -33,7 +23,7 @@ Napi::Value CudaLogprobForward(const Napi::CallbackInfo& info) {
   if (N == 0 || V == 0) args.fail("E_SHAPE", "N and V must be at least 1");
   const uint64_t n = checked_mul(env, fn, N, V, "N * V");
   const uint64_t z_bytes = checked_mul(env, fn, n, bf16 ? 2 : 4, "logits bytes");
-  const float T = cuda_temperature_arg(args, info, 5);
+  const float T = args.temperature(5);
   cudaStream_t stream = cuda_stream(env, fn);
   const void* z = cuda_device_arg(args, 0, "logits", z_bytes);
   const int32_t* y = (const int32_t*)cuda_device_arg(args, 2, "targets", N * 4);
@@ -58,7 +48,7 @@ Napi::Value CudaLogprobBackward(const Napi::CallbackInfo& info) {
   const uint64_t n = checked_mul(env, fn, N, V, "N * V");
   const uint64_t z_bytes = checked_mul(env, fn, n, bf16 ? 2 : 4, "logits bytes");
   const uint64_t d_bytes = checked_mul(env, fn, n, 4, "dlogits bytes");
-  const float T = cuda_temperature_arg(args, info, 7);
+  const float T = args.temperature(7);
   cudaStream_t stream = cuda_stream(env, fn);
   const void* z = cuda_device_arg(args, 0, "logits", z_bytes);
   const int32_t* y = (const int32_t*)cuda_device_arg(args, 2, "targets", N * 4);
