@@ -33,53 +33,44 @@ export async function runBench(opts: RunBenchOptions): Promise<Measurement[]> {
   const flopsKind = backend.name === 'reference' ? 'JS multiply-add loop' : 'FP32 FMA';
   log(`copy ceiling: ${ceilings.copyGBps?.toFixed(1)} GB/s; ${flopsKind} ceiling: ${ceilings.tflops !== undefined ? `${ceilings.tflops.toFixed(4)} TFLOP/s` : 'not measured'}`);
   const results: Measurement[] = [];
-  for (const family of opts.families) {
-    if (family === 'fp8') {
-      const peer = await fp8Peer(backend, opts.quick);
-      for (const m of await benchFp8(backend, ceilings, { quick: opts.quick }, peer)) {
-        results.push(m);
-        opts.onMeasurement?.(m);
-      }
+  const emit = (ms: Measurement[]): void => {
+    for (const m of ms) {
+      results.push(m);
+      opts.onMeasurement?.(m);
     }
+  };
+  for (const family of opts.families) {
+    if (family === 'fp8') emit(await benchFp8(backend, ceilings, { quick: opts.quick }, await fp8Peer(backend, opts.quick)));
     if (family === 'logprob') {
       if (!backend.logprob) {
         log(`logprob: the ${backend.name} backend has no logprob kernels yet; skipped`);
         continue;
       }
-      const peerName: Partial<Record<BackendName, BackendName>> = { cpu: 'reference', webgpu: 'cpu', cuda: 'cpu' };
-      const pn = peerName[backend.name];
-      const peer = pn ? await getBackend(pn).catch(() => undefined) : undefined;
-      for (const m of await benchLogprob(backend, ceilings, { quick: opts.quick }, peer)) {
-        results.push(m);
-        opts.onMeasurement?.(m);
-      }
-      if (backend.gemm) {
-        for (const c of hiddenCases(backend.name, opts.quick)) {
-          for (const m of await benchHiddenMemory(backend, c, log)) {
-            results.push(m);
-            opts.onMeasurement?.(m);
-          }
-        }
-      }
+      emit(await benchLogprob(backend, ceilings, { quick: opts.quick }, await hostPeer(backend)));
+      if (backend.gemm) for (const c of hiddenCases(backend.name, opts.quick)) emit(await benchHiddenMemory(backend, c, log));
     }
     if (family === 'gemm') {
       // peer: OpenBLAS (cpu) and PyTorch (cuda) are measured inside benchGemm; webgpu gets the cpu backend
-      const peer = backend.name === 'webgpu' ? await getBackend('cpu').catch(() => undefined) : undefined;
-      for (const m of await benchGemm(backend, ceilings, { quick: opts.quick }, peer)) {
-        results.push(m);
-        opts.onMeasurement?.(m);
-      }
+      emit(await benchGemm(backend, ceilings, { quick: opts.quick }, backend.name === 'webgpu' ? await hostPeer(backend) : undefined));
     }
   }
   return results;
 }
 
+/** The backend a kernel is compared with in the same run when no external peer applies: the next one down. */
+const HOST_PEER: Partial<Record<BackendName, BackendName>> = { cpu: 'reference', webgpu: 'cpu', cuda: 'cpu' };
+
+async function hostPeer(backend: Backend): Promise<Backend | undefined> {
+  const name = HOST_PEER[backend.name];
+  return name ? getBackend(name).catch(() => undefined) : undefined;
+}
+
 /** The peer measured in the same run: reference for cpu, cpu for webgpu, PyTorch for cuda. */
 async function fp8Peer(backend: Backend, quick: boolean): Promise<{ backend: Backend } | { external: Map<string, number>; name: string } | undefined> {
-  const other: Partial<Record<BackendName, BackendName>> = { cpu: 'reference', webgpu: 'cpu' };
-  const name = other[backend.name];
-  if (name) return getBackend(name).then((b) => ({ backend: b }), () => undefined);
-  if (backend.name !== 'cuda') return undefined;
+  if (backend.name !== 'cuda') {
+    const peer = await hostPeer(backend);
+    return peer ? { backend: peer } : undefined;
+  }
   const cases = fp8Cases(quick).map((c) => ({ ...c, key: `${caseName(c)} ${fmtShape(c.shape)}` }));
   const r = spawnSync('python3', [join(packageRoot(), 'bench', 'peers', 'torch_fp8.py')], { input: JSON.stringify(cases), encoding: 'utf8', timeout: 300_000 });
   if (r.status !== 0) {

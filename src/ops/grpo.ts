@@ -136,10 +136,15 @@ export async function loss(args: LossArgs): Promise<LossResult> {
   assertNonEmpty(`${op}: logp`, logp);
   const [B, T] = logp.shape as [number, number];
   const { oldLogp, refLogp, advantages: adv, mask, params } = checkLossInputs(op, args, logp, B, T, `to match logp ${logp.describe()}`);
-  const kernels = logp.backend.grpo;
-  if (!kernels) throw notImplemented(op, logp);
-  const dlogp = logp.backend.empty('f32', [B, T]);
-  const r = await kernels.loss({ logp, oldLogp, refLogp, advantages: adv, mask }, params, dlogp);
+  return runLoss(op, { logp, oldLogp, refLogp, advantages: adv, mask }, params);
+}
+
+/** The loss kernel on checked inputs (logp [B, T] and the rest as checkLossInputs returns them). */
+async function runLoss(op: string, x: { logp: Tensor; oldLogp: Tensor; refLogp: Tensor | null; advantages: Tensor; mask: Tensor }, params: GrpoLossParams): Promise<LossResult> {
+  const kernels = x.logp.backend.grpo;
+  if (!kernels) throw notImplemented(op, x.logp);
+  const dlogp = x.logp.backend.empty('f32', x.logp.shape);
+  const r = await kernels.loss(x, params, dlogp);
   return { loss: r.loss, dlogp, stats: { clipFraction: r.clipFraction, meanKl: r.meanKl, meanRatio: r.meanRatio } };
 }
 
@@ -262,8 +267,7 @@ export async function fusedLossFromHidden(args: FusedHiddenLossArgs): Promise<Fu
   let dlogp: Tensor | undefined;
   try {
     const logp = viewAs(fwd.logp, [B, T]);
-    const { globalTokens, ...rest } = params;
-    const r = await loss({ logp, oldLogp, refLogp, advantages: adv, mask, ...rest, ...(globalTokens !== null ? { globalTokens } : {}) });
+    const r = await runLoss(op, { logp, oldLogp, refLogp, advantages: adv, mask }, params);
     dlogp = r.dlogp;
     const grads = await fromHiddenBackward(hidden, headWeight, flatTargets, fwd.lse, viewAs(dlogp, [B * T]), { temperature, ...(args.vocabChunk !== undefined ? { vocabChunk: args.vocabChunk } : {}) });
     const logpOut = hidden.backend.copy(logp);
@@ -361,8 +365,7 @@ export async function fusedLoss(args: FusedLossArgs): Promise<FusedLossResult> {
   let dlogp: Tensor | undefined;
   try {
     await backend.logprob.fromLogits(flat(logits), viewAs(targets, [N]), temperature, viewAs(logp, [N]), lse, null);
-    const { globalTokens, ...rest } = params;
-    const r = await loss({ logp, oldLogp, refLogp, advantages: adv, mask, ...rest, ...(globalTokens !== null ? { globalTokens } : {}) });
+    const r = await runLoss(op, { logp, oldLogp, refLogp, advantages: adv, mask }, params);
     dlogp = r.dlogp;
     const dlogits = inPlace ? logits : backend.empty('f32', logits.shape);
     await backend.logprob.fromLogitsBackward(flat(logits), viewAs(targets, [N]), lse, viewAs(dlogp, [N]), temperature, flat(dlogits));
