@@ -220,6 +220,154 @@ export interface GrpoKernels {
   fusedTokenLoss?(args: GrpoFusedArgs, out: GrpoFusedOutputs): Promise<void> | void;
 }
 
+/** How the MoE gate turns logits into scores: sigmoid (DeepSeek-V3) or softmax over the experts (V2). */
+export type MoeScoring = 'sigmoid' | 'softmax';
+/** A group's score in group-limited routing: the sum of its top-2 biased scores (V3) or its max (V2). */
+export type MoeGroupScore = 'top2' | 'max';
+
+/** `moe.gate` routing parameters with every default resolved by src/ops/moe.ts. */
+export interface MoeRouteParams {
+  scoring: MoeScoring;
+  /** Experts chosen per token (k ≤ experts in the kept groups). */
+  topk: number;
+  /** Groups the E experts are split into (E % nGroup == 0); 1 = no group limit. */
+  nGroup: number;
+  /** Groups kept per token (≤ nGroup). */
+  topkGroup: number;
+  groupScore: MoeGroupScore;
+  /** Divide the chosen weights by their sum (+1e-20). */
+  normTopkProb: boolean;
+  /** Multiplies the final weights (V3: 2.5). */
+  routedScalingFactor: number;
+}
+
+/**
+ * MoE kernels (REFERENCE.md, "MoE routing"). All tensors contiguous row-major; shapes, dtypes and
+ * options were checked by src/ops/moe.ts (index values only on host backends: a GPU kernel must never
+ * read or write out of bounds for a bad index; it skips the pair and counts it in `info[2]` of align,
+ * and layout ignores it).
+ */
+export interface MoeKernels {
+  /**
+   * logits: f32 [T, E] (x·Wᵀ), bias: f32 [E] or null (selection only)
+   * -> scores: f32 [T, E] = sigmoid(logits) or softmax over E (unbiased; saved for the backward);
+   *    weights: f32 [T, k] from the unbiased scores of the chosen experts (normalised, scaled);
+   *    indices: i32 [T, k], in descending order of biased score s' = s + b.
+   * Selection: group score per p.groupScore over s', keep the p.topkGroup best groups, top-k of s'
+   * among their experts. Every comparison breaks ties by the lower group / expert index. A NaN logit
+   * makes its token's weights NaN (indices stay valid experts).
+   */
+  route(logits: Tensor, bias: Tensor | null, p: MoeRouteParams, scores: Tensor, weights: Tensor, indices: Tensor): Promise<void> | void;
+  /**
+   * Backward of route through the chosen weights (the selection is piecewise constant):
+   * scores: f32 [T, E], indices: i32 [T, k], dWeights: f32 [T, k], dScores: f32 [T, E] or null (an
+   * extra gradient on the scores, e.g. from the aux loss) -> dLogits: f32 [T, E].
+   */
+  routeBackward(scores: Tensor, indices: Tensor, dWeights: Tensor, dScores: Tensor | null, p: MoeRouteParams, dLogits: Tensor): Promise<void> | void;
+  /** bias: f32 [E], load: i32 [E] (tokens per expert) -> out: f32 [E] = bias + gamma·sign(mean(load) − load). */
+  updateBias(bias: Tensor, load: Tensor, gamma: number, out: Tensor): Promise<void> | void;
+  /**
+   * Sequence-wise balance loss over sequences of `seqLen` consecutive tokens (T % seqLen == 0):
+   * scores: f32 [T, E] (unbiased), indices: i32 [T, k] -> dScores: f32 [T, E] (d loss / d scores);
+   * returns the loss, the mean over sequences of α Σ_i f_i P_i (REFERENCE.md; P_i uses s/Σ_j s_j).
+   */
+  auxLoss(scores: Tensor, indices: Tensor, seqLen: number, alpha: number, dScores: Tensor): Promise<number> | number;
+  /**
+   * indices: i32 [T, k] -> tokensPerRank: i32 [R], tokensPerExpert: i32 [E], isTokenInRank: u8 [T, R].
+   * Rank r holds experts [r·E/R, (r+1)·E/R); a token counts once per rank however many of its k
+   * experts live there.
+   */
+  layout(indices: Tensor, numExperts: number, numRanks: number, tokensPerRank: Tensor, tokensPerExpert: Tensor, isTokenInRank: Tensor): Promise<void> | void;
+  /**
+   * indices: i32 [T, k] -> the (token, slot) pairs grouped by expert, each expert padded to a multiple
+   * of blockSize (moe_align_block_size):
+   * - sortedPairs: i32 [Pmax]: pair id t·k + j; padding (and everything past the padded total P) is the
+   *   sentinel T·k. Within an expert pairs are in ascending pair id (deterministic).
+   * - blockExpert: i32 [Pmax / blockSize]: the expert of each block, −1 past P.
+   * - rowExpert: i32 [Pmax]: the expert of each row, −1 for padding and past P (the grouped-contiguous
+   *   FP8 GEMM's groupIndex when blockSize is a multiple of 128).
+   * - pairPos: i32 [T, k]: where each pair sits in sortedPairs, −1 for a dropped pair.
+   * - counts: i32 [E]: pairs kept per expert (before padding).
+   * - info: i32 [4] = { P (padded total), dropped pairs, bad indices, 0 }.
+   * capacity > 0 keeps at most `capacity` pairs per expert (the lowest pair ids) and counts the rest
+   * as dropped; 0 keeps all. Pmax = T·k + E·(blockSize − 1) rounded up to blockSize (ops allocate it).
+   */
+  align(indices: Tensor, numExperts: number, blockSize: number, capacity: number, sortedPairs: Tensor, blockExpert: Tensor, rowExpert: Tensor, pairPos: Tensor, counts: Tensor, info: Tensor): Promise<void> | void;
+  /**
+   * x: f32|bf16 [T, H], rows: i32 [≥ P] (pair ids; row = id / k), weights: f32 [T·k] or null
+   * -> out: same dtype [P, H] (P = out's rows; rows past P are not read), out[p] = w[id]·x[id / k] (w = 1 without weights); a row id ≥ T·k (the
+   * sentinel) or < 0 gives a zero row. With k = 1 it is a plain row gather.
+   */
+  permute(x: Tensor, rows: Tensor, k: number, weights: Tensor | null, out: Tensor): Promise<void> | void;
+  /**
+   * y: f32|bf16 [P, H], pairPos: i32 [T, k], weights: f32 [T, k] or null (1)
+   * -> out: f32|bf16 [T, H], out[t] = Σ_j w[t,j]·y[pairPos[t,j]], summed in f32 in slot order j = 0..k−1;
+   * pairs with pairPos −1 (dropped) add nothing.
+   */
+  unpermute(y: Tensor, pairPos: Tensor, weights: Tensor | null, out: Tensor): Promise<void> | void;
+  /** dOut: f32|bf16 [T, H], y: f32|bf16 [P, H], pairPos: i32 [T, k] -> dWeights: f32 [T, k] = dOut[t]·y[pairPos[t,j]] (0 for dropped). */
+  unpermuteWeightGrad(dOut: Tensor, y: Tensor, pairPos: Tensor, dWeights: Tensor): Promise<void> | void;
+  /** Copies `rows` rows from src (from row srcRow) into dst (from row dstRow); same dtype and row length. */
+  copyRows(src: Tensor, srcRow: number, dst: Tensor, dstRow: number, rows: number): Promise<void> | void;
+}
+
+/** AdamW hyper-parameters of one `nn.adamw` step (step counts from 1, for the bias corrections). */
+export interface AdamWParams {
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+  step: number;
+}
+
+/**
+ * What the trainer's transformer needs beyond gemm/moe/logprob/grpo (all f32, contiguous row-major;
+ * shapes checked by src/ops/nn.ts). "+=" marks outputs that are accumulated into, not overwritten.
+ */
+export interface NnKernels {
+  /** table: [V, D], ids: i32 [N] (in [0, V)) -> out: [N, D]. */
+  embedding(table: Tensor, ids: Tensor, out: Tensor): Promise<void> | void;
+  /** dOut: [N, D], ids: i32 [N] -> dTable: [V, D] += scatter (deterministic: ids in order). */
+  embeddingBackward(dOut: Tensor, ids: Tensor, dTable: Tensor): Promise<void> | void;
+  /** x: [N, D], weight: [D] -> out: [N, D] = x · rstd · weight, rstd: [N] = 1/sqrt(mean(x²) + eps). */
+  rmsnorm(x: Tensor, weight: Tensor, eps: number, out: Tensor, rstd: Tensor): Promise<void> | void;
+  /** -> dx: [N, D] (overwritten), dWeight: [D] += Σ_n dOut·x·rstd. */
+  rmsnormBackward(dOut: Tensor, x: Tensor, weight: Tensor, rstd: Tensor, dx: Tensor, dWeight: Tensor): Promise<void> | void;
+  /**
+   * x: [N, nHeads, Dh] (Dh even), positions: i32 [N] -> out: same shape (may be x). Rotates each pair
+   * (x[2i], x[2i+1]) by angle pos·theta^(−2i/Dh) (interleaved pairs, GPT-J/llama.cpp style);
+   * inverse rotates by −angle (the backward).
+   */
+  rope(x: Tensor, positions: Tensor, theta: number, inverse: boolean, out: Tensor): Promise<void> | void;
+  /**
+   * Causal attention, one head per query head (no GQA): q: [B, Tq, nH, Dh], k, v: [B, S, nH, Dh]
+   * (only the first kvLen of S rows are read) -> out: [B, Tq, nH, Dh], lse: [B, nH, Tq] (log-sum-exp of
+   * the scaled scores, saved for the backward). Query i sits at position qOffset + i and sees keys
+   * j ≤ qOffset + i, j < kvLen. Training: qOffset 0, Tq = S = kvLen; decoding with a KV cache: Tq = 1.
+   */
+  attention(q: Tensor, k: Tensor, v: Tensor, qOffset: number, kvLen: number, scale: number, out: Tensor, lse: Tensor): Promise<void> | void;
+  /** Backward of attention (qOffset 0, Tq = S = kvLen): -> dq, dk, dv (overwritten). */
+  attentionBackward(q: Tensor, k: Tensor, v: Tensor, out: Tensor, lse: Tensor, dOut: Tensor, scale: number, dq: Tensor, dk: Tensor, dv: Tensor): Promise<void> | void;
+  /** gate, up: [N, F] -> out: [N, F] = silu(gate) · up. */
+  swiglu(gate: Tensor, up: Tensor, out: Tensor): Promise<void> | void;
+  /** -> dGate, dUp: [N, F] (overwritten). */
+  swigluBackward(gate: Tensor, up: Tensor, dOut: Tensor, dGate: Tensor, dUp: Tensor): Promise<void> | void;
+  /** a, b: same shape -> out = a + alpha·b (out may be a or b). */
+  addScaled(a: Tensor, b: Tensor, alpha: number, out: Tensor): Promise<void> | void;
+  /** Σ x² in f64 on host backends (f32 partials summed in f64 on GPUs): gradient-norm clipping. */
+  sumSquares(x: Tensor): Promise<number> | number;
+  /** One AdamW step in place: param, grad, m, v: f32 [n] (decoupled weight decay: p −= lr·wd·p). */
+  adamw(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, p: AdamWParams): Promise<void> | void;
+  /**
+   * logits: [B, V], uniforms: f32 [B] in [0, 1) -> ids: i32 [B]. temperature 0: argmax (lowest id on
+   * ties). Otherwise p = softmax(z / temperature); tokens sorted by p descending (ties: lower id first);
+   * keep the shortest prefix whose mass ≥ topP (at least one token); pick the first kept token whose
+   * running mass exceeds u · (kept mass).
+   */
+  sample(logits: Tensor, uniforms: Tensor, temperature: number, topP: number, ids: Tensor): Promise<void> | void;
+}
+
 /** The machine's measured ceilings on one backend (what `hotpaths bench` compares kernels with). */
 export interface MachineCeilings {
   /** GB/s of a copy far larger than the caches, bytes read + bytes written over the time. */
@@ -286,4 +434,8 @@ export interface Backend {
   readonly logprob?: LogprobKernels;
   /** GRPO kernels; optional while backends gain them (ops throw E_NOT_IMPLEMENTED without). */
   readonly grpo?: GrpoKernels;
+  /** MoE kernels; optional while backends gain them (ops throw E_NOT_IMPLEMENTED without). */
+  readonly moe?: MoeKernels;
+  /** The trainer's nn kernels; optional while backends gain them (ops throw E_NOT_IMPLEMENTED without). */
+  readonly nn?: NnKernels;
 }
