@@ -9,6 +9,7 @@
 import { HotpathsError } from '../errors.js';
 import type { Backend, BackendName, MoeGroupScore, MoeScoring } from '../runtime/backend.js';
 import type { Tensor } from '../tensor.js';
+import { createNcclGroup } from '../native/nccl.js';
 import type { QuantizedTensor } from './fp8.js';
 
 export type { MoeGroupScore, MoeScoring } from '../runtime/backend.js';
@@ -151,7 +152,7 @@ export function localGroup(size: number, backend?: Backend | BackendName): Exper
 
 /** This process's rank of an NCCL group started by `hotpaths launch` (cuda backend; libnccl loaded at run time). */
 export async function ncclGroup(): Promise<ExpertGroup> {
-  return todo('moe.ncclGroup()');
+  return createNcclGroup();
 }
 
 export interface DispatchInput {
