@@ -3,9 +3,9 @@
 // written) / time, against the copy ceiling. Peer in the same run: the reference backend for cpu, the
 // cpu backend for the GPUs (a PyTorch peer comes with the cuda kernels).
 
-import { gemm, logprob } from '../src/index.js';
+import { gemm, grpo, logprob } from '../src/index.js';
 import type { Backend, BackendName } from '../src/runtime/backend.js';
-import type { Tensor } from '../src/tensor.js';
+import { viewAs, type Tensor } from '../src/tensor.js';
 import { logprobBytes as bytes, logprobCaseName, logprobCases, prepareLogprob as prepare, QWEN_VOCAB } from './logprob.cases.js';
 
 export { logprobCaseName, logprobCases, type LogprobCase } from './logprob.cases.js';
@@ -88,6 +88,18 @@ export async function benchHiddenMemory(backend: Backend, c: HiddenCase, log: (l
       const b = await logprob.fromHiddenBackward(h, w, y, f.lse, g, { temperature: 1 });
       return [f.logp, f.lse, b.dHidden, b.dHeadWeight];
     });
+    // the GRPO loss from hidden states: one pass per chunk of sequences where the fused token-level
+    // kernel exists (16 sequences of N/16 tokens, a full mask)
+    const single = backend.grpo?.fusedTokenLoss && backend.name !== 'webgpu' && N % 16 === 0
+      ? await run('grpo.fusedLossFromHidden (single pass)', async () => {
+        const [B, T] = [16, N / 16];
+        const mk = (v: number) => backend.fromHost(new Float32Array(B * T).fill(v), 'f32', [B, T]);
+        const extra = [mk(-1), mk(1), backend.fromHost(Float32Array.from({ length: B }, (_, i) => (i % 2 ? 1 : -1)), 'f32', [B])];
+        const r = await grpo.fusedLossFromHidden({ hidden: h, headWeight: w, targets: viewAs(y, [B, T]), oldLogp: extra[0]!, advantages: extra[2]!, mask: extra[1]!, beta: 0 });
+        extra.forEach((t) => t.dispose());
+        return [r.logp, r.dHidden, r.dHeadWeight];
+      })
+      : undefined;
     if (c.unfused) {
       const unfused = await run('fromHidden fwd+bwd (unfused, full logits)', async () => {
         const z = await gemm.matmul(h, w);
@@ -98,6 +110,7 @@ export async function benchHiddenMemory(backend: Backend, c: HiddenCase, log: (l
         return [z, f.logp, f.lse, dH, dW];
       });
       Object.assign(fused, { peer: 'unfused', peer_ms: unfused.ms });
+      if (single) Object.assign(single, { peer: 'unfused', peer_ms: unfused.ms });
     }
   } finally {
     [h, w, y, g].forEach((t) => t.dispose());

@@ -26,6 +26,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   add(env, exports, "cpuKl", hp::CpuKl);
   add(env, exports, "cpuGrpoAdvantages", hp::CpuGrpoAdvantages);
   add(env, exports, "cpuGrpoLoss", hp::CpuGrpoLoss);
+  add(env, exports, "cpuGrpoFusedTokenLoss", hp::CpuGrpoFusedTokenLoss);
   add(env, exports, "cpuPeakFlops", hp::CpuPeakFlops);
 
   add(env, exports, "cudaDeviceCount", hp::CudaDeviceCount);

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fromBf16, grpo, HotpathsError, init, logprob, setPoison, Tensor, toBf16 } from '../src/index.js';
 import type { Backend, GrpoAgg, GrpoLevel, GrpoLossParams } from '../src/runtime/backend.js';
 import { grpoLoss, type GrpoLossArrays } from '../src/reference/grpo.js';
+import { loadAddon } from '../src/native/addon.js';
 import { backendsUnderTest, freshSeed, readF32 as read, rng, thrown } from './helpers.js';
 
 const ref = await init({ backend: 'reference' });
@@ -519,7 +520,8 @@ describe('grpo.fusedLossFromHidden', () => {
   const backends = [{ name: 'reference' as const, skip: undefined as string | undefined, b: ref.backend as Backend }, ...under.map((u) => ({ name: u.name, skip: u.skip, b: u.backend }))];
   for (const x of backends) {
     const skip = x.skip ?? (x.b?.gemm && x.b.logprob && x.b.grpo ? undefined : `the ${x.name} backend lacks gemm, logprob or grpo kernels`);
-    (skip ? it.skip : it)(`${x.name}: equals grpo.fusedLoss on hidden · Wᵀ, chained through the head (dHidden = dz·W, dW = dzᵀ·h)`, async () => {
+    for (const twoPass of [false, true])
+    (skip ? it.skip : it)(`${x.name}${twoPass ? ' (two passes)' : x.b?.grpo?.fusedTokenLoss && x.name !== 'webgpu' ? ' (single pass)' : ''}: equals grpo.fusedLoss on hidden · Wᵀ, chained through the head (dHidden = dz·W, dW = dzᵀ·h)`, async () => {
       const seed = freshSeed();
       const r = rng(seed);
       const [B, T, H, V] = [4, 40, 24, 500];
@@ -540,7 +542,7 @@ describe('grpo.fusedLossFromHidden', () => {
       const [o2, rf2, a2, m2] = await common((v, s) => ref.tensor(v, s).to(x.name));
       const got = await grpo.fusedLossFromHidden({
         hidden: await ref.tensor(h, [N, H]).to(x.name), headWeight: await ref.tensor(w, [V, H]).to(x.name), targets: await ref.tensor(y, [B, T], 'i32').to(x.name),
-        oldLogp: o2!, refLogp: rf2!, advantages: a2!, mask: m2!, temperature: 0.9, chunk: 64, vocabChunk: 128,
+        oldLogp: o2!, refLogp: rf2!, advantages: a2!, mask: m2!, temperature: 0.9, chunk: 64, vocabChunk: 128, twoPass,
       });
       const tag = `seed ${seed}`;
       expectClose([got.loss, got.stats.clipFraction, got.stats.meanKl, got.stats.meanRatio], [want.loss, want.stats.clipFraction, want.stats.meanKl, want.stats.meanRatio], 1e-4, 1e-6, tag);
@@ -559,4 +561,37 @@ describe('grpo.fusedLossFromHidden', () => {
       expectClose(await read(got.dHeadWeight), dw, 1e-3, 1e-4 * max(dw), `${tag} dHeadWeight`);
     });
   }
+});
+
+describe('cpuGrpoFusedTokenLoss (the addon entry point) rejects bad calls without crashing', () => {
+  const addon = loadAddon();
+  (addon ? it : it.skip)('sizes, dtypes, overlap, T ∤ N', async () => {
+    if (!addon) return;
+    const [N, V, T] = [6, 10, 3];
+    const ok = () => [new Float32Array(N * V), new Int32Array(N), new Float32Array(N), null, new Float32Array(N / T), new Float32Array(N).fill(1),
+      new Float32Array(N / T), N, V, T, 1, 0.2, 0.2, 0, 0, new Float32Array(N), new Float32Array(N * V), new Float32Array(N * 4)] as unknown[];
+    const call = (args: unknown[]) => thrown(() => (addon.cpuGrpoFusedTokenLoss as (...a: unknown[]) => Promise<void>)(...args));
+    await expect((addon.cpuGrpoFusedTokenLoss as (...a: unknown[]) => Promise<void>)(...ok())).resolves.toBeUndefined();
+    const bad: [string, (a: unknown[]) => void, string][] = [
+      ['short logits', (a) => (a[0] = new Float32Array(N * V - 1)), 'E_'],
+      ['logits of the wrong type', (a) => (a[0] = new Int32Array(N * V)), 'E_ARG'],
+      ['T does not divide N', (a) => (a[9] = 4), 'E_SHAPE'],
+      ['short seqWeight', (a) => (a[6] = new Float32Array(1)), 'E_'],
+      ['beta without refLogp', (a) => (a[14] = 0.1), 'E_ARG'],
+      ['zero temperature', (a) => (a[10] = 0), 'E_ARG'],
+      ['dlogits overlapping the logits at another offset', (a) => {
+        const buf = new Float32Array(N * V + 4);
+        a[0] = buf.subarray(0, N * V);
+        a[16] = buf.subarray(4, N * V + 4);
+      }, 'E_ARG'],
+      ['short stats', (a) => (a[17] = new Float32Array(N)), 'E_'],
+    ];
+    for (const [what, edit, code] of bad) {
+      const args = ok();
+      edit(args);
+      const e = (await call(args)) as { code?: string } | undefined;
+      expect(e, what).toBeDefined();
+      expect(String(e?.code), what).toMatch(new RegExp(`^${code}`));
+    }
+  });
 });

@@ -31,6 +31,7 @@ Napi::Value CpuKl(const Napi::CallbackInfo& info);
 // native/cpu/grpo.cc: Promise<void>, on a worker thread (the loss splits sequences over the pool)
 Napi::Value CpuGrpoAdvantages(const Napi::CallbackInfo& info);
 Napi::Value CpuGrpoLoss(const Napi::CallbackInfo& info);
+Napi::Value CpuGrpoFusedTokenLoss(const Napi::CallbackInfo& info);
 
 // native/cpu/ceiling.cc: Promise<number> (FLOPs done), runs on the thread pool
 Napi::Value CpuPeakFlops(const Napi::CallbackInfo& info);

@@ -1,10 +1,14 @@
 // CPU GRPO kernels: group advantages and the clipped policy loss with its per-token gradient. The
 // same f64 arithmetic as src/reference/grpo.ts (outputs rounded to f32 once), sequences in parallel
-// on the thread pool, per-sequence partial sums added in order (deterministic).
+// on the thread pool, per-sequence partial sums added in order (deterministic). And the fused
+// token-level kernel (GrpoKernels.fusedTokenLoss): per row of logits, the log-prob row kernels of
+// cpu/logprob_rows.h around the token term of common/grpo_rules.h, the row's second sweep hitting
+// the cache.
 #include <stdint.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -13,6 +17,7 @@
 #include "common/grpo_rules.h"
 #include "common/promise_worker.h"
 #include "common/threadpool.h"
+#include "cpu/logprob_rows.h"
 
 namespace hp {
 
@@ -185,6 +190,145 @@ Napi::Value CpuGrpoLoss(const Napi::CallbackInfo& info) {
                                    [=](double*) {
                                      if (mask_u8) grpo_loss(lp, olp, rlp, ap, (const uint8_t*)mp, (int64_t)B, (int64_t)T, p, dp, res);
                                      else grpo_loss(lp, olp, rlp, ap, (const float*)mp, (int64_t)B, (int64_t)T, p, dp, res);
+                                     return std::string();
+                                   });
+  worker->Queue();
+  return worker->promise();
+}
+
+// ---------------------------------------------------------------- fused token-level loss
+
+struct FusedParams {
+  int64_t N, V, T;
+  float temperature;
+  double eps_low, eps_high, delta, beta;  // delta <= 0: none
+};
+
+// f32 value -> bf16 bits, round to nearest even; NaN stays a quiet NaN (src/dtype.ts)
+static inline uint16_t fused_bf16_rne(float x) {
+  uint32_t u;
+  memcpy(&u, &x, 4);
+  if ((u & 0x7FFFFFFFu) > 0x7F800000u) return (uint16_t)((u >> 16) | 0x40u);
+  return (uint16_t)((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
+}
+
+// logits [N, V] (f32 or bf16 bits), rows t of sequence b = t / T -> logp [N], dlogits [N, V] (f32, or
+// bf16 bits through a row of f32 scratch; may be the logits themselves), stats [N, 4]. A row whose
+// mask is 0 is never read: logp 0, dlogits 0, stats 0. Rows in parallel; each row independent.
+template <typename In, typename Mask>
+static void grpo_fused_rows(const In* z, const int32_t* y, const float* old_logp, const float* ref_logp, const float* adv,
+                            const Mask* mask, const float* seq_w, const FusedParams& p, int64_t r0, int64_t r1, float* logp,
+                            void* dlogits, bool out_bf16, float* stats, std::vector<float>& scratch) {
+  const int64_t V = p.V;
+  for (int64_t t = r0; t < r1; t++) {
+    float* st = stats + 4 * t;
+    if (mask[t] == 0) {
+      logp[t] = 0;
+      if (out_bf16) memset((uint16_t*)dlogits + t * V, 0, (size_t)V * 2);
+      else memset((float*)dlogits + t * V, 0, (size_t)V * 4);
+      st[0] = st[1] = st[2] = st[3] = 0;
+      continue;
+    }
+    const In* row = z + t * V;
+    float lse = 0;
+    logprob_forward_rows(row, y + t, 0, 1, V, p.temperature, logp + t, &lse, nullptr);
+    const int64_t b = t / p.T;
+    const double w = seq_w[b];
+    const TokenTerm k = token_term((double)logp[t] - old_logp[t], logp[t], ref_logp != nullptr, ref_logp ? ref_logp[t] : 0.0, adv[b],
+                                   p.eps_low, p.eps_high, p.delta, p.beta);
+    const float g = (float)(w * (k.g_policy + k.g_kl));
+    if (out_bf16) {
+      logprob_backward_rows(row, y + t, &lse, &g, 0, 1, V, p.temperature, scratch.data());
+      uint16_t* out = (uint16_t*)dlogits + t * V;
+      for (int64_t v = 0; v < V; v++) out[v] = fused_bf16_rne(scratch[v]);
+    } else {
+      logprob_backward_rows(row, y + t, &lse, &g, 0, 1, V, p.temperature, (float*)dlogits + t * V);
+    }
+    st[0] = (float)(w * k.l);
+    st[1] = k.clipped ? 1.0f : 0.0f;
+    st[2] = (float)k.k3;
+    st[3] = (float)k.rho;
+  }
+}
+
+template <typename In, typename Mask>
+static void grpo_fused(const In* z, const int32_t* y, const float* old_logp, const float* ref_logp, const float* adv, const Mask* mask,
+                       const float* seq_w, const FusedParams& p, float* logp, void* dlogits, bool out_bf16, float* stats) {
+  thread_pool().parallel_for(0, p.N, row_grain(p.V), [&](int64_t r0, int64_t r1) {
+    std::vector<float> scratch(out_bf16 ? (size_t)p.V : 0);
+    grpo_fused_rows(z, y, old_logp, ref_logp, adv, mask, seq_w, p, r0, r1, logp, dlogits, out_bf16, stats, scratch);
+  });
+}
+
+// cpuGrpoFusedTokenLoss(logits: Float32Array | Uint16Array (bf16 bits), targets: Int32Array, oldLogp,
+//   refLogp: Float32Array | null, advantages: Float32Array [B], mask: Float32Array | Uint8Array [N],
+//   seqWeight: Float32Array [B], N, V, T, temperature, epsLow, epsHigh, delta (0 = none), beta,
+//   logp: Float32Array [N], dlogits: Float32Array | Uint16Array [N, V] (may be the logits array itself
+//   when the dtypes match), stats: Float32Array [N, 4]): Promise<void>
+Napi::Value CpuGrpoFusedTokenLoss(const Napi::CallbackInfo& info) {
+  const char* fn = "cpuGrpoFusedTokenLoss";
+  Args args(info, fn, 18);
+  const uint64_t N = args.size(7, "N"), V = args.size(8, "V"), T = args.size(9, "T");
+  if (N == 0 || V == 0 || T == 0) args.fail("E_SHAPE", "N, V and T must be at least 1");
+  if (N % T != 0) args.fail("E_SHAPE", "T must divide N (" + std::to_string(N) + "), got " + std::to_string(T));
+  const uint64_t B = N / T;
+  const uint64_t n = checked_mul(info.Env(), fn, N, V, "N * V");
+  HostView z = args.typed_array(0, "logits");
+  if (z.type != napi_float32_array && z.type != napi_uint16_array) {
+    args.fail("E_ARG", std::string("logits must be a Float32Array or a Uint16Array (bf16 bits), got a ") + typed_array_name(z.type));
+  }
+  args.check_length(z, "logits", n);
+  HostView y = args.typed_array(1, "targets", napi_int32_array, N);
+  HostView old_logp = args.typed_array(2, "oldLogp", napi_float32_array, N);
+  const bool has_ref = !info[3].IsNull() && !info[3].IsUndefined();
+  HostView ref_logp = has_ref ? args.typed_array(3, "refLogp", napi_float32_array, N) : HostView{};
+  HostView adv = args.typed_array(4, "advantages", napi_float32_array, B);
+  HostView mask = args.typed_array(5, "mask");
+  if (mask.type != napi_float32_array && mask.type != napi_uint8_array) {
+    args.fail("E_ARG", std::string("mask must be a Float32Array or a Uint8Array, got a ") + typed_array_name(mask.type));
+  }
+  args.check_length(mask, "mask", N);
+  HostView seq_w = args.typed_array(6, "seqWeight", napi_float32_array, B);
+  FusedParams p;
+  p.N = (int64_t)N;
+  p.V = (int64_t)V;
+  p.T = (int64_t)T;
+  p.temperature = args.temperature(10);
+  p.eps_low = args.finite_number(11, "epsLow");
+  p.eps_high = args.finite_number(12, "epsHigh");
+  p.delta = args.finite_number(13, "delta");
+  p.beta = args.finite_number(14, "beta");
+  if (!has_ref && p.beta != 0) args.fail("E_ARG", "beta must be 0 without refLogp");
+  HostView logp = args.typed_array(15, "logp", napi_float32_array, N);
+  HostView d = args.typed_array(16, "dlogits");
+  if (d.type != napi_float32_array && d.type != napi_uint16_array) {
+    args.fail("E_ARG", std::string("dlogits must be a Float32Array or a Uint16Array (bf16 bits), got a ") + typed_array_name(d.type));
+  }
+  args.check_length(d, "dlogits", n);
+  HostView stats = args.typed_array(17, "stats", napi_float32_array, N * 4);
+  // in place needs the same dtype and the same start: each element is then read before it is written
+  const char *zb = (const char*)z.data, *db = (const char*)d.data;
+  const bool overlap = db < zb + z.bytes && zb < db + d.bytes;
+  if (overlap && (db != zb || d.type != z.type)) args.fail("E_ARG", "dlogits may be the logits themselves (same dtype), and must not overlap them otherwise");
+  const bool in_bf16 = z.type == napi_uint16_array, out_bf16 = d.type == napi_uint16_array, mask_u8 = mask.type == napi_uint8_array;
+  const void *zp = z.data, *mp = mask.data;
+  const int32_t* yp = (const int32_t*)y.data;
+  const float *olp = (const float*)old_logp.data, *ap = (const float*)adv.data, *wp = (const float*)seq_w.data;
+  const float* rlp = has_ref ? (const float*)ref_logp.data : nullptr;
+  float *lpp = (float*)logp.data, *sp = (float*)stats.data;
+  void* dp = d.data;
+  Napi::Object keep_ref = has_ref ? ref_logp.value : old_logp.value;
+  auto* worker = new PromiseWorker(info.Env(), fn, {z.value, y.value, old_logp.value, keep_ref, adv.value, mask.value, seq_w.value, logp.value, d.value, stats.value},
+                                   [=](double*) {
+                                     if (in_bf16) {
+                                       const uint16_t* zz = (const uint16_t*)zp;
+                                       if (mask_u8) grpo_fused(zz, yp, olp, rlp, ap, (const uint8_t*)mp, wp, p, lpp, dp, out_bf16, sp);
+                                       else grpo_fused(zz, yp, olp, rlp, ap, (const float*)mp, wp, p, lpp, dp, out_bf16, sp);
+                                     } else {
+                                       const float* zz = (const float*)zp;
+                                       if (mask_u8) grpo_fused(zz, yp, olp, rlp, ap, (const uint8_t*)mp, wp, p, lpp, dp, out_bf16, sp);
+                                       else grpo_fused(zz, yp, olp, rlp, ap, (const float*)mp, wp, p, lpp, dp, out_bf16, sp);
+                                     }
                                      return std::string();
                                    });
   worker->Queue();

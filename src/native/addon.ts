@@ -72,6 +72,14 @@ export interface Addon {
    */
   cpuGrpoLoss(logp: Float32Array, oldLogp: Float32Array, refLogp: Float32Array | null, advantages: Float32Array, mask: Float32Array | Uint8Array, B: number, T: number,
     epsLow: number, epsHigh: number, delta: number, beta: number, sequenceLevel: boolean, agg: number, maxLen: number, globalTokens: number, dlogp: Float32Array, result: Float64Array): Promise<void>;
+  /**
+   * GrpoKernels.fusedTokenLoss on the cpu: logits f32|bf16 bits [N, V], targets [N], oldLogp, refLogp
+   * (null: none) [N], advantages, seqWeight [N / T], mask f32|u8 [N]; delta 0 = none -> logp [N],
+   * dlogits f32|bf16 bits [N, V] (may be the logits array when the dtypes match), stats [N, 4].
+   */
+  cpuGrpoFusedTokenLoss(logits: Float32Array | Uint16Array, targets: Int32Array, oldLogp: Float32Array, refLogp: Float32Array | null, advantages: Float32Array,
+    mask: Float32Array | Uint8Array, seqWeight: Float32Array, N: number, V: number, T: number, temperature: number, epsLow: number, epsHigh: number,
+    delta: number, beta: number, logp: Float32Array, dlogits: Float32Array | Uint16Array, stats: Float32Array): Promise<void>;
   cudaDeviceCount(): number;
   cudaDeviceInfo(): CudaDeviceInfo;
   cudaMalloc(bytes: number): bigint;

@@ -61,6 +61,13 @@ export function createCpuBackend(addon: Addon): Backend {
       );
       return { loss: r[0]!, clipFraction: r[1]!, meanKl: r[2]!, meanRatio: r[3]! };
     },
+    fusedTokenLoss: (a, o) =>
+      nativeCall('grpo.fusedTokenLoss (cpu)', () =>
+        addon.cpuGrpoFusedTokenLoss(hostData<Float32Array | Uint16Array>(a.logits), hostData<Int32Array>(a.targets), hostData<Float32Array>(a.oldLogp),
+          a.refLogp ? hostData<Float32Array>(a.refLogp) : null, hostData<Float32Array>(a.advantages), hostData<Float32Array | Uint8Array>(a.mask),
+          hostData<Float32Array>(a.seqWeight), a.logits.shape[0]!, a.logits.shape[1]!, a.T, a.temperature, a.epsLow, a.epsHigh, a.delta ?? 0, a.beta,
+          hostData<Float32Array>(o.logp), hostData<Float32Array | Uint16Array>(o.dlogits), hostData<Float32Array>(o.stats)),
+      ),
   };
   const gemm: GemmKernels = {
     fp8: (g) =>

@@ -5,8 +5,8 @@
 import { HotpathsError, show } from '../errors.js';
 import type { AdvantageScale, GrpoAgg, GrpoLevel, GrpoLossParams, GrpoLossStats } from '../runtime/backend.js';
 import { aggregationWeights } from '../reference/grpo.js';
-import { viewAs, type Tensor } from '../tensor.js';
-import { fromHidden, fromHiddenBackward } from './logprob.js';
+import { sliceRows, viewAs, type Tensor } from '../tensor.js';
+import { checkHidden, fromHidden, fromHiddenBackward } from './logprob.js';
 import {
   assertBoolean,
   assertDTypeIn,
@@ -228,9 +228,19 @@ export interface FusedHiddenLossArgs extends Omit<LossArgs, 'logp'> {
   targets: Tensor;
   /** Sampling temperature (default 1). */
   temperature?: number;
-  /** Token rows per forward chunk and vocabulary entries per backward chunk (see logprob.fromHidden). */
+  /**
+   * Token rows per chunk. Single pass: rounded down to whole sequences (at least one); default N/18
+   * rows, at least 512. Two passes: logprob.fromHidden's chunk (a multiple of 64).
+   */
   chunk?: number;
+  /** Vocabulary entries per backward chunk of the two-pass path (see logprob.fromHiddenBackward). */
   vocabChunk?: number;
+  /**
+   * Force the two-pass path (fromHidden, loss, fromHiddenBackward) even where the single pass exists.
+   * Default false. The single pass runs at level 'token' on backends with the fused token-level kernel
+   * (reference, cpu, cuda); the two passes everywhere else.
+   */
+  twoPass?: boolean;
 }
 
 export interface FusedHiddenLossResult extends Omit<LossResult, 'dlogp'> {
@@ -243,10 +253,16 @@ export interface FusedHiddenLossResult extends Omit<LossResult, 'dlogp'> {
 }
 
 /**
- * The GRPO loss from hidden states and the LM head, never holding the [N, V] logits (N = B·T):
- * logprob.fromHidden (token chunks) → grpo.loss → logprob.fromHiddenBackward (vocabulary chunks),
- * so the peak extra memory is one chunk of logits, about 1/16 of [N, V] f32 by default. Returns the
- * loss, its stats and the gradients of hidden and headWeight. Every option of grpo.loss applies.
+ * The GRPO loss from hidden states and the LM head, never holding the [N, V] logits (N = B·T), so the
+ * peak extra memory is one chunk of logits, about 1/16 of [N, V] f32 by default. Returns the loss, its
+ * stats and the gradients of hidden and headWeight. Every option of grpo.loss applies.
+ * - Single pass (level 'token' on a backend with the fused token-level kernel: reference, cpu, cuda):
+ *   chunks of whole sequences; per chunk logits = h·Wᵀ, the fused kernel turns them into their gradient
+ *   in place (a token's dlogp needs only its own log-prob and its sequence's aggregation weight, which
+ *   the mask gives up front), then dHidden = dz·W and dHeadWeight += dzᵀ·h: three GEMMs, as many as
+ *   the unfused path.
+ * - Two passes (otherwise): logprob.fromHidden (token chunks) → grpo.loss → logprob.fromHiddenBackward
+ *   (vocabulary chunks), which recomputes the logits: four GEMMs.
  */
 export async function fusedLossFromHidden(args: FusedHiddenLossArgs): Promise<FusedHiddenLossResult> {
   const op = 'grpo.fusedLossFromHidden()';
@@ -262,6 +278,14 @@ export async function fusedLossFromHidden(args: FusedHiddenLossArgs): Promise<Fu
   }
   const { oldLogp, refLogp, advantages: adv, mask, params } = checkLossInputs(op, args, hidden, B, T, `to match targets ${targets.describe()}`);
   const temperature = args.temperature ?? 1;
+  const backend = hidden.backend;
+  // one pass per chunk of whole sequences where the token-level kernel exists and dHeadWeight can be
+  // accumulated in place (WebGPU cannot bind one buffer for reading and writing in a dispatch)
+  const fused = backend.grpo?.fusedTokenLoss;
+  if (params.level === 'token' && fused && backend.gemm && backend.name !== 'webgpu' && !(args.twoPass ?? false)) {
+    assertNumber(`${op}: temperature`, temperature, { min: 0, minExclusive: true });
+    return fusedFromHiddenSinglePass(op, { hidden, headWeight, targets, oldLogp, refLogp, advantages: adv, mask }, params, temperature, args.chunk);
+  }
   const flatTargets = viewAs(targets, [B * T]);
   const fwd = await fromHidden(hidden, headWeight, flatTargets, { temperature, ...(args.chunk !== undefined ? { chunk: args.chunk } : {}) });
   let dlogp: Tensor | undefined;
@@ -277,6 +301,100 @@ export async function fusedLossFromHidden(args: FusedHiddenLossArgs): Promise<Fu
     fwd.lse.dispose();
     dlogp?.dispose();
   }
+}
+
+/** The single pass of fusedLossFromHidden (see there); inputs checked by the caller. */
+async function fusedFromHiddenSinglePass(
+  op: string,
+  x: { hidden: Tensor; headWeight: Tensor; targets: Tensor; oldLogp: Tensor; refLogp: Tensor | null; advantages: Tensor; mask: Tensor },
+  params: GrpoLossParams,
+  temperature: number,
+  chunkOpt: number | undefined,
+): Promise<FusedHiddenLossResult> {
+  const { hidden, headWeight } = x;
+  const backend = hidden.backend;
+  const [B, T] = x.targets.shape as [number, number];
+  const N = B * T;
+  const { H, V } = checkHidden(op, hidden, headWeight, viewAs(x.targets, [N]));
+  const want = chunkOpt ?? Math.max(64, Math.floor(N / 18 / 64) * 64, Math.min(512, Math.ceil(N / 64) * 64));
+  assertNumber(`${op}: chunk`, want, { min: 1, integer: true });
+  // whole sequences per chunk; on GPUs a chunk's rows of hidden must start 256-byte aligned
+  let seqs = Math.max(1, Math.floor(want / T));
+  const host = backend.name === 'reference' || backend.name === 'cpu';
+  if (!host) {
+    const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
+    const step = 64 / gcd((T * H) % 64 || 64, 64);
+    seqs = Math.ceil(seqs / step) * step;
+  }
+  seqs = Math.min(seqs, B);
+  const rows = seqs * T;
+
+  // the aggregation weights need only the mask: read it (and the small per-token inputs) once
+  const m = (await x.mask.read()) as Float32Array | Uint8Array;
+  const { totalTokens, weights } = aggregationWeights(m, B, T, params);
+  const small = async (t: Tensor) => (await t.read()) as Float32Array | Int32Array | Uint8Array;
+  const hostIn = {
+    targets: await small(x.targets), oldLogp: await small(x.oldLogp), refLogp: x.refLogp ? await small(x.refLogp) : null,
+    advantages: await small(x.advantages), mask: m,
+  };
+  const part = (a: Float32Array | Int32Array | Uint8Array, i0: number, i1: number, dtype: 'f32' | 'i32' | 'u8') => backend.fromHost(a.slice(i0, i1), dtype, [i1 - i0]);
+  const maskType = x.mask.dtype === 'u8' ? 'u8' : 'f32';
+
+  const gemm = backend.gemm!;
+  const logits = backend.empty('f32', [rows, V]);
+  const dHidden = backend.empty('f32', [N, H]);
+  const dHeadWeight = backend.empty('f32', [V, H]);
+  const logpHost = new Float32Array(N);
+  let loss = 0, clipped = 0, kl = 0, ratio = 0;
+  try {
+    for (let b0 = 0; b0 < B; b0 += seqs) {
+      const b1 = Math.min(B, b0 + seqs);
+      const r0 = b0 * T, r1 = b1 * T;
+      const n = r1 - r0;
+      const h = sliceRows(hidden, r0, r1);
+      const z = n === rows ? logits : sliceRows(logits, 0, n);
+      await gemm.matmul(h, headWeight, false, true, null, z);
+      const held = [
+        part(hostIn.targets, r0, r1, 'i32'), part(hostIn.oldLogp, r0, r1, 'f32'), hostIn.refLogp ? part(hostIn.refLogp, r0, r1, 'f32') : null,
+        part(hostIn.advantages, b0, b1, 'f32'), part(hostIn.mask, r0, r1, maskType), backend.fromHost(Float32Array.from(weights.slice(b0, b1)), 'f32', [b1 - b0]),
+      ] as const;
+      const logp = backend.empty('f32', [n]);
+      const stats = backend.empty('f32', [n, 4]);
+      try {
+        await backend.grpo!.fusedTokenLoss!(
+          { logits: z, targets: held[0], oldLogp: held[1], refLogp: held[2], advantages: held[3], mask: held[4], seqWeight: held[5], T, temperature,
+            epsLow: params.epsLow, epsHigh: params.epsHigh, delta: params.delta, beta: params.beta },
+          { logp, dlogits: z, stats },
+        );
+        // dHidden rows = dz·W; dHeadWeight (+)= dzᵀ·h (C and the output are one tensor from the second chunk on)
+        await gemm.matmul(z, headWeight, false, false, null, sliceRows(dHidden, r0, r1));
+        await gemm.matmul(z, h, true, false, b0 === 0 ? null : dHeadWeight, dHeadWeight);
+        logpHost.set((await logp.read()) as Float32Array, r0);
+        const s = (await stats.read()) as Float32Array;
+        for (let t = 0; t < n; t++) {
+          loss += s[4 * t]!;
+          clipped += s[4 * t + 1]!;
+          kl += s[4 * t + 2]!;
+          ratio += s[4 * t + 3]!;
+        }
+      } finally {
+        held.forEach((t) => t?.dispose());
+        logp.dispose();
+        stats.dispose();
+      }
+    }
+  } catch (e) {
+    dHidden.dispose();
+    dHeadWeight.dispose();
+    throw e;
+  } finally {
+    logits.dispose();
+  }
+  const per = (v: number) => (totalTokens > 0 ? v / totalTokens : 0);
+  return {
+    loss, stats: { clipFraction: per(clipped), meanKl: x.refLogp ? per(kl) : 0, meanRatio: per(ratio) },
+    logp: backend.fromHost(logpHost, 'f32', [B, T]), dHidden, dHeadWeight,
+  };
 }
 
 export interface FusedLossResult extends Omit<LossResult, 'dlogp'> {

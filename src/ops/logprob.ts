@@ -285,7 +285,8 @@ export async function fromHiddenBackward(hidden: Tensor, headWeight: Tensor, tar
   return { dHidden: dH, dHeadWeight: dW };
 }
 
-function checkHidden(op: string, hidden: Tensor, headWeight: Tensor, targets: Tensor): { N: number; H: number; V: number } {
+/** The shared checks of the from-hidden ops (also grpo.fusedLossFromHidden's single pass). */
+export function checkHidden(op: string, hidden: Tensor, headWeight: Tensor, targets: Tensor): { N: number; H: number; V: number } {
   assertTensor(`${op}: hidden`, hidden);
   assertTensor(`${op}: headWeight`, headWeight);
   assertTensor(`${op}: targets`, targets);

@@ -1,0 +1,285 @@
+// The CPU log-prob row kernels, shared by native/cpu/logprob.cc (fromLogits and its backward) and
+// native/cpu/grpo.cc (the fused token-level GRPO kernel): a row's online logsumexp / log-prob /
+// entropy in one pass over the logits, and a row's gradient (onehot − softmax)·g/T. See logprob.cc's
+// header for the scheme.
+#pragma once
+
+#include <stdint.h>
+#include <string.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "common/simd.h"
+
+namespace hp {
+
+static const bool g_logprob_avx2 = cpu_use_avx2();
+
+// vocab entries per chunk: 8 KiB of f32, in L1 between the two sweeps
+static constexpr int64_t CHUNK = 2048;
+// exp(x − max) is taken at max(x − max, EXP_FLOOR): exp of it is ~1e-38, so −inf logits add nothing
+// measurable to the sums while their (x − max)·exp(x − max) stays finite (0 · −inf would be NaN)
+static constexpr float EXP_FLOOR = -87.0f;
+
+// One chunk's contribution, relative to its own max m: s = Σ exp(x − m), w = Σ exp(x − m)·(x − m).
+struct ChunkStats {
+  float m;
+  double s, w;
+  bool nan;
+};
+
+// A logit as f32: f32 as is, bf16 widened exactly.
+static inline float load_logit(const float* z, int64_t i) { return z[i]; }
+static inline float load_logit(const uint16_t* z, int64_t i) {
+  uint32_t u = (uint32_t)z[i] << 16;
+  float f;
+  memcpy(&f, &u, 4);
+  return f;
+}
+
+// ---------------------------------------------------------------- scalar chunk kernels
+
+// z[0, n) (logits) times inv_t -> stats of x = z · inv_t
+template <typename In>
+static ChunkStats chunk_stats_scalar(const In* z, int64_t n, float inv_t, bool want_w) {
+  ChunkStats c{-std::numeric_limits<float>::infinity(), 0, 0, false};
+  for (int64_t i = 0; i < n; i++) {
+    const float x = load_logit(z, i) * inv_t;
+    if (std::isnan(x)) c.nan = true;
+    c.m = std::max(c.m, x);
+  }
+  if (c.nan || c.m == -std::numeric_limits<float>::infinity()) return c;
+  float s = 0, w = 0;
+  for (int64_t i = 0; i < n; i++) {
+    const float d = std::max(load_logit(z, i) * inv_t - c.m, EXP_FLOOR);
+    const float e = std::exp(d);
+    s += e;
+    if (want_w) w += e * d;
+  }
+  c.s = s;
+  c.w = w;
+  return c;
+}
+
+// out[i] = (onehot(y)[i] − exp(z[i]·inv_t − lse)) · scale for i in [0, n); y relative to the chunk
+template <typename In>
+static void chunk_backward_scalar(const In* z, int64_t n, float inv_t, float lse, float scale, int64_t y, float* out) {
+  for (int64_t i = 0; i < n; i++) {
+    const float p = std::exp(std::max(load_logit(z, i) * inv_t - lse, EXP_FLOOR * 2));
+    out[i] = ((i == y ? 1.0f : 0.0f) - p) * scale;
+  }
+}
+
+// ---------------------------------------------------------------- AVX2 chunk kernels
+#if HP_X86
+
+// 2^r for |r| ≤ ½: the Taylor polynomial of exp(r·ln 2) to degree 6 (relative error ≈ 1.2e-7).
+HP_AVX2 static inline __m256 exp2_poly8(__m256 r) {
+  __m256 p = _mm256_set1_ps(1.5403530e-4f);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3333558e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(9.6181291e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.5504109e-2f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(2.4022651e-1f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(6.9314718e-1f));
+  return _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+}
+
+// 2^d for d in [−150, 127], 8 lanes: d = n + r with n = round(d) and |r| ≤ ½, 2^r by its Taylor
+// polynomial in r·ln2 to degree 6 (relative error ≈ 1.2e-7), 2^n built in the exponent field in two
+// halves so that n below −126 gives the subnormal (or 0 from −150 on) that exp gives. Working in base
+// 2 saves the Cody–Waite reduction: the caller folds log2(e) into the scale it multiplies by anyway.
+HP_AVX2 static inline __m256 exp2_8(__m256 d) {
+  // operand order keeps a NaN d NaN (max/min return their second operand when one is NaN)
+  d = _mm256_min_ps(_mm256_set1_ps(127.0f), _mm256_max_ps(_mm256_set1_ps(-150.0f), d));
+  const __m256 n = _mm256_round_ps(d, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  const __m256 r = _mm256_sub_ps(d, n);
+  const __m256 p = exp2_poly8(r);
+  const __m256i ni = _mm256_cvtps_epi32(n);
+  const __m256i h1 = _mm256_srai_epi32(ni, 1);
+  const __m256i h2 = _mm256_sub_epi32(ni, h1);
+  const __m256 s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(h1, _mm256_set1_epi32(127)), 23));
+  const __m256 s2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(h2, _mm256_set1_epi32(127)), 23));
+  return _mm256_mul_ps(_mm256_mul_ps(p, s1), s2);
+}
+
+// 2^d for d in [−126, ~0] (the forward's d = (x − max)·log2 e, floored at EXP_FLOOR·log2 e > −126):
+// one exponent-field scale.
+HP_AVX2 static inline __m256 exp2_8_nonpositive(__m256 d) {
+  const __m256 n = _mm256_round_ps(d, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  const __m256 r = _mm256_sub_ps(d, n);
+  const __m256 p = exp2_poly8(r);
+  const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+  return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+
+static constexpr float LOG2E = 1.44269504088896341f;
+static constexpr double LN2 = 0.69314718055994531;
+
+HP_AVX2 static inline __m256 load8_logits(const float* z) { return _mm256_loadu_ps(z); }
+HP_AVX2 static inline __m256 load8_logits(const uint16_t* z) {
+  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i*)z)), 16));
+}
+
+HP_AVX2 static inline float hmax8(__m256 v) {
+  __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+  m = _mm_max_ss(m, _mm_shuffle_ps(m, m, 1));
+  return _mm_cvtss_f32(m);
+}
+HP_AVX2 static inline double hsum8(__m256 v) {
+  alignas(32) float l[8];
+  _mm256_store_ps(l, v);
+  double s = 0;
+  for (int i = 0; i < 8; i++) s += l[i];
+  return s;
+}
+
+template <typename In>
+HP_AVX2 static ChunkStats chunk_stats_avx2(const In* z, int64_t n, float inv_t, bool want_w) {
+  ChunkStats c{-std::numeric_limits<float>::infinity(), 0, 0, false};
+  const __m256 it = _mm256_set1_ps(inv_t);
+  __m256 mx = _mm256_set1_ps(-std::numeric_limits<float>::infinity());
+  __m256 bad = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 x = _mm256_mul_ps(load8_logits(z + i), it);
+    bad = _mm256_or_ps(bad, _mm256_cmp_ps(x, x, _CMP_UNORD_Q));
+    mx = _mm256_max_ps(mx, x);
+  }
+  c.m = hmax8(mx);
+  c.nan = _mm256_movemask_ps(bad) != 0;
+  for (; i < n; i++) {
+    const float x = load_logit(z, i) * inv_t;
+    if (std::isnan(x)) c.nan = true;
+    c.m = std::max(c.m, x);
+  }
+  if (c.nan || c.m == -std::numeric_limits<float>::infinity()) return c;
+  // in base 2: d2 = (x − m)·log2 e = z·(inv_t·log2 e) − m·log2 e, one FMA; exp(x − m) = 2^d2
+  const __m256 it2 = _mm256_set1_ps(inv_t * LOG2E), m8 = _mm256_set1_ps(c.m * LOG2E);
+  const __m256 floor8 = _mm256_set1_ps(EXP_FLOOR * LOG2E);
+  __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps(), w0 = _mm256_setzero_ps(), w1 = _mm256_setzero_ps();
+  i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m256 d0 = _mm256_max_ps(_mm256_fmsub_ps(load8_logits(z + i), it2, m8), floor8);
+    const __m256 d1 = _mm256_max_ps(_mm256_fmsub_ps(load8_logits(z + i + 8), it2, m8), floor8);
+    const __m256 e0 = exp2_8_nonpositive(d0);
+    const __m256 e1 = exp2_8_nonpositive(d1);
+    s0 = _mm256_add_ps(s0, e0);
+    s1 = _mm256_add_ps(s1, e1);
+    if (want_w) {
+      w0 = _mm256_fmadd_ps(e0, d0, w0);  // in units of log2: scaled by ln 2 below
+      w1 = _mm256_fmadd_ps(e1, d1, w1);
+    }
+  }
+  double s = hsum8(_mm256_add_ps(s0, s1)), w = hsum8(_mm256_add_ps(w0, w1)) * LN2;
+  for (; i < n; i++) {
+    const float d = std::max(load_logit(z, i) * inv_t - c.m, EXP_FLOOR);
+    const float e = std::exp(d);
+    s += e;
+    w += (double)e * d;
+  }
+  c.s = s;
+  c.w = w;
+  return c;
+}
+
+template <typename In>
+HP_AVX2 static void chunk_backward_avx2(const In* z, int64_t n, float inv_t, float lse, float scale, int64_t y, float* out) {
+  // p = exp(z·inv_t − lse) = 2^(z·(inv_t·log2 e) − lse·log2 e); below 2^−150 it is 0 (a −inf logit)
+  const __m256 it2 = _mm256_set1_ps(inv_t * LOG2E), l8 = _mm256_set1_ps(lse * LOG2E), sc = _mm256_set1_ps(-scale);
+  // the target's logit, read before anything is written (dlogits may be the logits themselves)
+  const float z_target = (y >= 0 && y < n) ? load_logit(z, y) : 0.0f;
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 p = exp2_8(_mm256_fmsub_ps(load8_logits(z + i), it2, l8));
+    _mm256_storeu_ps(out + i, _mm256_mul_ps(p, sc));  // reads z[i..i+8) before writing: in place is fine
+  }
+  for (; i < n; i++) out[i] = -std::exp(std::max(load_logit(z, i) * inv_t - lse, EXP_FLOOR * 2)) * scale;
+  if (y >= 0 && y < n) out[y] = (1.0f - std::exp(std::max(z_target * inv_t - lse, EXP_FLOOR * 2))) * scale;
+}
+#endif
+
+// ---------------------------------------------------------------- row kernels
+
+// logits [N, V] -> logp, lse [N], entropy [N] or null. A NaN logit makes its row NaN; a row of all
+// −inf has lse −inf and logp, entropy NaN; a target outside [0, V) gives logp NaN.
+template <typename In>
+static void logprob_forward_rows(const In* z, const int32_t* targets, int64_t r0, int64_t r1, int64_t V, float T,
+                                 float* logp, float* lse, float* entropy) {
+  const float inv_t = 1.0f / T;
+  const double inf = std::numeric_limits<double>::infinity();
+  for (int64_t t = r0; t < r1; t++) {
+    const In* row = z + t * V;
+    double m = -inf, s = 0, w = 0;
+    bool nan = false;
+    for (int64_t c0 = 0; c0 < V; c0 += CHUNK) {
+      const int64_t n = std::min(CHUNK, V - c0);
+#if HP_X86
+      const ChunkStats c = g_logprob_avx2 ? chunk_stats_avx2(row + c0, n, inv_t, entropy != nullptr)
+                                          : chunk_stats_scalar(row + c0, n, inv_t, entropy != nullptr);
+#else
+      const ChunkStats c = chunk_stats_scalar(row + c0, n, inv_t, entropy != nullptr);
+#endif
+      if (c.nan) nan = true;
+      if (nan || c.m == -std::numeric_limits<float>::infinity()) continue;
+      const double mc = c.m;
+      if (mc == inf) {  // +inf logit: exp(inf − inf) is NaN, as in the reference
+        nan = true;
+        continue;
+      }
+      if (mc > m) {
+        if (m != -inf) {
+          const double a = std::exp(m - mc);
+          w = a * (w + (m - mc) * s);
+          s = a * s;
+        }
+        m = mc;
+        s += c.s;
+        w += c.w;
+      } else {
+        const double a = std::exp(mc - m);
+        s += a * c.s;
+        w += a * (c.w + (mc - m) * c.s);
+      }
+    }
+    const int32_t y = targets[t];
+    const double x_target = (y >= 0 && y < V) ? (double)(load_logit(row, y) * inv_t) : std::nan("");
+    double row_lse;
+    if (nan) row_lse = std::nan("");
+    else if (s > 0) row_lse = m + std::log(s);
+    else row_lse = -inf;
+    lse[t] = (float)row_lse;
+    logp[t] = (float)(x_target - row_lse);
+    if (entropy) entropy[t] = (!nan && s > 0) ? (float)(std::log(s) - w / s) : std::nanf("");
+  }
+}
+
+// dlogits [N, V] = (onehot(y) − exp(z/T − lse)) · g / T, chunk by chunk; dlogits may alias z (f32).
+template <typename In>
+static void logprob_backward_rows(const In* z, const int32_t* targets, const float* lse, const float* g, int64_t r0,
+                                  int64_t r1, int64_t V, float T, float* dlogits) {
+  const float inv_t = 1.0f / T;
+  for (int64_t t = r0; t < r1; t++) {
+    const In* row = z + t * V;
+    float* out = dlogits + t * V;
+    const float scale = g[t] / T;
+    const int64_t y = targets[t];
+    for (int64_t c0 = 0; c0 < V; c0 += CHUNK) {
+      const int64_t n = std::min(CHUNK, V - c0);
+#if HP_X86
+      if (g_logprob_avx2) {
+        chunk_backward_avx2(row + c0, n, inv_t, lse[t], scale, y - c0, out + c0);
+        continue;
+      }
+#endif
+      chunk_backward_scalar(row + c0, n, inv_t, lse[t], scale, y - c0, out + c0);
+    }
+  }
+}
+
+// Rows per task: about 64 Ki logits each, at least one row.
+static inline int64_t row_grain(int64_t V) { return std::max<int64_t>(1, (int64_t)65536 / std::max<int64_t>(V, 1)); }
+
+}  // namespace hp
