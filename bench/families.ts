@@ -7,10 +7,11 @@ import type { Backend } from '../src/runtime/backend.js';
 import { medianHostMs } from '../src/runtime/measure.js';
 import { caseName, fp8Bytes, fp8Cases, prepareFp8 } from './fp8.cases.js';
 import { gemmCases, gemmFlops, prepareGemm } from './gemm.cases.js';
+import { grpoBytes, grpoCaseName, grpoCases, prepareGrpo } from './grpo.cases.js';
 import { logprobBytes, logprobCaseName, logprobCases, prepareLogprob } from './logprob.cases.js';
 import { fmtShape, rates, timeDevice, type Measurement } from './measurement.js';
 
-export const FAMILY_NAMES = ['fp8', 'gemm', 'logprob'] as const;
+export const FAMILY_NAMES = ['fp8', 'gemm', 'logprob', 'grpo'] as const;
 export type FamilyName = (typeof FAMILY_NAMES)[number];
 
 export interface BenchCase {
@@ -47,6 +48,12 @@ export const BENCH_FAMILIES: BenchFamily[] = [
     unit: 'GB/s',
     cases: (backend, quick) =>
       logprobCases(backend.name, quick, backend.maxBytes).map((c) => ({ family: 'logprob', op: logprobCaseName(c), shape: `${c.N}x${c.V}`, work: { bytes: logprobBytes(c) }, prepare: (b) => prepareLogprob(b, c) })),
+  },
+  {
+    name: 'grpo',
+    unit: 'GB/s',
+    cases: (backend, quick) =>
+      grpoCases(backend, quick).map((c) => ({ family: 'grpo', op: grpoCaseName(c), shape: `${c.B}x${c.T}x${c.V}`, work: { bytes: grpoBytes(c) }, prepare: (b) => prepareGrpo(b, c) })),
   },
 ];
 

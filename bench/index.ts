@@ -9,6 +9,7 @@ import { ceilingsFor } from './ceilings.js';
 import { FAMILY_NAMES, type FamilyName } from './families.js';
 import { benchFp8, caseName, fp8Cases } from './fp8.bench.js';
 import { benchGemm } from './gemm.bench.js';
+import { benchGrpo } from './grpo.bench.js';
 import { benchHiddenMemory, benchLogprob, hiddenCases } from './logprob.bench.js';
 import { fmtShape, type Measurement } from './harness.js';
 
@@ -48,6 +49,13 @@ export async function runBench(opts: RunBenchOptions): Promise<Measurement[]> {
       }
       emit(await benchLogprob(backend, ceilings, { quick: opts.quick }, await hostPeer(backend)));
       if (backend.gemm) for (const c of hiddenCases(backend.name, opts.quick)) emit(await benchHiddenMemory(backend, c, log));
+    }
+    if (family === 'grpo') {
+      if (!backend.grpo || !backend.logprob) {
+        log(`grpo: the ${backend.name} backend has no grpo kernels yet; skipped`);
+        continue;
+      }
+      emit(await benchGrpo(backend, ceilings, { quick: opts.quick }, await hostPeer(backend)));
     }
     if (family === 'gemm') {
       // peer: OpenBLAS (cpu) and PyTorch (cuda) are measured inside benchGemm; webgpu gets the cpu backend

@@ -69,6 +69,7 @@ program
       fp8: () => fp8Cases(!!opts.quick).length,
       gemm: () => gemmCases(backend, !!opts.quick).length,
       logprob: () => logprobCases(backend, !!opts.quick).length,
+      grpo: () => 1, // one shape per backend (bench/grpo.cases.ts; it needs the backend object to size it)
     };
     const total = chosen.reduce((n, f) => n + count[f](), 0);
     const bar = process.stderr.isTTY && !opts.json ? new cliProgress.SingleBar({ format: 'bench {bar} {value}/{total} {op}', stream: process.stderr }, cliProgress.Presets.shades_classic) : undefined;

@@ -1,0 +1,73 @@
+// grpo benchmark cases, shared by bench/grpo.bench.ts (Node) and the browser bench page: the fused
+// GRPO loss forward+backward from bf16 logits (grpo.fusedLoss: log-prob, ratio, clip, k3 KL,
+// aggregation and d loss / d logits in one call) at Qwen's vocabulary. No Node import here.
+
+import * as grpo from '../src/ops/grpo.js';
+import type { Backend, BackendName } from '../src/runtime/backend.js';
+import { toBf16 } from '../src/dtype.js';
+import type { Tensor } from '../src/tensor.js';
+import { QWEN_VOCAB } from './logprob.cases.js';
+
+export interface GrpoCase {
+  /** Sequences × tokens per sequence: N = B·T rows of logits. */
+  B: number;
+  T: number;
+  V: number;
+  /** Gradient written over the bf16 logits (needs the fused kernel), else a new f32 [N, V]. */
+  inPlace: boolean;
+}
+
+/** The issue's shape (16 × 2048 tokens, V = 151,936) on cuda; smaller where memory or time is short. */
+export function grpoCases(backend: Backend, quick: boolean): GrpoCase[] {
+  const name: BackendName = backend.name;
+  const inPlace = !!backend.grpo?.fusedTokenLoss;
+  if (quick || name === 'reference') return [{ B: 2, T: 8, V: QWEN_VOCAB, inPlace }];
+  const T = name === 'cuda' ? 2048 : name === 'webgpu' ? 128 : 64;
+  const cases: GrpoCase[] = [{ B: 16, T, V: QWEN_VOCAB, inPlace }];
+  // WebGPU binds at most maxBytes per buffer: f32 dlogits of [N, V] must fit
+  return cases.filter((c) => c.B * c.T * c.V * (c.inPlace ? 2 : 4) <= backend.maxBytes);
+}
+
+export function grpoCaseName(c: GrpoCase): string {
+  return `fusedLoss fwd+bwd bf16${c.inPlace ? ' (in place)' : ' -> f32'}`;
+}
+
+/** Bytes a perfect kernel moves: the bf16 logits read once, the gradient written once. */
+export function grpoBytes(c: GrpoCase): number {
+  const n = c.B * c.T * c.V;
+  return n * 2 + n * (c.inPlace ? 2 : 4);
+}
+
+/** Deterministic inputs: logits in [−8, 8), old/ref log-probs near the policy's, advantages ±1, a full mask. */
+export async function prepareGrpo(backend: Backend, c: GrpoCase): Promise<{ run: () => Promise<void>; free: () => void }> {
+  const { B, T, V } = c;
+  const N = B * T;
+  const pattern = Float32Array.from({ length: V + 4096 }, (_, i) => Math.sin(i * 0.618) * 8);
+  const bits = toBf16(pattern);
+  const z = new Uint16Array(N * V);
+  for (let t = 0; t < N; t++) {
+    const o = (t * 7919) % 4096;
+    z.set(bits.subarray(o, o + V), t * V);
+  }
+  const logits = backend.fromHost(z, 'bf16', [N, V]);
+  const f = (v: Float32Array, shape: number[]) => backend.fromHost(v, 'f32', shape);
+  const lp = Float32Array.from({ length: N }, (_, i) => -12 - (i % 7) * 0.1);
+  const held: Tensor[] = [
+    logits,
+    backend.fromHost(Int32Array.from({ length: N }, (_, i) => (i * 7919) % V), 'i32', [B, T]),
+    f(lp, [B, T]),
+    f(lp.map((v) => v + 0.05), [B, T]),
+    f(Float32Array.from({ length: B }, (_, i) => (i % 2 ? 1 : -1)), [B]),
+    f(new Float32Array(N).fill(1), [B, T]),
+  ];
+  const [, targets, oldLogp, refLogp, advantages, mask] = held as [Tensor, Tensor, Tensor, Tensor, Tensor, Tensor];
+  return {
+    run: async () => {
+      // in place: each run overwrites the logits with a gradient; the work per element is the same
+      const r = await grpo.fusedLoss({ logits, targets, oldLogp, refLogp, advantages, mask, beta: 0.04, epsHigh: 0.28, inPlace: c.inPlace });
+      r.logp.dispose();
+      if (!c.inPlace) r.dlogits.dispose();
+    },
+    free: () => held.forEach((t) => t.dispose()),
+  };
+}
