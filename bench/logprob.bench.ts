@@ -88,11 +88,12 @@ export async function benchHiddenMemory(backend: Backend, c: HiddenCase, log: (l
       const b = await logprob.fromHiddenBackward(h, w, y, f.lse, g, { temperature: 1 });
       return [f.logp, f.lse, b.dHidden, b.dHeadWeight];
     });
-    // the GRPO loss from hidden states: one pass per chunk of sequences where the fused token-level
-    // kernel exists (16 sequences of N/16 tokens, a full mask)
-    const single = backend.grpo?.fusedTokenLoss && backend.name !== 'webgpu' && N % 16 === 0
+    // the GRPO loss from hidden states: one pass per chunk of whole sequences where the fused
+    // token-level kernel exists (sequences of 256 tokens, a full mask; the default chunk, N/18 rows,
+    // then holds a few of them)
+    const single = backend.grpo?.fusedTokenLoss && backend.name !== 'webgpu' && N % 256 === 0
       ? await run('grpo.fusedLossFromHidden (single pass)', async () => {
-        const [B, T] = [16, N / 16];
+        const [B, T] = [N / 256, 256];
         const mk = (v: number) => backend.fromHost(new Float32Array(B * T).fill(v), 'f32', [B, T]);
         const extra = [mk(-1), mk(1), backend.fromHost(Float32Array.from({ length: B }, (_, i) => (i % 2 ? 1 : -1)), 'f32', [B])];
         const r = await grpo.fusedLossFromHidden({ hidden: h, headWeight: w, targets: viewAs(y, [B, T]), oldLogp: extra[0]!, advantages: extra[2]!, mask: extra[1]!, beta: 0 });
