@@ -9,9 +9,10 @@ import { caseName, fp8Bytes, fp8Cases, prepareFp8 } from './fp8.cases.js';
 import { gemmCases, gemmFlops, prepareGemm } from './gemm.cases.js';
 import { grpoBytes, grpoCaseName, grpoCases, prepareGrpo } from './grpo.cases.js';
 import { logprobBytes, logprobCaseName, logprobCases, prepareLogprob } from './logprob.cases.js';
+import { nnCases, nnShape, nnWork, prepareNn } from './nn.cases.js';
 import { fmtShape, rates, timeDevice, type Measurement } from './measurement.js';
 
-export const FAMILY_NAMES = ['fp8', 'gemm', 'logprob', 'grpo'] as const;
+export const FAMILY_NAMES = ['fp8', 'gemm', 'logprob', 'grpo', 'nn'] as const;
 export type FamilyName = (typeof FAMILY_NAMES)[number];
 
 export interface BenchCase {
@@ -54,6 +55,12 @@ export const BENCH_FAMILIES: BenchFamily[] = [
     unit: 'GB/s',
     cases: (backend, quick) =>
       grpoCases(backend, quick).map((c) => ({ family: 'grpo', op: grpoCaseName(c), shape: `${c.B}x${c.T}x${c.V}`, work: { bytes: grpoBytes(c) }, prepare: (b) => prepareGrpo(b, c) })),
+  },
+  {
+    // attention's cases carry FLOPs (TFLOP/s), the others bytes (GB/s); the page charts the GB/s ones
+    name: 'nn',
+    unit: 'GB/s',
+    cases: (backend, quick) => nnCases(backend.name, quick).map((c) => ({ family: 'nn', op: `${c.op} (${c.size})`, shape: nnShape(c), work: nnWork(c), prepare: (b) => prepareNn(b, c) })),
   },
 ];
 
