@@ -12,7 +12,6 @@ import type { DType } from '../dtype.js';
 import type { Backend, BackendName, MoeGroupScore, MoeKernels, MoeRouteParams, MoeScoring } from '../runtime/backend.js';
 import { startedBackend } from '../runtime/core.js';
 import type { Tensor } from '../tensor.js';
-import { createNcclGroup } from '../native/nccl.js';
 import { alignRowsMax, moeAlign } from '../reference/moe.js';
 import { decode, encode, quantize, type QuantizedTensor } from './fp8.js';
 import { matmul } from './gemm.js';
@@ -399,9 +398,18 @@ class LocalGroup implements ExpertGroup {
   }
 }
 
+/** Joins the NCCL group: set by the Node entry (src/runtime/index.ts), absent from the browser build. */
+let ncclFactory: (() => Promise<ExpertGroup>) | undefined;
+
+/** Internal: the Node entry registers src/native/nccl.ts's createNcclGroup here (this file stays browser-safe). */
+export function setNcclGroupFactory(f: () => Promise<ExpertGroup>): void {
+  ncclFactory = f;
+}
+
 /** This process's rank of an NCCL group started by `hotpaths launch` (cuda backend; libnccl loaded at run time). */
 export async function ncclGroup(): Promise<ExpertGroup> {
-  return createNcclGroup();
+  if (!ncclFactory) throw new HotpathsError('E_BACKEND', 'moe.ncclGroup(): NCCL is not part of this build (the browser entry hotpaths/web has no native code)');
+  return ncclFactory();
 }
 
 export interface DispatchInput {
