@@ -248,6 +248,11 @@ export async function alignBlocks(indices: Tensor, numExperts: number, blockSize
   return a;
 }
 
+/** Releases an alignment's tensors (their storage goes back to the backend's pool). */
+export function disposeAlignment(a: Alignment): void {
+  for (const t of [a.sortedPairs, a.blockExpert, a.rowExpert, a.pairPos, a.counts]) t.dispose();
+}
+
 /** x: f32|bf16 [T, H] -> [P, H] in expert order (padding rows zero); optional weights f32 [T, k] scale each row. */
 export async function permute(x: Tensor, a: Alignment, opts: { weights?: Tensor } = {}): Promise<Tensor> {
   const op = 'moe.permute()';
@@ -668,6 +673,19 @@ export async function combine(group: ExpertGroup, expertOut: Tensor[], dispatche
 }
 
 /**
+ * Releases everything dispatch allocated (received rows, ids, weights, the alignment, expertX, and
+ * what the handle holds for combine); call it after the last combine/combineBackward of the step.
+ */
+export function disposeDispatched(dispatched: Dispatched[]): void {
+  for (const d of dispatched) {
+    const parts = [d.recv, d.expertX].flatMap((x) => (isQuantized(x) ? [x.data, x.scales] : [x]));
+    for (const t of [...parts, d.recvIndices, d.recvWeights]) t.dispose();
+    disposeAlignment(d.alignment);
+    if (d.handle instanceof DispatchHandle) d.handle.backPos.dispose();
+  }
+}
+
+/**
  * Backward of combine(weighted: true): dOut[i]: [T, H] (x's dtype) per local rank, with the expert
  * outputs the forward combined ->
  *   dExpertOut[i]: [P, H] (dOut's dtype) = w · dOut[t] for each (token, expert) row, 0 for padding;
@@ -906,9 +924,6 @@ async function runAlign(op: string, indices: Tensor, E: number, bs: number, capa
   return { a, bad };
 }
 
-function disposeAlignment(a: Alignment): void {
-  for (const t of [a.sortedPairs, a.blockExpert, a.rowExpert, a.pairPos, a.counts]) t.dispose();
-}
 
 /**
  * FP8 codes [N, H] into expert order [P, H], bit-exact: the backend's permuteBytes, or (without one)
