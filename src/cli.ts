@@ -12,6 +12,7 @@ import { fp8Cases } from '../bench/fp8.bench.js';
 import { gemmCases } from '../bench/gemm.bench.js';
 import { logprobCases } from '../bench/logprob.bench.js';
 import { nnCases } from '../bench/nn.bench.js';
+import { moeCases } from '../bench/moe.bench.js';
 
 const program = new Command();
 program.name('hotpaths').description('Kernels for the hot paths of LLM training, on reference, cpu, webgpu and cuda backends.').version(packageVersion());
@@ -72,6 +73,7 @@ program
       logprob: () => logprobCases(backend, !!opts.quick).length,
       grpo: () => 1, // one shape per backend (bench/grpo.cases.ts; it needs the backend object to size it)
       nn: () => nnCases(backend, !!opts.quick).length,
+      moe: () => moeCases(backend, !!opts.quick).length,
     };
     const total = chosen.reduce((n, f) => n + count[f](), 0);
     const bar = process.stderr.isTTY && !opts.json ? new cliProgress.SingleBar({ format: 'bench {bar} {value}/{total} {op}', stream: process.stderr }, cliProgress.Presets.shades_classic) : undefined;
