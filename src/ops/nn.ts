@@ -30,6 +30,12 @@ function f32Tensor(what: string, t: unknown): asserts t is Tensor {
   assertNonEmpty(what, t);
 }
 
+/** An f32 tensor, possibly empty (the elementwise ops are no-ops on zero rows: an expert-parallel rank may get no tokens). */
+function f32TensorOrEmpty(what: string, t: unknown): asserts t is Tensor {
+  assertTensor(what, t);
+  assertDTypeIn(what, t, ['f32']);
+}
+
 function kernelsOf(op: string, t: Tensor): NnKernels {
   const k = t.backend.nn;
   if (!k) throw notImplemented(op, t);
@@ -296,7 +302,7 @@ export async function swiglu(gate: Tensor, up: Tensor): Promise<Tensor> {
   const k = kernelsOf(op, gate);
   const out = gate.backend.empty('f32', gate.shape);
   const [N, F] = rows(gate);
-  await k.swiglu(viewAs(gate, [N, F]), viewAs(up, [N, F]), viewAs(out, [N, F]));
+  if (gate.size > 0) await k.swiglu(viewAs(gate, [N, F]), viewAs(up, [N, F]), viewAs(out, [N, F]));
   return out;
 }
 
@@ -309,15 +315,15 @@ export async function swigluBackward(gate: Tensor, up: Tensor, dOut: Tensor): Pr
   const dUp = gate.backend.empty('f32', gate.shape);
   const [N, F] = rows(gate);
   const v = (t: Tensor): Tensor => viewAs(t, [N, F]);
-  await k.swigluBackward(v(gate), v(up), v(dOut), v(dGate), v(dUp));
+  if (gate.size > 0) await k.swigluBackward(v(gate), v(up), v(dOut), v(dGate), v(dUp));
   return { dGate, dUp };
 }
 
-/** `first` and every tensor in `others` are non-empty f32 of one shape on one device. */
+/** `first` and every tensor in `others` are f32 of one shape (possibly empty) on one device. */
 function checkSameShape(op: string, first: unknown, others: Record<string, unknown>, firstName = 'gate'): asserts first is Tensor {
-  f32Tensor(`${op}: ${firstName}`, first);
+  f32TensorOrEmpty(`${op}: ${firstName}`, first);
   for (const [name, t] of Object.entries(others)) {
-    f32Tensor(`${op}: ${name}`, t);
+    f32TensorOrEmpty(`${op}: ${name}`, t);
     assertShapeEquals(`${op}: ${name}`, t, first.shape, `(the shape of ${firstName} ${first.describe()})`);
     assertSameDevice(op, first, t);
   }
@@ -328,20 +334,20 @@ function checkSameShape(op: string, first: unknown, others: Record<string, unkno
 /** a + alpha·b elementwise (f32, one shape; alpha default 1). opts.out: where to write (may be a or b); default a new tensor. */
 export async function addScaled(a: Tensor, b: Tensor, alpha = 1, opts: { out?: Tensor } = {}): Promise<Tensor> {
   const op = 'nn.addScaled()';
-  f32Tensor(`${op}: a`, a);
-  f32Tensor(`${op}: b`, b);
+  f32TensorOrEmpty(`${op}: a`, a);
+  f32TensorOrEmpty(`${op}: b`, b);
   assertShapeEquals(`${op}: b`, b, a.shape, `(the shape of a ${a.describe()})`);
   assertSameDevice(op, a, b);
   assertNumber(`${op}: alpha`, alpha);
   assertOptions(`${op}: options`, opts);
   if (opts.out !== undefined) {
-    f32Tensor(`${op}: out`, opts.out);
+    f32TensorOrEmpty(`${op}: out`, opts.out);
     assertShapeEquals(`${op}: out`, opts.out, a.shape, `(the shape of a ${a.describe()})`);
     assertSameDevice(op, a, opts.out);
   }
   const k = kernelsOf(op, a);
   const out = opts.out ?? a.backend.empty('f32', a.shape);
-  await k.addScaled(a, b, alpha, out);
+  if (a.size > 0) await k.addScaled(a, b, alpha, out);
   return out;
 }
 
