@@ -195,16 +195,14 @@ export function createCudaBackend(addon: Addon): Backend {
         addon.cudaMoeUnpermuteWeightGrad(f(dOut), isBf16(dOut), f(y), isBf16(y), y.shape[0]!, y.shape[1]!, f(pairPos), pairPos.shape[0]!, pairPos.shape[1]!,
           f(dWeights)),
       ),
+    permuteBytes: (x, rows, k, out) =>
+      nativeCallSync('moe.permuteBytes (cuda)', () => addon.cudaMoePermuteBytes(f(x), x.shape[0]!, rowBytes(x), f(rows), out.shape[0]!, k, f(out))),
     copyRows: (src, srcRow, dst, dstRow, rows) => {
       const rb = rowBytes(src);
       if (rows <= 0 || rb === 0) return;
       nativeCallSync('moe.copyRows (cuda)', () => addon.cudaCopy(f(dst) + BigInt(dstRow * rb), f(src) + BigInt(srcRow * rb), rows * rb));
     },
   };
-  // the optional any-dtype gather (MoeKernels.permuteBytes): x [T, W] -> out [P, W], bytes as they are
-  const permuteBytes = (x: Tensor, rows: Tensor, k: number, out: Tensor) =>
-    nativeCallSync('moe.permuteBytes (cuda)', () => addon.cudaMoePermuteBytes(f(x), x.shape[0]!, rowBytes(x), f(rows), out.shape[0]!, k, f(out)));
-  Object.assign(moe, { permuteBytes });
 
   const backend: Backend & { poolStats(): typeof stats; trim(): void; info: typeof info } = {
     name: 'cuda',
