@@ -208,6 +208,47 @@ Napi::Value CudaUpload(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// Pinned staging buffers of downloads, kept for reuse: cudaMallocHost and cudaFreeHost cost far more
+// than a small copy (cudaFreeHost also waits for the device), and the MoE ops read small tensors back
+// several times a step. Power-of-two classes from 4 KB; buffers up to 64 MB are kept, 256 MB in all.
+static std::mutex g_pin_mutex;
+static std::multimap<size_t, void*> g_pinned;  // free buffers by capacity
+static size_t g_pinned_bytes = 0;
+static constexpr size_t PIN_KEEP_MAX = 64ull << 20, PIN_CACHE_MAX = 256ull << 20;
+
+static size_t pinned_class(size_t bytes) {
+  size_t c = 4096;
+  while (c < bytes) c <<= 1;
+  return c;
+}
+
+static cudaError_t pinned_take(size_t bytes, void** p, size_t* cap) {
+  *cap = pinned_class(bytes);
+  {
+    std::lock_guard<std::mutex> lock(g_pin_mutex);
+    auto it = g_pinned.find(*cap);
+    if (it != g_pinned.end()) {
+      *p = it->second;
+      g_pinned.erase(it);
+      g_pinned_bytes -= *cap;
+      return cudaSuccess;
+    }
+  }
+  return cudaMallocHost(p, *cap);
+}
+
+static void pinned_give(void* p, size_t cap) {
+  {
+    std::lock_guard<std::mutex> lock(g_pin_mutex);
+    if (cap <= PIN_KEEP_MAX && g_pinned_bytes + cap <= PIN_CACHE_MAX) {
+      g_pinned.emplace(cap, p);
+      g_pinned_bytes += cap;
+      return;
+    }
+  }
+  cudaFreeHost(p);
+}
+
 // cudaDownload(ptr, dst: TypedArray): Promise<void>; device -> host of dst.byteLength bytes.
 // The copy is queued now (into pinned staging memory, so it keeps its place in the stream's order);
 // a worker waits for it and copies the staging memory into dst.
@@ -220,15 +261,16 @@ Napi::Value CudaDownload(const Napi::CallbackInfo& info) {
   void* p = cuda_device_arg(args, 0, "ptr", dst.bytes);
   const size_t bytes = dst.bytes;
   void* staging = nullptr;
+  size_t cap = 0;
   cudaEvent_t done = nullptr;
   if (bytes > 0) {
-    cuda_check(env, fn, "cudaMallocHost", cudaMallocHost(&staging, bytes));
+    cuda_check(env, fn, "cudaMallocHost", pinned_take(bytes, &staging, &cap));
     cudaError_t err = cudaMemcpyAsync(staging, p, bytes, cudaMemcpyDeviceToHost, stream);
     if (err == cudaSuccess) err = cudaEventCreateWithFlags(&done, cudaEventDisableTiming);
     if (err == cudaSuccess) err = cudaEventRecord(done, stream);
     if (err != cudaSuccess) {
       if (done != nullptr) cudaEventDestroy(done);
-      cudaFreeHost(staging);
+      pinned_give(staging, cap);
       cuda_check(env, fn, "queueing the copy", err);
     }
   }
@@ -240,7 +282,7 @@ Napi::Value CudaDownload(const Napi::CallbackInfo& info) {
     const cudaError_t err = cudaEventSynchronize(done);
     if (err == cudaSuccess) memcpy(host, staging, bytes);
     cudaEventDestroy(done);
-    cudaFreeHost(staging);
+    pinned_give(staging, cap);
     if (err != cudaSuccess) return std::string("cudaDownload: the copy failed: ") + cudaGetErrorString(err);
     return "";
   });

@@ -140,7 +140,7 @@ export function createCudaBackend(addon: Addon): Backend {
 
   // MoE: every kernel launches on the stream and returns; align and auxLoss take a scratch tensor
   // from the pool for the call (given back at once: later users of that memory queue behind them)
-  const rowBytes = (t: Tensor) => (t.shape[0] ? t.bytes / t.shape[0] : numel(t.shape.slice(1)) * dtypeBytes(t.dtype));
+  const rowBytes = (t: Tensor) => numel(t.shape.slice(1)) * dtypeBytes(t.dtype);
   const isBf16 = (t: Tensor) => t.dtype === 'bf16';
   const moe: MoeKernels = {
     route: (logits, bias, p, scores, weights, indices) =>

@@ -12,7 +12,8 @@ import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { HotpathsError } from '../errors.js';
 import type { ExpertGroup } from '../ops/moe.js';
 import { getBackend } from '../runtime/index.js';
-import type { Tensor } from '../tensor.js';
+import { dtypeBytes } from '../dtype.js';
+import { numel, type Tensor } from '../tensor.js';
 import { addonStatus, loadAddon, type Addon } from './addon.js';
 import { nativeCall, nativeCallSync } from './call.js';
 import { cudaPtr } from './cuda.js';
@@ -96,7 +97,8 @@ export async function createNcclGroup(): Promise<ExpertGroup> {
     nativeCallSync(what, () => addon.ncclSendRecv(comm, peers, sp, sendBytes, rp, recvBytes));
   };
 
-  const rowBytesOf = (t: Tensor) => (t.shape.length === 0 ? t.bytes : t.bytes / Math.max(1, t.shape[0]!)) ;
+  // bytes of one row (from the shape: a tensor of 0 rows still has a row length)
+  const rowBytesOf = (t: Tensor) => numel(t.shape.slice(1)) * dtypeBytes(t.dtype);
   const group: ExpertGroup = {
     size,
     ranks: [rank],
