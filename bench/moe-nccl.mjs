@@ -132,6 +132,47 @@ const transfersMs = await timeWall(async () => {
   for (const [sd, rv] of parts) await group.allToAllRows([sd], [sendRows], [rv], [recvRows]);
 });
 
+// where the ops' time goes: wrap the calls they make (host time from call to settle; group calls
+// include their own reads and uploads), 5 calls of each after the timed ones
+async function breakdown(label, fn, after) {
+  const spent = {};
+  const restore = [];
+  const wrap = (obj, names, tag) => {
+    for (const n of names) {
+      const f = obj[n];
+      if (typeof f !== 'function') continue;
+      restore.push(() => (obj[n] = f));
+      obj[n] = function (...a) {
+        const t0 = performance.now();
+        const add = () => (spent[`${tag}.${n}`] = (spent[`${tag}.${n}`] ?? 0) + performance.now() - t0);
+        const r = f.apply(this, a);
+        if (r && typeof r.then === 'function') return r.then((v) => (add(), v));
+        add();
+        return r;
+      };
+    }
+  };
+  wrap(group, ['exchangeCounts', 'allToAllRows'], 'group');
+  wrap(b, ['read', 'fromHost', 'empty', 'sync'], 'backend');
+  wrap(b.moe, Object.keys(b.moe), 'moe');
+  wrap(b.fp8, ['quantize'], 'fp8');
+  let total = 0;
+  for (let i = 0; i < 5; i++) {
+    await barrier();
+    await b.sync();
+    const t0 = performance.now();
+    const r = await fn();
+    await b.sync();
+    total += performance.now() - t0;
+    after(r);
+  }
+  restore.forEach((f) => f());
+  console.log(`rank ${rank}: ${label} breakdown, ms per call (host time to settle; nested calls counted in each): total ${(total / 5).toFixed(3)} | ` +
+    Object.entries(spent).filter(([, v]) => v / 5 >= 0.005).sort((p, q) => q[1] - p[1]).map(([n, v]) => `${n} ${(v / 5).toFixed(3)}`).join(', '));
+}
+await breakdown('dispatch fp8', () => moe.dispatch(group, [{ x, indices, weights }], { numExperts: E, fp8: true }), disposeDispatched);
+await breakdown('combine bf16', () => moe.combine(group, [expertOut], [dBf16]), (outs) => outs.forEach((o) => o.dispose()));
+
 const bytes = { dispatch: sum(recvRows) * fp8Row, combine: sum(sendRows) * bf16Row };
 const mine = {
   rank, R, T, H, k, E,
