@@ -109,15 +109,7 @@ async function raw(rowBytes, sc, rc) {
   return { wallMs, eventMs };
 }
 
-const disposeDispatched = (ds) => {
-  for (const d of ds) {
-    for (const t of [d.recvIndices, d.recvWeights, d.alignment.sortedPairs, d.alignment.blockExpert, d.alignment.rowExpert, d.alignment.pairPos, d.alignment.counts, d.handle.backPos]) t?.dispose?.();
-    for (const q of [d.recv, d.expertX]) {
-      if (q.data) (q.data.dispose(), q.scales.dispose());
-      else q.dispose();
-    }
-  }
-};
+const disposeDispatched = (ds) => moe.disposeDispatched(ds);
 
 const dispatchMs = await timeWall(() => moe.dispatch(group, [{ x, indices, weights }], { numExperts: E, fp8: true }), disposeDispatched);
 const [dBf16] = await moe.dispatch(group, [{ x, indices, weights }], { numExperts: E, fp8: false });

@@ -11,7 +11,7 @@
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { HotpathsError } from '../errors.js';
 import type { ExpertGroup } from '../ops/moe.js';
-import { getBackend } from '../runtime/index.js';
+import { getBackend } from '../runtime/core.js';
 import { dtypeBytes } from '../dtype.js';
 import { numel, type Tensor } from '../tensor.js';
 import { addonStatus, loadAddon, type Addon } from './addon.js';
