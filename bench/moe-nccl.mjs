@@ -162,6 +162,28 @@ async function breakdown(label, fn, after) {
   console.log(`rank ${rank}: ${label} breakdown, ms per call (host time to settle; nested calls counted in each): total ${(total / 5).toFixed(3)} | ` +
     Object.entries(spent).filter(([, v]) => v / 5 >= 0.005).sort((p, q) => q[1] - p[1]).map(([n, v]) => `${n} ${(v / 5).toFixed(3)}`).join(', '));
 }
+// --profile: a CPU profile (node:inspector) of 5 dispatches; prints the functions with the most self time
+if (argv.includes('--profile')) {
+  const { Session } = await import('node:inspector/promises');
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.setSamplingInterval', { interval: 50 });
+  await session.post('Profiler.start');
+  for (let i = 0; i < 5; i++) disposeDispatched(await moe.dispatch(group, [{ x, indices, weights }], { numExperts: E, fp8: true }));
+  const { profile } = await session.post('Profiler.stop');
+  const self = new Map();
+  const dt = new Map();
+  profile.samples.forEach((id, i) => dt.set(id, (dt.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)));
+  for (const n of profile.nodes) {
+    const f = n.callFrame;
+    const key = `${f.functionName || '(anonymous)'} ${f.url.split('/').slice(-2).join('/')}:${f.lineNumber + 1}`;
+    self.set(key, (self.get(key) ?? 0) + (dt.get(n.id) ?? 0));
+  }
+  const top = [...self].sort((p, q) => q[1] - p[1]).slice(0, 14);
+  console.log(`rank ${rank}: dispatch CPU profile, self ms per call: ` + top.map(([k, us]) => `${k} ${(us / 5000).toFixed(2)}`).join(' | '));
+}
+
 await breakdown('dispatch fp8', () => moe.dispatch(group, [{ x, indices, weights }], { numExperts: E, fp8: true }), disposeDispatched);
 await breakdown('combine bf16', () => moe.combine(group, [expertOut], [dBf16]), (outs) => outs.forEach((o) => o.dispose()));
 
