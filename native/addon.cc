@@ -68,6 +68,22 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   add(env, exports, "cudaGrpoAdvantages", hp::CudaGrpoAdvantages);
   add(env, exports, "cudaGrpoLoss", hp::CudaGrpoLoss);
   add(env, exports, "cudaGrpoFusedTokenLoss", hp::CudaGrpoFusedTokenLoss);
+  add(env, exports, "cudaMoeRoute", hp::CudaMoeRoute);
+  add(env, exports, "cudaMoeRouteBackward", hp::CudaMoeRouteBackward);
+  add(env, exports, "cudaMoeUpdateBias", hp::CudaMoeUpdateBias);
+  add(env, exports, "cudaMoeAuxLoss", hp::CudaMoeAuxLoss);
+  add(env, exports, "cudaMoeLayout", hp::CudaMoeLayout);
+  add(env, exports, "cudaMoeAlignWorkBytes", hp::CudaMoeAlignWorkBytes);
+  add(env, exports, "cudaMoeAlign", hp::CudaMoeAlign);
+  add(env, exports, "cudaMoePermute", hp::CudaMoePermute);
+  add(env, exports, "cudaMoePermuteBytes", hp::CudaMoePermuteBytes);
+  add(env, exports, "cudaMoeUnpermute", hp::CudaMoeUnpermute);
+  add(env, exports, "cudaMoeUnpermuteWeightGrad", hp::CudaMoeUnpermuteWeightGrad);
+  add(env, exports, "ncclInfo", hp::NcclInfo);
+  add(env, exports, "ncclGetUniqueId", hp::NcclGetUniqueId);
+  add(env, exports, "ncclCommInit", hp::NcclCommInit);
+  add(env, exports, "ncclSendRecv", hp::NcclSendRecv);
+  add(env, exports, "ncclCommDestroy", hp::NcclCommDestroy);
   return exports;
 }
 

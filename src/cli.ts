@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// hotpaths command line: `info`, `bench`, `train`.
+// hotpaths command line: `info`, `bench`, `train`, `launch`.
 
 import { Command, Option } from 'commander';
 import cliProgress from 'cli-progress';
@@ -16,6 +16,8 @@ import { moeCases } from '../bench/moe.bench.js';
 
 const program = new Command();
 program.name('hotpaths').description('Kernels for the hot paths of LLM training, on reference, cpu, webgpu and cuda backends.').version(packageVersion());
+// options after a subcommand belong to it (`launch` hands everything after the script to the script)
+program.enablePositionalOptions();
 
 program
   .command('info')
@@ -106,6 +108,27 @@ program
   .action(() => {
     console.error('hotpaths train: the GRPO trainer is not built yet (tracked in issue 6). Try `hotpaths info` or `hotpaths bench`.');
     process.exitCode = 2;
+  });
+
+program
+  .command('launch')
+  .description('run <script> in N Node processes, one GPU each (HOTPATHS_RANK, HOTPATHS_WORLD_SIZE, HOTPATHS_LOCAL_RANK; rank 0 shares the NCCL id), output prefixed with [rank]; one failed rank stops the others')
+  .requiredOption('--nproc <n>', 'processes (ranks) to start')
+  .option('--id-timeout <seconds>', "how long ranks wait for rank 0's NCCL id", '120')
+  .option('--timeout <seconds>', 'stop every rank and fail after this long (0: no limit)', '0')
+  .argument('<script>', 'the script each rank runs (node <script> [args…])')
+  .argument('[args...]', 'arguments for the script')
+  .passThroughOptions()
+  .action(async (script: string, args: string[], opts: { nproc: string; idTimeout: string; timeout: string }) => {
+    const num = (v: string, name: string, min: number) => {
+      const x = Number(v);
+      if (!Number.isFinite(x) || x < min) program.error(`hotpaths launch: ${name} must be a number ≥ ${min}, got '${v}'`);
+      return x;
+    };
+    const nproc = num(opts.nproc, '--nproc', 1);
+    if (!Number.isInteger(nproc)) program.error(`hotpaths launch: --nproc must be an integer, got '${opts.nproc}'`);
+    const { launch } = await import('./launch.js');
+    process.exitCode = await launch({ nproc, script, args, idTimeoutS: num(opts.idTimeout, '--id-timeout', 1), timeoutS: num(opts.timeout, '--timeout', 0) });
   });
 
 try {

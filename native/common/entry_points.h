@@ -89,6 +89,27 @@ Napi::Value CudaGrpoFusedTokenLoss(const Napi::CallbackInfo& info);
 // native/cuda/ceiling.cu (or native/cuda/no_cuda.cc): launches on the addon's stream, returns at once
 Napi::Value CudaPeakFlops(const Napi::CallbackInfo& info);
 
+// native/cuda/moe.cu (or native/cuda/no_cuda.cc): launch on the addon's stream and return at once
+Napi::Value CudaMoeRoute(const Napi::CallbackInfo& info);
+Napi::Value CudaMoeRouteBackward(const Napi::CallbackInfo& info);
+Napi::Value CudaMoeUpdateBias(const Napi::CallbackInfo& info);
+Napi::Value CudaMoeAuxLoss(const Napi::CallbackInfo& info);
+Napi::Value CudaMoeLayout(const Napi::CallbackInfo& info);
+Napi::Value CudaMoeAlignWorkBytes(const Napi::CallbackInfo& info);
+Napi::Value CudaMoeAlign(const Napi::CallbackInfo& info);
+Napi::Value CudaMoePermute(const Napi::CallbackInfo& info);
+Napi::Value CudaMoePermuteBytes(const Napi::CallbackInfo& info);
+Napi::Value CudaMoeUnpermute(const Napi::CallbackInfo& info);
+Napi::Value CudaMoeUnpermuteWeightGrad(const Napi::CallbackInfo& info);
+
+// native/cuda/nccl.cu (or native/cuda/no_cuda.cc): libnccl opened at run time; ncclSendRecv launches
+// on the addon's stream and returns at once, ncclCommInit blocks until every rank has joined
+Napi::Value NcclInfo(const Napi::CallbackInfo& info);
+Napi::Value NcclGetUniqueId(const Napi::CallbackInfo& info);
+Napi::Value NcclCommInit(const Napi::CallbackInfo& info);
+Napi::Value NcclSendRecv(const Napi::CallbackInfo& info);
+Napi::Value NcclCommDestroy(const Napi::CallbackInfo& info);
+
 // native/cpu/fp8.cc: which CPU kernels this machine runs ("avx2+fma" or "scalar")
 const char* cpu_simd_name();
 

@@ -15,13 +15,19 @@ void cuda_check(Napi::Env env, const char* fn, const char* what, cudaError_t err
 // Makes sure a device is there and the stream exists (E_BACKEND otherwise); returns the stream.
 cudaStream_t cuda_stream(Napi::Env env, const char* fn);
 
-// Multiprocessors of device 0 (for grid sizes); valid after cuda_stream().
+// Multiprocessors of the stream's device (for grid sizes); valid after cuda_stream().
 int cuda_sm_count();
+
+// The stream's device (0, HOTPATHS_CUDA_DEVICE or HOTPATHS_LOCAL_RANK); valid after cuda_stream().
+int cuda_device();
 
 // Argument i as a device pointer: it must lie inside a live allocation from cudaMalloc (the base, or
 // inside it for a tensor view) with at least `need_bytes` bytes from there to the allocation's end
 // (E_ARG / E_SHAPE otherwise).
 void* cuda_device_arg(const Args& args, size_t i, const char* name, uint64_t need_bytes);
+
+// cuda_device_arg for a pointer value p read some other way (an element of a BigUint64Array).
+void* cuda_device_ptr(const Args& args, const char* name, uint64_t p, uint64_t need_bytes);
 
 // Like cuda_device_arg, but 0n stands for "none" and gives nullptr.
 inline void* cuda_device_arg_or_null(const Args& args, size_t i, const char* name, uint64_t need_bytes) {

@@ -1,11 +1,13 @@
 // CUDA runtime side of the addon: device discovery, the allocation table, the addon's stream, copies
-// and timing events. All work goes on one non-blocking stream (device 0), so calls from JS are
-// ordered the way they were made.
+// and timing events. All work goes on one non-blocking stream, so calls from JS are ordered the way
+// they were made. The stream's device is 0, or HOTPATHS_CUDA_DEVICE, or else HOTPATHS_LOCAL_RANK
+// (set by `hotpaths launch` for each rank: one GPU per process).
 //
 // The allocation table maps the base pointer of every cudaMalloc made through the addon to its
 // size; kernels and copies accept only such base pointers, with sizes that cover every byte they
 // touch, so that a bad call from JS fails with an error instead of corrupting memory.
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <map>
@@ -22,6 +24,7 @@ static std::mutex g_mutex;                          // guards everything below
 static std::map<uint64_t, uint64_t> g_allocations;  // device pointer -> bytes asked for
 static cudaStream_t g_stream = nullptr;             // created on first use
 static int g_sm_count = 0;
+static int g_device = 0;                            // the stream's device, fixed at first use
 static cudaEvent_t g_timer_start = nullptr;  // recorded by cudaTimerStart, taken by cudaTimerStop
 
 static std::string hex(uint64_t p) {
@@ -49,8 +52,24 @@ cudaStream_t cuda_stream(Napi::Env env, const char* fn) {
                                       "); is an NVIDIA driver for CUDA " HOTPATHS_CUDA_VERSION " or newer installed?");
   }
   if (count == 0) throw_error(env, "E_BACKEND", std::string(fn) + ": no CUDA device found");
-  cuda_check(env, fn, "cudaSetDevice(0)", cudaSetDevice(0));
-  cuda_check(env, fn, "cudaDeviceGetAttribute", cudaDeviceGetAttribute(&g_sm_count, cudaDevAttrMultiProcessorCount, 0));
+  // which device: HOTPATHS_CUDA_DEVICE, else HOTPATHS_LOCAL_RANK (one GPU per launched rank), else 0
+  int device = 0;
+  for (const char* name : {"HOTPATHS_CUDA_DEVICE", "HOTPATHS_LOCAL_RANK"}) {
+    const char* v = getenv(name);
+    if (v == nullptr || *v == 0) continue;
+    char* end = nullptr;
+    const long d = strtol(v, &end, 10);
+    if (*end != 0 || d < 0) throw_error(env, "E_BACKEND", std::string(fn) + ": " + name + " must be a device index, got '" + v + "'");
+    if (d >= count) {
+      throw_error(env, "E_BACKEND", std::string(fn) + ": " + name + "=" + v + " names CUDA device " + v + ", but only " + std::to_string(count) +
+                                        " device(s) are visible (launch at most that many ranks per machine)");
+    }
+    device = (int)d;
+    break;
+  }
+  cuda_check(env, fn, "cudaSetDevice", cudaSetDevice(device));
+  g_device = device;
+  cuda_check(env, fn, "cudaDeviceGetAttribute", cudaDeviceGetAttribute(&g_sm_count, cudaDevAttrMultiProcessorCount, device));
   cudaStream_t stream = nullptr;
   cuda_check(env, fn, "cudaStreamCreateWithFlags", cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
   g_stream = stream;
@@ -59,8 +78,13 @@ cudaStream_t cuda_stream(Napi::Env env, const char* fn) {
 
 int cuda_sm_count() { return g_sm_count > 0 ? g_sm_count : 1; }
 
+int cuda_device() { return g_device; }
+
 void* cuda_device_arg(const Args& args, size_t i, const char* name, uint64_t need_bytes) {
-  const uint64_t p = args.bigint(i, name);
+  return cuda_device_ptr(args, name, args.bigint(i, name), need_bytes);
+}
+
+void* cuda_device_ptr(const Args& args, const char* name, uint64_t p, uint64_t need_bytes) {
   std::lock_guard<std::mutex> lock(g_mutex);
   // the allocation that starts at or below p (a tensor view may point inside an allocation)
   auto it = g_allocations.upper_bound(p);
@@ -91,22 +115,24 @@ Napi::Value CudaDeviceCount(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), count);
 }
 
-// cudaDeviceInfo(): device 0's name, compute capability, sizes and clocks.
+// cudaDeviceInfo(): the stream's device's index, name, compute capability, sizes and clocks.
 Napi::Value CudaDeviceInfo(const Napi::CallbackInfo& info) {
   const char* fn = "cudaDeviceInfo";
   Napi::Env env = info.Env();
   cuda_stream(env, fn);
   cudaDeviceProp prop;
   memset(&prop, 0, sizeof(prop));
-  cuda_check(env, fn, "cudaGetDeviceProperties", cudaGetDeviceProperties(&prop, 0));
+  const int dev = g_device;
+  cuda_check(env, fn, "cudaGetDeviceProperties", cudaGetDeviceProperties(&prop, dev));
   int clock_khz = 0, mem_clock_khz = 0, bus_width = 0, l2_bytes = 0, driver = 0, runtime = 0;
-  cuda_check(env, fn, "cudaDeviceGetAttribute", cudaDeviceGetAttribute(&clock_khz, cudaDevAttrClockRate, 0));
-  cuda_check(env, fn, "cudaDeviceGetAttribute", cudaDeviceGetAttribute(&mem_clock_khz, cudaDevAttrMemoryClockRate, 0));
-  cuda_check(env, fn, "cudaDeviceGetAttribute", cudaDeviceGetAttribute(&bus_width, cudaDevAttrGlobalMemoryBusWidth, 0));
-  cuda_check(env, fn, "cudaDeviceGetAttribute", cudaDeviceGetAttribute(&l2_bytes, cudaDevAttrL2CacheSize, 0));
+  cuda_check(env, fn, "cudaDeviceGetAttribute", cudaDeviceGetAttribute(&clock_khz, cudaDevAttrClockRate, dev));
+  cuda_check(env, fn, "cudaDeviceGetAttribute", cudaDeviceGetAttribute(&mem_clock_khz, cudaDevAttrMemoryClockRate, dev));
+  cuda_check(env, fn, "cudaDeviceGetAttribute", cudaDeviceGetAttribute(&bus_width, cudaDevAttrGlobalMemoryBusWidth, dev));
+  cuda_check(env, fn, "cudaDeviceGetAttribute", cudaDeviceGetAttribute(&l2_bytes, cudaDevAttrL2CacheSize, dev));
   cuda_check(env, fn, "cudaDriverGetVersion", cudaDriverGetVersion(&driver));
   cuda_check(env, fn, "cudaRuntimeGetVersion", cudaRuntimeGetVersion(&runtime));
   Napi::Object out = Napi::Object::New(env);
+  out.Set("device", Napi::Number::New(env, dev));
   out.Set("name", Napi::String::New(env, prop.name));
   out.Set("major", Napi::Number::New(env, prop.major));
   out.Set("minor", Napi::Number::New(env, prop.minor));
@@ -182,6 +208,47 @@ Napi::Value CudaUpload(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// Pinned staging buffers of downloads, kept for reuse: cudaMallocHost and cudaFreeHost cost far more
+// than a small copy (cudaFreeHost also waits for the device), and the MoE ops read small tensors back
+// several times a step. Power-of-two classes from 4 KB; buffers up to 64 MB are kept, 256 MB in all.
+static std::mutex g_pin_mutex;
+static std::multimap<size_t, void*> g_pinned;  // free buffers by capacity
+static size_t g_pinned_bytes = 0;
+static constexpr size_t PIN_KEEP_MAX = 64ull << 20, PIN_CACHE_MAX = 256ull << 20;
+
+static size_t pinned_class(size_t bytes) {
+  size_t c = 4096;
+  while (c < bytes) c <<= 1;
+  return c;
+}
+
+static cudaError_t pinned_take(size_t bytes, void** p, size_t* cap) {
+  *cap = pinned_class(bytes);
+  {
+    std::lock_guard<std::mutex> lock(g_pin_mutex);
+    auto it = g_pinned.find(*cap);
+    if (it != g_pinned.end()) {
+      *p = it->second;
+      g_pinned.erase(it);
+      g_pinned_bytes -= *cap;
+      return cudaSuccess;
+    }
+  }
+  return cudaMallocHost(p, *cap);
+}
+
+static void pinned_give(void* p, size_t cap) {
+  {
+    std::lock_guard<std::mutex> lock(g_pin_mutex);
+    if (cap <= PIN_KEEP_MAX && g_pinned_bytes + cap <= PIN_CACHE_MAX) {
+      g_pinned.emplace(cap, p);
+      g_pinned_bytes += cap;
+      return;
+    }
+  }
+  cudaFreeHost(p);
+}
+
 // cudaDownload(ptr, dst: TypedArray): Promise<void>; device -> host of dst.byteLength bytes.
 // The copy is queued now (into pinned staging memory, so it keeps its place in the stream's order);
 // a worker waits for it and copies the staging memory into dst.
@@ -194,25 +261,28 @@ Napi::Value CudaDownload(const Napi::CallbackInfo& info) {
   void* p = cuda_device_arg(args, 0, "ptr", dst.bytes);
   const size_t bytes = dst.bytes;
   void* staging = nullptr;
+  size_t cap = 0;
   cudaEvent_t done = nullptr;
   if (bytes > 0) {
-    cuda_check(env, fn, "cudaMallocHost", cudaMallocHost(&staging, bytes));
+    cuda_check(env, fn, "cudaMallocHost", pinned_take(bytes, &staging, &cap));
     cudaError_t err = cudaMemcpyAsync(staging, p, bytes, cudaMemcpyDeviceToHost, stream);
     if (err == cudaSuccess) err = cudaEventCreateWithFlags(&done, cudaEventDisableTiming);
     if (err == cudaSuccess) err = cudaEventRecord(done, stream);
     if (err != cudaSuccess) {
       if (done != nullptr) cudaEventDestroy(done);
-      cudaFreeHost(staging);
+      pinned_give(staging, cap);
       cuda_check(env, fn, "queueing the copy", err);
     }
   }
   void* host = dst.data;
+  const int dev = g_device;
   auto* worker = new PromiseWorker(env, fn, {dst.value}, [=](double*) -> std::string {
     if (bytes == 0) return "";
+    cudaSetDevice(dev);  // a worker thread: keep it off device 0's context when the stream is elsewhere
     const cudaError_t err = cudaEventSynchronize(done);
     if (err == cudaSuccess) memcpy(host, staging, bytes);
     cudaEventDestroy(done);
-    cudaFreeHost(staging);
+    pinned_give(staging, cap);
     if (err != cudaSuccess) return std::string("cudaDownload: the copy failed: ") + cudaGetErrorString(err);
     return "";
   });
@@ -237,7 +307,9 @@ Napi::Value CudaCopy(const Napi::CallbackInfo& info) {
 Napi::Value CudaSynchronize(const Napi::CallbackInfo& info) {
   const char* fn = "cudaSynchronize";
   cudaStream_t stream = cuda_stream(info.Env(), fn);
+  const int dev = g_device;
   auto* worker = new PromiseWorker(info.Env(), fn, {}, [=](double*) -> std::string {
+    cudaSetDevice(dev);
     const cudaError_t err = cudaStreamSynchronize(stream);
     if (err != cudaSuccess) return std::string("cudaSynchronize: ") + cudaGetErrorString(err);
     return "";
@@ -279,9 +351,11 @@ Napi::Value CudaTimerStop(const Napi::CallbackInfo& info) {
     if (stop != nullptr) cudaEventDestroy(stop);
     cuda_check(env, fn, "recording the stop event", err);
   }
+  const int dev = g_device;
   auto* worker = new PromiseWorker(
       env, fn, {},
       [=](double* result) -> std::string {
+        cudaSetDevice(dev);
         float ms = 0;
         cudaError_t e = cudaEventSynchronize(stop);
         if (e == cudaSuccess) e = cudaEventElapsedTime(&ms, start, stop);

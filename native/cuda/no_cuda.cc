@@ -34,5 +34,31 @@ Napi::Value CudaKl(const Napi::CallbackInfo& info) { no_cuda(info, "cudaKl"); }
 Napi::Value CudaGrpoAdvantages(const Napi::CallbackInfo& info) { no_cuda(info, "cudaGrpoAdvantages"); }
 Napi::Value CudaGrpoLoss(const Napi::CallbackInfo& info) { no_cuda(info, "cudaGrpoLoss"); }
 Napi::Value CudaGrpoFusedTokenLoss(const Napi::CallbackInfo& info) { no_cuda(info, "cudaGrpoFusedTokenLoss"); }
+Napi::Value CudaMoeRoute(const Napi::CallbackInfo& info) { no_cuda(info, "cudaMoeRoute"); }
+Napi::Value CudaMoeRouteBackward(const Napi::CallbackInfo& info) { no_cuda(info, "cudaMoeRouteBackward"); }
+Napi::Value CudaMoeUpdateBias(const Napi::CallbackInfo& info) { no_cuda(info, "cudaMoeUpdateBias"); }
+Napi::Value CudaMoeAuxLoss(const Napi::CallbackInfo& info) { no_cuda(info, "cudaMoeAuxLoss"); }
+Napi::Value CudaMoeLayout(const Napi::CallbackInfo& info) { no_cuda(info, "cudaMoeLayout"); }
+Napi::Value CudaMoeAlignWorkBytes(const Napi::CallbackInfo& info) { no_cuda(info, "cudaMoeAlignWorkBytes"); }
+Napi::Value CudaMoeAlign(const Napi::CallbackInfo& info) { no_cuda(info, "cudaMoeAlign"); }
+Napi::Value CudaMoePermute(const Napi::CallbackInfo& info) { no_cuda(info, "cudaMoePermute"); }
+Napi::Value CudaMoePermuteBytes(const Napi::CallbackInfo& info) { no_cuda(info, "cudaMoePermuteBytes"); }
+Napi::Value CudaMoeUnpermute(const Napi::CallbackInfo& info) { no_cuda(info, "cudaMoeUnpermute"); }
+Napi::Value CudaMoeUnpermuteWeightGrad(const Napi::CallbackInfo& info) { no_cuda(info, "cudaMoeUnpermuteWeightGrad"); }
+
+// NCCL needs the CUDA part: ncclInfo says so without throwing, the others throw E_BACKEND.
+Napi::Value NcclInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("available", Napi::Boolean::New(env, false));
+  out.Set("version", Napi::Number::New(env, 0));
+  out.Set("library", Napi::String::New(env, ""));
+  out.Set("reason", Napi::String::New(env, "hotpaths was built without CUDA, so it cannot drive NCCL (rebuild with nvcc on PATH)"));
+  return out;
+}
+Napi::Value NcclGetUniqueId(const Napi::CallbackInfo& info) { no_cuda(info, "ncclGetUniqueId"); }
+Napi::Value NcclCommInit(const Napi::CallbackInfo& info) { no_cuda(info, "ncclCommInit"); }
+Napi::Value NcclSendRecv(const Napi::CallbackInfo& info) { no_cuda(info, "ncclSendRecv"); }
+Napi::Value NcclCommDestroy(const Napi::CallbackInfo& info) { no_cuda(info, "ncclCommDestroy"); }
 
 }  // namespace hp

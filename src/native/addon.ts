@@ -20,6 +20,8 @@ export interface AddonBuildInfo {
 }
 
 export interface CudaDeviceInfo {
+  /** The device index the addon's stream lives on (0, HOTPATHS_CUDA_DEVICE or HOTPATHS_LOCAL_RANK). */
+  device: number;
   name: string;
   major: number;
   minor: number;
@@ -160,6 +162,48 @@ export interface Addon {
   cudaGrpoFusedTokenLoss(logits: bigint, logitsIsBf16: boolean, targets: bigint, oldLogp: bigint, refLogp: bigint, advantages: bigint, mask: bigint,
     maskIsU8: boolean, seqWeight: bigint, N: number, V: number, T: number, temperature: number, epsLow: number, epsHigh: number, delta: number,
     beta: number, logp: bigint, dlogits: bigint, dlogitsIsBf16: boolean, stats: bigint): void;
+  /**
+   * MoeKernels.route on device memory: logits f32 [T, E], bias f32 [E] (0n: none) -> scores f32 [T, E],
+   * weights f32 [T, k], indices i32 [T, k]. softmax: else sigmoid; groupMax: else top-2 sum. Launches and returns.
+   */
+  cudaMoeRoute(logits: bigint, bias: bigint, T: number, E: number, k: number, nGroup: number, topkGroup: number, softmax: boolean, groupMax: boolean,
+    normTopkProb: boolean, routedScalingFactor: number, scores: bigint, weights: bigint, indices: bigint): void;
+  /** MoeKernels.routeBackward: scores f32 [T, E], indices i32 [T, k], dWeights f32 [T, k], dScores f32 [T, E] (0n: none) -> dLogits f32 [T, E]. */
+  cudaMoeRouteBackward(scores: bigint, indices: bigint, dWeights: bigint, dScores: bigint, T: number, E: number, k: number, softmax: boolean,
+    normTopkProb: boolean, routedScalingFactor: number, dLogits: bigint): void;
+  /** MoeKernels.updateBias: bias f32 [E], load i32 [E] -> out f32 [E]. */
+  cudaMoeUpdateBias(bias: bigint, load: bigint, E: number, gamma: number, out: bigint): void;
+  /**
+   * MoeKernels.auxLoss: scores f32 [T, E], indices i32 [T, k] -> dScores f32 [T, E]; `work`: at least
+   * 8·(1 + T) + 4·(T / seqLen)·E bytes, 8-byte aligned, whose first f64 becomes the loss. Launches and returns.
+   */
+  cudaMoeAuxLoss(scores: bigint, indices: bigint, T: number, E: number, k: number, seqLen: number, alpha: number, dScores: bigint, work: bigint): void;
+  /** MoeKernels.layout: indices i32 [T, k] -> tokensPerRank i32 [R], tokensPerExpert i32 [E], isTokenInRank u8 [T, R]. */
+  cudaMoeLayout(indices: bigint, T: number, k: number, E: number, R: number, tokensPerRank: bigint, tokensPerExpert: bigint, isTokenInRank: bigint): void;
+  /** Bytes of cudaMoeAlign's scratch for `pairs` = T·k pairs over E experts. */
+  cudaMoeAlignWorkBytes(pairs: number, E: number): number;
+  /** MoeKernels.align (capacity 0 = none; Pmax = the rows of sortedPairs/rowExpert); `work`: cudaMoeAlignWorkBytes(T·k, E) bytes. */
+  cudaMoeAlign(indices: bigint, T: number, k: number, E: number, blockSize: number, capacity: number, Pmax: number, sortedPairs: bigint, blockExpert: bigint,
+    rowExpert: bigint, pairPos: bigint, counts: bigint, info: bigint, work: bigint): void;
+  /** MoeKernels.permute: x f32|bf16 [T, H], rows i32 [P], weights f32 [T·k] (0n: none) -> out f32|bf16 [P, H]. */
+  cudaMoePermute(x: bigint, xIsBf16: boolean, T: number, H: number, rows: bigint, P: number, k: number, weights: bigint, out: bigint, outIsBf16: boolean): void;
+  /** MoeKernels.permuteBytes: x [T, rowBytes], rows i32 [P] -> out [P, rowBytes], bytes as they are. */
+  cudaMoePermuteBytes(x: bigint, T: number, rowBytes: number, rows: bigint, P: number, k: number, out: bigint): void;
+  /** MoeKernels.unpermute: y f32|bf16 [P, H], pairPos i32 [T, k], weights f32 [T, k] (0n: none) -> out f32|bf16 [T, H]. */
+  cudaMoeUnpermute(y: bigint, yIsBf16: boolean, P: number, H: number, pairPos: bigint, T: number, k: number, weights: bigint, out: bigint, outIsBf16: boolean): void;
+  /** MoeKernels.unpermuteWeightGrad: dOut f32|bf16 [T, H], y f32|bf16 [P, H], pairPos i32 [T, k] -> dWeights f32 [T, k]. */
+  cudaMoeUnpermuteWeightGrad(dOut: bigint, dOutIsBf16: boolean, y: bigint, yIsBf16: boolean, P: number, H: number, pairPos: bigint, T: number, k: number,
+    dWeights: bigint): void;
+  /** Whether libnccl could be opened (dlopen at run time), its version (2.27.3 -> 22703), and why not. Never throws. */
+  ncclInfo(): { available: boolean; version: number; library: string; reason: string };
+  /** A fresh NCCL unique id (128 bytes) for rank 0 to share; E_BACKEND without libnccl. */
+  ncclGetUniqueId(): Uint8Array;
+  /** Joins a communicator of `size` ranks as `rank` on the addon's device; blocks until all have joined. Returns a handle. */
+  ncclCommInit(rank: number, size: number, id: Uint8Array): number;
+  /** One NCCL group of ncclSend/ncclRecv byte ranges with peers[i] (0 bytes: skipped), on the addon's stream; returns at once. */
+  ncclSendRecv(comm: number, peers: Int32Array, sendPtrs: BigUint64Array, sendBytes: Float64Array, recvPtrs: BigUint64Array, recvBytes: Float64Array): void;
+  /** Waits for the stream and frees the communicator. */
+  ncclCommDestroy(comm: number): void;
 }
 
 /** FMA chains per thread of cudaPeakFlops (FMA_CHAINS in native/cuda/ceiling.cu). */

@@ -4,7 +4,7 @@
 
 import { allocHost, dtypeBytes, type DType, type HostArray } from '../dtype.js';
 import { HotpathsError, show } from '../errors.js';
-import type { Backend, Fp8Kernels, GemmKernels, GrpoKernels, LogprobKernels, MachineCeilings } from '../runtime/backend.js';
+import type { Backend, Fp8Kernels, GemmKernels, GrpoKernels, LogprobKernels, MachineCeilings, MoeKernels } from '../runtime/backend.js';
 import { calibrate, ceilingCopyBytes, checkedCeilings, median } from '../runtime/measure.js';
 import { poisonEnabled, POISON_BYTE } from '../runtime/poison.js';
 import { sizeClass } from '../runtime/sizeclass.js';
@@ -138,6 +138,72 @@ export function createCudaBackend(addon: Addon): Backend {
       ),
   };
 
+  // MoE: every kernel launches on the stream and returns; align and auxLoss take a scratch tensor
+  // from the pool for the call (given back at once: later users of that memory queue behind them)
+  const rowBytes = (t: Tensor) => numel(t.shape.slice(1)) * dtypeBytes(t.dtype);
+  const isBf16 = (t: Tensor) => t.dtype === 'bf16';
+  const moe: MoeKernels = {
+    route: (logits, bias, p, scores, weights, indices) =>
+      nativeCallSync('moe.route (cuda)', () =>
+        addon.cudaMoeRoute(f(logits), ptrOrNull(bias), logits.shape[0]!, logits.shape[1]!, p.topk, p.nGroup, p.topkGroup, p.scoring === 'softmax',
+          p.groupScore === 'max', p.normTopkProb, p.routedScalingFactor, f(scores), f(weights), f(indices)),
+      ),
+    routeBackward: (scores, indices, dWeights, dScores, p, dLogits) =>
+      nativeCallSync('moe.routeBackward (cuda)', () =>
+        addon.cudaMoeRouteBackward(f(scores), f(indices), f(dWeights), ptrOrNull(dScores), scores.shape[0]!, scores.shape[1]!, indices.shape[1]!,
+          p.scoring === 'softmax', p.normTopkProb, p.routedScalingFactor, f(dLogits)),
+      ),
+    updateBias: (bias, load, gamma, out) => nativeCallSync('moe.updateBias (cuda)', () => addon.cudaMoeUpdateBias(f(bias), f(load), bias.size, gamma, f(out))),
+    auxLoss: async (scores, indices, seqLen, alpha, dScores) => {
+      const [T, E] = scores.shape as [number, number];
+      const work = backend.empty('u8', [8 * (1 + T) + 4 * (T / seqLen) * E]);
+      try {
+        nativeCallSync('moe.auxLoss (cuda)', () => addon.cudaMoeAuxLoss(f(scores), f(indices), T, E, indices.shape[1]!, seqLen, alpha, f(dScores), f(work)));
+        const r = new Float64Array(1);
+        await nativeCall('moe.auxLoss read (cuda)', () => addon.cudaDownload(f(work), new Uint8Array(r.buffer)));
+        return r[0]!;
+      } finally {
+        work.dispose();
+      }
+    },
+    layout: (indices, numExperts, numRanks, tokensPerRank, tokensPerExpert, isTokenInRank) =>
+      nativeCallSync('moe.layout (cuda)', () =>
+        addon.cudaMoeLayout(f(indices), indices.shape[0]!, indices.shape[1]!, numExperts, numRanks, f(tokensPerRank), f(tokensPerExpert), f(isTokenInRank)),
+      ),
+    align: (indices, numExperts, blockSize, capacity, sortedPairs, blockExpert, rowExpert, pairPos, counts, info) => {
+      const [T, k] = indices.shape as [number, number];
+      const work = backend.empty('u8', [nativeCallSync('moe.align (cuda)', () => addon.cudaMoeAlignWorkBytes(T * k, numExperts))]);
+      try {
+        nativeCallSync('moe.align (cuda)', () =>
+          addon.cudaMoeAlign(f(indices), T, k, numExperts, blockSize, capacity, sortedPairs.size, f(sortedPairs), f(blockExpert), f(rowExpert), f(pairPos),
+            f(counts), f(info), f(work)),
+        );
+      } finally {
+        work.dispose();
+      }
+    },
+    permute: (x, rows, k, weights, out) =>
+      nativeCallSync('moe.permute (cuda)', () =>
+        addon.cudaMoePermute(f(x), isBf16(x), x.shape[0]!, x.shape[1]!, f(rows), out.shape[0]!, k, ptrOrNull(weights), f(out), isBf16(out)),
+      ),
+    unpermute: (y, pairPos, weights, out) =>
+      nativeCallSync('moe.unpermute (cuda)', () =>
+        addon.cudaMoeUnpermute(f(y), isBf16(y), y.shape[0]!, y.shape[1]!, f(pairPos), pairPos.shape[0]!, pairPos.shape[1]!, ptrOrNull(weights), f(out), isBf16(out)),
+      ),
+    unpermuteWeightGrad: (dOut, y, pairPos, dWeights) =>
+      nativeCallSync('moe.unpermuteWeightGrad (cuda)', () =>
+        addon.cudaMoeUnpermuteWeightGrad(f(dOut), isBf16(dOut), f(y), isBf16(y), y.shape[0]!, y.shape[1]!, f(pairPos), pairPos.shape[0]!, pairPos.shape[1]!,
+          f(dWeights)),
+      ),
+    permuteBytes: (x, rows, k, out) =>
+      nativeCallSync('moe.permuteBytes (cuda)', () => addon.cudaMoePermuteBytes(f(x), x.shape[0]!, rowBytes(x), f(rows), out.shape[0]!, k, f(out))),
+    copyRows: (src, srcRow, dst, dstRow, rows) => {
+      const rb = rowBytes(src);
+      if (rows <= 0 || rb === 0) return;
+      nativeCallSync('moe.copyRows (cuda)', () => addon.cudaCopy(f(dst) + BigInt(dstRow * rb), f(src) + BigInt(srcRow * rb), rows * rb));
+    },
+  };
+
   const backend: Backend & { poolStats(): typeof stats; trim(): void; info: typeof info } = {
     name: 'cuda',
     deviceName: info.name,
@@ -196,6 +262,7 @@ export function createCudaBackend(addon: Addon): Backend {
     gemm,
     logprob,
     grpo,
+    moe,
   };
   return backend;
 }

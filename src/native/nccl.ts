@@ -1,13 +1,153 @@
 // The NCCL expert-parallel group (one rank per process, started by `hotpaths launch`): counts and rows
 // moved with grouped ncclSend/ncclRecv on the cuda backend's stream; libnccl is loaded at run time
-// (dlopen) by the addon, so the addon builds and loads where NCCL is absent.
+// (dlopen) by the addon (native/cuda/nccl.cu), so the addon builds and loads where NCCL is absent.
 //
-// CONTRACT STUB (2026-11-21): filled in by the moe-cuda work; src/ops/moe.ts's ncclGroup() calls it.
+// The process's rank, the world size and its GPU come from HOTPATHS_RANK, HOTPATHS_WORLD_SIZE and
+// HOTPATHS_LOCAL_RANK (the cuda backend opens that device). The NCCL unique id comes from
+// HOTPATHS_NCCL_ID (256 hex digits) when set; otherwise through the file HOTPATHS_NCCL_ID_FILE:
+// rank 0 creates the id and writes the file (atomically, by rename), the others wait for it for
+// HOTPATHS_NCCL_ID_TIMEOUT_S seconds (default 120) and fail with a clear error past that.
 
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { HotpathsError } from '../errors.js';
 import type { ExpertGroup } from '../ops/moe.js';
+import { getBackend } from '../runtime/core.js';
+import { dtypeBytes } from '../dtype.js';
+import { numel, type Tensor } from '../tensor.js';
+import { addonStatus, loadAddon, type Addon } from './addon.js';
+import { nativeCall, nativeCallSync } from './call.js';
+import { cudaPtr } from './cuda.js';
 
-/** Joins the NCCL group described by HOTPATHS_RANK, HOTPATHS_WORLD_SIZE and HOTPATHS_NCCL_ID (set by `hotpaths launch`). */
+const ID_BYTES = 128;
+
+function envInt(name: string): number | undefined {
+  const v = process.env[name];
+  if (v === undefined || v === '') return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new HotpathsError('E_ARG', `moe.ncclGroup(): ${name} must be a non-negative integer, got '${v}'`);
+  return n;
+}
+
+const toHex = (b: Uint8Array) => Buffer.from(b).toString('hex');
+
+function fromHex(hex: string, where: string): Uint8Array {
+  if (!/^[0-9a-f]{256}$/i.test(hex.trim())) throw new HotpathsError('E_ARG', `moe.ncclGroup(): ${where} must hold ${ID_BYTES} bytes as 256 hex digits`);
+  return new Uint8Array(Buffer.from(hex.trim(), 'hex'));
+}
+
+/** Rank 0 makes the id and publishes it; the others wait for the file (never forever). */
+async function uniqueId(addon: Addon, rank: number): Promise<Uint8Array> {
+  const direct = process.env.HOTPATHS_NCCL_ID;
+  if (direct) return fromHex(direct, 'HOTPATHS_NCCL_ID');
+  const file = process.env.HOTPATHS_NCCL_ID_FILE;
+  if (!file) {
+    throw new HotpathsError('E_ARG', 'moe.ncclGroup(): no NCCL unique id: start the processes with `hotpaths launch --nproc N <script>` (it sets HOTPATHS_NCCL_ID_FILE), or set HOTPATHS_NCCL_ID');
+  }
+  if (rank === 0) {
+    const id = nativeCallSync('moe.ncclGroup(): ncclGetUniqueId', () => addon.ncclGetUniqueId());
+    const tmp = `${file}.${process.pid}.tmp`;
+    writeFileSync(tmp, toHex(id));
+    renameSync(tmp, file);
+    return id;
+  }
+  const timeoutS = envInt('HOTPATHS_NCCL_ID_TIMEOUT_S') ?? 120;
+  const deadline = Date.now() + timeoutS * 1000;
+  while (!existsSync(file)) {
+    if (Date.now() > deadline) {
+      throw new HotpathsError('E_BACKEND', `moe.ncclGroup(): rank ${rank} waited ${timeoutS} s for rank 0's NCCL id in ${file}; did rank 0 fail or never call moe.ncclGroup()?`);
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return fromHex(readFileSync(file, 'utf8'), file);
+}
+
+/** Joins the NCCL group described by HOTPATHS_RANK, HOTPATHS_WORLD_SIZE and the id (set by `hotpaths launch`). */
 export async function createNcclGroup(): Promise<ExpertGroup> {
-  throw new HotpathsError('E_NOT_IMPLEMENTED', 'moe.ncclGroup(): not implemented yet');
+  const rank = envInt('HOTPATHS_RANK');
+  const size = envInt('HOTPATHS_WORLD_SIZE');
+  if (rank === undefined || size === undefined) {
+    throw new HotpathsError('E_ARG', 'moe.ncclGroup(): HOTPATHS_RANK and HOTPATHS_WORLD_SIZE are not set: start the processes with `hotpaths launch --nproc N <script>`');
+  }
+  if (size < 1 || rank >= size) throw new HotpathsError('E_ARG', `moe.ncclGroup(): HOTPATHS_RANK (${rank}) must be below HOTPATHS_WORLD_SIZE (${size})`);
+  const addon = loadAddon();
+  if (!addon) throw new HotpathsError('E_BACKEND', `moe.ncclGroup(): the native addon is missing: ${addonStatus()}`);
+  const nccl = addon.ncclInfo();
+  if (!nccl.available) throw new HotpathsError('E_BACKEND', `moe.ncclGroup(): NCCL is not available: ${nccl.reason}`);
+  const backend = await getBackend('cuda'); // E_BACKEND without a GPU; opens device HOTPATHS_LOCAL_RANK
+  const id = await uniqueId(addon, rank);
+  const comm = nativeCallSync('moe.ncclGroup(): ncclCommInit', () => addon.ncclCommInit(rank, size, id));
+  let live = true;
+  const check = (what: string) => {
+    if (!live) throw new HotpathsError('E_ARG', `${what}: the NCCL group was destroyed`);
+  };
+
+  // one grouped send/recv: for each peer d, the byte range [sendOff[d], +sendBytes[d]) of `send`
+  // goes to d and [recvOff[d], +recvBytes[d]) of `recv` comes from d
+  const exchange = (what: string, send: bigint, sendBytes: Float64Array, recv: bigint, recvBytes: Float64Array) => {
+    const peers = new Int32Array(size);
+    const sp = new BigUint64Array(size), rp = new BigUint64Array(size);
+    let so = 0, ro = 0;
+    for (let d = 0; d < size; d++) {
+      peers[d] = d;
+      sp[d] = send + BigInt(so);
+      rp[d] = recv + BigInt(ro);
+      so += sendBytes[d]!;
+      ro += recvBytes[d]!;
+    }
+    nativeCallSync(what, () => addon.ncclSendRecv(comm, peers, sp, sendBytes, rp, recvBytes));
+  };
+
+  // bytes of one row (from the shape: a tensor of 0 rows still has a row length)
+  const rowBytesOf = (t: Tensor) => numel(t.shape.slice(1)) * dtypeBytes(t.dtype);
+  const group: ExpertGroup = {
+    size,
+    ranks: [rank],
+    backend,
+    async exchangeCounts(sendCounts: Int32Array[]): Promise<Int32Array[]> {
+      const what = 'moe.ncclGroup().exchangeCounts()';
+      check(what);
+      if (sendCounts.length !== 1 || sendCounts[0]!.length !== size) {
+        throw new HotpathsError('E_SHAPE', `${what}: expected one Int32Array of ${size} counts (this process drives one rank), got ${sendCounts.length} of ${sendCounts[0]?.length}`);
+      }
+      const sendT = backend.fromHost(sendCounts[0]!, 'i32', [size]);
+      const recvT = backend.empty('i32', [size]);
+      try {
+        const four = new Float64Array(size).fill(4);
+        exchange(what, cudaPtr(sendT), four, cudaPtr(recvT), four);
+        return [(await nativeCall(what, () => backend.read(recvT))) as Int32Array];
+      } finally {
+        sendT.dispose();
+        recvT.dispose();
+      }
+    },
+    async allToAllRows(send: Tensor[], sendCounts: Int32Array[], recv: Tensor[], recvCounts: Int32Array[]): Promise<void> {
+      const what = 'moe.ncclGroup().allToAllRows()';
+      check(what);
+      if (send.length !== 1 || recv.length !== 1 || sendCounts.length !== 1 || recvCounts.length !== 1) {
+        throw new HotpathsError('E_SHAPE', `${what}: this process drives one rank: expected one send, recv and count array each`);
+      }
+      const s = send[0]!, r = recv[0]!, sc = sendCounts[0]!, rc = recvCounts[0]!;
+      if (s.device !== 'cuda' || r.device !== 'cuda') throw new HotpathsError('E_ARG', `${what}: send and recv must be cuda tensors, got ${s.device} and ${r.device}`);
+      if (s.dtype !== r.dtype) throw new HotpathsError('E_DTYPE', `${what}: send (${s.dtype}) and recv (${r.dtype}) must have one dtype`);
+      if (sc.length !== size || rc.length !== size) throw new HotpathsError('E_SHAPE', `${what}: counts must have ${size} entries, got ${sc.length} and ${rc.length}`);
+      const rb = rowBytesOf(s);
+      if (rowBytesOf(r) !== rb) throw new HotpathsError('E_SHAPE', `${what}: send rows are ${rb} bytes, recv rows ${rowBytesOf(r)}`);
+      let sRows = 0, rRows = 0;
+      for (let d = 0; d < size; d++) {
+        if (sc[d]! < 0 || rc[d]! < 0) throw new HotpathsError('E_ARG', `${what}: counts must be non-negative`);
+        sRows += sc[d]!;
+        rRows += rc[d]!;
+      }
+      if (sRows > (s.shape[0] ?? 0) || rRows > (r.shape[0] ?? 0)) {
+        throw new HotpathsError('E_SHAPE', `${what}: ${sRows} rows to send and ${rRows} to receive, but send has ${s.shape[0]} and recv ${r.shape[0]}`);
+      }
+      exchange(what, cudaPtr(s), Float64Array.from(sc, (c) => c * rb), cudaPtr(r), Float64Array.from(rc, (c) => c * rb));
+    },
+    destroy() {
+      if (!live) return;
+      live = false;
+      nativeCallSync('moe.ncclGroup().destroy()', () => addon.ncclCommDestroy(comm));
+    },
+  };
+  return group;
 }

@@ -1,0 +1,253 @@
+// NCCL for expert-parallel dispatch/combine (src/native/nccl.ts): one communicator per process, on
+// the addon's stream and device. libnccl is opened at run time (dlopen), never linked, so the addon
+// builds and loads where NCCL is absent (CI); only these entry points then fail, with E_BACKEND.
+// The few NCCL types and functions used are declared here by their documented ABI (nccl.h is not
+// needed to build).
+//
+// Entry points: ncclInfo, ncclGetUniqueId, ncclCommInit, ncclSendRecv (grouped ncclSend/ncclRecv of
+// byte ranges, one pair per peer), ncclCommDestroy.
+#include <dlfcn.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "common/entry_points.h"
+#include "cuda/cuda_common.h"
+
+namespace hp {
+
+namespace {
+
+// ---- the NCCL ABI (nccl.h, 2.x)
+typedef struct ncclComm* ncclComm_t;  // opaque
+constexpr int NCCL_UNIQUE_ID_BYTES = 128;
+struct ncclUniqueId {
+  char internal[NCCL_UNIQUE_ID_BYTES];
+};
+typedef int ncclResult_t;  // 0 success, 1 CUDA error, 2 system, 3 internal, 4 bad argument, 5 bad usage, 6 remote, 7 in progress
+constexpr ncclResult_t ncclSuccess = 0;
+typedef int ncclDataType_t;
+constexpr ncclDataType_t ncclUint8 = 1;
+
+struct Nccl {
+  bool tried = false;
+  void* lib = nullptr;
+  std::string path, error;
+  int version = 0;
+  ncclResult_t (*GetVersion)(int*) = nullptr;
+  ncclResult_t (*GetUniqueId)(ncclUniqueId*) = nullptr;
+  ncclResult_t (*CommInitRank)(ncclComm_t*, int, ncclUniqueId, int) = nullptr;
+  ncclResult_t (*CommDestroy)(ncclComm_t) = nullptr;
+  ncclResult_t (*Send)(const void*, size_t, ncclDataType_t, int, ncclComm_t, cudaStream_t) = nullptr;
+  ncclResult_t (*Recv)(void*, size_t, ncclDataType_t, int, ncclComm_t, cudaStream_t) = nullptr;
+  ncclResult_t (*GroupStart)() = nullptr;
+  ncclResult_t (*GroupEnd)() = nullptr;
+  const char* (*GetErrorString)(ncclResult_t) = nullptr;
+  const char* (*GetLastError)(ncclComm_t) = nullptr;  // NCCL ≥ 2.13; may be missing
+};
+
+struct Comm {
+  ncclComm_t comm;
+  int rank, size;
+};
+
+std::mutex g_nccl_mutex;
+Nccl g_nccl;
+std::vector<Comm> g_comms;  // handle h is g_comms[h - 1]; a destroyed one has comm == nullptr
+
+const char* const HOW_TO_GET =
+    "install NCCL 2.x (the system's libnccl2 package, or pip's nvidia-nccl-cu12/cu13 and set HOTPATHS_NCCL_LIB to its "
+    "lib/libnccl.so.2), or use moe.localGroup() to run every rank in one process";
+
+template <typename F>
+bool sym(void* lib, const char* name, F* out) {
+  *out = (F)dlsym(lib, name);
+  return *out != nullptr;
+}
+
+// Opens libnccl once: HOTPATHS_NCCL_LIB if set, else libnccl.so.2, else libnccl.so.
+Nccl& nccl() {
+  std::lock_guard<std::mutex> lock(g_nccl_mutex);
+  Nccl& n = g_nccl;
+  if (n.tried) return n;
+  n.tried = true;
+  std::vector<std::string> names;
+  const char* env = getenv("HOTPATHS_NCCL_LIB");
+  if (env && *env) names.push_back(env);
+  else names = {"libnccl.so.2", "libnccl.so"};
+  std::string why;
+  for (const std::string& name : names) {
+    void* lib = dlopen(name.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (lib) {
+      n.lib = lib;
+      n.path = name;
+      break;
+    }
+    const char* e = dlerror();
+    why += (why.empty() ? "" : "; ") + std::string(e ? e : name + ": not found");
+  }
+  if (!n.lib) {
+    n.error = "libnccl could not be loaded (" + why + "): " + HOW_TO_GET;
+    return n;
+  }
+  const bool ok = sym(n.lib, "ncclGetVersion", &n.GetVersion) && sym(n.lib, "ncclGetUniqueId", &n.GetUniqueId) &&
+                  sym(n.lib, "ncclCommInitRank", &n.CommInitRank) && sym(n.lib, "ncclCommDestroy", &n.CommDestroy) &&
+                  sym(n.lib, "ncclSend", &n.Send) && sym(n.lib, "ncclRecv", &n.Recv) && sym(n.lib, "ncclGroupStart", &n.GroupStart) &&
+                  sym(n.lib, "ncclGroupEnd", &n.GroupEnd) && sym(n.lib, "ncclGetErrorString", &n.GetErrorString);
+  sym(n.lib, "ncclGetLastError", &n.GetLastError);
+  if (!ok) {
+    n.error = n.path + " lacks ncclSend/ncclRecv or another function this needs (NCCL 2.7 or newer is required): " + HOW_TO_GET;
+    dlclose(n.lib);
+    n.lib = nullptr;
+    return n;
+  }
+  if (n.GetVersion(&n.version) != ncclSuccess) n.version = 0;
+  return n;
+}
+
+Nccl& nccl_or_throw(Napi::Env env, const char* fn) {
+  Nccl& n = nccl();
+  if (!n.lib) throw_error(env, "E_BACKEND", std::string(fn) + ": " + n.error);
+  return n;
+}
+
+[[noreturn]] void nccl_fail(Napi::Env env, const char* fn, const char* what, ncclResult_t r, ncclComm_t comm) {
+  Nccl& n = g_nccl;
+  std::string msg = std::string(fn) + ": " + what + " failed: " + (n.GetErrorString ? n.GetErrorString(r) : "error") + " (ncclResult " +
+                    std::to_string(r) + ")";
+  if (n.GetLastError) {
+    const char* last = n.GetLastError(comm);
+    if (last && *last) msg += ": " + std::string(last);
+  }
+  msg += "; run with NCCL_DEBUG=WARN for NCCL's own account";
+  throw_error(env, "E_NATIVE", msg);
+}
+
+Comm comm_arg(const Args& args, size_t i) {
+  const uint64_t h = args.size(i, "comm");
+  std::lock_guard<std::mutex> lock(g_nccl_mutex);
+  if (h == 0 || h > g_comms.size() || g_comms[h - 1].comm == nullptr) args.fail("E_ARG", "comm " + std::to_string(h) + " is not a live NCCL communicator");
+  return g_comms[h - 1];
+}
+
+}  // namespace
+
+// ncclInfo(): { available, version (e.g. 22703), library, reason } without throwing.
+Napi::Value NcclInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Nccl& n = nccl();
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("available", Napi::Boolean::New(env, n.lib != nullptr));
+  out.Set("version", Napi::Number::New(env, n.version));
+  out.Set("library", Napi::String::New(env, n.path));
+  out.Set("reason", Napi::String::New(env, n.lib ? "" : n.error));
+  return out;
+}
+
+// ncclGetUniqueId(): Uint8Array(128), the id rank 0 hands to every rank (ncclCommInit).
+Napi::Value NcclGetUniqueId(const Napi::CallbackInfo& info) {
+  const char* fn = "ncclGetUniqueId";
+  Napi::Env env = info.Env();
+  Nccl& n = nccl_or_throw(env, fn);
+  ncclUniqueId id;
+  memset(&id, 0, sizeof(id));
+  const ncclResult_t r = n.GetUniqueId(&id);
+  if (r != ncclSuccess) nccl_fail(env, fn, "ncclGetUniqueId", r, nullptr);
+  Napi::Uint8Array out = Napi::Uint8Array::New(env, NCCL_UNIQUE_ID_BYTES);
+  memcpy(out.Data(), id.internal, NCCL_UNIQUE_ID_BYTES);
+  return out;
+}
+
+// ncclCommInit(rank, size, id: Uint8Array(128)): number, a communicator handle on the addon's
+// device. Blocks until all `size` ranks have joined (NCCL's rendezvous through the id).
+Napi::Value NcclCommInit(const Napi::CallbackInfo& info) {
+  const char* fn = "ncclCommInit";
+  Napi::Env env = info.Env();
+  Args args(info, fn, 3);
+  const uint64_t rank = args.size(0, "rank"), size = args.size(1, "size");
+  if (size == 0 || size > 65536) args.fail("E_ARG", "size must be in [1, 65536], got " + std::to_string(size));
+  if (rank >= size) args.fail("E_ARG", "rank must be below size (" + std::to_string(size) + "), got " + std::to_string(rank));
+  HostView id = args.typed_array(2, "id", napi_uint8_array, NCCL_UNIQUE_ID_BYTES);
+  Nccl& n = nccl_or_throw(env, fn);
+  cuda_stream(env, fn);  // picks and sets the device (HOTPATHS_LOCAL_RANK) before NCCL looks at it
+  cuda_check(env, fn, "cudaSetDevice", cudaSetDevice(cuda_device()));
+  ncclUniqueId uid;
+  memcpy(uid.internal, id.data, NCCL_UNIQUE_ID_BYTES);
+  ncclComm_t comm = nullptr;
+  const ncclResult_t r = n.CommInitRank(&comm, (int)size, uid, (int)rank);
+  if (r != ncclSuccess) nccl_fail(env, fn, "ncclCommInitRank", r, comm);
+  std::lock_guard<std::mutex> lock(g_nccl_mutex);
+  g_comms.push_back({comm, (int)rank, (int)size});
+  return Napi::Number::New(env, (double)g_comms.size());
+}
+
+// ncclSendRecv(comm, peers: Int32Array, sendPtrs: BigUint64Array, sendBytes: Float64Array,
+//              recvPtrs: BigUint64Array, recvBytes: Float64Array)
+// One NCCL group: for each i, ncclSend(sendPtrs[i], sendBytes[i]) to and ncclRecv(recvPtrs[i],
+// recvBytes[i]) from peers[i] (0 bytes: skipped), on the addon's stream; returns at once. Every
+// range is checked against the allocation table first.
+Napi::Value NcclSendRecv(const Napi::CallbackInfo& info) {
+  const char* fn = "ncclSendRecv";
+  Napi::Env env = info.Env();
+  Args args(info, fn, 6);
+  Nccl& n = nccl_or_throw(env, fn);
+  const Comm c = comm_arg(args, 0);
+  HostView peers = args.typed_array(1, "peers", napi_int32_array, 0);
+  const size_t m = peers.length;
+  HostView sp = args.typed_array(2, "sendPtrs", napi_biguint64_array, m);
+  HostView sb = args.typed_array(3, "sendBytes", napi_float64_array, m);
+  HostView rp = args.typed_array(4, "recvPtrs", napi_biguint64_array, m);
+  HostView rb = args.typed_array(5, "recvBytes", napi_float64_array, m);
+  cudaStream_t stream = cuda_stream(env, fn);
+  std::vector<const void*> send(m);
+  std::vector<void*> recv(m);
+  std::vector<size_t> send_n(m), recv_n(m);
+  for (size_t i = 0; i < m; i++) {
+    const int peer = ((const int32_t*)peers.data)[i];
+    if (peer < 0 || peer >= c.size) args.fail("E_ARG", "peers[" + std::to_string(i) + "] must be a rank in [0, " + std::to_string(c.size) + "), got " + std::to_string(peer));
+    const double s = ((const double*)sb.data)[i], r = ((const double*)rb.data)[i];
+    if (!(s >= 0) || !(r >= 0) || s > (double)MAX_SAFE_INTEGER || r > (double)MAX_SAFE_INTEGER || s != (double)(uint64_t)s || r != (double)(uint64_t)r) {
+      args.fail("E_ARG", "sendBytes and recvBytes must hold non-negative integers (entry " + std::to_string(i) + ")");
+    }
+    send_n[i] = (size_t)s;
+    recv_n[i] = (size_t)r;
+    send[i] = send_n[i] ? cuda_device_ptr(args, "sendPtrs[i]", ((const uint64_t*)sp.data)[i], send_n[i]) : nullptr;
+    recv[i] = recv_n[i] ? cuda_device_ptr(args, "recvPtrs[i]", ((const uint64_t*)rp.data)[i], recv_n[i]) : nullptr;
+  }
+  ncclResult_t r = n.GroupStart();
+  if (r != ncclSuccess) nccl_fail(env, fn, "ncclGroupStart", r, c.comm);
+  ncclResult_t first = ncclSuccess;
+  const char* what = "";
+  for (size_t i = 0; i < m && first == ncclSuccess; i++) {
+    const int peer = ((const int32_t*)peers.data)[i];
+    if (send_n[i] && (r = n.Send(send[i], send_n[i], ncclUint8, peer, c.comm, stream)) != ncclSuccess) first = r, what = "ncclSend";
+    if (first == ncclSuccess && recv_n[i] && (r = n.Recv(recv[i], recv_n[i], ncclUint8, peer, c.comm, stream)) != ncclSuccess) first = r, what = "ncclRecv";
+  }
+  r = n.GroupEnd();  // always closes the group, also after a failed call inside it
+  if (first != ncclSuccess) nccl_fail(env, fn, what, first, c.comm);
+  if (r != ncclSuccess) nccl_fail(env, fn, "ncclGroupEnd", r, c.comm);
+  return env.Undefined();
+}
+
+// ncclCommDestroy(comm): waits for the stream, then frees the communicator.
+Napi::Value NcclCommDestroy(const Napi::CallbackInfo& info) {
+  const char* fn = "ncclCommDestroy";
+  Napi::Env env = info.Env();
+  Args args(info, fn, 1);
+  Nccl& n = nccl_or_throw(env, fn);
+  const uint64_t h = args.size(0, "comm");
+  Comm c = comm_arg(args, 0);
+  cuda_check(env, fn, "cudaStreamSynchronize", cudaStreamSynchronize(cuda_stream(env, fn)));
+  {
+    std::lock_guard<std::mutex> lock(g_nccl_mutex);
+    g_comms[h - 1].comm = nullptr;
+  }
+  const ncclResult_t r = n.CommDestroy(c.comm);
+  if (r != ncclSuccess) nccl_fail(env, fn, "ncclCommDestroy", r, nullptr);
+  return env.Undefined();
+}
+
+}  // namespace hp

@@ -1,0 +1,185 @@
+// The cuda moe kernels at DeepSeek-V3's sizes (256 experts, 8 groups, 4 kept, top-8; hidden 7168),
+// called through the kernel contract (backend.moe) with the same inputs as the reference kernels:
+// route bit-exact (random logits, and logits on a coarse grid full of exact ties, with and without
+// bias), layout and align exact (with a capacity, with bad indices: counted, never touched, and the
+// same bits on a second run), the aux loss and the row movers against the reference; outputs
+// poisoned first. tests/moe.test.ts covers the smaller shapes and the public ops; this file skips
+// without a CUDA device.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fromBf16, init, setPoison, toBf16, type HostArray, type Tensor } from '../src/index.js';
+import type { Backend, MoeRouteParams } from '../src/runtime/backend.js';
+import { alignRowsMax } from '../src/reference/moe.js';
+import { backendsUnderTest, freshSeed, rng } from './helpers.js';
+
+const ref = (await init({ backend: 'reference' })).backend;
+const cuda = (await backendsUnderTest()).find((u) => u.name === 'cuda')!;
+
+beforeAll(() => setPoison(true));
+afterAll(() => setPoison(false));
+
+function normal(r: () => number): number {
+  return Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());
+}
+function same(got: ArrayLike<number>, want: ArrayLike<number>, tag: string): void {
+  expect(got.length, `${tag}: length`).toBe(want.length);
+  for (let i = 0; i < want.length; i++) {
+    if (got[i] !== want[i] && !(Number.isNaN(got[i]) && Number.isNaN(want[i]))) expect.fail(`${tag}[${i}]: got ${got[i]}, want ${want[i]}`);
+  }
+}
+function close(got: ArrayLike<number>, want: ArrayLike<number>, rel: number, abs: number, tag: string): void {
+  expect(got.length, `${tag}: length`).toBe(want.length);
+  for (let i = 0; i < want.length; i++) {
+    if (!(Math.abs(got[i]! - want[i]!) <= rel * Math.abs(want[i]!) + abs)) expect.fail(`${tag}[${i}]: got ${got[i]}, want ${want[i]}`);
+  }
+}
+const read = (t: Tensor): Promise<HostArray> => t.read();
+
+/** Runs one kernel on both backends: `make(b)` builds inputs and outputs on backend b, `run` calls the kernel. */
+async function both<O extends Record<string, Tensor>>(make: (b: Backend) => O, run: (b: Backend, o: O) => unknown): Promise<[O, O, unknown, unknown]> {
+  const w = make(ref), g = make(cuda.backend!);
+  const rw = await run(ref, w), rg = await run(cuda.backend!, g);
+  return [w, g, rw, rg];
+}
+
+describe.skipIf(!!cuda.skip)(`cuda moe kernels at V3 sizes${cuda.skip ? ` (skipped: ${cuda.skip})` : ''}`, { timeout: 120_000 }, () => {
+  const V3: MoeRouteParams = { scoring: 'sigmoid', topk: 8, nGroup: 8, topkGroup: 4, groupScore: 'top2', normTopkProb: true, routedScalingFactor: 2.5 };
+
+  for (const [name, p, grid, withBias] of [
+    ['V3 random logits, bias', V3, 0, true],
+    ['V3 logits on a 0.25 grid (exact ties everywhere), no bias', V3, 0.25, false],
+    ['V3 tied logits and a tied bias', V3, 0.5, true],
+    ['softmax, max group score, no normalisation', { ...V3, scoring: 'softmax', groupScore: 'max', normTopkProb: false, routedScalingFactor: 1 } as MoeRouteParams, 0, true],
+    ['no group limit, k = 1', { ...V3, topk: 1, nGroup: 1, topkGroup: 1 }, 0, false],
+  ] as const) {
+    it(`route: ${name}: indices, weights and scores bit-exact; routeBackward to 1e-6`, async () => {
+      const seed = freshSeed();
+      const r = rng(seed);
+      const T = 777, E = 256, k = p.topk;
+      const z = Float32Array.from({ length: T * E }, () => (grid ? Math.round(normal(r) * 2 / grid) * grid : normal(r) * 2));
+      z[5 * E + 17] = NaN; // one NaN logit: NaN weights for token 5, valid indices
+      const bias = Float32Array.from({ length: E }, () => (grid ? Math.round((r() - 0.5) / grid) * grid * 0.1 : (r() - 0.5) * 0.1));
+      const dW = Float32Array.from({ length: T * k }, () => normal(r));
+      const dS = Float32Array.from({ length: T * E }, () => normal(r) * 0.1);
+      const [w, g] = await both(
+        (b) => ({ z: b.fromHost(z, 'f32', [T, E]), bias: b.fromHost(bias, 'f32', [E]), s: b.empty('f32', [T, E]), wt: b.empty('f32', [T, k]), idx: b.empty('i32', [T, k]) }),
+        (b, o) => b.moe!.route(o.z, withBias ? o.bias : null, p, o.s, o.wt, o.idx),
+      );
+      const tag = `seed ${seed} ${name}`;
+      const wi = await read(w.idx), gi = await read(g.idx);
+      same(gi, wi, `${tag} indices`);
+      same(await read(g.wt), await read(w.wt), `${tag} weights`);
+      same(await read(g.s), await read(w.s), `${tag} scores`);
+      for (let j = 0; j < k; j++) expect(Number.isNaN((await read(g.wt))[5 * k + j])).toBe(true);
+      // the backward and the aux loss on the reference's scores (token 5's NaN scores replaced)
+      const sc = Float32Array.from(await read(w.s), (v) => (Number.isNaN(v) ? 0.5 : v));
+      const [bw, bg] = await both(
+        (b) => ({ s: b.fromHost(sc, 'f32', [T, E]), idx: b.fromHost(wi, 'i32', [T, k]), dw: b.fromHost(dW, 'f32', [T, k]), ds: b.fromHost(dS, 'f32', [T, E]), dz: b.empty('f32', [T, E]) }),
+        (b, o) => b.moe!.routeBackward(o.s, o.idx, o.dw, o.ds, p, o.dz),
+      );
+      close(await read(bg.dz), await read(bw.dz), 1e-6, 1e-9, `${tag} dLogits`);
+      const [aw, ag, lw, lg] = await both(
+        (b) => ({ s: b.fromHost(sc, 'f32', [T, E]), idx: b.fromHost(wi, 'i32', [T, k]), ds: b.empty('f32', [T, E]) }),
+        (b, o) => b.moe!.auxLoss(o.s, o.idx, 37, 0.001, o.ds), // T = 777 = 21 sequences of 37
+      );
+      expect(Math.abs((lg as number) - (lw as number))).toBeLessThan(1e-12 + 1e-9 * Math.abs(lw as number));
+      close(await read(ag.ds), await read(aw.ds), 1e-6, 1e-12, `${tag} aux dScores`);
+    });
+  }
+
+  for (const [T, k, E, R, bs, cap, bad] of [
+    [4096, 8, 256, 8, 128, 0, false],
+    [4096, 8, 256, 8, 128, 100, false],
+    [3001, 6, 160, 4, 64, 0, true],
+    [16384, 8, 256, 8, 128, 0, false],
+  ] as const) {
+    it(`layout and align T=${T} k=${k} E=${E} bs=${bs}${cap ? ` capacity ${cap}` : ''}${bad ? ' with bad indices' : ''}: exact, and the same bits twice`, async () => {
+      const seed = freshSeed();
+      const r = rng(seed);
+      const idx = new Int32Array(T * k);
+      for (let t = 0; t < T; t++) {
+        const chosen = new Set<number>();
+        while (chosen.size < k) chosen.add(r() < 0.2 ? Math.floor(r() * 4) : Math.floor(r() * E)); // a few hot experts
+        [...chosen].forEach((e, j) => (idx[t * k + j] = e));
+      }
+      const nBad = bad ? 50 : 0;
+      for (let i = 0; i < nBad; i++) idx[Math.floor(r() * T * k)] = r() < 0.5 ? -1 - Math.floor(r() * 5) : E + Math.floor(r() * 5);
+      const tag = `seed ${seed} T=${T}`;
+      const Pmax = alignRowsMax(T * k, E, bs);
+      const make = (b: Backend) => ({
+        idx: b.fromHost(idx, 'i32', [T, k]), sorted: b.empty('i32', [Pmax]), blockExpert: b.empty('i32', [Pmax / bs]), rowExpert: b.empty('i32', [Pmax]),
+        pairPos: b.empty('i32', [T, k]), counts: b.empty('i32', [E]), info: b.empty('i32', [4]),
+        perRank: b.empty('i32', [R]), perExpert: b.empty('i32', [E]), inRank: b.empty('u8', [T, R]),
+      });
+      const run = (b: Backend, o: ReturnType<typeof make>) => {
+        b.moe!.layout(o.idx, E, R, o.perRank, o.perExpert, o.inRank);
+        return b.moe!.align(o.idx, E, bs, cap, o.sorted, o.blockExpert, o.rowExpert, o.pairPos, o.counts, o.info);
+      };
+      const [w, g] = await both(make, run);
+      // bad ids: the reference kernel skips them the same way (the ops never pass them)
+      const infoG = await read(g.info);
+      same(infoG, await read(w.info), `${tag} info`);
+      if (bad) expect(infoG[2]).toBe(idx.filter((e) => e < 0 || e >= E).length);
+      for (const n of ['sorted', 'blockExpert', 'rowExpert', 'pairPos', 'counts', 'perRank', 'perExpert', 'inRank'] as const) same(await read(g[n]), await read(w[n]), `${tag} ${n}`);
+      // determinism: a second run gives the same bits
+      const g2 = make(cuda.backend!);
+      await run(cuda.backend!, g2);
+      for (const n of ['sorted', 'blockExpert', 'rowExpert', 'pairPos', 'counts', 'info', 'perRank', 'perExpert', 'inRank'] as const) same(await read(g2[n]), await read(g[n]), `${tag} second run ${n}`);
+    });
+  }
+
+  it('permute / permuteBytes / unpermute / unpermuteWeightGrad at H = 7168 (bf16 and f32, weighted, mixed dtypes)', async () => {
+    const seed = freshSeed();
+    const r = rng(seed);
+    const T = 40, k = 8, E = 32, bs = 128, H = 7168;
+    const idx = new Int32Array(T * k);
+    for (let t = 0; t < T; t++) {
+      const c = new Set<number>();
+      while (c.size < k) c.add(Math.floor(r() * E));
+      [...c].forEach((e, j) => (idx[t * k + j] = e));
+    }
+    const Pmax = alignRowsMax(T * k, E, bs);
+    const sorted = new Int32Array(Pmax), pos = new Int32Array(T * k), info = new Int32Array(4);
+    const a = ref.fromHost(idx, 'i32', [T, k]);
+    const tt = { s: ref.empty('i32', [Pmax]), be: ref.empty('i32', [Pmax / bs]), re: ref.empty('i32', [Pmax]), pos: ref.empty('i32', [T, k]), cnt: ref.empty('i32', [E]), info: ref.empty('i32', [4]) };
+    ref.moe!.align(a, E, bs, 0, tt.s, tt.be, tt.re, tt.pos, tt.cnt, tt.info);
+    sorted.set(await read(tt.s));
+    pos.set(await read(tt.pos));
+    info.set(await read(tt.info));
+    const P = info[0]!;
+    const xf = Float32Array.from({ length: T * H }, () => normal(r));
+    const wts = Float32Array.from({ length: T * k }, () => r());
+    for (const [xd, od] of [['bf16', 'bf16'], ['f32', 'f32'], ['bf16', 'f32'], ['f32', 'bf16']] as const) {
+      const tag = `seed ${seed} ${xd}->${od}`;
+      const xh = xd === 'bf16' ? toBf16(xf) : xf;
+      for (const weighted of [false, true]) {
+        const [w, g] = await both(
+          (b) => ({ x: b.fromHost(xh, xd, [T, H]), rows: b.fromHost(sorted, 'i32', [Pmax]), wt: b.fromHost(wts, 'f32', [T * k]), out: b.empty(od, [P, H]) }),
+          (b, o) => b.moe!.permute(o.x, o.rows, k, weighted ? o.wt : null, o.out),
+        );
+        const gv = await read(g.out), wv = await read(w.out);
+        same(gv, wv, `${tag} permute weighted ${weighted}`);
+        const [uw, ug] = await both(
+          (b) => ({ y: b.fromHost(wv, od, [P, H]), pos: b.fromHost(pos, 'i32', [T, k]), wt: b.fromHost(wts, 'f32', [T, k]), out: b.empty(xd, [T, H]) }),
+          (b, o) => b.moe!.unpermute(o.y, o.pos, weighted ? o.wt : null, o.out),
+        );
+        const asF32 = async (t: Tensor) => (xd === 'bf16' ? fromBf16((await read(t)) as Uint16Array) : await read(t));
+        const ugv = await asF32(ug.out), uwv = await asF32(uw.out);
+        close(ugv, uwv, xd === 'bf16' ? 8e-3 : 1e-6, 1e-6, `${tag} unpermute weighted ${weighted}`);
+      }
+      const yh = od === 'bf16' ? toBf16(Float32Array.from({ length: P * H }, () => normal(r))) : Float32Array.from({ length: P * H }, () => normal(r));
+      const [gw, gg] = await both(
+        (b) => ({ d: b.fromHost(xh, xd, [T, H]), y: b.fromHost(yh, od, [P, H]), pos: b.fromHost(pos, 'i32', [T, k]), dw: b.empty('f32', [T, k]) }),
+        (b, o) => b.moe!.unpermuteWeightGrad(o.d, o.y, o.pos, o.dw),
+      );
+      close(await read(gg.dw), await read(gw.dw), 1e-6, 1e-6, `${tag} unpermuteWeightGrad`);
+    }
+    // permuteBytes: fp8 codes and f32 scales rows, bit-exact
+    const codes = Uint8Array.from({ length: T * H }, () => Math.floor(r() * 256));
+    const [bw, bg] = await both(
+      (b) => ({ x: b.fromHost(codes, 'fp8e4m3', [T, H]), rows: b.fromHost(sorted, 'i32', [Pmax]), out: b.empty('fp8e4m3', [P, H]) }),
+      (b, o) => b.moe!.permuteBytes!(o.x, o.rows, k, o.out),
+    );
+    same(await read(bg.out), await read(bw.out), `seed ${seed} permuteBytes`);
+  });
+});

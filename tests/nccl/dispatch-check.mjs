@@ -1,0 +1,171 @@
+// Run by tests/moe-nccl.test.ts through `hotpaths launch --nproc N` (one process per GPU): checks the
+// NCCL expert group and moe.dispatch / moe.combine across real ranks. Every rank builds every rank's
+// inputs from one shared seed (cheap, on the host), so it knows exactly which rows it must receive:
+//   - exchangeCounts and allToAllRows move tagged rows (source, destination, index) to the right place
+//   - dispatch: each rank receives exactly the tokens routed to it, as the sender's rows bit for bit
+//     (bf16, f32, or FP8 codes and scales equal to the sender's quantization), ordered by source
+//     rank then token, with the right local expert ids and weights
+//   - combine with identity experts returns x·Σ_j w_j (FP8: dequantized x·Σ_j w_j)
+//   - scenarios: random routing with ragged T, one hot expert (every other rank receives nothing), an
+//     empty source rank (T = 0), k = 1
+// Prints "ok …" lines; any mismatch throws (exit 1: launch stops the other ranks).
+// Usage: hotpaths launch --nproc N tests/nccl/dispatch-check.mjs [seed]
+import { fp8, init, moe, setPoison, toBf16, fromBf16 } from '../../dist/src/index.js';
+
+const rank = Number(process.env.HOTPATHS_RANK);
+const R = Number(process.env.HOTPATHS_WORLD_SIZE);
+const seed = Number(process.argv[2] ?? 12345);
+setPoison(true);
+const cuda = await init({ backend: 'cuda', verbose: false });
+const ref = await init({ backend: 'reference', verbose: false });
+const group = await moe.ncclGroup();
+if (group.size !== R || group.ranks.length !== 1 || group.ranks[0] !== rank) throw new Error(`group: size ${group.size}, ranks ${group.ranks}`);
+const info = cuda.backend.details ?? {};
+console.log(`rank ${rank}/${R} on cuda device ${info.device} (${info.name})`);
+
+function fail(msg) {
+  throw new Error(`rank ${rank}: ${msg}`);
+}
+function rngOf(s) {
+  let a = s >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+function sameBits(got, want, what) {
+  if (got.length !== want.length) fail(`${what}: ${got.length} elements, expected ${want.length}`);
+  for (let i = 0; i < got.length; i++) {
+    if (got[i] !== want[i] && !(Number.isNaN(got[i]) && Number.isNaN(want[i]))) fail(`${what}: element ${i} is ${got[i]}, expected ${want[i]}`);
+  }
+}
+
+// ---------------------------------------------------------------- the group's two collectives
+{
+  const send = Int32Array.from({ length: R }, (_, d) => rank * 10 + d + 1);
+  const [recv] = await group.exchangeCounts([send]);
+  for (let s = 0; s < R; s++) if (recv[s] !== s * 10 + rank + 1) fail(`exchangeCounts: from ${s} got ${recv[s]}, expected ${s * 10 + rank + 1}`);
+  // rows of 3 i32: (source, destination, index); rank s sends (s + d) % 3 + 1 rows to d
+  const n = (s, d) => ((s + d) % 3) + 1;
+  const rows = [];
+  for (let d = 0; d < R; d++) for (let i = 0; i < n(rank, d); i++) rows.push(rank, d, i);
+  const sendT = cuda.tensor(Int32Array.from(rows), [rows.length / 3, 3], 'i32');
+  const total = Array.from({ length: R }, (_, s) => n(s, rank)).reduce((a, b) => a + b, 0);
+  const recvT = cuda.backend.empty('i32', [total, 3]);
+  await group.allToAllRows([sendT], [Int32Array.from({ length: R }, (_, d) => n(rank, d))], [recvT], [Int32Array.from({ length: R }, (_, s) => n(s, rank))]);
+  const got = await recvT.read();
+  const want = [];
+  for (let s = 0; s < R; s++) for (let i = 0; i < n(s, rank); i++) want.push(s, rank, i);
+  sameBits(got, Int32Array.from(want), 'allToAllRows tagged rows');
+  console.log('ok exchangeCounts and allToAllRows move tagged rows to the right ranks and places');
+}
+
+// ---------------------------------------------------------------- dispatch / combine
+function distinct(r, k, E, pick) {
+  const s = new Set();
+  while (s.size < k) s.add(pick(r, E));
+  return [...s];
+}
+
+/** Every rank's inputs of one scenario, the same on every rank. */
+function scenario(name, s) {
+  const r = rngOf(seed * 7919 + s);
+  const E = 8 * R, H = 256;
+  const spec = {
+    random: { k: 4, T: (q) => 48 + 13 * q, pick: (rr, E) => Math.floor(rr() * E) },
+    'one hot expert (other ranks receive nothing)': { k: 2, T: (q) => 32 + q, pick: (rr) => Math.floor(rr() * 2) },
+    'empty source rank': { k: 3, T: (q) => (q === R - 1 ? 0 : 40), pick: (rr, E) => Math.floor(rr() * E) },
+    'k = 1': { k: 1, T: (q) => 30 + 5 * q, pick: (rr, E) => Math.floor(rr() * E) },
+  }[name];
+  const ranks = [];
+  for (let q = 0; q < R; q++) {
+    const T = spec.T(q);
+    const x = Float32Array.from({ length: T * H }, () => (r() - 0.5) * 4);
+    const idx = new Int32Array(T * spec.k);
+    for (let t = 0; t < T; t++) distinct(r, spec.k, E, spec.pick).forEach((e, j) => (idx[t * spec.k + j] = e));
+    const w = Float32Array.from({ length: T * spec.k }, () => r());
+    ranks.push({ T, x, idx, w });
+  }
+  return { name, E, H, k: spec.k, ranks };
+}
+
+const names = ['random', 'one hot expert (other ranks receive nothing)', 'empty source rank', 'k = 1'];
+for (let s = 0; s < names.length; s++) {
+  const sc = scenario(names[s], s);
+  const { E, H, k } = sc;
+  const per = E / R;
+  const mine = sc.ranks[rank];
+  // what this rank must receive: rows by source rank, then token, for tokens with an expert here
+  const expect = [];
+  for (let q = 0; q < R; q++) {
+    const src = sc.ranks[q];
+    for (let t = 0; t < src.T; t++) {
+      const local = [], ws = [];
+      for (let j = 0; j < k; j++) {
+        const e = src.idx[t * k + j];
+        const here = Math.floor(e / per) === rank;
+        local.push(here ? e - rank * per : -1);
+        ws.push(here ? src.w[t * k + j] : 0);
+      }
+      if (local.some((v) => v >= 0)) expect.push({ q, t, local, ws });
+    }
+  }
+  for (const dtype of ['bf16', 'f32']) {
+    for (const useFp8 of dtype === 'bf16' ? [false, true] : [false]) {
+      const tag = `${sc.name}, ${dtype}${useFp8 ? ' as fp8' : ''}`;
+      const xHost = dtype === 'bf16' ? toBf16(mine.x) : mine.x;
+      const x = cuda.tensor(xHost, [mine.T, H], dtype);
+      const indices = cuda.tensor(mine.idx, [mine.T, k], 'i32');
+      const weights = cuda.tensor(mine.w, [mine.T, k], 'f32');
+      const [d] = await moe.dispatch(group, [{ x, indices, weights }], { numExperts: E, fp8: useFp8 });
+      // the received rows, bit for bit the senders' (FP8: the senders' quantization of them)
+      const n = expect.length;
+      const recvIdx = await d.recvIndices.read(), recvW = await d.recvWeights.read();
+      if (d.recvIndices.shape[0] !== n) fail(`${tag}: received ${d.recvIndices.shape[0]} rows, expected ${n}`);
+      sameBits(recvIdx, Int32Array.from(expect.flatMap((e) => e.local)), `${tag}: recvIndices`);
+      sameBits(recvW, Float32Array.from(expect.flatMap((e) => e.ws)), `${tag}: recvWeights`);
+      const rowsOf = (q) => (dtype === 'bf16' ? toBf16(sc.ranks[q].x) : sc.ranks[q].x);
+      const wantRows = new (dtype === 'bf16' ? Uint16Array : Float32Array)(n * H);
+      expect.forEach((e, i) => wantRows.set(rowsOf(e.q).subarray(e.t * H, (e.t + 1) * H), i * H));
+      if (useFp8) {
+        if (d.recv.data.shape[0] !== n || d.recv.scales.shape[0] !== n) fail(`${tag}: FP8 rows ${d.recv.data.shape[0]} and scales ${d.recv.scales.shape[0]}, expected ${n}`);
+        if (n > 0) {
+          const q = await fp8.quantize(ref.tensor(wantRows, [n, H], 'bf16'), { block: [1, 128] });
+          sameBits(await d.recv.data.read(), await q.data.read(), `${tag}: received FP8 codes`);
+          sameBits(await d.recv.scales.read(), await q.scales.read(), `${tag}: received FP8 scales`);
+        }
+      } else {
+        sameBits(await d.recv.read(), wantRows, `${tag}: received rows`);
+      }
+      // identity experts: combine(expertX) = x·Σ_j w_j (FP8: the dequantized rows)
+      let expertOut = d.expertX;
+      let xEff = dtype === 'bf16' ? fromBf16(xHost) : mine.x;
+      if (useFp8) {
+        // (fp8 ops take no empty tensor: a rank that received nothing has an empty expertX)
+        const P = d.expertX.data.shape[0];
+        const deqHost = P > 0 ? await (await fp8.dequantize(d.expertX)).read() : new Float32Array(0);
+        expertOut = cuda.tensor(toBf16(deqHost), [P, H], 'bf16');
+        if (mine.T > 0) xEff = await (await fp8.dequantize(await fp8.quantize(ref.tensor(xHost, [mine.T, H], 'bf16'), { block: [1, 128] }))).read();
+      }
+      const [out] = await moe.combine(group, [expertOut], [d]);
+      const got = dtype === 'bf16' ? fromBf16(await out.read()) : await out.read();
+      const tol = dtype === 'bf16' ? 2e-2 : 1e-5;
+      for (let t = 0; t < mine.T; t++) {
+        let sw = 0;
+        for (let j = 0; j < k; j++) sw += mine.w[t * k + j];
+        for (let h = 0; h < H; h++) {
+          const want = xEff[t * H + h] * sw;
+          const g = got[t * H + h];
+          if (!(Math.abs(g - want) <= tol * (Math.abs(want) + 0.05))) fail(`${tag}: combine[${t}, ${h}] = ${g}, expected x·Σw = ${want}`);
+        }
+      }
+      console.log(`ok ${tag}: received ${n} rows exactly (from ${R} ranks); combine of identity experts = x·Σw for ${mine.T} tokens`);
+      for (const t of [x, indices, weights, out]) t.dispose();
+    }
+  }
+}
+group.destroy?.();
+console.log('ok all');
