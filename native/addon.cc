@@ -84,6 +84,19 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   add(env, exports, "ncclCommInit", hp::NcclCommInit);
   add(env, exports, "ncclSendRecv", hp::NcclSendRecv);
   add(env, exports, "ncclCommDestroy", hp::NcclCommDestroy);
+  add(env, exports, "cudaNnEmbedding", hp::CudaNnEmbedding);
+  add(env, exports, "cudaNnEmbeddingBackward", hp::CudaNnEmbeddingBackward);
+  add(env, exports, "cudaNnRmsnorm", hp::CudaNnRmsnorm);
+  add(env, exports, "cudaNnRmsnormBackward", hp::CudaNnRmsnormBackward);
+  add(env, exports, "cudaNnRope", hp::CudaNnRope);
+  add(env, exports, "cudaNnAttention", hp::CudaNnAttention);
+  add(env, exports, "cudaNnAttentionBackward", hp::CudaNnAttentionBackward);
+  add(env, exports, "cudaNnSwiglu", hp::CudaNnSwiglu);
+  add(env, exports, "cudaNnSwigluBackward", hp::CudaNnSwigluBackward);
+  add(env, exports, "cudaNnAddScaled", hp::CudaNnAddScaled);
+  add(env, exports, "cudaNnSumSquares", hp::CudaNnSumSquares);
+  add(env, exports, "cudaNnAdamw", hp::CudaNnAdamw);
+  add(env, exports, "cudaNnSample", hp::CudaNnSample);
   return exports;
 }
 

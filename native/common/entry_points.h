@@ -86,6 +86,21 @@ Napi::Value CudaGrpoAdvantages(const Napi::CallbackInfo& info);
 Napi::Value CudaGrpoLoss(const Napi::CallbackInfo& info);
 Napi::Value CudaGrpoFusedTokenLoss(const Napi::CallbackInfo& info);
 
+// native/cuda/nn.cu (or native/cuda/no_cuda.cc): launch on the addon's stream and return at once
+Napi::Value CudaNnEmbedding(const Napi::CallbackInfo& info);
+Napi::Value CudaNnEmbeddingBackward(const Napi::CallbackInfo& info);
+Napi::Value CudaNnRmsnorm(const Napi::CallbackInfo& info);
+Napi::Value CudaNnRmsnormBackward(const Napi::CallbackInfo& info);
+Napi::Value CudaNnRope(const Napi::CallbackInfo& info);
+Napi::Value CudaNnAttention(const Napi::CallbackInfo& info);
+Napi::Value CudaNnAttentionBackward(const Napi::CallbackInfo& info);
+Napi::Value CudaNnSwiglu(const Napi::CallbackInfo& info);
+Napi::Value CudaNnSwigluBackward(const Napi::CallbackInfo& info);
+Napi::Value CudaNnAddScaled(const Napi::CallbackInfo& info);
+Napi::Value CudaNnSumSquares(const Napi::CallbackInfo& info);
+Napi::Value CudaNnAdamw(const Napi::CallbackInfo& info);
+Napi::Value CudaNnSample(const Napi::CallbackInfo& info);
+
 // native/cuda/ceiling.cu (or native/cuda/no_cuda.cc): launches on the addon's stream, returns at once
 Napi::Value CudaPeakFlops(const Napi::CallbackInfo& info);
 

@@ -60,5 +60,18 @@ Napi::Value NcclGetUniqueId(const Napi::CallbackInfo& info) { no_cuda(info, "ncc
 Napi::Value NcclCommInit(const Napi::CallbackInfo& info) { no_cuda(info, "ncclCommInit"); }
 Napi::Value NcclSendRecv(const Napi::CallbackInfo& info) { no_cuda(info, "ncclSendRecv"); }
 Napi::Value NcclCommDestroy(const Napi::CallbackInfo& info) { no_cuda(info, "ncclCommDestroy"); }
+Napi::Value CudaNnEmbedding(const Napi::CallbackInfo& info) { no_cuda(info, "cudaNnEmbedding"); }
+Napi::Value CudaNnEmbeddingBackward(const Napi::CallbackInfo& info) { no_cuda(info, "cudaNnEmbeddingBackward"); }
+Napi::Value CudaNnRmsnorm(const Napi::CallbackInfo& info) { no_cuda(info, "cudaNnRmsnorm"); }
+Napi::Value CudaNnRmsnormBackward(const Napi::CallbackInfo& info) { no_cuda(info, "cudaNnRmsnormBackward"); }
+Napi::Value CudaNnRope(const Napi::CallbackInfo& info) { no_cuda(info, "cudaNnRope"); }
+Napi::Value CudaNnAttention(const Napi::CallbackInfo& info) { no_cuda(info, "cudaNnAttention"); }
+Napi::Value CudaNnAttentionBackward(const Napi::CallbackInfo& info) { no_cuda(info, "cudaNnAttentionBackward"); }
+Napi::Value CudaNnSwiglu(const Napi::CallbackInfo& info) { no_cuda(info, "cudaNnSwiglu"); }
+Napi::Value CudaNnSwigluBackward(const Napi::CallbackInfo& info) { no_cuda(info, "cudaNnSwigluBackward"); }
+Napi::Value CudaNnAddScaled(const Napi::CallbackInfo& info) { no_cuda(info, "cudaNnAddScaled"); }
+Napi::Value CudaNnSumSquares(const Napi::CallbackInfo& info) { no_cuda(info, "cudaNnSumSquares"); }
+Napi::Value CudaNnAdamw(const Napi::CallbackInfo& info) { no_cuda(info, "cudaNnAdamw"); }
+Napi::Value CudaNnSample(const Napi::CallbackInfo& info) { no_cuda(info, "cudaNnSample"); }
 
 }  // namespace hp

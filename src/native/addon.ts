@@ -204,7 +204,36 @@ export interface Addon {
   ncclSendRecv(comm: number, peers: Int32Array, sendPtrs: BigUint64Array, sendBytes: Float64Array, recvPtrs: BigUint64Array, recvBytes: Float64Array): void;
   /** Waits for the stream and frees the communicator. */
   ncclCommDestroy(comm: number): void;
+  // nn (NnKernels) on device memory: the cpuNn* arguments as device pointers; each launches on the
+  // stream and returns. `work` is scratch the caller allocates (sizes below) and may release at once.
+  cudaNnEmbedding(table: bigint, ids: bigint, V: number, D: number, N: number, out: bigint): void;
+  cudaNnEmbeddingBackward(dOut: bigint, ids: bigint, V: number, D: number, N: number, dTable: bigint): void;
+  cudaNnRmsnorm(x: bigint, weight: bigint, N: number, D: number, eps: number, out: bigint, rstd: bigint): void;
+  /** work: f32 [min(N, 64) · D] (cudaNnRmsnormWorkFloats). */
+  cudaNnRmsnormBackward(dOut: bigint, x: bigint, weight: bigint, rstd: bigint, N: number, D: number, dx: bigint, dWeight: bigint, work: bigint): void;
+  /** out may be x itself. */
+  cudaNnRope(x: bigint, positions: bigint, N: number, nH: number, Dh: number, theta: number, inverse: boolean, out: bigint): void;
+  /** Dh ≤ 256. */
+  cudaNnAttention(q: bigint, k: bigint, v: bigint, B: number, Tq: number, S: number, nH: number, Dh: number, qOffset: number, kvLen: number, scale: number, out: bigint, lse: bigint): void;
+  /** work: f32 [B · nH · T]. */
+  cudaNnAttentionBackward(q: bigint, k: bigint, v: bigint, out: bigint, lse: bigint, dOut: bigint, B: number, T: number, nH: number, Dh: number, scale: number,
+    dq: bigint, dk: bigint, dv: bigint, work: bigint): void;
+  cudaNnSwiglu(gate: bigint, up: bigint, n: number, out: bigint): void;
+  cudaNnSwigluBackward(gate: bigint, up: bigint, dOut: bigint, n: number, dGate: bigint, dUp: bigint): void;
+  cudaNnAddScaled(a: bigint, b: bigint, n: number, alpha: number, out: bigint): void;
+  /** work: f64 [1 + 1024] (CUDA_SUM_SQUARES_WORK_BYTES), 8-byte aligned; work[0] becomes Σ x² (download it). */
+  cudaNnSumSquares(x: bigint, n: number, work: bigint): void;
+  cudaNnAdamw(param: bigint, grad: bigint, m: bigint, v: bigint, n: number, lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, step: number): void;
+  cudaNnSample(logits: bigint, uniforms: bigint, B: number, V: number, temperature: number, topP: number, ids: bigint): void;
 }
+
+/** Floats of cudaNnRmsnormBackward's work buffer: the dWeight partials of min(N, 64) row parts (native/cuda/nn.cuh rmsnorm_parts). */
+export function cudaNnRmsnormWorkFloats(N: number, D: number): number {
+  return Math.min(N, 64) * D;
+}
+
+/** Bytes of cudaNnSumSquares's work buffer: the result and 1024 range partials, f64 (SS_PARTS in native/cuda/nn.cuh). */
+export const CUDA_SUM_SQUARES_WORK_BYTES = 8 * (1 + 1024);
 
 /** FMA chains per thread of cudaPeakFlops (FMA_CHAINS in native/cuda/ceiling.cu). */
 export const CUDA_FMA_CHAINS = 8;

@@ -4,12 +4,12 @@
 
 import { allocHost, dtypeBytes, type DType, type HostArray } from '../dtype.js';
 import { HotpathsError, show } from '../errors.js';
-import type { Backend, Fp8Kernels, GemmKernels, GrpoKernels, LogprobKernels, MachineCeilings, MoeKernels } from '../runtime/backend.js';
+import type { Backend, Fp8Kernels, GemmKernels, GrpoKernels, LogprobKernels, MachineCeilings, MoeKernels, NnKernels } from '../runtime/backend.js';
 import { calibrate, ceilingCopyBytes, checkedCeilings, median } from '../runtime/measure.js';
 import { poisonEnabled, POISON_BYTE } from '../runtime/poison.js';
 import { sizeClass } from '../runtime/sizeclass.js';
 import { numel, Tensor } from '../tensor.js';
-import { CUDA_FMA_CHAINS, type Addon } from './addon.js';
+import { CUDA_FMA_CHAINS, CUDA_SUM_SQUARES_WORK_BYTES, cudaNnRmsnormWorkFloats, type Addon } from './addon.js';
 import { nativeCall, nativeCallSync } from './call.js';
 import { ADV_SCALE_CODE, AGG_CODE, FORMAT_CODE, KL_CODE } from './cpu.js';
 
@@ -204,6 +204,65 @@ export function createCudaBackend(addon: Addon): Backend {
     },
   };
 
+  // Scratch for one launch: released as soon as the launch is queued. Safe because every kernel, copy,
+  // poison memset and upload runs in order on the addon's one stream, so whoever gets the block from
+  // the pool next touches it only after this launch is done (cudaFree syncs the stream first).
+  const withWork = <R>(dtype: DType, n: number, fn: (work: Tensor) => R): R => {
+    const work = backend.empty(dtype, [n]);
+    try {
+      return fn(work);
+    } finally {
+      work.dispose();
+    }
+  };
+  // the ops hand every nn kernel canonical shapes ([N, D], [N, nH, Dh], [B, T, nH, Dh])
+  const nn: NnKernels = {
+    embedding: (table, ids, out) =>
+      nativeCallSync('nn.embedding (cuda)', () => addon.cudaNnEmbedding(f(table), f(ids), table.shape[0]!, table.shape[1]!, ids.size, f(out))),
+    embeddingBackward: (dOut, ids, dTable) =>
+      nativeCallSync('nn.embeddingBackward (cuda)', () => addon.cudaNnEmbeddingBackward(f(dOut), f(ids), dTable.shape[0]!, dTable.shape[1]!, ids.size, f(dTable))),
+    rmsnorm: (x, weight, eps, out, rstd) =>
+      nativeCallSync('nn.rmsnorm (cuda)', () => addon.cudaNnRmsnorm(f(x), f(weight), x.shape[0]!, x.shape[1]!, eps, f(out), f(rstd))),
+    rmsnormBackward: (dOut, x, weight, rstd, dx, dWeight) => {
+      const [N, D] = x.shape as [number, number];
+      withWork('f32', cudaNnRmsnormWorkFloats(N, D), (work) =>
+        nativeCallSync('nn.rmsnormBackward (cuda)', () => addon.cudaNnRmsnormBackward(f(dOut), f(x), f(weight), f(rstd), N, D, f(dx), f(dWeight), f(work))),
+      );
+    },
+    rope: (x, positions, theta, inverse, out) =>
+      nativeCallSync('nn.rope (cuda)', () => addon.cudaNnRope(f(x), f(positions), x.shape[0]!, x.shape[1]!, x.shape[2]!, theta, inverse, f(out))),
+    attention: (q, k, v, qOffset, kvLen, scale, out, lse) =>
+      nativeCallSync('nn.attention (cuda)', () =>
+        addon.cudaNnAttention(f(q), f(k), f(v), q.shape[0]!, q.shape[1]!, k.shape[1]!, q.shape[2]!, q.shape[3]!, qOffset, kvLen, scale, f(out), f(lse)),
+      ),
+    attentionBackward: (q, k, v, out, lse, dOut, scale, dq, dk, dv) =>
+      withWork('f32', lse.size, (work) =>
+        nativeCallSync('nn.attentionBackward (cuda)', () =>
+          addon.cudaNnAttentionBackward(f(q), f(k), f(v), f(out), f(lse), f(dOut), q.shape[0]!, q.shape[1]!, q.shape[2]!, q.shape[3]!, scale, f(dq), f(dk), f(dv), f(work)),
+        ),
+      ),
+    swiglu: (gate, up, out) => nativeCallSync('nn.swiglu (cuda)', () => addon.cudaNnSwiglu(f(gate), f(up), gate.size, f(out))),
+    swigluBackward: (gate, up, dOut, dGate, dUp) =>
+      nativeCallSync('nn.swigluBackward (cuda)', () => addon.cudaNnSwigluBackward(f(gate), f(up), f(dOut), gate.size, f(dGate), f(dUp))),
+    addScaled: (a, b, alpha, out) => nativeCallSync('nn.addScaled (cuda)', () => addon.cudaNnAddScaled(f(a), f(b), a.size, alpha, f(out))),
+    // a number: the f64 sum waits for the stream (one 8-byte read, like grpo.loss's results)
+    sumSquares: async (x) => {
+      const work = backend.empty('u8', [CUDA_SUM_SQUARES_WORK_BYTES]);
+      try {
+        nativeCallSync('nn.sumSquares (cuda)', () => addon.cudaNnSumSquares(f(x), x.size, f(work)));
+        const r = new Float64Array(1);
+        await nativeCall('nn.sumSquares read (cuda)', () => addon.cudaDownload(f(work), r));
+        return r[0]!;
+      } finally {
+        work.dispose();
+      }
+    },
+    adamw: (param, grad, m, v, p) =>
+      nativeCallSync('nn.adamw (cuda)', () => addon.cudaNnAdamw(f(param), f(grad), f(m), f(v), param.size, p.lr, p.beta1, p.beta2, p.eps, p.weightDecay, p.step)),
+    sample: (logits, uniforms, temperature, topP, ids) =>
+      nativeCallSync('nn.sample (cuda)', () => addon.cudaNnSample(f(logits), f(uniforms), logits.shape[0]!, logits.shape[1]!, temperature, topP, f(ids))),
+  };
+
   const backend: Backend & { poolStats(): typeof stats; trim(): void; info: typeof info } = {
     name: 'cuda',
     deviceName: info.name,
@@ -263,6 +322,7 @@ export function createCudaBackend(addon: Addon): Backend {
     logprob,
     grpo,
     moe,
+    nn,
   };
   return backend;
 }
