@@ -32,6 +32,17 @@ Napi::Value CpuKl(const Napi::CallbackInfo& info);
 Napi::Value CpuGrpoAdvantages(const Napi::CallbackInfo& info);
 Napi::Value CpuGrpoLoss(const Napi::CallbackInfo& info);
 
+// native/cpu/moe.cc: Promise<void> (cpuMoeAuxLoss: Promise<number>), on the thread pool
+Napi::Value CpuMoeRoute(const Napi::CallbackInfo& info);
+Napi::Value CpuMoeRouteBackward(const Napi::CallbackInfo& info);
+Napi::Value CpuMoeUpdateBias(const Napi::CallbackInfo& info);
+Napi::Value CpuMoeAuxLoss(const Napi::CallbackInfo& info);
+Napi::Value CpuMoeLayout(const Napi::CallbackInfo& info);
+Napi::Value CpuMoeAlign(const Napi::CallbackInfo& info);
+Napi::Value CpuMoePermute(const Napi::CallbackInfo& info);
+Napi::Value CpuMoeUnpermute(const Napi::CallbackInfo& info);
+Napi::Value CpuMoeUnpermuteWeightGrad(const Napi::CallbackInfo& info);
+
 // native/cpu/ceiling.cc: Promise<number> (FLOPs done), runs on the thread pool
 Napi::Value CpuPeakFlops(const Napi::CallbackInfo& info);
 
