@@ -181,6 +181,7 @@ class WebGPUBackendImpl implements WebGPUBackend {
       layout: (...a) => (alive(), mk.layout(...a)),
       align: (...a) => (alive(), mk.align(...a)),
       permute: (...a) => (alive(), mk.permute(...a)),
+      permuteBytes: (...a) => (alive(), mk.permuteBytes(...a)),
       unpermute: (...a) => (alive(), mk.unpermute(...a)),
       unpermuteWeightGrad: (...a) => (alive(), mk.unpermuteWeightGrad(...a)),
       copyRows: (...a) => (alive(), mk.copyRows(...a)),

@@ -28,6 +28,7 @@ export const MOE_SHADER_FILES = [
   'moe/align_scatter.wgsl',
   'moe/align_fill.wgsl',
   'moe/permute.wgsl',
+  'moe/permute_bytes.wgsl',
   'moe/unpermute.wgsl',
   'moe/unpermute_weight_grad.wgsl',
   'moe/copy_bytes.wgsl',
@@ -71,7 +72,7 @@ function nextPow2(n: number): number {
 
 const placeholders = new WeakMap<GPUDevice, GPUBuffer>();
 
-export function createMoeKernels(ctx: MoeLaunchContext): MoeKernels {
+export function createMoeKernels(ctx: MoeLaunchContext): Required<MoeKernels> {
   const device = ctx.batcher.device;
   /** A tensor's binding, or a 16-byte placeholder for an empty one (WebGPU rejects zero-sized bindings; the kernels never read it then). */
   const bind = (t: Tensor, what: string): BufferRange => {
@@ -232,6 +233,18 @@ export function createMoeKernels(ctx: MoeLaunchContext): MoeKernels {
       ctx.batcher.dispatch(p, [P, H, T * k, k, n], [
         bind(x, 'moe.permute x'), bind(rows, 'moe.permute rows'), bind(weights ?? rows, 'moe.permute weights'), bind(out, 'moe.permute out'),
       ], Math.ceil(n / (WG_ELEMENTWISE * PER_INVOCATION)));
+    },
+
+    // x [T, W] -> out [P, W], any dtype, bytes as they are
+    permuteBytes(x, rows, k, out) {
+      const T = x.shape[0]!;
+      const P = out.shape[0]!;
+      const rowBytes = P ? (out.size / P) * dtypeBytes(out.dtype) : 0;
+      const n = Math.ceil((P * rowBytes) / 4);
+      if (n === 0) return;
+      const p = ctx.pipelines.get(['moe/permute_bytes.wgsl'], { WG: WG_ELEMENTWISE, ALIGNED: rowBytes % 4 === 0 });
+      ctx.batcher.dispatch(p, [P, rowBytes, T * k, k, n], [bind(x, 'moe.permuteBytes x'), bind(rows, 'moe.permuteBytes rows'), bind(out, 'moe.permuteBytes out')],
+        Math.ceil(n / WG_ELEMENTWISE));
     },
 
     // y [P, H], pairPos [T, k], weights [T, k] -> out [T, H]
