@@ -9,8 +9,9 @@ import { caseName, fp8Bytes, fp8Cases, prepareFp8 } from './fp8.cases.js';
 import { gemmCases, gemmFlops, prepareGemm } from './gemm.cases.js';
 import { logprobBytes, logprobCaseName, logprobCases, prepareLogprob } from './logprob.cases.js';
 import { fmtShape, rates, timeDevice, type Measurement } from './measurement.js';
+import { moeBytes, moeCaseName, moeCases, moeCaseShape, prepareMoe } from './moe.cases.js';
 
-export const FAMILY_NAMES = ['fp8', 'gemm', 'logprob'] as const;
+export const FAMILY_NAMES = ['fp8', 'gemm', 'logprob', 'moe'] as const;
 export type FamilyName = (typeof FAMILY_NAMES)[number];
 
 export interface BenchCase {
@@ -47,6 +48,12 @@ export const BENCH_FAMILIES: BenchFamily[] = [
     unit: 'GB/s',
     cases: (backend, quick) =>
       logprobCases(backend.name, quick, backend.maxBytes).map((c) => ({ family: 'logprob', op: logprobCaseName(c), shape: `${c.N}x${c.V}`, work: { bytes: logprobBytes(c) }, prepare: (b) => prepareLogprob(b, c) })),
+  },
+  {
+    name: 'moe',
+    unit: 'GB/s',
+    cases: (backend, quick) =>
+      moeCases(backend.name, quick).map((c) => ({ family: 'moe', op: moeCaseName(c), shape: moeCaseShape(c), work: { bytes: moeBytes(c) }, prepare: (b) => prepareMoe(b, c) })),
   },
 ];
 

@@ -99,7 +99,8 @@ export async function moeLayer(x: Tensor, w: MoeLayerWeights, routing: LayerRout
   }
   const s = await sharedExpert(x, w);
   const sum = await add(out, s);
-  for (const t of [xe, out, s, routed.weights, routed.indices, routed.scores, a.sortedPairs, a.blockExpert, a.rowExpert, a.pairPos, a.counts]) t.dispose();
+  for (const t of [xe, out, s, routed.weights, routed.indices, routed.scores]) t.dispose();
+  moe.disposeAlignment(a);
   return sum;
 }
 
@@ -123,6 +124,8 @@ export async function moeLayerParallel(
     ys.push(P === 0 ? group.backend.empty('f32', [0, xs[i]!.shape[1]!]) : await experts(d.expertX as QuantizedTensor, sliceRows(d.alignment.rowExpert, 0, P), local[i]!));
   }
   const routed = await moe.combine(group, ys, disp);
+  moe.disposeDispatched(disp);
+  for (const g of routes) for (const t of [g.weights, g.indices, g.scores]) t.dispose();
   const outs: Tensor[] = [];
   for (let i = 0; i < xs.length; i++) {
     const s = await sharedExpert(xs[i]!, w);
