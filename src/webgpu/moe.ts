@@ -16,6 +16,7 @@ import type { BufferRange, CommandBatcher, PipelineCache } from './pipelines.js'
 
 export const MOE_SHADER_FILES = [
   'moe/common.wgsl',
+  'moe/exact.wgsl',
   'moe/route.wgsl',
   'moe/route_backward.wgsl',
   'moe/update_bias.wgsl',
@@ -71,6 +72,47 @@ function nextPow2(n: number): number {
 }
 
 const placeholders = new WeakMap<GPUDevice, GPUBuffer>();
+const exactConsts = new WeakMap<GPUDevice, GPUBuffer>();
+
+/**
+ * The constants of moe/exact.wgsl as u32 words (hi, lo per 64-bit value), computed with BigInt to
+ * 2^−200 and rounded once: ln 2 in Q64; 1/k! in Q63, k = 0..8; e^(−j/64) in Q64, j = 0..44 (j = 0 as
+ * 2^64 − 1, the largest Q64 value).
+ */
+export function exactConstWords(): Uint32Array {
+  const P = 200n;
+  const ONE = 1n << P;
+  // ln 2 = Σ_{k ≥ 1} 1 / (k·2^k)
+  let ln2 = 0n;
+  for (let k = 1n; k <= 220n; k++) ln2 += ONE / (k << k);
+  // e^(−j/64) = Σ_k (−j/64)^k / k!
+  const expNeg = (j: bigint): bigint => {
+    let term = ONE;
+    let sum = ONE;
+    for (let k = 1n; k <= 90n; k++) {
+      term = (term * j) / (64n * k);
+      sum += k % 2n ? -term : term;
+    }
+    return sum;
+  };
+  const q = (v: bigint, f: bigint): bigint => (v + (1n << (P - f - 1n))) >> (P - f); // v / 2^P in Qf, rounded
+  const values: bigint[] = [q(ln2, 64n)];
+  let fact = 1n;
+  for (let k = 0n; k <= 8n; k++) {
+    if (k > 0n) fact *= k;
+    values.push(q(ONE / fact, 63n));
+  }
+  for (let j = 0n; j <= 44n; j++) {
+    const v = q(expNeg(j), 64n);
+    values.push(v >= 1n << 64n ? (1n << 64n) - 1n : v);
+  }
+  const words = new Uint32Array(values.length * 2);
+  values.forEach((v, i) => {
+    words[2 * i] = Number(v >> 32n);
+    words[2 * i + 1] = Number(v & 0xffffffffn);
+  });
+  return words;
+}
 
 export function createMoeKernels(ctx: MoeLaunchContext): Required<MoeKernels> {
   const device = ctx.batcher.device;
@@ -89,6 +131,17 @@ export function createMoeKernels(ctx: MoeLaunchContext): Required<MoeKernels> {
   const clear = (t: Tensor, what: string): void => {
     const r = ctx.bind(t, what);
     if (r.size) ctx.batcher.encoder().clearBuffer(r.buffer, r.offset ?? 0, r.size);
+  };
+  const consts = (): GPUBuffer => {
+    let buffer = exactConsts.get(device);
+    if (!buffer) {
+      const w = exactConstWords();
+      buffer = device.createBuffer({ size: w.byteLength, usage: BufferUsage.STORAGE, mappedAtCreation: true, label: 'hotpaths moe exact constants' });
+      new Uint32Array(buffer.getMappedRange()).set(w);
+      buffer.unmap();
+      exactConsts.set(device, buffer);
+    }
+    return buffer;
   };
   const words = (dtype: DType, n: number): number => (dtype === 'bf16' ? Math.ceil(n / 2) : n);
 
@@ -111,18 +164,17 @@ export function createMoeKernels(ctx: MoeLaunchContext): Required<MoeKernels> {
     route(logits, bias, prm, scores, weights, indices) {
       const [T, E] = logits.shape as [number, number];
       if (T === 0) return;
-      const maxE = Math.max(64, nextPow2(E));
+      const maxE = Math.max(256, nextPow2(E)); // one pipeline for every E ≤ 256 (each compiles for seconds on lavapipe)
       const shared = device.limits.maxComputeWorkgroupStorageSize;
       if (4 * maxE + ROUTE_FIXED_SHARED > shared) {
         throw new HotpathsError('E_TOO_LARGE', `moe.route (webgpu): ${E} experts need ${4 * maxE + ROUTE_FIXED_SHARED} bytes of workgroup storage, this device has ${shared}`);
       }
       if (prm.nGroup > MAX_GROUPS) throw new HotpathsError('E_TOO_LARGE', `moe.route (webgpu): at most ${MAX_GROUPS} groups, got nGroup ${prm.nGroup}`);
-      const p = ctx.pipelines.get([COMMON, 'moe/route.wgsl'], {
-        WG: WG_ROW, MAX_E: maxE, SOFTMAX: prm.scoring === 'softmax', HAS_BIAS: bias !== null, GROUP_MAX: prm.groupScore === 'max', NORM: prm.normTopkProb,
-      });
-      ctx.batcher.dispatch(p, [T, E, prm.topk, prm.nGroup, prm.topkGroup, bits(prm.routedScalingFactor)], [
+      const p = ctx.pipelines.get([COMMON, 'moe/exact.wgsl', 'moe/route.wgsl'], { WG: WG_ROW, MAX_E: maxE, SOFTMAX: prm.scoring === 'softmax' });
+      const flags = (bias ? 1 : 0) | (prm.groupScore === 'max' ? 2 : 0) | (prm.normTopkProb ? 4 : 0);
+      ctx.batcher.dispatch(p, [T, E, prm.topk, prm.nGroup, prm.topkGroup, bits(prm.routedScalingFactor), flags], [
         bind(logits, 'moe.route logits'), bind(bias ?? logits, 'moe.route bias'), bind(scores, 'moe.route scores'),
-        bind(weights, 'moe.route weights'), bind(indices, 'moe.route indices'),
+        bind(weights, 'moe.route weights'), bind(indices, 'moe.route indices'), consts(),
       ], T);
     },
 
