@@ -122,6 +122,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     let m = moe_key_value(mk);
     // a NaN logit, or an infinite max (inf − inf), makes the whole row NaN, as in the reference
     let bad = atomicLoad(&nan_seen) != 0u || (bitcast<u32>(m) & 0x7fffffffu) == 0x7f800000u;
+    if (bad && lid == 0u) { atomicOr(&nan_seen, 1u); } // NaN weights too, from bits (not from NaN arithmetic)
     // S = Σ_e e^(x_e − m) in Q63 (96 bits), terms below 2^−63 dropped (S ≥ 1: relative error < E·2^−63)
     var part = vec3<u32>(0u, 0u, 0u);
     if (!bad) {
