@@ -4,56 +4,24 @@
 # variants: logits upcast to f32 first (TRL / verl's usual path) and log_softmax in bf16.
 #   python3 bench_logprob_torch.py logprob_cuda.csv
 import csv
+import os
 import sys
 
 import torch
 
 V = 151936
-EPS_LOW, EPS_HIGH, BETA, TEMP = 0.2, 0.28, 0.04, 1.0
 
-
-def step(logits, y, old, ref, adv, mask, upcast):
-    logits.grad = None
-    x = logits.float() if upcast else logits
-    lp = torch.log_softmax(x / TEMP, dim=-1).gather(-1, y[:, None]).squeeze(-1).float()
-    ratio = torch.exp(lp - old)
-    pg = -torch.min(ratio * adv, torch.clamp(ratio, 1 - EPS_LOW, 1 + EPS_HIGH) * adv)
-    d = ref - lp
-    per_tok = pg + BETA * (torch.exp(d) - d - 1)
-    loss = (per_tok * mask).sum() / mask.sum()
-    loss.backward()
-    return loss
-
-
-def time_ms(fn, reps=5):
-    fn()
-    torch.cuda.synchronize()
-    ts = []
-    for _ in range(reps):
-        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        a.record()
-        fn()
-        b.record()
-        b.synchronize()
-        ts.append(a.elapsed_time(b))
-    ts.sort()
-    return ts[len(ts) // 2]
+# the peer itself (the step, the timing, OOM handling) is bench/peers/torch_grpo.py's, shared with
+# `hotpaths bench grpo`
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', '..', 'bench', 'peers'))
+from torch_grpo import peer as grpo_peer  # noqa: E402
 
 
 def peer(N, upcast):
-    g = torch.Generator(device='cuda').manual_seed(N)
-    logits = (torch.rand(N, V, device='cuda', generator=g) * 16 - 8).to(torch.bfloat16).requires_grad_(True)
-    y = torch.randint(0, V, (N,), device='cuda', generator=g)
-    with torch.no_grad():
-        lp0 = torch.log_softmax(logits.float(), -1).gather(-1, y[:, None]).squeeze(-1) if N <= 8192 else torch.zeros(N, device='cuda')
-    old, ref = lp0.clone(), lp0.clone()
-    adv = torch.randn(N, device='cuda', generator=g)
-    mask = torch.ones(N, device='cuda')
-    try:
-        return time_ms(lambda: step(logits, y, old, ref, adv, mask, upcast))
-    finally:
-        del logits
-        torch.cuda.empty_cache()
+    t = grpo_peer(N, V, upcast)
+    if t is None:
+        raise torch.OutOfMemoryError()
+    return t
 
 
 def main():
