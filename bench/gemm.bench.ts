@@ -3,7 +3,8 @@
 // Ceiling: the FP32 FMA peak on cpu/webgpu/reference (their FP8 GEMM decodes to f32 and runs FMAs);
 // on cuda the tensor cores' FP8 rate as measured by torch._scaled_mm at 8192³ in the same run.
 // Peers in the same run: OpenBLAS sgemm for cpu (same shapes, f32), the cpu backend for webgpu,
-// torch._scaled_mm (cuBLASLt, row-wise scales) and bf16 torch.matmul for cuda (bench/peers/torch_gemm.py).
+// torch._scaled_mm (cuBLASLt, row-wise scales) and bf16 torch.matmul for cuda (bench/peers/torch_gemm.py);
+// for 'matmul bf16' on cuda the peer is bf16 torch.matmul alone and the ceiling its rate at 8192³.
 
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
@@ -26,8 +27,13 @@ async function openblasMs(c: GemmCase, quick: boolean): Promise<number | undefin
   }, quick ? { maxTime: 0.5, minSamples: 2 } : {});
 }
 
-/** torch peers for cuda: {key: {scaled_mm_ms, bf16_ms}} plus the FP8 ceiling, or undefined without PyTorch. */
-function torchPeers(cases: GemmCase[]): { byKey: Record<string, { scaled_mm_ms: number; bf16_ms: number }>; ceilingTflops: number } | undefined {
+/**
+ * torch peers for cuda: {key: {scaled_mm_ms, bf16_ms}} ({bf16_ms} alone for 'matmul bf16') plus the
+ * FP8 and bf16 tensor-core ceilings, or undefined without PyTorch.
+ */
+function torchPeers(cases: GemmCase[]):
+  | { byKey: Record<string, { scaled_mm_ms?: number; bf16_ms: number }>; ceilingTflops: number; bf16CeilingTflops?: number }
+  | undefined {
   const input = cases.filter((c) => c.op !== 'matmul f32').map((c) => ({ ...c, key: gemmCaseKey(c) }));
   const r = spawnSync('python3', [join(packageRoot(), 'bench', 'peers', 'torch_gemm.py')], { input: JSON.stringify(input), encoding: 'utf8', timeout: 600_000 });
   if (r.status !== 0) {
@@ -47,8 +53,9 @@ export async function benchGemm(backend: Backend, ceilings: Ceilings, opts: Benc
     const { ms, timer } = await timeOp(backend, p.run, opts.quick);
     p.free();
     const tflops = flops(c) / (ms * 1e9);
-    const fp8OnCuda = backend.name === 'cuda' && c.op !== 'matmul f32';
-    const ceiling = fp8OnCuda ? torch?.ceilingTflops : ceilings.tflops;
+    const fp8OnCuda = backend.name === 'cuda' && (c.op === 'fp8' || c.op === 'fp8 grouped');
+    const bf16OnCuda = backend.name === 'cuda' && c.op === 'matmul bf16';
+    const ceiling = fp8OnCuda ? torch?.ceilingTflops : bf16OnCuda ? torch?.bf16CeilingTflops : ceilings.tflops;
     const m: Measurement = {
       family: 'gemm', op: c.op, backend: backend.name, shape: `${c.G > 1 ? `${c.G}x` : ''}${c.M}x${c.N}x${c.K}`, ms, timer, tflops,
       ...(ceiling ? { ceiling_fraction: tflops / ceiling } : {}),
@@ -58,7 +65,8 @@ export async function benchGemm(backend: Backend, ceilings: Ceilings, opts: Benc
       if (peerMs !== undefined) Object.assign(m, { peer: 'openblas sgemm', peer_ms: peerMs });
     } else if (torch && torch.byKey[gemmCaseKey(c)]) {
       const t = torch.byKey[gemmCaseKey(c)]!;
-      Object.assign(m, { peer: 'torch._scaled_mm', peer_ms: t.scaled_mm_ms, peer_alt: 'torch bf16 matmul', peer_alt_ms: t.bf16_ms });
+      if (t.scaled_mm_ms === undefined) Object.assign(m, { peer: 'torch bf16 matmul', peer_ms: t.bf16_ms });
+      else Object.assign(m, { peer: 'torch._scaled_mm', peer_ms: t.scaled_mm_ms, peer_alt: 'torch bf16 matmul', peer_alt_ms: t.bf16_ms });
     } else if (peerBackend?.gemm) {
       const pp = await prepare(peerBackend, c);
       Object.assign(m, { peer: peerBackend.name, peer_ms: (await timeOp(peerBackend, pp.run, true)).ms });

@@ -1,13 +1,14 @@
 // gemm benchmark cases, shared by bench/gemm.bench.ts (Node) and the browser bench page
 // (examples/web/): the shapes per backend, the FLOPs, and the inputs. No Node import here.
 
+import { toBf16 } from '../src/dtype.js';
 import * as fp8 from '../src/ops/fp8.js';
 import * as gemm from '../src/ops/gemm.js';
 import type { Backend, BackendName } from '../src/runtime/backend.js';
 import type { Tensor } from '../src/tensor.js';
 
 export interface GemmCase {
-  op: 'fp8' | 'fp8 grouped' | 'matmul f32';
+  op: 'fp8' | 'fp8 grouped' | 'matmul f32' | 'matmul bf16';
   M: number;
   N: number;
   K: number;
@@ -20,7 +21,9 @@ const DSV3_NK: [number, number][] = [[2112, 7168], [24576, 1536], [7168, 2048], 
 /** The shapes per backend: the list on GPUs, the bar shapes and a few smaller ones on host backends. */
 export function gemmCases(backend: BackendName, quick: boolean): GemmCase[] {
   const c = (op: GemmCase['op'], M: number, N: number, K: number, G = 1): GemmCase => ({ op, M, N, K, G });
-  if (quick || backend === 'reference') return [c('fp8', 128, 256, 512), c('fp8 grouped', 128, 256, 512, 2), c('matmul f32', 128, 256, 512)];
+  if (quick || backend === 'reference') {
+    return [c('fp8', 128, 256, 512), c('fp8 grouped', 128, 256, 512, 2), c('matmul f32', 128, 256, 512), c('matmul bf16', 128, 256, 512)];
+  }
   if (backend === 'cpu') {
     return [
       c('fp8', 1024, 1024, 1024), c('fp8', 256, 4096, 7168), c('fp8', 64, 2112, 7168), c('fp8', 128, 7168, 2048),
@@ -39,6 +42,8 @@ export function gemmCases(backend: BackendName, quick: boolean): GemmCase[] {
   out.push(c('fp8', 8192, 8192, 8192), c('fp8', 4096, 4096, 7168));
   out.push(c('fp8 grouped', 8192, 4096, 7168, 4), c('fp8 grouped', 4096, 4096, 7168, 8));
   out.push(c('matmul f32', 4096, 4096, 4096));
+  // bf16 x·Wᵀ on the tensor cores (f32 out): a square product and the MoE gate's [16384, 7168]·[256, 7168]ᵀ
+  out.push(c('matmul bf16', 4096, 4096, 4096), c('matmul bf16', 16384, 256, 7168));
   return out;
 }
 
@@ -66,9 +71,16 @@ export async function prepareGemm(backend: Backend, c: GemmCase): Promise<{ run:
     return r;
   };
   const rows = c.G * c.M;
-  if (c.op === 'matmul f32') {
-    const a = t(pattern(c.M * c.K, 0), [c.M, c.K]);
-    const b = t(pattern(c.N * c.K, 1), [c.N, c.K]);
+  if (c.op === 'matmul f32' || c.op === 'matmul bf16') {
+    const bf = c.op === 'matmul bf16';
+    const tm = (x: Float32Array, shape: number[]) => {
+      if (!bf) return t(x, shape);
+      const r = backend.fromHost(toBf16(x), 'bf16', shape);
+      held.push(r);
+      return r;
+    };
+    const a = tm(pattern(c.M * c.K, 0), [c.M, c.K]);
+    const b = tm(pattern(c.N * c.K, 1), [c.N, c.K]);
     return { run: async () => (await gemm.matmul(a, b)).dispose(), free: () => held.forEach((h) => h.dispose()) };
   }
   const qa = await fp8.quantize(t(pattern(rows * c.K, 0), [rows, c.K]), { block: [1, 128] });

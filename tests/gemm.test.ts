@@ -8,6 +8,7 @@
 //   f32 FMA paths (reference order vs cpu, webgpu): tol = 2e-6 ... K·2⁻²⁴ for the largest K here
 //   cuda (tensor cores, whose accumulator inside a 128-K block keeps fewer bits): tol = 2e-3 — see
 //     TOL below; the diff metric against the unquantized product (< 1e-3) applies to all.
+// matmul: its own bound, matmulTol below (bf16 inputs on cuda take the tensor cores).
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fp8, gemm, HotpathsError, init, setPoison, fromBf16, toBf16, type Tensor } from '../src/index.js';
@@ -25,6 +26,21 @@ afterAll(() => setPoison(false));
 
 /** Per-element tolerance factor on S (see the header). */
 const TOL: Record<BackendName, number> = { reference: 0, cpu: 1e-5, webgpu: 1e-5, cuda: 2e-3 };
+
+/**
+ * matmul's per-element tolerance factor on S = Σ_k |a·b| (+ |c|). f32 FMA chains (f32 inputs
+ * everywhere, bf16 on cpu and webgpu): 1e-5. bf16 inputs on cuda take the tensor cores (mma.sync,
+ * f32 accumulation; ragged layouts fall back to the f32 chain, which the bound also covers): a
+ * product of two bf16 is exact in f32, so only the order and rounding of the sum differ from the
+ * reference's K-order f32 sum. That sum of K + 1 terms is within K·2⁻²⁴·S of the exact one (round to
+ * nearest); the tensor cores' within K·2⁻²³·S (their accumulation truncates the aligned addends,
+ * Fasi et al. 2021), plus up to 32 more additions when the launcher splits K (an ordered reduction
+ * of f32 partial sums). (K + 32)·2⁻²² = (2K + 64)·2⁻²³ covers both. At K = 7168 that is 1.7e-3;
+ * measured on an H200, the largest error was 0.13·K·2⁻²⁴·S (native/cuda/dev/NOTES.md).
+ */
+function matmulTol(name: BackendName, dt: 'f32' | 'bf16', K: number): number {
+  return name === 'cuda' && dt === 'bf16' ? (K + 32) * 2 ** -22 : 1e-5;
+}
 
 const E4M3 = Float64Array.from({ length: 256 }, (_, c) => decodeValue(c, 'e4m3'));
 
@@ -346,10 +362,48 @@ for (const u of under) {
             for (let k = 0; k < K; k++) s += Math.abs((transA ? av[k * M + m]! : av[m * K + k]!) * (transB ? bv[n * K + k]! : bv[k * N + n]!));
             S[m * N + n] = s;
           }
-          expect(firstOutside(got, want, S, name === 'cuda' && dt === 'bf16' ? 1e-3 : 1e-5, out === 'bf16'), `seed ${seed} [${M},${N},${K}] ${dt} transA ${transA} transB ${transB}`).toBeNull();
+          expect(firstOutside(got, want, S, matmulTol(name, dt, K), out === 'bf16'), `seed ${seed} [${M},${N},${K}] ${dt} transA ${transA} transB ${transB}`).toBeNull();
         }
       }
     });
+
+    it('matmul bf16 (the tensor-core path on cuda): the MoE gate scaled down, ragged edges, a split over K, + C in place, bf16 out', async () => {
+      const seed = freshSeed();
+      const r = rng(seed);
+      // c: 'inplace' passes one tensor as both c and out (fusedLossFromHidden accumulates dHeadWeight so;
+      // not on webgpu, which cannot bind one buffer for reading and writing: a separate c there)
+      for (const [M, N, K, transA, transB, out, cm] of [
+        [64, 256, 7168, false, true, 'f32', 'inplace'], // the gate's N and K; 2 tiles of 128×128: split over K on cuda
+        [200, 256, 1000, false, true, 'f32', 'c'], // ragged M and K (K not a multiple of the 32-wide k-tile)
+        [130, 72, 264, false, true, 'bf16', 'none'], // ragged M and N, bf16 out
+        [136, 264, 520, true, false, 'bf16', 'c'], // transposed operands (ldmatrix.trans on cuda)
+        [136, 264, 520, true, true, 'f32', 'inplace'],
+        [136, 264, 520, false, false, 'f32', 'none'],
+        [77, 65, 36, true, false, 'f32', 'c'], // M, N not multiples of 8: the f32-chain fallback on cuda
+        [40, 24, 12, false, true, 'f32', 'c'], // K not a multiple of 8: the fallback too
+      ] as const) {
+        const a = randomF32(M * K, r), bb = randomF32(K * N, r), c = randomF32(M * N, r);
+        const at = ref.tensor(toBf16(a), transA ? [K, M] : [M, K], 'bf16'), bt = ref.tensor(toBf16(bb), transB ? [N, K] : [K, N], 'bf16');
+        const ct = cm === 'none' ? undefined : ref.tensor(c, [M, N]);
+        const want = await values(await gemm.matmul(at, bt, { transA, transB, out, ...(ct ? { c: ct } : {}) }));
+        let got: Float32Array;
+        if (cm === 'inplace' && name !== 'webgpu') {
+          const acc = await ref.tensor(c, [M, N]).to(name);
+          await b.gemm!.matmul(await at.to(name), await bt.to(name), transA, transB, acc, acc);
+          got = await values(acc);
+        } else {
+          got = await values(await gemm.matmul(await at.to(name), await bt.to(name), { transA, transB, out, ...(ct ? { c: await ct.to(name) } : {}) }));
+        }
+        const av = fromBf16(toBf16(a)), bv = fromBf16(toBf16(bb));
+        const S = new Float64Array(M * N);
+        for (let m = 0; m < M; m++) for (let n = 0; n < N; n++) {
+          let s = ct ? Math.abs(c[m * N + n]!) : 0;
+          for (let k = 0; k < K; k++) s += Math.abs((transA ? av[k * M + m]! : av[m * K + k]!) * (transB ? bv[n * K + k]! : bv[k * N + n]!));
+          S[m * N + n] = s;
+        }
+        expect(firstOutside(got, want, S, matmulTol(name, 'bf16', K), out === 'bf16'), `seed ${seed} [${M},${N},${K}] transA ${transA} transB ${transB} ${out} c ${cm}`).toBeNull();
+      }
+    }, 120_000);
 
     it('transpose: 1-, 2- and 4-byte elements, ragged shapes, bit-exact', async () => {
       const r = rng(freshSeed());

@@ -2,7 +2,9 @@
 // checked here (E_ARG / E_SHAPE / E_TOO_LARGE) before anything is launched; device pointers must be
 // bases of live allocations from cudaMalloc that are large enough (cuda_device_arg). The launches go
 // on the addon's stream and return at once. Kernels: native/cuda/gemm_fp8_sm90.cuh (Hopper, sm_90a),
-// gemm_fp8_simt.cuh (every GPU; K % 16 != 0), matmul.cuh; the choice: gemm_launch.cuh.
+// gemm_fp8_simt.cuh (every GPU; K % 16 != 0), the choice: gemm_launch.cuh; matmul: matmul.cuh, whose
+// matmul_choose sends bf16 inputs with 16-byte rows to the tensor cores (matmul_mma.cuh) and every
+// other call (f32 inputs always: no TF32) to the f32 SIMT kernel.
 #include <string>
 
 #include "common/entry_points.h"

@@ -1,8 +1,13 @@
-// f32/bf16 matmul (SIMT, exact f32 FMA: the trainer's master-weight products) and transpose
-// (32x32 tiles through shared memory). Pure CUDA, shared by gemm.cu and the harness.
+// f32/bf16 matmul and transpose (32x32 tiles through shared memory). Pure CUDA, shared by gemm.cu
+// and the harnesses. Two matmul kernels: the SIMT one here (exact f32 FMA chains: the trainer's
+// master-weight products, and every shape) and the tensor-core one for bf16 inputs
+// (matmul_mma.cuh); matmul_choose below says which a call takes.
 #pragma once
 
+#include <mutex>
+
 #include "cuda/gemm_common.cuh"
+#include "cuda/matmul_mma.cuh"
 
 namespace hp {
 
@@ -69,10 +74,47 @@ __global__ void __launch_bounds__(256) matmul_kernel(const In* __restrict__ a, c
   }
 }
 
+enum MatmulPath : int { MM_PATH_AUTO = 0, MM_PATH_SIMT = 1, MM_PATH_MMA = 2 };
+
+// Whether the current device has the tensor-core instructions the bf16 kernel uses (mma.sync bf16,
+// ldmatrix, cp.async: compute capability 8.0 or newer). Checked once.
+inline bool matmul_mma_available() {
+  static std::once_flag once;
+  static bool available = false;
+  std::call_once(once, [] {
+    int dev = 0, major = 0;
+    if (cudaGetDevice(&dev) == cudaSuccess && cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) == cudaSuccess) {
+      available = major >= 8;
+    }
+  });
+  return available;
+}
+
+// The path a matmul takes. bf16 inputs go to the tensor cores (mma.sync m16n8k16, f32 accumulation;
+// bf16 products are exact in f32, so only the summation order differs from the SIMT kernel) on
+// sm_80+ when cp.async's 16-byte rows hold: the contiguous dimension of each operand (K for a [M, K]
+// and b [N, K], M for a [K, M], N for b [K, N]) a multiple of 8 elements, and 16-byte aligned bases
+// (the cuda backend's pool and views give 256). Every other bf16 call takes the SIMT kernel, and so
+// does every f32 call: f32 inputs promise f32 accuracy, which TF32 tensor cores would not keep.
+inline int matmul_choose(const void* a, const void* b, bool in_bf16, int64_t M, int64_t N, int64_t K, bool trans_a, bool trans_b) {
+  if (!in_bf16 || !matmul_mma_available()) return MM_PATH_SIMT;
+  const bool rows16 = (trans_a ? M : K) % 8 == 0 && (trans_b ? K : N) % 8 == 0;
+  const bool aligned = (((uintptr_t)a | (uintptr_t)b) & 15) == 0;
+  return rows16 && aligned ? MM_PATH_MMA : MM_PATH_SIMT;
+}
+
+// path: MM_PATH_AUTO (matmul_choose), or a forced one for the harness (MM_PATH_MMA only where
+// matmul_choose would allow it); tile, splits: the tensor-core kernel's (0 = its own choice).
 inline cudaError_t matmul_launch(const void* a, const void* b, bool in_bf16, int64_t M, int64_t N, int64_t K, bool trans_a,
-                                 bool trans_b, const float* c, void* out, bool out_bf16, cudaStream_t stream) {
+                                 bool trans_b, const float* c, void* out, bool out_bf16, cudaStream_t stream, int path = MM_PATH_AUTO,
+                                 int tile = 0, int splits = 0) {
   const int64_t tiles = ((M + MM_BM - 1) / MM_BM) * ((N + MM_BN - 1) / MM_BN);
   if (tiles == 0) return cudaSuccess;
+  if (path == MM_PATH_AUTO) path = matmul_choose(a, b, in_bf16, M, N, K, trans_a, trans_b);
+  if (path == MM_PATH_MMA) {
+    return mma::matmul_mma_launch((const uint16_t*)a, (const uint16_t*)b, M, N, K, trans_a, trans_b, c, out, out_bf16, stream, tile,
+                                  splits);
+  }
   if (in_bf16) {
     matmul_kernel<uint16_t><<<(unsigned)tiles, 256, 0, stream>>>((const uint16_t*)a, (const uint16_t*)b, M, N, K, trans_a, trans_b, c,
                                                                    out, out_bf16);
