@@ -167,6 +167,15 @@ export interface Addon {
   ncclCommInit(rank: number, size: number, id: Uint8Array): number;
   /** One NCCL group of ncclSend/ncclRecv byte ranges with peers[i] (0 bytes: skipped), on the addon's stream; returns at once. */
   ncclSendRecv(comm: number, peers: Int32Array, sendPtrs: BigUint64Array, sendBytes: Float64Array, recvPtrs: BigUint64Array, recvBytes: Float64Array): void;
+  /**
+   * ncclSendRecv on the side stream (created on first use, the device's highest priority): it first
+   * waits for the work queued on the addon's stream so far; returns a ticket for ncclSideWait.
+   */
+  ncclSendRecvSide(comm: number, peers: Int32Array, sendPtrs: BigUint64Array, sendBytes: Float64Array, recvPtrs: BigUint64Array, recvBytes: Float64Array): number;
+  /** Makes the addon's stream wait for a ticket's group (and everything before it on the side stream); each ticket once. */
+  ncclSideWait(ticket: number): void;
+  /** Device -> host of dst.byteLength bytes on the side stream, after its queued work; returns when they are in dst. */
+  ncclSideRead(ptr: bigint, dst: Int32Array | Uint8Array): void;
   /** Waits for the stream and frees the communicator. */
   ncclCommDestroy(comm: number): void;
 }

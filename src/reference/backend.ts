@@ -10,7 +10,8 @@ import { gemmFp8, matmul, transpose } from './gemm.js';
 import { grpoAdvantages, grpoFusedTokenLoss, grpoLoss } from './grpo.js';
 import { klForward, logprobBackward, logprobForward, type LogitsView } from './logprob.js';
 import {
-  moeAlign, moeAuxLoss, moeLayout, moePermute, moePermuteBytes, moeRoute, moeRouteBackward, moeUnpermute, moeUnpermuteWeightGrad, moeUpdateBias, type RowsView,
+  moeAlign, moeAuxLoss, moeDispatchPack, moeDispatchPlan, moeDispatchRecvLayout, moeDispatchScatter, moeLayout, moePermute, moePermuteBytes, moeRoute,
+  moeRouteBackward, moeUnpermute, moeUnpermuteRows, moeUnpermuteWeightGrad, moeUpdateBias, type RowArray, type RowsView,
 } from './moe.js';
 
 /** f32 view of a host tensor, widening bf16 exactly. */
@@ -85,6 +86,11 @@ const grpo: GrpoKernels = {
     ),
 };
 
+/** A host tensor as rows of elements (the row length from the shape, so a tensor of 0 rows has one too). */
+function rowArray(t: Tensor): RowArray {
+  return { data: hostData(t) as RowArray['data'], width: t.shape.slice(1).reduce((a, b) => a * b, 1) };
+}
+
 /** f32 values or bf16 bit patterns of a host tensor. */
 function rowsView(t: Tensor): RowsView {
   return { data: hostData<Float32Array | Uint16Array>(t), bf16: t.dtype === 'bf16' };
@@ -118,6 +124,33 @@ const moe: MoeKernels = {
     const w = src.size / src.shape[0]!; // elements per row
     hostData(dst).set(hostData(src).subarray(srcRow * w, (srcRow + rows) * w) as never, dstRow * w);
   },
+  dispatchPlan: (indices, E, sendRow, pairRank, table) =>
+    moeDispatchPlan(hostData<Int32Array>(indices), indices.shape[0]!, indices.shape[1]!, E, sendRow.shape[1]!, hostData<Int32Array>(sendRow),
+      hostData<Int32Array>(pairRank), hostData<Int32Array>(table)),
+  dispatchPack: (x, indices, weights, sendRow, pairRank, E, rows, scales, meta) => {
+    const [T, H] = x.shape as [number, number];
+    let src: RowArray = rowArray(x), srcScales: RowArray | null = null;
+    if (scales) {
+      // the FP8 payload: x quantized once (fp8.quantize's kernel), its rows then copied like any payload
+      const codes = new Uint8Array(T * H), sc = new Float32Array(T * (H / 128));
+      ref.fp8Quantize(asF32(x), T, H, { format: 'e4m3', block: [1, 128], ue8m0: false }, codes, sc);
+      src = { data: codes, width: H };
+      srcScales = { data: sc, width: H / 128 };
+    }
+    moeDispatchPack(src, srcScales, T, hostData<Int32Array>(indices), hostData<Float32Array>(weights), indices.shape[1]!, hostData<Int32Array>(sendRow),
+      hostData<Int32Array>(pairRank), E, sendRow.shape[1]!, rowArray(rows), scales ? rowArray(scales) : null, hostData<Int32Array>(meta));
+  },
+  dispatchRecvLayout: (tables, rank, E, bs, k, base, counts, sortedPairs, blockExpert, rowExpert, expertX, expertScales) =>
+    moeDispatchRecvLayout(hostData<Int32Array>(tables), tables.shape[0]!, E, rank, bs, k, hostData<Int32Array>(base), hostData<Int32Array>(counts),
+      hostData<Int32Array>(sortedPairs), hostData<Int32Array>(blockExpert), hostData<Int32Array>(rowExpert), rowArray(expertX), expertScales ? rowArray(expertScales) : null),
+  dispatchScatter: (a) =>
+    moeDispatchScatter(rowArray(a.src), a.srcScales ? rowArray(a.srcScales) : null, hostData<Int32Array>(a.srcMeta), a.srcRow, a.rows, a.recvRow,
+      hostData<Int32Array>(a.base), a.source, a.base.shape[1]!, a.k, rowArray(a.expertX), a.expertScales ? rowArray(a.expertScales) : null,
+      hostData<Int32Array>(a.sortedPairs), hostData<Int32Array>(a.pairPos), hostData<Int32Array>(a.recvIndices), hostData<Float32Array>(a.recvWeights),
+      a.recvCopy ? rowArray(a.recvCopy) : null, a.recvScalesCopy ? rowArray(a.recvScalesCopy) : null),
+  unpermuteRows: (y, pairPos, weights, row0, rows, out, outRow0) =>
+    moeUnpermuteRows(rowsView(y), y.shape[1]!, hostData<Int32Array>(pairPos), pairPos.shape[1]!, weights ? hostData<Float32Array>(weights) : null, row0, rows,
+      rowsView(out), outRow0),
 };
 
 export function createReferenceBackend(): Backend {

@@ -318,6 +318,86 @@ export interface MoeKernels {
   unpermuteWeightGrad(dOut: Tensor, y: Tensor, pairPos: Tensor, dWeights: Tensor): Promise<void> | void;
   /** Copies `rows` rows from src (from row srcRow) into dst (from row dstRow); same dtype and row length. */
   copyRows(src: Tensor, srcRow: number, dst: Tensor, dstRow: number, rows: number): Promise<void> | void;
+
+  // ---- Optional: dispatch/combine's device path. With all five (dispatchPlan, dispatchPack,
+  // dispatchRecvLayout, dispatchScatter, unpermuteRows) src/ops/moe.ts plans, packs and groups the
+  // rows on the device and reads back only the counts; without them it plans on the host (ids and
+  // weights read back) with the kernels above. Both give the same bits. R ranks; rank r holds the
+  // E/R experts [r·E/R, (r+1)·E/R) ("local expert" = e − r·E/R); k slots a token.
+
+  /**
+   * The sender's plan. indices: i32 [T, k] (global ids) ->
+   * - sendRow: i32 [T, R]: the row of (token t, rank d) in the send order — rows to rank 0 first, then
+   *   rank 1, …, each rank's in token order — or −1 where t has no expert on d. (combine's backPos.)
+   * - pairRank: i32 [T, k]: the number of pairs before (t, j) in pair-id order t·k + j with the same
+   *   expert (its place among the expert's pairs on this rank), −1 for a bad id.
+   * - table: i32 [1, R + E + 1]: tokens sent to each rank [R], pairs per expert [E], bad ids (outside
+   *   [0, E): skipped everywhere).
+   */
+  dispatchPlan?(indices: Tensor, numExperts: number, sendRow: Tensor, pairRank: Tensor, table: Tensor): Promise<void> | void;
+  /**
+   * The send buffer. x: f32|bf16 [T, H], indices: i32 [T, k], weights: f32 [T, k], sendRow and pairRank
+   * from dispatchPlan -> for every (t, d) with s = sendRow[t, d] ≥ 0:
+   * - rows[s] = x[t] bit for bit (rows: x's dtype [≥ S, H]); or, when `scales` is given (fp8: rows is
+   *   fp8e4m3 [≥ S, H], scales f32 [≥ S, H/128], H % 128 == 0), x[t] quantized like fp8.quantize with
+   *   1×128 blocks, E4M3, plain scales (the same codes and scales bit for bit);
+   * - meta[s] (i32 [≥ S, 3k]): [local expert id of slot j if its expert is on d, else −1 (k)] [its
+   *   weight's f32 bits, else 0 (k)] [pairRank[t, j], else −1 (k)].
+   * Rows of other s are not written.
+   */
+  dispatchPack?(x: Tensor, indices: Tensor, weights: Tensor, sendRow: Tensor, pairRank: Tensor, numExperts: number, rows: Tensor, scales: Tensor | null, meta: Tensor): Promise<void> | void;
+  /**
+   * The receiver's layout, from every rank's dispatchPlan table: tables: i32 [R, R + E + 1] (row s =
+   * rank s's), this rank's index `rank`, blockSize bs, k slots a token. With c_s[l] = tables[s, R + rank·E/R + l] (pairs
+   * rank s sends for local expert l), n = Σ_s tables[s, rank] (rows received), count[l] = Σ_s c_s[l],
+   * start[l] = Σ_{l' < l} roundup(count[l'], bs) and P = start[E/R]:
+   * - base: i32 [R, E/R]: base[s, l] = start[l] + Σ_{s' < s} c_{s'}[l] (the expertX row of the first
+   *   pair from rank s for expert l);
+   * - counts: i32 [E/R] = count; blockExpert [≥ Pmax/bs], rowExpert [≥ Pmax], sortedPairs [≥ Pmax] as
+   *   align gives them (sortedPairs: the sentinel n·k everywhere: dispatchScatter writes the real rows);
+   * - expertX's padding rows (rows of [0, P) past an expert's count) zero: expertX [P, H] (any dtype),
+   *   and expertScales f32 [P, H/128] when given.
+   */
+  dispatchRecvLayout?(tables: Tensor, rank: number, numExperts: number, blockSize: number, k: number, base: Tensor, counts: Tensor, sortedPairs: Tensor,
+    blockExpert: Tensor, rowExpert: Tensor, expertX: Tensor, expertScales: Tensor | null): Promise<void> | void;
+  /** Received rows into expert order: see MoeScatterArgs. */
+  dispatchScatter?(a: MoeScatterArgs): Promise<void> | void;
+  /**
+   * unpermute over a window of rows: out[outRow0 + r] = Σ_j w[row0 + r, j]·y[pairPos[row0 + r, j]] for
+   * r < rows (the same f32 sum in slot order, rounded to out's dtype); y: f32|bf16 [P, H], pairPos:
+   * i32 [≥ row0 + rows, k], weights: f32 like pairPos or null, out: f32|bf16 [≥ outRow0 + rows, H].
+   */
+  unpermuteRows?(y: Tensor, pairPos: Tensor, weights: Tensor | null, row0: number, rows: number, out: Tensor, outRow0: number): Promise<void> | void;
+}
+
+/**
+ * dispatchScatter: `rows` received rows from rank `source` — rows [srcRow, srcRow + rows) of src (and
+ * srcScales, srcMeta: dispatchPack's layout) — which are rows [recvRow, recvRow + rows) of the
+ * receiver's order. For each such row r (receiver row q = recvRow + r − srcRow) and slot j with local
+ * expert l = meta id ≥ 0: p = base[source, l] + meta rank; expertX[p] = src[r] (and its scales),
+ * sortedPairs[p] = q·k + j, pairPos[q, j] = p; pairPos[q, j] = −1 for the other slots;
+ * recvIndices[q] and recvWeights[q] = the meta's ids and weights. With recvCopy (and recvScalesCopy),
+ * src[r] is also copied to recvCopy[q] (a rank's rows to itself, which no transfer carries).
+ */
+export interface MoeScatterArgs {
+  src: Tensor;
+  srcScales: Tensor | null;
+  srcMeta: Tensor;
+  srcRow: number;
+  rows: number;
+  recvRow: number;
+  /** i32 [R, E/R] from dispatchRecvLayout, and the rank the rows came from. */
+  base: Tensor;
+  source: number;
+  k: number;
+  expertX: Tensor;
+  expertScales: Tensor | null;
+  sortedPairs: Tensor;
+  pairPos: Tensor;
+  recvIndices: Tensor;
+  recvWeights: Tensor;
+  recvCopy: Tensor | null;
+  recvScalesCopy: Tensor | null;
 }
 
 /** AdamW hyper-parameters of one `nn.adamw` step (step counts from 1, for the bias corrections). */
