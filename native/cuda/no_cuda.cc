@@ -45,6 +45,11 @@ Napi::Value CudaMoePermute(const Napi::CallbackInfo& info) { no_cuda(info, "cuda
 Napi::Value CudaMoePermuteBytes(const Napi::CallbackInfo& info) { no_cuda(info, "cudaMoePermuteBytes"); }
 Napi::Value CudaMoeUnpermute(const Napi::CallbackInfo& info) { no_cuda(info, "cudaMoeUnpermute"); }
 Napi::Value CudaMoeUnpermuteWeightGrad(const Napi::CallbackInfo& info) { no_cuda(info, "cudaMoeUnpermuteWeightGrad"); }
+Napi::Value CudaMoeDispatchPlanWorkBytes(const Napi::CallbackInfo& info) { no_cuda(info, "cudaMoeDispatchPlanWorkBytes"); }
+Napi::Value CudaMoeDispatchPlan(const Napi::CallbackInfo& info) { no_cuda(info, "cudaMoeDispatchPlan"); }
+Napi::Value CudaMoeDispatchPack(const Napi::CallbackInfo& info) { no_cuda(info, "cudaMoeDispatchPack"); }
+Napi::Value CudaMoeDispatchRecvLayout(const Napi::CallbackInfo& info) { no_cuda(info, "cudaMoeDispatchRecvLayout"); }
+Napi::Value CudaMoeDispatchScatter(const Napi::CallbackInfo& info) { no_cuda(info, "cudaMoeDispatchScatter"); }
 
 // NCCL needs the CUDA part: ncclInfo says so without throwing, the others throw E_BACKEND.
 Napi::Value NcclInfo(const Napi::CallbackInfo& info) {
@@ -60,5 +65,8 @@ Napi::Value NcclGetUniqueId(const Napi::CallbackInfo& info) { no_cuda(info, "ncc
 Napi::Value NcclCommInit(const Napi::CallbackInfo& info) { no_cuda(info, "ncclCommInit"); }
 Napi::Value NcclSendRecv(const Napi::CallbackInfo& info) { no_cuda(info, "ncclSendRecv"); }
 Napi::Value NcclCommDestroy(const Napi::CallbackInfo& info) { no_cuda(info, "ncclCommDestroy"); }
+Napi::Value NcclSendRecvSide(const Napi::CallbackInfo& info) { no_cuda(info, "ncclSendRecvSide"); }
+Napi::Value NcclSideWait(const Napi::CallbackInfo& info) { no_cuda(info, "ncclSideWait"); }
+Napi::Value NcclSideRead(const Napi::CallbackInfo& info) { no_cuda(info, "ncclSideRead"); }
 
 }  // namespace hp
