@@ -843,10 +843,10 @@ export async function combineBackward(group: ExpertGroup, dOut: Tensor[], expert
 //   dispatch  plan (send rows, each pair's place among its expert's pairs, counts)
 //             -> all-gather of every rank's counts (side stream) ‖ pack (FP8 quantize, once per
 //                destination row, with each row's local ids, weights and pair ranks)
-//             -> read the counts (the one sync): sizes of everything; the receiver's layout (expert
-//                segments, each source's first row in each) on the device
-//             -> the rows to every other rank in `chunks` pieces (side stream) ‖ the rows a rank
-//                sends itself go straight from its send buffer into expert order
+//             -> read the counts (the one sync): sizes of everything
+//             -> the rows to every other rank in `chunks` pieces (side stream) ‖ the receiver's
+//                layout (expert segments, each source's first row in each), then the rows a rank
+//                sends itself, straight from its send buffer into expert order
 //             -> each piece from the others into expert order as soon as it has arrived
 //   combine   per piece: reduce the rows that go back to each other rank, then send them (side
 //             stream), while the next piece is reduced; the rows a rank sent itself are reduced
@@ -976,17 +976,17 @@ async function dispatchOnDevice(op: string, group: ExpertGroup, kern: DeviceMoe,
     });
     const rowsOf = (q: Tensor | QuantizedTensor) => (isQuantized(q) ? q.data : q);
     const scalesOf = (q: Tensor | QuantizedTensor) => (isQuantized(q) ? q.scales : null);
-    for (let i = 0; i < ranks.length; i++) {
-      const r = ranks[i]!;
-      await kern.dispatchRecvLayout(gathered[i]!, r.me, E, bs, k, r.base, r.a.counts, r.a.sortedPairs, r.a.blockExpert, r.a.rowExpert, rowsOf(r.expertX), scalesOf(r.expertX));
-    }
-
     // the rows to the other ranks, piece by piece (a rank's rows to itself never travel)
     const parts = [{ send: packs.map((p) => p.rows), recv: ranks.map((r) => rowsOf(r.recv)) }];
     if (useFp8) parts.push({ send: packs.map((p) => p.scales!), recv: ranks.map((r) => scalesOf(r.recv)!) });
     parts.push({ send: packs.map((p) => p.meta), recv: ranks.map((r) => r.recvMeta) });
     for (let c = 0; c < chunks; c++) {
       moves.push(group.startMoveRows!(parts, ranks.map((r) => windowsOf(r, c, chunks))));
+    }
+    // the receive layout runs while they are in flight
+    for (let i = 0; i < ranks.length; i++) {
+      const r = ranks[i]!;
+      await kern.dispatchRecvLayout(gathered[i]!, r.me, E, bs, k, r.base, r.a.counts, r.a.sortedPairs, r.a.blockExpert, r.a.rowExpert, rowsOf(r.expertX), scalesOf(r.expertX));
     }
     const scatter = (r: (typeof ranks)[number], src: Tensor, srcScales: Tensor | null, srcMeta: Tensor, srcRow: number, rows: number, recvRow: number, source: number, copy: boolean) =>
       rows > 0
