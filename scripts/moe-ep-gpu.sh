@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# On a GPU machine of 2 (or 4) GPUs, from an unpacked tree with node_modules, a CUDA build/ and dist/:
+# the moe tests that need CUDA and NCCL, then the dispatch/combine bench (bench/moe-nccl.mjs) and the
+# torch all_to_all_single peer of the same bytes, in one go. Logs and JSON go to $OUT (or ./out).
+#   scripts/moe-ep-gpu.sh [nproc] [tests|bench|all]
+set -u
+n=${1:-2}
+what=${2:-all}
+out=${OUT:-out}
+mkdir -p "$out"
+# NVLink multicast stays off (the machine's GPUs are shared)
+export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
+nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | head -1 | tee "$out/device.txt"
+nvidia-smi topo -m 2>&1 | head -6 | tee -a "$out/device.txt"
+if [[ $what != bench ]]; then
+  HOTPATHS_REQUIRE=cuda,nccl timeout 300 npx vitest run tests/moe-cuda.test.ts tests/moe-nccl.test.ts tests/moe.test.ts >"$out/tests.log" 2>&1
+  echo "tests exit $?"
+  grep -E "Test Files|Tests |FAIL|×" "$out/tests.log" | head -20
+fi
+if [[ $what != tests ]]; then
+  rm -rf /tmp/moe-counts
+  timeout 180 node dist/src/cli.js launch --nproc "$n" bench/moe-nccl.mjs --save-counts /tmp/moe-counts --json "$out/bench" >"$out/bench.log" 2>&1
+  echo "bench exit $?"
+  timeout 120 torchrun --nproc_per_node "$n" bench/peers/torch_alltoall.py /tmp/moe-counts >"$out/torch.log" 2>&1
+  echo "torch exit $?"
+  grep -E "aggregate|dispatch fp8|combine bf16|breakdown|torch" "$out/bench.log" "$out/torch.log" | cut -c1-700
+fi
