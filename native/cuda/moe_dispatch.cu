@@ -53,7 +53,7 @@ Napi::Value CudaMoeDispatchPlanWorkBytes(const Napi::CallbackInfo& info) {
 
 // cudaMoeDispatchPlan(indices, T, k, E, R, sendRow, pairRank, table, work)
 // indices: i32 [T, k] -> sendRow: i32 [T, R], pairRank: i32 [T, k], table: i32 [R + E + 1];
-// work: cudaMoeDispatchPlanWorkBytes(T·k, E, R) bytes of scratch.
+// work: cudaMoeDispatchPlanWorkBytes(T·k, E, R) bytes of scratch (the per-chunk counts).
 Napi::Value CudaMoeDispatchPlan(const Napi::CallbackInfo& info) {
   const char* fn = "cudaMoeDispatchPlan";
   Napi::Env env = info.Env();
@@ -71,18 +71,17 @@ Napi::Value CudaMoeDispatchPlan(const Napi::CallbackInfo& info) {
   void* work = cuda_device_arg(args, 8, "work", work_bytes);
   if (((uintptr_t)work & 3) != 0) args.fail("E_ARG", "work must be 4-byte aligned");
   cuda_check(env, fn, "cudaMemsetAsync", cudaMemsetAsync(table, 0, (R + E + 1) * 4, stream));
-  cuda_check(env, fn, "cudaMemsetAsync", cudaMemsetAsync(work, 0, work_bytes, stream));
   if (T > 0) cuda_check(env, fn, "cudaMemsetAsync", cudaMemsetAsync(send_row, 0xFF, T * R * 4, stream));  // −1: not sent
   const int64_t chunks = moe::plan_chunks((int64_t)pairs);
-  const moe::PlanWork w = moe::plan_work(work, (int64_t)R);
-  constexpr int WARPS = 4;
+  int32_t* chunk = (int32_t*)work;
+  const size_t smem = moe::plan_smem_bytes((int64_t)E, (int64_t)R);
+  if (smem > 48 * 1024) args.fail("E_TOO_LARGE", "E + R is too large for the plan's shared counters (" + std::to_string(smem) + " bytes)");
+  const int ctas = (int)((chunks + moe::PLAN_WARPS - 1) / moe::PLAN_WARPS);
+  if (chunks > 0) moe::plan_count_kernel<<<ctas, moe::PLAN_WARPS * 32, smem, stream>>>(indices, (int64_t)pairs, (int)k, (int)E, (int)R, chunks, chunk, table);
+  moe::plan_scan_kernel<<<(int)((E + R + 7) / 8), 256, 0, stream>>>((int)E, (int)R, chunks, chunk, table);
   if (chunks > 0) {
-    moe::plan_count_kernel<<<(int)((chunks + WARPS - 1) / WARPS), WARPS * 32, 0, stream>>>(indices, (int64_t)pairs, (int)k, (int)E, (int)R, chunks, w, table);
-  }
-  moe::plan_scan_kernel<<<1, 1024, 0, stream>>>((int)E, (int)R, chunks, w, table);
-  if (chunks > 0) {
-    moe::plan_scatter_kernel<<<(int)((chunks + WARPS - 1) / WARPS), WARPS * 32, 0, stream>>>(indices, (int64_t)pairs, (int)k, (int)E, (int)R, chunks, w,
-                                                                                            send_row, pair_rank);
+    moe::plan_scatter_kernel<<<ctas, moe::PLAN_WARPS * 32, smem, stream>>>(indices, (int64_t)pairs, (int)k, (int)E, (int)R, chunks, chunk, table, send_row,
+                                                                           pair_rank);
   }
   cuda_check(env, fn, "kernel launch", cudaGetLastError());
   return env.Undefined();
@@ -158,13 +157,15 @@ Napi::Value CudaMoeDispatchRecvLayout(const Napi::CallbackInfo& info) {
   int32_t* work = (int32_t*)cuda_device_arg(args, 17, "work", (per + 2) * 4);
   if (exs && ((uintptr_t)exs & 3) != 0) args.fail("E_ARG", "expertScales must be 4-byte aligned");
   moe::recv_scan_kernel<<<1, 1024, 0, stream>>>(tables, (int)R, (int)E, (int)rank, (int)bs, base, counts, work);
-  const int grid = grid_of((int64_t)pmax, 8);
+  moe::recv_fill_kernel<<<grid_of((pmax + 255) / 256, 4), 256, 0, stream>>>((int)per, (int)bs, (int)k, (int64_t)pmax, counts, work, sorted, block_expert,
+                                                                             row_expert);
   const int u = unit_of(ex_row_bytes, {ex});
   const int64_t units = (int64_t)(ex_row_bytes / u), sw = (int64_t)(ex_scale_bytes / 4);
-  if (u == 16) moe::recv_fill_kernel<uint4><<<grid, 128, 0, stream>>>((int)per, (int)bs, (int)k, (int64_t)pmax, counts, work, sorted, block_expert, row_expert, (uint4*)ex, (int64_t)ex_rows, units, exs, sw);
-  else if (u == 4) moe::recv_fill_kernel<uint32_t><<<grid, 128, 0, stream>>>((int)per, (int)bs, (int)k, (int64_t)pmax, counts, work, sorted, block_expert, row_expert, (uint32_t*)ex, (int64_t)ex_rows, units, exs, sw);
-  else if (u == 2) moe::recv_fill_kernel<uint16_t><<<grid, 128, 0, stream>>>((int)per, (int)bs, (int)k, (int64_t)pmax, counts, work, sorted, block_expert, row_expert, (uint16_t*)ex, (int64_t)ex_rows, units, exs, sw);
-  else moe::recv_fill_kernel<uint8_t><<<grid, 128, 0, stream>>>((int)per, (int)bs, (int)k, (int64_t)pmax, counts, work, sorted, block_expert, row_expert, (uint8_t*)ex, (int64_t)ex_rows, units, exs, sw);
+  const int zg = grid_of((int64_t)per, 8);
+  if (u == 16) moe::recv_zero_kernel<uint4><<<zg, 128, 0, stream>>>((int)per, counts, work, (uint4*)ex, (int64_t)ex_rows, units, exs, sw);
+  else if (u == 4) moe::recv_zero_kernel<uint32_t><<<zg, 128, 0, stream>>>((int)per, counts, work, (uint32_t*)ex, (int64_t)ex_rows, units, exs, sw);
+  else if (u == 2) moe::recv_zero_kernel<uint16_t><<<zg, 128, 0, stream>>>((int)per, counts, work, (uint16_t*)ex, (int64_t)ex_rows, units, exs, sw);
+  else moe::recv_zero_kernel<uint8_t><<<zg, 128, 0, stream>>>((int)per, counts, work, (uint8_t*)ex, (int64_t)ex_rows, units, exs, sw);
   cuda_check(env, fn, "kernel launch", cudaGetLastError());
   return env.Undefined();
 }

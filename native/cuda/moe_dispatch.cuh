@@ -25,20 +25,14 @@ constexpr int EP_MAX_K = EP_THREADS;
 
 // ---------------------------------------------------------------- plan
 
-// 8 rounds of 32 pairs a warp (a chunk), like align.
+// A chunk is 8 rounds of 32 consecutive pairs, a warp's; its counters live in shared memory while
+// the warp works (PLAN_WARPS warps a CTA, each its own row of E + R counters).
 constexpr int64_t PLAN_ROUNDS = 8;
+constexpr int PLAN_WARPS = 4;
 inline int64_t plan_chunks(int64_t pairs) { return (pairs + 32 * PLAN_ROUNDS - 1) / (32 * PLAN_ROUNDS); }
-// The plan's work area: the first send row of each rank [R], then the chunk table [chunks, E + R].
-inline size_t plan_work_bytes(int64_t pairs, int64_t E, int64_t R) { return 4 * (size_t)(R + plan_chunks(pairs) * (E + R)); }
-
-struct PlanWork {
-  int32_t* rank_start;  // [R]
-  int32_t* chunk;       // [chunks, E + R]: counts, then exclusive prefixes over the chunks
-};
-inline PlanWork plan_work(void* base, int64_t R) {
-  int32_t* w = (int32_t*)base;
-  return {w, w + R};
-}
+// The plan's work area: the chunk table [chunks, E + R].
+inline size_t plan_work_bytes(int64_t pairs, int64_t E, int64_t R) { return 4 * (size_t)(plan_chunks(pairs) * (E + R)); }
+inline size_t plan_smem_bytes(int64_t E, int64_t R) { return 4 * (size_t)(PLAN_WARPS * (E + R) + R); }
 
 // Pair id's keys: ke = its expert (−1 past the pairs or for a bad id); kr = E + its expert's rank when
 // no earlier slot of the token has an expert on that rank, else −1.
@@ -57,61 +51,83 @@ __device__ __forceinline__ void plan_keys(const int32_t* __restrict__ indices, i
   kr = E + d;
 }
 
-// Pass 1: a warp per chunk -> chunk[c, key] (zeroed before); table[R + E] += bad ids.
-static __global__ void plan_count_kernel(const int32_t* __restrict__ indices, int64_t pairs, int k, int E, int R, int64_t chunks, PlanWork w,
-                                         int32_t* __restrict__ table) {
-  const int warps = blockDim.x >> 5, lane = threadIdx.x & 31;
-  const int64_t c = (int64_t)blockIdx.x * warps + (threadIdx.x >> 5);
-  if (c >= chunks) return;
-  const int per = E / R;
-  int32_t* row = w.chunk + c * (E + R);
+// Pass 1: a warp per chunk -> chunk[c, key] (its counts; every entry written); table[R + E] += bad ids.
+static __global__ void plan_count_kernel(const int32_t* __restrict__ indices, int64_t pairs, int k, int E, int R, int64_t chunks,
+                                         int32_t* __restrict__ chunk, int32_t* __restrict__ table) {
+  extern __shared__ int32_t plan_smem[];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int cols = E + R, per = E / R;
+  int32_t* row = plan_smem + warp * cols;
+  for (int i = lane; i < cols; i += 32) row[i] = 0;
+  __syncwarp();
+  const int64_t c = (int64_t)blockIdx.x * PLAN_WARPS + warp;
   int bad = 0;
-  for (int64_t r = 0; r < PLAN_ROUNDS; r++) {
-    const int64_t id = (c * PLAN_ROUNDS + r) * 32 + lane;
-    int ke, kr;
-    plan_keys(indices, id, pairs, k, E, per, ke, kr);
-    if (id < pairs && ke < 0) bad++;
-    const unsigned pe = __match_any_sync(FULL, ke), pr = __match_any_sync(FULL, kr);
-    if (ke >= 0 && lane == __ffs(pe) - 1) row[ke] += __popc(pe);
-    if (kr >= 0 && lane == __ffs(pr) - 1) row[kr] += __popc(pr);
-    __syncwarp();
+  if (c < chunks) {
+    for (int64_t r = 0; r < PLAN_ROUNDS; r++) {
+      const int64_t id = (c * PLAN_ROUNDS + r) * 32 + lane;
+      int ke, kr;
+      plan_keys(indices, id, pairs, k, E, per, ke, kr);
+      if (id < pairs && ke < 0) bad++;
+      const unsigned pe = __match_any_sync(FULL, ke), pr = __match_any_sync(FULL, kr);
+      if (ke >= 0 && lane == __ffs(pe) - 1) row[ke] += __popc(pe);
+      if (kr >= 0 && lane == __ffs(pr) - 1) row[kr] += __popc(pr);
+      __syncwarp();
+    }
+    for (int i = lane; i < cols; i += 32) chunk[c * cols + i] = row[i];
   }
   bad = (int)warp_sum_i64(bad);
   if (lane == 0 && bad) atomicAdd(&table[R + E], bad);
 }
 
-// Pass 2: one CTA. Each column's counts become exclusive prefixes over the chunks; the totals go to
-// the table (rows per destination [R], pairs per expert [E]); rank_start = their exclusive scan.
-static __global__ void __launch_bounds__(1024) plan_scan_kernel(int E, int R, int64_t chunks, PlanWork w, int32_t* __restrict__ table) {
+// Pass 2: a warp per column: its counts become exclusive prefixes over the chunks (32 chunks a step,
+// a shuffle scan each); the totals go to the table: rows per destination [R], pairs per expert [E].
+static __global__ void plan_scan_kernel(int E, int R, int64_t chunks, int32_t* __restrict__ chunk, int32_t* __restrict__ table) {
+  const int lane = threadIdx.x & 31;
   const int cols = E + R;
-  for (int col = threadIdx.x; col < cols; col += blockDim.x) {
-    int32_t total = 0;
-    for (int64_t c = 0; c < chunks; c++) {
-      const int32_t v = w.chunk[c * cols + col];
-      w.chunk[c * cols + col] = total;
-      total += v;
+  const int col = (int)(((int64_t)blockIdx.x * blockDim.x + threadIdx.x) >> 5);
+  if (col >= cols) return;
+  int32_t carry = 0;
+  for (int64_t c0 = 0; c0 < chunks; c0 += 32) {
+    const int64_t c = c0 + lane;
+    const int32_t v = c < chunks ? chunk[c * cols + col] : 0;
+    int32_t x = v;
+#pragma unroll
+    for (int o = 1; o < 32; o <<= 1) {
+      const int32_t y = __shfl_up_sync(FULL, x, o);
+      if (lane >= o) x += y;
     }
-    if (col < E) table[R + col] = total;
-    else table[col - E] = total;
+    if (c < chunks) chunk[c * cols + col] = carry + x - v;
+    carry += __shfl_sync(FULL, x, 31);
   }
-  __syncthreads();
-  if (threadIdx.x == 0) {
-    int32_t s = 0;
-    for (int d = 0; d < R; d++) {
-      w.rank_start[d] = s;
-      s += table[d];
-    }
+  if (lane == 0) {
+    if (col < E) table[R + col] = carry;
+    else table[col - E] = carry;
   }
 }
 
-// Pass 3: a warp per chunk, its pairs in ascending id -> pairRank, sendRow (−1 before: a memset).
-static __global__ void plan_scatter_kernel(const int32_t* __restrict__ indices, int64_t pairs, int k, int E, int R, int64_t chunks, PlanWork w,
-                                           int32_t* __restrict__ send_row, int32_t* __restrict__ pair_rank) {
-  const int warps = blockDim.x >> 5, lane = threadIdx.x & 31;
-  const int64_t c = (int64_t)blockIdx.x * warps + (threadIdx.x >> 5);
+// Pass 3: a warp per chunk, its pairs in ascending id -> pairRank, sendRow (−1 before: a memset). The
+// first send row of each rank (the exclusive scan of the table's R totals) is the CTA's, in shared memory.
+static __global__ void plan_scatter_kernel(const int32_t* __restrict__ indices, int64_t pairs, int k, int E, int R, int64_t chunks,
+                                           const int32_t* __restrict__ chunk, const int32_t* __restrict__ table, int32_t* __restrict__ send_row,
+                                           int32_t* __restrict__ pair_rank) {
+  extern __shared__ int32_t plan_smem[];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int cols = E + R, per = E / R;
+  int32_t* rank_start = plan_smem + PLAN_WARPS * cols;
+  if (threadIdx.x == 0) {
+    int32_t acc = 0;
+    for (int d = 0; d < R; d++) {
+      rank_start[d] = acc;
+      acc += table[d];
+    }
+  }
+  const int64_t c = (int64_t)blockIdx.x * PLAN_WARPS + warp;
+  int32_t* row = plan_smem + warp * cols;
+  if (c < chunks) {
+    for (int i = lane; i < cols; i += 32) row[i] = chunk[c * cols + i];
+  }
+  __syncthreads();
   if (c >= chunks) return;
-  const int per = E / R;
-  int32_t* row = w.chunk + c * (E + R);
   const unsigned below = (1u << lane) - 1;
   for (int64_t r = 0; r < PLAN_ROUNDS; r++) {
     const int64_t id = (c * PLAN_ROUNDS + r) * 32 + lane;
@@ -129,7 +145,7 @@ static __global__ void plan_scatter_kernel(const int32_t* __restrict__ indices, 
     if (kr >= 0) {
       if (lane == __ffs(pr) - 1) row[kr] = br + __popc(pr);
       const int d = kr - E;
-      send_row[(id / k) * R + d] = w.rank_start[d] + br + __popc(pr & below);
+      send_row[(id / k) * R + d] = rank_start[d] + br + __popc(pr & below);
     }
     __syncwarp();
   }
@@ -327,14 +343,11 @@ static __global__ void __launch_bounds__(1024) recv_scan_kernel(const int32_t* _
   }
 }
 
-// A CTA per row of [0, Pmax) at a time: sortedPairs = sentinel n·k, rowExpert, blockExpert (as align),
-// and zero bytes for the padding rows of expertX (rows < min(P, exRows)) and their scales.
-template <typename U>
-__global__ void recv_fill_kernel(int per, int bs, int k, int64_t pmax, const int32_t* __restrict__ counts, const int32_t* __restrict__ work,
-                                 int32_t* __restrict__ sorted, int32_t* __restrict__ block_expert, int32_t* __restrict__ row_expert, U* __restrict__ ex,
-                                 int64_t ex_rows, int64_t units, uint32_t* __restrict__ exs, int64_t scale_words) {
+// A thread per row of [0, Pmax): sortedPairs = the sentinel n·k, rowExpert and blockExpert as align.
+static __global__ void recv_fill_kernel(int per, int bs, int k, int64_t pmax, const int32_t* __restrict__ counts, const int32_t* __restrict__ work,
+                                        int32_t* __restrict__ sorted, int32_t* __restrict__ block_expert, int32_t* __restrict__ row_expert) {
   const int64_t P = work[per], sentinel = (int64_t)work[per + 1] * k;
-  for (int64_t r = blockIdx.x; r < pmax; r += gridDim.x) {
+  for (int64_t r = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; r < pmax; r += (int64_t)gridDim.x * blockDim.x) {
     int l = -1;
     bool real = false;
     if (r < P) {
@@ -348,12 +361,20 @@ __global__ void recv_fill_kernel(int per, int bs, int k, int64_t pmax, const int
       l = lo;
       real = r - work[lo] < counts[lo];
     }
-    if (threadIdx.x == 0) {
-      sorted[r] = (int32_t)sentinel;
-      row_expert[r] = real ? l : -1;
-      if (r % bs == 0) block_expert[r / bs] = l;
-    }
-    if (r < P && !real && r < ex_rows) {
+    sorted[r] = (int32_t)sentinel;
+    row_expert[r] = real ? l : -1;
+    if (r % bs == 0) block_expert[r / bs] = l;
+  }
+}
+
+// A CTA per local expert: zero bytes for its padding rows (past its count, to the end of its
+// segment) of expertX (rows below exRows) and their scales.
+template <typename U>
+__global__ void recv_zero_kernel(int per, const int32_t* __restrict__ counts, const int32_t* __restrict__ work, U* __restrict__ ex, int64_t ex_rows,
+                                 int64_t units, uint32_t* __restrict__ exs, int64_t scale_words) {
+  for (int l = blockIdx.x; l < per; l += gridDim.x) {
+    const int64_t r0 = (int64_t)work[l] + counts[l], r1 = min((int64_t)work[l + 1], ex_rows);
+    for (int64_t r = r0; r < r1; r++) {
       for (int64_t u = threadIdx.x; u < units; u += blockDim.x) ex[r * units + u] = U{};
       if (exs) {
         for (int64_t u = threadIdx.x; u < scale_words; u += blockDim.x) exs[r * scale_words + u] = 0;
