@@ -7,6 +7,7 @@
 // bench/moe-nccl.mjs (FP8 dispatch of bf16 x, bf16 combine of identity experts).
 import { init, moe, toBf16 } from '../dist/src/index.js';
 import { alignRowsMax } from '../dist/src/reference/moe.js';
+import { dispatchRowLayout } from '../dist/src/runtime/backend.js';
 
 const argv = process.argv.slice(2);
 const opt = (name, d) => {
@@ -74,8 +75,9 @@ const gathered = b.empty('i32', [R, W]);
 let tables;
 times['gather (wall)'] = await wall(async () => ([tables] = await group.startAllGather([table], [gathered]).read()));
 const S = T * Math.min(R, k);
-const rows = b.empty('fp8e4m3', [S, H]), scales = b.empty('f32', [S, H / 128]), meta = b.empty('i32', [S, 3 * k]);
-times['pack fp8'] = await events(() => K.dispatchPack(x, indices, weights, sendRow, pairRank, E, rows, scales, meta));
+const L = dispatchRowLayout(H, H / 128, k);
+const packed = b.empty('u8', [S, L.stride]);
+times['pack fp8'] = await events(() => K.dispatchPack(x, indices, weights, sendRow, pairRank, E, true, packed));
 const sendCounts = Int32Array.from({ length: R }, (_, d) => tables[rank * W + d]);
 const recvCounts = Int32Array.from({ length: R }, (_, q) => tables[q * W + rank]);
 const n = sum(recvCounts);
@@ -86,7 +88,7 @@ for (let l = 0; l < per; l++) {
   P += Math.ceil(c / bs) * bs;
 }
 const Pmax = alignRowsMax(n * k, per, bs);
-const recvRows = b.empty('fp8e4m3', [n, H]), recvScales = b.empty('f32', [n, H / 128]), recvMeta = b.empty('i32', [n, 3 * k]);
+const recvRows = b.empty('fp8e4m3', [n, H]), recvScales = b.empty('f32', [n, H / 128]), recvPacked = b.empty('u8', [n, L.stride]);
 const exRows = b.empty('fp8e4m3', [P, H]), exScales = b.empty('f32', [P, H / 128]);
 const a = { sortedPairs: b.empty('i32', [Pmax]), blockExpert: b.empty('i32', [Pmax / bs]), rowExpert: b.empty('i32', [Pmax]), pairPos: b.empty('i32', [n, k]), counts: b.empty('i32', [per]) };
 const recvIndices = b.empty('i32', [n, k]), recvWeights = b.empty('f32', [n, k]), base = b.empty('i32', [R, per]);
@@ -97,18 +99,17 @@ const win = {
   sendStart: ss, sendRows: Int32Array.from(sendCounts, (c, d) => (d === rank ? 0 : c)),
   recvStart: rs, recvRows: Int32Array.from(recvCounts, (c, q) => (q === rank ? 0 : c)),
 };
-const parts = [{ send: [rows], recv: [recvRows] }, { send: [scales], recv: [recvScales] }, { send: [meta], recv: [recvMeta] }];
-times['transfer: codes, scales, meta (1 group)'] = await events(() => group.startMoveRows(parts, [win]).wait());
-times['transfer: codes only'] = await events(() => group.startMoveRows([parts[0]], [win]).wait());
-const sc = (src, srcScales, srcMeta, srcRow, nr, recvRow, source, copy) => K.dispatchScatter({
-  src, srcScales, srcMeta, srcRow, rows: nr, recvRow, base, source, k, expertX: exRows, expertScales: exScales, sortedPairs: a.sortedPairs, pairPos: a.pairPos,
-  recvIndices, recvWeights, recvCopy: copy ? recvRows : null, recvScalesCopy: copy ? recvScales : null,
+const parts = [{ send: [packed], recv: [recvPacked] }];
+times['transfer (packed rows)'] = await events(() => group.startMoveRows(parts, [win]).wait());
+const sc = (src, srcRow, nr, recvRow, source) => K.dispatchScatter({
+  src, srcRow, rows: nr, recvRow, base, source, k, expertX: exRows, expertScales: exScales, sortedPairs: a.sortedPairs, pairPos: a.pairPos,
+  recvIndices, recvWeights, recv: recvRows, recvScales,
 });
-times['scatter own rows (+ copy to recv)'] = await events(() => sc(rows, scales, meta, ss[rank], sendCounts[rank], rs[rank], rank, true));
+times['scatter own rows'] = await events(() => sc(packed, ss[rank], sendCounts[rank], rs[rank], rank));
 times['scatter the peers\' rows'] = await events(async () => {
-  for (let q = 0; q < R; q++) if (q !== rank) await sc(recvRows, recvScales, recvMeta, rs[q], recvCounts[q], rs[q], q, false);
+  for (let q = 0; q < R; q++) if (q !== rank) await sc(recvPacked, rs[q], recvCounts[q], rs[q], q);
 });
-times['dispatch, 1 piece'] = await events(async () => moe.disposeDispatched(await moe.dispatch(group, [{ x, indices, weights }], { numExperts: E, fp8: true, chunks: 1 })));
+for (const c of [1, 2]) times[`dispatch, ${c} piece${c > 1 ? 's' : ''}`] = await events(async () => moe.disposeDispatched(await moe.dispatch(group, [{ x, indices, weights }], { numExperts: E, fp8: true, chunks: c })));
 
 // ---- combine's stages (bf16 expert outputs of the bf16 dispatch's shape)
 const [d] = await moe.dispatch(group, [{ x, indices, weights }], { numExperts: E, fp8: false });
@@ -129,7 +130,7 @@ times['combine: transfer ‖ reduce own rows'] = await events(async () => {
   await K.unpermuteRows(y, d.alignment.pairPos, d.recvWeights, rs[rank], recvCounts[rank], back, ss[rank]);
   await m.wait();
 });
-times['combine, 1 piece'] = await events(async () => (await moe.combine(group, [y], [d], { chunks: 1 })).forEach((o) => o.dispose()));
+for (const c of [1, 2]) times[`combine, ${c} piece${c > 1 ? 's' : ''}`] = await events(async () => (await moe.combine(group, [y], [d], { chunks: c })).forEach((o) => o.dispose()));
 void zero;
 console.log(`rank ${rank}: stages, ms (events; median of ${iters}): ` + Object.entries(times).map(([name, ms]) => `${name} ${ms.toFixed(3)}`).join(' | '));
 group.destroy?.();

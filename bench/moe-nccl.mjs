@@ -1,6 +1,6 @@
 // Expert-parallel dispatch/combine bandwidth over NCCL, one process per GPU:
 //   npm run build && hotpaths launch --nproc N bench/moe-nccl.mjs [--tokens 4096] [--hidden 7168]
-//     [--topk 8] [--experts 256] [--iters 20] [--chunks 1,2,4,8] [--save-counts DIR] [--json FILE]
+//     [--topk 8] [--experts 256] [--iters 20] [--chunks 1,2,3,4] [--save-counts DIR] [--json FILE]
 //     [--no-host-path]
 // Random routing (k distinct experts per token, uniform), bf16 x. Measures on every rank, in one run:
 //   dispatch (FP8)   moe.dispatch(fp8: true) end to end (plan, counts, quantize and pack, payload,
@@ -32,7 +32,7 @@ const opt = (name, d) => {
 };
 const T = Number(opt('tokens', 4096)), H = Number(opt('hidden', 7168)), k = Number(opt('topk', 8)), E = Number(opt('experts', 256));
 const iters = Number(opt('iters', 20));
-const chunkList = opt('chunks', '1,2,4,8').split(',').map(Number);
+const chunkList = opt('chunks', '1,2,3,4').split(',').map(Number);
 const hostPath = !argv.includes('--no-host-path');
 const saveDir = opt('save-counts', '');
 const jsonOut = opt('json', '');
@@ -201,7 +201,7 @@ if (argv.includes('--profile')) {
 }
 
 // (the same piece count on every rank: each rank's transfers must pair up with the others')
-const bc = chunkList.includes(4) ? 4 : chunkList[0];
+const bc = chunkList.includes(2) ? 2 : chunkList[0];
 await breakdown(`dispatch fp8 (${bc} pieces)`, () => moe.dispatch(group, inputs, { numExperts: E, fp8: true, chunks: bc }), disposeDispatched);
 await breakdown(`combine bf16 (${bc} pieces)`, () => moe.combine(group, [expertOut], [dBf16], { chunks: bc }), disposeAll);
 

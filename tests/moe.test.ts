@@ -809,17 +809,20 @@ describe('moe dispatch/combine on the device path (plan, pack, receive layout an
     }
   });
 
-  it('dispatchPack and dispatchRecvLayout, hand-worked: rows once per destination with ids, weight bits and ranks; segments, bases and padding', async () => {
+  it('dispatchPack and dispatchRecvLayout, hand-worked: packed rows once per destination with ids, weight bits and ranks; segments, bases and padding', async () => {
     // x [3, 2] f32; the routing of the plan test above
     const idx = i32([3, 0, 1, 0, 2, 3], [3, 2]);
     const w = f32([0.5, 0.25, 1, 2, 4, 8], [3, 2]);
     const sendRow = i32([0, 2, 1, -1, -1, 3], [3, 2]), pairRank = i32([0, 0, 0, 1, 0, 1], [3, 2]);
-    const rows = ref.backend.empty('f32', [6, 2]), meta = ref.backend.empty('i32', [6, 6]);
-    kernels.dispatchPack!(f32([1, 2, 3, 4, 5, 6], [3, 2]), idx, w, sendRow, pairRank, 4, rows, null, meta);
-    const r = await readF(rows), m = await readI(meta);
-    expectEqual(r.subarray(0, 8), [1, 2, 3, 4, 1, 2, 5, 6], 'rows'); // to rank 0: t0, t1; to rank 1: t0, t2
+    // packed rows (dispatchRowLayout): 8 payload bytes, no scales, meta i32 [6] from byte 8, stride 32
+    const packed = ref.backend.empty('u8', [6, 32]);
+    kernels.dispatchPack!(f32([1, 2, 3, 4, 5, 6], [3, 2]), idx, w, sendRow, pairRank, 4, false, packed);
+    const pb = (await packed.read()) as Uint8Array;
+    const rowF = (s: number) => [...new Float32Array(pb.buffer.slice(s * 32, s * 32 + 8))];
+    const metaI = (s: number) => [...new Int32Array(pb.buffer.slice(s * 32 + 8, s * 32 + 32))];
+    expectEqual([0, 1, 2, 3].flatMap(rowF), [1, 2, 3, 4, 1, 2, 5, 6], 'rows'); // to rank 0: t0, t1; to rank 1: t0, t2
     const bits = (v: number) => new Int32Array(Float32Array.of(v).buffer)[0]!;
-    expectEqual(m.subarray(0, 24), [
+    expectEqual([0, 1, 2, 3].flatMap(metaI), [
       -1, 0, 0, bits(0.25), -1, 0, // t0 to rank 0: slot 1 (expert 0)
       1, 0, bits(1), bits(2), 0, 1, // t1 to rank 0: experts 1 and 0
       1, -1, bits(0.5), 0, 0, -1, // t0 to rank 1: slot 0 (expert 3 = local 1)

@@ -87,42 +87,47 @@ Napi::Value CudaMoeDispatchPlan(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// cudaMoeDispatchPack(x, xIsBf16, T, H, indices, k, weights, E, R, sendRow, pairRank, S, fp8, rows, scales | 0n, meta)
-// x: f32|bf16 [T, H] -> rows [S, H] (x's dtype; E4M3 codes when fp8, with scales f32 [S, H/128]),
-// meta: i32 [S, 3k], for every (t, d) with a send row s = sendRow[t, d] in [0, S).
+// cudaMoeDispatchPack(x, xIsBf16, T, H, indices, k, weights, E, R, sendRow, pairRank, S, fp8, packed, stride, scalesAt, metaAt)
+// x: f32|bf16 [T, H] -> packed: u8 [S, stride], one row (dispatchRowLayout: the payload — x's row, or
+// E4M3 codes then f32 scales at scalesAt when fp8 — and the meta i32 [3k] at metaAt) for every (t, d)
+// with a send row s = sendRow[t, d] in [0, S).
 Napi::Value CudaMoeDispatchPack(const Napi::CallbackInfo& info) {
   const char* fn = "cudaMoeDispatchPack";
   Napi::Env env = info.Env();
-  Args args(info, fn, 16);
+  Args args(info, fn, 17);
   const bool bf16 = args.boolean(1, "xIsBf16"), fp8 = args.boolean(12, "fp8");
   const uint64_t T = args.size(2, "T"), H = args.size(3, "H"), k = args.size(5, "k"), E = args.size(7, "E"), R = args.size(8, "R"), S = args.size(11, "S");
+  const uint64_t stride = args.size(14, "stride"), scales_at = args.size(15, "scalesAt"), meta_at = args.size(16, "metaAt");
   check_ep(args, E, R, k);
   if (T > I32_LIMIT / k || T > I32_LIMIT / R) args.fail("E_TOO_LARGE", "T * k and T * R must be below 2^31");
   if (fp8 && H % 128 != 0) args.fail("E_SHAPE", "the FP8 payload needs H % 128 == 0, got H = " + std::to_string(H));
-  const uint64_t x_row = checked_mul(env, fn, H, bf16 ? 2 : 4, "x row bytes"), out_row = fp8 ? H : x_row;
+  const uint64_t x_row = checked_mul(env, fn, H, bf16 ? 2 : 4, "x row bytes"), payload = fp8 ? H : x_row;
+  // the layout of src/runtime/backend.ts's dispatchRowLayout
+  const uint64_t want_scales = (payload + 3) / 4 * 4, want_meta = want_scales + (fp8 ? 4 * (H / 128) : 0);
+  if (scales_at != want_scales || meta_at != want_meta || stride != (meta_at + 12 * k + 15) / 16 * 16) {
+    args.fail("E_ARG", "stride, scalesAt and metaAt must follow dispatchRowLayout (" + std::to_string(want_scales) + ", " + std::to_string(want_meta) + ")");
+  }
   cudaStream_t stream = cuda_stream(env, fn);
   const void* x = cuda_device_arg(args, 0, "x", checked_mul(env, fn, T, x_row, "x bytes"));
   const int32_t* indices = (const int32_t*)cuda_device_arg(args, 4, "indices", T * k * 4);
   const float* weights = (const float*)cuda_device_arg(args, 6, "weights", T * k * 4);
   const int32_t* send_row = (const int32_t*)cuda_device_arg(args, 9, "sendRow", T * R * 4);
   const int32_t* pair_rank = (const int32_t*)cuda_device_arg(args, 10, "pairRank", T * k * 4);
-  void* rows = cuda_device_arg(args, 13, "rows", checked_mul(env, fn, S, out_row, "rows bytes"));
-  float* scales = (float*)cuda_device_arg_or_null(args, 14, "scales", checked_mul(env, fn, S, H / 128 * 4, "scales bytes"));
-  int32_t* meta = (int32_t*)cuda_device_arg(args, 15, "meta", checked_mul(env, fn, S, 3 * k * 4, "meta bytes"));
-  if (fp8 != (scales != nullptr)) args.fail("E_ARG", "scales must be given exactly when fp8 is");
+  uint8_t* packed = (uint8_t*)cuda_device_arg(args, 13, "packed", checked_mul(env, fn, S, stride, "packed bytes"));
+  if (((uintptr_t)packed & 15) != 0) args.fail("E_ARG", "packed must be 16-byte aligned");
   if (T == 0 || S == 0) return env.Undefined();
-  const int grid = grid_of((int64_t)T, 8);
+  const int grid = grid_of((int64_t)T, 16);
   const int t = moe::EP_THREADS;
   if (fp8) {
-    if ((((uintptr_t)x | (uintptr_t)rows) & 15) != 0) args.fail("E_ARG", "x and rows must be 16-byte aligned for the FP8 payload");
-    if (bf16) moe::pack_fp8_kernel<uint16_t><<<grid, t, 0, stream>>>((const uint16_t*)x, (int64_t)T, (int64_t)H, indices, weights, (int)k, (int)E, (int)R, send_row, pair_rank, (int64_t)S, (uint8_t*)rows, scales, meta);
-    else moe::pack_fp8_kernel<float><<<grid, t, 0, stream>>>((const float*)x, (int64_t)T, (int64_t)H, indices, weights, (int)k, (int)E, (int)R, send_row, pair_rank, (int64_t)S, (uint8_t*)rows, scales, meta);
+    if (((uintptr_t)x & 15) != 0) args.fail("E_ARG", "x must be 16-byte aligned for the FP8 payload");
+    if (bf16) moe::pack_fp8_kernel<uint16_t><<<grid, t, 0, stream>>>((const uint16_t*)x, (int64_t)T, (int64_t)H, indices, weights, (int)k, (int)E, (int)R, send_row, pair_rank, (int64_t)S, packed, (int64_t)stride, (int64_t)scales_at, (int64_t)meta_at);
+    else moe::pack_fp8_kernel<float><<<grid, t, 0, stream>>>((const float*)x, (int64_t)T, (int64_t)H, indices, weights, (int)k, (int)E, (int)R, send_row, pair_rank, (int64_t)S, packed, (int64_t)stride, (int64_t)scales_at, (int64_t)meta_at);
   } else {
-    const int u = unit_of(x_row, {x, rows});
+    const int u = unit_of(x_row, {x});
     const int64_t units = (int64_t)(x_row / u);
-    if (u == 16) moe::pack_rows_kernel<uint4><<<grid, t, 0, stream>>>((const uint4*)x, (int64_t)T, units, indices, weights, (int)k, (int)E, (int)R, send_row, pair_rank, (int64_t)S, (uint4*)rows, meta);
-    else if (u == 4) moe::pack_rows_kernel<uint32_t><<<grid, t, 0, stream>>>((const uint32_t*)x, (int64_t)T, units, indices, weights, (int)k, (int)E, (int)R, send_row, pair_rank, (int64_t)S, (uint32_t*)rows, meta);
-    else moe::pack_rows_kernel<uint16_t><<<grid, t, 0, stream>>>((const uint16_t*)x, (int64_t)T, units, indices, weights, (int)k, (int)E, (int)R, send_row, pair_rank, (int64_t)S, (uint16_t*)rows, meta);
+    if (u == 16) moe::pack_rows_kernel<uint4><<<grid, t, 0, stream>>>((const uint4*)x, (int64_t)T, units, indices, weights, (int)k, (int)E, (int)R, send_row, pair_rank, (int64_t)S, packed, (int64_t)stride, (int64_t)meta_at);
+    else if (u == 4) moe::pack_rows_kernel<uint32_t><<<grid, t, 0, stream>>>((const uint32_t*)x, (int64_t)T, units, indices, weights, (int)k, (int)E, (int)R, send_row, pair_rank, (int64_t)S, packed, (int64_t)stride, (int64_t)meta_at);
+    else moe::pack_rows_kernel<uint16_t><<<grid, t, 0, stream>>>((const uint16_t*)x, (int64_t)T, units, indices, weights, (int)k, (int)E, (int)R, send_row, pair_rank, (int64_t)S, packed, (int64_t)stride, (int64_t)meta_at);
   }
   cuda_check(env, fn, "kernel launch", cudaGetLastError());
   return env.Undefined();
@@ -161,52 +166,55 @@ Napi::Value CudaMoeDispatchRecvLayout(const Napi::CallbackInfo& info) {
                                                                              row_expert);
   const int u = unit_of(ex_row_bytes, {ex});
   const int64_t units = (int64_t)(ex_row_bytes / u), sw = (int64_t)(ex_scale_bytes / 4);
-  const int zg = grid_of((int64_t)per, 8);
-  if (u == 16) moe::recv_zero_kernel<uint4><<<zg, 128, 0, stream>>>((int)per, counts, work, (uint4*)ex, (int64_t)ex_rows, units, exs, sw);
-  else if (u == 4) moe::recv_zero_kernel<uint32_t><<<zg, 128, 0, stream>>>((int)per, counts, work, (uint32_t*)ex, (int64_t)ex_rows, units, exs, sw);
-  else if (u == 2) moe::recv_zero_kernel<uint16_t><<<zg, 128, 0, stream>>>((int)per, counts, work, (uint16_t*)ex, (int64_t)ex_rows, units, exs, sw);
-  else moe::recv_zero_kernel<uint8_t><<<zg, 128, 0, stream>>>((int)per, counts, work, (uint8_t*)ex, (int64_t)ex_rows, units, exs, sw);
+  const int zg = grid_of((int64_t)(per * bs), 8);
+  if (u == 16) moe::recv_zero_kernel<uint4><<<zg, 128, 0, stream>>>((int)per, (int)bs, counts, work, (uint4*)ex, (int64_t)ex_rows, units, exs, sw);
+  else if (u == 4) moe::recv_zero_kernel<uint32_t><<<zg, 128, 0, stream>>>((int)per, (int)bs, counts, work, (uint32_t*)ex, (int64_t)ex_rows, units, exs, sw);
+  else if (u == 2) moe::recv_zero_kernel<uint16_t><<<zg, 128, 0, stream>>>((int)per, (int)bs, counts, work, (uint16_t*)ex, (int64_t)ex_rows, units, exs, sw);
+  else moe::recv_zero_kernel<uint8_t><<<zg, 128, 0, stream>>>((int)per, (int)bs, counts, work, (uint8_t*)ex, (int64_t)ex_rows, units, exs, sw);
   cuda_check(env, fn, "kernel launch", cudaGetLastError());
   return env.Undefined();
 }
 
-// cudaMoeDispatchScatter(src, srcRows, rowBytes, srcScales | 0n, scaleBytes, meta, srcRow, rows, recvRow, base,
-//                        R, per, source, k, expertX, P, expertScales | 0n, sortedPairs, Pmax, pairPos, n,
-//                        recvIndices, recvWeights, recvCopy | 0n, recvScalesCopy | 0n)
-// Rows [srcRow, srcRow + rows) of src ([srcRows, rowBytes]), its scales and meta (i32 [srcRows, 3k]) from
-// rank `source` -> the receiver's rows [recvRow, …): expertX [P, rowBytes] (+ scales), sortedPairs [Pmax],
-// pairPos, recvIndices: i32 [n, k], recvWeights: f32 [n, k], and recvCopy [n, rowBytes] (+ scales) when given.
+// cudaMoeDispatchScatter(src, srcRows, stride, payloadBytes, scalesAt, scaleBytes, metaAt, srcRow, rows, recvRow, base, R,
+//                        per, source, k, expertX, P, expertScales | 0n, sortedPairs, Pmax, pairPos, n, recvIndices,
+//                        recvWeights, recv, recvScales | 0n)
+// Packed rows [srcRow, srcRow + rows) of src (u8 [srcRows, stride]) from rank `source` -> the receiver's
+// rows [recvRow, …): recv [n, payloadBytes] (+ scales, scaleBytes a row), recvIndices: i32 [n, k],
+// recvWeights: f32 [n, k], pairPos, and each pair's expertX row [P, payloadBytes] (+ scales), sortedPairs [Pmax].
 Napi::Value CudaMoeDispatchScatter(const Napi::CallbackInfo& info) {
   const char* fn = "cudaMoeDispatchScatter";
   Napi::Env env = info.Env();
-  Args args(info, fn, 25);
-  const uint64_t src_rows = args.size(1, "srcRows"), row_bytes = args.size(2, "rowBytes"), scale_bytes = args.size(4, "scaleBytes");
-  const uint64_t src_row = args.size(6, "srcRow"), rows = args.size(7, "rows"), recv_row = args.size(8, "recvRow");
-  const uint64_t R = args.size(10, "R"), per = args.size(11, "per"), source = args.size(12, "source"), k = args.size(13, "k");
-  const uint64_t P = args.size(15, "P"), pmax = args.size(18, "Pmax"), n = args.size(20, "n");
+  Args args(info, fn, 26);
+  const uint64_t src_rows = args.size(1, "srcRows"), stride = args.size(2, "stride"), payload = args.size(3, "payloadBytes");
+  const uint64_t scales_at = args.size(4, "scalesAt"), scale_bytes = args.size(5, "scaleBytes"), meta_at = args.size(6, "metaAt");
+  const uint64_t src_row = args.size(7, "srcRow"), rows = args.size(8, "rows"), recv_row = args.size(9, "recvRow");
+  const uint64_t R = args.size(11, "R"), per = args.size(12, "per"), source = args.size(13, "source"), k = args.size(14, "k");
+  const uint64_t P = args.size(16, "P"), pmax = args.size(19, "Pmax"), n = args.size(21, "n");
   check_ep(args, R * per, R, k);
   if (source >= R) args.fail("E_ARG", "source must be below R (" + std::to_string(R) + "), got " + std::to_string(source));
   if (src_row + rows > src_rows) args.fail("E_SHAPE", "rows [srcRow, srcRow + rows) pass the " + std::to_string(src_rows) + " source rows");
   if (recv_row + rows > n) args.fail("E_SHAPE", "rows [recvRow, recvRow + rows) pass the " + std::to_string(n) + " received rows");
-  if (scale_bytes % 4 != 0) args.fail("E_ARG", "scaleBytes must be a multiple of 4");
+  if (scale_bytes % 4 != 0 || scales_at % 4 != 0 || meta_at % 4 != 0 || stride % 16 != 0) args.fail("E_ARG", "the packed row's parts must be 4-byte aligned, its stride 16");
+  if (payload > scales_at || scales_at + scale_bytes > meta_at || meta_at + 12 * k > stride) args.fail("E_ARG", "the packed row's parts overlap or pass its stride");
   check_i32(args, pmax, "Pmax");
   check_i32(args, n * k, "n * k");
   cudaStream_t stream = cuda_stream(env, fn);
   moe::ScatterArgs a;
-  a.src = cuda_device_arg(args, 0, "src", checked_mul(env, fn, src_rows, row_bytes, "src bytes"));
-  a.src_scales = (const uint32_t*)cuda_device_arg_or_null(args, 3, "srcScales", checked_mul(env, fn, src_rows, scale_bytes, "srcScales bytes"));
-  a.meta = (const int32_t*)cuda_device_arg(args, 5, "meta", checked_mul(env, fn, src_rows, 3 * k * 4, "meta bytes"));
-  a.base = (const int32_t*)cuda_device_arg(args, 9, "base", R * per * 4);
-  a.ex = cuda_device_arg(args, 14, "expertX", checked_mul(env, fn, P, row_bytes, "expertX bytes"));
-  a.ex_scales = (uint32_t*)cuda_device_arg_or_null(args, 16, "expertScales", checked_mul(env, fn, P, scale_bytes, "expertScales bytes"));
-  a.sorted = (int32_t*)cuda_device_arg(args, 17, "sortedPairs", pmax * 4);
-  a.pair_pos = (int32_t*)cuda_device_arg(args, 19, "pairPos", n * k * 4);
-  a.recv_indices = (int32_t*)cuda_device_arg(args, 21, "recvIndices", n * k * 4);
-  a.recv_weights = (float*)cuda_device_arg(args, 22, "recvWeights", n * k * 4);
-  a.recv_copy = cuda_device_arg_or_null(args, 23, "recvCopy", checked_mul(env, fn, n, row_bytes, "recvCopy bytes"));
-  a.recv_scales_copy = (uint32_t*)cuda_device_arg_or_null(args, 24, "recvScalesCopy", checked_mul(env, fn, n, scale_bytes, "recvScalesCopy bytes"));
-  if ((a.src_scales != nullptr) != (scale_bytes > 0 && a.ex_scales != nullptr)) args.fail("E_ARG", "srcScales and expertScales come together");
-  if (((uintptr_t)a.src_scales | (uintptr_t)a.ex_scales | (uintptr_t)a.recv_scales_copy) & 3) args.fail("E_ARG", "scales must be 4-byte aligned");
+  a.src = (const uint8_t*)cuda_device_arg(args, 0, "src", checked_mul(env, fn, src_rows, stride, "src bytes"));
+  a.base = (const int32_t*)cuda_device_arg(args, 10, "base", R * per * 4);
+  a.ex = cuda_device_arg(args, 15, "expertX", checked_mul(env, fn, P, payload, "expertX bytes"));
+  a.ex_scales = (uint32_t*)cuda_device_arg_or_null(args, 17, "expertScales", checked_mul(env, fn, P, scale_bytes, "expertScales bytes"));
+  a.sorted = (int32_t*)cuda_device_arg(args, 18, "sortedPairs", pmax * 4);
+  a.pair_pos = (int32_t*)cuda_device_arg(args, 20, "pairPos", n * k * 4);
+  a.recv_indices = (int32_t*)cuda_device_arg(args, 22, "recvIndices", n * k * 4);
+  a.recv_weights = (float*)cuda_device_arg(args, 23, "recvWeights", n * k * 4);
+  a.recv = cuda_device_arg(args, 24, "recv", checked_mul(env, fn, n, payload, "recv bytes"));
+  a.recv_scales = (uint32_t*)cuda_device_arg_or_null(args, 25, "recvScales", checked_mul(env, fn, n, scale_bytes, "recvScales bytes"));
+  if ((a.ex_scales != nullptr) != (scale_bytes > 0) || (a.recv_scales != nullptr) != (scale_bytes > 0)) args.fail("E_ARG", "expertScales and recvScales come with scaleBytes > 0");
+  if ((((uintptr_t)a.src | (uintptr_t)a.ex_scales | (uintptr_t)a.recv_scales) & 3) != 0) args.fail("E_ARG", "src and the scales must be 4-byte aligned");
+  a.stride = (int64_t)stride;
+  a.scales_at = (int64_t)scales_at;
+  a.meta_at = (int64_t)meta_at;
   a.src_row = (int64_t)src_row;
   a.rows = (int64_t)rows;
   a.recv_row = (int64_t)recv_row;
@@ -217,8 +225,8 @@ Napi::Value CudaMoeDispatchScatter(const Napi::CallbackInfo& info) {
   a.pmax = (int64_t)pmax;
   a.scale_words = (int64_t)(scale_bytes / 4);
   if (rows == 0) return env.Undefined();
-  const int u = unit_of(row_bytes, {a.src, a.ex, a.recv_copy});
-  a.units = (int64_t)(row_bytes / u);
+  const int u = unit_of(payload, {a.src, a.ex, a.recv});
+  a.units = (int64_t)(payload / u);
   const int grid = grid_of((int64_t)rows, 8);
   if (u == 16) moe::scatter_kernel<uint4><<<grid, moe::EP_THREADS, 0, stream>>>(a);
   else if (u == 4) moe::scatter_kernel<uint32_t><<<grid, moe::EP_THREADS, 0, stream>>>(a);

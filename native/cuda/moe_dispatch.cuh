@@ -34,21 +34,28 @@ inline int64_t plan_chunks(int64_t pairs) { return (pairs + 32 * PLAN_ROUNDS - 1
 inline size_t plan_work_bytes(int64_t pairs, int64_t E, int64_t R) { return 4 * (size_t)(plan_chunks(pairs) * (E + R)); }
 inline size_t plan_smem_bytes(int64_t E, int64_t R) { return 4 * (size_t)(PLAN_WARPS * (E + R) + R); }
 
-// Pair id's keys: ke = its expert (−1 past the pairs or for a bad id); kr = E + its expert's rank when
-// no earlier slot of the token has an expert on that rank, else −1.
-__device__ __forceinline__ void plan_keys(const int32_t* __restrict__ indices, int64_t id, int64_t pairs, int k, int E, int per, int& ke, int& kr) {
-  ke = -1;
-  kr = -1;
-  if (id >= pairs) return;
-  const int e = indices[id];
-  if (e < 0 || e >= E) return;
-  ke = e;
-  const int d = e / per;
-  for (int64_t q = id - id % k; q < id; q++) {
-    const int f = indices[q];
-    if (f >= 0 && f < E && f / per == d) return;
+// The keys of pair `id` (lane `lane` of a warp whose 32 lanes hold 32 consecutive pair ids; every lane
+// calls it): ke = its expert (−1 past the pairs or for a bad id); kr = E + its expert's rank d when no
+// earlier slot of its token has an expert on d, else −1. Earlier slots come from the lanes below by
+// shuffles, from memory when they lie before the warp's first pair.
+__device__ __forceinline__ void plan_keys(const int32_t* __restrict__ indices, int64_t id, int64_t pairs, int lane, int k, int E, int per, int& ke, int& kr) {
+  int e = id < pairs ? indices[id] : -1;
+  if (e < 0 || e >= E) e = -1;
+  const int d = e >= 0 ? e / per : -1;
+  const int j = id < pairs ? (int)(id % k) : 0;
+  bool first = d >= 0;
+  for (int q = 1; q < k; q++) {  // the same trip count on every lane (shuffles)
+    const int dq = __shfl_up_sync(FULL, d, q & 31);
+    if (q > j || d < 0) continue;
+    if (q <= lane) {
+      if (dq == d) first = false;
+    } else {
+      const int f = indices[id - q];
+      if (f >= 0 && f < E && f / per == d) first = false;
+    }
   }
-  kr = E + d;
+  ke = e;
+  kr = first ? E + d : -1;
 }
 
 // Pass 1: a warp per chunk -> chunk[c, key] (its counts; every entry written); table[R + E] += bad ids.
@@ -66,7 +73,7 @@ static __global__ void plan_count_kernel(const int32_t* __restrict__ indices, in
     for (int64_t r = 0; r < PLAN_ROUNDS; r++) {
       const int64_t id = (c * PLAN_ROUNDS + r) * 32 + lane;
       int ke, kr;
-      plan_keys(indices, id, pairs, k, E, per, ke, kr);
+      plan_keys(indices, id, pairs, lane, k, E, per, ke, kr);
       if (id < pairs && ke < 0) bad++;
       const unsigned pe = __match_any_sync(FULL, ke), pr = __match_any_sync(FULL, kr);
       if (ke >= 0 && lane == __ffs(pe) - 1) row[ke] += __popc(pe);
@@ -132,7 +139,7 @@ static __global__ void plan_scatter_kernel(const int32_t* __restrict__ indices, 
   for (int64_t r = 0; r < PLAN_ROUNDS; r++) {
     const int64_t id = (c * PLAN_ROUNDS + r) * 32 + lane;
     int ke, kr;
-    plan_keys(indices, id, pairs, k, E, per, ke, kr);
+    plan_keys(indices, id, pairs, lane, k, E, per, ke, kr);
     const unsigned pe = __match_any_sync(FULL, ke), pr = __match_any_sync(FULL, kr);
     const int32_t be = ke >= 0 ? row[ke] : 0, br = kr >= 0 ? row[kr] : 0;
     __syncwarp();
@@ -152,13 +159,16 @@ static __global__ void plan_scatter_kernel(const int32_t* __restrict__ indices, 
 }
 
 // ---------------------------------------------------------------- pack
+//
+// A packed row (dispatchRowLayout in src/runtime/backend.ts): the payload at 0, the f32 scales at
+// scales_at (FP8), the meta i32 [3k] at meta_at; stride a multiple of 16 bytes.
 
 // Token t's destinations, one slot each: dest[j] = its send row when slot j is the first of the token
-// on its expert's rank (drank[j] = that rank), else −1. Then the meta row of every destination:
+// on its expert's rank (drank[j] = that rank), else −1. Then the meta of every destination row:
 // [local ids | weight bits | pair ranks], −1 / 0 / −1 for slots whose expert is elsewhere.
 __device__ __forceinline__ void pack_head(int64_t t, const int32_t* __restrict__ indices, const float* __restrict__ weights, int k, int E, int R,
                                           const int32_t* __restrict__ send_row, const int32_t* __restrict__ pair_rank, int64_t S,
-                                          int32_t* __restrict__ meta, int32_t* dest, int* drank) {
+                                          uint8_t* __restrict__ packed, int64_t stride, int64_t meta_at, int32_t* dest, int* drank) {
   const int per = E / R;
   const int j = threadIdx.x;
   if (j < k) {
@@ -187,27 +197,27 @@ __device__ __forceinline__ void pack_head(int64_t t, const int32_t* __restrict__
     if (s < 0) continue;
     const int e = indices[t * k + js];
     const bool here = e >= 0 && e < E && e / per == drank[jd];
-    int32_t* m = meta + s * 3 * (int64_t)k;
+    int32_t* m = reinterpret_cast<int32_t*>(packed + s * stride + meta_at);
     m[js] = here ? e - drank[jd] * per : -1;
     m[k + js] = here ? __float_as_int(weights[t * k + js]) : 0;
     m[2 * k + js] = here ? pair_rank[t * k + js] : -1;
   }
 }
 
-// x rows [T, units] (U units) -> rows[s] for each destination s of each token. A CTA per token.
+// x rows [T, units] (U units) -> the payload of each destination row of each token. A CTA per token.
 template <typename U>
 __global__ void __launch_bounds__(EP_THREADS) pack_rows_kernel(const U* __restrict__ x, int64_t T, int64_t units, const int32_t* __restrict__ indices,
                                                                const float* __restrict__ weights, int k, int E, int R, const int32_t* __restrict__ send_row,
-                                                               const int32_t* __restrict__ pair_rank, int64_t S, U* __restrict__ rows,
-                                                               int32_t* __restrict__ meta) {
+                                                               const int32_t* __restrict__ pair_rank, int64_t S, uint8_t* __restrict__ packed,
+                                                               int64_t stride, int64_t meta_at) {
   __shared__ int32_t dest[EP_MAX_K];
   __shared__ int drank[EP_MAX_K];
   for (int64_t t = blockIdx.x; t < T; t += gridDim.x) {
-    pack_head(t, indices, weights, k, E, R, send_row, pair_rank, S, meta, dest, drank);
+    pack_head(t, indices, weights, k, E, R, send_row, pair_rank, S, packed, stride, meta_at, dest, drank);
     for (int64_t u = threadIdx.x; u < units; u += blockDim.x) {
       const U v = x[t * units + u];
       for (int j = 0; j < k; j++) {
-        if (dest[j] >= 0) rows[dest[j] * units + u] = v;
+        if (dest[j] >= 0) reinterpret_cast<U*>(packed + dest[j] * stride)[u] = v;
       }
     }
     __syncthreads();  // dest is rewritten for the next token
@@ -251,13 +261,12 @@ __device__ __forceinline__ void load8_bits(const float* p, uint32_t v[8]) {
 template <typename In>
 __global__ void __launch_bounds__(EP_THREADS) pack_fp8_kernel(const In* __restrict__ x, int64_t T, int64_t H, const int32_t* __restrict__ indices,
                                                               const float* __restrict__ weights, int k, int E, int R, const int32_t* __restrict__ send_row,
-                                                              const int32_t* __restrict__ pair_rank, int64_t S, uint8_t* __restrict__ rows,
-                                                              float* __restrict__ scales, int32_t* __restrict__ meta) {
+                                                              const int32_t* __restrict__ pair_rank, int64_t S, uint8_t* __restrict__ packed,
+                                                              int64_t stride, int64_t scales_at, int64_t meta_at) {
   __shared__ int32_t dest[EP_MAX_K];
   __shared__ int drank[EP_MAX_K];
-  const int64_t nb = H / 128;
   for (int64_t t = blockIdx.x; t < T; t += gridDim.x) {
-    pack_head(t, indices, weights, k, E, R, send_row, pair_rank, S, meta, dest, drank);
+    pack_head(t, indices, weights, k, E, R, send_row, pair_rank, S, packed, stride, meta_at, dest, drank);
     for (int64_t h0 = 0; h0 < H; h0 += (int64_t)blockDim.x * 8) {
       const int64_t h = h0 + (int64_t)threadIdx.x * 8;
       const bool valid = h < H;  // whole 16-thread groups are in or out (H % 128 == 0)
@@ -278,8 +287,9 @@ __global__ void __launch_bounds__(EP_THREADS) pack_fp8_kernel(const In* __restri
       for (int j = 0; j < k; j++) {
         const int32_t s = dest[j];
         if (s < 0) continue;
-        *reinterpret_cast<uint2*>(rows + s * H + h) = codes;
-        if ((threadIdx.x & 15) == 0) scales[s * nb + h / 128] = scale;
+        uint8_t* row = packed + s * stride;
+        *reinterpret_cast<uint2*>(row + h) = codes;
+        if ((threadIdx.x & 15) == 0) reinterpret_cast<float*>(row + scales_at)[h / 128] = scale;
       }
     }
     __syncthreads();
@@ -367,18 +377,18 @@ static __global__ void recv_fill_kernel(int per, int bs, int k, int64_t pmax, co
   }
 }
 
-// A CTA per local expert: zero bytes for its padding rows (past its count, to the end of its
-// segment) of expertX (rows below exRows) and their scales.
+// A CTA per (local expert l, padding slot i < bs) at a time: row start[l] + count[l] + i, when it is
+// still in l's segment (and below exRows), gets zero bytes in expertX and its scales.
 template <typename U>
-__global__ void recv_zero_kernel(int per, const int32_t* __restrict__ counts, const int32_t* __restrict__ work, U* __restrict__ ex, int64_t ex_rows,
+__global__ void recv_zero_kernel(int per, int bs, const int32_t* __restrict__ counts, const int32_t* __restrict__ work, U* __restrict__ ex, int64_t ex_rows,
                                  int64_t units, uint32_t* __restrict__ exs, int64_t scale_words) {
-  for (int l = blockIdx.x; l < per; l += gridDim.x) {
-    const int64_t r0 = (int64_t)work[l] + counts[l], r1 = min((int64_t)work[l + 1], ex_rows);
-    for (int64_t r = r0; r < r1; r++) {
-      for (int64_t u = threadIdx.x; u < units; u += blockDim.x) ex[r * units + u] = U{};
-      if (exs) {
-        for (int64_t u = threadIdx.x; u < scale_words; u += blockDim.x) exs[r * scale_words + u] = 0;
-      }
+  for (int64_t slot = blockIdx.x; slot < (int64_t)per * bs; slot += gridDim.x) {
+    const int l = (int)(slot / bs);
+    const int64_t r = (int64_t)work[l] + counts[l] + slot % bs;
+    if (r >= work[l + 1] || r >= ex_rows) continue;
+    for (int64_t u = threadIdx.x; u < units; u += blockDim.x) ex[r * units + u] = U{};
+    if (exs) {
+      for (int64_t u = threadIdx.x; u < scale_words; u += blockDim.x) exs[r * scale_words + u] = 0;
     }
   }
 }
@@ -386,9 +396,8 @@ __global__ void recv_zero_kernel(int per, const int32_t* __restrict__ counts, co
 // ---------------------------------------------------------------- scatter
 
 struct ScatterArgs {
-  const void* src;
-  const uint32_t* src_scales;  // [*, scale_words] or null
-  const int32_t* meta;         // [*, 3k]
+  const uint8_t* src;  // packed rows [*, stride]
+  int64_t stride, scales_at, meta_at;
   int64_t src_row, rows, recv_row;
   const int32_t* base;  // [R, per]
   int per, source, k;
@@ -400,24 +409,24 @@ struct ScatterArgs {
   int32_t* pair_pos;     // [n, k]
   int32_t* recv_indices; // [n, k]
   float* recv_weights;   // [n, k]
-  void* recv_copy;       // [n, units] or null
-  uint32_t* recv_scales_copy;
+  void* recv;            // [n, units]
+  uint32_t* recv_scales; // [n, scale_words] or null
 };
 
-// A CTA per received row at a time: its slots' places from the meta and the source's bases, the index
-// outputs, then the row (read once) to each of its experts' rows (and to recvCopy).
+// A CTA per packed row at a time: its slots' places from the meta and the source's bases, the index
+// outputs, then the payload (read once) to recv and to each of its experts' rows, and the scales.
 template <typename U>
 __global__ void __launch_bounds__(EP_THREADS) scatter_kernel(ScatterArgs a) {
   __shared__ int32_t dst[EP_MAX_K];
   const int k = a.k;
-  const U* src = (const U*)a.src;
   U* ex = (U*)a.ex;
-  U* copy = (U*)a.recv_copy;
+  U* recv = (U*)a.recv;
   for (int64_t i = blockIdx.x; i < a.rows; i += gridDim.x) {
     const int64_t r = a.src_row + i, q = a.recv_row + i;
+    const uint8_t* row = a.src + r * a.stride;
     const int j = threadIdx.x;
     if (j < k) {
-      const int32_t* m = a.meta + r * 3 * k;
+      const int32_t* m = reinterpret_cast<const int32_t*>(row + a.meta_at);
       const int32_t l = m[j];
       a.recv_indices[q * k + j] = l;
       a.recv_weights[q * k + j] = __int_as_float(m[k + j]);
@@ -431,20 +440,22 @@ __global__ void __launch_bounds__(EP_THREADS) scatter_kernel(ScatterArgs a) {
       dst[j] = (int32_t)p;
     }
     __syncthreads();
+    const U* src = reinterpret_cast<const U*>(row);
     for (int64_t u = threadIdx.x; u < a.units; u += blockDim.x) {
-      const U v = src[r * a.units + u];
+      const U v = src[u];
+      recv[q * a.units + u] = v;
       for (int jj = 0; jj < k; jj++) {
         if (dst[jj] >= 0) ex[(int64_t)dst[jj] * a.units + u] = v;
       }
-      if (copy) copy[q * a.units + u] = v;
     }
-    if (a.src_scales) {
+    if (a.ex_scales) {
+      const uint32_t* sc = reinterpret_cast<const uint32_t*>(row + a.scales_at);
       for (int64_t u = threadIdx.x; u < a.scale_words; u += blockDim.x) {
-        const uint32_t v = a.src_scales[r * a.scale_words + u];
+        const uint32_t v = sc[u];
+        if (a.recv_scales) a.recv_scales[q * a.scale_words + u] = v;
         for (int jj = 0; jj < k; jj++) {
-          if (dst[jj] >= 0 && a.ex_scales) a.ex_scales[(int64_t)dst[jj] * a.scale_words + u] = v;
+          if (dst[jj] >= 0) a.ex_scales[(int64_t)dst[jj] * a.scale_words + u] = v;
         }
-        if (a.recv_scales_copy) a.recv_scales_copy[q * a.scale_words + u] = v;
       }
     }
     __syncthreads();  // dst is rewritten for the next row

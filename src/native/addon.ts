@@ -163,16 +163,16 @@ export interface Addon {
   cudaMoeDispatchPlanWorkBytes(pairs: number, E: number, R: number): number;
   /** MoeKernels.dispatchPlan: indices i32 [T, k] -> sendRow i32 [T, R], pairRank i32 [T, k], table i32 [R + E + 1]; `work`: cudaMoeDispatchPlanWorkBytes bytes. */
   cudaMoeDispatchPlan(indices: bigint, T: number, k: number, E: number, R: number, sendRow: bigint, pairRank: bigint, table: bigint, work: bigint): void;
-  /** MoeKernels.dispatchPack: x f32|bf16 [T, H] -> rows [S, H] (x's dtype, or E4M3 codes + scales f32 [S, H/128] when fp8), meta i32 [S, 3k]. */
+  /** MoeKernels.dispatchPack: x f32|bf16 [T, H] -> packed u8 [S, stride] (dispatchRowLayout: payload, scales at scalesAt when fp8, meta i32 [3k] at metaAt). */
   cudaMoeDispatchPack(x: bigint, xIsBf16: boolean, T: number, H: number, indices: bigint, k: number, weights: bigint, E: number, R: number, sendRow: bigint,
-    pairRank: bigint, S: number, fp8: boolean, rows: bigint, scales: bigint, meta: bigint): void;
+    pairRank: bigint, S: number, fp8: boolean, packed: bigint, stride: number, scalesAt: number, metaAt: number): void;
   /** MoeKernels.dispatchRecvLayout; expertX as exRows rows of exRowBytes (scales: exScaleBytes a row, 0n: none); `work`: 4·(E/R + 2) bytes. */
   cudaMoeDispatchRecvLayout(tables: bigint, R: number, E: number, rank: number, blockSize: number, k: number, base: bigint, counts: bigint, sortedPairs: bigint,
     Pmax: number, blockExpert: bigint, rowExpert: bigint, expertX: bigint, exRows: number, exRowBytes: number, expertScales: bigint, exScaleBytes: number, work: bigint): void;
-  /** MoeKernels.dispatchScatter (MoeScatterArgs); rows as bytes: src [srcRows, rowBytes], scales [*, scaleBytes]. */
-  cudaMoeDispatchScatter(src: bigint, srcRows: number, rowBytes: number, srcScales: bigint, scaleBytes: number, meta: bigint, srcRow: number, rows: number,
-    recvRow: number, base: bigint, R: number, per: number, source: number, k: number, expertX: bigint, P: number, expertScales: bigint, sortedPairs: bigint,
-    Pmax: number, pairPos: bigint, n: number, recvIndices: bigint, recvWeights: bigint, recvCopy: bigint, recvScalesCopy: bigint): void;
+  /** MoeKernels.dispatchScatter (MoeScatterArgs): packed rows src u8 [srcRows, stride] -> recv, expertX ([*, payloadBytes], scales of scaleBytes a row) and the indices. */
+  cudaMoeDispatchScatter(src: bigint, srcRows: number, stride: number, payloadBytes: number, scalesAt: number, scaleBytes: number, metaAt: number, srcRow: number,
+    rows: number, recvRow: number, base: bigint, R: number, per: number, source: number, k: number, expertX: bigint, P: number, expertScales: bigint,
+    sortedPairs: bigint, Pmax: number, pairPos: bigint, n: number, recvIndices: bigint, recvWeights: bigint, recv: bigint, recvScales: bigint): void;
   /** Whether libnccl could be opened (dlopen at run time), its version (2.27.3 -> 22703), and why not. Never throws. */
   ncclInfo(): { available: boolean; version: number; library: string; reason: string };
   /** A fresh NCCL unique id (128 bytes) for rank 0 to share; E_BACKEND without libnccl. */

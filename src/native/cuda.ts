@@ -4,7 +4,7 @@
 
 import { allocHost, dtypeBytes, type DType, type HostArray } from '../dtype.js';
 import { HotpathsError, show } from '../errors.js';
-import type { Backend, Fp8Kernels, GemmKernels, GrpoKernels, LogprobKernels, MachineCeilings, MoeKernels } from '../runtime/backend.js';
+import { dispatchRowLayout, type Backend, type Fp8Kernels, type GemmKernels, type GrpoKernels, type LogprobKernels, type MachineCeilings, type MoeKernels } from '../runtime/backend.js';
 import { calibrate, ceilingCopyBytes, checkedCeilings, median } from '../runtime/measure.js';
 import { poisonEnabled, POISON_BYTE } from '../runtime/poison.js';
 import { sizeClass } from '../runtime/sizeclass.js';
@@ -213,11 +213,14 @@ export function createCudaBackend(addon: Addon): Backend {
         work.dispose();
       }
     },
-    dispatchPack: (x, indices, weights, sendRow, pairRank, E, rows, scales, meta) =>
+    dispatchPack: (x, indices, weights, sendRow, pairRank, E, fp8, packed) => {
+      const H = x.shape[1]!, k = indices.shape[1]!;
+      const L = dispatchRowLayout(fp8 ? H : rowBytes(x), fp8 ? H / 128 : 0, k);
       nativeCallSync('moe.dispatchPack (cuda)', () =>
-        addon.cudaMoeDispatchPack(f(x), isBf16(x), x.shape[0]!, x.shape[1]!, f(indices), indices.shape[1]!, f(weights), E, sendRow.shape[1]!, f(sendRow),
-          f(pairRank), rows.shape[0]!, scales !== null, f(rows), ptrOrNull(scales), f(meta)),
-      ),
+        addon.cudaMoeDispatchPack(f(x), isBf16(x), x.shape[0]!, H, f(indices), k, f(weights), E, sendRow.shape[1]!, f(sendRow), f(pairRank), packed.shape[0]!, fp8,
+          f(packed), L.stride, L.scalesAt, L.metaAt),
+      );
+    },
     dispatchRecvLayout: (tables, rank, E, bs, k, base, counts, sortedPairs, blockExpert, rowExpert, expertX, expertScales) => {
       const work = backend.empty('i32', [counts.shape[0]! + 2]);
       try {
@@ -229,13 +232,15 @@ export function createCudaBackend(addon: Addon): Backend {
         work.dispose();
       }
     },
-    dispatchScatter: (a) =>
+    dispatchScatter: (a) => {
+      const payload = rowBytes(a.expertX), scaleBytes = a.expertScales ? rowBytes(a.expertScales) : 0;
+      const L = dispatchRowLayout(payload, scaleBytes / 4, a.k);
       nativeCallSync('moe.dispatchScatter (cuda)', () =>
-        addon.cudaMoeDispatchScatter(f(a.src), a.src.shape[0]!, rowBytes(a.src), ptrOrNull(a.srcScales), a.srcScales ? rowBytes(a.srcScales) : 0, f(a.srcMeta),
-          a.srcRow, a.rows, a.recvRow, f(a.base), a.base.shape[0]!, a.base.shape[1]!, a.source, a.k, f(a.expertX), a.expertX.shape[0]!, ptrOrNull(a.expertScales),
-          f(a.sortedPairs), a.sortedPairs.shape[0]!, f(a.pairPos), a.pairPos.shape[0]!, f(a.recvIndices), f(a.recvWeights), ptrOrNull(a.recvCopy),
-          ptrOrNull(a.recvScalesCopy)),
-      ),
+        addon.cudaMoeDispatchScatter(f(a.src), a.src.shape[0]!, L.stride, payload, L.scalesAt, scaleBytes, L.metaAt, a.srcRow, a.rows, a.recvRow, f(a.base),
+          a.base.shape[0]!, a.base.shape[1]!, a.source, a.k, f(a.expertX), a.expertX.shape[0]!, ptrOrNull(a.expertScales), f(a.sortedPairs),
+          a.sortedPairs.shape[0]!, f(a.pairPos), a.pairPos.shape[0]!, f(a.recvIndices), f(a.recvWeights), f(a.recv), ptrOrNull(a.recvScales)),
+      );
+    },
     // unpermute on a window: the same kernel on pointers into the tensors (the addon checks they stay inside)
     unpermuteRows: (y, pairPos, weights, row0, rows, out, outRow0) => {
       if (rows <= 0) return;

@@ -8,8 +8,8 @@
 // dispatch) throws on it, and dispatch reads the indices anyway to build its send lists.
 
 import { HotpathsError, show } from '../errors.js';
-import type { DType } from '../dtype.js';
-import type { Backend, BackendName, MoeGroupScore, MoeKernels, MoeRouteParams, MoeScoring } from '../runtime/backend.js';
+import { dtypeBytes, type DType } from '../dtype.js';
+import { dispatchRowLayout, type Backend, type BackendName, type MoeGroupScore, type MoeKernels, type MoeRouteParams, type MoeScoring } from '../runtime/backend.js';
 import { startedBackend } from '../runtime/core.js';
 import type { Tensor } from '../tensor.js';
 import { alignRowsMax, moeAlign } from '../reference/moe.js';
@@ -496,7 +496,7 @@ export interface DispatchOptions {
   blockSize?: number;
   /**
    * Pieces the rows to each rank travel in on the device path, so that a receiver puts one piece into
-   * expert order while the next is in flight. Default 4. The result does not depend on it.
+   * expert order while the next is in flight. Default 2. The result does not depend on it.
    */
   chunks?: number;
 }
@@ -853,7 +853,7 @@ export async function combineBackward(group: ExpertGroup, dOut: Tensor[], expert
 //             straight into its receive buffer; then the same final sum in rank order.
 // The results are the host path's bit for bit (same orders, same f32 sums).
 
-const DEFAULT_CHUNKS = 4;
+const DEFAULT_CHUNKS = 2;
 
 type DeviceMoe = Required<Pick<MoeKernels, 'dispatchPlan' | 'dispatchPack' | 'dispatchRecvLayout' | 'dispatchScatter'>>;
 
@@ -916,18 +916,14 @@ async function dispatchOnDevice(op: string, group: ExpertGroup, kern: DeviceMoe,
     // every rank's table to every rank (in flight while the send buffers are packed)
     const gathered = plans.map(() => track(temps, b.empty('i32', [R, W])));
     const gather = group.startAllGather!(plans.map((p) => p.table), gathered);
-    // send buffers for the worst case (every token to min(R, k) ranks)
-    const packs = [];
+    // send buffers for the worst case (every token to min(R, k) ranks), one packed row a destination
+    const layout = dispatchRowLayout(useFp8 ? H : H * dtypeBytes(dtype), useFp8 ? H / 128 : 0, k);
+    const packs: Tensor[] = [];
     for (let i = 0; i < inputs.length; i++) {
       const { x, indices, weights } = inputs[i]!;
-      const S = plans[i]!.T * Math.min(R, k);
-      const p = {
-        rows: track(temps, b.empty(useFp8 ? 'fp8e4m3' : dtype, [S, H])),
-        scales: useFp8 ? track(temps, b.empty('f32', [S, H / 128])) : null,
-        meta: track(temps, b.empty('i32', [S, 3 * k])),
-      };
-      await kern.dispatchPack(x, indices, weights, plans[i]!.sendRow, plans[i]!.pairRank, E, p.rows, p.scales, p.meta);
-      packs.push(p);
+      const packed = track(temps, b.empty('u8', [plans[i]!.T * Math.min(R, k), layout.stride]));
+      await kern.dispatchPack(x, indices, weights, plans[i]!.sendRow, plans[i]!.pairRank, E, useFp8, packed);
+      packs.push(packed);
     }
     const tables = await gather.read();
 
@@ -971,15 +967,13 @@ async function dispatchOnDevice(op: string, group: ExpertGroup, kern: DeviceMoe,
       return {
         me, sendCounts, recvCounts, sendStart: starts(sendCounts), recvStart: starts(recvCounts), n, recv, expertX, a,
         recvIndices: keep(b.empty('i32', [n, k])), recvWeights: keep(b.empty('f32', [n, k])),
-        recvMeta: track(temps, b.empty('i32', [n, 3 * k])), base: track(temps, b.empty('i32', [R, per])),
+        recvPacked: track(temps, b.empty('u8', [n, layout.stride])), base: track(temps, b.empty('i32', [R, per])),
       };
     });
     const rowsOf = (q: Tensor | QuantizedTensor) => (isQuantized(q) ? q.data : q);
     const scalesOf = (q: Tensor | QuantizedTensor) => (isQuantized(q) ? q.scales : null);
     // the rows to the other ranks, piece by piece (a rank's rows to itself never travel)
-    const parts = [{ send: packs.map((p) => p.rows), recv: ranks.map((r) => rowsOf(r.recv)) }];
-    if (useFp8) parts.push({ send: packs.map((p) => p.scales!), recv: ranks.map((r) => scalesOf(r.recv)!) });
-    parts.push({ send: packs.map((p) => p.meta), recv: ranks.map((r) => r.recvMeta) });
+    const parts = [{ send: packs, recv: ranks.map((r) => r.recvPacked) }];
     for (let c = 0; c < chunks; c++) {
       moves.push(group.startMoveRows!(parts, ranks.map((r) => windowsOf(r, c, chunks))));
     }
@@ -988,18 +982,17 @@ async function dispatchOnDevice(op: string, group: ExpertGroup, kern: DeviceMoe,
       const r = ranks[i]!;
       await kern.dispatchRecvLayout(gathered[i]!, r.me, E, bs, k, r.base, r.a.counts, r.a.sortedPairs, r.a.blockExpert, r.a.rowExpert, rowsOf(r.expertX), scalesOf(r.expertX));
     }
-    const scatter = (r: (typeof ranks)[number], src: Tensor, srcScales: Tensor | null, srcMeta: Tensor, srcRow: number, rows: number, recvRow: number, source: number, copy: boolean) =>
+    const scatter = (r: (typeof ranks)[number], src: Tensor, srcRow: number, rows: number, recvRow: number, source: number) =>
       rows > 0
         ? kern.dispatchScatter({
-          src, srcScales, srcMeta, srcRow, rows, recvRow, base: r.base, source, k,
-          expertX: rowsOf(r.expertX), expertScales: scalesOf(r.expertX), sortedPairs: r.a.sortedPairs, pairPos: r.a.pairPos,
-          recvIndices: r.recvIndices, recvWeights: r.recvWeights, recvCopy: copy ? rowsOf(r.recv) : null, recvScalesCopy: copy ? scalesOf(r.recv) : null,
+          src, srcRow, rows, recvRow, base: r.base, source, k, expertX: rowsOf(r.expertX), expertScales: scalesOf(r.expertX), sortedPairs: r.a.sortedPairs,
+          pairPos: r.a.pairPos, recvIndices: r.recvIndices, recvWeights: r.recvWeights, recv: rowsOf(r.recv), recvScales: scalesOf(r.recv),
         })
         : undefined;
     // meanwhile, the rows each rank sends itself, from its send buffer
     for (let i = 0; i < ranks.length; i++) {
-      const r = ranks[i]!, p = packs[i]!;
-      await scatter(r, p.rows, p.scales, p.meta, r.sendStart[r.me]!, r.sendCounts[r.me]!, r.recvStart[r.me]!, r.me, true);
+      const r = ranks[i]!;
+      await scatter(r, packs[i]!, r.sendStart[r.me]!, r.sendCounts[r.me]!, r.recvStart[r.me]!, r.me);
     }
     // then the others' rows, each piece once it is in
     for (let c = 0; c < chunks; c++) {
@@ -1008,7 +1001,7 @@ async function dispatchOnDevice(op: string, group: ExpertGroup, kern: DeviceMoe,
         for (let s = 0; s < R; s++) {
           if (s === r.me) continue;
           const [a0, len] = piece(c, chunks, r.recvCounts[s]!);
-          await scatter(r, rowsOf(r.recv), scalesOf(r.recv), r.recvMeta, r.recvStart[s]! + a0, len, r.recvStart[s]! + a0, s, false);
+          await scatter(r, r.recvPacked, r.recvStart[s]! + a0, len, r.recvStart[s]! + a0, s);
         }
       }
     }

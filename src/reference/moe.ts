@@ -393,37 +393,46 @@ export function moeDispatchPlan(indices: Int32Array, T: number, k: number, E: nu
   }
 }
 
-/** Rows of W elements in one typed array (a payload, its scales, or meta). */
+/** Rows of W elements in one typed array (expertX and its scales, for the padding). */
 export interface RowArray {
-  data: { subarray(a: number, b: number): ArrayLike<number>; set(src: ArrayLike<number>, o: number): void; fill(v: number, a: number, b: number): unknown };
+  data: { fill(v: number, a: number, b: number): unknown };
   width: number;
 }
 
+/** Where the parts of a packed row are (dispatchRowLayout in src/runtime/backend.ts), with the payload's bytes. */
+export interface PackedLayout {
+  payload: number;
+  scalesAt: number;
+  scaleBytes: number;
+  metaAt: number;
+  stride: number;
+}
+
 /**
- * The send buffer: for each (t, d) with s = sendRow[t, d] ≥ 0, rows[s] = src[t] (and scales[s] =
- * srcScales[t]: the caller quantized x first when the payload is FP8), meta[s] = [local ids (−1
- * elsewhere) | weight bits (0 elsewhere) | pairRank (−1 elsewhere)], each k wide.
+ * The send buffer, packed rows: for each (t, d) with s = sendRow[t, d] ≥ 0, row s of `packed` = the
+ * payload row t of `src` (x's bytes, or the codes of x quantized by the caller), its scales (row t of
+ * `scales`, FP8 only), and the meta [local ids (−1 elsewhere) | weight bits (0 elsewhere) | pairRank
+ * (−1 elsewhere)], each k wide.
  */
 export function moeDispatchPack(
-  src: RowArray, srcScales: RowArray | null, T: number, indices: Int32Array, weights: Float32Array, k: number, sendRow: Int32Array, pairRank: Int32Array,
-  E: number, R: number, rows: RowArray, scales: RowArray | null, meta: Int32Array,
+  src: Uint8Array, scales: Uint8Array | null, T: number, indices: Int32Array, weights: Float32Array, k: number, sendRow: Int32Array, pairRank: Int32Array,
+  E: number, R: number, packed: Uint8Array, L: PackedLayout,
 ): void {
   const per = E / R;
-  const metaF = new Float32Array(meta.buffer, meta.byteOffset, meta.length);
-  const W = src.width, WS = srcScales?.width ?? 0;
+  const view = new DataView(packed.buffer, packed.byteOffset, packed.byteLength);
   for (let t = 0; t < T; t++) {
     for (let d = 0; d < R; d++) {
       const s = sendRow[t * R + d]!;
       if (s < 0) continue;
-      rows.data.set(src.data.subarray(t * W, t * W + W), s * W);
-      if (scales && srcScales) scales.data.set(srcScales.data.subarray(t * WS, t * WS + WS), s * WS);
-      const m = s * 3 * k;
+      const o = s * L.stride;
+      packed.set(src.subarray(t * L.payload, (t + 1) * L.payload), o);
+      if (scales) packed.set(scales.subarray(t * L.scaleBytes, (t + 1) * L.scaleBytes), o + L.scalesAt);
       for (let j = 0; j < k; j++) {
         const e = indices[t * k + j]!;
         const here = e >= 0 && e < E && Math.floor(e / per) === d;
-        meta[m + j] = here ? e - d * per : -1;
-        metaF[m + k + j] = here ? weights[t * k + j]! : 0;
-        meta[m + 2 * k + j] = here ? pairRank[t * k + j]! : -1;
+        view.setInt32(o + L.metaAt + 4 * j, here ? e - d * per : -1, true);
+        view.setFloat32(o + L.metaAt + 4 * (k + j), here ? weights[t * k + j]! : 0, true);
+        view.setInt32(o + L.metaAt + 4 * (2 * k + j), here ? pairRank[t * k + j]! : -1, true);
       }
     }
   }
@@ -468,36 +477,35 @@ export function moeDispatchRecvLayout(
 }
 
 /**
- * Received rows into expert order (MoeScatterArgs in src/runtime/backend.ts): rows [srcRow, +rows) of
- * src/srcScales/srcMeta from rank `source` are the receiver's rows [recvRow, +rows).
+ * Packed rows into expert order (MoeScatterArgs in src/runtime/backend.ts): rows [srcRow, +rows) of
+ * `src` from rank `source` are the receiver's rows [recvRow, +rows). Byte views of every tensor.
  */
 export function moeDispatchScatter(
-  src: RowArray, srcScales: RowArray | null, srcMeta: Int32Array, srcRow: number, rows: number, recvRow: number, base: Int32Array, source: number, per: number, k: number,
-  expertX: RowArray, expertScales: RowArray | null, sortedPairs: Int32Array, pairPos: Int32Array, recvIndices: Int32Array, recvWeights: Float32Array,
-  recvCopy: RowArray | null, recvScalesCopy: RowArray | null,
+  src: Uint8Array, L: PackedLayout, srcRow: number, rows: number, recvRow: number, base: Int32Array, source: number, per: number, k: number,
+  expertX: Uint8Array, expertScales: Uint8Array | null, sortedPairs: Int32Array, pairPos: Int32Array, recvIndices: Int32Array, recvWeights: Float32Array,
+  recv: Uint8Array, recvScales: Uint8Array | null,
 ): void {
-  const metaF = new Float32Array(srcMeta.buffer, srcMeta.byteOffset, srcMeta.length);
-  const W = src.width, WS = srcScales?.width ?? 0;
+  const view = new DataView(src.buffer, src.byteOffset, src.byteLength);
   for (let i = 0; i < rows; i++) {
-    const r = srcRow + i, q = recvRow + i, m = r * 3 * k;
-    const row = src.data.subarray(r * W, r * W + W);
-    const sc = srcScales ? srcScales.data.subarray(r * WS, r * WS + WS) : null;
+    const r = srcRow + i, q = recvRow + i, o = r * L.stride;
+    const row = src.subarray(o, o + L.payload);
+    const sc = src.subarray(o + L.scalesAt, o + L.scalesAt + L.scaleBytes);
+    recv.set(row, q * L.payload);
+    recvScales?.set(sc, q * L.scaleBytes);
     for (let j = 0; j < k; j++) {
-      const l = srcMeta[m + j]!;
+      const l = view.getInt32(o + L.metaAt + 4 * j, true);
       recvIndices[q * k + j] = l;
-      recvWeights[q * k + j] = metaF[m + k + j]!;
+      recvWeights[q * k + j] = view.getFloat32(o + L.metaAt + 4 * (k + j), true);
       if (l < 0) {
         pairPos[q * k + j] = -1;
         continue;
       }
-      const p = base[source * per + l]! + srcMeta[m + 2 * k + j]!;
-      expertX.data.set(row, p * W);
-      if (expertScales && sc) expertScales.data.set(sc, p * WS);
+      const p = base[source * per + l]! + view.getInt32(o + L.metaAt + 4 * (2 * k + j), true);
+      expertX.set(row, p * L.payload);
+      expertScales?.set(sc, p * L.scaleBytes);
       sortedPairs[p] = q * k + j;
       pairPos[q * k + j] = p;
     }
-    recvCopy?.data.set(row, q * W);
-    if (recvScalesCopy && sc) recvScalesCopy.data.set(sc, q * WS);
   }
 }
 

@@ -336,16 +336,16 @@ export interface MoeKernels {
    */
   dispatchPlan?(indices: Tensor, numExperts: number, sendRow: Tensor, pairRank: Tensor, table: Tensor): Promise<void> | void;
   /**
-   * The send buffer. x: f32|bf16 [T, H], indices: i32 [T, k], weights: f32 [T, k], sendRow and pairRank
-   * from dispatchPlan -> for every (t, d) with s = sendRow[t, d] ≥ 0:
-   * - rows[s] = x[t] bit for bit (rows: x's dtype [≥ S, H]); or, when `scales` is given (fp8: rows is
-   *   fp8e4m3 [≥ S, H], scales f32 [≥ S, H/128], H % 128 == 0), x[t] quantized like fp8.quantize with
-   *   1×128 blocks, E4M3, plain scales (the same codes and scales bit for bit);
-   * - meta[s] (i32 [≥ S, 3k]): [local expert id of slot j if its expert is on d, else −1 (k)] [its
-   *   weight's f32 bits, else 0 (k)] [pairRank[t, j], else −1 (k)].
+   * The send buffer: one packed row (dispatchRowLayout) per (token t, rank d) with s = sendRow[t, d] ≥ 0,
+   * so that one transfer a peer moves everything. x: f32|bf16 [T, H], indices: i32 [T, k], weights: f32
+   * [T, k], sendRow and pairRank from dispatchPlan -> packed: u8 [≥ S, stride], row s =
+   * - the payload: x[t] bit for bit; or with fp8 (H % 128 == 0) x[t] quantized like fp8.quantize with
+   *   1×128 blocks, E4M3, plain scales: the H codes, then the H/128 f32 scales (the same bits);
+   * - the meta, i32 [3k]: [local expert id of slot j if its expert is on d, else −1 (k)] [its weight's
+   *   f32 bits, else 0 (k)] [pairRank[t, j], else −1 (k)].
    * Rows of other s are not written.
    */
-  dispatchPack?(x: Tensor, indices: Tensor, weights: Tensor, sendRow: Tensor, pairRank: Tensor, numExperts: number, rows: Tensor, scales: Tensor | null, meta: Tensor): Promise<void> | void;
+  dispatchPack?(x: Tensor, indices: Tensor, weights: Tensor, sendRow: Tensor, pairRank: Tensor, numExperts: number, fp8: boolean, packed: Tensor): Promise<void> | void;
   /**
    * The receiver's layout, from every rank's dispatchPlan table: tables: i32 [R, R + E + 1] (row s =
    * rank s's), this rank's index `rank`, blockSize bs, k slots a token. With c_s[l] = tables[s, R + rank·E/R + l] (pairs
@@ -371,18 +371,16 @@ export interface MoeKernels {
 }
 
 /**
- * dispatchScatter: `rows` received rows from rank `source` — rows [srcRow, srcRow + rows) of src (and
- * srcScales, srcMeta: dispatchPack's layout) — which are rows [recvRow, recvRow + rows) of the
- * receiver's order. For each such row r (receiver row q = recvRow + r − srcRow) and slot j with local
- * expert l = meta id ≥ 0: p = base[source, l] + meta rank; expertX[p] = src[r] (and its scales),
- * sortedPairs[p] = q·k + j, pairPos[q, j] = p; pairPos[q, j] = −1 for the other slots;
- * recvIndices[q] and recvWeights[q] = the meta's ids and weights. With recvCopy (and recvScalesCopy),
- * src[r] is also copied to recvCopy[q] (a rank's rows to itself, which no transfer carries).
+ * dispatchScatter: `rows` packed rows (dispatchRowLayout) from rank `source` — rows [srcRow, srcRow +
+ * rows) of src, u8 [*, stride] — which are the receiver's rows [recvRow, recvRow + rows). For each
+ * such row r (receiver row q = recvRow + r − srcRow): recv[q] (and recvScales[q]) = its payload;
+ * recvIndices[q] and recvWeights[q] = its meta's ids and weights; and for each slot j with local expert
+ * l = id ≥ 0: p = base[source, l] + its pair rank, expertX[p] = the payload (and its scales),
+ * sortedPairs[p] = q·k + j, pairPos[q, j] = p; pairPos[q, j] = −1 for the other slots. The payload is
+ * fp8 (codes and scales) exactly when expertScales is given; its row is expertX's.
  */
 export interface MoeScatterArgs {
   src: Tensor;
-  srcScales: Tensor | null;
-  srcMeta: Tensor;
   srcRow: number;
   rows: number;
   recvRow: number;
@@ -396,8 +394,19 @@ export interface MoeScatterArgs {
   pairPos: Tensor;
   recvIndices: Tensor;
   recvWeights: Tensor;
-  recvCopy: Tensor | null;
-  recvScalesCopy: Tensor | null;
+  recv: Tensor;
+  recvScales: Tensor | null;
+}
+
+/**
+ * dispatch's packed row: the payload (payloadBytes: H codes with fp8, else x's row), the f32 scales
+ * (fp8: H/128 of them) from the next multiple of 4, the meta (i32 [3k]) after them, and the row padded
+ * to a multiple of 16 bytes. Offsets in bytes.
+ */
+export function dispatchRowLayout(payloadBytes: number, scaleCount: number, k: number): { scalesAt: number; metaAt: number; stride: number } {
+  const scalesAt = Math.ceil(payloadBytes / 4) * 4;
+  const metaAt = scalesAt + 4 * scaleCount;
+  return { scalesAt, metaAt, stride: Math.ceil((metaAt + 12 * k) / 16) * 16 };
 }
 
 /** AdamW hyper-parameters of one `nn.adamw` step (step counts from 1, for the bias corrections). */
