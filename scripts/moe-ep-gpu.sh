@@ -13,7 +13,7 @@ export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVL
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | head -1 | tee "$out/device.txt"
 nvidia-smi topo -m 2>&1 | head -6 | tee -a "$out/device.txt"
 if [[ $what != bench ]]; then
-  HOTPATHS_REQUIRE=cuda,nccl timeout 200 node node_modules/vitest/vitest.mjs run tests/moe-cuda.test.ts tests/moe-nccl.test.ts tests/moe.test.ts >"$out/tests.log" 2>&1
+  HOTPATHS_REQUIRE=cuda,nccl timeout 200 node node_modules/vitest/vitest.mjs run tests/moe-cuda.test.ts tests/moe-nccl.test.ts ${MOE_EP_MORE_TESTS:-} >"$out/tests.log" 2>&1
   echo "tests exit $?"
   grep -E "Test Files|Tests |FAIL|×" "$out/tests.log" | head -20
 fi
@@ -22,7 +22,7 @@ if [[ $what != tests ]]; then
   timeout 90 node dist/src/cli.js launch --nproc "$n" bench/moe-nccl-parts.mjs >"$out/parts.log" 2>&1
   echo "parts exit $?"
   grep -E "stages" "$out/parts.log" | cut -c1-1500
-  timeout 120 node dist/src/cli.js launch --nproc "$n" bench/moe-nccl.mjs --save-counts /tmp/moe-counts --json "$out/bench" >"$out/bench.log" 2>&1
+  timeout 120 node dist/src/cli.js launch --nproc "$n" bench/moe-nccl.mjs --chunks "${MOE_EP_CHUNKS:-1,2,3,4}" --save-counts /tmp/moe-counts --json "$out/bench" >"$out/bench.log" 2>&1
   echo "bench exit $?"
   timeout 90 torchrun --nproc_per_node "$n" bench/peers/torch_alltoall.py /tmp/moe-counts >"$out/torch.log" 2>&1
   echo "torch exit $?"
