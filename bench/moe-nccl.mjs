@@ -1,21 +1,26 @@
 // Expert-parallel dispatch/combine bandwidth over NCCL, one process per GPU:
 //   npm run build && hotpaths launch --nproc N bench/moe-nccl.mjs [--tokens 4096] [--hidden 7168]
-//     [--topk 8] [--experts 256] [--iters 20] [--save-counts DIR] [--json FILE]
+//     [--topk 8] [--experts 256] [--iters 20] [--chunks 1,2,3,4] [--save-counts DIR] [--json FILE]
+//     [--no-host-path]
 // Random routing (k distinct experts per token, uniform), bf16 x. Measures on every rank, in one run:
-//   dispatch (FP8)   moe.dispatch(fp8: true), end to end (host planning, counts exchange, quantize,
-//                    payload, align and permute on the receiver): wall clock, synchronized
-//   combine (bf16)   moe.combine of the bf16 dispatch's expertX (identity experts), end to end
+//   dispatch (FP8)   moe.dispatch(fp8: true) end to end (plan, counts, quantize and pack, payload,
+//                    receive layout and scatter into expert order), for each --chunks value (the
+//                    pieces each peer's rows travel in); wall clock with a synchronize before and
+//                    after, and CUDA events on the addon's stream (which waits for the side stream)
+//   combine (bf16)   moe.combine of the bf16 dispatch's expertX (identity experts), likewise
+//   host path        the same ops through the group's two collectives only (the plan on the host,
+//                    one allToAllRows a buffer): what dispatch/combine did before the device path
 //   raw a2a          ncclGroup().allToAllRows of one u8 buffer with the same per-peer byte counts
 //                    (grouped ncclSend/ncclRecv, nothing else), for each of the two payloads; wall
 //                    clock like the ops, and CUDA events
-//   dispatch's transfers  the four allToAllRows calls dispatch makes (codes, scales, ids, weights)
 // Bytes counted ("payload"): the rows this rank receives, from every rank including itself, times
 // the row's payload bytes: FP8 dispatch H + 4·H/128 (codes and 1×128 f32 scales), bf16 combine 2·H.
-// Expert ids and weights (8·k bytes a row) are moved too and not counted. GB/s per rank = its bytes /
-// its median time; aggregate = Σ bytes over ranks / the slowest rank's median time.
-// Each timed iteration starts after a barrier (a counts exchange, which synchronizes every rank).
-// With --save-counts, each rank writes DIR/counts-<rank>.json (per-peer send/recv bytes of both
-// payloads) for bench/peers/torch_alltoall.py (torch.distributed.all_to_all_single, same bytes).
+// The 12·k bytes a row of ids, weights and pair ranks that dispatch also moves are not counted. The
+// raw a2a moves exactly the counted bytes (its self part too, which the device path copies locally).
+// GB/s per rank = its bytes / its median time; aggregate = Σ bytes over ranks / the slowest rank's
+// median time. Each timed iteration starts after a barrier (a counts exchange, which synchronizes
+// every rank). With --save-counts, each rank writes DIR/counts-<rank>.json (per-peer send/recv bytes
+// of both payloads) for bench/peers/torch_alltoall.py (torch.distributed.all_to_all_single, same bytes).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { init, moe, toBf16 } from '../dist/src/index.js';
@@ -27,6 +32,8 @@ const opt = (name, d) => {
 };
 const T = Number(opt('tokens', 4096)), H = Number(opt('hidden', 7168)), k = Number(opt('topk', 8)), E = Number(opt('experts', 256));
 const iters = Number(opt('iters', 20));
+const chunkList = opt('chunks', '1,2,3,4').split(',').map(Number);
+const hostPath = !argv.includes('--no-host-path');
 const saveDir = opt('save-counts', '');
 const jsonOut = opt('json', '');
 const rank = Number(process.env.HOTPATHS_RANK);
@@ -110,19 +117,28 @@ async function raw(rowBytes, sc, rc) {
 }
 
 const disposeDispatched = (ds) => moe.disposeDispatched(ds);
+const disposeAll = (outs) => outs.forEach((o) => o.dispose());
+// the group's two collectives only: the host path
+const hostOnly = { size: group.size, ranks: group.ranks, backend: group.backend, exchangeCounts: (c) => group.exchangeCounts(c), allToAllRows: (a, bb, c, d) => group.allToAllRows(a, bb, c, d) };
 
-const dispatchMs = await timeWall(() => moe.dispatch(group, [{ x, indices, weights }], { numExperts: E, fp8: true }), disposeDispatched);
-const [dBf16] = await moe.dispatch(group, [{ x, indices, weights }], { numExperts: E, fp8: false });
+const inputs = [{ x, indices, weights }];
+const [dBf16] = await moe.dispatch(group, inputs, { numExperts: E, fp8: false });
 const expertOut = dBf16.expertX;
-const combineMs = await timeWall(() => moe.combine(group, [expertOut], [dBf16]), (outs) => outs.forEach((o) => o.dispose()));
+const ops = {};
+for (const c of chunkList) {
+  const dispatch = () => moe.dispatch(group, inputs, { numExperts: E, fp8: true, chunks: c });
+  const combine = () => moe.combine(group, [expertOut], [dBf16], { chunks: c });
+  ops[`dispatch/${c}`] = { ms: await timeWall(dispatch, disposeDispatched), eventMs: await timeEvents(async () => disposeDispatched(await dispatch())) };
+  ops[`combine/${c}`] = { ms: await timeWall(combine, disposeAll), eventMs: await timeEvents(async () => disposeAll(await combine())) };
+}
+if (hostPath) {
+  const [hBf16] = await moe.dispatch(hostOnly, inputs, { numExperts: E, fp8: false });
+  ops['dispatch/host'] = { ms: await timeWall(() => moe.dispatch(hostOnly, inputs, { numExperts: E, fp8: true }), disposeDispatched), eventMs: NaN };
+  ops['combine/host'] = { ms: await timeWall(() => moe.combine(hostOnly, [hBf16.expertX], [hBf16]), disposeAll), eventMs: NaN };
+  moe.disposeDispatched([hBf16]);
+}
 const rawFp8 = await raw(fp8Row, sendRows, recvRows);
 const rawBf16 = await raw(bf16Row, recvRows, sendRows); // combine sends back what dispatch received
-
-// dispatch's own four transfers (codes, scales, ids, weights) with the same counts
-const parts = [[H, 'fp8e4m3'], [H / 128, 'f32'], [k, 'i32'], [k, 'f32']].map(([w, dt]) => [b.empty(dt, [sum(sendRows), w]), b.empty(dt, [sum(recvRows), w])]);
-const transfersMs = await timeWall(async () => {
-  for (const [sd, rv] of parts) await group.allToAllRows([sd], [sendRows], [rv], [recvRows]);
-});
 
 // where the ops' time goes: wrap the calls they make (host time from call to settle; group calls
 // include their own reads and uploads), 5 calls of each after the timed ones
@@ -144,7 +160,7 @@ async function breakdown(label, fn, after) {
       };
     }
   };
-  wrap(group, ['exchangeCounts', 'allToAllRows'], 'group');
+  wrap(group, ['exchangeCounts', 'allToAllRows', 'startAllGather', 'startMoveRows'], 'group');
   wrap(b, ['read', 'fromHost', 'empty', 'sync'], 'backend');
   wrap(b.moe, Object.keys(b.moe), 'moe');
   wrap(b.fp8, ['quantize'], 'fp8');
@@ -184,23 +200,30 @@ if (argv.includes('--profile')) {
   console.log(`rank ${rank}: dispatch CPU profile, self ms per call: ` + top.map(([k, us]) => `${k} ${(us / 5000).toFixed(2)}`).join(' | '));
 }
 
-await breakdown('dispatch fp8', () => moe.dispatch(group, [{ x, indices, weights }], { numExperts: E, fp8: true }), disposeDispatched);
-await breakdown('combine bf16', () => moe.combine(group, [expertOut], [dBf16]), (outs) => outs.forEach((o) => o.dispose()));
+// (the same piece count on every rank: each rank's transfers must pair up with the others')
+const bc = chunkList.includes(2) ? 2 : chunkList[0];
+await breakdown(`dispatch fp8 (${bc} pieces)`, () => moe.dispatch(group, inputs, { numExperts: E, fp8: true, chunks: bc }), disposeDispatched);
+await breakdown(`combine bf16 (${bc} pieces)`, () => moe.combine(group, [expertOut], [dBf16], { chunks: bc }), disposeAll);
 
 const bytes = { dispatch: sum(recvRows) * fp8Row, combine: sum(sendRows) * bf16Row };
+const gbps = (by, ms) => by / ms / 1e6;
 const mine = {
-  rank, R, T, H, k, E,
-  sendRows: [...sendRows], recvRows: [...recvRows],
-  dispatch: { ms: dispatchMs, bytes: bytes.dispatch, gbps: bytes.dispatch / dispatchMs / 1e6 },
-  dispatchTransfers: { ms: transfersMs, gbps: bytes.dispatch / transfersMs / 1e6 },
-  rawDispatchBytes: { ms: rawFp8.wallMs, eventMs: rawFp8.eventMs, gbps: bytes.dispatch / rawFp8.wallMs / 1e6, eventGbps: bytes.dispatch / rawFp8.eventMs / 1e6 },
-  combine: { ms: combineMs, bytes: bytes.combine, gbps: bytes.combine / combineMs / 1e6 },
-  rawCombineBytes: { ms: rawBf16.wallMs, eventMs: rawBf16.eventMs, gbps: bytes.combine / rawBf16.wallMs / 1e6, eventGbps: bytes.combine / rawBf16.eventMs / 1e6 },
+  rank, R, T, H, k, E, chunks: chunkList,
+  sendRows: [...sendRows], recvRows: [...recvRows], bytes,
+  ops: Object.fromEntries(Object.entries(ops).map(([n, v]) => [n, { ...v, gbps: gbps(bytes[n.split('/')[0]], v.ms), eventGbps: gbps(bytes[n.split('/')[0]], v.eventMs) }])),
+  rawDispatchBytes: { ms: rawFp8.wallMs, eventMs: rawFp8.eventMs, gbps: gbps(bytes.dispatch, rawFp8.wallMs), eventGbps: gbps(bytes.dispatch, rawFp8.eventMs) },
+  rawCombineBytes: { ms: rawBf16.wallMs, eventMs: rawBf16.eventMs, gbps: gbps(bytes.combine, rawBf16.wallMs), eventGbps: gbps(bytes.combine, rawBf16.eventMs) },
 };
 const f = (v) => v.toFixed(1);
-console.log(`rank ${rank}: rows sent ${[...sendRows]} received ${[...recvRows]}`);
-console.log(`rank ${rank}: dispatch fp8 ${f(mine.dispatch.gbps)} GB/s (${mine.dispatch.ms.toFixed(3)} ms, ${(bytes.dispatch / 1e6).toFixed(1)} MB) | its 4 transfers ${f(mine.dispatchTransfers.gbps)} GB/s | raw a2a same bytes ${f(mine.rawDispatchBytes.gbps)} GB/s wall, ${f(mine.rawDispatchBytes.eventGbps)} GB/s events | op/raw ${(mine.dispatch.gbps / mine.rawDispatchBytes.gbps).toFixed(2)}`);
-console.log(`rank ${rank}: combine bf16 ${f(mine.combine.gbps)} GB/s (${mine.combine.ms.toFixed(3)} ms, ${(bytes.combine / 1e6).toFixed(1)} MB) | raw a2a same bytes ${f(mine.rawCombineBytes.gbps)} GB/s wall, ${f(mine.rawCombineBytes.eventGbps)} GB/s events | op/raw ${(mine.combine.gbps / mine.rawCombineBytes.gbps).toFixed(2)}`);
+console.log(`rank ${rank}: rows sent ${[...sendRows]} received ${[...recvRows]}; dispatch ${(bytes.dispatch / 1e6).toFixed(1)} MB, combine ${(bytes.combine / 1e6).toFixed(1)} MB received`);
+for (const op of ['dispatch', 'combine']) {
+  const rawOp = op === 'dispatch' ? mine.rawDispatchBytes : mine.rawCombineBytes;
+  const cols = [...chunkList.map(String), ...(hostPath ? ['host'] : [])].map((c) => {
+    const o = mine.ops[`${op}/${c}`];
+    return `${c === 'host' ? 'host path' : `${c} pieces`} ${f(o.gbps)} GB/s (${o.ms.toFixed(3)} ms${Number.isNaN(o.eventMs) ? '' : `, events ${o.eventMs.toFixed(3)}`}) ${(o.gbps / rawOp.gbps).toFixed(2)}x`;
+  });
+  console.log(`rank ${rank}: ${op} ${op === 'dispatch' ? 'fp8' : 'bf16'}: ${cols.join(' | ')} | raw a2a same bytes ${f(rawOp.gbps)} GB/s wall (${rawOp.ms.toFixed(3)} ms), ${f(rawOp.eventGbps)} events`);
+}
 
 // aggregate on every rank: Σ bytes / the slowest rank's time (gathered with the counts exchange, in µs and KB)
 async function gather(v) {
@@ -208,22 +231,22 @@ async function gather(v) {
   return [...got];
 }
 const agg = {};
-for (const [name, ms, by] of [
-  ['dispatch', mine.dispatch.ms, bytes.dispatch],
-  ['dispatchTransfers', mine.dispatchTransfers.ms, bytes.dispatch],
-  ['rawDispatchBytes', mine.rawDispatchBytes.ms, bytes.dispatch],
-  ['combine', mine.combine.ms, bytes.combine],
-  ['rawCombineBytes', mine.rawCombineBytes.ms, bytes.combine],
-]) {
+const named = [...Object.entries(mine.ops).map(([n, v]) => [n, v.ms, bytes[n.split('/')[0]]]), ['rawDispatchBytes', mine.rawDispatchBytes.ms, bytes.dispatch], ['rawCombineBytes', mine.rawCombineBytes.ms, bytes.combine]];
+for (const [name, ms, by] of named) {
   const us = await gather(ms * 1000), kb = await gather(by / 1000);
   agg[name] = { gbps: (sum(kb) * 1000) / (Math.max(...us) / 1000) / 1e6, slowestMs: Math.max(...us) / 1000 };
 }
 if (rank === 0) {
-  console.log(`aggregate over ${R} ranks: dispatch fp8 ${f(agg.dispatch.gbps)} GB/s vs raw ${f(agg.rawDispatchBytes.gbps)} (${(agg.dispatch.gbps / agg.rawDispatchBytes.gbps).toFixed(2)}x; its transfers alone ${f(agg.dispatchTransfers.gbps)}); combine bf16 ${f(agg.combine.gbps)} GB/s vs raw ${f(agg.rawCombineBytes.gbps)} (${(agg.combine.gbps / agg.rawCombineBytes.gbps).toFixed(2)}x)`);
+  for (const op of ['dispatch', 'combine']) {
+    const rawAgg = agg[op === 'dispatch' ? 'rawDispatchBytes' : 'rawCombineBytes'];
+    const cols = [...chunkList.map(String), ...(hostPath ? ['host'] : [])].map((c) => `${c === 'host' ? 'host path' : `${c} pieces`} ${f(agg[`${op}/${c}`].gbps)} GB/s ${(agg[`${op}/${c}`].gbps / rawAgg.gbps).toFixed(2)}x`);
+    console.log(`aggregate over ${R} ranks: ${op} ${op === 'dispatch' ? 'fp8' : 'bf16'}: ${cols.join(' | ')} | raw a2a ${f(rawAgg.gbps)} GB/s`);
+  }
 }
 if (saveDir) {
   mkdirSync(saveDir, { recursive: true });
   writeFileSync(join(saveDir, `counts-${rank}.json`), JSON.stringify({ dispatch: { send: [...sendRows].map((r) => r * fp8Row), recv: [...recvRows].map((r) => r * fp8Row) }, combine: { send: [...recvRows].map((r) => r * bf16Row), recv: [...sendRows].map((r) => r * bf16Row) } }));
 }
 if (jsonOut) writeFileSync(`${jsonOut}.${rank}.json`, JSON.stringify({ ...mine, aggregate: rank === 0 ? agg : undefined }, null, 1));
+moe.disposeDispatched([dBf16]);
 group.destroy?.();

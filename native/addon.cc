@@ -107,6 +107,14 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   add(env, exports, "cudaNnSumSquares", hp::CudaNnSumSquares);
   add(env, exports, "cudaNnAdamw", hp::CudaNnAdamw);
   add(env, exports, "cudaNnSample", hp::CudaNnSample);
+  add(env, exports, "cudaMoeDispatchPlanWorkBytes", hp::CudaMoeDispatchPlanWorkBytes);
+  add(env, exports, "cudaMoeDispatchPlan", hp::CudaMoeDispatchPlan);
+  add(env, exports, "cudaMoeDispatchPack", hp::CudaMoeDispatchPack);
+  add(env, exports, "cudaMoeDispatchRecvLayout", hp::CudaMoeDispatchRecvLayout);
+  add(env, exports, "cudaMoeDispatchScatter", hp::CudaMoeDispatchScatter);
+  add(env, exports, "ncclSendRecvSide", hp::NcclSendRecvSide);
+  add(env, exports, "ncclSideWait", hp::NcclSideWait);
+  add(env, exports, "ncclSideRead", hp::NcclSideRead);
   return exports;
 }
 

@@ -3,14 +3,16 @@
 // route bit-exact (random logits, and logits on a coarse grid full of exact ties, with and without
 // bias), layout and align exact (with a capacity, with bad indices: counted, never touched, and the
 // same bits on a second run), the aux loss and the row movers against the reference; outputs
-// poisoned first. tests/moe.test.ts covers the smaller shapes and the public ops; this file skips
-// without a CUDA device.
+// poisoned first; dispatch's device path (plan, pack with FP8 quantization, receive layout, scatter,
+// unpermuteRows) kernel by kernel and through dispatch/combine over a LocalGroup, bit-exact against the
+// reference. tests/moe.test.ts covers the smaller shapes and the public ops; this file skips without a
+// CUDA device.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fromBf16, init, setPoison, toBf16, type HostArray, type Tensor } from '../src/index.js';
-import type { Backend, MoeRouteParams } from '../src/runtime/backend.js';
+import { fromBf16, HotpathsError, init, moe, setPoison, toBf16, type HostArray, type Tensor } from '../src/index.js';
+import { dispatchRowLayout, type Backend, type MoeRouteParams } from '../src/runtime/backend.js';
 import { alignRowsMax } from '../src/reference/moe.js';
-import { backendsUnderTest, freshSeed, rng } from './helpers.js';
+import { backendsUnderTest, freshSeed, rng, thrown } from './helpers.js';
 
 const ref = (await init({ backend: 'reference' })).backend;
 const cuda = (await backendsUnderTest()).find((u) => u.name === 'cuda')!;
@@ -181,5 +183,148 @@ describe.skipIf(!!cuda.skip)(`cuda moe kernels at V3 sizes${cuda.skip ? ` (skipp
       (b, o) => b.moe!.permuteBytes!(o.x, o.rows, k, o.out),
     );
     same(await read(bg.out), await read(bw.out), `seed ${seed} permuteBytes`);
+  });
+
+  // ---------------------------------------------------------------- dispatch's device path
+
+  /** k distinct experts a token, a few hot ones; `nBad` ids replaced by bad ones. */
+  function routing(r: () => number, T: number, k: number, E: number, nBad = 0): Int32Array {
+    const idx = new Int32Array(T * k);
+    for (let t = 0; t < T; t++) {
+      const chosen = new Set<number>();
+      while (chosen.size < k) chosen.add(r() < 0.2 ? Math.floor(r() * 4) : Math.floor(r() * E));
+      [...chosen].forEach((e, j) => (idx[t * k + j] = e));
+    }
+    for (let i = 0; i < nBad; i++) idx[Math.floor(r() * T * k)] = r() < 0.5 ? -1 - Math.floor(r() * 5) : E + Math.floor(r() * 5);
+    return idx;
+  }
+
+  for (const [T, k, E, R, nBad] of [[4096, 8, 256, 2, 0], [4096, 8, 256, 8, 0], [3001, 6, 160, 4, 40], [0, 8, 256, 2, 0]] as const) {
+    it(`dispatchPlan T=${T} k=${k} E=${E} R=${R}${nBad ? ' with bad ids' : ''}: send rows, pair ranks and the table exact, twice`, async () => {
+      const seed = freshSeed();
+      const idx = routing(rng(seed), T, k, E, nBad);
+      const make = (b: Backend) => ({ idx: b.fromHost(idx, 'i32', [T, k]), sendRow: b.empty('i32', [T, R]), pairRank: b.empty('i32', [T, k]), table: b.empty('i32', [1, R + E + 1]) });
+      const run = (b: Backend, o: ReturnType<typeof make>) => b.moe!.dispatchPlan!(o.idx, E, o.sendRow, o.pairRank, o.table);
+      const [w, g] = await both(make, run);
+      const tag = `seed ${seed} T=${T} R=${R}`;
+      for (const n of ['sendRow', 'pairRank', 'table'] as const) same(await read(g[n]), await read(w[n]), `${tag} ${n}`);
+      if (nBad) expect((await read(g.table))[R + E]).toBe(idx.filter((e) => e < 0 || e >= E).length);
+      const g2 = make(cuda.backend!);
+      await run(cuda.backend!, g2);
+      for (const n of ['sendRow', 'pairRank', 'table'] as const) same(await read(g2[n]), await read(g[n]), `${tag} second run ${n}`);
+    });
+  }
+
+  it('dispatchPack at H = 7168: packed rows, FP8 codes and scales equal fp8.quantize\'s (bf16 and f32 x, a NaN, an inf, a zero and a tiny block), plain rows bit-exact; meta exact', async () => {
+    const seed = freshSeed();
+    const r = rng(seed);
+    const T = 300, k = 8, E = 256, R = 8, H = 7168;
+    const idx = routing(r, T, k, E);
+    const xf = Float32Array.from({ length: T * H }, () => normal(r) * 10 ** (r() * 6 - 3));
+    xf[3 * H + 5] = NaN;
+    xf[7 * H + 300] = Infinity;
+    xf.fill(0, 11 * H + 128, 11 * H + 256);
+    for (let h = 12 * H; h < 12 * H + 128; h++) xf[h] = 1e-30 * normal(r);
+    const wts = Float32Array.from({ length: T * k }, () => r());
+    // the plan from the reference (checked above), then each backend packs
+    const plan = { sendRow: ref.empty('i32', [T, R]), pairRank: ref.empty('i32', [T, k]), table: ref.empty('i32', [1, R + E + 1]) };
+    ref.moe!.dispatchPlan!(ref.fromHost(idx, 'i32', [T, k]), E, plan.sendRow, plan.pairRank, plan.table);
+    const sr = (await read(plan.sendRow)) as Int32Array, pr = (await read(plan.pairRank)) as Int32Array;
+    const S = T * Math.min(R, k), sent = ((await read(plan.table)) as Int32Array).subarray(0, R).reduce((a, b) => a + b, 0);
+    expect(sent).toBeGreaterThan(T); // most tokens go to several ranks
+    for (const [xd, fp8] of [['bf16', true], ['f32', true], ['bf16', false], ['f32', false]] as const) {
+      const tag = `seed ${seed} ${xd} fp8 ${fp8}`;
+      const xh = xd === 'bf16' ? toBf16(xf) : xf;
+      const L = dispatchRowLayout(fp8 ? H : H * (xd === 'bf16' ? 2 : 4), fp8 ? H / 128 : 0, k);
+      const [w, g] = await both(
+        (b) => ({
+          x: b.fromHost(xh, xd, [T, H]), idx: b.fromHost(idx, 'i32', [T, k]), wt: b.fromHost(wts, 'f32', [T, k]), sr: b.fromHost(sr, 'i32', [T, R]), pr: b.fromHost(pr, 'i32', [T, k]),
+          packed: b.empty('u8', [S, L.stride]),
+        }),
+        (b, o) => b.moe!.dispatchPack!(o.x, o.idx, o.wt, o.sr, o.pr, E, fp8, o.packed),
+      );
+      // the written parts of the rows sent (the padding to the stride is not part of the contract)
+      const gp = (await read(g.packed)) as Uint8Array, wp = (await read(w.packed)) as Uint8Array;
+      const partsOf = (p: Uint8Array) => {
+        const out: number[] = [];
+        for (let q = 0; q < sent; q++) out.push(...p.subarray(q * L.stride, q * L.stride + L.metaAt + 12 * k));
+        return out;
+      };
+      same(partsOf(gp), partsOf(wp), `${tag} packed rows (payload${fp8 ? ', scales' : ''}, meta)`);
+    }
+  });
+
+  it('unpermuteRows: a window of rows into a window of out, as unpermute on those rows (bf16 -> bf16, f32 -> bf16, weighted or not)', async () => {
+    const seed = freshSeed();
+    const r = rng(seed);
+    const P = 300, H = 7168, n = 97, k = 8, row0 = 13, rows = 51, outRow0 = 29;
+    const pos = Int32Array.from({ length: n * k }, () => (r() < 0.3 ? -1 : Math.floor(r() * P)));
+    const wts = Float32Array.from({ length: n * k }, () => r());
+    for (const yd of ['bf16', 'f32'] as const) {
+      const yh = yd === 'bf16' ? toBf16(Float32Array.from({ length: P * H }, () => normal(r))) : Float32Array.from({ length: P * H }, () => normal(r));
+      for (const weighted of [true, false]) {
+        const [w, g] = await both(
+          (b) => ({ y: b.fromHost(yh, yd, [P, H]), pos: b.fromHost(pos, 'i32', [n, k]), wt: b.fromHost(wts, 'f32', [n, k]), out: b.fromHost(new Uint16Array(n * H), 'bf16', [n, H]) }),
+          (b, o) => b.moe!.unpermuteRows!(o.y, o.pos, weighted ? o.wt : null, row0, rows, o.out, outRow0),
+        );
+        const gv = fromBf16((await read(g.out)) as Uint16Array), wv = fromBf16((await read(w.out)) as Uint16Array);
+        close(gv, wv, 8e-3, 1e-6, `seed ${seed} ${yd} weighted ${weighted}`);
+        same(gv.subarray(0, outRow0 * H), new Float32Array(outRow0 * H), 'rows before the window untouched');
+        same(gv.subarray((outRow0 + rows) * H), new Float32Array((n - outRow0 - rows) * H), 'rows after the window untouched');
+      }
+    }
+  });
+
+  for (const [name, R, E, k, Ts, H, dtype, fp8, chunks] of [
+    ['2 ranks, V3 routing, H = 7168, FP8', 2, 256, 8, [1000, 700], 7168, 'bf16', true, 4],
+    ['2 ranks, V3 routing, H = 7168, bf16', 2, 256, 8, [700, 1000], 7168, 'bf16', false, 1],
+    ['4 ranks, an empty one, 3 pieces, FP8 from f32', 4, 32, 4, [300, 0, 170, 64], 512, 'f32', true, 3],
+    ['8 ranks, f32 rows of an odd width', 8, 64, 6, [50, 20, 0, 33, 7, 1, 90, 12], 1030, 'f32', false, 2],
+  ] as const) {
+    it(`dispatch/combine over a LocalGroup, ${name}: every output bit-exact against the reference group`, async () => {
+      const seed = freshSeed();
+      const r = rng(seed);
+      const tag = `seed ${seed} ${name}`;
+      const host = Ts.map((T) => ({ x: Float32Array.from({ length: T * H }, () => normal(r)), idx: routing(r, T, k, E), w: Float32Array.from({ length: T * k }, () => r()) }));
+      const inputsOn = (b: Backend) => Ts.map((T, i) => ({
+        x: b.fromHost(dtype === 'bf16' ? toBf16(host[i]!.x) : host[i]!.x, dtype, [T, H]), indices: b.fromHost(host[i]!.idx, 'i32', [T, k]), weights: b.fromHost(host[i]!.w, 'f32', [T, k]),
+      }));
+      const opts = { numExperts: E, fp8, chunks };
+      const gw = moe.localGroup(R, ref), gg = moe.localGroup(R, cuda.backend!);
+      const dw = await moe.dispatch(gw, inputsOn(ref), opts);
+      const dg = await moe.dispatch(gg, inputsOn(cuda.backend!), opts);
+      const parts = (q: Tensor | { data: Tensor; scales: Tensor }) => ('data' in q ? [q.data, q.scales] : [q]);
+      const bytes = async (t: Tensor) => new Uint8Array(((await read(t)) as Uint8Array).buffer, 0, t.bytes);
+      for (let i = 0; i < R; i++) {
+        const [a, b] = [dg[i]!, dw[i]!];
+        expect(a.alignment.padded, `${tag} rank ${i} P`).toBe(b.alignment.padded);
+        for (const [n, x, y] of [
+          ['recvIndices', a.recvIndices, b.recvIndices], ['recvWeights', a.recvWeights, b.recvWeights],
+          ...(['sortedPairs', 'blockExpert', 'rowExpert', 'pairPos', 'counts'] as const).map((q) => [q, a.alignment[q], b.alignment[q]] as const),
+          ...parts(a.recv).map((t, j) => [`recv ${j}`, t, parts(b.recv)[j]!] as const),
+          ...parts(a.expertX).map((t, j) => [`expertX ${j}`, t, parts(b.expertX)[j]!] as const),
+        ] as const) {
+          expect(x.shape, `${tag} rank ${i} ${n}`).toEqual(y.shape);
+          same(await bytes(x), await bytes(y), `${tag} rank ${i} ${n}`);
+        }
+      }
+      if (!fp8) {
+        const og = await moe.combine(gg, dg.map((d) => d.expertX as Tensor), dg, { chunks });
+        const ow = await moe.combine(gw, dw.map((d) => d.expertX as Tensor), dw, { chunks });
+        for (let i = 0; i < R; i++) same(await bytes(og[i]!), await bytes(ow[i]!), `${tag} combine ${i}`);
+      }
+    });
+  }
+
+  it('dispatch on the device path names a bad expert id (E_ARG) and leaves nothing behind', async () => {
+    const b = cuda.backend!;
+    const idx = [Int32Array.of(0, 1, 2, 3), Int32Array.of(1, 9, 0, 2)];
+    const inputs = idx.map((q) => ({ x: b.fromHost(new Float32Array(2 * 128), 'f32', [2, 128]), indices: b.fromHost(q, 'i32', [2, 2]), weights: b.fromHost(new Float32Array(4), 'f32', [2, 2]) }));
+    const before = b.memoryStats!().inUse;
+    const e = await thrown(() => moe.dispatch(moe.localGroup(2, b), inputs, { numExperts: 4, fp8: true }));
+    expect(e).toBeInstanceOf(HotpathsError);
+    expect((e as HotpathsError).code).toBe('E_ARG');
+    expect((e as Error).message).toMatch(/inputs\[1\]\.indices\[0, 1\] = 9 is outside \[0, numExperts = 4\)/);
+    expect(b.memoryStats!().inUse).toBe(before);
   });
 });

@@ -2,8 +2,9 @@
 // with ties and fully masked groups) and hand-worked cases; gate backward and the aux loss against
 // f64 finite differences; layout and alignment invariants; permute/unpermute and their backward;
 // dispatch/combine over a LocalGroup (identity experts, source tags, unbalanced and empty ranks, k = 1,
-// more experts than tokens, FP8 payload); bad inputs; then every backend with moe kernels against the
-// reference, outputs poisoned first.
+// more experts than tokens, FP8 payload); dispatch's device path (plan, pack, receive layout, scatter)
+// hand-worked and bit-exact against the host path (any group without startAllGather/startMoveRows);
+// bad inputs; then every backend with moe kernels against the reference, outputs poisoned first.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fp8, fromBf16, HotpathsError, init, moe, setPoison, toBf16, type Tensor } from '../src/index.js';
@@ -708,7 +709,7 @@ describe('moe.dispatch / moe.combine over a LocalGroup (reference)', () => {
   });
 
   for (const bytes of [true, false]) {
-    it(`fp8 payload (${bytes ? 'permuteBytes' : 'without permuteBytes: decode → permute → encode'}): codes and scales arrive bit-exact, in expert order`, async () => {
+    it(`fp8 payload on the host path (${bytes ? 'permuteBytes' : 'without permuteBytes: decode → permute → encode'}): codes and scales arrive bit-exact, in expert order`, async () => {
       const seed = freshSeed();
       const r = rng(seed);
       const [R, E, k, H] = [2, 4, 2, 256];
@@ -717,7 +718,8 @@ describe('moe.dispatch / moe.combine over a LocalGroup (reference)', () => {
       const saved = kernels.permuteBytes;
       if (!bytes) delete (kernels as { permuteBytes?: unknown }).permuteBytes;
       try {
-        const group = moe.localGroup(R, ref.backend);
+        // (the host path permutes the received codes; the device path scatters them, checked against this path below)
+        const group = hostOnly(moe.localGroup(R, ref.backend));
         const idxs = Ts.map((T) => randomIndices(r, T, k, E));
         const xs = Ts.map((T) => toBf16(Float32Array.from({ length: T * H }, () => normal(r) * 10 ** (r() * 4 - 2))));
         const inputs = Ts.map((T, i) => ({ x: ref.tensor(xs[i]!, [T, H], 'bf16'), indices: i32(idxs[i]!, [T, k]), weights: f32(new Float32Array(T * k).fill(0.5), [T, k]) }));
@@ -772,6 +774,163 @@ describe('moe.dispatch / moe.combine over a LocalGroup (reference)', () => {
       }
     });
   }
+});
+
+// ---------------------------------------------------------------- dispatch's device path
+
+/** The group's collectives only: dispatch and combine then plan on the host (the path for any group without startAllGather/startMoveRows). */
+function hostOnly(g: moe.ExpertGroup): moe.ExpertGroup {
+  return { size: g.size, ranks: g.ranks, backend: g.backend, exchangeCounts: (c) => g.exchangeCounts(c), allToAllRows: (a, b, c, d) => g.allToAllRows(a, b, c, d) };
+}
+
+/** The group with a count of the device path's calls. */
+function counted(g: moe.ExpertGroup): { group: moe.ExpertGroup; calls: { gathers: number; moves: number } } {
+  const calls = { gathers: 0, moves: 0 };
+  const group: moe.ExpertGroup = {
+    ...hostOnly(g),
+    startAllGather: (s, r) => (calls.gathers++, g.startAllGather!(s, r)),
+    startMoveRows: (p, w) => (calls.moves++, g.startMoveRows!(p, w)),
+  };
+  return { group, calls };
+}
+
+describe('moe dispatch/combine on the device path (plan, pack, receive layout and scatter kernels; reference)', () => {
+  const kernels = ref.backend.moe!;
+
+  it('dispatchPlan, hand-worked: send rows by destination then token, each pair\'s rank within its expert, the counts table; a bad id is counted and skipped', async () => {
+    // E = 4 on R = 2 ranks (experts 0, 1 on rank 0; 2, 3 on rank 1)
+    for (const [idx, want] of [
+      [[3, 0, 1, 0, 2, 3], { sendRow: [0, 2, 1, -1, -1, 3], pairRank: [0, 0, 0, 1, 0, 1], table: [2, 2, 2, 1, 1, 2, 0] }],
+      [[3, 0, 7, 0, 2, -1], { sendRow: [0, 2, 1, -1, -1, 3], pairRank: [0, 0, -1, 1, 0, -1], table: [2, 2, 2, 0, 1, 1, 2] }],
+    ] as const) {
+      const sendRow = ref.backend.empty('i32', [3, 2]), pairRank = ref.backend.empty('i32', [3, 2]), table = ref.backend.empty('i32', [1, 7]);
+      await kernels.dispatchPlan!(i32(idx, [3, 2]), 4, sendRow, pairRank, table);
+      expectEqual(await readI(sendRow), want.sendRow, `${idx} sendRow`);
+      expectEqual(await readI(pairRank), want.pairRank, `${idx} pairRank`);
+      expectEqual(await readI(table), want.table, `${idx} table`);
+    }
+  });
+
+  it('dispatchPack and dispatchRecvLayout, hand-worked: packed rows once per destination with ids, weight bits and ranks; segments, bases and padding', async () => {
+    // x [3, 2] f32; the routing of the plan test above
+    const idx = i32([3, 0, 1, 0, 2, 3], [3, 2]);
+    const w = f32([0.5, 0.25, 1, 2, 4, 8], [3, 2]);
+    const sendRow = i32([0, 2, 1, -1, -1, 3], [3, 2]), pairRank = i32([0, 0, 0, 1, 0, 1], [3, 2]);
+    // packed rows (dispatchRowLayout): 8 payload bytes, no scales, meta i32 [6] from byte 8, stride 32
+    const packed = ref.backend.empty('u8', [6, 32]);
+    kernels.dispatchPack!(f32([1, 2, 3, 4, 5, 6], [3, 2]), idx, w, sendRow, pairRank, 4, false, packed);
+    const pb = (await packed.read()) as Uint8Array;
+    const rowF = (s: number) => [...new Float32Array(pb.buffer.slice(s * 32, s * 32 + 8))];
+    const metaI = (s: number) => [...new Int32Array(pb.buffer.slice(s * 32 + 8, s * 32 + 32))];
+    expectEqual([0, 1, 2, 3].flatMap(rowF), [1, 2, 3, 4, 1, 2, 5, 6], 'rows'); // to rank 0: t0, t1; to rank 1: t0, t2
+    const bits = (v: number) => new Int32Array(Float32Array.of(v).buffer)[0]!;
+    expectEqual([0, 1, 2, 3].flatMap(metaI), [
+      -1, 0, 0, bits(0.25), -1, 0, // t0 to rank 0: slot 1 (expert 0)
+      1, 0, bits(1), bits(2), 0, 1, // t1 to rank 0: experts 1 and 0
+      1, -1, bits(0.5), 0, 0, -1, // t0 to rank 1: slot 0 (expert 3 = local 1)
+      0, 1, bits(4), bits(8), 0, 1, // t2 to rank 1: experts 2 and 3
+    ], 'meta');
+    // rank 1 (experts 2, 3) receives from rank 0 (c = [1, 2]) and rank 1 (c = [2, 2]); blockSize 2
+    const tables = i32([2, 2, 2, 1, 1, 2, 0, 1, 3, 1, 0, 2, 2, 0], [2, 7]);
+    const base = ref.backend.empty('i32', [2, 2]), counts = ref.backend.empty('i32', [2]);
+    const sorted = ref.backend.empty('i32', [12]), blockExpert = ref.backend.empty('i32', [6]), rowExpert = ref.backend.empty('i32', [12]);
+    const ex = ref.tensor(new Float32Array(8 * 3).fill(9), [8, 3]);
+    kernels.dispatchRecvLayout!(tables, 1, 4, 2, 2, base, counts, sorted, blockExpert, rowExpert, ex, null);
+    expectEqual(await readI(counts), [3, 4], 'counts');
+    expectEqual(await readI(base), [0, 4, 1, 6], 'base'); // segments [0, 4) and [4, 8)
+    expectEqual(await readI(rowExpert), [0, 0, 0, -1, 1, 1, 1, 1, -1, -1, -1, -1], 'rowExpert');
+    expectEqual(await readI(blockExpert), [0, 0, 1, 1, -1, -1], 'blockExpert');
+    expectEqual(await readI(sorted), new Array(12).fill(10), 'sortedPairs (sentinel n·k = 5·2)');
+    const e = await readF(ex);
+    expectEqual(e.subarray(9, 12), [0, 0, 0], 'padding row 3');
+    expectEqual([...e.subarray(0, 9), ...e.subarray(12)], new Array(21).fill(9), 'other rows untouched');
+  });
+
+  const cases: { name: string; R: number; E: number; k: number; Ts: number[]; H: number; dtype: 'f32' | 'bf16'; fp8?: boolean; bs: number; chunks: number; hot?: number }[] = [
+    { name: '4 ranks, f32, 3 pieces', R: 4, E: 16, k: 4, Ts: [9, 14, 0, 11], H: 6, dtype: 'f32', bs: 4, chunks: 3 },
+    { name: '3 ranks, bf16, one piece, a hot expert', R: 3, E: 9, k: 3, Ts: [20, 7, 13], H: 8, dtype: 'bf16', bs: 2, chunks: 1, hot: 4 },
+    { name: '2 ranks, fp8 payload, more pieces than rows', R: 2, E: 8, k: 4, Ts: [5, 3], H: 256, dtype: 'bf16', fp8: true, bs: 128, chunks: 7 },
+    { name: '8 ranks, top-8, f32 fp8 payload', R: 8, E: 32, k: 8, Ts: [16, 1, 5, 9, 2, 0, 3, 4], H: 128, dtype: 'f32', fp8: true, bs: 4, chunks: 2 },
+    { name: 'one rank, k = 1', R: 1, E: 4, k: 1, Ts: [6], H: 5, dtype: 'f32', bs: 3, chunks: 4 },
+  ];
+  for (const c of cases) {
+    it(`${c.name}: the same bits as the host path (received rows, ids, weights, alignment, expertX; combine, unweighted combine, combineBackward)`, async () => {
+      const seed = freshSeed();
+      const r = rng(seed);
+      const tag = `seed ${seed} ${c.name}`;
+      const inputs = c.Ts.map((T) => {
+        const x = Float32Array.from({ length: T * c.H }, () => normal(r));
+        return {
+          x: c.dtype === 'bf16' ? ref.tensor(toBf16(x), [T, c.H], 'bf16') : f32(x, [T, c.H]),
+          indices: i32(randomIndices(r, T, c.k, c.E, c.hot ?? -1), [T, c.k]),
+          weights: f32(Float32Array.from({ length: T * c.k }, () => r()), [T, c.k]),
+        };
+      });
+      const opts = { numExperts: c.E, fp8: c.fp8 ?? false, blockSize: c.bs, chunks: c.chunks };
+      const { group: dev, calls } = counted(moe.localGroup(c.R, ref.backend));
+      const host = hostOnly(moe.localGroup(c.R, ref.backend));
+      const dd = await moe.dispatch(dev, inputs, opts);
+      expect(calls.gathers, `${tag}: the device path ran`).toBe(1);
+      expect(calls.moves).toBe(c.chunks);
+      const dh = await moe.dispatch(host, inputs, opts);
+      const parts = (q: Tensor | { data: Tensor; scales: Tensor }) => ('data' in q ? [q.data, q.scales] : [q]);
+      for (let i = 0; i < c.R; i++) {
+        const [a, b] = [dd[i]!, dh[i]!];
+        expect(a.alignment.padded, `${tag} rank ${i} P`).toBe(b.alignment.padded);
+        expect(a.alignment.dropped).toBe(0);
+        for (const [name, x, y] of [
+          ['recvIndices', a.recvIndices, b.recvIndices], ['recvWeights', a.recvWeights, b.recvWeights],
+          ...(['sortedPairs', 'blockExpert', 'rowExpert', 'pairPos', 'counts'] as const).map((n) => [n, a.alignment[n], b.alignment[n]] as const),
+          ...parts(a.recv).map((t, j) => [`recv part ${j}`, t, parts(b.recv)[j]!] as const),
+          ...parts(a.expertX).map((t, j) => [`expertX part ${j}`, t, parts(b.expertX)[j]!] as const),
+        ] as const) {
+          expect(x.shape, `${tag} rank ${i} ${name} shape`).toEqual(y.shape);
+          expectEqual(new Uint8Array(((await x.read()) as Int32Array).buffer), new Uint8Array(((await y.read()) as Int32Array).buffer), `${tag} rank ${i} ${name}`);
+        }
+      }
+      // combine and its backward on expert outputs of the expertX shapes (identity experts for bf16/f32)
+      const ys = await Promise.all(dd.map(async (d) => ('data' in d.expertX ? (d.alignment.padded ? fp8.dequantize(d.expertX) : f32([], [0, c.H])) : d.expertX)));
+      for (const weighted of [true, false]) {
+        const [od, oh] = [await moe.combine(dev, ys, dd, { weighted, chunks: c.chunks }), await moe.combine(host, ys, dh, { weighted })];
+        for (let i = 0; i < c.R; i++) expectEqual(new Uint8Array(((await od[i]!.read()) as Int32Array).buffer), new Uint8Array(((await oh[i]!.read()) as Int32Array).buffer), `${tag} combine weighted ${weighted} rank ${i}`);
+      }
+      expect(calls.moves, `${tag}: combine moved its rows on the device path`).toBe(3 * c.chunks);
+      const dOut = c.Ts.map((T) => ref.tensor(Float32Array.from({ length: T * c.H }, () => normal(r)), [T, c.H]));
+      const dOutX = await Promise.all(dOut.map(async (t, i) => (inputs[i]!.x.dtype === 'bf16' ? ref.tensor(toBf16((await t.read()) as Float32Array), t.shape, 'bf16') : t)));
+      const bd = await moe.combineBackward(dev, dOutX, ys, dd), bh = await moe.combineBackward(host, dOutX, ys, dh);
+      for (let i = 0; i < c.R; i++) {
+        expectEqual(await readF(bd.dWeights[i]!), await readF(bh.dWeights[i]!), `${tag} dWeights ${i}`);
+        expectEqual(await readF(bd.dExpertOut[i]!), await readF(bh.dExpertOut[i]!), `${tag} dExpertOut ${i}`);
+      }
+    });
+  }
+
+  it('leaves nothing behind (send buffers, tables, metadata) once its results are released', async () => {
+    const r = rng(freshSeed());
+    const [R, E, k, H] = [3, 6, 2, 128];
+    const Ts = [5, 0, 9];
+    const group = moe.localGroup(R, ref.backend);
+    const inputs = Ts.map((T) => ({ x: ref.tensor(toBf16(Float32Array.from({ length: T * H }, () => normal(r))), [T, H], 'bf16'), indices: i32(randomIndices(r, T, k, E), [T, k]), weights: f32(Float32Array.from({ length: T * k }, () => r()), [T, k]) }));
+    for (const useFp8 of [false, true]) {
+      const before = ref.backend.memoryStats!().inUse;
+      const disp = await moe.dispatch(group, inputs, { numExperts: E, fp8: useFp8, chunks: 2 });
+      const ys = await Promise.all(disp.map(async (d) => ('data' in d.expertX ? (d.alignment.padded ? fp8.dequantize(d.expertX) : f32([], [0, H])) : d.expertX)));
+      const outs = await moe.combine(group, ys, disp, { chunks: 3 });
+      for (const t of [...outs, ...(useFp8 ? ys : [])]) t.dispose();
+      moe.disposeDispatched(disp);
+      expect(ref.backend.memoryStats!().inUse, `fp8 ${useFp8}`).toBe(before);
+    }
+  });
+
+  it('rejects a bad chunks option', async () => {
+    const g = moe.localGroup(2, ref.backend);
+    const inputs = [0, 1].map(() => ({ x: f32(new Float32Array(6), [2, 3]), indices: i32([0, 1], [2, 1]), weights: f32([1, 1], [2, 1]) }));
+    for (const chunks of [0, 1.5, -1]) {
+      const e = await thrown(() => moe.dispatch(g, inputs, { numExperts: 2, chunks }));
+      expect((e as HotpathsError).code).toBe('E_ARG');
+      expect((e as Error).message).toMatch(/opts\.chunks/);
+    }
+  });
 });
 
 // ---------------------------------------------------------------- bad inputs

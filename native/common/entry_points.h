@@ -129,6 +129,14 @@ Napi::Value CudaMoePermuteBytes(const Napi::CallbackInfo& info);
 Napi::Value CudaMoeUnpermute(const Napi::CallbackInfo& info);
 Napi::Value CudaMoeUnpermuteWeightGrad(const Napi::CallbackInfo& info);
 
+// native/cuda/moe_dispatch.cu (or native/cuda/no_cuda.cc): dispatch's device path; launch on the
+// addon's stream and return at once
+Napi::Value CudaMoeDispatchPlanWorkBytes(const Napi::CallbackInfo& info);
+Napi::Value CudaMoeDispatchPlan(const Napi::CallbackInfo& info);
+Napi::Value CudaMoeDispatchPack(const Napi::CallbackInfo& info);
+Napi::Value CudaMoeDispatchRecvLayout(const Napi::CallbackInfo& info);
+Napi::Value CudaMoeDispatchScatter(const Napi::CallbackInfo& info);
+
 // native/cuda/nccl.cu (or native/cuda/no_cuda.cc): libnccl opened at run time; ncclSendRecv launches
 // on the addon's stream and returns at once, ncclCommInit blocks until every rank has joined
 Napi::Value NcclInfo(const Napi::CallbackInfo& info);
@@ -136,6 +144,9 @@ Napi::Value NcclGetUniqueId(const Napi::CallbackInfo& info);
 Napi::Value NcclCommInit(const Napi::CallbackInfo& info);
 Napi::Value NcclSendRecv(const Napi::CallbackInfo& info);
 Napi::Value NcclCommDestroy(const Napi::CallbackInfo& info);
+Napi::Value NcclSendRecvSide(const Napi::CallbackInfo& info);
+Napi::Value NcclSideWait(const Napi::CallbackInfo& info);
+Napi::Value NcclSideRead(const Napi::CallbackInfo& info);
 
 // native/cpu/fp8.cc: which CPU kernels this machine runs ("avx2+fma" or "scalar")
 const char* cpu_simd_name();

@@ -5,13 +5,17 @@
 // needed to build).
 //
 // Entry points: ncclInfo, ncclGetUniqueId, ncclCommInit, ncclSendRecv (grouped ncclSend/ncclRecv of
-// byte ranges, one pair per peer), ncclCommDestroy.
+// byte ranges, one pair per peer), ncclCommDestroy; and for transfers that overlap other work (the
+// device path of dispatch/combine): ncclSendRecvSide (the same group on a side stream, after the work
+// queued so far; returns a ticket), ncclSideWait (the addon's stream waits for a ticket),
+// ncclSideRead (a small device -> host read on the side stream).
 #include <dlfcn.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <mutex>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "common/entry_points.h"
@@ -184,15 +188,47 @@ Napi::Value NcclCommInit(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, (double)g_comms.size());
 }
 
-// ncclSendRecv(comm, peers: Int32Array, sendPtrs: BigUint64Array, sendBytes: Float64Array,
-//              recvPtrs: BigUint64Array, recvBytes: Float64Array)
-// One NCCL group: for each i, ncclSend(sendPtrs[i], sendBytes[i]) to and ncclRecv(recvPtrs[i],
-// recvBytes[i]) from peers[i] (0 bytes: skipped), on the addon's stream; returns at once. Every
-// range is checked against the allocation table first.
-Napi::Value NcclSendRecv(const Napi::CallbackInfo& info) {
-  const char* fn = "ncclSendRecv";
-  Napi::Env env = info.Env();
-  Args args(info, fn, 6);
+namespace {
+
+// The side stream (created on first use, at the device's highest priority, so that a transfer's
+// kernels are scheduled ahead of the addon's stream's when both wait for multiprocessors), and the
+// events of its tickets (kept for reuse).
+cudaStream_t g_side = nullptr;
+std::vector<cudaEvent_t> g_free_events;
+std::unordered_map<uint32_t, cudaEvent_t> g_tickets;
+uint32_t g_next_ticket = 1;
+
+cudaStream_t side_stream(Napi::Env env, const char* fn) {
+  cuda_stream(env, fn);  // the device is set
+  std::lock_guard<std::mutex> lock(g_nccl_mutex);
+  if (g_side == nullptr) {
+    int least = 0, greatest = 0;
+    cuda_check(env, fn, "cudaDeviceGetStreamPriorityRange", cudaDeviceGetStreamPriorityRange(&least, &greatest));
+    cuda_check(env, fn, "cudaStreamCreateWithPriority", cudaStreamCreateWithPriority(&g_side, cudaStreamNonBlocking, greatest));
+  }
+  return g_side;
+}
+
+cudaEvent_t take_event(Napi::Env env, const char* fn) {
+  std::lock_guard<std::mutex> lock(g_nccl_mutex);
+  if (!g_free_events.empty()) {
+    cudaEvent_t e = g_free_events.back();
+    g_free_events.pop_back();
+    return e;
+  }
+  cudaEvent_t e = nullptr;
+  cuda_check(env, fn, "cudaEventCreateWithFlags", cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
+  return e;
+}
+
+// An event may be recorded again once a wait on it has been queued (the wait keeps the state it saw).
+void give_event(cudaEvent_t e) {
+  std::lock_guard<std::mutex> lock(g_nccl_mutex);
+  g_free_events.push_back(e);
+}
+
+// The arguments of ncclSendRecv and ncclSendRecvSide, as one NCCL group on `stream`.
+void send_recv_group(const Args& args, Napi::Env env, const char* fn, cudaStream_t stream) {
   Nccl& n = nccl_or_throw(env, fn);
   const Comm c = comm_arg(args, 0);
   HostView peers = args.typed_array(1, "peers", napi_int32_array, 0);
@@ -201,7 +237,6 @@ Napi::Value NcclSendRecv(const Napi::CallbackInfo& info) {
   HostView sb = args.typed_array(3, "sendBytes", napi_float64_array, m);
   HostView rp = args.typed_array(4, "recvPtrs", napi_biguint64_array, m);
   HostView rb = args.typed_array(5, "recvBytes", napi_float64_array, m);
-  cudaStream_t stream = cuda_stream(env, fn);
   std::vector<const void*> send(m);
   std::vector<void*> recv(m);
   std::vector<size_t> send_n(m), recv_n(m);
@@ -229,6 +264,79 @@ Napi::Value NcclSendRecv(const Napi::CallbackInfo& info) {
   r = n.GroupEnd();  // always closes the group, also after a failed call inside it
   if (first != ncclSuccess) nccl_fail(env, fn, what, first, c.comm);
   if (r != ncclSuccess) nccl_fail(env, fn, "ncclGroupEnd", r, c.comm);
+}
+
+}  // namespace
+
+// ncclSendRecv(comm, peers: Int32Array, sendPtrs: BigUint64Array, sendBytes: Float64Array,
+//              recvPtrs: BigUint64Array, recvBytes: Float64Array)
+// One NCCL group: for each i, ncclSend(sendPtrs[i], sendBytes[i]) to and ncclRecv(recvPtrs[i],
+// recvBytes[i]) from peers[i] (0 bytes: skipped), on the addon's stream; returns at once. Every
+// range is checked against the allocation table first. Entries may repeat a peer: NCCL pairs a
+// peer's sends and receives in the order they are issued.
+Napi::Value NcclSendRecv(const Napi::CallbackInfo& info) {
+  const char* fn = "ncclSendRecv";
+  Napi::Env env = info.Env();
+  Args args(info, fn, 6);
+  send_recv_group(args, env, fn, cuda_stream(env, fn));
+  return env.Undefined();
+}
+
+// ncclSendRecvSide(comm, peers, sendPtrs, sendBytes, recvPtrs, recvBytes): number
+// The same group on the side stream, which first waits for the work queued on the addon's stream so
+// far; returns a ticket for ncclSideWait (each ticket is waited once).
+Napi::Value NcclSendRecvSide(const Napi::CallbackInfo& info) {
+  const char* fn = "ncclSendRecvSide";
+  Napi::Env env = info.Env();
+  Args args(info, fn, 6);
+  cudaStream_t main = cuda_stream(env, fn), side = side_stream(env, fn);
+  cudaEvent_t before = take_event(env, fn);
+  cuda_check(env, fn, "cudaEventRecord", cudaEventRecord(before, main));
+  cuda_check(env, fn, "cudaStreamWaitEvent", cudaStreamWaitEvent(side, before, 0));
+  give_event(before);
+  send_recv_group(args, env, fn, side);
+  cudaEvent_t done = take_event(env, fn);
+  cuda_check(env, fn, "cudaEventRecord", cudaEventRecord(done, side));
+  std::lock_guard<std::mutex> lock(g_nccl_mutex);
+  const uint32_t ticket = g_next_ticket++;
+  g_tickets[ticket] = done;
+  return Napi::Number::New(env, ticket);
+}
+
+// ncclSideWait(ticket): the addon's stream waits for the ticket's group (and what the side stream
+// ran before it); returns at once.
+Napi::Value NcclSideWait(const Napi::CallbackInfo& info) {
+  const char* fn = "ncclSideWait";
+  Napi::Env env = info.Env();
+  Args args(info, fn, 1);
+  const uint64_t ticket = args.size(0, "ticket");
+  cudaStream_t main = cuda_stream(env, fn);
+  cudaEvent_t e = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(g_nccl_mutex);
+    auto it = g_tickets.find((uint32_t)ticket);
+    if (ticket > 0xFFFFFFFFull || it == g_tickets.end()) args.fail("E_ARG", "ticket " + std::to_string(ticket) + " is not pending (each ticket is waited once)");
+    e = it->second;
+    g_tickets.erase(it);
+  }
+  const cudaError_t err = cudaStreamWaitEvent(main, e, 0);
+  give_event(e);
+  cuda_check(env, fn, "cudaStreamWaitEvent", err);
+  return env.Undefined();
+}
+
+// ncclSideRead(ptr, dst: TypedArray): device -> host of dst.byteLength bytes on the side stream, after
+// its queued work; returns once they are in dst (the addon's stream is not waited for).
+Napi::Value NcclSideRead(const Napi::CallbackInfo& info) {
+  const char* fn = "ncclSideRead";
+  Napi::Env env = info.Env();
+  Args args(info, fn, 2);
+  HostView dst = args.typed_array(1, "dst");
+  cudaStream_t side = side_stream(env, fn);
+  void* p = cuda_device_arg(args, 0, "ptr", dst.bytes);
+  if (dst.bytes == 0) return env.Undefined();
+  cuda_check(env, fn, "cudaMemcpyAsync", cudaMemcpyAsync(dst.data, p, dst.bytes, cudaMemcpyDeviceToHost, side));
+  cuda_check(env, fn, "cudaStreamSynchronize", cudaStreamSynchronize(side));
   return env.Undefined();
 }
 
@@ -241,6 +349,7 @@ Napi::Value NcclCommDestroy(const Napi::CallbackInfo& info) {
   const uint64_t h = args.size(0, "comm");
   Comm c = comm_arg(args, 0);
   cuda_check(env, fn, "cudaStreamSynchronize", cudaStreamSynchronize(cuda_stream(env, fn)));
+  if (g_side != nullptr) cuda_check(env, fn, "cudaStreamSynchronize", cudaStreamSynchronize(g_side));
   {
     std::lock_guard<std::mutex> lock(g_nccl_mutex);
     g_comms[h - 1].comm = nullptr;

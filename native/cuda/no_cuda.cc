@@ -45,6 +45,11 @@ Napi::Value CudaMoePermute(const Napi::CallbackInfo& info) { no_cuda(info, "cuda
 Napi::Value CudaMoePermuteBytes(const Napi::CallbackInfo& info) { no_cuda(info, "cudaMoePermuteBytes"); }
 Napi::Value CudaMoeUnpermute(const Napi::CallbackInfo& info) { no_cuda(info, "cudaMoeUnpermute"); }
 Napi::Value CudaMoeUnpermuteWeightGrad(const Napi::CallbackInfo& info) { no_cuda(info, "cudaMoeUnpermuteWeightGrad"); }
+Napi::Value CudaMoeDispatchPlanWorkBytes(const Napi::CallbackInfo& info) { no_cuda(info, "cudaMoeDispatchPlanWorkBytes"); }
+Napi::Value CudaMoeDispatchPlan(const Napi::CallbackInfo& info) { no_cuda(info, "cudaMoeDispatchPlan"); }
+Napi::Value CudaMoeDispatchPack(const Napi::CallbackInfo& info) { no_cuda(info, "cudaMoeDispatchPack"); }
+Napi::Value CudaMoeDispatchRecvLayout(const Napi::CallbackInfo& info) { no_cuda(info, "cudaMoeDispatchRecvLayout"); }
+Napi::Value CudaMoeDispatchScatter(const Napi::CallbackInfo& info) { no_cuda(info, "cudaMoeDispatchScatter"); }
 
 // NCCL needs the CUDA part: ncclInfo says so without throwing, the others throw E_BACKEND.
 Napi::Value NcclInfo(const Napi::CallbackInfo& info) {
@@ -73,5 +78,8 @@ Napi::Value CudaNnAddScaled(const Napi::CallbackInfo& info) { no_cuda(info, "cud
 Napi::Value CudaNnSumSquares(const Napi::CallbackInfo& info) { no_cuda(info, "cudaNnSumSquares"); }
 Napi::Value CudaNnAdamw(const Napi::CallbackInfo& info) { no_cuda(info, "cudaNnAdamw"); }
 Napi::Value CudaNnSample(const Napi::CallbackInfo& info) { no_cuda(info, "cudaNnSample"); }
+Napi::Value NcclSendRecvSide(const Napi::CallbackInfo& info) { no_cuda(info, "ncclSendRecvSide"); }
+Napi::Value NcclSideWait(const Napi::CallbackInfo& info) { no_cuda(info, "ncclSideWait"); }
+Napi::Value NcclSideRead(const Napi::CallbackInfo& info) { no_cuda(info, "ncclSideRead"); }
 
 }  // namespace hp

@@ -227,6 +227,20 @@ export interface Addon {
   /** MoeKernels.unpermuteWeightGrad: dOut f32|bf16 [T, H], y f32|bf16 [P, H], pairPos i32 [T, k] -> dWeights f32 [T, k]. */
   cudaMoeUnpermuteWeightGrad(dOut: bigint, dOutIsBf16: boolean, y: bigint, yIsBf16: boolean, P: number, H: number, pairPos: bigint, T: number, k: number,
     dWeights: bigint): void;
+  /** Bytes of cudaMoeDispatchPlan's scratch for `pairs` = T·k pairs, E experts, R ranks. */
+  cudaMoeDispatchPlanWorkBytes(pairs: number, E: number, R: number): number;
+  /** MoeKernels.dispatchPlan: indices i32 [T, k] -> sendRow i32 [T, R], pairRank i32 [T, k], table i32 [R + E + 1]; `work`: cudaMoeDispatchPlanWorkBytes bytes. */
+  cudaMoeDispatchPlan(indices: bigint, T: number, k: number, E: number, R: number, sendRow: bigint, pairRank: bigint, table: bigint, work: bigint): void;
+  /** MoeKernels.dispatchPack: x f32|bf16 [T, H] -> packed u8 [S, stride] (dispatchRowLayout: payload, scales at scalesAt when fp8, meta i32 [3k] at metaAt). */
+  cudaMoeDispatchPack(x: bigint, xIsBf16: boolean, T: number, H: number, indices: bigint, k: number, weights: bigint, E: number, R: number, sendRow: bigint,
+    pairRank: bigint, S: number, fp8: boolean, packed: bigint, stride: number, scalesAt: number, metaAt: number): void;
+  /** MoeKernels.dispatchRecvLayout; expertX as exRows rows of exRowBytes (scales: exScaleBytes a row, 0n: none); `work`: 4·(E/R + 2) bytes. */
+  cudaMoeDispatchRecvLayout(tables: bigint, R: number, E: number, rank: number, blockSize: number, k: number, base: bigint, counts: bigint, sortedPairs: bigint,
+    Pmax: number, blockExpert: bigint, rowExpert: bigint, expertX: bigint, exRows: number, exRowBytes: number, expertScales: bigint, exScaleBytes: number, work: bigint): void;
+  /** MoeKernels.dispatchScatter (MoeScatterArgs): packed rows src u8 [srcRows, stride] -> recv, expertX ([*, payloadBytes], scales of scaleBytes a row) and the indices. */
+  cudaMoeDispatchScatter(src: bigint, srcRows: number, stride: number, payloadBytes: number, scalesAt: number, scaleBytes: number, metaAt: number, srcRow: number,
+    rows: number, recvRow: number, base: bigint, R: number, per: number, source: number, k: number, expertX: bigint, P: number, expertScales: bigint,
+    sortedPairs: bigint, Pmax: number, pairPos: bigint, n: number, recvIndices: bigint, recvWeights: bigint, recv: bigint, recvScales: bigint): void;
   /** Whether libnccl could be opened (dlopen at run time), its version (2.27.3 -> 22703), and why not. Never throws. */
   ncclInfo(): { available: boolean; version: number; library: string; reason: string };
   /** A fresh NCCL unique id (128 bytes) for rank 0 to share; E_BACKEND without libnccl. */
@@ -235,6 +249,15 @@ export interface Addon {
   ncclCommInit(rank: number, size: number, id: Uint8Array): number;
   /** One NCCL group of ncclSend/ncclRecv byte ranges with peers[i] (0 bytes: skipped), on the addon's stream; returns at once. */
   ncclSendRecv(comm: number, peers: Int32Array, sendPtrs: BigUint64Array, sendBytes: Float64Array, recvPtrs: BigUint64Array, recvBytes: Float64Array): void;
+  /**
+   * ncclSendRecv on the side stream (created on first use, the device's highest priority): it first
+   * waits for the work queued on the addon's stream so far; returns a ticket for ncclSideWait.
+   */
+  ncclSendRecvSide(comm: number, peers: Int32Array, sendPtrs: BigUint64Array, sendBytes: Float64Array, recvPtrs: BigUint64Array, recvBytes: Float64Array): number;
+  /** Makes the addon's stream wait for a ticket's group (and everything before it on the side stream); each ticket once. */
+  ncclSideWait(ticket: number): void;
+  /** Device -> host of dst.byteLength bytes on the side stream, after its queued work; returns when they are in dst. */
+  ncclSideRead(ptr: bigint, dst: Int32Array | Uint8Array): void;
   /** Waits for the stream and frees the communicator. */
   ncclCommDestroy(comm: number): void;
   // nn (NnKernels) on device memory: the cpuNn* arguments as device pointers; each launches on the

@@ -4,7 +4,7 @@
 
 import { allocHost, dtypeBytes, type DType, type HostArray } from '../dtype.js';
 import { HotpathsError, show } from '../errors.js';
-import type { Backend, Fp8Kernels, GemmKernels, GrpoKernels, LogprobKernels, MachineCeilings, MoeKernels, NnKernels } from '../runtime/backend.js';
+import { dispatchRowLayout, type Backend, type Fp8Kernels, type GemmKernels, type GrpoKernels, type LogprobKernels, type MachineCeilings, type MoeKernels, type NnKernels } from '../runtime/backend.js';
 import { calibrate, ceilingCopyBytes, checkedCeilings, median } from '../runtime/measure.js';
 import { poisonEnabled, POISON_BYTE } from '../runtime/poison.js';
 import { sizeClass } from '../runtime/sizeclass.js';
@@ -201,6 +201,54 @@ export function createCudaBackend(addon: Addon): Backend {
       const rb = rowBytes(src);
       if (rows <= 0 || rb === 0) return;
       nativeCallSync('moe.copyRows (cuda)', () => addon.cudaCopy(f(dst) + BigInt(dstRow * rb), f(src) + BigInt(srcRow * rb), rows * rb));
+    },
+    // dispatch's device path (native/cuda/moe_dispatch.cu)
+    dispatchPlan: (indices, E, sendRow, pairRank, table) => {
+      const [T, k] = indices.shape as [number, number];
+      const R = sendRow.shape[1]!;
+      const work = backend.empty('u8', [nativeCallSync('moe.dispatchPlan (cuda)', () => addon.cudaMoeDispatchPlanWorkBytes(T * k, E, R))]);
+      try {
+        nativeCallSync('moe.dispatchPlan (cuda)', () => addon.cudaMoeDispatchPlan(f(indices), T, k, E, R, f(sendRow), f(pairRank), f(table), f(work)));
+      } finally {
+        work.dispose();
+      }
+    },
+    dispatchPack: (x, indices, weights, sendRow, pairRank, E, fp8, packed) => {
+      const H = x.shape[1]!, k = indices.shape[1]!;
+      const L = dispatchRowLayout(fp8 ? H : rowBytes(x), fp8 ? H / 128 : 0, k);
+      nativeCallSync('moe.dispatchPack (cuda)', () =>
+        addon.cudaMoeDispatchPack(f(x), isBf16(x), x.shape[0]!, H, f(indices), k, f(weights), E, sendRow.shape[1]!, f(sendRow), f(pairRank), packed.shape[0]!, fp8,
+          f(packed), L.stride, L.scalesAt, L.metaAt),
+      );
+    },
+    dispatchRecvLayout: (tables, rank, E, bs, k, base, counts, sortedPairs, blockExpert, rowExpert, expertX, expertScales) => {
+      const work = backend.empty('i32', [counts.shape[0]! + 2]);
+      try {
+        nativeCallSync('moe.dispatchRecvLayout (cuda)', () =>
+          addon.cudaMoeDispatchRecvLayout(f(tables), tables.shape[0]!, E, rank, bs, k, f(base), f(counts), f(sortedPairs), sortedPairs.shape[0]!, f(blockExpert),
+            f(rowExpert), f(expertX), expertX.shape[0]!, rowBytes(expertX), ptrOrNull(expertScales), expertScales ? rowBytes(expertScales) : 0, f(work)),
+        );
+      } finally {
+        work.dispose();
+      }
+    },
+    dispatchScatter: (a) => {
+      const payload = rowBytes(a.expertX), scaleBytes = a.expertScales ? rowBytes(a.expertScales) : 0;
+      const L = dispatchRowLayout(payload, scaleBytes / 4, a.k);
+      nativeCallSync('moe.dispatchScatter (cuda)', () =>
+        addon.cudaMoeDispatchScatter(f(a.src), a.src.shape[0]!, L.stride, payload, L.scalesAt, scaleBytes, L.metaAt, a.srcRow, a.rows, a.recvRow, f(a.base),
+          a.base.shape[0]!, a.base.shape[1]!, a.source, a.k, f(a.expertX), a.expertX.shape[0]!, ptrOrNull(a.expertScales), f(a.sortedPairs),
+          a.sortedPairs.shape[0]!, f(a.pairPos), a.pairPos.shape[0]!, f(a.recvIndices), f(a.recvWeights), f(a.recv), ptrOrNull(a.recvScales)),
+      );
+    },
+    // unpermute on a window: the same kernel on pointers into the tensors (the addon checks they stay inside)
+    unpermuteRows: (y, pairPos, weights, row0, rows, out, outRow0) => {
+      if (rows <= 0) return;
+      const k = pairPos.shape[1]!;
+      const pr = BigInt(row0 * k * 4);
+      nativeCallSync('moe.unpermuteRows (cuda)', () =>
+        addon.cudaMoeUnpermute(f(y), isBf16(y), y.shape[0]!, y.shape[1]!, f(pairPos) + pr, rows, k, weights ? f(weights) + pr : 0n, f(out) + BigInt(outRow0 * rowBytes(out)), isBf16(out)),
+      );
     },
   };
 

@@ -10,7 +10,7 @@
 
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { HotpathsError } from '../errors.js';
-import type { ExpertGroup } from '../ops/moe.js';
+import type { ExpertGroup, PendingGather, PendingMove, RowWindows } from '../ops/moe.js';
 import { getBackend } from '../runtime/core.js';
 import { dtypeBytes } from '../dtype.js';
 import { numel, type Tensor } from '../tensor.js';
@@ -142,6 +142,66 @@ export async function createNcclGroup(): Promise<ExpertGroup> {
         throw new HotpathsError('E_SHAPE', `${what}: ${sRows} rows to send and ${rRows} to receive, but send has ${s.shape[0]} and recv ${r.shape[0]}`);
       }
       exchange(what, cudaPtr(s), Float64Array.from(sc, (c) => c * rb), cudaPtr(r), Float64Array.from(rc, (c) => c * rb));
+    },
+    startAllGather(send: Tensor[], recv: Tensor[]): PendingGather {
+      const what = 'moe.ncclGroup().startAllGather()';
+      check(what);
+      if (send.length !== 1 || recv.length !== 1) throw new HotpathsError('E_SHAPE', `${what}: this process drives one rank: expected one send and one recv tensor`);
+      const s = send[0]!, r = recv[0]!;
+      const bytes = s.bytes;
+      if (r.bytes !== size * bytes) throw new HotpathsError('E_SHAPE', `${what}: recv ${r.describe()} must hold ${size} rows of send ${s.describe()}`);
+      // every peer (this rank too) gets the same row; row d of recv comes from rank d
+      const peers = Int32Array.from({ length: size }, (_, d) => d);
+      const sp = new BigUint64Array(size).fill(cudaPtr(s)), rp = BigUint64Array.from({ length: size }, (_, d) => cudaPtr(r) + BigInt(d * bytes));
+      const nb = new Float64Array(size).fill(bytes);
+      const ticket = nativeCallSync(what, () => addon.ncclSendRecvSide(comm, peers, sp, nb, rp, nb));
+      return {
+        read: async () => {
+          const host = new Int32Array(r.size);
+          try {
+            nativeCallSync(what, () => addon.ncclSideRead(cudaPtr(r), host));
+          } finally {
+            nativeCallSync(what, () => addon.ncclSideWait(ticket));
+          }
+          return [host];
+        },
+      };
+    },
+    startMoveRows(parts: { send: Tensor[]; recv: Tensor[] }[], windows: RowWindows[]): PendingMove {
+      const what = 'moe.ncclGroup().startMoveRows()';
+      check(what);
+      if (windows.length !== 1) throw new HotpathsError('E_SHAPE', `${what}: this process drives one rank: expected one window set`);
+      const w = windows[0]!;
+      const peers: number[] = [], sp: bigint[] = [], sb: number[] = [], rp: bigint[] = [], rb: number[] = [];
+      for (const part of parts) {
+        if (part.send.length !== 1 || part.recv.length !== 1) throw new HotpathsError('E_SHAPE', `${what}: expected one send and one recv tensor a part`);
+        const s = part.send[0]!, r = part.recv[0]!;
+        const bytes = rowBytesOf(s);
+        if (rowBytesOf(r) !== bytes || s.dtype !== r.dtype) throw new HotpathsError('E_SHAPE', `${what}: send ${s.describe()} and recv ${r.describe()} differ in dtype or row length`);
+        for (let d = 0; d < size; d++) {
+          const [s0, sn, r0, rn] = [w.sendStart[d]!, w.sendRows[d]!, w.recvStart[d]!, w.recvRows[d]!];
+          if (sn < 0 || rn < 0 || s0 < 0 || r0 < 0 || s0 + sn > (s.shape[0] ?? 0) || r0 + rn > (r.shape[0] ?? 0)) {
+            throw new HotpathsError('E_SHAPE', `${what}: peer ${d}: rows [${s0}, +${sn}) of send ${s.describe()} or [${r0}, +${rn}) of recv ${r.describe()} are out of range`);
+          }
+          if (sn === 0 && rn === 0) continue;
+          peers.push(d);
+          sp.push(cudaPtr(s) + BigInt(s0 * bytes));
+          sb.push(sn * bytes);
+          rp.push(cudaPtr(r) + BigInt(r0 * bytes));
+          rb.push(rn * bytes);
+        }
+      }
+      const ticket = nativeCallSync(what, () =>
+        addon.ncclSendRecvSide(comm, Int32Array.from(peers), BigUint64Array.from(sp), Float64Array.from(sb), BigUint64Array.from(rp), Float64Array.from(rb)),
+      );
+      let waited = false;
+      return {
+        wait: () => {
+          if (waited) return;
+          waited = true;
+          nativeCallSync(what, () => addon.ncclSideWait(ticket));
+        },
+      };
     },
     destroy() {
       if (!live) return;

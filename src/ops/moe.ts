@@ -8,8 +8,8 @@
 // dispatch) throws on it, and dispatch reads the indices anyway to build its send lists.
 
 import { HotpathsError, show } from '../errors.js';
-import type { DType } from '../dtype.js';
-import type { Backend, BackendName, MoeGroupScore, MoeKernels, MoeRouteParams, MoeScoring } from '../runtime/backend.js';
+import { dtypeBytes, type DType } from '../dtype.js';
+import { dispatchRowLayout, type Backend, type BackendName, type MoeGroupScore, type MoeKernels, type MoeRouteParams, type MoeScoring } from '../runtime/backend.js';
 import { startedBackend } from '../runtime/core.js';
 import type { Tensor } from '../tensor.js';
 import { alignRowsMax, moeAlign } from '../reference/moe.js';
@@ -337,7 +337,42 @@ export interface ExpertGroup {
   exchangeCounts(sendCounts: Int32Array[]): Promise<Int32Array[]>;
   /** send[i]: rows ordered by destination rank; recv[i]: rows ordered by source rank (same dtype and row length). */
   allToAllRows(send: Tensor[], sendCounts: Int32Array[], recv: Tensor[], recvCounts: Int32Array[]): Promise<void>;
+  /**
+   * Optional (dispatch's device path; both groups here have it): local rank i's one-row table send[i]
+   * (i32 [1, W]) lands as row ranks[i] of every rank's recv (i32 [R, W]); `read()` then gives each
+   * local rank's recv on the host. NCCL: on a side stream after the work queued so far, so kernels
+   * queued between start and read() run meanwhile; read() waits for the gather alone.
+   */
+  startAllGather?(send: Tensor[], recv: Tensor[]): PendingGather;
+  /**
+   * Optional (dispatch/combine's device path): for each part and local rank i, rows
+   * [sendStart[d], +sendRows[d]) of part.send[i] go to rank d and land at rows [recvStart[s], +recvRows[s])
+   * of rank d's part.recv, windows[i] describing local rank i (what s sends d equals what d receives
+   * from s). Returns at once; work queued after `wait()` sees the rows. NCCL: one group of
+   * ncclSend/ncclRecv on a side stream, after the work queued so far (a move of 0 rows, e.g. a rank to
+   * itself, is skipped).
+   */
+  startMoveRows?(parts: { send: Tensor[]; recv: Tensor[] }[], windows: RowWindows[]): PendingMove;
   destroy?(): void;
+}
+
+/** One local rank's rows to and from each rank, as windows of its buffers (startMoveRows). */
+export interface RowWindows {
+  /** [R]: first row and rows of what goes to rank d. */
+  sendStart: Int32Array;
+  sendRows: Int32Array;
+  /** [R]: first row and rows of what comes from rank s. */
+  recvStart: Int32Array;
+  recvRows: Int32Array;
+}
+
+export interface PendingGather {
+  read(): Promise<Int32Array[]>;
+}
+
+export interface PendingMove {
+  /** Orders the backend's later work after the move (await it once, before touching the rows or their buffers). */
+  wait(): Promise<void> | void;
 }
 
 /**
@@ -401,6 +436,33 @@ class LocalGroup implements ExpertGroup {
       }
     }
   }
+
+  startAllGather(send: Tensor[], recv: Tensor[]): PendingGather {
+    const n = this.size;
+    if (send.length !== n || recv.length !== n) throw new HotpathsError('E_ARG', `LocalGroup.startAllGather(): expected ${n} send and recv tensors, got ${send.length} and ${recv.length}`);
+    const copies = (async () => {
+      for (let s = 0; s < n; s++) for (let d = 0; d < n; d++) await this.kernels.copyRows(send[s]!, 0, recv[d]!, s, 1);
+    })();
+    return { read: async () => (await copies, Promise.all(recv.map(async (t) => (await t.read()) as Int32Array))) };
+  }
+
+  startMoveRows(parts: { send: Tensor[]; recv: Tensor[] }[], windows: RowWindows[]): PendingMove {
+    const op = 'LocalGroup.startMoveRows()';
+    const n = this.size;
+    if (windows.length !== n) throw new HotpathsError('E_ARG', `${op}: expected ${n} windows, got ${windows.length}`);
+    const queued: (Promise<void> | void)[] = [];
+    for (let s = 0; s < n; s++) {
+      for (let d = 0; d < n; d++) {
+        const rows = windows[s]!.sendRows[d]!;
+        if (windows[d]!.recvRows[s] !== rows) throw new HotpathsError('E_ARG', `${op}: rank ${s} sends ${rows} rows to rank ${d}, which expects ${windows[d]!.recvRows[s]}`);
+        if (rows === 0) continue;
+        // copyRows runs now on a host backend and is queued in order on a GPU: the rows are there for
+        // whatever comes next
+        for (const p of parts) queued.push(this.kernels.copyRows(p.send[s]!, windows[s]!.sendStart[d]!, p.recv[d]!, windows[d]!.recvStart[s]!, rows));
+      }
+    }
+    return { wait: async () => void (await Promise.all(queued)) };
+  }
 }
 
 /** Joins the NCCL group: set by the Node entry (src/runtime/index.ts), absent from the browser build. */
@@ -432,6 +494,11 @@ export interface DispatchOptions {
   fp8?: boolean;
   /** Block size of the receivers' expert grouping. Default 128 (the grouped FP8 GEMM's). */
   blockSize?: number;
+  /**
+   * Pieces the rows to each rank travel in on the device path, so that a receiver puts one piece into
+   * expert order while the next is in flight. Default 2. The result does not depend on it.
+   */
+  chunks?: number;
 }
 
 export interface Dispatched {
@@ -495,6 +562,8 @@ export async function dispatch(group: ExpertGroup, inputs: DispatchInput[], opts
   assertBoolean(`${op}: opts.fp8`, useFp8);
   const blockSize = opts.blockSize ?? 128;
   assertNumber(`${op}: opts.blockSize`, blockSize, { min: 1, integer: true });
+  const chunks = opts.chunks ?? DEFAULT_CHUNKS;
+  assertNumber(`${op}: opts.chunks`, chunks, { min: 1, integer: true });
   const kernels = moeKernels(op, b);
   const perRank = E / R;
 
@@ -522,6 +591,9 @@ export async function dispatch(group: ExpertGroup, inputs: DispatchInput[], opts
   if (k === 0) throw new HotpathsError('E_EMPTY', `${op}: indices: expected k ≥ 1 experts per token`);
   if (H === 0) throw new HotpathsError('E_EMPTY', `${op}: x: expected H ≥ 1`);
   if (useFp8 && H % 128 !== 0) throw new HotpathsError('E_SHAPE', `${op}: opts.fp8: the FP8 payload takes 1×128 scales, so H must be a multiple of 128, got H = ${H}`);
+
+  const dev = devicePath(kernels, group);
+  if (dev) return dispatchOnDevice(op, group, dev, inputs, { E, k, H, dtype, useFp8, blockSize, chunks });
 
   // send lists, per local rank, built on the host from the read-back ids and weights
   const temps: Tensor[] = [];
@@ -635,15 +707,20 @@ export async function dispatch(group: ExpertGroup, inputs: DispatchInput[], opts
  * Backward: d(out) -> d(expertOut) is dispatch of d(out) with the same routing (combineBackward does
  * it, with the routing weights' gradient too).
  */
-export async function combine(group: ExpertGroup, expertOut: Tensor[], dispatched: Dispatched[], opts: { weighted?: boolean } = {}): Promise<Tensor[]> {
+export async function combine(group: ExpertGroup, expertOut: Tensor[], dispatched: Dispatched[], opts: { weighted?: boolean; chunks?: number } = {}): Promise<Tensor[]> {
   const op = 'moe.combine()';
   checkGroup(op, group);
   assertOptions(`${op}: opts`, opts);
   const weighted = opts?.weighted ?? true;
   assertBoolean(`${op}: opts.weighted`, weighted);
+  const chunks = opts?.chunks ?? DEFAULT_CHUNKS;
+  assertNumber(`${op}: opts.chunks`, chunks, { min: 1, integer: true });
   const { handles, dtype } = checkCombineInputs(op, group, expertOut, dispatched, 'expertOut');
   const b = group.backend;
   const kernels = moeKernels(op, b);
+  if (kernels.unpermuteRows && group.startMoveRows) {
+    return combineOnDevice(group, kernels.unpermuteRows.bind(kernels), expertOut, dispatched, handles, dtype, weighted, chunks);
+  }
   const partial: Tensor[] = [];
   const back: Tensor[] = [];
   try {
@@ -754,6 +831,261 @@ export async function combineBackward(group: ExpertGroup, dOut: Tensor[], expert
     }
     return { dExpertOut, dWeights };
   } finally {
+    temps.forEach((t) => t.dispose());
+  }
+}
+
+// ---------------------------------------------------------------- dispatch/combine on the device
+//
+// With the optional kernels (dispatchPlan, dispatchPack, dispatchRecvLayout, dispatchScatter,
+// unpermuteRows) and a group with startAllGather/startMoveRows, nothing but the counts comes back to
+// the host, and the transfers overlap the work around them (NCCL runs them on a side stream):
+//   dispatch  plan (send rows, each pair's place among its expert's pairs, counts)
+//             -> all-gather of every rank's counts (side stream) ‖ pack (FP8 quantize, once per
+//                destination row, with each row's local ids, weights and pair ranks)
+//             -> read the counts (the one sync): sizes of everything
+//             -> the rows to every other rank in `chunks` pieces (side stream) ‖ the receiver's
+//                layout (expert segments, each source's first row in each), then the rows a rank
+//                sends itself, straight from its send buffer into expert order
+//             -> each piece from the others into expert order as soon as it has arrived
+//   combine   per piece: reduce the rows that go back to each other rank, then send them (side
+//             stream), while the next piece is reduced; the rows a rank sent itself are reduced
+//             straight into its receive buffer; then the same final sum in rank order.
+// The results are the host path's bit for bit (same orders, same f32 sums).
+
+const DEFAULT_CHUNKS = 2;
+
+type DeviceMoe = Required<Pick<MoeKernels, 'dispatchPlan' | 'dispatchPack' | 'dispatchRecvLayout' | 'dispatchScatter'>>;
+
+/** The device path's kernels when the backend has them all and the group can move rows on its own. */
+function devicePath(k: MoeKernels, group: ExpertGroup): DeviceMoe | null {
+  if (!k.dispatchPlan || !k.dispatchPack || !k.dispatchRecvLayout || !k.dispatchScatter || !k.unpermuteRows) return null;
+  if (typeof group.startAllGather !== 'function' || typeof group.startMoveRows !== 'function') return null;
+  return {
+    dispatchPlan: k.dispatchPlan.bind(k), dispatchPack: k.dispatchPack.bind(k), dispatchRecvLayout: k.dispatchRecvLayout.bind(k), dispatchScatter: k.dispatchScatter.bind(k),
+  };
+}
+
+/** Rows [start, start + len) of piece c (of C) of n rows. */
+function piece(c: number, C: number, n: number): [number, number] {
+  const a = Math.floor((c * n) / C), z = Math.floor(((c + 1) * n) / C);
+  return [a, z - a];
+}
+
+/** Exclusive prefix sums. */
+function starts(counts: Int32Array): Int32Array {
+  const out = new Int32Array(counts.length);
+  for (let i = 1; i < counts.length; i++) out[i] = out[i - 1]! + counts[i - 1]!;
+  return out;
+}
+
+function sum(a: ArrayLike<number>): number {
+  let n = 0;
+  for (let i = 0; i < a.length; i++) n += a[i]!;
+  return n;
+}
+
+interface DispatchShape {
+  E: number;
+  k: number;
+  H: number;
+  dtype: 'f32' | 'bf16';
+  useFp8: boolean;
+  blockSize: number;
+  chunks: number;
+}
+
+async function dispatchOnDevice(op: string, group: ExpertGroup, kern: DeviceMoe, inputs: DispatchInput[], sh: DispatchShape): Promise<Dispatched[]> {
+  const { E, k, H, dtype, useFp8, blockSize: bs, chunks } = sh;
+  const b = group.backend;
+  const R = group.size, per = E / R, W = R + E + 1;
+  const kernels = moeKernels(op, b);
+  const temps: Tensor[] = [];
+  const kept: Tensor[] = []; // outputs, released if anything fails
+  const moves: PendingMove[] = [];
+  const keep = <T extends Tensor>(t: T) => track(kept, t);
+  try {
+    // plan: sendRow [T, R] (also combine's backPos), pairRank [T, k], the counts table [1, W]
+    const plans: { T: number; sendRow: Tensor; pairRank: Tensor; table: Tensor }[] = [];
+    for (const { x, indices } of inputs) {
+      const T = x.shape[0]!;
+      const p = { T, sendRow: keep(b.empty('i32', [T, R])), pairRank: track(temps, b.empty('i32', [T, k])), table: track(temps, b.empty('i32', [1, W])) };
+      await kern.dispatchPlan(indices, E, p.sendRow, p.pairRank, p.table);
+      plans.push(p);
+    }
+    // every rank's table to every rank (in flight while the send buffers are packed)
+    const gathered = plans.map(() => track(temps, b.empty('i32', [R, W])));
+    const gather = group.startAllGather!(plans.map((p) => p.table), gathered);
+    // send buffers for the worst case (every token to min(R, k) ranks), one packed row a destination
+    const layout = dispatchRowLayout(useFp8 ? H : H * dtypeBytes(dtype), useFp8 ? H / 128 : 0, k);
+    const packs: Tensor[] = [];
+    for (let i = 0; i < inputs.length; i++) {
+      const { x, indices, weights } = inputs[i]!;
+      const packed = track(temps, b.empty('u8', [plans[i]!.T * Math.min(R, k), layout.stride]));
+      await kern.dispatchPack(x, indices, weights, plans[i]!.sendRow, plans[i]!.pairRank, E, useFp8, packed);
+      packs.push(packed);
+    }
+    const tables = await gather.read();
+
+    // bad ids anywhere stop every rank alike (each sees every rank's count)
+    const t0 = tables[0]!;
+    for (let s = 0; s < R; s++) {
+      const bad = t0[s * W + R + E]!;
+      if (bad === 0) continue;
+      const i = group.ranks.indexOf(s);
+      if (i >= 0) {
+        const idx = (await inputs[i]!.indices.read()) as Int32Array;
+        const q = idx.findIndex((e) => !(e >= 0 && e < E));
+        throw new HotpathsError('E_ARG', `${op}: inputs[${i}].indices[${Math.floor(q / k)}, ${q % k}] = ${idx[q]} is outside [0, numExperts = ${E})`);
+      }
+      throw new HotpathsError('E_ARG', `${op}: rank ${s}'s indices hold ${bad} expert ids outside [0, numExperts = ${E})`);
+    }
+
+    // each local rank's counts, buffers and receive layout
+    const ranks = group.ranks.map((me, i) => {
+      const t = tables[i]!;
+      const sendCounts = Int32Array.from({ length: R }, (_, d) => t[me * W + d]!);
+      const recvCounts = Int32Array.from({ length: R }, (_, s) => t[s * W + me]!);
+      const n = sum(recvCounts);
+      let P = 0;
+      for (let l = 0; l < per; l++) {
+        let c = 0;
+        for (let s = 0; s < R; s++) c += t[s * W + R + me * per + l]!;
+        P += Math.ceil(c / bs) * bs;
+      }
+      const Pmax = alignRowsMax(n * k, per, bs);
+      checkSize(op, Pmax, 1);
+      checkSize(op, P, H);
+      const recv: Tensor | QuantizedTensor = useFp8 ? emptyFp8(b, n, H) : b.empty(dtype, [n, H]);
+      const expertX: Tensor | QuantizedTensor = useFp8 ? emptyFp8(b, P, H) : b.empty(dtype, [P, H]);
+      for (const q of [recv, expertX]) for (const u of isQuantized(q) ? [q.data, q.scales] : [q]) keep(u);
+      const a: Alignment = {
+        tokens: n, topk: k, numExperts: per, blockSize: bs, padded: P, dropped: 0,
+        sortedPairs: keep(b.empty('i32', [Pmax])), blockExpert: keep(b.empty('i32', [Pmax / bs])), rowExpert: keep(b.empty('i32', [Pmax])),
+        pairPos: keep(b.empty('i32', [n, k])), counts: keep(b.empty('i32', [per])),
+      };
+      return {
+        me, sendCounts, recvCounts, sendStart: starts(sendCounts), recvStart: starts(recvCounts), n, recv, expertX, a,
+        recvIndices: keep(b.empty('i32', [n, k])), recvWeights: keep(b.empty('f32', [n, k])),
+        recvPacked: track(temps, b.empty('u8', [n, layout.stride])), base: track(temps, b.empty('i32', [R, per])),
+      };
+    });
+    const rowsOf = (q: Tensor | QuantizedTensor) => (isQuantized(q) ? q.data : q);
+    const scalesOf = (q: Tensor | QuantizedTensor) => (isQuantized(q) ? q.scales : null);
+    // the rows to the other ranks, piece by piece (a rank's rows to itself never travel)
+    const parts = [{ send: packs, recv: ranks.map((r) => r.recvPacked) }];
+    for (let c = 0; c < chunks; c++) {
+      moves.push(group.startMoveRows!(parts, ranks.map((r) => windowsOf(r, c, chunks))));
+    }
+    // the receive layout runs while they are in flight
+    for (let i = 0; i < ranks.length; i++) {
+      const r = ranks[i]!;
+      await kern.dispatchRecvLayout(gathered[i]!, r.me, E, bs, k, r.base, r.a.counts, r.a.sortedPairs, r.a.blockExpert, r.a.rowExpert, rowsOf(r.expertX), scalesOf(r.expertX));
+    }
+    const scatter = (r: (typeof ranks)[number], src: Tensor, srcRow: number, rows: number, recvRow: number, source: number) =>
+      rows > 0
+        ? kern.dispatchScatter({
+          src, srcRow, rows, recvRow, base: r.base, source, k, expertX: rowsOf(r.expertX), expertScales: scalesOf(r.expertX), sortedPairs: r.a.sortedPairs,
+          pairPos: r.a.pairPos, recvIndices: r.recvIndices, recvWeights: r.recvWeights, recv: rowsOf(r.recv), recvScales: scalesOf(r.recv),
+        })
+        : undefined;
+    // meanwhile, the rows each rank sends itself, from its send buffer
+    for (let i = 0; i < ranks.length; i++) {
+      const r = ranks[i]!;
+      await scatter(r, packs[i]!, r.sendStart[r.me]!, r.sendCounts[r.me]!, r.recvStart[r.me]!, r.me);
+    }
+    // then the others' rows, each piece once it is in
+    for (let c = 0; c < chunks; c++) {
+      await moves[c]!.wait();
+      for (const r of ranks) {
+        for (let s = 0; s < R; s++) {
+          if (s === r.me) continue;
+          const [a0, len] = piece(c, chunks, r.recvCounts[s]!);
+          await scatter(r, r.recvPacked, r.recvStart[s]! + a0, len, r.recvStart[s]! + a0, s);
+        }
+      }
+    }
+    return ranks.map((r, i) => ({
+      recv: r.recv, recvIndices: r.recvIndices, recvWeights: r.recvWeights, alignment: r.a, expertX: r.expertX,
+      handle: new DispatchHandle(group, E, plans[i]!.T, H, dtype, r.sendCounts, r.recvCounts, plans[i]!.sendRow),
+    }));
+  } catch (e) {
+    for (const m of moves) await m.wait(); // a buffer goes back to the pool only once no transfer can touch it
+    kept.forEach((t) => t.dispose());
+    throw e;
+  } finally {
+    for (const m of moves) await m.wait();
+    temps.forEach((t) => t.dispose());
+  }
+}
+
+/** Piece c of a local rank's transfers: what it sends each other rank and receives from it. */
+function windowsOf(r: { me: number; sendCounts: Int32Array; recvCounts: Int32Array; sendStart: Int32Array; recvStart: Int32Array }, c: number, C: number): RowWindows {
+  const R = r.sendCounts.length;
+  const w: RowWindows = { sendStart: new Int32Array(R), sendRows: new Int32Array(R), recvStart: new Int32Array(R), recvRows: new Int32Array(R) };
+  for (let d = 0; d < R; d++) {
+    if (d === r.me) continue;
+    const [sa, sn] = piece(c, C, r.sendCounts[d]!), [ra, rn] = piece(c, C, r.recvCounts[d]!);
+    w.sendStart[d] = r.sendStart[d]! + sa;
+    w.sendRows[d] = sn;
+    w.recvStart[d] = r.recvStart[d]! + ra;
+    w.recvRows[d] = rn;
+  }
+  return w;
+}
+
+type UnpermuteRows = NonNullable<MoeKernels['unpermuteRows']>;
+
+async function combineOnDevice(
+  group: ExpertGroup, unpermuteRows: UnpermuteRows, expertOut: Tensor[], dispatched: Dispatched[], handles: DispatchHandle[], dtype: DType, weighted: boolean, chunks: number,
+): Promise<Tensor[]> {
+  const b = group.backend;
+  const kernels = moeKernels('moe.combine()', b);
+  const R = group.size;
+  const temps: Tensor[] = [];
+  const moves: PendingMove[] = [];
+  try {
+    // receiver side: the reduced rows of each received row (partial, by source); sender side: the
+    // rows coming home (back, by destination: dispatch's send order)
+    const ranks = group.ranks.map((me, i) => {
+      const h = handles[i]!, d = dispatched[i]!;
+      return {
+        me, h, d, w: weighted ? d.recvWeights : null,
+        sendStart: starts(h.sendCounts), recvStart: starts(h.recvCounts),
+        partial: track(temps, b.empty(dtype, [d.recvIndices.shape[0]!, h.hidden])),
+        back: track(temps, b.empty(dtype, [sum(h.sendCounts), h.hidden])),
+      };
+    });
+    for (let c = 0; c < chunks; c++) {
+      for (let i = 0; i < ranks.length; i++) {
+        const r = ranks[i]!;
+        for (let s = 0; s < R; s++) {
+          if (s === r.me) continue;
+          const [a0, len] = piece(c, chunks, r.h.recvCounts[s]!);
+          if (len > 0) await unpermuteRows(expertOut[i]!, r.d.alignment.pairPos, r.w, r.recvStart[s]! + a0, len, r.partial, r.recvStart[s]! + a0);
+        }
+      }
+      // the reduced rows of piece c go home; the next piece is reduced meanwhile
+      const windows = ranks.map((r) => windowsOf({ me: r.me, sendCounts: r.h.recvCounts, recvCounts: r.h.sendCounts, sendStart: r.recvStart, recvStart: r.sendStart }, c, chunks));
+      moves.push(group.startMoveRows!([{ send: ranks.map((r) => r.partial), recv: ranks.map((r) => r.back) }], windows));
+    }
+    // the rows a rank sent itself: reduced straight into its own back buffer
+    for (let i = 0; i < ranks.length; i++) {
+      const r = ranks[i]!;
+      const n = r.h.recvCounts[r.me]!;
+      if (n > 0) await unpermuteRows(expertOut[i]!, r.d.alignment.pairPos, r.w, r.recvStart[r.me]!, n, r.back, r.sendStart[r.me]!);
+    }
+    for (const m of moves) await m.wait();
+    moves.length = 0;
+    const outs: Tensor[] = [];
+    for (const r of ranks) {
+      const out = b.empty(r.h.dtype, [r.h.tokens, r.h.hidden]);
+      outs.push(out);
+      if (r.h.tokens > 0) await kernels.unpermute(r.back, r.h.backPos, null, out); // Σ over ranks, f32, in rank order
+    }
+    return outs;
+  } finally {
+    for (const m of moves) await m.wait();
     temps.forEach((t) => t.dispose());
   }
 }

@@ -1,9 +1,9 @@
 // The reference backend: tensors in host typed arrays, kernels as plain TypeScript loops (the oracle).
 
-import type { Backend, Fp8Kernels, GemmKernels, GrpoKernels, LogprobKernels, MachineCeilings, MoeKernels, NnKernels } from '../runtime/backend.js';
+import { dispatchRowLayout, type Backend, type Fp8Kernels, type GemmKernels, type GrpoKernels, type LogprobKernels, type MachineCeilings, type MoeKernels, type NnKernels } from '../runtime/backend.js';
 import { hostData, hostStorage } from '../runtime/host.js';
 import { calibrate, ceilingCopyBytes, checkedCeilings, medianHostMs } from '../runtime/measure.js';
-import { fromBf16 } from '../dtype.js';
+import { dtypeBytes, fromBf16 } from '../dtype.js';
 import type { Tensor } from '../tensor.js';
 import * as ref from './fp8.js';
 import { gemmFp8, matmul, transpose } from './gemm.js';
@@ -11,7 +11,8 @@ import { grpoAdvantages, grpoFusedTokenLoss, grpoLoss } from './grpo.js';
 import { klForward, logprobBackward, logprobForward, type LogitsView } from './logprob.js';
 import * as nnRef from './nn.js';
 import {
-  moeAlign, moeAuxLoss, moeLayout, moePermute, moePermuteBytes, moeRoute, moeRouteBackward, moeUnpermute, moeUnpermuteWeightGrad, moeUpdateBias, type RowsView,
+  moeAlign, moeAuxLoss, moeDispatchPack, moeDispatchPlan, moeDispatchRecvLayout, moeDispatchScatter, moeLayout, moePermute, moePermuteBytes, moeRoute,
+  moeRouteBackward, moeUnpermute, moeUnpermuteRows, moeUnpermuteWeightGrad, moeUpdateBias, type PackedLayout, type RowArray, type RowsView,
 } from './moe.js';
 
 /** f32 view of a host tensor, widening bf16 exactly. */
@@ -113,6 +114,27 @@ const nn: NnKernels = {
     nnRef.sample(f32(logits), f32(uniforms), logits.shape[0]!, logits.shape[1]!, temperature, topP, hostData<Int32Array>(ids)),
 };
 
+/** A host tensor as rows of elements (the row length from the shape, so a tensor of 0 rows has one too). */
+function rowArray(t: Tensor): RowArray {
+  return { data: hostData(t) as RowArray['data'], width: t.shape.slice(1).reduce((a, b) => a * b, 1) };
+}
+
+/** A host tensor's bytes. */
+function bytesOf(t: Tensor): Uint8Array {
+  const d = hostData(t);
+  return new Uint8Array(d.buffer, d.byteOffset, t.bytes);
+}
+
+/** Bytes of one row (from the shape: a tensor of 0 rows has a row length too). */
+function rowBytesOf(t: Tensor): number {
+  return t.shape.slice(1).reduce((a, b) => a * b, 1) * dtypeBytes(t.dtype);
+}
+
+/** dispatchRowLayout with the payload's and scales' sizes. */
+function packedLayout(payload: number, scaleCount: number, k: number): PackedLayout {
+  return { payload, scaleBytes: 4 * scaleCount, ...dispatchRowLayout(payload, scaleCount, k) };
+}
+
 /** f32 values or bf16 bit patterns of a host tensor. */
 function rowsView(t: Tensor): RowsView {
   return { data: hostData<Float32Array | Uint16Array>(t), bf16: t.dtype === 'bf16' };
@@ -146,6 +168,35 @@ const moe: MoeKernels = {
     const w = src.size / src.shape[0]!; // elements per row
     hostData(dst).set(hostData(src).subarray(srcRow * w, (srcRow + rows) * w) as never, dstRow * w);
   },
+  dispatchPlan: (indices, E, sendRow, pairRank, table) =>
+    moeDispatchPlan(hostData<Int32Array>(indices), indices.shape[0]!, indices.shape[1]!, E, sendRow.shape[1]!, hostData<Int32Array>(sendRow),
+      hostData<Int32Array>(pairRank), hostData<Int32Array>(table)),
+  dispatchPack: (x, indices, weights, sendRow, pairRank, E, fp8, packed) => {
+    const [T, H] = x.shape as [number, number];
+    const k = indices.shape[1]!;
+    let src = bytesOf(x), scales: Uint8Array | null = null;
+    if (fp8) {
+      // the FP8 payload: x quantized once (fp8.quantize's kernel), its rows then packed like any payload
+      const codes = new Uint8Array(T * H), sc = new Float32Array(T * (H / 128));
+      ref.fp8Quantize(asF32(x), T, H, { format: 'e4m3', block: [1, 128], ue8m0: false }, codes, sc);
+      src = codes;
+      scales = new Uint8Array(sc.buffer);
+    }
+    moeDispatchPack(src, scales, T, hostData<Int32Array>(indices), hostData<Float32Array>(weights), k, hostData<Int32Array>(sendRow), hostData<Int32Array>(pairRank),
+      E, sendRow.shape[1]!, bytesOf(packed), packedLayout(fp8 ? H : H * dtypeBytes(x.dtype), fp8 ? H / 128 : 0, k));
+  },
+  dispatchRecvLayout: (tables, rank, E, bs, k, base, counts, sortedPairs, blockExpert, rowExpert, expertX, expertScales) =>
+    moeDispatchRecvLayout(hostData<Int32Array>(tables), tables.shape[0]!, E, rank, bs, k, hostData<Int32Array>(base), hostData<Int32Array>(counts),
+      hostData<Int32Array>(sortedPairs), hostData<Int32Array>(blockExpert), hostData<Int32Array>(rowExpert), rowArray(expertX), expertScales ? rowArray(expertScales) : null),
+  dispatchScatter: (a) => {
+    const payload = rowBytesOf(a.expertX), scaleCount = a.expertScales ? rowBytesOf(a.expertScales) / 4 : 0;
+    moeDispatchScatter(bytesOf(a.src), packedLayout(payload, scaleCount, a.k), a.srcRow, a.rows, a.recvRow, hostData<Int32Array>(a.base), a.source, a.base.shape[1]!, a.k,
+      bytesOf(a.expertX), a.expertScales ? bytesOf(a.expertScales) : null, hostData<Int32Array>(a.sortedPairs), hostData<Int32Array>(a.pairPos),
+      hostData<Int32Array>(a.recvIndices), hostData<Float32Array>(a.recvWeights), bytesOf(a.recv), a.recvScales ? bytesOf(a.recvScales) : null);
+  },
+  unpermuteRows: (y, pairPos, weights, row0, rows, out, outRow0) =>
+    moeUnpermuteRows(rowsView(y), y.shape[1]!, hostData<Int32Array>(pairPos), pairPos.shape[1]!, weights ? hostData<Float32Array>(weights) : null, row0, rows,
+      rowsView(out), outRow0),
 };
 
 export function createReferenceBackend(): Backend {

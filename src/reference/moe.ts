@@ -359,3 +359,158 @@ export function moeUnpermuteWeightGrad(dOut: RowsView, y: RowsView, H: number, p
     }
   }
 }
+
+// ---------------------------------------------------------------- dispatch's device path
+// (the optional MoeKernels dispatchPlan, dispatchPack, dispatchRecvLayout, dispatchScatter,
+// unpermuteRows; the contract in src/runtime/backend.ts)
+
+/**
+ * indices: [T, k], R ranks of E/R experts -> sendRow: [T, R] (row in the send order: by destination
+ * rank, then token; −1 where none), pairRank: [T, k] (earlier pairs of the same expert; −1 for a bad
+ * id), table: [R + E + 1] (tokens per destination, pairs per expert, bad ids).
+ */
+export function moeDispatchPlan(indices: Int32Array, T: number, k: number, E: number, R: number, sendRow: Int32Array, pairRank: Int32Array, table: Int32Array): void {
+  const per = E / R;
+  table.fill(0);
+  const member = new Uint8Array(T * R); // token t has an expert on rank d
+  for (let t = 0; t < T; t++) {
+    for (let j = 0; j < k; j++) {
+      const e = indices[t * k + j]!;
+      if (!(e >= 0 && e < E)) {
+        pairRank[t * k + j] = -1;
+        table[R + E]!++;
+        continue;
+      }
+      pairRank[t * k + j] = table[R + e]!++;
+      member[t * R + Math.floor(e / per)] = 1;
+    }
+    for (let d = 0; d < R; d++) table[d]! += member[t * R + d]!;
+  }
+  // rows destination by destination, each in token order
+  let row = 0;
+  for (let d = 0; d < R; d++) {
+    for (let t = 0; t < T; t++) sendRow[t * R + d] = member[t * R + d] ? row++ : -1;
+  }
+}
+
+/** Rows of W elements in one typed array (expertX and its scales, for the padding). */
+export interface RowArray {
+  data: { fill(v: number, a: number, b: number): unknown };
+  width: number;
+}
+
+/** Where the parts of a packed row are (dispatchRowLayout in src/runtime/backend.ts), with the payload's bytes. */
+export interface PackedLayout {
+  payload: number;
+  scalesAt: number;
+  scaleBytes: number;
+  metaAt: number;
+  stride: number;
+}
+
+/**
+ * The send buffer, packed rows: for each (t, d) with s = sendRow[t, d] ≥ 0, row s of `packed` = the
+ * payload row t of `src` (x's bytes, or the codes of x quantized by the caller), its scales (row t of
+ * `scales`, FP8 only), and the meta [local ids (−1 elsewhere) | weight bits (0 elsewhere) | pairRank
+ * (−1 elsewhere)], each k wide.
+ */
+export function moeDispatchPack(
+  src: Uint8Array, scales: Uint8Array | null, T: number, indices: Int32Array, weights: Float32Array, k: number, sendRow: Int32Array, pairRank: Int32Array,
+  E: number, R: number, packed: Uint8Array, L: PackedLayout,
+): void {
+  const per = E / R;
+  const view = new DataView(packed.buffer, packed.byteOffset, packed.byteLength);
+  for (let t = 0; t < T; t++) {
+    for (let d = 0; d < R; d++) {
+      const s = sendRow[t * R + d]!;
+      if (s < 0) continue;
+      const o = s * L.stride;
+      packed.set(src.subarray(t * L.payload, (t + 1) * L.payload), o);
+      if (scales) packed.set(scales.subarray(t * L.scaleBytes, (t + 1) * L.scaleBytes), o + L.scalesAt);
+      for (let j = 0; j < k; j++) {
+        const e = indices[t * k + j]!;
+        const here = e >= 0 && e < E && Math.floor(e / per) === d;
+        view.setInt32(o + L.metaAt + 4 * j, here ? e - d * per : -1, true);
+        view.setFloat32(o + L.metaAt + 4 * (k + j), here ? weights[t * k + j]! : 0, true);
+        view.setInt32(o + L.metaAt + 4 * (2 * k + j), here ? pairRank[t * k + j]! : -1, true);
+      }
+    }
+  }
+}
+
+/**
+ * The receiver's layout from every rank's plan table (tables: [R, R + E + 1]): base [R, E/R], counts
+ * [E/R], sortedPairs all sentinel n·k, blockExpert and rowExpert as align gives them, expertX's padding
+ * rows zero (rows of RowArrays; expertX has P rows).
+ */
+export function moeDispatchRecvLayout(
+  tables: Int32Array, R: number, E: number, rank: number, bs: number, k: number, base: Int32Array, counts: Int32Array, sortedPairs: Int32Array,
+  blockExpert: Int32Array, rowExpert: Int32Array, expertX: RowArray, expertScales: RowArray | null,
+): void {
+  const per = E / R, W = R + E + 1;
+  let n = 0;
+  for (let s = 0; s < R; s++) n += tables[s * W + rank]!;
+  const start = new Int32Array(per + 1);
+  for (let l = 0; l < per; l++) {
+    let c = 0;
+    for (let s = 0; s < R; s++) {
+      base[s * per + l] = c; // offset from start[l], completed below
+      c += tables[s * W + R + rank * per + l]!;
+    }
+    counts[l] = c;
+    start[l + 1] = start[l]! + Math.ceil(c / bs) * bs;
+  }
+  for (let s = 0; s < R; s++) for (let l = 0; l < per; l++) base[s * per + l]! += start[l]!;
+  sortedPairs.fill(n * k);
+  rowExpert.fill(-1);
+  blockExpert.fill(-1);
+  for (let l = 0; l < per; l++) {
+    for (let p = start[l]!; p < start[l + 1]!; p++) {
+      if (p % bs === 0) blockExpert[p / bs] = l;
+      if (p - start[l]! < counts[l]!) rowExpert[p] = l;
+      else {
+        expertX.data.fill(0, p * expertX.width, (p + 1) * expertX.width);
+        expertScales?.data.fill(0, p * expertScales.width, (p + 1) * expertScales.width);
+      }
+    }
+  }
+}
+
+/**
+ * Packed rows into expert order (MoeScatterArgs in src/runtime/backend.ts): rows [srcRow, +rows) of
+ * `src` from rank `source` are the receiver's rows [recvRow, +rows). Byte views of every tensor.
+ */
+export function moeDispatchScatter(
+  src: Uint8Array, L: PackedLayout, srcRow: number, rows: number, recvRow: number, base: Int32Array, source: number, per: number, k: number,
+  expertX: Uint8Array, expertScales: Uint8Array | null, sortedPairs: Int32Array, pairPos: Int32Array, recvIndices: Int32Array, recvWeights: Float32Array,
+  recv: Uint8Array, recvScales: Uint8Array | null,
+): void {
+  const view = new DataView(src.buffer, src.byteOffset, src.byteLength);
+  for (let i = 0; i < rows; i++) {
+    const r = srcRow + i, q = recvRow + i, o = r * L.stride;
+    const row = src.subarray(o, o + L.payload);
+    const sc = src.subarray(o + L.scalesAt, o + L.scalesAt + L.scaleBytes);
+    recv.set(row, q * L.payload);
+    recvScales?.set(sc, q * L.scaleBytes);
+    for (let j = 0; j < k; j++) {
+      const l = view.getInt32(o + L.metaAt + 4 * j, true);
+      recvIndices[q * k + j] = l;
+      recvWeights[q * k + j] = view.getFloat32(o + L.metaAt + 4 * (k + j), true);
+      if (l < 0) {
+        pairPos[q * k + j] = -1;
+        continue;
+      }
+      const p = base[source * per + l]! + view.getInt32(o + L.metaAt + 4 * (2 * k + j), true);
+      expertX.set(row, p * L.payload);
+      expertScales?.set(sc, p * L.scaleBytes);
+      sortedPairs[p] = q * k + j;
+      pairPos[q * k + j] = p;
+    }
+  }
+}
+
+/** unpermute over rows [row0, row0 + rows) of pairPos/weights, into out's rows [outRow0, …). */
+export function moeUnpermuteRows(y: RowsView, H: number, pairPos: Int32Array, k: number, weights: Float32Array | null, row0: number, rows: number, out: RowsView, outRow0: number): void {
+  const win = { data: out.data.subarray(outRow0 * H, (outRow0 + rows) * H), bf16: out.bf16 };
+  moeUnpermute(y, H, pairPos.subarray(row0 * k, (row0 + rows) * k), rows, k, weights ? weights.subarray(row0 * k, (row0 + rows) * k) : null, win);
+}

@@ -318,6 +318,95 @@ export interface MoeKernels {
   unpermuteWeightGrad(dOut: Tensor, y: Tensor, pairPos: Tensor, dWeights: Tensor): Promise<void> | void;
   /** Copies `rows` rows from src (from row srcRow) into dst (from row dstRow); same dtype and row length. */
   copyRows(src: Tensor, srcRow: number, dst: Tensor, dstRow: number, rows: number): Promise<void> | void;
+
+  // ---- Optional: dispatch/combine's device path. With all five (dispatchPlan, dispatchPack,
+  // dispatchRecvLayout, dispatchScatter, unpermuteRows) src/ops/moe.ts plans, packs and groups the
+  // rows on the device and reads back only the counts; without them it plans on the host (ids and
+  // weights read back) with the kernels above. Both give the same bits. R ranks; rank r holds the
+  // E/R experts [r·E/R, (r+1)·E/R) ("local expert" = e − r·E/R); k slots a token.
+
+  /**
+   * The sender's plan. indices: i32 [T, k] (global ids) ->
+   * - sendRow: i32 [T, R]: the row of (token t, rank d) in the send order — rows to rank 0 first, then
+   *   rank 1, …, each rank's in token order — or −1 where t has no expert on d. (combine's backPos.)
+   * - pairRank: i32 [T, k]: the number of pairs before (t, j) in pair-id order t·k + j with the same
+   *   expert (its place among the expert's pairs on this rank), −1 for a bad id.
+   * - table: i32 [1, R + E + 1]: tokens sent to each rank [R], pairs per expert [E], bad ids (outside
+   *   [0, E): skipped everywhere).
+   */
+  dispatchPlan?(indices: Tensor, numExperts: number, sendRow: Tensor, pairRank: Tensor, table: Tensor): Promise<void> | void;
+  /**
+   * The send buffer: one packed row (dispatchRowLayout) per (token t, rank d) with s = sendRow[t, d] ≥ 0,
+   * so that one transfer a peer moves everything. x: f32|bf16 [T, H], indices: i32 [T, k], weights: f32
+   * [T, k], sendRow and pairRank from dispatchPlan -> packed: u8 [≥ S, stride], row s =
+   * - the payload: x[t] bit for bit; or with fp8 (H % 128 == 0) x[t] quantized like fp8.quantize with
+   *   1×128 blocks, E4M3, plain scales: the H codes, then the H/128 f32 scales (the same bits);
+   * - the meta, i32 [3k]: [local expert id of slot j if its expert is on d, else −1 (k)] [its weight's
+   *   f32 bits, else 0 (k)] [pairRank[t, j], else −1 (k)].
+   * Rows of other s are not written.
+   */
+  dispatchPack?(x: Tensor, indices: Tensor, weights: Tensor, sendRow: Tensor, pairRank: Tensor, numExperts: number, fp8: boolean, packed: Tensor): Promise<void> | void;
+  /**
+   * The receiver's layout, from every rank's dispatchPlan table: tables: i32 [R, R + E + 1] (row s =
+   * rank s's), this rank's index `rank`, blockSize bs, k slots a token. With c_s[l] = tables[s, R + rank·E/R + l] (pairs
+   * rank s sends for local expert l), n = Σ_s tables[s, rank] (rows received), count[l] = Σ_s c_s[l],
+   * start[l] = Σ_{l' < l} roundup(count[l'], bs) and P = start[E/R]:
+   * - base: i32 [R, E/R]: base[s, l] = start[l] + Σ_{s' < s} c_{s'}[l] (the expertX row of the first
+   *   pair from rank s for expert l);
+   * - counts: i32 [E/R] = count; blockExpert [≥ Pmax/bs], rowExpert [≥ Pmax], sortedPairs [≥ Pmax] as
+   *   align gives them (sortedPairs: the sentinel n·k everywhere: dispatchScatter writes the real rows);
+   * - expertX's padding rows (rows of [0, P) past an expert's count) zero: expertX [P, H] (any dtype),
+   *   and expertScales f32 [P, H/128] when given.
+   */
+  dispatchRecvLayout?(tables: Tensor, rank: number, numExperts: number, blockSize: number, k: number, base: Tensor, counts: Tensor, sortedPairs: Tensor,
+    blockExpert: Tensor, rowExpert: Tensor, expertX: Tensor, expertScales: Tensor | null): Promise<void> | void;
+  /** Received rows into expert order: see MoeScatterArgs. */
+  dispatchScatter?(a: MoeScatterArgs): Promise<void> | void;
+  /**
+   * unpermute over a window of rows: out[outRow0 + r] = Σ_j w[row0 + r, j]·y[pairPos[row0 + r, j]] for
+   * r < rows (the same f32 sum in slot order, rounded to out's dtype); y: f32|bf16 [P, H], pairPos:
+   * i32 [≥ row0 + rows, k], weights: f32 like pairPos or null, out: f32|bf16 [≥ outRow0 + rows, H].
+   */
+  unpermuteRows?(y: Tensor, pairPos: Tensor, weights: Tensor | null, row0: number, rows: number, out: Tensor, outRow0: number): Promise<void> | void;
+}
+
+/**
+ * dispatchScatter: `rows` packed rows (dispatchRowLayout) from rank `source` — rows [srcRow, srcRow +
+ * rows) of src, u8 [*, stride] — which are the receiver's rows [recvRow, recvRow + rows). For each
+ * such row r (receiver row q = recvRow + r − srcRow): recv[q] (and recvScales[q]) = its payload;
+ * recvIndices[q] and recvWeights[q] = its meta's ids and weights; and for each slot j with local expert
+ * l = id ≥ 0: p = base[source, l] + its pair rank, expertX[p] = the payload (and its scales),
+ * sortedPairs[p] = q·k + j, pairPos[q, j] = p; pairPos[q, j] = −1 for the other slots. The payload is
+ * fp8 (codes and scales) exactly when expertScales is given; its row is expertX's.
+ */
+export interface MoeScatterArgs {
+  src: Tensor;
+  srcRow: number;
+  rows: number;
+  recvRow: number;
+  /** i32 [R, E/R] from dispatchRecvLayout, and the rank the rows came from. */
+  base: Tensor;
+  source: number;
+  k: number;
+  expertX: Tensor;
+  expertScales: Tensor | null;
+  sortedPairs: Tensor;
+  pairPos: Tensor;
+  recvIndices: Tensor;
+  recvWeights: Tensor;
+  recv: Tensor;
+  recvScales: Tensor | null;
+}
+
+/**
+ * dispatch's packed row: the payload (payloadBytes: H codes with fp8, else x's row), the f32 scales
+ * (fp8: H/128 of them) from the next multiple of 4, the meta (i32 [3k]) after them, and the row padded
+ * to a multiple of 16 bytes. Offsets in bytes.
+ */
+export function dispatchRowLayout(payloadBytes: number, scaleCount: number, k: number): { scalesAt: number; metaAt: number; stride: number } {
+  const scalesAt = Math.ceil(payloadBytes / 4) * 4;
+  const metaAt = scalesAt + 4 * scaleCount;
+  return { scalesAt, metaAt, stride: Math.ceil((metaAt + 12 * k) / 16) * 16 };
 }
 
 /** AdamW hyper-parameters of one `nn.adamw` step (step counts from 1, for the bias corrections). */

@@ -123,7 +123,10 @@ export function exactConstWords(): Uint32Array {
   return words;
 }
 
-export function createMoeKernels(ctx: MoeLaunchContext): Required<MoeKernels> {
+/** The device-path dispatch kernels (optional in MoeKernels; WebGPU keeps the host path for now). */
+type OptionalDispatchKernels = 'dispatchPlan' | 'dispatchPack' | 'dispatchRecvLayout' | 'dispatchScatter' | 'unpermuteRows';
+
+export function createMoeKernels(ctx: MoeLaunchContext): Required<Omit<MoeKernels, OptionalDispatchKernels>> {
   const device = ctx.batcher.device;
   /** A tensor's binding, or a 16-byte placeholder for an empty one (WebGPU rejects zero-sized bindings; the kernels never read it then). */
   const bind = (t: Tensor, what: string): BufferRange => {

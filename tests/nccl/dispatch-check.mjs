@@ -8,6 +8,9 @@
 //   - combine with identity experts returns x·Σ_j w_j (FP8: dequantized x·Σ_j w_j)
 //   - scenarios: random routing with ragged T, one hot expert (every other rank receives nothing), an
 //     empty source rank (T = 0), k = 1
+//   - the device path (plan, pack, scatter on the GPU; transfers on NCCL's side stream in pieces: the
+//     default 4, and 1 and 3 for random routing) gives the same bits as the host path (the same group
+//     seen through exchangeCounts/allToAllRows only), for dispatch's outputs and combine's
 // Prints "ok …" lines; any mismatch throws (exit 1: launch stops the other ranks).
 // Usage: hotpaths launch --nproc N tests/nccl/dispatch-check.mjs [seed]
 import { fp8, init, moe, setPoison, toBf16, fromBf16 } from '../../dist/src/index.js';
@@ -92,6 +95,14 @@ function scenario(name, s) {
   return { name, E, H, k: spec.k, ranks };
 }
 
+/** The group's two collectives only: dispatch and combine then take the host path. */
+const hostOnly = {
+  size: group.size, ranks: group.ranks, backend: group.backend,
+  exchangeCounts: (c) => group.exchangeCounts(c), allToAllRows: (a, b, c, d) => group.allToAllRows(a, b, c, d),
+};
+const partsOf = (q) => ('data' in q ? [q.data, q.scales] : [q]);
+const bytesOf = async (t) => new Uint8Array((await t.read()).buffer, 0, t.bytes);
+
 const names = ['random', 'one hot expert (other ranks receive nothing)', 'empty source rank', 'k = 1'];
 for (let s = 0; s < names.length; s++) {
   const sc = scenario(names[s], s);
@@ -121,6 +132,25 @@ for (let s = 0; s < names.length; s++) {
       const indices = cuda.tensor(mine.idx, [mine.T, k], 'i32');
       const weights = cuda.tensor(mine.w, [mine.T, k], 'f32');
       const [d] = await moe.dispatch(group, [{ x, indices, weights }], { numExperts: E, fp8: useFp8 });
+      // the host path, and other piece counts, give the same bits
+      for (const [how, g, opts] of [['host path', hostOnly, {}], ...(s === 0 ? [['1 piece', group, { chunks: 1 }], ['3 pieces', group, { chunks: 3 }]] : [])]) {
+        const [h] = await moe.dispatch(g, [{ x, indices, weights }], { numExperts: E, fp8: useFp8, ...opts });
+        if (h.alignment.padded !== d.alignment.padded) fail(`${tag}: ${how}: P ${h.alignment.padded}, device path ${d.alignment.padded}`);
+        const pairs = [
+          ['recvIndices', h.recvIndices, d.recvIndices], ['recvWeights', h.recvWeights, d.recvWeights],
+          ...['sortedPairs', 'blockExpert', 'rowExpert', 'pairPos', 'counts'].map((n) => [n, h.alignment[n], d.alignment[n]]),
+          ...partsOf(h.recv).map((t, j) => [`recv ${j}`, t, partsOf(d.recv)[j]]), ...partsOf(h.expertX).map((t, j) => [`expertX ${j}`, t, partsOf(d.expertX)[j]]),
+        ];
+        for (const [n, a, b] of pairs) sameBits(await bytesOf(a), await bytesOf(b), `${tag}: ${how}: ${n}`);
+        if (!useFp8) {
+          const [oh] = await moe.combine(g, [h.expertX], [h], opts);
+          const [od] = await moe.combine(group, [d.expertX], [d]);
+          sameBits(await bytesOf(oh), await bytesOf(od), `${tag}: ${how}: combine`);
+          oh.dispose();
+          od.dispose();
+        }
+        moe.disposeDispatched([h]);
+      }
       // the received rows, bit for bit the senders' (FP8: the senders' quantization of them)
       const n = expect.length;
       const recvIdx = await d.recvIndices.read(), recvW = await d.recvWeights.read();
@@ -162,7 +192,7 @@ for (let s = 0; s < names.length; s++) {
           if (!(Math.abs(g - want) <= tol * (Math.abs(want) + 0.05))) fail(`${tag}: combine[${t}, ${h}] = ${g}, expected x·Σw = ${want}`);
         }
       }
-      console.log(`ok ${tag}: received ${n} rows exactly (from ${R} ranks); combine of identity experts = x·Σw for ${mine.T} tokens`);
+      console.log(`ok ${tag}: received ${n} rows exactly (from ${R} ranks); combine of identity experts = x·Σw for ${mine.T} tokens; the host path and other piece counts give the same bits`);
       for (const t of [x, indices, weights, out]) t.dispose();
     }
   }

@@ -1,0 +1,466 @@
+// CUDA kernels of dispatch's device path (the optional MoeKernels dispatchPlan, dispatchPack,
+// dispatchRecvLayout, dispatchScatter in src/runtime/backend.ts; the rules of src/reference/moe.ts).
+// Launched by native/cuda/moe_dispatch.cu on the addon's stream.
+//
+// R ranks of per = E/R experts. A pair is (token t, slot j), id t·k + j. The plan gives each pair two
+// keys: its expert e, and — when it is the first slot of its token on rank d = e / per — the column
+// E + d. A stable rank of every pair among the pairs of each key (pair-id order) is then the place of
+// the pair among its expert's pairs (pairRank) and the place of the token among the tokens sent to d
+// (its send row, after the rows to ranks < d). The ranks come from per-chunk counts and prefixes as in
+// align (moe.cuh): no order-dependent atomics, so every run gives the same bits.
+//
+// Values read from device buffers (send rows, meta, bases) are bounds-checked before they address
+// memory: a corrupt one drops its row or pair instead of writing out of bounds.
+#pragma once
+
+#include "common/fp8_codec.h"
+#include "cuda/moe.cuh"
+
+namespace hp {
+namespace moe {
+
+// Slots a token (k) the pack and scatter kernels hold in shared memory: one thread a slot.
+constexpr int EP_THREADS = 128;
+constexpr int EP_MAX_K = EP_THREADS;
+
+// ---------------------------------------------------------------- plan
+
+// A chunk is 8 rounds of 32 consecutive pairs, a warp's; its counters live in shared memory while
+// the warp works (PLAN_WARPS warps a CTA, each its own row of E + R counters).
+constexpr int64_t PLAN_ROUNDS = 8;
+constexpr int PLAN_WARPS = 4;
+inline int64_t plan_chunks(int64_t pairs) { return (pairs + 32 * PLAN_ROUNDS - 1) / (32 * PLAN_ROUNDS); }
+// The plan's work area: the chunk table [chunks, E + R].
+inline size_t plan_work_bytes(int64_t pairs, int64_t E, int64_t R) { return 4 * (size_t)(plan_chunks(pairs) * (E + R)); }
+inline size_t plan_smem_bytes(int64_t E, int64_t R) { return 4 * (size_t)(PLAN_WARPS * (E + R) + R); }
+
+// The keys of pair `id` (lane `lane` of a warp whose 32 lanes hold 32 consecutive pair ids; every lane
+// calls it): ke = its expert (−1 past the pairs or for a bad id); kr = E + its expert's rank d when no
+// earlier slot of its token has an expert on d, else −1. Earlier slots come from the lanes below by
+// shuffles, from memory when they lie before the warp's first pair.
+__device__ __forceinline__ void plan_keys(const int32_t* __restrict__ indices, int64_t id, int64_t pairs, int lane, int k, int E, int per, int& ke, int& kr) {
+  int e = id < pairs ? indices[id] : -1;
+  if (e < 0 || e >= E) e = -1;
+  const int d = e >= 0 ? e / per : -1;
+  const int j = id < pairs ? (int)(id % k) : 0;
+  bool first = d >= 0;
+  for (int q = 1; q < k; q++) {  // the same trip count on every lane (shuffles)
+    const int dq = __shfl_up_sync(FULL, d, q & 31);
+    if (q > j || d < 0) continue;
+    if (q <= lane) {
+      if (dq == d) first = false;
+    } else {
+      const int f = indices[id - q];
+      if (f >= 0 && f < E && f / per == d) first = false;
+    }
+  }
+  ke = e;
+  kr = first ? E + d : -1;
+}
+
+// Pass 1: a warp per chunk -> chunk[c, key] (its counts; every entry written); table[R + E] += bad ids.
+static __global__ void plan_count_kernel(const int32_t* __restrict__ indices, int64_t pairs, int k, int E, int R, int64_t chunks,
+                                         int32_t* __restrict__ chunk, int32_t* __restrict__ table) {
+  extern __shared__ int32_t plan_smem[];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int cols = E + R, per = E / R;
+  int32_t* row = plan_smem + warp * cols;
+  for (int i = lane; i < cols; i += 32) row[i] = 0;
+  __syncwarp();
+  const int64_t c = (int64_t)blockIdx.x * PLAN_WARPS + warp;
+  int bad = 0;
+  if (c < chunks) {
+    for (int64_t r = 0; r < PLAN_ROUNDS; r++) {
+      const int64_t id = (c * PLAN_ROUNDS + r) * 32 + lane;
+      int ke, kr;
+      plan_keys(indices, id, pairs, lane, k, E, per, ke, kr);
+      if (id < pairs && ke < 0) bad++;
+      const unsigned pe = __match_any_sync(FULL, ke), pr = __match_any_sync(FULL, kr);
+      if (ke >= 0 && lane == __ffs(pe) - 1) row[ke] += __popc(pe);
+      if (kr >= 0 && lane == __ffs(pr) - 1) row[kr] += __popc(pr);
+      __syncwarp();
+    }
+    for (int i = lane; i < cols; i += 32) chunk[c * cols + i] = row[i];
+  }
+  bad = (int)warp_sum_i64(bad);
+  if (lane == 0 && bad) atomicAdd(&table[R + E], bad);
+}
+
+// Pass 2: a warp per column: its counts become exclusive prefixes over the chunks (32 chunks a step,
+// a shuffle scan each); the totals go to the table: rows per destination [R], pairs per expert [E].
+static __global__ void plan_scan_kernel(int E, int R, int64_t chunks, int32_t* __restrict__ chunk, int32_t* __restrict__ table) {
+  const int lane = threadIdx.x & 31;
+  const int cols = E + R;
+  const int col = (int)(((int64_t)blockIdx.x * blockDim.x + threadIdx.x) >> 5);
+  if (col >= cols) return;
+  int32_t carry = 0;
+  for (int64_t c0 = 0; c0 < chunks; c0 += 32) {
+    const int64_t c = c0 + lane;
+    const int32_t v = c < chunks ? chunk[c * cols + col] : 0;
+    int32_t x = v;
+#pragma unroll
+    for (int o = 1; o < 32; o <<= 1) {
+      const int32_t y = __shfl_up_sync(FULL, x, o);
+      if (lane >= o) x += y;
+    }
+    if (c < chunks) chunk[c * cols + col] = carry + x - v;
+    carry += __shfl_sync(FULL, x, 31);
+  }
+  if (lane == 0) {
+    if (col < E) table[R + col] = carry;
+    else table[col - E] = carry;
+  }
+}
+
+// Pass 3: a warp per chunk, its pairs in ascending id -> pairRank, sendRow (−1 before: a memset). The
+// first send row of each rank (the exclusive scan of the table's R totals) is the CTA's, in shared memory.
+static __global__ void plan_scatter_kernel(const int32_t* __restrict__ indices, int64_t pairs, int k, int E, int R, int64_t chunks,
+                                           const int32_t* __restrict__ chunk, const int32_t* __restrict__ table, int32_t* __restrict__ send_row,
+                                           int32_t* __restrict__ pair_rank) {
+  extern __shared__ int32_t plan_smem[];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int cols = E + R, per = E / R;
+  int32_t* rank_start = plan_smem + PLAN_WARPS * cols;
+  if (threadIdx.x == 0) {
+    int32_t acc = 0;
+    for (int d = 0; d < R; d++) {
+      rank_start[d] = acc;
+      acc += table[d];
+    }
+  }
+  const int64_t c = (int64_t)blockIdx.x * PLAN_WARPS + warp;
+  int32_t* row = plan_smem + warp * cols;
+  if (c < chunks) {
+    for (int i = lane; i < cols; i += 32) row[i] = chunk[c * cols + i];
+  }
+  __syncthreads();
+  if (c >= chunks) return;
+  const unsigned below = (1u << lane) - 1;
+  for (int64_t r = 0; r < PLAN_ROUNDS; r++) {
+    const int64_t id = (c * PLAN_ROUNDS + r) * 32 + lane;
+    int ke, kr;
+    plan_keys(indices, id, pairs, lane, k, E, per, ke, kr);
+    const unsigned pe = __match_any_sync(FULL, ke), pr = __match_any_sync(FULL, kr);
+    const int32_t be = ke >= 0 ? row[ke] : 0, br = kr >= 0 ? row[kr] : 0;
+    __syncwarp();
+    if (ke >= 0) {
+      if (lane == __ffs(pe) - 1) row[ke] = be + __popc(pe);
+      pair_rank[id] = be + __popc(pe & below);
+    } else if (id < pairs) {
+      pair_rank[id] = -1;
+    }
+    if (kr >= 0) {
+      if (lane == __ffs(pr) - 1) row[kr] = br + __popc(pr);
+      const int d = kr - E;
+      send_row[(id / k) * R + d] = rank_start[d] + br + __popc(pr & below);
+    }
+    __syncwarp();
+  }
+}
+
+// ---------------------------------------------------------------- pack
+//
+// A packed row (dispatchRowLayout in src/runtime/backend.ts): the payload at 0, the f32 scales at
+// scales_at (FP8), the meta i32 [3k] at meta_at; stride a multiple of 16 bytes.
+
+// Token t's destinations, one slot each: dest[j] = its send row when slot j is the first of the token
+// on its expert's rank (drank[j] = that rank), else −1. Then the meta of every destination row:
+// [local ids | weight bits | pair ranks], −1 / 0 / −1 for slots whose expert is elsewhere.
+__device__ __forceinline__ void pack_head(int64_t t, const int32_t* __restrict__ indices, const float* __restrict__ weights, int k, int E, int R,
+                                          const int32_t* __restrict__ send_row, const int32_t* __restrict__ pair_rank, int64_t S,
+                                          uint8_t* __restrict__ packed, int64_t stride, int64_t meta_at, int32_t* dest, int* drank) {
+  const int per = E / R;
+  const int j = threadIdx.x;
+  if (j < k) {
+    const int e = indices[t * k + j];
+    int32_t s = -1;
+    int d = -1;
+    if (e >= 0 && e < E) {
+      d = e / per;
+      bool first = true;
+      for (int q = 0; q < j; q++) {
+        const int f = indices[t * k + q];
+        if (f >= 0 && f < E && f / per == d) first = false;
+      }
+      if (first) {
+        s = send_row[t * R + d];
+        if (s < 0 || s >= S) s = -1;
+      }
+    }
+    dest[j] = s;
+    drank[j] = d;
+  }
+  __syncthreads();
+  for (int i = threadIdx.x; i < k * k; i += blockDim.x) {
+    const int jd = i / k, js = i % k;  // the destination slot, the slot described
+    const int32_t s = dest[jd];
+    if (s < 0) continue;
+    const int e = indices[t * k + js];
+    const bool here = e >= 0 && e < E && e / per == drank[jd];
+    int32_t* m = reinterpret_cast<int32_t*>(packed + s * stride + meta_at);
+    m[js] = here ? e - drank[jd] * per : -1;
+    m[k + js] = here ? __float_as_int(weights[t * k + js]) : 0;
+    m[2 * k + js] = here ? pair_rank[t * k + js] : -1;
+  }
+}
+
+// x rows [T, units] (U units) -> the payload of each destination row of each token. A CTA per token.
+template <typename U>
+__global__ void __launch_bounds__(EP_THREADS) pack_rows_kernel(const U* __restrict__ x, int64_t T, int64_t units, const int32_t* __restrict__ indices,
+                                                               const float* __restrict__ weights, int k, int E, int R, const int32_t* __restrict__ send_row,
+                                                               const int32_t* __restrict__ pair_rank, int64_t S, uint8_t* __restrict__ packed,
+                                                               int64_t stride, int64_t meta_at) {
+  __shared__ int32_t dest[EP_MAX_K];
+  __shared__ int drank[EP_MAX_K];
+  for (int64_t t = blockIdx.x; t < T; t += gridDim.x) {
+    pack_head(t, indices, weights, k, E, R, send_row, pair_rank, S, packed, stride, meta_at, dest, drank);
+    for (int64_t u = threadIdx.x; u < units; u += blockDim.x) {
+      const U v = x[t * units + u];
+      for (int j = 0; j < k; j++) {
+        if (dest[j] >= 0) reinterpret_cast<U*>(packed + dest[j] * stride)[u] = v;
+      }
+    }
+    __syncthreads();  // dest is rewritten for the next token
+  }
+}
+
+// Four f32 bit patterns -> four E4M3 codes (element 0 in the low byte): the hardware conversion on
+// sm_89+ (cvt.rn.satfinite: round to nearest even, saturate, NaN -> 0x7F — fp8_encode_bits exactly,
+// as native/cuda/fp8.cu checks), the integer codec elsewhere.
+__device__ __forceinline__ uint32_t e4m3_encode4(uint32_t a, uint32_t b, uint32_t c, uint32_t d) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 890
+  unsigned short lo, hi;
+  asm("cvt.rn.satfinite.e4m3x2.f32 %0, %1, %2;" : "=h"(lo) : "f"(__uint_as_float(b)), "f"(__uint_as_float(a)));
+  asm("cvt.rn.satfinite.e4m3x2.f32 %0, %1, %2;" : "=h"(hi) : "f"(__uint_as_float(d)), "f"(__uint_as_float(c)));
+  return (uint32_t)lo | ((uint32_t)hi << 16);
+#else
+  return fp8_encode_bits<FP8_E4M3>(a) | (fp8_encode_bits<FP8_E4M3>(b) << 8) | (fp8_encode_bits<FP8_E4M3>(c) << 16) |
+         (fp8_encode_bits<FP8_E4M3>(d) << 24);
+#endif
+}
+
+__device__ __forceinline__ void load8_bits(const uint16_t* p, uint32_t v[8]) {
+  const uint4 u = *reinterpret_cast<const uint4*>(p);
+  const uint32_t w[4] = {u.x, u.y, u.z, u.w};
+#pragma unroll
+  for (int i = 0; i < 4; i++) {
+    v[2 * i] = w[i] << 16;
+    v[2 * i + 1] = w[i] & 0xFFFF0000u;
+  }
+}
+__device__ __forceinline__ void load8_bits(const float* p, uint32_t v[8]) {
+  const uint4 a = *reinterpret_cast<const uint4*>(p), b = *reinterpret_cast<const uint4*>(p + 4);
+  v[0] = a.x, v[1] = a.y, v[2] = a.z, v[3] = a.w, v[4] = b.x, v[5] = b.y, v[6] = b.z, v[7] = b.w;
+}
+
+// x: f32|bf16 [T, H] (H % 128 == 0, 16-byte aligned rows) -> rows: E4M3 codes [S, H], scales: f32
+// [S, H/128] of each destination row, quantized like fp8.quantize (1×128 blocks, plain scales): a
+// block's amax as integer bits, scale = fp8_scale_from_amax_bits, code = e4m3(x / scale) with an IEEE
+// division, and a block holding NaN or ±inf all 0x7F (scale NaN). A CTA per token; each thread holds 8
+// elements, 16 threads a block (their amax by shuffles), so x is read once and each code computed once.
+template <typename In>
+__global__ void __launch_bounds__(EP_THREADS) pack_fp8_kernel(const In* __restrict__ x, int64_t T, int64_t H, const int32_t* __restrict__ indices,
+                                                              const float* __restrict__ weights, int k, int E, int R, const int32_t* __restrict__ send_row,
+                                                              const int32_t* __restrict__ pair_rank, int64_t S, uint8_t* __restrict__ packed,
+                                                              int64_t stride, int64_t scales_at, int64_t meta_at) {
+  __shared__ int32_t dest[EP_MAX_K];
+  __shared__ int drank[EP_MAX_K];
+  for (int64_t t = blockIdx.x; t < T; t += gridDim.x) {
+    pack_head(t, indices, weights, k, E, R, send_row, pair_rank, S, packed, stride, meta_at, dest, drank);
+    for (int64_t h0 = 0; h0 < H; h0 += (int64_t)blockDim.x * 8) {
+      const int64_t h = h0 + (int64_t)threadIdx.x * 8;
+      const bool valid = h < H;  // whole 16-thread groups are in or out (H % 128 == 0)
+      uint32_t v[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+      if (valid) load8_bits(x + t * H + h, v);
+      uint32_t amax = 0;
+#pragma unroll
+      for (int i = 0; i < 8; i++) amax = max(amax, v[i] & 0x7FFFFFFFu);
+#pragma unroll
+      for (int o = 8; o > 0; o >>= 1) amax = max(amax, __shfl_xor_sync(FULL, amax, o));
+      if (!valid) continue;
+      const float scale = fp8_scale_from_amax_bits<FP8_E4M3>(amax, false);
+      uint32_t y[8];
+#pragma unroll
+      for (int i = 0; i < 8; i++) y[i] = __float_as_uint(__fdiv_rn(__uint_as_float(v[i]), scale));
+      const bool nan = amax >= 0x7F800000u;
+      const uint2 codes = nan ? make_uint2(0x7F7F7F7Fu, 0x7F7F7F7Fu) : make_uint2(e4m3_encode4(y[0], y[1], y[2], y[3]), e4m3_encode4(y[4], y[5], y[6], y[7]));
+      for (int j = 0; j < k; j++) {
+        const int32_t s = dest[j];
+        if (s < 0) continue;
+        uint8_t* row = packed + s * stride;
+        *reinterpret_cast<uint2*>(row + h) = codes;
+        if ((threadIdx.x & 15) == 0) reinterpret_cast<float*>(row + scales_at)[h / 128] = scale;
+      }
+    }
+    __syncthreads();
+  }
+}
+
+// ---------------------------------------------------------------- receive layout
+
+// One CTA. tables: i32 [R, R + E + 1] -> base [R, per], counts [per]; work: start [per + 1] (start[per]
+// = P), then n (rows received).
+static __global__ void __launch_bounds__(1024) recv_scan_kernel(const int32_t* __restrict__ tables, int R, int E, int rank, int bs,
+                                                                int32_t* __restrict__ base, int32_t* __restrict__ counts, int32_t* __restrict__ work) {
+  __shared__ int64_t wsum[32];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int per = E / R, W = R + E + 1;
+  int64_t carry = 0;
+  for (int l0 = 0; l0 < per; l0 += 1024) {
+    const int l = l0 + threadIdx.x;
+    int64_t padded = 0;
+    if (l < per) {
+      int32_t c = 0;
+      for (int s = 0; s < R; s++) {
+        base[s * per + l] = c;  // the offset within the segment; the start is added below
+        c += tables[s * W + R + rank * per + l];
+      }
+      counts[l] = c;
+      padded = ((int64_t)c + bs - 1) / bs * bs;
+    }
+    int64_t x = padded;
+#pragma unroll
+    for (int o = 1; o < 32; o <<= 1) {
+      const int64_t y = __shfl_up_sync(FULL, x, o);
+      if (lane >= o) x += y;
+    }
+    if (lane == 31) wsum[warp] = x;
+    __syncthreads();
+    if (warp == 0) {
+      int64_t s = wsum[lane];
+#pragma unroll
+      for (int o = 1; o < 32; o <<= 1) {
+        const int64_t y = __shfl_up_sync(FULL, s, o);
+        if (lane >= o) s += y;
+      }
+      wsum[lane] = s;
+    }
+    __syncthreads();
+    const int64_t incl = x + (warp > 0 ? wsum[warp - 1] : 0);
+    if (l < per) {
+      const int32_t st = (int32_t)(carry + incl - padded);
+      work[l] = st;
+      for (int s = 0; s < R; s++) base[s * per + l] += st;
+    }
+    carry += wsum[31];
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) {
+    int32_t n = 0;
+    for (int s = 0; s < R; s++) n += tables[s * W + rank];
+    work[per] = (int32_t)carry;
+    work[per + 1] = n;
+  }
+}
+
+// A thread per row of [0, Pmax): sortedPairs = the sentinel n·k, rowExpert and blockExpert as align.
+static __global__ void recv_fill_kernel(int per, int bs, int k, int64_t pmax, const int32_t* __restrict__ counts, const int32_t* __restrict__ work,
+                                        int32_t* __restrict__ sorted, int32_t* __restrict__ block_expert, int32_t* __restrict__ row_expert) {
+  const int64_t P = work[per], sentinel = (int64_t)work[per + 1] * k;
+  for (int64_t r = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; r < pmax; r += (int64_t)gridDim.x * blockDim.x) {
+    int l = -1;
+    bool real = false;
+    if (r < P) {
+      // the last expert whose segment starts at or before r (empty segments share their start)
+      int lo = 0, hi = per - 1;
+      while (lo < hi) {
+        const int mid = (lo + hi + 1) >> 1;
+        if (work[mid] <= r) lo = mid;
+        else hi = mid - 1;
+      }
+      l = lo;
+      real = r - work[lo] < counts[lo];
+    }
+    sorted[r] = (int32_t)sentinel;
+    row_expert[r] = real ? l : -1;
+    if (r % bs == 0) block_expert[r / bs] = l;
+  }
+}
+
+// A CTA per (local expert l, padding slot i < bs) at a time: row start[l] + count[l] + i, when it is
+// still in l's segment (and below exRows), gets zero bytes in expertX and its scales.
+template <typename U>
+__global__ void recv_zero_kernel(int per, int bs, const int32_t* __restrict__ counts, const int32_t* __restrict__ work, U* __restrict__ ex, int64_t ex_rows,
+                                 int64_t units, uint32_t* __restrict__ exs, int64_t scale_words) {
+  for (int64_t slot = blockIdx.x; slot < (int64_t)per * bs; slot += gridDim.x) {
+    const int l = (int)(slot / bs);
+    const int64_t r = (int64_t)work[l] + counts[l] + slot % bs;
+    if (r >= work[l + 1] || r >= ex_rows) continue;
+    for (int64_t u = threadIdx.x; u < units; u += blockDim.x) ex[r * units + u] = U{};
+    if (exs) {
+      for (int64_t u = threadIdx.x; u < scale_words; u += blockDim.x) exs[r * scale_words + u] = 0;
+    }
+  }
+}
+
+// ---------------------------------------------------------------- scatter
+
+struct ScatterArgs {
+  const uint8_t* src;  // packed rows [*, stride]
+  int64_t stride, scales_at, meta_at;
+  int64_t src_row, rows, recv_row;
+  const int32_t* base;  // [R, per]
+  int per, source, k;
+  void* ex;              // [P, units]
+  uint32_t* ex_scales;   // [P, scale_words] or null
+  int64_t P, units, scale_words;
+  int32_t* sorted;       // [Pmax]
+  int64_t pmax;
+  int32_t* pair_pos;     // [n, k]
+  int32_t* recv_indices; // [n, k]
+  float* recv_weights;   // [n, k]
+  void* recv;            // [n, units]
+  uint32_t* recv_scales; // [n, scale_words] or null
+};
+
+// A CTA per packed row at a time: its slots' places from the meta and the source's bases, the index
+// outputs, then the payload (read once) to recv and to each of its experts' rows, and the scales.
+template <typename U>
+__global__ void __launch_bounds__(EP_THREADS) scatter_kernel(ScatterArgs a) {
+  __shared__ int32_t dst[EP_MAX_K];
+  const int k = a.k;
+  U* ex = (U*)a.ex;
+  U* recv = (U*)a.recv;
+  for (int64_t i = blockIdx.x; i < a.rows; i += gridDim.x) {
+    const int64_t r = a.src_row + i, q = a.recv_row + i;
+    const uint8_t* row = a.src + r * a.stride;
+    const int j = threadIdx.x;
+    if (j < k) {
+      const int32_t* m = reinterpret_cast<const int32_t*>(row + a.meta_at);
+      const int32_t l = m[j];
+      a.recv_indices[q * k + j] = l;
+      a.recv_weights[q * k + j] = __int_as_float(m[k + j]);
+      int64_t p = -1;
+      if (l >= 0 && l < a.per) {
+        p = (int64_t)a.base[a.source * a.per + l] + m[2 * k + j];
+        if (p < 0 || p >= a.P || p >= a.pmax) p = -1;
+      }
+      a.pair_pos[q * k + j] = (int32_t)p;
+      if (p >= 0) a.sorted[p] = (int32_t)(q * k + j);
+      dst[j] = (int32_t)p;
+    }
+    __syncthreads();
+    const U* src = reinterpret_cast<const U*>(row);
+    for (int64_t u = threadIdx.x; u < a.units; u += blockDim.x) {
+      const U v = src[u];
+      recv[q * a.units + u] = v;
+      for (int jj = 0; jj < k; jj++) {
+        if (dst[jj] >= 0) ex[(int64_t)dst[jj] * a.units + u] = v;
+      }
+    }
+    if (a.ex_scales) {
+      const uint32_t* sc = reinterpret_cast<const uint32_t*>(row + a.scales_at);
+      for (int64_t u = threadIdx.x; u < a.scale_words; u += blockDim.x) {
+        const uint32_t v = sc[u];
+        if (a.recv_scales) a.recv_scales[q * a.scale_words + u] = v;
+        for (int jj = 0; jj < k; jj++) {
+          if (dst[jj] >= 0) a.ex_scales[(int64_t)dst[jj] * a.scale_words + u] = v;
+        }
+      }
+    }
+    __syncthreads();  // dst is rewritten for the next row
+  }
+}
+
+}  // namespace moe
+}  // namespace hp

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# On a GPU machine of 2 (or 4) GPUs, from an unpacked tree with node_modules, a CUDA build/ and dist/:
+# the moe tests that need CUDA and NCCL, then the dispatch/combine stages (bench/moe-nccl-parts.mjs),
+# bench (bench/moe-nccl.mjs) and the torch all_to_all_single peer of the same bytes, in one go. Logs and JSON go to $OUT (or ./out).
+#   scripts/moe-ep-gpu.sh [nproc] [tests|bench|all]
+set -u
+n=${1:-2}
+what=${2:-all}
+out=${OUT:-out}
+mkdir -p "$out"
+# NVLink multicast stays off (the machine's GPUs are shared)
+export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
+nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | head -1 | tee "$out/device.txt"
+nvidia-smi topo -m 2>&1 | head -6 | tee -a "$out/device.txt"
+if [[ $what != bench ]]; then
+  HOTPATHS_REQUIRE=cuda,nccl timeout 200 node node_modules/vitest/vitest.mjs run tests/moe-cuda.test.ts tests/moe-nccl.test.ts ${MOE_EP_MORE_TESTS:-} >"$out/tests.log" 2>&1
+  echo "tests exit $?"
+  grep -E "Test Files|Tests |FAIL|×" "$out/tests.log" | head -20
+fi
+if [[ $what != tests ]]; then
+  rm -rf /tmp/moe-counts
+  timeout 90 node dist/src/cli.js launch --nproc "$n" bench/moe-nccl-parts.mjs >"$out/parts.log" 2>&1
+  echo "parts exit $?"
+  grep -E "stages" "$out/parts.log" | cut -c1-1500
+  timeout 120 node dist/src/cli.js launch --nproc "$n" bench/moe-nccl.mjs --chunks "${MOE_EP_CHUNKS:-1,2,3,4}" --save-counts /tmp/moe-counts --json "$out/bench" >"$out/bench.log" 2>&1
+  echo "bench exit $?"
+  timeout 90 torchrun --nproc_per_node "$n" bench/peers/torch_alltoall.py /tmp/moe-counts >"$out/torch.log" 2>&1
+  echo "torch exit $?"
+  grep -E "aggregate|dispatch fp8|combine bf16|breakdown|torch" "$out/bench.log" "$out/torch.log" | cut -c1-700
+fi
