@@ -27,6 +27,19 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   add(env, exports, "cpuGrpoAdvantages", hp::CpuGrpoAdvantages);
   add(env, exports, "cpuGrpoLoss", hp::CpuGrpoLoss);
   add(env, exports, "cpuPeakFlops", hp::CpuPeakFlops);
+  add(env, exports, "cpuNnEmbedding", hp::CpuNnEmbedding);
+  add(env, exports, "cpuNnEmbeddingBackward", hp::CpuNnEmbeddingBackward);
+  add(env, exports, "cpuNnRmsnorm", hp::CpuNnRmsnorm);
+  add(env, exports, "cpuNnRmsnormBackward", hp::CpuNnRmsnormBackward);
+  add(env, exports, "cpuNnRope", hp::CpuNnRope);
+  add(env, exports, "cpuNnAttention", hp::CpuNnAttention);
+  add(env, exports, "cpuNnAttentionBackward", hp::CpuNnAttentionBackward);
+  add(env, exports, "cpuNnSwiglu", hp::CpuNnSwiglu);
+  add(env, exports, "cpuNnSwigluBackward", hp::CpuNnSwigluBackward);
+  add(env, exports, "cpuNnAddScaled", hp::CpuNnAddScaled);
+  add(env, exports, "cpuNnSumSquares", hp::CpuNnSumSquares);
+  add(env, exports, "cpuNnAdamw", hp::CpuNnAdamw);
+  add(env, exports, "cpuNnSample", hp::CpuNnSample);
 
   add(env, exports, "cudaDeviceCount", hp::CudaDeviceCount);
   add(env, exports, "cudaDeviceInfo", hp::CudaDeviceInfo);

@@ -32,6 +32,22 @@ Napi::Value CpuKl(const Napi::CallbackInfo& info);
 Napi::Value CpuGrpoAdvantages(const Napi::CallbackInfo& info);
 Napi::Value CpuGrpoLoss(const Napi::CallbackInfo& info);
 
+// native/cpu/nn.cc: small calls run at once and return undefined (sumSquares: a number); larger ones
+// return a Promise and run on the thread pool
+Napi::Value CpuNnEmbedding(const Napi::CallbackInfo& info);
+Napi::Value CpuNnEmbeddingBackward(const Napi::CallbackInfo& info);
+Napi::Value CpuNnRmsnorm(const Napi::CallbackInfo& info);
+Napi::Value CpuNnRmsnormBackward(const Napi::CallbackInfo& info);
+Napi::Value CpuNnRope(const Napi::CallbackInfo& info);
+Napi::Value CpuNnAttention(const Napi::CallbackInfo& info);
+Napi::Value CpuNnAttentionBackward(const Napi::CallbackInfo& info);
+Napi::Value CpuNnSwiglu(const Napi::CallbackInfo& info);
+Napi::Value CpuNnSwigluBackward(const Napi::CallbackInfo& info);
+Napi::Value CpuNnAddScaled(const Napi::CallbackInfo& info);
+Napi::Value CpuNnSumSquares(const Napi::CallbackInfo& info);
+Napi::Value CpuNnAdamw(const Napi::CallbackInfo& info);
+Napi::Value CpuNnSample(const Napi::CallbackInfo& info);
+
 // native/cpu/ceiling.cc: Promise<number> (FLOPs done), runs on the thread pool
 Napi::Value CpuPeakFlops(const Napi::CallbackInfo& info);
 

@@ -72,6 +72,33 @@ export interface Addon {
    */
   cpuGrpoLoss(logp: Float32Array, oldLogp: Float32Array, refLogp: Float32Array | null, advantages: Float32Array, mask: Float32Array | Uint8Array, B: number, T: number,
     epsLow: number, epsHigh: number, delta: number, beta: number, sequenceLevel: boolean, agg: number, maxLen: number, globalTokens: number, dlogp: Float32Array, result: Float64Array): Promise<void>;
+  // NnKernels (src/runtime/backend.ts) on host arrays; small calls run at once and return undefined
+  // (sumSquares: the number), larger ones return a Promise. Sizes are re-checked before any access.
+  /** table [V, D], ids [N] (each in [0, V), else E_ARG) -> out [N, D]. */
+  cpuNnEmbedding(table: Float32Array, ids: Int32Array, V: number, D: number, N: number, out: Float32Array): Promise<void> | undefined;
+  /** dTable [V, D] += dOut [N, D] scattered by ids [N], each table row summing its ids in order. */
+  cpuNnEmbeddingBackward(dOut: Float32Array, ids: Int32Array, V: number, D: number, N: number, dTable: Float32Array): Promise<void> | undefined;
+  /** x [N, D], weight [D] -> out [N, D], rstd [N]. */
+  cpuNnRmsnorm(x: Float32Array, weight: Float32Array, N: number, D: number, eps: number, out: Float32Array, rstd: Float32Array): Promise<void> | undefined;
+  /** -> dx [N, D]; dWeight [D] +=. */
+  cpuNnRmsnormBackward(dOut: Float32Array, x: Float32Array, weight: Float32Array, rstd: Float32Array, N: number, D: number, dx: Float32Array, dWeight: Float32Array): Promise<void> | undefined;
+  /** x [N, nH, Dh], positions [N] -> out (may be x). */
+  cpuNnRope(x: Float32Array, positions: Int32Array, N: number, nH: number, Dh: number, theta: number, inverse: boolean, out: Float32Array): Promise<void> | undefined;
+  /** q [B, Tq, nH, Dh], k, v [B, S, nH, Dh] -> out [B, Tq, nH, Dh], lse [B, nH, Tq]; needs qOffset + Tq ≤ kvLen ≤ S. */
+  cpuNnAttention(q: Float32Array, k: Float32Array, v: Float32Array, B: number, Tq: number, S: number, nH: number, Dh: number, qOffset: number, kvLen: number, scale: number, out: Float32Array, lse: Float32Array): Promise<void> | undefined;
+  /** Training attention's backward (all [B, T, nH, Dh], lse [B, nH, T]) -> dq, dk, dv. */
+  cpuNnAttentionBackward(q: Float32Array, k: Float32Array, v: Float32Array, out: Float32Array, lse: Float32Array, dOut: Float32Array, B: number, T: number, nH: number, Dh: number, scale: number,
+    dq: Float32Array, dk: Float32Array, dv: Float32Array): Promise<void> | undefined;
+  cpuNnSwiglu(gate: Float32Array, up: Float32Array, n: number, out: Float32Array): Promise<void> | undefined;
+  cpuNnSwigluBackward(gate: Float32Array, up: Float32Array, dOut: Float32Array, n: number, dGate: Float32Array, dUp: Float32Array): Promise<void> | undefined;
+  /** out = a + alpha·b (out may be a or b). */
+  cpuNnAddScaled(a: Float32Array, b: Float32Array, n: number, alpha: number, out: Float32Array): Promise<void> | undefined;
+  /** Σ x² in f64. */
+  cpuNnSumSquares(x: Float32Array, n: number): Promise<number> | number;
+  /** One AdamW step in place on param, m, v. */
+  cpuNnAdamw(param: Float32Array, grad: Float32Array, m: Float32Array, v: Float32Array, n: number, lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, step: number): Promise<void> | undefined;
+  /** logits [B, V], uniforms [B] -> ids [B]; temperature 0 = argmax. */
+  cpuNnSample(logits: Float32Array, uniforms: Float32Array, B: number, V: number, temperature: number, topP: number, ids: Int32Array): Promise<void> | undefined;
   cudaDeviceCount(): number;
   cudaDeviceInfo(): CudaDeviceInfo;
   cudaMalloc(bytes: number): bigint;

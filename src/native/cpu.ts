@@ -2,9 +2,10 @@
 // its thread pool off the event loop.
 
 import { cpus } from 'node:os';
-import type { AdvantageScale, Backend, Fp8Format, Fp8Kernels, GemmGrouping, GemmKernels, GrpoAgg, GrpoKernels, KlEstimator, LogprobKernels, MachineCeilings } from '../runtime/backend.js';
+import type { AdvantageScale, Backend, Fp8Format, Fp8Kernels, GemmGrouping, GemmKernels, GrpoAgg, GrpoKernels, KlEstimator, LogprobKernels, MachineCeilings, NnKernels } from '../runtime/backend.js';
 import { hostData, hostStorage } from '../runtime/host.js';
 import { calibrate, ceilingCopyBytes, checkedCeilings, medianHostMs } from '../runtime/measure.js';
+import type { Tensor } from '../tensor.js';
 import type { Addon } from './addon.js';
 import { nativeCall } from './call.js';
 
@@ -100,6 +101,36 @@ export function createCpuBackend(addon: Addon): Backend {
     transpose: (x, out) =>
       nativeCall('gemm.transpose (cpu)', () => addon.cpuTranspose(hostData(x), x.shape[0]!, x.shape[1]!, hostData(out))),
   };
+  const f32 = (t: Tensor): Float32Array => hostData<Float32Array>(t);
+  const i32 = (t: Tensor): Int32Array => hostData<Int32Array>(t);
+  // the ops hand every nn kernel canonical shapes ([N, D], [N, nH, Dh], [B, T, nH, Dh])
+  const nn: NnKernels = {
+    embedding: (table, ids, out) =>
+      nativeCall('nn.embedding (cpu)', () => addon.cpuNnEmbedding(f32(table), i32(ids), table.shape[0]!, table.shape[1]!, ids.size, f32(out))),
+    embeddingBackward: (dOut, ids, dTable) =>
+      nativeCall('nn.embeddingBackward (cpu)', () => addon.cpuNnEmbeddingBackward(f32(dOut), i32(ids), dTable.shape[0]!, dTable.shape[1]!, ids.size, f32(dTable))),
+    rmsnorm: (x, weight, eps, out, rstd) =>
+      nativeCall('nn.rmsnorm (cpu)', () => addon.cpuNnRmsnorm(f32(x), f32(weight), x.shape[0]!, x.shape[1]!, eps, f32(out), f32(rstd))),
+    rmsnormBackward: (dOut, x, weight, rstd, dx, dWeight) =>
+      nativeCall('nn.rmsnormBackward (cpu)', () => addon.cpuNnRmsnormBackward(f32(dOut), f32(x), f32(weight), f32(rstd), x.shape[0]!, x.shape[1]!, f32(dx), f32(dWeight))),
+    rope: (x, positions, theta, inverse, out) =>
+      nativeCall('nn.rope (cpu)', () => addon.cpuNnRope(f32(x), i32(positions), x.shape[0]!, x.shape[1]!, x.shape[2]!, theta, inverse, f32(out))),
+    attention: (q, k, v, qOffset, kvLen, scale, out, lse) =>
+      nativeCall('nn.attention (cpu)', () =>
+        addon.cpuNnAttention(f32(q), f32(k), f32(v), q.shape[0]!, q.shape[1]!, k.shape[1]!, q.shape[2]!, q.shape[3]!, qOffset, kvLen, scale, f32(out), f32(lse))),
+    attentionBackward: (q, k, v, out, lse, dOut, scale, dq, dk, dv) =>
+      nativeCall('nn.attentionBackward (cpu)', () =>
+        addon.cpuNnAttentionBackward(f32(q), f32(k), f32(v), f32(out), f32(lse), f32(dOut), q.shape[0]!, q.shape[1]!, q.shape[2]!, q.shape[3]!, scale, f32(dq), f32(dk), f32(dv))),
+    swiglu: (gate, up, out) => nativeCall('nn.swiglu (cpu)', () => addon.cpuNnSwiglu(f32(gate), f32(up), gate.size, f32(out))),
+    swigluBackward: (gate, up, dOut, dGate, dUp) =>
+      nativeCall('nn.swigluBackward (cpu)', () => addon.cpuNnSwigluBackward(f32(gate), f32(up), f32(dOut), gate.size, f32(dGate), f32(dUp))),
+    addScaled: (a, b, alpha, out) => nativeCall('nn.addScaled (cpu)', () => addon.cpuNnAddScaled(f32(a), f32(b), a.size, alpha, f32(out))),
+    sumSquares: (x) => nativeCall('nn.sumSquares (cpu)', () => addon.cpuNnSumSquares(f32(x), x.size)),
+    adamw: (param, grad, m, v, p) =>
+      nativeCall('nn.adamw (cpu)', () => addon.cpuNnAdamw(f32(param), f32(grad), f32(m), f32(v), param.size, p.lr, p.beta1, p.beta2, p.eps, p.weightDecay, p.step)),
+    sample: (logits, uniforms, temperature, topP, ids) =>
+      nativeCall('nn.sample (cpu)', () => addon.cpuNnSample(f32(logits), f32(uniforms), logits.shape[0]!, logits.shape[1]!, temperature, topP, i32(ids))),
+  };
   const info = addon.buildInfo();
   const backend: Backend = {
     name: 'cpu',
@@ -111,6 +142,7 @@ export function createCpuBackend(addon: Addon): Backend {
     gemm,
     logprob,
     grpo,
+    nn,
   };
   return backend;
 }

@@ -1,6 +1,6 @@
 // The reference backend: tensors in host typed arrays, kernels as plain TypeScript loops (the oracle).
 
-import type { Backend, Fp8Kernels, GemmKernels, GrpoKernels, LogprobKernels, MachineCeilings } from '../runtime/backend.js';
+import type { Backend, Fp8Kernels, GemmKernels, GrpoKernels, LogprobKernels, MachineCeilings, NnKernels } from '../runtime/backend.js';
 import { hostData, hostStorage } from '../runtime/host.js';
 import { calibrate, ceilingCopyBytes, checkedCeilings, medianHostMs } from '../runtime/measure.js';
 import { fromBf16 } from '../dtype.js';
@@ -9,6 +9,7 @@ import * as ref from './fp8.js';
 import { gemmFp8, matmul, transpose } from './gemm.js';
 import { grpoAdvantages, grpoFusedTokenLoss, grpoLoss } from './grpo.js';
 import { klForward, logprobBackward, logprobForward, type LogitsView } from './logprob.js';
+import * as nnRef from './nn.js';
 
 /** f32 view of a host tensor, widening bf16 exactly. */
 function asF32(t: Tensor): Float32Array {
@@ -82,6 +83,33 @@ const grpo: GrpoKernels = {
     ),
 };
 
+const f32 = (t: Tensor): Float32Array => hostData<Float32Array>(t);
+/** Rows and row length of a tensor seen as [N, D] (D = the last dimension). */
+const rowsOf = (t: Tensor): [number, number] => {
+  const D = t.shape[t.shape.length - 1]!;
+  return [D === 0 ? 0 : t.size / D, D];
+};
+const attentionDims = (q: Tensor, k: Tensor): nnRef.AttentionDims => ({ B: q.shape[0]!, Tq: q.shape[1]!, S: k.shape[1]!, nH: q.shape[2]!, Dh: q.shape[3]! });
+
+const nn: NnKernels = {
+  embedding: (table, ids, out) => nnRef.embedding(f32(table), hostData<Int32Array>(ids), ids.size, table.shape[1]!, f32(out)),
+  embeddingBackward: (dOut, ids, dTable) => nnRef.embeddingBackward(f32(dOut), hostData<Int32Array>(ids), ids.size, dTable.shape[1]!, f32(dTable)),
+  rmsnorm: (x, weight, eps, out, rstd) => nnRef.rmsnorm(f32(x), f32(weight), ...rowsOf(x), eps, f32(out), f32(rstd)),
+  rmsnormBackward: (dOut, x, weight, rstd, dx, dWeight) => nnRef.rmsnormBackward(f32(dOut), f32(x), f32(weight), f32(rstd), ...rowsOf(x), f32(dx), f32(dWeight)),
+  rope: (x, positions, theta, inverse, out) =>
+    nnRef.rope(f32(x), hostData<Int32Array>(positions), x.shape[0]!, x.shape[1]!, x.shape[2]!, theta, inverse, f32(out)),
+  attention: (q, k, v, qOffset, kvLen, scale, out, lse) => nnRef.attention(f32(q), f32(k), f32(v), attentionDims(q, k), qOffset, kvLen, scale, f32(out), f32(lse)),
+  attentionBackward: (q, k, v, out, lse, dOut, scale, dq, dk, dv) =>
+    nnRef.attentionBackward(f32(q), f32(k), f32(v), f32(out), f32(lse), f32(dOut), attentionDims(q, k), scale, f32(dq), f32(dk), f32(dv)),
+  swiglu: (gate, up, out) => nnRef.swiglu(f32(gate), f32(up), gate.size, f32(out)),
+  swigluBackward: (gate, up, dOut, dGate, dUp) => nnRef.swigluBackward(f32(gate), f32(up), f32(dOut), gate.size, f32(dGate), f32(dUp)),
+  addScaled: (a, b, alpha, out) => nnRef.addScaled(f32(a), f32(b), alpha, a.size, f32(out)),
+  sumSquares: (x) => nnRef.sumSquares(f32(x), x.size),
+  adamw: (param, grad, m, v, p) => nnRef.adamw(f32(param), f32(grad), f32(m), f32(v), param.size, p),
+  sample: (logits, uniforms, temperature, topP, ids) =>
+    nnRef.sample(f32(logits), f32(uniforms), logits.shape[0]!, logits.shape[1]!, temperature, topP, hostData<Int32Array>(ids)),
+};
+
 export function createReferenceBackend(): Backend {
   const backend: Backend = {
     name: 'reference',
@@ -92,6 +120,7 @@ export function createReferenceBackend(): Backend {
     gemm,
     logprob,
     grpo,
+    nn,
   };
   return backend;
 }

@@ -1,0 +1,53 @@
+// 2^x on 8 f32 lanes (AVX2/FMA) for the CPU kernels that need many exponentials: native/cpu/logprob.cc
+// (softmax over the vocabulary) and native/cpu/nn.cc (attention's softmax, SwiGLU's sigmoid). Working
+// in base 2 saves the Cody–Waite reduction: callers fold log2(e) into a scale they multiply by anyway.
+#pragma once
+
+#include "common/simd.h"
+
+namespace hp {
+
+#if HP_X86
+
+// 2^r for |r| ≤ ½: the Taylor polynomial of exp(r·ln 2) to degree 6 (relative error ≈ 1.2e-7).
+HP_AVX2 static inline __m256 exp2_poly8(__m256 r) {
+  __m256 p = _mm256_set1_ps(1.5403530e-4f);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3333558e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(9.6181291e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.5504109e-2f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(2.4022651e-1f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(6.9314718e-1f));
+  return _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+}
+
+// 2^d for d in [−150, 127], 8 lanes: d = n + r with n = round(d) and |r| ≤ ½, 2^r by its Taylor
+// polynomial in r·ln2 to degree 6 (relative error ≈ 1.2e-7), 2^n built in the exponent field in two
+// halves so that n below −126 gives the subnormal (or 0 from −150 on) that exp gives. Working in base
+// 2 saves the Cody–Waite reduction: the caller folds log2(e) into the scale it multiplies by anyway.
+HP_AVX2 static inline __m256 exp2_8(__m256 d) {
+  // operand order keeps a NaN d NaN (max/min return their second operand when one is NaN)
+  d = _mm256_min_ps(_mm256_set1_ps(127.0f), _mm256_max_ps(_mm256_set1_ps(-150.0f), d));
+  const __m256 n = _mm256_round_ps(d, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  const __m256 r = _mm256_sub_ps(d, n);
+  const __m256 p = exp2_poly8(r);
+  const __m256i ni = _mm256_cvtps_epi32(n);
+  const __m256i h1 = _mm256_srai_epi32(ni, 1);
+  const __m256i h2 = _mm256_sub_epi32(ni, h1);
+  const __m256 s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(h1, _mm256_set1_epi32(127)), 23));
+  const __m256 s2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(h2, _mm256_set1_epi32(127)), 23));
+  return _mm256_mul_ps(_mm256_mul_ps(p, s1), s2);
+}
+
+// 2^d for d in [−126, ~0] (the forward's d = (x − max)·log2 e, floored at EXP_FLOOR·log2 e > −126):
+// one exponent-field scale.
+HP_AVX2 static inline __m256 exp2_8_nonpositive(__m256 d) {
+  const __m256 n = _mm256_round_ps(d, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  const __m256 r = _mm256_sub_ps(d, n);
+  const __m256 p = exp2_poly8(r);
+  const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+  return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+
+#endif
+
+}  // namespace hp
