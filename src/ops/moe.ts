@@ -3,20 +3,27 @@
 // ranks (a LocalGroup in one process, or NCCL across GPUs). Validates once here, then runs on the
 // tensors' backend. Exact semantics: docs/API.md "## moe"; REFERENCE.md "MoE routing".
 //
-// CONTRACT STUB (2026-11-21): the signatures below are the agreed public API; bodies are filled in by
-// the moe work. Keep the names and shapes; extend options only.
+// Index values (expert ids) are checked here on host backends, where reading them costs nothing. GPU
+// kernels skip a bad index and align counts it; every op that reads align's info back (alignBlocks,
+// dispatch) throws on it, and dispatch reads the indices anyway to build its send lists.
 
-import { HotpathsError } from '../errors.js';
-import type { Backend, BackendName, MoeGroupScore, MoeScoring } from '../runtime/backend.js';
+import { HotpathsError, show } from '../errors.js';
+import type { DType } from '../dtype.js';
+import type { Backend, BackendName, MoeGroupScore, MoeKernels, MoeRouteParams, MoeScoring } from '../runtime/backend.js';
+import { startedBackend } from '../runtime/core.js';
 import type { Tensor } from '../tensor.js';
 import { createNcclGroup } from '../native/nccl.js';
-import type { QuantizedTensor } from './fp8.js';
+import { alignRowsMax, moeAlign } from '../reference/moe.js';
+import { decode, encode, quantize, type QuantizedTensor } from './fp8.js';
+import { matmul } from './gemm.js';
+import {
+  assertBoolean, assertDTypeIn, assertNumber, assertOneOf, assertOptions, assertRank, assertSameDevice, assertShapeEquals, assertTensor, hostValues, MAX_ELEMENTS, notImplemented,
+} from './validate.js';
 
 export type { MoeGroupScore, MoeScoring } from '../runtime/backend.js';
 
-const todo = (op: string): never => {
-  throw new HotpathsError('E_NOT_IMPLEMENTED', `${op}: not implemented yet`);
-};
+const SCORINGS = ['sigmoid', 'softmax'] as const;
+const GROUP_SCORES = ['top2', 'max'] as const;
 
 export interface GateOptions {
   /** Experts per token. */
@@ -46,9 +53,27 @@ export interface GateResult {
   scores: Tensor;
 }
 
-/** x: f32|bf16 [T, H], weight: f32|bf16 [E, H] -> routing of each token (logits x·Wᵀ in f32 through gemm.matmul). */
+/**
+ * x: f32|bf16 [T, H], weight: same dtype [E, H] -> routing of each token (logits x·Wᵀ in f32 through
+ * gemm.matmul, then the route kernel). T may be 0.
+ */
 export async function gate(x: Tensor, weight: Tensor, opts: GateOptions): Promise<GateResult> {
-  return todo('moe.gate()');
+  const op = 'moe.gate()';
+  const { T, E } = checkGateInputs(op, x, weight);
+  const { p, bias } = resolveGate(op, E, opts, x);
+  const kernels = moeKernels(op, x);
+  const scores = x.backend.empty('f32', [T, E]);
+  const weights = x.backend.empty('f32', [T, p.topk]);
+  const indices = x.backend.empty('i32', [T, p.topk]);
+  if (T > 0) {
+    const logits = await matmul(x, weight); // [T, E] = x · Wᵀ, f32
+    try {
+      await kernels.route(logits, bias, p, scores, weights, indices);
+    } finally {
+      logits.dispose();
+    }
+  }
+  return { weights, indices, scores };
 }
 
 export interface GateBackwardOptions extends GateOptions {
@@ -56,19 +81,94 @@ export interface GateBackwardOptions extends GateOptions {
   dScores?: Tensor;
 }
 
-/** dWeights: f32 [T, k] -> dx: f32 [T, H], dWeight: f32 [E, H] (through the chosen weights; selection is constant). */
+/**
+ * dWeights: f32 [T, k] -> dx: f32 [T, H], dWeight: f32 [E, H] (through the chosen weights; the
+ * selection is constant). opts are gate's (the same routing parameters) plus dScores.
+ *   dLogits = routeBackward(scores, indices, dWeights, dScores)   [T, E]
+ *   dx = dLogits · W,   dWeight = dLogitsᵀ · x                     (gemm.matmul, f32)
+ * bf16 x or weight are widened to f32 first (exactly) so that both products are f32 GEMMs.
+ */
 export async function gateBackward(x: Tensor, weight: Tensor, routed: GateResult, dWeights: Tensor, opts: GateBackwardOptions): Promise<{ dx: Tensor; dWeight: Tensor }> {
-  return todo('moe.gateBackward()');
+  const op = 'moe.gateBackward()';
+  const { T, E, H } = checkGateInputs(op, x, weight);
+  const { p } = resolveGate(op, E, opts, x);
+  if (typeof routed !== 'object' || routed === null) throw new HotpathsError('E_ARG', `${op}: routed: expected gate()'s result { weights, indices, scores }, got ${show(routed)}`);
+  const { scores, indices } = routed;
+  const like = `to match x ${x.describe()} and weight ${weight.describe()}`;
+  checkF32(op, 'routed.scores', scores, [T, E], like, x);
+  checkIndices(op, 'routed.indices', indices, T, p.topk, E, x);
+  checkF32(op, 'dWeights', dWeights, [T, p.topk], like, x);
+  const dScores = opts.dScores ?? null;
+  if (dScores !== null) checkF32(op, 'opts.dScores', dScores, [T, E], like, x);
+  const kernels = moeKernels(op, x);
+  const b = x.backend;
+  if (T === 0) return { dx: zeros(b, 'f32', [0, H]), dWeight: zeros(b, 'f32', [E, H]) };
+  const dLogits = b.empty('f32', [T, E]);
+  const temps: Tensor[] = [dLogits];
+  try {
+    await kernels.routeBackward(scores, indices, dWeights, dScores, p, dLogits);
+    const xf = x.dtype === 'f32' ? x : await widen(kernels, x, temps);
+    const wf = weight.dtype === 'f32' ? weight : await widen(kernels, weight, temps);
+    const dx = await matmul(dLogits, wf, { transB: false }); // [T, H] = dLogits · W
+    const dWeight = await matmul(dLogits, xf, { transA: true, transB: false }); // [E, H] = dLogitsᵀ · x
+    return { dx, dWeight };
+  } finally {
+    temps.forEach((t) => t.dispose());
+  }
 }
 
-/** Aux-loss-free balancing: bias f32 [E], tokensPerExpert i32 [E] -> new bias = bias + gamma·sign(mean − load). gamma default 0.001. */
+/**
+ * Aux-loss-free balancing: bias f32 [E], tokensPerExpert i32 [E] -> new bias (f32 [E]) =
+ * bias + gamma·sign(mean − load); sign 0 at the mean. gamma default 0.001 (V3).
+ */
 export async function updateBias(bias: Tensor, tokensPerExpert: Tensor, gamma?: number): Promise<Tensor> {
-  return todo('moe.updateBias()');
+  const op = 'moe.updateBias()';
+  assertTensor(`${op}: bias`, bias);
+  assertDTypeIn(`${op}: bias`, bias, ['f32']);
+  assertRank(`${op}: bias`, bias, 1);
+  const E = bias.shape[0]!;
+  if (E === 0) throw new HotpathsError('E_EMPTY', `${op}: bias: expected at least one expert, got ${bias.describe()}`);
+  assertTensor(`${op}: tokensPerExpert`, tokensPerExpert);
+  assertSameDevice(op, bias, tokensPerExpert);
+  assertDTypeIn(`${op}: tokensPerExpert`, tokensPerExpert, ['i32']);
+  assertShapeEquals(`${op}: tokensPerExpert`, tokensPerExpert, [E], `to match bias ${bias.describe()}`);
+  const g = gamma ?? 0.001;
+  assertNumber(`${op}: gamma`, g);
+  const kernels = moeKernels(op, bias);
+  const out = bias.backend.empty('f32', [E]);
+  await kernels.updateBias(bias, tokensPerExpert, g, out);
+  return out;
 }
 
-/** Sequence-wise balance loss (REFERENCE.md) over sequences of seqLen tokens (default T) -> loss and dScores f32 [T, E]. */
+/**
+ * Sequence-wise balance loss (REFERENCE.md) over sequences of seqLen consecutive tokens (default T,
+ * T % seqLen == 0): per sequence α Σ_i f_i P_i with f_i = E/(k·L)·#{t : i ∈ topk(t)} and
+ * P_i = (1/L) Σ_t s_{i,t} / (Σ_j s_{j,t} + 1e-20); the loss is their mean. Returns it with
+ * dScores f32 [T, E] = d loss / d scores (pass it to gateBackward's opts.dScores).
+ */
 export async function auxLoss(routed: Pick<GateResult, 'scores' | 'indices'>, opts: { alpha: number; seqLen?: number }): Promise<{ loss: number; dScores: Tensor }> {
-  return todo('moe.auxLoss()');
+  const op = 'moe.auxLoss()';
+  if (typeof routed !== 'object' || routed === null) throw new HotpathsError('E_ARG', `${op}: routed: expected { scores, indices } (gate()'s result), got ${show(routed)}`);
+  assertOptions(`${op}: opts`, opts);
+  if (opts === undefined) throw new HotpathsError('E_ARG', `${op}: opts: expected { alpha, seqLen? }, got undefined`);
+  const { scores, indices } = routed;
+  assertTensor(`${op}: routed.scores`, scores);
+  assertDTypeIn(`${op}: routed.scores`, scores, ['f32']);
+  assertRank(`${op}: routed.scores`, scores, 2);
+  const [T, E] = scores.shape as [number, number];
+  if (T === 0 || E === 0) throw new HotpathsError('E_EMPTY', `${op}: routed.scores: expected at least one token and one expert, got ${scores.describe()}`);
+  assertTensor(`${op}: routed.indices`, indices);
+  assertRank(`${op}: routed.indices`, indices, 2);
+  checkIndices(op, 'routed.indices', indices, T, indices.shape[1]!, E, scores);
+  if (indices.shape[1] === 0) throw new HotpathsError('E_EMPTY', `${op}: routed.indices: expected k ≥ 1, got ${indices.describe()}`);
+  assertNumber(`${op}: opts.alpha`, opts.alpha, { min: 0 });
+  const seqLen = opts.seqLen ?? T;
+  assertNumber(`${op}: opts.seqLen`, seqLen, { min: 1, integer: true });
+  if (T % seqLen !== 0) throw new HotpathsError('E_SHAPE', `${op}: opts.seqLen: expected a divisor of T = ${T} (scores ${scores.describe()}), got ${seqLen}`);
+  const kernels = moeKernels(op, scores);
+  const dScores = scores.backend.empty('f32', [T, E]);
+  const loss = await kernels.auxLoss(scores, indices, seqLen, opts.alpha, dScores);
+  return { loss, dScores };
 }
 
 export interface DispatchLayout {
@@ -80,9 +180,25 @@ export interface DispatchLayout {
   isTokenInRank: Tensor;
 }
 
-/** indices: i32 [T, k] in [0, numExperts); numExperts % numRanks == 0 (rank r holds a contiguous E/R experts). */
+/**
+ * indices: i32 [T, k] in [0, numExperts); numExperts % numRanks == 0 (rank r holds a contiguous E/R
+ * experts). Bad indices throw E_ARG on host backends; GPU kernels ignore them (no read-back here).
+ */
 export async function dispatchLayout(indices: Tensor, numExperts: number, numRanks: number): Promise<DispatchLayout> {
-  return todo('moe.dispatchLayout()');
+  const op = 'moe.dispatchLayout()';
+  assertTensor(`${op}: indices`, indices);
+  assertRank(`${op}: indices`, indices, 2);
+  assertNumber(`${op}: numExperts`, numExperts, { min: 1, integer: true });
+  assertNumber(`${op}: numRanks`, numRanks, { min: 1, integer: true });
+  if (numExperts % numRanks !== 0) throw new HotpathsError('E_ARG', `${op}: numRanks: expected a divisor of numExperts = ${numExperts} (each rank holds E/R experts), got ${numRanks}`);
+  const [T, k] = indices.shape as [number, number];
+  checkIndices(op, 'indices', indices, T, k, numExperts, indices);
+  const kernels = moeKernels(op, indices);
+  const b = indices.backend;
+  if (T * k === 0) return { tokensPerRank: zeros(b, 'i32', [numRanks]), tokensPerExpert: zeros(b, 'i32', [numExperts]), isTokenInRank: zeros(b, 'u8', [T, numRanks]) };
+  const out = { tokensPerRank: b.empty('i32', [numRanks]), tokensPerExpert: b.empty('i32', [numExperts]), isTokenInRank: b.empty('u8', [T, numRanks]) };
+  await kernels.layout(indices, numExperts, numRanks, out.tokensPerRank, out.tokensPerExpert, out.isTokenInRank);
+  return out;
 }
 
 /** The (token, slot) pairs grouped by expert and padded per expert to a multiple of blockSize. */
@@ -107,24 +223,99 @@ export interface Alignment {
   counts: Tensor;
 }
 
-/** indices: i32 [T, k] -> Alignment (reads back P: a sync on GPU backends). capacity: max pairs per expert (default none). */
+/**
+ * indices: i32 [T, k] -> Alignment (reads back P: a sync on GPU backends). capacity: max pairs per
+ * expert (default 0: none), keeping each expert's lowest pair ids and counting the rest in `dropped`.
+ * sortedPairs/rowExpert have Pmax = roundup(T·k + E·(blockSize − 1), blockSize) rows, blockExpert
+ * Pmax / blockSize; rows past P hold the sentinel T·k / −1. Bad indices throw E_ARG (host: checked
+ * before; GPU: counted by the kernel, found in the read-back).
+ */
 export async function alignBlocks(indices: Tensor, numExperts: number, blockSize: number, opts: { capacity?: number } = {}): Promise<Alignment> {
-  return todo('moe.alignBlocks()');
+  const op = 'moe.alignBlocks()';
+  assertTensor(`${op}: indices`, indices);
+  assertRank(`${op}: indices`, indices, 2);
+  assertNumber(`${op}: numExperts`, numExperts, { min: 1, integer: true });
+  assertNumber(`${op}: blockSize`, blockSize, { min: 1, integer: true });
+  assertOptions(`${op}: opts`, opts);
+  const capacity = opts?.capacity ?? 0;
+  assertNumber(`${op}: opts.capacity`, capacity, { min: 0, integer: true });
+  const [T, k] = indices.shape as [number, number];
+  checkIndices(op, 'indices', indices, T, k, numExperts, indices);
+  const { a, bad } = await runAlign(op, indices, numExperts, blockSize, capacity, false);
+  if (bad > 0) {
+    disposeAlignment(a);
+    throw new HotpathsError('E_ARG', `${op}: indices: ${bad} of the ${T * k} expert ids are outside [0, numExperts = ${numExperts}) (${indices.describe()})`);
+  }
+  return a;
 }
 
 /** x: f32|bf16 [T, H] -> [P, H] in expert order (padding rows zero); optional weights f32 [T, k] scale each row. */
 export async function permute(x: Tensor, a: Alignment, opts: { weights?: Tensor } = {}): Promise<Tensor> {
-  return todo('moe.permute()');
+  const op = 'moe.permute()';
+  checkAlignment(op, a);
+  assertTensor(`${op}: x`, x);
+  assertDTypeIn(`${op}: x`, x, ['f32', 'bf16']);
+  assertRank(`${op}: x`, x, 2);
+  assertSameDevice(op, x, a.sortedPairs);
+  if (x.shape[0] !== a.tokens) throw new HotpathsError('E_SHAPE', `${op}: x: expected ${a.tokens} rows (the alignment's tokens), got ${x.describe()}`);
+  assertOptions(`${op}: opts`, opts);
+  const weights = opts?.weights ?? null;
+  if (weights !== null) checkF32(op, 'opts.weights', weights, [a.tokens, a.topk], "to match the alignment's [T, k]", x);
+  const H = x.shape[1]!;
+  checkSize(op, a.padded, H);
+  const kernels = moeKernels(op, x);
+  const out = x.backend.empty(x.dtype, [a.padded, H]);
+  if (a.padded > 0 && H > 0) await kernels.permute(x, a.sortedPairs, a.topk, weights, out);
+  return out;
 }
 
-/** y: f32|bf16 [P, H] -> [T, H] = Σ_j w[t,j]·y[pairPos[t,j]] in f32 (weights f32 [T, k] or none = 1). */
-export async function unpermute(y: Tensor, a: Alignment, opts: { weights?: Tensor } = {}): Promise<Tensor> {
-  return todo('moe.unpermute()');
+/**
+ * y: f32|bf16 [P, H] -> [T, H] = Σ_j w[t,j]·y[pairPos[t,j]] accumulated in f32 in slot order
+ * (weights f32 [T, k] or none = 1); dropped pairs add nothing. Output dtype: opts.out, default y's.
+ */
+export async function unpermute(y: Tensor, a: Alignment, opts: { weights?: Tensor; out?: 'f32' | 'bf16' } = {}): Promise<Tensor> {
+  const op = 'moe.unpermute()';
+  checkAlignment(op, a);
+  assertTensor(`${op}: y`, y);
+  assertDTypeIn(`${op}: y`, y, ['f32', 'bf16']);
+  assertRank(`${op}: y`, y, 2);
+  assertSameDevice(op, y, a.pairPos);
+  if (y.shape[0] !== a.padded) throw new HotpathsError('E_SHAPE', `${op}: y: expected ${a.padded} rows (the alignment's padded total P), got ${y.describe()}`);
+  assertOptions(`${op}: opts`, opts);
+  const weights = opts?.weights ?? null;
+  if (weights !== null) checkF32(op, 'opts.weights', weights, [a.tokens, a.topk], "to match the alignment's [T, k]", y);
+  const outType = opts?.out ?? y.dtype;
+  assertOneOf(`${op}: opts.out`, outType, ['f32', 'bf16']);
+  const H = y.shape[1]!;
+  checkSize(op, a.tokens, H);
+  const kernels = moeKernels(op, y);
+  if (a.padded === 0) return zeros(y.backend, outType, [a.tokens, H]); // every pair dropped
+  const out = y.backend.empty(outType, [a.tokens, H]);
+  if (a.tokens > 0 && H > 0) await kernels.unpermute(y, a.pairPos, weights, out);
+  return out;
 }
 
-/** Backward of unpermute: dOut [T, H] -> dy [P, H] (= permute(dOut, weights)), dWeights f32 [T, k] (when weights were given). */
+/**
+ * Backward of unpermute: dOut [T, H] -> dy [P, H] (= permute(dOut, weights): padding rows zero) and,
+ * when weights were given, dWeights f32 [T, k] = dOut[t]·y[pairPos[t,j]] (0 for dropped pairs).
+ */
 export async function unpermuteBackward(dOut: Tensor, y: Tensor, a: Alignment, opts: { weights?: Tensor } = {}): Promise<{ dy: Tensor; dWeights?: Tensor }> {
-  return todo('moe.unpermuteBackward()');
+  const op = 'moe.unpermuteBackward()';
+  checkAlignment(op, a);
+  assertTensor(`${op}: y`, y);
+  assertDTypeIn(`${op}: y`, y, ['f32', 'bf16']);
+  assertRank(`${op}: y`, y, 2);
+  if (y.shape[0] !== a.padded) throw new HotpathsError('E_SHAPE', `${op}: y: expected ${a.padded} rows (the alignment's padded total P), got ${y.describe()}`);
+  assertTensor(`${op}: dOut`, dOut);
+  if (dOut.shape.length === 2 && dOut.shape[1] !== y.shape[1]) throw new HotpathsError('E_SHAPE', `${op}: dOut: expected ${y.shape[1]} columns to match y ${y.describe()}, got ${dOut.describe()}`);
+  assertSameDevice(op, dOut, y);
+  const dy = await permute(dOut, a, opts);
+  const weights = opts?.weights;
+  if (!weights) return { dy };
+  if (a.padded === 0 || y.shape[1] === 0) return { dy, dWeights: zeros(dOut.backend, 'f32', [a.tokens, a.topk]) }; // nothing kept
+  const dWeights = dOut.backend.empty('f32', [a.tokens, a.topk]);
+  await moeKernels(op, y).unpermuteWeightGrad(dOut, y, a.pairPos, dWeights);
+  return { dy, dWeights };
 }
 
 /**
@@ -145,9 +336,67 @@ export interface ExpertGroup {
   destroy?(): void;
 }
 
-/** A group of `size` simulated ranks in this process, on one backend (every backend). */
+/**
+ * A group of `size` simulated ranks in this process, on one backend (every backend that has the moe
+ * kernels): the transport is the backend's copyRows. backend: a Backend (runtime.backend) or the name
+ * of one already started (init() or getBackend() resolved); default 'reference'.
+ */
 export function localGroup(size: number, backend?: Backend | BackendName): ExpertGroup {
-  return todo('moe.localGroup()');
+  const op = 'moe.localGroup()';
+  assertNumber(`${op}: size`, size, { min: 1, integer: true });
+  let b: Backend | undefined;
+  if (typeof backend === 'object' && backend !== null) b = backend;
+  else {
+    const name = backend ?? 'reference';
+    if (typeof name !== 'string') throw new HotpathsError('E_ARG', `${op}: backend: expected a Backend or a backend name, got ${show(backend)}`);
+    b = startedBackend(name as BackendName);
+    if (!b) throw new HotpathsError('E_BACKEND', `${op}: backend '${name}' has not been started; await init({ backend: '${name}' }) first, or pass runtime.backend`);
+  }
+  if (!b.moe) throw new HotpathsError('E_NOT_IMPLEMENTED', `${op}: the ${b.name} backend has no moe kernels yet (its copyRows is the transport); use 'reference'`);
+  return new LocalGroup(size, b, b.moe);
+}
+
+class LocalGroup implements ExpertGroup {
+  readonly ranks: readonly number[];
+  constructor(readonly size: number, readonly backend: Backend, private readonly kernels: MoeKernels) {
+    this.ranks = Object.freeze(Array.from({ length: size }, (_, i) => i));
+  }
+
+  async exchangeCounts(sendCounts: Int32Array[]): Promise<Int32Array[]> {
+    const n = this.size;
+    checkCounts('LocalGroup.exchangeCounts()', 'sendCounts', sendCounts, n);
+    // rank i gets from rank s what s sends to i
+    return Array.from({ length: n }, (_, i) => Int32Array.from({ length: n }, (_, s) => sendCounts[s]![i]!));
+  }
+
+  async allToAllRows(send: Tensor[], sendCounts: Int32Array[], recv: Tensor[], recvCounts: Int32Array[]): Promise<void> {
+    const op = 'LocalGroup.allToAllRows()';
+    const n = this.size;
+    checkCounts(op, 'sendCounts', sendCounts, n);
+    checkCounts(op, 'recvCounts', recvCounts, n);
+    if (send.length !== n || recv.length !== n) throw new HotpathsError('E_ARG', `${op}: expected ${n} send and recv tensors, got ${send.length} and ${recv.length}`);
+    const rowLen = (t: Tensor) => (t.shape[0] ? t.size / t.shape[0] : t.shape.slice(1).reduce((x, y) => x * y, 1));
+    for (let r = 0; r < n; r++) {
+      for (const [name, t, counts] of [['send', send[r]!, sendCounts[r]!], ['recv', recv[r]!, recvCounts[r]!]] as const) {
+        assertTensor(`${op}: ${name}[${r}]`, t);
+        if (t.backend !== this.backend) throw new HotpathsError('E_DEVICE', `${op}: ${name}[${r}] ${t.describe()} is not on the group's ${this.backend.name} backend`);
+        if (t.dtype !== send[0]!.dtype || rowLen(t) !== rowLen(send[0]!)) throw new HotpathsError('E_SHAPE', `${op}: ${name}[${r}] ${t.describe()} differs in dtype or row length from send[0] ${send[0]!.describe()}`);
+        const rows = counts.reduce((x, y) => x + y, 0);
+        if (t.shape[0] !== rows) throw new HotpathsError('E_SHAPE', `${op}: ${name}[${r}]: expected ${rows} rows (Σ ${name}Counts[${r}]), got ${t.describe()}`);
+      }
+    }
+    for (let s = 0; s < n; s++) {
+      let srcRow = 0;
+      for (let d = 0; d < n; d++) {
+        const rows = sendCounts[s]![d]!;
+        if (recvCounts[d]![s] !== rows) throw new HotpathsError('E_ARG', `${op}: rank ${s} sends ${rows} rows to rank ${d}, which expects ${recvCounts[d]![s]}`);
+        let dstRow = 0;
+        for (let s2 = 0; s2 < s; s2++) dstRow += recvCounts[d]![s2]!;
+        if (rows > 0) await this.kernels.copyRows(send[s]!, srcRow, recv[d]!, dstRow, rows);
+        srcRow += rows;
+      }
+    }
+  }
 }
 
 /** This process's rank of an NCCL group started by `hotpaths launch` (cuda backend; libnccl loaded at run time). */
@@ -187,16 +436,524 @@ export interface Dispatched {
   readonly handle: unknown;
 }
 
-/** Sends each token once to every rank holding one of its experts; inputs[i] is local rank group.ranks[i]'s. */
+/** What dispatch leaves for combine (Dispatched.handle). */
+class DispatchHandle {
+  constructor(
+    readonly group: ExpertGroup,
+    readonly numExperts: number,
+    /** This local rank's tokens T, hidden size H, and x's dtype (combine's output). */
+    readonly tokens: number,
+    readonly hidden: number,
+    readonly dtype: 'f32' | 'bf16',
+    /** Rows sent to each rank and received from each rank. */
+    readonly sendCounts: Int32Array,
+    readonly recvCounts: Int32Array,
+    /** i32 [T, R]: the send-buffer row that carried token t to rank d, −1 where none did (combine's pairPos). */
+    readonly backPos: Tensor,
+  ) {}
+}
+
+/**
+ * Sends each token once to every rank holding one of its experts; inputs[i] is local rank
+ * group.ranks[i]'s. Per local rank: reads indices and weights back (host: free; GPU: a sync; both are
+ * [T, k]), checks the ids, and builds its send lists (rows ordered by destination rank, then token);
+ * gathers the rows (permute with k = 1), quantizes them when opts.fp8, exchanges counts, then moves
+ * the payload (x rows, or FP8 codes and their 1×128 scales), the rows' local expert ids and their
+ * weights with allToAllRows. Each receiver then aligns its rows by local expert (blockSize) and
+ * permutes them into expertX [P, H] (FP8 codes and scales each permuted; codes move bit-exact).
+ * All local inputs share k, H and x's dtype.
+ *
+ * Backward: d(expertX) -> d(x) is combine(group, dExpertX, dispatched, { weighted: false }).
+ */
 export async function dispatch(group: ExpertGroup, inputs: DispatchInput[], opts: DispatchOptions): Promise<Dispatched[]> {
-  return todo('moe.dispatch()');
+  const op = 'moe.dispatch()';
+  checkGroup(op, group);
+  const b = group.backend;
+  if (!Array.isArray(inputs) || inputs.length !== group.ranks.length) {
+    throw new HotpathsError('E_ARG', `${op}: inputs: expected one { x, indices, weights } per local rank (${group.ranks.length}), got ${Array.isArray(inputs) ? inputs.length : show(inputs)}`);
+  }
+  assertOptions(`${op}: opts`, opts);
+  if (opts === undefined) throw new HotpathsError('E_ARG', `${op}: opts: expected { numExperts, fp8?, blockSize? }, got undefined`);
+  const E = opts.numExperts;
+  const R = group.size;
+  assertNumber(`${op}: opts.numExperts`, E, { min: 1, integer: true });
+  if (E % R !== 0) throw new HotpathsError('E_ARG', `${op}: opts.numExperts: expected a multiple of the group size ${R} (each rank holds E/R experts), got ${E}`);
+  const useFp8 = opts.fp8 ?? false;
+  assertBoolean(`${op}: opts.fp8`, useFp8);
+  const blockSize = opts.blockSize ?? 128;
+  assertNumber(`${op}: opts.blockSize`, blockSize, { min: 1, integer: true });
+  const kernels = moeKernels(op, b);
+  const perRank = E / R;
+
+  let k = -1, H = -1, dtype: 'f32' | 'bf16' = 'f32';
+  for (let i = 0; i < inputs.length; i++) {
+    const inp = inputs[i];
+    if (typeof inp !== 'object' || inp === null) throw new HotpathsError('E_ARG', `${op}: inputs[${i}]: expected { x, indices, weights }, got ${show(inp)}`);
+    const { x, indices, weights } = inp;
+    assertTensor(`${op}: inputs[${i}].x`, x);
+    assertDTypeIn(`${op}: inputs[${i}].x`, x, ['f32', 'bf16']);
+    assertRank(`${op}: inputs[${i}].x`, x, 2);
+    if (x.backend !== b) throw new HotpathsError('E_DEVICE', `${op}: inputs[${i}].x ${x.describe()} is not on the group's ${b.name} backend`);
+    const [T, Hi] = x.shape as [number, number];
+    assertTensor(`${op}: inputs[${i}].indices`, indices);
+    assertRank(`${op}: inputs[${i}].indices`, indices, 2);
+    if (i === 0) {
+      k = indices.shape[1]!;
+      H = Hi;
+      dtype = x.dtype as 'f32' | 'bf16';
+    }
+    if (Hi !== H || x.dtype !== dtype) throw new HotpathsError('E_SHAPE', `${op}: inputs[${i}].x ${x.describe()}: every local rank needs the same H and dtype as inputs[0].x (${dtype}, H = ${H})`);
+    checkIndices(op, `inputs[${i}].indices`, indices, T, k, E, x);
+    checkF32(op, `inputs[${i}].weights`, weights, [T, k], `to match inputs[${i}].indices ${indices.describe()}`, x);
+  }
+  if (k === 0) throw new HotpathsError('E_EMPTY', `${op}: indices: expected k ≥ 1 experts per token`);
+  if (H === 0) throw new HotpathsError('E_EMPTY', `${op}: x: expected H ≥ 1`);
+  if (useFp8 && H % 128 !== 0) throw new HotpathsError('E_SHAPE', `${op}: opts.fp8: the FP8 payload takes 1×128 scales, so H must be a multiple of 128, got H = ${H}`);
+
+  // send lists, per local rank, built on the host from the read-back ids and weights
+  const temps: Tensor[] = [];
+  const plans = [] as { sendCounts: Int32Array; backPos: Tensor; sendX: Tensor | QuantizedTensor; sendIdx: Tensor; sendW: Tensor; T: number }[];
+  try {
+    for (let i = 0; i < inputs.length; i++) {
+      const { x, indices, weights } = inputs[i]!;
+      const T = x.shape[0]!;
+      const idx = (hostValues(indices) ?? (await indices.read())) as Int32Array;
+      const w = (hostValues(weights) ?? (await weights.read())) as Float32Array;
+      for (let q = 0; q < T * k; q++) {
+        const e = idx[q]!;
+        if (!(e >= 0 && e < E)) throw new HotpathsError('E_ARG', `${op}: inputs[${i}].indices[${Math.floor(q / k)}, ${q % k}] = ${e} is outside [0, numExperts = ${E})`);
+      }
+      const member = new Uint8Array(T * R); // token t has an expert on rank d
+      for (let q = 0; q < T * k; q++) member[Math.floor(q / k) * R + Math.floor(idx[q]! / perRank)] = 1;
+      const sendCounts = new Int32Array(R);
+      for (let q = 0; q < T * R; q++) sendCounts[q % R] = sendCounts[q % R]! + member[q]!;
+      const nSend = sendCounts.reduce((s, v) => s + v, 0);
+      const rows = new Int32Array(nSend);
+      const sIdx = new Int32Array(nSend * k).fill(-1);
+      const sW = new Float32Array(nSend * k);
+      const back = new Int32Array(T * R).fill(-1);
+      let row = 0;
+      for (let d = 0; d < R; d++) {
+        for (let t = 0; t < T; t++) {
+          if (!member[t * R + d]) continue;
+          rows[row] = t;
+          back[t * R + d] = row;
+          for (let j = 0; j < k; j++) {
+            const e = idx[t * k + j]!;
+            if (Math.floor(e / perRank) !== d) continue;
+            sIdx[row * k + j] = e - d * perRank;
+            sW[row * k + j] = w[t * k + j]!;
+          }
+          row++;
+        }
+      }
+      const backPos = b.fromHost(back, 'i32', [T, R]);
+      const sendIdx = track(temps, b.fromHost(sIdx, 'i32', [nSend, k]));
+      const sendW = track(temps, b.fromHost(sW, 'f32', [nSend, k]));
+      let sendX: Tensor | QuantizedTensor = track(temps, b.empty(dtype, [nSend, H]));
+      if (nSend > 0) {
+        const rowsT = track(temps, b.fromHost(rows, 'i32', [nSend]));
+        await kernels.permute(x, rowsT, 1, null, sendX); // gather: [nSend, H] ordered by destination
+        if (useFp8) {
+          sendX = await quantize(sendX, { block: [1, 128] });
+          track(temps, sendX.data);
+          track(temps, sendX.scales);
+        }
+      } else if (useFp8) {
+        sendX = emptyFp8(b, 0, H);
+        track(temps, sendX.data);
+        track(temps, sendX.scales);
+      }
+      plans.push({ sendCounts, backPos, sendX, sendIdx, sendW, T });
+    }
+
+    const sendCounts = plans.map((p) => p.sendCounts);
+    const recvCounts = await group.exchangeCounts(sendCounts);
+    const nRecv = recvCounts.map((c) => c.reduce((s, v) => s + v, 0));
+    const recvIdx = nRecv.map((n) => b.empty('i32', [n, k]));
+    const recvW = nRecv.map((n) => b.empty('f32', [n, k]));
+    let recvX: (Tensor | QuantizedTensor)[];
+    if (useFp8) {
+      const qs = nRecv.map((n) => emptyFp8(b, n, H));
+      await group.allToAllRows(plans.map((p) => (p.sendX as QuantizedTensor).data), sendCounts, qs.map((q) => q.data), recvCounts);
+      await group.allToAllRows(plans.map((p) => (p.sendX as QuantizedTensor).scales), sendCounts, qs.map((q) => q.scales), recvCounts);
+      recvX = qs;
+    } else {
+      const xs = nRecv.map((n) => b.empty(dtype, [n, H]));
+      await group.allToAllRows(plans.map((p) => p.sendX as Tensor), sendCounts, xs, recvCounts);
+      recvX = xs;
+    }
+    await group.allToAllRows(plans.map((p) => p.sendIdx), sendCounts, recvIdx, recvCounts);
+    await group.allToAllRows(plans.map((p) => p.sendW), sendCounts, recvW, recvCounts);
+
+    const out: Dispatched[] = [];
+    for (let i = 0; i < inputs.length; i++) {
+      // −1 marks "expert on another rank": align skips it (and counts it with the bad ids, which the
+      // send side has already excluded)
+      const { a } = await runAlign(op, recvIdx[i]!, perRank, blockSize, 0, true);
+      const rx = recvX[i]!;
+      let expertX: Tensor | QuantizedTensor;
+      if (isQuantized(rx)) {
+        const data = await permuteCodes(kernels, rx.data, a);
+        const scales = b.empty('f32', [a.padded, H / 128]);
+        if (a.padded > 0) await kernels.permute(rx.scales, a.sortedPairs, k, null, scales);
+        expertX = { data, scales, format: 'e4m3', block: [1, 128], ue8m0: false, shape: [a.padded, H] };
+      } else {
+        expertX = b.empty(dtype, [a.padded, H]);
+        if (a.padded > 0) await kernels.permute(rx, a.sortedPairs, k, null, expertX);
+      }
+      const p = plans[i]!;
+      const handle = new DispatchHandle(group, E, p.T, H, dtype, p.sendCounts, recvCounts[i]!, p.backPos);
+      out.push({ recv: rx, recvIndices: recvIdx[i]!, recvWeights: recvW[i]!, alignment: a, expertX, handle });
+    }
+    return out;
+  } finally {
+    temps.forEach((t) => t.dispose());
+  }
 }
 
 /**
  * expertOut[i]: [P, H] bf16|f32 in dispatched[i]'s expert order -> [T, H] per local rank (x's dtype):
  * Σ over the token's experts of weight · output, reduced in f32 (weighted: false sums without the
- * weights: the backward of dispatch).
+ * weights: the backward of dispatch). Each receiver first reduces its own experts' outputs per
+ * received row (unpermute, f32 sum, rounded to expertOut's dtype: the payload sent back), the rows go
+ * home with allToAllRows, and each source sums its rows from every rank in f32, in rank order.
+ *
+ * Backward: d(out) -> d(expertOut) is dispatch of d(out) with the same routing (combineBackward does
+ * it, with the routing weights' gradient too).
  */
 export async function combine(group: ExpertGroup, expertOut: Tensor[], dispatched: Dispatched[], opts: { weighted?: boolean } = {}): Promise<Tensor[]> {
-  return todo('moe.combine()');
+  const op = 'moe.combine()';
+  checkGroup(op, group);
+  assertOptions(`${op}: opts`, opts);
+  const weighted = opts?.weighted ?? true;
+  assertBoolean(`${op}: opts.weighted`, weighted);
+  const { handles, dtype } = checkCombineInputs(op, group, expertOut, dispatched, 'expertOut');
+  const b = group.backend;
+  const kernels = moeKernels(op, b);
+  const partial: Tensor[] = [];
+  const back: Tensor[] = [];
+  try {
+    for (let i = 0; i < dispatched.length; i++) {
+      const d = dispatched[i]!;
+      const h = handles[i]!;
+      const n = d.recvIndices.shape[0]!;
+      // every received row has an expert here (dispatch sets no capacity), so n > 0 means P > 0
+      const part = b.empty(dtype, [n, h.hidden]);
+      partial.push(part);
+      if (n > 0) await kernels.unpermute(expertOut[i]!, d.alignment.pairPos, weighted ? d.recvWeights : null, part);
+      back.push(b.empty(dtype, [h.sendCounts.reduce((s, v) => s + v, 0), h.hidden]));
+    }
+    await group.allToAllRows(partial, handles.map((h) => h.recvCounts), back, handles.map((h) => h.sendCounts));
+    const outs: Tensor[] = [];
+    for (let i = 0; i < dispatched.length; i++) {
+      const h = handles[i]!;
+      const out = b.empty(h.dtype, [h.tokens, h.hidden]);
+      if (h.tokens > 0) await kernels.unpermute(back[i]!, h.backPos, null, out); // Σ over ranks, f32
+      outs.push(out);
+    }
+    return outs;
+  } finally {
+    partial.forEach((t) => t.dispose());
+    back.forEach((t) => t.dispose());
+  }
+}
+
+/**
+ * Backward of combine(weighted: true): dOut[i]: [T, H] (x's dtype) per local rank, with the expert
+ * outputs the forward combined ->
+ *   dExpertOut[i]: [P, H] (dOut's dtype) = w · dOut[t] for each (token, expert) row, 0 for padding;
+ *   dWeights[i]: f32 [T, k] = dOut[t] · expertOut[row of (t, j)] (the routing weights' gradient).
+ * dOut goes to the experts' ranks as dispatch moves x (same counts), the products come back as combine
+ * moves outputs.
+ */
+export async function combineBackward(group: ExpertGroup, dOut: Tensor[], expertOut: Tensor[], dispatched: Dispatched[]): Promise<{ dExpertOut: Tensor[]; dWeights: Tensor[] }> {
+  const op = 'moe.combineBackward()';
+  checkGroup(op, group);
+  const { handles, dtype } = checkCombineInputs(op, group, expertOut, dispatched, 'expertOut');
+  const b = group.backend;
+  const kernels = moeKernels(op, b);
+  if (!Array.isArray(dOut) || dOut.length !== dispatched.length) throw new HotpathsError('E_ARG', `${op}: dOut: expected ${dispatched.length} tensors (one per local rank), got ${Array.isArray(dOut) ? dOut.length : show(dOut)}`);
+  for (let i = 0; i < dOut.length; i++) {
+    const h = handles[i]!;
+    assertTensor(`${op}: dOut[${i}]`, dOut[i]);
+    assertDTypeIn(`${op}: dOut[${i}]`, dOut[i]!, [h.dtype]);
+    assertShapeEquals(`${op}: dOut[${i}]`, dOut[i]!, [h.tokens, h.hidden], "(the dispatched x's [T, H])");
+    if (dOut[i]!.backend !== b) throw new HotpathsError('E_DEVICE', `${op}: dOut[${i}] ${dOut[i]!.describe()} is not on the group's ${b.name} backend`);
+  }
+  const k = dispatched[0]!.recvIndices.shape[1]!;
+  const temps: Tensor[] = [];
+  try {
+    // dOut rows to the experts' ranks, in dispatch's send order (backPos names each (t, d) row)
+    const sendD: Tensor[] = [];
+    const recvD: Tensor[] = [];
+    for (let i = 0; i < dOut.length; i++) {
+      const h = handles[i]!;
+      const nSend = h.sendCounts.reduce((s, v) => s + v, 0);
+      const s = track(temps, b.empty(h.dtype, [nSend, h.hidden]));
+      if (nSend > 0) {
+        const bp = (hostValues(h.backPos) ?? (await h.backPos.read())) as Int32Array;
+        const rows = new Int32Array(nSend);
+        for (let q = 0; q < bp.length; q++) if (bp[q]! >= 0) rows[bp[q]!] = Math.floor(q / group.size);
+        await kernels.permute(dOut[i]!, track(temps, b.fromHost(rows, 'i32', [nSend])), 1, null, s);
+      }
+      sendD.push(s);
+      recvD.push(track(temps, b.empty(h.dtype, [dispatched[i]!.recvIndices.shape[0]!, h.hidden])));
+    }
+    await group.allToAllRows(sendD, handles.map((h) => h.sendCounts), recvD, handles.map((h) => h.recvCounts));
+    const dExpertOut: Tensor[] = [];
+    const dwRecv: Tensor[] = [];
+    for (let i = 0; i < dOut.length; i++) {
+      const d = dispatched[i]!;
+      const a = d.alignment;
+      const n = d.recvIndices.shape[0]!;
+      // as a dOut of this rank's received rows, recvD is unpermute's dOut: its backward gives both
+      const dy = b.empty(recvD[i]!.dtype, [a.padded, handles[i]!.hidden]);
+      if (a.padded > 0) await kernels.permute(recvD[i]!, a.sortedPairs, k, d.recvWeights, dy);
+      dExpertOut.push(dy);
+      const dw = track(temps, b.empty('f32', [n, k]));
+      // every received row has an expert here (dispatch sets no capacity), so n > 0 means P > 0
+      if (n > 0) await kernels.unpermuteWeightGrad(recvD[i]!, expertOut[i]!, a.pairPos, dw);
+      dwRecv.push(dw);
+    }
+    // per-slot products go home; each (t, j) lives on one rank, the others send 0 for it
+    const dwBack = handles.map((h) => track(temps, b.empty('f32', [h.sendCounts.reduce((s, v) => s + v, 0), k])));
+    await group.allToAllRows(dwRecv, handles.map((h) => h.recvCounts), dwBack, handles.map((h) => h.sendCounts));
+    const dWeights: Tensor[] = [];
+    for (let i = 0; i < dOut.length; i++) {
+      const h = handles[i]!;
+      const dw = b.empty('f32', [h.tokens, k]);
+      if (h.tokens > 0) await kernels.unpermute(dwBack[i]!, h.backPos, null, dw);
+      dWeights.push(dw);
+    }
+    return { dExpertOut, dWeights };
+  } finally {
+    temps.forEach((t) => t.dispose());
+  }
+}
+
+// ---------------------------------------------------------------- helpers
+
+function moeKernels(op: string, x: Tensor | Backend): MoeKernels {
+  const b = 'backend' in x ? x.backend : x;
+  if (!b.moe) {
+    if ('backend' in x) throw notImplemented(op, x);
+    throw new HotpathsError('E_NOT_IMPLEMENTED', `${op}: not implemented on the ${b.name} backend yet; use a group on 'reference'`);
+  }
+  return b.moe;
+}
+
+/** x f32|bf16 [T, H] and weight [E, H] of the same dtype, on one backend. */
+function checkGateInputs(op: string, x: Tensor, weight: Tensor): { T: number; E: number; H: number } {
+  assertTensor(`${op}: x`, x);
+  assertTensor(`${op}: weight`, weight);
+  assertSameDevice(op, x, weight);
+  assertDTypeIn(`${op}: x`, x, ['f32', 'bf16']);
+  assertDTypeIn(`${op}: weight`, weight, [x.dtype]);
+  assertRank(`${op}: x`, x, 2);
+  assertRank(`${op}: weight`, weight, 2);
+  const [T, H] = x.shape as [number, number];
+  const E = weight.shape[0]!;
+  if (weight.shape[1] !== H) throw new HotpathsError('E_SHAPE', `${op}: weight: expected [E, ${H}] to match x ${x.describe()}, got ${weight.describe()}`);
+  if (E === 0 || H === 0) throw new HotpathsError('E_EMPTY', `${op}: expected at least one expert and H ≥ 1, got x ${x.describe()} and weight ${weight.describe()}`);
+  checkSize(op, T, E);
+  return { T, E, H };
+}
+
+/** The route parameters with every default resolved (see GateOptions), and the bias tensor. */
+function resolveGate(op: string, E: number, opts: GateOptions, anchor: Tensor): { p: MoeRouteParams; bias: Tensor | null } {
+  if (typeof opts !== 'object' || opts === null || Array.isArray(opts)) throw new HotpathsError('E_ARG', `${op}: opts: expected { topk, … }, got ${show(opts)}`);
+  const scoring = opts.scoring ?? 'sigmoid';
+  assertOneOf(`${op}: opts.scoring`, scoring, SCORINGS);
+  const nGroup = opts.nGroup ?? 1;
+  assertNumber(`${op}: opts.nGroup`, nGroup, { min: 1, integer: true });
+  if (E % nGroup !== 0) throw new HotpathsError('E_ARG', `${op}: opts.nGroup: expected a divisor of the number of experts E = ${E}, got ${nGroup}`);
+  const topkGroup = opts.topkGroup ?? nGroup;
+  assertNumber(`${op}: opts.topkGroup`, topkGroup, { min: 1, max: nGroup, integer: true });
+  const groupScore = opts.groupScore ?? (scoring === 'sigmoid' ? 'top2' : 'max');
+  assertOneOf(`${op}: opts.groupScore`, groupScore, GROUP_SCORES);
+  if (groupScore === 'top2' && topkGroup < nGroup && E / nGroup < 2) {
+    throw new HotpathsError('E_ARG', `${op}: opts.groupScore: 'top2' needs at least 2 experts per group, got E / nGroup = ${E} / ${nGroup} = 1; use 'max'`);
+  }
+  const kept = topkGroup * (E / nGroup);
+  assertNumber(`${op}: opts.topk`, opts.topk, { min: 1, max: kept, integer: true });
+  const normTopkProb = opts.normTopkProb ?? scoring === 'sigmoid';
+  assertBoolean(`${op}: opts.normTopkProb`, normTopkProb);
+  const routedScalingFactor = opts.routedScalingFactor ?? 1;
+  assertNumber(`${op}: opts.routedScalingFactor`, routedScalingFactor);
+  const bias = opts.bias ?? null;
+  if (bias !== null) {
+    assertTensor(`${op}: opts.bias`, bias);
+    assertSameDevice(op, anchor, bias);
+    assertDTypeIn(`${op}: opts.bias`, bias, ['f32']);
+    assertShapeEquals(`${op}: opts.bias`, bias, [E], '([E], one per expert)');
+  }
+  return { p: { scoring, topk: opts.topk, nGroup, topkGroup, groupScore, normTopkProb, routedScalingFactor }, bias };
+}
+
+/** An f32 tensor of exactly `shape` on anchor's backend. */
+function checkF32(op: string, name: string, t: Tensor, shape: number[], why: string, anchor: Tensor): void {
+  assertTensor(`${op}: ${name}`, t);
+  assertSameDevice(op, anchor, t);
+  assertDTypeIn(`${op}: ${name}`, t, ['f32']);
+  assertShapeEquals(`${op}: ${name}`, t, shape, why);
+}
+
+/** indices: i32 [T, k] on anchor's backend, values in [0, E) (checked on host backends only). */
+function checkIndices(op: string, name: string, indices: Tensor, T: number, k: number, E: number, anchor: Tensor): void {
+  assertTensor(`${op}: ${name}`, indices);
+  assertSameDevice(op, anchor, indices);
+  assertDTypeIn(`${op}: ${name}`, indices, ['i32']);
+  assertShapeEquals(`${op}: ${name}`, indices, [T, k], `([T, k] with T = ${T})`);
+  const v = hostValues(indices);
+  if (!v) return;
+  for (let q = 0; q < v.length; q++) {
+    const e = v[q]!;
+    if (!(e >= 0 && e < E)) throw new HotpathsError('E_ARG', `${op}: ${name}[${Math.floor(q / k)}, ${q % k}] = ${e} is outside [0, numExperts = ${E})`);
+  }
+}
+
+function checkSize(op: string, rows: number, cols: number): void {
+  if (rows * cols > MAX_ELEMENTS) throw new HotpathsError('E_TOO_LARGE', `${op}: an output of [${rows}, ${cols}] has ${rows * cols} elements; at most ${MAX_ELEMENTS} are supported`);
+}
+
+function checkAlignment(op: string, a: Alignment): void {
+  if (typeof a !== 'object' || a === null || !('sortedPairs' in a) || !('pairPos' in a)) {
+    throw new HotpathsError('E_ARG', `${op}: a: expected an Alignment (moe.alignBlocks()'s result), got ${show(a)}`);
+  }
+  for (const n of ['sortedPairs', 'blockExpert', 'rowExpert', 'pairPos', 'counts'] as const) assertTensor(`${op}: a.${n}`, a[n]);
+}
+
+function checkGroup(op: string, group: ExpertGroup): void {
+  if (typeof group !== 'object' || group === null || typeof group.allToAllRows !== 'function' || typeof group.exchangeCounts !== 'function') {
+    throw new HotpathsError('E_ARG', `${op}: group: expected an ExpertGroup (moe.localGroup() or moe.ncclGroup()), got ${show(group)}`);
+  }
+}
+
+function checkCounts(op: string, name: string, counts: Int32Array[], n: number): void {
+  if (!Array.isArray(counts) || counts.length !== n || counts.some((c) => !(c instanceof Int32Array) || c.length !== n || c.some((v) => v < 0))) {
+    throw new HotpathsError('E_ARG', `${op}: ${name}: expected ${n} Int32Arrays of ${n} non-negative counts`);
+  }
+}
+
+/** expertOut[i]: f32|bf16 [P_i, H] per dispatched rank, one dtype; the dispatch handles. */
+function checkCombineInputs(op: string, group: ExpertGroup, expertOut: Tensor[], dispatched: Dispatched[], name: string): { handles: DispatchHandle[]; dtype: DType } {
+  if (!Array.isArray(dispatched) || dispatched.length !== group.ranks.length) {
+    throw new HotpathsError('E_ARG', `${op}: dispatched: expected dispatch()'s result, one per local rank (${group.ranks.length}), got ${Array.isArray(dispatched) ? dispatched.length : show(dispatched)}`);
+  }
+  if (!Array.isArray(expertOut) || expertOut.length !== dispatched.length) {
+    throw new HotpathsError('E_ARG', `${op}: ${name}: expected ${dispatched.length} tensors (one per local rank), got ${Array.isArray(expertOut) ? expertOut.length : show(expertOut)}`);
+  }
+  const handles: DispatchHandle[] = [];
+  let dtype: DType = 'f32';
+  for (let i = 0; i < dispatched.length; i++) {
+    const h = dispatched[i]?.handle;
+    if (!(h instanceof DispatchHandle) || h.group !== group) throw new HotpathsError('E_ARG', `${op}: dispatched[${i}]: expected the result of moe.dispatch() on this group`);
+    handles.push(h);
+    const y = expertOut[i]!;
+    assertTensor(`${op}: ${name}[${i}]`, y);
+    assertDTypeIn(`${op}: ${name}[${i}]`, y, ['f32', 'bf16']);
+    if (i === 0) dtype = y.dtype;
+    if (y.dtype !== dtype) throw new HotpathsError('E_DTYPE', `${op}: ${name}[${i}] ${y.describe()}: every local rank needs ${name}[0]'s dtype ${dtype}`);
+    if (y.backend !== group.backend) throw new HotpathsError('E_DEVICE', `${op}: ${name}[${i}] ${y.describe()} is not on the group's ${group.backend.name} backend`);
+    assertShapeEquals(`${op}: ${name}[${i}]`, y, [dispatched[i]!.alignment.padded, h.hidden], `(dispatched[${i}]'s [P, H])`);
+  }
+  return { handles, dtype };
+}
+
+/**
+ * align on checked indices: allocates Pmax rows, runs the kernel (or, for no pairs at all, computes the
+ * all-sentinel answer on the host), reads info back. `noExpertOk`: −1 means "no expert here" (dispatch's
+ * received rows); it is skipped like a bad index and not reported.
+ */
+async function runAlign(op: string, indices: Tensor, E: number, bs: number, capacity: number, noExpertOk: boolean): Promise<{ a: Alignment; bad: number }> {
+  const kernels = moeKernels(op, indices);
+  const b = indices.backend;
+  const [T, k] = indices.shape as [number, number];
+  const Pmax = alignRowsMax(T * k, E, bs);
+  checkSize(op, Pmax, 1);
+  let t: { sortedPairs: Tensor; blockExpert: Tensor; rowExpert: Tensor; pairPos: Tensor; counts: Tensor; info: Tensor };
+  if (T * k === 0) {
+    const h = { sortedPairs: new Int32Array(Pmax), blockExpert: new Int32Array(Pmax / bs), rowExpert: new Int32Array(Pmax), pairPos: new Int32Array(0), counts: new Int32Array(E), info: new Int32Array(4) };
+    moeAlign(new Int32Array(0), T, k, E, bs, capacity, h.sortedPairs, h.blockExpert, h.rowExpert, h.pairPos, h.counts, h.info);
+    t = {
+      sortedPairs: b.fromHost(h.sortedPairs, 'i32', [Pmax]), blockExpert: b.fromHost(h.blockExpert, 'i32', [Pmax / bs]), rowExpert: b.fromHost(h.rowExpert, 'i32', [Pmax]),
+      pairPos: b.empty('i32', [T, k]), counts: b.fromHost(h.counts, 'i32', [E]), info: b.fromHost(h.info, 'i32', [4]),
+    };
+  } else {
+    t = {
+      sortedPairs: b.empty('i32', [Pmax]), blockExpert: b.empty('i32', [Pmax / bs]), rowExpert: b.empty('i32', [Pmax]),
+      pairPos: b.empty('i32', [T, k]), counts: b.empty('i32', [E]), info: b.empty('i32', [4]),
+    };
+    await kernels.align(indices, E, bs, capacity, t.sortedPairs, t.blockExpert, t.rowExpert, t.pairPos, t.counts, t.info);
+  }
+  const info = (await t.info.read()) as Int32Array;
+  t.info.dispose();
+  let bad = info[2]!;
+  if (noExpertOk) bad = 0;
+  const a: Alignment = {
+    tokens: T, topk: k, numExperts: E, blockSize: bs, padded: info[0]!, dropped: info[1]!,
+    sortedPairs: t.sortedPairs, blockExpert: t.blockExpert, rowExpert: t.rowExpert, pairPos: t.pairPos, counts: t.counts,
+  };
+  return { a, bad };
+}
+
+function disposeAlignment(a: Alignment): void {
+  for (const t of [a.sortedPairs, a.blockExpert, a.rowExpert, a.pairPos, a.counts]) t.dispose();
+}
+
+/**
+ * FP8 codes [N, H] into expert order [P, H], bit-exact: the backend's permuteBytes, or (without one)
+ * decode -> permute (f32) -> encode, exact because every code's value is an f32 that encodes back to
+ * the same code (NaN codes come back as 0x7F).
+ */
+async function permuteCodes(kernels: MoeKernels, codes: Tensor, a: Alignment): Promise<Tensor> {
+  const b = codes.backend;
+  const H = codes.shape[1]!;
+  const out = b.empty('fp8e4m3', [a.padded, H]);
+  if (a.padded === 0) return out;
+  if (kernels.permuteBytes) {
+    await kernels.permuteBytes(codes, a.sortedPairs, a.topk, out);
+    return out;
+  }
+  out.dispose();
+  const f = await decode(codes);
+  const g = b.empty('f32', [a.padded, H]);
+  try {
+    await kernels.permute(f, a.sortedPairs, a.topk, null, g);
+    return await encode(g, 'e4m3');
+  } finally {
+    f.dispose();
+    g.dispose();
+  }
+}
+
+function emptyFp8(b: Backend, rows: number, H: number): QuantizedTensor {
+  return { data: b.empty('fp8e4m3', [rows, H]), scales: b.empty('f32', [rows, H / 128]), format: 'e4m3', block: [1, 128], ue8m0: false, shape: [rows, H] };
+}
+
+function isQuantized(x: Tensor | QuantizedTensor): x is QuantizedTensor {
+  return typeof x === 'object' && x !== null && 'data' in x && 'scales' in x;
+}
+
+/** A zero-filled tensor (fromHost: no kernel call for shapes a kernel would have nothing to do on). */
+function zeros(b: Backend, dtype: DType, shape: number[]): Tensor {
+  const n = shape.reduce((x, y) => x * y, 1);
+  const data = dtype === 'f32' ? new Float32Array(n) : dtype === 'i32' ? new Int32Array(n) : dtype === 'bf16' ? new Uint16Array(n) : new Uint8Array(n);
+  return b.fromHost(data, dtype, shape);
+}
+
+/** bf16 [R, C] -> f32 [R, C], exactly: unpermute with one slot per row (pairPos = row, no weights). */
+async function widen(kernels: MoeKernels, t: Tensor, temps: Tensor[]): Promise<Tensor> {
+  const b = t.backend;
+  const R = t.shape[0]!;
+  const pos = track(temps, b.fromHost(Int32Array.from({ length: R }, (_, i) => i), 'i32', [R, 1]));
+  const out = track(temps, b.empty('f32', [...t.shape]));
+  await kernels.unpermute(t, pos, null, out);
+  return out;
+}
+
+function track<T extends Tensor>(list: Tensor[], t: T): T {
+  list.push(t);
+  return t;
 }

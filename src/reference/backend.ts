@@ -1,6 +1,6 @@
 // The reference backend: tensors in host typed arrays, kernels as plain TypeScript loops (the oracle).
 
-import type { Backend, Fp8Kernels, GemmKernels, GrpoKernels, LogprobKernels, MachineCeilings, NnKernels } from '../runtime/backend.js';
+import type { Backend, Fp8Kernels, GemmKernels, GrpoKernels, LogprobKernels, MachineCeilings, MoeKernels, NnKernels } from '../runtime/backend.js';
 import { hostData, hostStorage } from '../runtime/host.js';
 import { calibrate, ceilingCopyBytes, checkedCeilings, medianHostMs } from '../runtime/measure.js';
 import { fromBf16 } from '../dtype.js';
@@ -10,6 +10,9 @@ import { gemmFp8, matmul, transpose } from './gemm.js';
 import { grpoAdvantages, grpoFusedTokenLoss, grpoLoss } from './grpo.js';
 import { klForward, logprobBackward, logprobForward, type LogitsView } from './logprob.js';
 import * as nnRef from './nn.js';
+import {
+  moeAlign, moeAuxLoss, moeLayout, moePermute, moePermuteBytes, moeRoute, moeRouteBackward, moeUnpermute, moeUnpermuteWeightGrad, moeUpdateBias, type RowsView,
+} from './moe.js';
 
 /** f32 view of a host tensor, widening bf16 exactly. */
 function asF32(t: Tensor): Float32Array {
@@ -110,6 +113,41 @@ const nn: NnKernels = {
     nnRef.sample(f32(logits), f32(uniforms), logits.shape[0]!, logits.shape[1]!, temperature, topP, hostData<Int32Array>(ids)),
 };
 
+/** f32 values or bf16 bit patterns of a host tensor. */
+function rowsView(t: Tensor): RowsView {
+  return { data: hostData<Float32Array | Uint16Array>(t), bf16: t.dtype === 'bf16' };
+}
+
+const moe: MoeKernels = {
+  route: (logits, bias, p, scores, weights, indices) =>
+    moeRoute(hostData<Float32Array>(logits), bias ? hostData<Float32Array>(bias) : null, logits.shape[0]!, logits.shape[1]!, p,
+      hostData<Float32Array>(scores), hostData<Float32Array>(weights), hostData<Int32Array>(indices)),
+  routeBackward: (scores, indices, dWeights, dScores, p, dLogits) =>
+    moeRouteBackward(hostData<Float32Array>(scores), hostData<Int32Array>(indices), hostData<Float32Array>(dWeights),
+      dScores ? hostData<Float32Array>(dScores) : null, scores.shape[0]!, scores.shape[1]!, p, hostData<Float32Array>(dLogits)),
+  updateBias: (bias, load, gamma, out) => moeUpdateBias(hostData<Float32Array>(bias), hostData<Int32Array>(load), bias.size, gamma, hostData<Float32Array>(out)),
+  auxLoss: (scores, indices, seqLen, alpha, dScores) =>
+    moeAuxLoss(hostData<Float32Array>(scores), hostData<Int32Array>(indices), scores.shape[0]!, scores.shape[1]!, indices.shape[1]!, seqLen, alpha, hostData<Float32Array>(dScores)),
+  layout: (indices, E, R, tokensPerRank, tokensPerExpert, isTokenInRank) =>
+    moeLayout(hostData<Int32Array>(indices), indices.shape[0]!, indices.shape[1]!, E, R,
+      hostData<Int32Array>(tokensPerRank), hostData<Int32Array>(tokensPerExpert), hostData<Uint8Array>(isTokenInRank)),
+  align: (indices, E, bs, capacity, sortedPairs, blockExpert, rowExpert, pairPos, counts, info) =>
+    moeAlign(hostData<Int32Array>(indices), indices.shape[0]!, indices.shape[1]!, E, bs, capacity, hostData<Int32Array>(sortedPairs),
+      hostData<Int32Array>(blockExpert), hostData<Int32Array>(rowExpert), hostData<Int32Array>(pairPos), hostData<Int32Array>(counts), hostData<Int32Array>(info)),
+  permute: (x, rows, k, weights, out) =>
+    moePermute(rowsView(x), x.shape[0]!, x.shape[1]!, hostData<Int32Array>(rows), k, weights ? hostData<Float32Array>(weights) : null, rowsView(out), out.shape[0]!),
+  permuteBytes: (x, rows, k, out) =>
+    moePermuteBytes(hostData(x), x.shape[0]!, x.size / x.shape[0]!, hostData<Int32Array>(rows), k, hostData(out), out.shape[0]!),
+  unpermute: (y, pairPos, weights, out) =>
+    moeUnpermute(rowsView(y), y.shape[1]!, hostData<Int32Array>(pairPos), pairPos.shape[0]!, pairPos.shape[1]!, weights ? hostData<Float32Array>(weights) : null, rowsView(out)),
+  unpermuteWeightGrad: (dOut, y, pairPos, dWeights) =>
+    moeUnpermuteWeightGrad(rowsView(dOut), rowsView(y), y.shape[1]!, hostData<Int32Array>(pairPos), pairPos.shape[0]!, pairPos.shape[1]!, hostData<Float32Array>(dWeights)),
+  copyRows: (src, srcRow, dst, dstRow, rows) => {
+    const w = src.size / src.shape[0]!; // elements per row
+    hostData(dst).set(hostData(src).subarray(srcRow * w, (srcRow + rows) * w) as never, dstRow * w);
+  },
+};
+
 export function createReferenceBackend(): Backend {
   const backend: Backend = {
     name: 'reference',
@@ -121,6 +159,7 @@ export function createReferenceBackend(): Backend {
     logprob,
     grpo,
     nn,
+    moe,
   };
   return backend;
 }

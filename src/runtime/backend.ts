@@ -302,9 +302,18 @@ export interface MoeKernels {
   /**
    * y: f32|bf16 [P, H], pairPos: i32 [T, k], weights: f32 [T, k] or null (1)
    * -> out: f32|bf16 [T, H], out[t] = Σ_j w[t,j]·y[pairPos[t,j]], summed in f32 in slot order j = 0..k−1;
-   * pairs with pairPos −1 (dropped) add nothing.
+   * pairs with pairPos −1 (dropped) add nothing. out's dtype need not be y's: combine reduces bf16 rows
+   * into an f32 x's rows (and src/ops/moe.ts widens bf16 to f32 with k = 1, pairPos = row, no weights).
    */
   unpermute(y: Tensor, pairPos: Tensor, weights: Tensor | null, out: Tensor): Promise<void> | void;
+  /**
+   * Optional: a row gather of any dtype, bytes moved as they are (no weights): x [T, W] (1, 2 or 4 bytes
+   * an element), rows: i32 [≥ P] pair ids -> out [P, W] (same dtype), out[p] = x[rows[p] / k], zero
+   * bytes for a sentinel (≥ T·k) or negative id. dispatch uses it to put received FP8 codes into expert
+   * order; without it src/ops/moe.ts does decode → permute (f32) → encode, which is exact but moves 14
+   * bytes an element instead of 2.
+   */
+  permuteBytes?(x: Tensor, rows: Tensor, k: number, out: Tensor): Promise<void> | void;
   /** dOut: f32|bf16 [T, H], y: f32|bf16 [P, H], pairPos: i32 [T, k] -> dWeights: f32 [T, k] = dOut[t]·y[pairPos[t,j]] (0 for dropped). */
   unpermuteWeightGrad(dOut: Tensor, y: Tensor, pairPos: Tensor, dWeights: Tensor): Promise<void> | void;
   /** Copies `rows` rows from src (from row srcRow) into dst (from row dstRow); same dtype and row length. */

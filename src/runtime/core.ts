@@ -59,6 +59,8 @@ export type BackendFactories = Partial<Record<BackendName, (webgpu: WebGPUStartO
 
 const factories: BackendFactories = {};
 const started = new Map<BackendName, Promise<Backend>>();
+/** The backends whose start has finished, for callers that cannot wait (moe.localGroup('cpu')). */
+const ready = new Map<BackendName, Backend>();
 let webgpuOptions: WebGPUStartOptions = {};
 
 /** Called once by an entry point (src/runtime/index.ts, src/web.ts) with the backends it ships. */
@@ -81,11 +83,16 @@ export function getBackend(name: BackendName): Promise<Backend> {
   if (!p) {
     p = start(name);
     started.set(name, p);
-    p.catch(() => started.delete(name)); // a failed start may be retried (after a build, say)
+    p.then((b) => ready.set(name, b), () => started.delete(name)); // a failed start may be retried (after a build, say)
   }
   return p;
 }
 setBackendResolver(getBackend);
+
+/** The backend `name` if it has already started (init() or getBackend() resolved), else undefined. */
+export function startedBackend(name: BackendName): Backend | undefined {
+  return ready.get(name);
+}
 
 /** Tries to start a backend and reports whether it works and why not. */
 export async function probeBackend(name: BackendName): Promise<BackendProbe> {
@@ -101,6 +108,7 @@ export async function probeBackend(name: BackendName): Promise<BackendProbe> {
 export async function shutdown(): Promise<void> {
   for (const [name, p] of started) {
     started.delete(name);
+    ready.delete(name);
     try {
       (await p).destroy?.();
     } catch {
