@@ -40,6 +40,15 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   add(env, exports, "cpuNnSumSquares", hp::CpuNnSumSquares);
   add(env, exports, "cpuNnAdamw", hp::CpuNnAdamw);
   add(env, exports, "cpuNnSample", hp::CpuNnSample);
+  add(env, exports, "cpuMoeRoute", hp::CpuMoeRoute);
+  add(env, exports, "cpuMoeRouteBackward", hp::CpuMoeRouteBackward);
+  add(env, exports, "cpuMoeUpdateBias", hp::CpuMoeUpdateBias);
+  add(env, exports, "cpuMoeAuxLoss", hp::CpuMoeAuxLoss);
+  add(env, exports, "cpuMoeLayout", hp::CpuMoeLayout);
+  add(env, exports, "cpuMoeAlign", hp::CpuMoeAlign);
+  add(env, exports, "cpuMoePermute", hp::CpuMoePermute);
+  add(env, exports, "cpuMoeUnpermute", hp::CpuMoeUnpermute);
+  add(env, exports, "cpuMoeUnpermuteWeightGrad", hp::CpuMoeUnpermuteWeightGrad);
 
   add(env, exports, "cudaDeviceCount", hp::CudaDeviceCount);
   add(env, exports, "cudaDeviceInfo", hp::CudaDeviceInfo);

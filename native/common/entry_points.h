@@ -47,6 +47,16 @@ Napi::Value CpuNnAddScaled(const Napi::CallbackInfo& info);
 Napi::Value CpuNnSumSquares(const Napi::CallbackInfo& info);
 Napi::Value CpuNnAdamw(const Napi::CallbackInfo& info);
 Napi::Value CpuNnSample(const Napi::CallbackInfo& info);
+// native/cpu/moe.cc: Promise<void> (cpuMoeAuxLoss: Promise<number>), on the thread pool
+Napi::Value CpuMoeRoute(const Napi::CallbackInfo& info);
+Napi::Value CpuMoeRouteBackward(const Napi::CallbackInfo& info);
+Napi::Value CpuMoeUpdateBias(const Napi::CallbackInfo& info);
+Napi::Value CpuMoeAuxLoss(const Napi::CallbackInfo& info);
+Napi::Value CpuMoeLayout(const Napi::CallbackInfo& info);
+Napi::Value CpuMoeAlign(const Napi::CallbackInfo& info);
+Napi::Value CpuMoePermute(const Napi::CallbackInfo& info);
+Napi::Value CpuMoeUnpermute(const Napi::CallbackInfo& info);
+Napi::Value CpuMoeUnpermuteWeightGrad(const Napi::CallbackInfo& info);
 
 // native/cpu/ceiling.cc: Promise<number> (FLOPs done), runs on the thread pool
 Napi::Value CpuPeakFlops(const Napi::CallbackInfo& info);

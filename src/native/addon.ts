@@ -99,6 +99,37 @@ export interface Addon {
   cpuNnAdamw(param: Float32Array, grad: Float32Array, m: Float32Array, v: Float32Array, n: number, lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, step: number): Promise<void> | undefined;
   /** logits [B, V], uniforms [B] -> ids [B]; temperature 0 = argmax. */
   cpuNnSample(logits: Float32Array, uniforms: Float32Array, B: number, V: number, temperature: number, topP: number, ids: Int32Array): Promise<void> | undefined;
+  /**
+   * MoeKernels.route: logits [T, E], bias [E] or null; scoring 0 sigmoid | 1 softmax, groupScore 0 top2 | 1 max
+   * -> scores [T, E], weights [T, k], indices [T, k].
+   */
+  cpuMoeRoute(logits: Float32Array, bias: Float32Array | null, T: number, E: number, scoring: number, topk: number, nGroup: number, topkGroup: number,
+    groupScore: number, normTopkProb: boolean, routedScalingFactor: number, scores: Float32Array, weights: Float32Array, indices: Int32Array): Promise<void>;
+  /** MoeKernels.routeBackward: scores [T, E], indices, dWeights [T, k], dScores [T, E] or null -> dLogits [T, E]. */
+  cpuMoeRouteBackward(scores: Float32Array, indices: Int32Array, dWeights: Float32Array, dScores: Float32Array | null, T: number, E: number, topk: number,
+    scoring: number, normTopkProb: boolean, routedScalingFactor: number, dLogits: Float32Array): Promise<void>;
+  /** MoeKernels.updateBias: out [E] = bias + gamma·sign(mean(load) − load). */
+  cpuMoeUpdateBias(bias: Float32Array, load: Int32Array, E: number, gamma: number, out: Float32Array): Promise<void>;
+  /** MoeKernels.auxLoss: scores [T, E], indices [T, k] -> dScores [T, E]; resolves to the loss. */
+  cpuMoeAuxLoss(scores: Float32Array, indices: Int32Array, T: number, E: number, topk: number, seqLen: number, alpha: number, dScores: Float32Array): Promise<number>;
+  /** MoeKernels.layout: indices [T, k] -> tokensPerRank [R], tokensPerExpert [E], isTokenInRank u8 [T, R]. */
+  cpuMoeLayout(indices: Int32Array, T: number, topk: number, numExperts: number, numRanks: number, tokensPerRank: Int32Array, tokensPerExpert: Int32Array,
+    isTokenInRank: Uint8Array): Promise<void>;
+  /**
+   * MoeKernels.align (capacity 0 = none): arrays of at least Pmax = ceil((T·k + E·(blockSize − 1)) / blockSize)·blockSize
+   * rows (blockExpert: Pmax / blockSize), pairPos [T, k], counts [E], info [4].
+   */
+  cpuMoeAlign(indices: Int32Array, T: number, topk: number, numExperts: number, blockSize: number, capacity: number, sortedPairs: Int32Array,
+    blockExpert: Int32Array, rowExpert: Int32Array, pairPos: Int32Array, counts: Int32Array, info: Int32Array): Promise<void>;
+  /** MoeKernels.permute: x f32|bf16 [T, H], rows [P], weights [T·k] or null -> out [P, H] (x's type). */
+  cpuMoePermute(x: Float32Array | Uint16Array, rows: Int32Array, T: number, H: number, topk: number, P: number, weights: Float32Array | null,
+    out: Float32Array | Uint16Array): Promise<void>;
+  /** MoeKernels.unpermute: y f32|bf16 [P, H], pairPos [T, k], weights [T, k] or null -> out f32|bf16 [T, H]. */
+  cpuMoeUnpermute(y: Float32Array | Uint16Array, pairPos: Int32Array, P: number, H: number, T: number, topk: number, weights: Float32Array | null,
+    out: Float32Array | Uint16Array): Promise<void>;
+  /** MoeKernels.unpermuteWeightGrad: dOut f32|bf16 [T, H], y f32|bf16 [P, H], pairPos [T, k] -> dWeights [T, k]. */
+  cpuMoeUnpermuteWeightGrad(dOut: Float32Array | Uint16Array, y: Float32Array | Uint16Array, pairPos: Int32Array, T: number, topk: number, P: number,
+    H: number, dWeights: Float32Array): Promise<void>;
   cudaDeviceCount(): number;
   cudaDeviceInfo(): CudaDeviceInfo;
   cudaMalloc(bytes: number): bigint;

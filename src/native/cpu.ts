@@ -2,7 +2,7 @@
 // its thread pool off the event loop.
 
 import { cpus } from 'node:os';
-import type { AdvantageScale, Backend, Fp8Format, Fp8Kernels, GemmGrouping, GemmKernels, GrpoAgg, GrpoKernels, KlEstimator, LogprobKernels, MachineCeilings, NnKernels } from '../runtime/backend.js';
+import type { AdvantageScale, Backend, Fp8Format, Fp8Kernels, GemmGrouping, GemmKernels, GrpoAgg, GrpoKernels, KlEstimator, LogprobKernels, MachineCeilings, MoeGroupScore, MoeKernels, MoeScoring, NnKernels } from '../runtime/backend.js';
 import { hostData, hostStorage } from '../runtime/host.js';
 import { calibrate, ceilingCopyBytes, checkedCeilings, medianHostMs } from '../runtime/measure.js';
 import type { Tensor } from '../tensor.js';
@@ -13,6 +13,8 @@ export const FORMAT_CODE: Readonly<Record<Fp8Format, number>> = { e4m3: 0, e5m2:
 export const ADV_SCALE_CODE: Readonly<Record<AdvantageScale, number>> = { group: 0, batch: 1, none: 2 };
 export const AGG_CODE: Readonly<Record<GrpoAgg, number>> = { grpo: 0, bnpo: 1, dr_grpo: 2, dapo: 3 };
 export const KL_CODE: Readonly<Record<KlEstimator, number>> = { k1: 0, k2: 1, k3: 2, k3_clamped: 3 };
+export const SCORING_CODE: Readonly<Record<MoeScoring, number>> = { sigmoid: 0, softmax: 1 };
+export const GROUP_SCORE_CODE: Readonly<Record<MoeGroupScore, number>> = { top2: 0, max: 1 };
 /** The addon's mode codes of the FP8 GEMM groupings. */
 export const GROUPING_CODE: Readonly<Record<GemmGrouping, number>> = { none: 0, contiguous: 1, masked: 2 };
 
@@ -131,6 +133,59 @@ export function createCpuBackend(addon: Addon): Backend {
     sample: (logits, uniforms, temperature, topP, ids) =>
       nativeCall('nn.sample (cpu)', () => addon.cpuNnSample(f32(logits), f32(uniforms), logits.shape[0]!, logits.shape[1]!, temperature, topP, i32(ids))),
   };
+  type Rows = Float32Array | Uint16Array;
+  const moe: MoeKernels = {
+    route: (logits, bias, p, scores, weights, indices) =>
+      nativeCall('moe.route (cpu)', () =>
+        addon.cpuMoeRoute(hostData<Float32Array>(logits), bias ? hostData<Float32Array>(bias) : null, logits.shape[0]!, logits.shape[1]!, SCORING_CODE[p.scoring],
+          p.topk, p.nGroup, p.topkGroup, GROUP_SCORE_CODE[p.groupScore], p.normTopkProb, p.routedScalingFactor,
+          hostData<Float32Array>(scores), hostData<Float32Array>(weights), hostData<Int32Array>(indices)),
+      ),
+    routeBackward: (scores, indices, dWeights, dScores, p, dLogits) =>
+      nativeCall('moe.routeBackward (cpu)', () =>
+        addon.cpuMoeRouteBackward(hostData<Float32Array>(scores), hostData<Int32Array>(indices), hostData<Float32Array>(dWeights), dScores ? hostData<Float32Array>(dScores) : null,
+          scores.shape[0]!, scores.shape[1]!, indices.shape[1]!, SCORING_CODE[p.scoring], p.normTopkProb, p.routedScalingFactor, hostData<Float32Array>(dLogits)),
+      ),
+    updateBias: (bias, load, gamma, out) =>
+      nativeCall('moe.updateBias (cpu)', () => addon.cpuMoeUpdateBias(hostData<Float32Array>(bias), hostData<Int32Array>(load), bias.size, gamma, hostData<Float32Array>(out))),
+    auxLoss: (scores, indices, seqLen, alpha, dScores) =>
+      nativeCall('moe.auxLoss (cpu)', () =>
+        addon.cpuMoeAuxLoss(hostData<Float32Array>(scores), hostData<Int32Array>(indices), scores.shape[0]!, scores.shape[1]!, indices.shape[1]!, seqLen, alpha, hostData<Float32Array>(dScores)),
+      ),
+    layout: (indices, numExperts, numRanks, tokensPerRank, tokensPerExpert, isTokenInRank) =>
+      nativeCall('moe.layout (cpu)', () =>
+        addon.cpuMoeLayout(hostData<Int32Array>(indices), indices.shape[0]!, indices.shape[1]!, numExperts, numRanks, hostData<Int32Array>(tokensPerRank),
+          hostData<Int32Array>(tokensPerExpert), hostData<Uint8Array>(isTokenInRank)),
+      ),
+    align: (indices, numExperts, blockSize, capacity, sortedPairs, blockExpert, rowExpert, pairPos, counts, info) =>
+      nativeCall('moe.align (cpu)', () =>
+        addon.cpuMoeAlign(hostData<Int32Array>(indices), indices.shape[0]!, indices.shape[1]!, numExperts, blockSize, capacity, hostData<Int32Array>(sortedPairs),
+          hostData<Int32Array>(blockExpert), hostData<Int32Array>(rowExpert), hostData<Int32Array>(pairPos), hostData<Int32Array>(counts), hostData<Int32Array>(info)),
+      ),
+    // x [T, H] -> out [P, H]
+    permute: (x, rows, k, weights, out) =>
+      nativeCall('moe.permute (cpu)', () =>
+        addon.cpuMoePermute(hostData<Rows>(x), hostData<Int32Array>(rows), x.shape[0]!, x.shape[1]!, k, out.shape[0]!, weights ? hostData<Float32Array>(weights) : null, hostData<Rows>(out)),
+      ),
+    // y [P, H] -> out [T, H]
+    unpermute: (y, pairPos, weights, out) =>
+      nativeCall('moe.unpermute (cpu)', () =>
+        addon.cpuMoeUnpermute(hostData<Rows>(y), hostData<Int32Array>(pairPos), y.shape[0]!, y.shape[1]!, pairPos.shape[0]!, pairPos.shape[1]!,
+          weights ? hostData<Float32Array>(weights) : null, hostData<Rows>(out)),
+      ),
+    unpermuteWeightGrad: (dOut, y, pairPos, dWeights) =>
+      nativeCall('moe.unpermuteWeightGrad (cpu)', () =>
+        addon.cpuMoeUnpermuteWeightGrad(hostData<Rows>(dOut), hostData<Rows>(y), hostData<Int32Array>(pairPos), pairPos.shape[0]!, pairPos.shape[1]!, y.shape[0]!, y.shape[1]!,
+          hostData<Float32Array>(dWeights)),
+      ),
+    // the rows as subarrays, moved by the addon's threaded copy
+    copyRows: (src, srcRow, dst, dstRow, rows) => {
+      const row = src.shape[0] ? src.size / src.shape[0] : 0;
+      const s = hostData(src).subarray(srcRow * row, (srcRow + rows) * row);
+      const d = hostData(dst).subarray(dstRow * row, (dstRow + rows) * row);
+      return nativeCall('moe.copyRows (cpu)', () => addon.cpuCopy(d, s));
+    },
+  };
   const info = addon.buildInfo();
   const backend: Backend = {
     name: 'cpu',
@@ -143,6 +198,7 @@ export function createCpuBackend(addon: Addon): Backend {
     logprob,
     grpo,
     nn,
+    moe,
   };
   return backend;
 }
