@@ -87,10 +87,10 @@ export function defaultConfig(task: TaskName = 'arithmetic'): TrainConfig {
     fp8: false,
     adam: { beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: 0 },
     clipNorm: 1,
-    sft: { steps: 150, batch: 64, lr: 3e-3 },
-    grpo: { steps: 100, prompts: 16, group: 8, mu: 1, lr: 1e-3, beta: 0.01, epsLow: 0.2, epsHigh: 0.28, temperature: 1, topP: 1, agg: 'grpo', fusedLoss: true, zeroAdvantages: false },
+    sft: { steps: 300, batch: 64, lr: 3e-3 },
+    grpo: { steps: 200, prompts: 16, group: 8, mu: 1, lr: 3e-4, beta: 0.01, epsLow: 0.2, epsHigh: 0.28, temperature: 1, topP: 1, agg: 'grpo', fusedLoss: true, zeroAdvantages: false },
     evalPrompts: 200,
-    evalEvery: 0,
+    evalEvery: 25,
     checkpointEvery: 20,
   };
 }
