@@ -77,8 +77,9 @@ export function decodeSafetensors(buf: Uint8Array): { tensors: Map<string, StTen
     const [b0, b1] = e.data_offsets;
     const count = e.shape.reduce((a, s) => a * s, 1);
     if (b1 - b0 !== count * BYTES[e.dtype] || base + b1 > buf.length) throw new Error(`safetensors: ${name}: bad data_offsets [${b0}, ${b1}] for ${e.dtype}[${e.shape}]`);
-    const bytes = buf.slice(base + b0, base + b1); // a fresh, aligned copy
-    const ab = bytes.buffer;
+    // a copy into a fresh ArrayBuffer: aligned for the typed array, and (unlike Buffer#slice, which
+    // shares memory) independent of `buf`
+    const ab = new Uint8Array(buf.subarray(base + b0, base + b1)).buffer;
     const data =
       e.dtype === 'F32' ? new Float32Array(ab, 0, count)
       : e.dtype === 'I32' ? new Int32Array(ab, 0, count)

@@ -244,8 +244,8 @@ function gateOptions(m: MoeConfig, bias: Tensor): moe.GateOptions {
 
 /** x [N, D] -> y [N, D]; load [E] (pairs routed to each expert) for the bias update. */
 async function moeForward(
-  x: Tensor, P: Params, pre: string, bias: Tensor, m: MoeConfig, fp8: boolean, save: boolean,
-): Promise<{ y: Tensor; load: Int32Array; cache: MoeCache | null }> {
+  x: Tensor, P: Params, pre: string, bias: Tensor, m: MoeConfig, fp8: boolean, save: boolean, auxSeqLen: number | null,
+): Promise<{ y: Tensor; load: Int32Array; cache: MoeCache | null; aux: number }> {
   const backend = x.backend;
   const routed = await moe.gate(x, P.get(`${pre}gate`)!, gateOptions(m, bias)); // weights, indices [N, k], scores [N, E]
   const align = await moe.alignBlocks(routed.indices, m.experts, m.blockSize);
@@ -271,10 +271,17 @@ async function moeForward(
     r.y.dispose();
     shared = r.cache;
   }
-  if (save) return { y: out, load, cache: { x, routed, align, xp, y, segments, shared } };
+  // the sequence-wise balance loss (its gradient is recomputed by the backward)
+  let aux = 0;
+  if (auxSeqLen !== null && m.auxAlpha > 0) {
+    const a = await moe.auxLoss(routed, { alpha: m.auxAlpha, seqLen: auxSeqLen });
+    a.dScores.dispose();
+    aux = a.loss;
+  }
+  if (save) return { y: out, load, aux, cache: { x, routed, align, xp, y, segments, shared } };
   disposeAlignment(align);
   disposeAll(routed.weights, routed.indices, routed.scores, xp, y);
-  return { y: out, load, cache: null };
+  return { y: out, load, aux, cache: null };
 }
 
 function disposeAlignment(a: moe.Alignment): void {
@@ -348,7 +355,7 @@ export interface ForwardResult {
   hidden: Tensor;
   /** Pairs routed to each expert, per MoE layer (in layer order). */
   load: Int32Array[];
-  /** Σ of the balance losses (0 when auxAlpha is 0 or nothing was saved). */
+  /** Σ over the MoE layers of the sequence-wise balance loss (0 when auxAlpha is 0). */
   aux: number;
   cache: ForwardCache | null;
 }
@@ -454,11 +461,11 @@ export class Model {
       let dense: SwigluCache | null = null;
       let mc: MoeCache | null = null;
       if (isMoeLayer(c, l)) {
-        const r = await moeForward(n2.out, P, pre, this.biases.get(`${pre}gateBias`)!, c.moe!, this.fp8, save);
+        const r = await moeForward(n2.out, P, pre, this.biases.get(`${pre}gateBias`)!, c.moe!, this.fp8, save, T);
         f = r.y;
         mc = r.cache;
         load.push(r.load);
-        if (save && c.moe!.auxAlpha > 0) aux += (await moe.auxLoss(r.cache!.routed, { alpha: c.moe!.auxAlpha, seqLen: T })).loss;
+        aux += r.aux;
       } else {
         const r = await swigluForward(n2.out, P.get(`${pre}w1`)!, P.get(`${pre}w3`)!, P.get(`${pre}w2`)!, this.fp8, save);
         f = r.y;
@@ -591,7 +598,7 @@ export class Model {
       disposeAll(n1.out, n1.rstd, q, k, v, att.out, att.lse, ao, x);
       const n2 = await nn.rmsnorm(x1, P.get(`${pre}ffnNorm`)!, { eps: c.normEps });
       const f = isMoeLayer(c, l)
-        ? (await moeForward(n2.out, P, pre, this.biases.get(`${pre}gateBias`)!, c.moe!, this.fp8, false)).y
+        ? (await moeForward(n2.out, P, pre, this.biases.get(`${pre}gateBias`)!, c.moe!, this.fp8, false, null)).y
         : (await swigluForward(n2.out, P.get(`${pre}w1`)!, P.get(`${pre}w3`)!, P.get(`${pre}w2`)!, this.fp8, false)).y;
       x = await nn.addScaled(x1, f, 1);
       disposeAll(n2.out, n2.rstd, f, x1);

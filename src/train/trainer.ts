@@ -96,6 +96,13 @@ export interface EvalResult {
   examples: { prompt: string; completion: string; correct: boolean }[];
 }
 
+/** What one GRPO step trained on (host copies; tests recompute the loss from it). */
+export interface GrpoBatch {
+  samples: Samples;
+  rewards: Float32Array;
+  advantages: Float32Array;
+}
+
 export interface TrainerState {
   phase: 'sft' | 'grpo' | 'done';
   /** Steps done in the current phase. */
@@ -118,6 +125,8 @@ export class Trainer {
   phase: TrainerState['phase'] = 'sft';
   step = 0;
   readonly rng: { data: Rng; sample: Rng };
+  /** The last GRPO step's samples, rewards and advantages. */
+  lastBatch: GrpoBatch | null = null;
   readonly heldout: Problem[];
   readonly #heldoutPrompts: Set<string>;
 
@@ -286,6 +295,7 @@ export class Trainer {
     }
     const rewardsT = be.fromHost(rewards, 'f32', [B]);
     const adv = gc.zeroAdvantages ? be.fromHost(new Float32Array(B), 'f32', [B]) : await grpo.advantages(rewardsT, gc.group);
+    this.lastBatch = { samples, rewards, advantages: (await adv.read()) as Float32Array };
     const { T, inputs, targets, mask } = this.#shift(samples.tokens, B, L, samples.promptLength, samples.lengths);
     const targetsT = be.fromHost(targets, 'i32', [B, T]);
     const targetsFlat = viewAs(targetsT, [B * T]);
