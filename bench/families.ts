@@ -8,9 +8,10 @@ import { medianHostMs } from '../src/runtime/measure.js';
 import { caseName, fp8Bytes, fp8Cases, prepareFp8 } from './fp8.cases.js';
 import { gemmCases, gemmFlops, prepareGemm } from './gemm.cases.js';
 import { logprobBytes, logprobCaseName, logprobCases, prepareLogprob } from './logprob.cases.js';
+import { nnCases, nnShape, nnWork, prepareNn } from './nn.cases.js';
 import { fmtShape, rates, timeDevice, type Measurement } from './measurement.js';
 
-export const FAMILY_NAMES = ['fp8', 'gemm', 'logprob'] as const;
+export const FAMILY_NAMES = ['fp8', 'gemm', 'logprob', 'nn'] as const;
 export type FamilyName = (typeof FAMILY_NAMES)[number];
 
 export interface BenchCase {
@@ -47,6 +48,12 @@ export const BENCH_FAMILIES: BenchFamily[] = [
     unit: 'GB/s',
     cases: (backend, quick) =>
       logprobCases(backend.name, quick, backend.maxBytes).map((c) => ({ family: 'logprob', op: logprobCaseName(c), shape: `${c.N}x${c.V}`, work: { bytes: logprobBytes(c) }, prepare: (b) => prepareLogprob(b, c) })),
+  },
+  {
+    // attention's cases carry FLOPs (TFLOP/s), the others bytes (GB/s); the page charts the GB/s ones
+    name: 'nn',
+    unit: 'GB/s',
+    cases: (backend, quick) => nnCases(backend.name, quick).map((c) => ({ family: 'nn', op: `${c.op} (${c.size})`, shape: nnShape(c), work: nnWork(c), prepare: (b) => prepareNn(b, c) })),
   },
 ];
 

@@ -10,6 +10,7 @@ import { FAMILY_NAMES, type FamilyName } from './families.js';
 import { benchFp8, caseName, fp8Cases } from './fp8.bench.js';
 import { benchGemm } from './gemm.bench.js';
 import { benchHiddenMemory, benchLogprob, hiddenCases } from './logprob.bench.js';
+import { benchNn } from './nn.bench.js';
 import { fmtShape, type Measurement } from './harness.js';
 
 export const FAMILIES = FAMILY_NAMES;
@@ -48,6 +49,13 @@ export async function runBench(opts: RunBenchOptions): Promise<Measurement[]> {
       }
       emit(await benchLogprob(backend, ceilings, { quick: opts.quick }, await hostPeer(backend)));
       if (backend.gemm) for (const c of hiddenCases(backend.name, opts.quick)) emit(await benchHiddenMemory(backend, c, log));
+    }
+    if (family === 'nn') {
+      if (!backend.nn) {
+        log(`nn: the ${backend.name} backend has no nn kernels yet; skipped`);
+        continue;
+      }
+      emit(await benchNn(backend, ceilings, { quick: opts.quick }, await hostPeer(backend)));
     }
     if (family === 'gemm') {
       // peer: OpenBLAS (cpu) and PyTorch (cuda) are measured inside benchGemm; webgpu gets the cpu backend

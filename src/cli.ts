@@ -11,6 +11,7 @@ import { FAMILIES, formatTable, runBench, type Family } from '../bench/index.js'
 import { fp8Cases } from '../bench/fp8.bench.js';
 import { gemmCases } from '../bench/gemm.bench.js';
 import { logprobCases } from '../bench/logprob.bench.js';
+import { nnCases } from '../bench/nn.bench.js';
 import { TASK_NAMES } from './train/tasks/index.js';
 import { intArg, numArg, trainCommand, type TrainCliOptions } from './train/cli.js';
 
@@ -71,6 +72,7 @@ program
       fp8: () => fp8Cases(!!opts.quick).length,
       gemm: () => gemmCases(backend, !!opts.quick).length,
       logprob: () => logprobCases(backend, !!opts.quick).length,
+      nn: () => nnCases(backend, !!opts.quick).length,
     };
     const total = chosen.reduce((n, f) => n + count[f](), 0);
     const bar = process.stderr.isTTY && !opts.json ? new cliProgress.SingleBar({ format: 'bench {bar} {value}/{total} {op}', stream: process.stderr }, cliProgress.Presets.shades_classic) : undefined;

@@ -36,3 +36,4 @@ export * as gemm from './ops/gemm.js';
 export type { GemmOut, GemmFp8Options, MatmulOptions, Fp8LinearBackwardOptions } from './ops/gemm.js';
 export * as logprob from './ops/logprob.js';
 export * as grpo from './ops/grpo.js';
+export * as nn from './ops/nn.js';

@@ -449,12 +449,15 @@ for (const u of under) {
       }
     });
 
-    it('rope forward, inverse and in place (4-D input, positions up to 4095)', async () => {
+    it('rope forward, inverse and in place (4-D input, positions up to 4095, negative ones and ±2^31)', async () => {
       const seed = freshSeed(), r = rng(seed);
       for (const [B, T, nH, Dh] of [[1, 1, 1, 2], [2, 7, 3, 16], [3, 33, 4, 64], [1, 5, 2, 6], [2, 70, 8, 64]] as const) {
         const n = B * T * nH * Dh;
         const [xr, xg] = await both(randomF32(n, r), [B, T, nH, Dh]);
-        const [pr, pg] = await bothI(Int32Array.from({ length: B * T }, () => Math.floor(r() * 4096)), [B, T]);
+        const pos = Int32Array.from({ length: B * T }, () => Math.floor(r() * 4096));
+        // a negative position, and ones past the tables (cpu tables up to 2^16; webgpu splits |pos| into 11-bit digits)
+        [-37, 1000003, 2147483647, -2147483648].forEach((p, i) => i < pos.length && B * T > 4 && (pos[pos.length - 1 - i] = p));
+        const [pr, pg] = await bothI(pos, [B, T]);
         for (const inverse of [false, true]) {
           const tag = `seed ${seed} ${[B, T, nH, Dh]} inverse ${inverse}`;
           const want = await read(await nn.rope(xr, pr, { inverse }));
@@ -526,6 +529,28 @@ for (const u of under) {
         expectClose(await read(mg), await read(mr), REL, 1e-7, `${tag} m`);
         expectClose(await read(vg), await read(vr), REL, 1e-7, `${tag} v`);
       }
+    });
+
+    it('an id outside [0, V): host backends throw E_ARG; device backends write a NaN row and never read past the table (webgpu: Dh > 128 refused)', async () => {
+      const table = await on(f32([1, 2, 3, 4, 5, 6], [3, 2]));
+      const ids = await on(i32([2, 3, -1, 0], [4]));
+      if (name === 'cpu') {
+        expect(await thrown(() => nn.embedding(table, ids))).toMatchObject({ code: 'E_ARG' });
+        return;
+      }
+      if (name === 'webgpu') {
+        // the attention kernels keep a head row in private arrays of 128
+        const big = await on(f32(new Float32Array(130), [1, 1, 1, 130]));
+        expect(await thrown(() => nn.attention(big, big, big))).toMatchObject({ code: 'E_NOT_IMPLEMENTED', message: /Dh ≤ 128, got 130/ });
+      }
+      const out = await read(await nn.embedding(table, ids));
+      expect([...out.subarray(0, 2)]).toEqual([5, 6]);
+      expect([...out.subarray(2, 6)].every(Number.isNaN)).toBe(true);
+      expect([...out.subarray(6)]).toEqual([1, 2]);
+      // the scatter ignores them (rows 0 and 2 get their one row each, row 1 nothing)
+      const dTable = await on(f32(new Float32Array(6), [3, 2]));
+      await nn.embeddingBackward(await on(f32([1, 1, 2, 2, 3, 3, 4, 4], [4, 2])), ids, dTable);
+      expect([...(await read(dTable))]).toEqual([4, 4, 0, 0, 1, 1]);
     });
 
     it('sample: the same ids as the reference for the same uniforms (temperatures, top-p, ties)', async () => {

@@ -304,7 +304,7 @@ struct AttnDims {
 // Query rows [i0, i1) of the flattened (b, h, i) order: q [B, Tq, nH, Dh], k, v [B, S, nH, Dh] ->
 // out [B, Tq, nH, Dh], lse [B, nH, Tq]. Scores in base 2 (scale·log2 e folded in), the max, exp2 and
 // the sum over the contiguous score buffer, then out = Σ p_j v_j / Σ.
-static void attention_rows(const float* q, const float* k, const float* v, const AttnDims& a, int64_t q_offset, int64_t kv_len, float scale,
+static void attention_rows_scalar(const float* q, const float* k, const float* v, const AttnDims& a, int64_t q_offset, int64_t kv_len, float scale,
                            int64_t r0, int64_t r1, float* out, float* lse) {
   const int64_t Dh = a.Dh, row = a.nH * Dh;
   std::vector<float> s((size_t)kv_len), acc((size_t)Dh);
@@ -333,7 +333,7 @@ static void attention_rows(const float* q, const float* k, const float* v, const
 // Backward of training attention for heads [u0, u1) of the flattened (b, h) order (T = Tq = S):
 // row i at a time, P_ij = exp(s_ij − lse_i), dS_ij = P_ij·(dO_i·v_j − D_i); dq_i = scale·Σ_j dS_ij k_j
 // is finished with its row, dk and dv accumulate into the head's own rows (no other head touches them).
-static void attention_backward_heads(const float* q, const float* k, const float* v, const float* o, const float* lse, const float* dout,
+static void attention_backward_heads_scalar(const float* q, const float* k, const float* v, const float* o, const float* lse, const float* dout,
                                      const AttnDims& a, float scale, int64_t u0, int64_t u1, float* dq, float* dk, float* dv) {
   const int64_t T = a.Tq, Dh = a.Dh, row = a.nH * Dh;
   std::vector<float> p((size_t)T), ds((size_t)T), gq((size_t)Dh);
@@ -364,6 +364,139 @@ static void attention_backward_heads(const float* q, const float* k, const float
       memcpy(dq + base + i * row, gq.data(), (size_t)Dh * sizeof(float));
     }
   }
+}
+
+#if HP_X86
+// The same two loops with every vector step inlined (a call per key to the dispatching dot/axpy cost
+// more than the arithmetic at Dh = 32), keys taken four at a time for the dot products.
+
+HP_AVX2 static inline void axpy8(float a, const float* x, float* y, int64_t n) {
+  const __m256 a8 = _mm256_set1_ps(a);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_fmadd_ps(a8, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+  for (; i < n; i++) y[i] += a * x[i];
+}
+
+// a·x_r for the four rows x_r = x + r·stride, r < 4 (all n long) -> out[0..4)
+HP_AVX2 static inline void dot4(const float* a, const float* x, int64_t stride, int64_t n, float* out) {
+  __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps(), s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 a8 = _mm256_loadu_ps(a + i);
+    s0 = _mm256_fmadd_ps(a8, _mm256_loadu_ps(x + i), s0);
+    s1 = _mm256_fmadd_ps(a8, _mm256_loadu_ps(x + stride + i), s1);
+    s2 = _mm256_fmadd_ps(a8, _mm256_loadu_ps(x + 2 * stride + i), s2);
+    s3 = _mm256_fmadd_ps(a8, _mm256_loadu_ps(x + 3 * stride + i), s3);
+  }
+  // lanes of hadd(hadd(s0, s1), hadd(s2, s3)): the four sums' low halves, then their high halves
+  const __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(s0, s1), _mm256_hadd_ps(s2, s3));
+  _mm_storeu_ps(out, _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1)));
+  for (; i < n; i++) {
+    out[0] += a[i] * x[i];
+    out[1] += a[i] * x[stride + i];
+    out[2] += a[i] * x[2 * stride + i];
+    out[3] += a[i] * x[3 * stride + i];
+  }
+}
+
+// s[j] = a·x_j · mul for j < n, rows x_j = x + j·stride
+HP_AVX2 static inline void dots(const float* a, const float* x, int64_t stride, int64_t Dh, int64_t n, float mul, float* s) {
+  int64_t j = 0;
+  for (; j + 4 <= n; j += 4) {
+    dot4(a, x + j * stride, stride, Dh, s + j);
+    for (int r = 0; r < 4; r++) s[j + r] *= mul;
+  }
+  for (; j < n; j++) {
+    __m256 acc = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 8 <= Dh; i += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(x + j * stride + i), acc);
+    float d = hsum8f(acc);
+    for (; i < Dh; i++) d += a[i] * x[j * stride + i];
+    s[j] = d * mul;
+  }
+}
+
+HP_AVX2 static void attention_rows_avx2(const float* q, const float* k, const float* v, const AttnDims& a, int64_t q_offset, int64_t kv_len, float scale,
+                                        int64_t r0, int64_t r1, float* out, float* lse) {
+  const int64_t Dh = a.Dh, row = a.nH * Dh;
+  std::vector<float> s((size_t)kv_len), acc((size_t)Dh);
+  const float scale2 = scale * 1.44269504088896341f;
+  for (int64_t r = r0; r < r1; r++) {
+    const int64_t i = r % a.Tq, bh = r / a.Tq, h = bh % a.nH, b = bh / a.nH;
+    const float* qr = q + (b * a.Tq + i) * row + h * Dh;
+    const float* kb = k + b * a.S * row + h * Dh;
+    const float* vb = v + b * a.S * row + h * Dh;
+    const int64_t n = std::min(q_offset + i, kv_len - 1) + 1;
+    dots(qr, kb, row, Dh, n, scale2, s.data());
+    float m = -std::numeric_limits<float>::infinity();
+    for (int64_t j = 0; j < n; j++) m = std::max(m, s[j]);
+    float sum = 0;
+    int64_t j = exp_shift_sum_avx2(s.data(), n, m, &sum);
+    for (; j < n; j++) {
+      s[j] = std::exp2(s[j] - m);
+      sum += s[j];
+    }
+    std::fill(acc.begin(), acc.end(), 0.0f);
+    for (j = 0; j < n; j++) axpy8(s[j], vb + j * row, acc.data(), Dh);
+    float* o = out + (b * a.Tq + i) * row + h * Dh;
+    const float inv = 1.0f / sum;
+    for (int64_t d = 0; d < Dh; d++) o[d] = acc[d] * inv;
+    lse[bh * a.Tq + i] = (float)(((double)m + std::log2((double)sum)) * 0.69314718055994531);
+  }
+}
+
+HP_AVX2 static void attention_backward_heads_avx2(const float* q, const float* k, const float* v, const float* o, const float* lse, const float* dout,
+                                                  const AttnDims& a, float scale, int64_t u0, int64_t u1, float* dq, float* dk, float* dv) {
+  const int64_t T = a.Tq, Dh = a.Dh, row = a.nH * Dh;
+  std::vector<float> p((size_t)T), dp((size_t)T), gq((size_t)Dh);
+  const float scale2 = scale * 1.44269504088896341f;
+  const float log2e = 1.44269504088896341f;
+  for (int64_t u = u0; u < u1; u++) {
+    const int64_t h = u % a.nH, b = u / a.nH;
+    const int64_t base = b * T * row + h * Dh;
+    for (int64_t t = 0; t < T; t++) {
+      std::fill(dk + base + t * row, dk + base + t * row + Dh, 0.0f);
+      std::fill(dv + base + t * row, dv + base + t * row + Dh, 0.0f);
+    }
+    for (int64_t i = 0; i < T; i++) {
+      const float* qi = q + base + i * row;
+      const float* doi = dout + base + i * row;
+      float Di;
+      dots(doi, o + base + i * row, 0, Dh, 1, 1.0f, &Di);
+      const int64_t n = i + 1;
+      dots(qi, k + base, row, Dh, n, scale2, p.data());
+      float unused = 0;
+      const float l2 = lse[u * T + i] * log2e;
+      int64_t j = exp_shift_sum_avx2(p.data(), n, l2, &unused);
+      for (; j < n; j++) p[j] = std::exp2(p[j] - l2);
+      dots(doi, v + base, row, Dh, n, 1.0f, dp.data());
+      std::fill(gq.begin(), gq.end(), 0.0f);
+      for (j = 0; j < n; j++) {
+        const float ds = p[j] * (dp[j] - Di) * scale;
+        axpy8(ds, k + base + j * row, gq.data(), Dh);
+        axpy8(ds, qi, dk + base + j * row, Dh);
+        axpy8(p[j], doi, dv + base + j * row, Dh);
+      }
+      memcpy(dq + base + i * row, gq.data(), (size_t)Dh * sizeof(float));
+    }
+  }
+}
+#endif
+
+static void attention_rows(const float* q, const float* k, const float* v, const AttnDims& a, int64_t q_offset, int64_t kv_len, float scale,
+                           int64_t r0, int64_t r1, float* out, float* lse) {
+#if HP_X86
+  if (g_nn_avx2) return attention_rows_avx2(q, k, v, a, q_offset, kv_len, scale, r0, r1, out, lse);
+#endif
+  attention_rows_scalar(q, k, v, a, q_offset, kv_len, scale, r0, r1, out, lse);
+}
+
+static void attention_backward_heads(const float* q, const float* k, const float* v, const float* o, const float* lse, const float* dout,
+                                     const AttnDims& a, float scale, int64_t u0, int64_t u1, float* dq, float* dk, float* dv) {
+#if HP_X86
+  if (g_nn_avx2) return attention_backward_heads_avx2(q, k, v, o, lse, dout, a, scale, u0, u1, dq, dk, dv);
+#endif
+  attention_backward_heads_scalar(q, k, v, o, lse, dout, a, scale, u0, u1, dq, dk, dv);
 }
 
 // ---------------------------------------------------------------- SwiGLU, addScaled, sumSquares, AdamW

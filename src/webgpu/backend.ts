@@ -4,7 +4,7 @@
 // pooled, never destroyed). Launches record into one pending command encoder that is submitted at
 // the end of the current task, before queue writes, and on sync()/read().
 
-import type { Backend, Fp8Kernels, GemmKernels, GrpoKernels, LogprobKernels, MachineCeilings } from '../runtime/backend.js';
+import type { Backend, Fp8Kernels, GemmKernels, GrpoKernels, LogprobKernels, MachineCeilings, NnKernels } from '../runtime/backend.js';
 import { Tensor, numel, assertShape } from '../tensor.js';
 import { allocHost, assertDType, dtypeBytes, hostArrayMatches, type DType, type HostArray } from '../dtype.js';
 import { HotpathsError, show } from '../errors.js';
@@ -17,6 +17,7 @@ import { createDeviceTimer, timeGpu, type DeviceTimer, type GpuTiming, type Time
 import { createFp8Kernels, FP8_SHADER_FILES, type Fp8LaunchContext } from './fp8.js';
 import { createLogprobKernels, LOGPROB_SHADER_FILES } from './logprob.js';
 import { createGrpoKernels, GRPO_SHADER_FILES } from './grpo.js';
+import { createNnKernels, NN_SHADER_FILES } from './nn.js';
 import { CEILING_SHADER_FILES, measureWebGPUCeilings } from './ceiling.js';
 import { createGemmKernels, GEMM_SHADER_FILES } from './gemm.js';
 
@@ -95,6 +96,7 @@ class WebGPUBackendImpl implements WebGPUBackend {
   readonly gemm: GemmKernels;
   readonly logprob: LogprobKernels;
   readonly grpo: GrpoKernels;
+  readonly nn: NnKernels;
   readonly #pool: BufferPool;
   readonly #batcher: CommandBatcher;
   readonly #pipelines: PipelineCache;
@@ -169,6 +171,31 @@ class WebGPUBackendImpl implements WebGPUBackend {
     this.grpo = {
       advantages: (...a) => (alive(), gk.advantages(...a)),
       loss: (...a) => (alive(), gk.loss(...a)),
+    };
+    const nk = createNnKernels({
+      ...ctx,
+      scratch: (dtype, shape) => this.empty(dtype, shape),
+      upload: (data, shape) => this.fromHost(data, 'f32', shape),
+      read: (t) => this.read(t),
+      write: (t, data) => {
+        const s = this.storageOf(t);
+        this.#batcher.write(s.buffer, s.offset ?? 0, data);
+      },
+    });
+    this.nn = {
+      embedding: (...a) => (alive(), nk.embedding(...a)),
+      embeddingBackward: (...a) => (alive(), nk.embeddingBackward(...a)),
+      rmsnorm: (...a) => (alive(), nk.rmsnorm(...a)),
+      rmsnormBackward: (...a) => (alive(), nk.rmsnormBackward(...a)),
+      rope: (...a) => (alive(), nk.rope(...a)),
+      attention: (...a) => (alive(), nk.attention(...a)),
+      attentionBackward: (...a) => (alive(), nk.attentionBackward(...a)),
+      swiglu: (...a) => (alive(), nk.swiglu(...a)),
+      swigluBackward: (...a) => (alive(), nk.swigluBackward(...a)),
+      addScaled: (...a) => (alive(), nk.addScaled(...a)),
+      sumSquares: (...a) => (alive(), nk.sumSquares(...a)),
+      adamw: (...a) => (alive(), nk.adamw(...a)),
+      sample: (...a) => (alive(), nk.sample(...a)),
     };
   }
 
@@ -360,7 +387,7 @@ const live = new Set<WebGPUBackendImpl>();
 
 /** A WebGPU backend over a caller's device (`opts.device`) or a new one. */
 export async function createWebGPUBackend(opts: WebGPUBackendOptions = {}): Promise<WebGPUBackend> {
-  await loadShaders([...FP8_SHADER_FILES, ...GEMM_SHADER_FILES, ...LOGPROB_SHADER_FILES, ...GRPO_SHADER_FILES, ...CEILING_SHADER_FILES]);
+  await loadShaders([...FP8_SHADER_FILES, ...GEMM_SHADER_FILES, ...LOGPROB_SHADER_FILES, ...GRPO_SHADER_FILES, ...NN_SHADER_FILES, ...CEILING_SHADER_FILES]);
   const acq = await acquireDevice(opts);
   const backend = new WebGPUBackendImpl(acq, opts);
   live.add(backend);
