@@ -10,8 +10,9 @@ import { gemmCases, gemmFlops, prepareGemm } from './gemm.cases.js';
 import { logprobBytes, logprobCaseName, logprobCases, prepareLogprob } from './logprob.cases.js';
 import { nnCases, nnShape, nnWork, prepareNn } from './nn.cases.js';
 import { fmtShape, rates, timeDevice, type Measurement } from './measurement.js';
+import { moeBytes, moeCaseName, moeCases, moeCaseShape, prepareMoe } from './moe.cases.js';
 
-export const FAMILY_NAMES = ['fp8', 'gemm', 'logprob', 'nn'] as const;
+export const FAMILY_NAMES = ['fp8', 'gemm', 'logprob', 'moe', 'nn'] as const;
 export type FamilyName = (typeof FAMILY_NAMES)[number];
 
 export interface BenchCase {
@@ -54,6 +55,12 @@ export const BENCH_FAMILIES: BenchFamily[] = [
     name: 'nn',
     unit: 'GB/s',
     cases: (backend, quick) => nnCases(backend.name, quick).map((c) => ({ family: 'nn', op: `${c.op} (${c.size})`, shape: nnShape(c), work: nnWork(c), prepare: (b) => prepareNn(b, c) })),
+  },
+  {
+    name: 'moe',
+    unit: 'GB/s',
+    cases: (backend, quick) =>
+      moeCases(backend.name, quick).map((c) => ({ family: 'moe', op: moeCaseName(c), shape: moeCaseShape(c), work: { bytes: moeBytes(c) }, prepare: (b) => prepareMoe(b, c) })),
   },
 ];
 

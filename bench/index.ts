@@ -11,6 +11,7 @@ import { benchFp8, caseName, fp8Cases } from './fp8.bench.js';
 import { benchGemm } from './gemm.bench.js';
 import { benchHiddenMemory, benchLogprob, hiddenCases } from './logprob.bench.js';
 import { benchNn } from './nn.bench.js';
+import { benchMoe } from './moe.bench.js';
 import { fmtShape, type Measurement } from './harness.js';
 
 export const FAMILIES = FAMILY_NAMES;
@@ -56,6 +57,14 @@ export async function runBench(opts: RunBenchOptions): Promise<Measurement[]> {
         continue;
       }
       emit(await benchNn(backend, ceilings, { quick: opts.quick }, await hostPeer(backend)));
+    }
+    if (family === 'moe') {
+      if (!backend.moe) {
+        log(`moe: the ${backend.name} backend has no moe kernels yet; skipped`);
+        continue;
+      }
+      // peer: PyTorch (cuda) is measured inside benchMoe; the next backend down otherwise (and on cuda without PyTorch)
+      emit(await benchMoe(backend, ceilings, { quick: opts.quick }, await hostPeer(backend)));
     }
     if (family === 'gemm') {
       // peer: OpenBLAS (cpu) and PyTorch (cuda) are measured inside benchGemm; webgpu gets the cpu backend

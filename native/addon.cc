@@ -47,6 +47,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   add(env, exports, "cpuMoeLayout", hp::CpuMoeLayout);
   add(env, exports, "cpuMoeAlign", hp::CpuMoeAlign);
   add(env, exports, "cpuMoePermute", hp::CpuMoePermute);
+  add(env, exports, "cpuMoePermuteBytes", hp::CpuMoePermuteBytes);
   add(env, exports, "cpuMoeUnpermute", hp::CpuMoeUnpermute);
   add(env, exports, "cpuMoeUnpermuteWeightGrad", hp::CpuMoeUnpermuteWeightGrad);
 

@@ -14,6 +14,7 @@ import { logprobCases } from '../bench/logprob.bench.js';
 import { nnCases } from '../bench/nn.bench.js';
 import { TASK_NAMES } from './train/tasks/index.js';
 import { intArg, numArg, trainCommand, type TrainCliOptions } from './train/cli.js';
+import { moeCases } from '../bench/moe.bench.js';
 
 const program = new Command();
 program.name('hotpaths').description('Kernels for the hot paths of LLM training, on reference, cpu, webgpu and cuda backends.').version(packageVersion());
@@ -73,6 +74,7 @@ program
       gemm: () => gemmCases(backend, !!opts.quick).length,
       logprob: () => logprobCases(backend, !!opts.quick).length,
       nn: () => nnCases(backend, !!opts.quick).length,
+      moe: () => moeCases(backend, !!opts.quick).length,
     };
     const total = chosen.reduce((n, f) => n + count[f](), 0);
     const bar = process.stderr.isTTY && !opts.json ? new cliProgress.SingleBar({ format: 'bench {bar} {value}/{total} {op}', stream: process.stderr }, cliProgress.Presets.shades_classic) : undefined;

@@ -37,3 +37,4 @@ export type { GemmOut, GemmFp8Options, MatmulOptions, Fp8LinearBackwardOptions }
 export * as logprob from './ops/logprob.js';
 export * as grpo from './ops/grpo.js';
 export * as nn from './ops/nn.js';
+export * as moe from './ops/moe.js';

@@ -177,7 +177,7 @@ describe.skipIf(!loaded)('cpu MoE entry points (addon, direct)', () => {
     expect([...pos!]).toEqual([4, -1, -1, 5, 0, -1, 1, 6]);
   });
 
-  it('cpuMoePermute, cpuMoeUnpermute, cpuMoeUnpermuteWeightGrad reject bad arguments and skip ids outside their arrays', async () => {
+  it('cpuMoePermute, cpuMoePermuteBytes, cpuMoeUnpermute, cpuMoeUnpermuteWeightGrad reject bad arguments and skip ids outside their arrays', async () => {
     const H = 3, P = 4;
     const perm = (): unknown[] => [new Float32Array(T * H), new Int32Array(P), T, H, k, P, null, new Float32Array(P * H)];
     await expectCodes(fn('cpuMoePermute'), [
@@ -191,6 +191,21 @@ describe.skipIf(!loaded)('cpu MoE entry points (addon, direct)', () => {
       ['out bf16 for f32 x', withArg(perm, 7, new Uint16Array(P * H)), 'E_ARG'],
       ['P·H overflows', (() => { const a = perm(); a[5] = 2 ** 40; a[3] = 2 ** 30; return a; })(), 'E_TOO_LARGE'],
     ]);
+    const pb = (): unknown[] => [new Uint8Array(T * 5), new Int32Array(P), T, 5, k, P, new Uint8Array(P * 5)];
+    await expectCodes(fn('cpuMoePermuteBytes'), [
+      ['too few arguments', pb().slice(0, 6), 'E_ARG'],
+      ['x too short (bytes)', withArg(pb, 0, new Uint8Array(T * 5 - 1)), 'E_SHAPE'],
+      ['x not a typed array', withArg(pb, 0, [1, 2, 3]), 'E_ARG'],
+      ['rows too short', withArg(pb, 1, new Int32Array(P - 1)), 'E_SHAPE'],
+      ['rows a Uint32Array', withArg(pb, 1, new Uint32Array(P)), 'E_ARG'],
+      ['topk 0', withArg(pb, 4, 0), 'E_ARG'],
+      ['out too short (bytes)', withArg(pb, 6, new Uint16Array(Math.floor((P * 5 - 1) / 2))), 'E_SHAPE'],
+      ['P·rowBytes overflows', (() => { const a = pb(); a[5] = 2 ** 40; a[3] = 2 ** 30; return a; })(), 'E_TOO_LARGE'],
+    ]);
+    // bytes as they are (from any typed array), zero rows for ids outside [0, T·k)
+    const bytes = new Uint8Array(P * 5).fill(7);
+    await fn('cpuMoePermuteBytes')(Uint8Array.from({ length: T * 5 }, (_, i) => i), Int32Array.from([7, -1, T * k, 2]), T, 5, k, P, bytes);
+    expect([...bytes]).toEqual([15, 16, 17, 18, 19, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 5, 6, 7, 8, 9]);
     const unp = (): unknown[] => [new Float32Array(P * H), new Int32Array(T * k), P, H, T, k, null, new Float32Array(T * H)];
     await expectCodes(fn('cpuMoeUnpermute'), [
       ['too few arguments', unp().slice(0, 7), 'E_ARG'],

@@ -55,6 +55,7 @@ Napi::Value CpuMoeAuxLoss(const Napi::CallbackInfo& info);
 Napi::Value CpuMoeLayout(const Napi::CallbackInfo& info);
 Napi::Value CpuMoeAlign(const Napi::CallbackInfo& info);
 Napi::Value CpuMoePermute(const Napi::CallbackInfo& info);
+Napi::Value CpuMoePermuteBytes(const Napi::CallbackInfo& info);
 Napi::Value CpuMoeUnpermute(const Napi::CallbackInfo& info);
 Napi::Value CpuMoeUnpermuteWeightGrad(const Napi::CallbackInfo& info);
 

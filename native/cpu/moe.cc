@@ -552,6 +552,19 @@ static void moe_permute(const X* x, const int32_t* rows, int64_t T, int64_t H, i
   });
 }
 
+// rows [P] (pair ids) -> out [P, W] bytes: out[p] = x[id / k] as it is, zero bytes for an id outside
+// [0, T·k) (permuteBytes: FP8 codes into expert order)
+static void moe_permute_bytes(const uint8_t* x, const int32_t* rows, int64_t T, int64_t W, int64_t k, int64_t P, uint8_t* out) {
+  const int64_t N = T * k;
+  thread_pool().parallel_for(0, P, std::max<int64_t>(1, 65536 / std::max<int64_t>(W, 1)), [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; p++) {
+      const int64_t id = rows[p];
+      if (id < 0 || id >= N) memset(out + p * W, 0, (size_t)W);
+      else memcpy(out + p * W, x + (id / k) * W, (size_t)W);
+    }
+  });
+}
+
 // out[t] = Σ_j w[t,j]·y[pairPos[t,j]] in f32, slot order; pairPos −1 (or outside [0, P)) adds nothing
 template <typename Y, typename O>
 static void moe_unpermute(const Y* y, const int32_t* pair_pos, int64_t P, int64_t H, int64_t T, int64_t k, const float* weights, O* out) {
@@ -810,6 +823,30 @@ Napi::Value CpuMoePermute(const Napi::CallbackInfo& info) {
   auto* worker = new PromiseWorker(info.Env(), "cpuMoePermute", {x.value, rows.value, has_w ? w.value : x.value, out.value}, [=](double*) {
     if (bf16) moe_permute((const uint16_t*)xp, rp, (int64_t)T, (int64_t)H, (int64_t)k, (int64_t)P, wp, (uint16_t*)op);
     else moe_permute((const float*)xp, rp, (int64_t)T, (int64_t)H, (int64_t)k, (int64_t)P, wp, (float*)op);
+    return std::string();
+  });
+  worker->Queue();
+  return worker->promise();
+}
+
+// cpuMoePermuteBytes(x: any typed array (T·rowBytes bytes), rows: Int32Array [P], T, rowBytes, topk, P,
+//                    out: any typed array (P·rowBytes bytes)): Promise<void>
+Napi::Value CpuMoePermuteBytes(const Napi::CallbackInfo& info) {
+  Args args(info, "cpuMoePermuteBytes", 7);
+  const uint64_t T = args.size(2, "T"), W = args.size(3, "rowBytes"), k = args.size(4, "topk"), P = args.size(5, "P");
+  if (k == 0) args.fail("E_ARG", "topk must be at least 1");
+  const uint64_t TW = checked_mul(info.Env(), "cpuMoePermuteBytes", T, W, "T * rowBytes"), PW = checked_mul(info.Env(), "cpuMoePermuteBytes", P, W, "P * rowBytes");
+  checked_mul(info.Env(), "cpuMoePermuteBytes", T, k, "T * topk");
+  HostView x = args.typed_array(0, "x");
+  if ((uint64_t)x.bytes < TW) args.fail("E_SHAPE", "x must hold at least " + std::to_string(TW) + " bytes, got " + std::to_string(x.bytes));
+  HostView rows = args.typed_array(1, "rows", napi_int32_array, P);
+  HostView out = args.typed_array(6, "out");
+  if ((uint64_t)out.bytes < PW) args.fail("E_SHAPE", "out must hold at least " + std::to_string(PW) + " bytes, got " + std::to_string(out.bytes));
+  const uint8_t* xp = (const uint8_t*)x.data;
+  const int32_t* rp = (const int32_t*)rows.data;
+  uint8_t* op = (uint8_t*)out.data;
+  auto* worker = new PromiseWorker(info.Env(), "cpuMoePermuteBytes", {x.value, rows.value, out.value}, [=](double*) {
+    moe_permute_bytes(xp, rp, (int64_t)T, (int64_t)W, (int64_t)k, (int64_t)P, op);
     return std::string();
   });
   worker->Queue();

@@ -124,6 +124,8 @@ export interface Addon {
   /** MoeKernels.permute: x f32|bf16 [T, H], rows [P], weights [T·k] or null -> out [P, H] (x's type). */
   cpuMoePermute(x: Float32Array | Uint16Array, rows: Int32Array, T: number, H: number, topk: number, P: number, weights: Float32Array | null,
     out: Float32Array | Uint16Array): Promise<void>;
+  /** MoeKernels.permuteBytes: x [T, rowBytes] bytes (any typed array), rows [P] -> out [P, rowBytes] bytes, moved as they are. */
+  cpuMoePermuteBytes(x: Typed, rows: Int32Array, T: number, rowBytes: number, topk: number, P: number, out: Typed): Promise<void>;
   /** MoeKernels.unpermute: y f32|bf16 [P, H], pairPos [T, k], weights [T, k] or null -> out f32|bf16 [T, H]. */
   cpuMoeUnpermute(y: Float32Array | Uint16Array, pairPos: Int32Array, P: number, H: number, T: number, topk: number, weights: Float32Array | null,
     out: Float32Array | Uint16Array): Promise<void>;

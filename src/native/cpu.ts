@@ -3,6 +3,7 @@
 
 import { cpus } from 'node:os';
 import type { AdvantageScale, Backend, Fp8Format, Fp8Kernels, GemmGrouping, GemmKernels, GrpoAgg, GrpoKernels, KlEstimator, LogprobKernels, MachineCeilings, MoeGroupScore, MoeKernels, MoeScoring, NnKernels } from '../runtime/backend.js';
+import { dtypeBytes } from '../dtype.js';
 import { hostData, hostStorage } from '../runtime/host.js';
 import { calibrate, ceilingCopyBytes, checkedCeilings, medianHostMs } from '../runtime/measure.js';
 import type { Tensor } from '../tensor.js';
@@ -167,6 +168,12 @@ export function createCpuBackend(addon: Addon): Backend {
       nativeCall('moe.permute (cpu)', () =>
         addon.cpuMoePermute(hostData<Rows>(x), hostData<Int32Array>(rows), x.shape[0]!, x.shape[1]!, k, out.shape[0]!, weights ? hostData<Float32Array>(weights) : null, hostData<Rows>(out)),
       ),
+    // x [T, W] -> out [P, W], any dtype, bytes as they are
+    permuteBytes: (x, rows, k, out) => {
+      const P = out.shape[0]!;
+      const rowBytes = P ? (out.size / P) * dtypeBytes(out.dtype) : 0;
+      return nativeCall('moe.permuteBytes (cpu)', () => addon.cpuMoePermuteBytes(hostData(x), hostData<Int32Array>(rows), x.shape[0]!, rowBytes, k, P, hostData(out)));
+    },
     // y [P, H] -> out [T, H]
     unpermute: (y, pairPos, weights, out) =>
       nativeCall('moe.unpermute (cpu)', () =>

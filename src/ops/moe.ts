@@ -12,7 +12,6 @@ import type { DType } from '../dtype.js';
 import type { Backend, BackendName, MoeGroupScore, MoeKernels, MoeRouteParams, MoeScoring } from '../runtime/backend.js';
 import { startedBackend } from '../runtime/core.js';
 import type { Tensor } from '../tensor.js';
-import { createNcclGroup } from '../native/nccl.js';
 import { alignRowsMax, moeAlign } from '../reference/moe.js';
 import { decode, encode, quantize, type QuantizedTensor } from './fp8.js';
 import { matmul } from './gemm.js';
@@ -249,6 +248,11 @@ export async function alignBlocks(indices: Tensor, numExperts: number, blockSize
   return a;
 }
 
+/** Releases an alignment's tensors (their storage goes back to the backend's pool). */
+export function disposeAlignment(a: Alignment): void {
+  for (const t of [a.sortedPairs, a.blockExpert, a.rowExpert, a.pairPos, a.counts]) t.dispose();
+}
+
 /** x: f32|bf16 [T, H] -> [P, H] in expert order (padding rows zero); optional weights f32 [T, k] scale each row. */
 export async function permute(x: Tensor, a: Alignment, opts: { weights?: Tensor } = {}): Promise<Tensor> {
   const op = 'moe.permute()';
@@ -399,9 +403,18 @@ class LocalGroup implements ExpertGroup {
   }
 }
 
+/** Joins the NCCL group: set by the Node entry (src/runtime/index.ts), absent from the browser build. */
+let ncclFactory: (() => Promise<ExpertGroup>) | undefined;
+
+/** Internal: the Node entry registers src/native/nccl.ts's createNcclGroup here (this file stays browser-safe). */
+export function setNcclGroupFactory(f: () => Promise<ExpertGroup>): void {
+  ncclFactory = f;
+}
+
 /** This process's rank of an NCCL group started by `hotpaths launch` (cuda backend; libnccl loaded at run time). */
 export async function ncclGroup(): Promise<ExpertGroup> {
-  return createNcclGroup();
+  if (!ncclFactory) throw new HotpathsError('E_BACKEND', 'moe.ncclGroup(): NCCL is not part of this build (the browser entry hotpaths/web has no native code)');
+  return ncclFactory();
 }
 
 export interface DispatchInput {
@@ -660,6 +673,19 @@ export async function combine(group: ExpertGroup, expertOut: Tensor[], dispatche
 }
 
 /**
+ * Releases everything dispatch allocated (received rows, ids, weights, the alignment, expertX, and
+ * what the handle holds for combine); call it after the last combine/combineBackward of the step.
+ */
+export function disposeDispatched(dispatched: Dispatched[]): void {
+  for (const d of dispatched) {
+    const parts = [d.recv, d.expertX].flatMap((x) => (isQuantized(x) ? [x.data, x.scales] : [x]));
+    for (const t of [...parts, d.recvIndices, d.recvWeights]) t.dispose();
+    disposeAlignment(d.alignment);
+    if (d.handle instanceof DispatchHandle) d.handle.backPos.dispose();
+  }
+}
+
+/**
  * Backward of combine(weighted: true): dOut[i]: [T, H] (x's dtype) per local rank, with the expert
  * outputs the forward combined ->
  *   dExpertOut[i]: [P, H] (dOut's dtype) = w · dOut[t] for each (token, expert) row, 0 for padding;
@@ -898,9 +924,6 @@ async function runAlign(op: string, indices: Tensor, E: number, bs: number, capa
   return { a, bad };
 }
 
-function disposeAlignment(a: Alignment): void {
-  for (const t of [a.sortedPairs, a.blockExpert, a.rowExpert, a.pairPos, a.counts]) t.dispose();
-}
 
 /**
  * FP8 codes [N, H] into expert order [P, H], bit-exact: the backend's permuteBytes, or (without one)

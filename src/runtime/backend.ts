@@ -310,8 +310,8 @@ export interface MoeKernels {
    * Optional: a row gather of any dtype, bytes moved as they are (no weights): x [T, W] (1, 2 or 4 bytes
    * an element), rows: i32 [≥ P] pair ids -> out [P, W] (same dtype), out[p] = x[rows[p] / k], zero
    * bytes for a sentinel (≥ T·k) or negative id. dispatch uses it to put received FP8 codes into expert
-   * order; without it src/ops/moe.ts does decode → permute (f32) → encode, which is exact but moves 14
-   * bytes an element instead of 2.
+   * order; without it src/ops/moe.ts does decode → permute (f32) → encode, which is exact but moves about
+   * 18 bytes an element instead of 2.
    */
   permuteBytes?(x: Tensor, rows: Tensor, k: number, out: Tensor): Promise<void> | void;
   /** dOut: f32|bf16 [T, H], y: f32|bf16 [P, H], pairPos: i32 [T, k] -> dWeights: f32 [T, k] = dOut[t]·y[pairPos[t,j]] (0 for dropped). */

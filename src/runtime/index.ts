@@ -6,6 +6,8 @@ import { HotpathsError } from '../errors.js';
 import { addonStatus, loadAddon } from '../native/addon.js';
 import { createCpuBackend } from '../native/cpu.js';
 import { createCudaBackend } from '../native/cuda.js';
+import { createNcclGroup } from '../native/nccl.js';
+import { setNcclGroupFactory } from '../ops/moe.js';
 import { createReferenceBackend } from '../reference/backend.js';
 import { setBackendFactories } from './core.js';
 
@@ -30,5 +32,8 @@ setBackendFactories({
     return createWebGPUBackend({ ...opts, createGpu: createNodeGpu });
   },
 });
+
+// moe.ncclGroup() reaches the NCCL group through this hook, so that src/ops/moe.ts has no Node import
+setNcclGroupFactory(createNcclGroup);
 
 export * from './core.js';

@@ -4,7 +4,7 @@
 // pooled, never destroyed). Launches record into one pending command encoder that is submitted at
 // the end of the current task, before queue writes, and on sync()/read().
 
-import type { Backend, Fp8Kernels, GemmKernels, GrpoKernels, LogprobKernels, MachineCeilings, NnKernels } from '../runtime/backend.js';
+import type { Backend, Fp8Kernels, GemmKernels, GrpoKernels, LogprobKernels, MachineCeilings, MoeKernels, NnKernels } from '../runtime/backend.js';
 import { Tensor, numel, assertShape } from '../tensor.js';
 import { allocHost, assertDType, dtypeBytes, hostArrayMatches, type DType, type HostArray } from '../dtype.js';
 import { HotpathsError, show } from '../errors.js';
@@ -20,6 +20,7 @@ import { createGrpoKernels, GRPO_SHADER_FILES } from './grpo.js';
 import { createNnKernels, NN_SHADER_FILES } from './nn.js';
 import { CEILING_SHADER_FILES, measureWebGPUCeilings } from './ceiling.js';
 import { createGemmKernels, GEMM_SHADER_FILES } from './gemm.js';
+import { createMoeKernels, MOE_SHADER_FILES } from './moe.js';
 
 export interface WebGPUBackendOptions extends AcquireOptions {
   /** Single-pass quantize (1×128 and 128×128 blocks) when K % 4 == 0 (default true). */
@@ -97,6 +98,7 @@ class WebGPUBackendImpl implements WebGPUBackend {
   readonly logprob: LogprobKernels;
   readonly grpo: GrpoKernels;
   readonly nn: NnKernels;
+  readonly moe: MoeKernels;
   readonly #pool: BufferPool;
   readonly #batcher: CommandBatcher;
   readonly #pipelines: PipelineCache;
@@ -196,6 +198,20 @@ class WebGPUBackendImpl implements WebGPUBackend {
       sumSquares: (...a) => (alive(), nk.sumSquares(...a)),
       adamw: (...a) => (alive(), nk.adamw(...a)),
       sample: (...a) => (alive(), nk.sample(...a)),
+    };
+    const mk = createMoeKernels({ ...ctx, scratch: (dtype, shape) => this.empty(dtype, shape), read: async (t) => (await this.read(t)) as Float32Array });
+    this.moe = {
+      route: (...a) => (alive(), mk.route(...a)),
+      routeBackward: (...a) => (alive(), mk.routeBackward(...a)),
+      updateBias: (...a) => (alive(), mk.updateBias(...a)),
+      auxLoss: (...a) => (alive(), mk.auxLoss(...a)),
+      layout: (...a) => (alive(), mk.layout(...a)),
+      align: (...a) => (alive(), mk.align(...a)),
+      permute: (...a) => (alive(), mk.permute(...a)),
+      permuteBytes: (...a) => (alive(), mk.permuteBytes(...a)),
+      unpermute: (...a) => (alive(), mk.unpermute(...a)),
+      unpermuteWeightGrad: (...a) => (alive(), mk.unpermuteWeightGrad(...a)),
+      copyRows: (...a) => (alive(), mk.copyRows(...a)),
     };
   }
 
@@ -387,7 +403,7 @@ const live = new Set<WebGPUBackendImpl>();
 
 /** A WebGPU backend over a caller's device (`opts.device`) or a new one. */
 export async function createWebGPUBackend(opts: WebGPUBackendOptions = {}): Promise<WebGPUBackend> {
-  await loadShaders([...FP8_SHADER_FILES, ...GEMM_SHADER_FILES, ...LOGPROB_SHADER_FILES, ...GRPO_SHADER_FILES, ...NN_SHADER_FILES, ...CEILING_SHADER_FILES]);
+  await loadShaders([...FP8_SHADER_FILES, ...GEMM_SHADER_FILES, ...LOGPROB_SHADER_FILES, ...GRPO_SHADER_FILES, ...NN_SHADER_FILES, ...MOE_SHADER_FILES, ...CEILING_SHADER_FILES]);
   const acq = await acquireDevice(opts);
   const backend = new WebGPUBackendImpl(acq, opts);
   live.add(backend);
