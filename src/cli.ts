@@ -118,6 +118,9 @@ program
   .option('--eval-every <n>', 'also measure held-out accuracy every n GRPO steps', intArg)
   .option('--checkpoint-every <n>', 'checkpoint every n steps', intArg)
   .option('--zero-advantages', 'control run: advantages set to 0 (no reward signal)')
+  .option('--throughput', 'measure training tokens/s of the model alone (forward, backward, AdamW on a fixed random batch) instead of training; compare with bench/peers/torch_train.py')
+  .option('--batch <n>', 'sequences per step for --throughput (default 128)', intArg)
+  .option('--seq <n>', 'tokens per sequence for --throughput (default 48)', intArg)
   .option('--json', 'print one JSON summary at the end instead of text')
   .action(async (opts: TrainCliOptions) => {
     process.exitCode = await trainCommand(opts);

@@ -8,6 +8,7 @@ import type { BackendName } from '../runtime/backend.js';
 import { chooseTrainBackend } from './backend.js';
 import { defaultConfig, type TrainConfig } from './config.js';
 import { readCheckpoint, runTraining, type RunEvent } from './loop.js';
+import { measureThroughput } from './throughput.js';
 import type { TaskName } from './tasks/index.js';
 
 export interface TrainCliOptions {
@@ -31,6 +32,9 @@ export interface TrainCliOptions {
   evalEvery?: number;
   checkpointEvery?: number;
   zeroAdvantages?: boolean;
+  throughput?: boolean;
+  batch?: number;
+  seq?: number;
   json?: boolean;
 }
 
@@ -72,6 +76,7 @@ const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
 const mib = (b: number | null) => (b === null ? 'n/a' : `${(b / 2 ** 20).toFixed(1)} MiB`);
 
 export async function trainCommand(o: TrainCliOptions): Promise<number> {
+  if (o.throughput) return throughputCommand(o);
   const outDir = o.out ?? join('runs', `train-${o.task}${o.fp8 ? '-fp8' : ''}`);
   const config = configFromFlags(o);
   if (o.resume) {
@@ -140,6 +145,31 @@ export async function trainCommand(o: TrainCliOptions): Promise<number> {
       (r.before && r.after ? ` (${r.after.accuracy >= r.before.accuracy ? '+' : ''}${(100 * (r.after.accuracy - r.before.accuracy)).toFixed(1)} points)` : ''));
     console.log(`time: ${(r.seconds / 60).toFixed(1)} min; peak tensor memory: warm start ${mib(r.peakBytes.sft)}, GRPO ${mib(r.peakBytes.grpo)} (${r.config.grpo.fusedLoss ? 'fused' : 'unfused'} loss${r.config.fp8 ? ', FP8' : ''})`);
     console.log(`metrics: ${summary.metrics}${r.reportPath ? `; report: ${r.reportPath}` : ''}`);
+  }
+  return 0;
+}
+
+/** `hotpaths train --throughput`: the model's training tokens/s on a fixed batch (no task, no sampling). */
+async function throughputCommand(o: TrainCliOptions): Promise<number> {
+  const c = configFromFlags(o);
+  const B = o.batch ?? 128;
+  const T = o.seq ?? 48;
+  const model = { ...c.model, maxSeq: Math.max(c.model.maxSeq, T) };
+  const { backend, note } = await chooseTrainBackend(o.backend);
+  if (note && !o.json) console.error(`hotpaths train: ${note}`);
+  const steps = o.steps ?? 10;
+  const r = await measureThroughput(backend, { model, B, T, steps, fp8: c.fp8, lr: c.sft.lr, seed: c.seed, adam: c.adam, clipNorm: c.clipNorm });
+  const out = {
+    backend: backend.name, device: backend.deviceName, fp8: c.fp8, B, T, parameters: r.parameters,
+    tokensPerSec: r.tokensPerSec, msPerStep: r.msPerStep, peakBytes: r.peakBytes,
+    // what bench/peers/torch_train.py reads on stdin to run the same model and step in PyTorch
+    peerInput: { model, B, T, steps, lr: c.sft.lr, clipNorm: c.clipNorm, weightDecay: c.adam.weightDecay, seed: c.seed },
+  };
+  if (o.json) console.log(JSON.stringify(out));
+  else {
+    console.log(`training throughput on ${backend.name} (${backend.deviceName}), ${r.parameters.toLocaleString('en')} parameters${c.fp8 ? ', FP8 linear layers' : ''}, batch ${B} x ${T} tokens:`);
+    console.log(`  ${r.tokensPerSec.toFixed(0)} tokens/s (${r.msPerStep.toFixed(1)} ms per step, median of ${steps}); peak tensor memory ${mib(r.peakBytes)}`);
+    console.log(`  PyTorch eager, same model and batch: hotpaths train --throughput --json | jq .peerInput | python3 bench/peers/torch_train.py`);
   }
   return 0;
 }

@@ -114,6 +114,70 @@ export interface TrainerState {
 /** The tensors a checkpoint holds, by name (model., bias., adam.m., adam.v., ref., refbias.). */
 export type StateTensors = Map<string, Tensor>;
 
+/** Global-norm clipping over every gradient (nn.sumSquares, then nn.addScaled to scale); returns the norm before clipping. */
+export async function clipGradients(grads: Params, maxNorm: number): Promise<number> {
+  let ss = 0;
+  for (const g of grads.values()) ss += await nn.sumSquares(g);
+  const norm = Math.sqrt(ss);
+  if (maxNorm > 0 && norm > maxNorm) {
+    const s = maxNorm / (norm + 1e-6);
+    for (const g of grads.values()) await nn.addScaled(g, g, s - 1, { out: g }); // g·s
+  }
+  return norm;
+}
+
+/** Aux-loss-free balancing after an optimizer step: each MoE layer's bias moves by moe.updateBias on the loads summed over `loads` (one entry per forward). */
+export async function updateBiases(model: Model, loads: Int32Array[][]): Promise<void> {
+  const c = model.config;
+  const m = c.moe;
+  if (!m || loads.length === 0) return;
+  let i = 0;
+  for (let l = 0; l < c.layers; l++) {
+    if (!isMoeLayer(c, l)) continue;
+    const sum = new Int32Array(m.experts);
+    for (const it of loads) for (let e = 0; e < m.experts; e++) sum[e]! += it[i]![e]!;
+    const name = `layers.${l}.gateBias`;
+    const loadT = model.backend.fromHost(sum, 'i32', [m.experts]);
+    const next = await moe.updateBias(model.biases.get(name)!, loadT, m.biasGamma);
+    loadT.dispose();
+    model.biases.get(name)!.dispose();
+    model.biases.set(name, next);
+    i++;
+  }
+}
+
+/**
+ * One supervised step: loss = −mean log p of targets over the mask (+ the balance loss), through
+ * logprob.fromHidden / fromHiddenBackward, the model's backward, clipping, AdamW, the bias update.
+ * inputs, targets, mask: [B·T]. Returns the loss and the gradient norm before clipping.
+ */
+export async function supervisedStep(model: Model, opt: AdamW, inputs: Int32Array, targets: Int32Array, mask: Float32Array, B: number, T: number, lr: number, c: Pick<TrainConfig, 'adam' | 'clipNorm'>): Promise<{ loss: number; gradNorm: number }> {
+  const be = model.backend;
+  const head = model.params.get('head')!;
+  const fwd = await model.forward(inputs, B, T, { save: true });
+  const targetsT = be.fromHost(targets, 'i32', [B * T]);
+  const lp = await logprob.fromHidden(fwd.hidden, head, targetsT);
+  const logp = (await lp.logp.read()) as Float32Array;
+  let count = 0, sum = 0;
+  for (let i = 0; i < mask.length; i++) if (mask[i]) {
+    count++;
+    sum += logp[i]!;
+  }
+  const g = new Float32Array(mask.length);
+  for (let i = 0; i < mask.length; i++) g[i] = mask[i] ? -1 / count : 0; // d(−mean logp)/d logp
+  const gT = be.fromHost(g, 'f32', [B * T]);
+  const back = await logprob.fromHiddenBackward(fwd.hidden, head, targetsT, lp.lse, gT, { temperature: 1 });
+  const grads = model.zeroGrads();
+  await nn.addScaled(grads.get('head')!, back.dHeadWeight, 1, { out: grads.get('head')! });
+  await model.backward(fwd.cache!, back.dHidden, grads);
+  for (const t of [targetsT, lp.logp, lp.lse, gT, back.dHidden, back.dHeadWeight, fwd.hidden]) t.dispose();
+  const gradNorm = await clipGradients(grads, c.clipNorm);
+  await opt.update(model, grads, lr, c.adam);
+  for (const t of grads.values()) t.dispose();
+  await updateBiases(model, [fwd.load]);
+  return { loss: -sum / count + fwd.aux, gradNorm };
+}
+
 export class Trainer {
   readonly config: TrainConfig;
   readonly backend: Backend;
@@ -168,37 +232,6 @@ export class Trainer {
 
   // -------------------------------------------------------------------------------------------
 
-  /** Global-norm clipping over every gradient; returns the norm before clipping. */
-  async #clip(grads: Params): Promise<number> {
-    let ss = 0;
-    for (const g of grads.values()) ss += await nn.sumSquares(g);
-    const norm = Math.sqrt(ss);
-    const max = this.config.clipNorm;
-    if (max > 0 && norm > max) {
-      const s = max / (norm + 1e-6);
-      for (const g of grads.values()) await nn.addScaled(g, g, s - 1, { out: g }); // g·s
-    }
-    return norm;
-  }
-
-  async #updateBiases(loads: Int32Array[][]): Promise<void> {
-    const m = this.config.model.moe;
-    if (!m || loads.length === 0) return;
-    let i = 0;
-    for (let l = 0; l < this.config.model.layers; l++) {
-      if (!isMoeLayer(this.config.model, l)) continue;
-      const sum = new Int32Array(m.experts);
-      for (const it of loads) for (let e = 0; e < m.experts; e++) sum[e]! += it[i]![e]!;
-      const name = `layers.${l}.gateBias`;
-      const loadT = this.backend.fromHost(sum, 'i32', [m.experts]);
-      const next = await moe.updateBias(this.model.biases.get(name)!, loadT, m.biasGamma);
-      loadT.dispose();
-      this.model.biases.get(name)!.dispose();
-      this.model.biases.set(name, next);
-      i++;
-    }
-  }
-
   /** tokens [B, L] -> inputs [B, L−1], targets [B, L−1] (next tokens), mask [B, L−1] on completion targets (positions ≥ Tp, up to the row's end). */
   #shift(tokens: Int32Array, B: number, L: number, Tp: number, lengths: ArrayLike<number>) {
     const T = L - 1;
@@ -217,7 +250,6 @@ export class Trainer {
   async sftStep(): Promise<SftMetrics> {
     const t0 = performance.now();
     const c = this.config;
-    const be = this.backend;
     const problems = Array.from({ length: c.sft.batch }, () => this.nextProblem());
     const prompt = problems.map((p) => encode(p.prompt));
     const completion = problems.map((p) => [...encode(p.solution), EOS]);
@@ -227,30 +259,9 @@ export class Trainer {
     const tokens = new Int32Array(B * L).fill(PAD);
     for (let b = 0; b < B; b++) tokens.set([...prompt[b]!, ...completion[b]!], b * L);
     const { T, inputs, targets, mask } = this.#shift(tokens, B, L, Tp, completion.map((s) => s.length));
-    const head = this.model.params.get('head')!;
-    const fwd = await this.model.forward(inputs, B, T, { save: true });
-    const targetsT = be.fromHost(targets, 'i32', [B * T]);
-    const lp = await logprob.fromHidden(fwd.hidden, head, targetsT);
-    const logp = (await lp.logp.read()) as Float32Array;
-    let count = 0, sum = 0;
-    for (let i = 0; i < mask.length; i++) if (mask[i]) {
-      count++;
-      sum += logp[i]!;
-    }
-    const g = new Float32Array(mask.length);
-    for (let i = 0; i < mask.length; i++) g[i] = mask[i] ? -1 / count : 0; // d(−mean logp)/d logp
-    const gT = be.fromHost(g, 'f32', [B * T]);
-    const back = await logprob.fromHiddenBackward(fwd.hidden, head, targetsT, lp.lse, gT, { temperature: 1 });
-    const grads = this.model.zeroGrads();
-    await nn.addScaled(grads.get('head')!, back.dHeadWeight, 1, { out: grads.get('head')! });
-    await this.model.backward(fwd.cache!, back.dHidden, grads);
-    for (const t of [targetsT, lp.logp, lp.lse, gT, back.dHidden, back.dHeadWeight, fwd.hidden]) t.dispose();
-    const gradNorm = await this.#clip(grads);
-    await this.opt.update(this.model, grads, c.sft.lr, c.adam);
-    for (const t of grads.values()) t.dispose();
-    await this.#updateBiases([fwd.load]);
+    const { loss, gradNorm } = await supervisedStep(this.model, this.opt, inputs, targets, mask, B, T, c.sft.lr, c);
     this.step++;
-    return { phase: 'sft', step: this.step, loss: -sum / count + fwd.aux, gradNorm, tokens: B * L, seconds: (performance.now() - t0) / 1000 };
+    return { phase: 'sft', step: this.step, loss, gradNorm, tokens: B * L, seconds: (performance.now() - t0) / 1000 };
   }
 
   /** After the warm start: freeze the reference (when β > 0), reset the optimizer, count GRPO steps from 0. */
@@ -333,11 +344,11 @@ export class Trainer {
       await nn.addScaled(grads.get('head')!, dHead, 1, { out: grads.get('head')! });
       await this.model.backward(fwd.cache!, dHidden, grads);
       for (const t of [dHidden, dHead, fwd.hidden]) t.dispose();
-      gradNorm = await this.#clip(grads);
+      gradNorm = await clipGradients(grads, c.clipNorm);
       await this.opt.update(this.model, grads, gc.lr, c.adam);
       for (const t of grads.values()) t.dispose();
     }
-    await this.#updateBiases(loads);
+    await updateBiases(this.model, loads);
     for (const t of [rewardsT, adv, targetsT, maskT, refLogp, oldLogp]) t?.dispose();
     this.step++;
     const t2 = performance.now();
