@@ -323,27 +323,29 @@ describe('trainer (cpu)', () => {
 
   onCpu('a tiny seeded GRPO run raises the mean reward; the same run with zeroed advantages does not', async () => {
     // 1-digit addition after a warm start too short to fix the format: GRPO raises the format rate
-    // (0.1 each) and then accuracy; measured gains of the first-10 → last-10 mean reward: +0.11, +0.07,
-    // +0.10 on seeds 5, 6, 7. Zeroed advantages leave only the KL term, which is 0 at the reference.
+    // (0.1 each) and then accuracy. Measured, first-20 → last-20 mean reward of 100 steps (64
+    // completions a step; the standard error of such a difference is about 0.01): seeds 5, 6, 7 gain
+    // +0.12, +0.08, +0.12; with zeroed advantages +0.004, −0.004, −0.004 (β = 0: no gradient at all,
+    // only the gate biases still move).
     const run = async (zero: boolean) => {
       const c = tinyRun((c) => {
         c.seed = 5;
         c.sft = { steps: 80, batch: 32, lr: 3e-3 };
-        c.grpo = { ...c.grpo, steps: 60, prompts: 8, group: 8, lr: 3e-3, beta: 0.01, zeroAdvantages: zero };
+        c.grpo = { ...c.grpo, steps: 100, prompts: 8, group: 8, lr: 3e-3, beta: 0, zeroAdvantages: zero };
         c.checkpointEvery = 0;
       });
       const r = await runTraining({ config: c, backend: cpu!, outDir: tmp(), report: false });
       const rewards = r.metrics.filter((m) => m.phase === 'grpo').map((m) => Number(m.reward));
       const mean = (xs: number[]) => xs.reduce((a, x) => a + x, 0) / xs.length;
-      return { first: mean(rewards.slice(0, 10)), last: mean(rewards.slice(-10)) };
+      return { first: mean(rewards.slice(0, 20)), last: mean(rewards.slice(-20)) };
     };
     const learn = await run(false);
     const control = await run(true);
-    console.log(`GRPO mean reward, first 10 -> last 10 steps: ${learn.first.toFixed(3)} -> ${learn.last.toFixed(3)}; zeroed advantages: ${control.first.toFixed(3)} -> ${control.last.toFixed(3)}`);
+    console.log(`GRPO mean reward, first 20 -> last 20 steps: ${learn.first.toFixed(3)} -> ${learn.last.toFixed(3)}; zeroed advantages: ${control.first.toFixed(3)} -> ${control.last.toFixed(3)}`);
     expect(learn.last - learn.first).toBeGreaterThan(0.05);
     expect(Math.abs(control.last - control.first)).toBeLessThan(0.03);
-    expect(learn.last - learn.first).toBeGreaterThan(control.last - control.first + 0.04);
-  }, 120_000);
+    expect(learn.last - learn.first).toBeGreaterThan(control.last - control.first + 0.05);
+  }, 180_000);
 
   onCpu('a run stopped after a checkpoint and resumed gives the same metrics as a run straight through', async () => {
     const c = tinyRun((c) => (c.seed = 9));
@@ -364,12 +366,15 @@ describe('trainer (cpu)', () => {
     expect(readFileSync(resumed.reportPath!, 'utf8')).toContain('new Chart(');
   }, 60_000);
 
-  onCpu('FP8 linear layers train within tolerance of f32 on the same seed: warm-start loss within 5% at every step after the first 10, GRPO reward within 0.15', async () => {
+  onCpu('FP8 linear layers train within tolerance of f32 on the same seed: warm-start loss within 1% for 15 steps, 10% at every step, 5% over 10-step windows', async () => {
+    // measured on seeds 1 and 2 (60 steps): per-step differences ≤ 0.2% for 20 steps, then up to 6%
+    // as the two runs' weights drift apart (FP8 is sometimes the lower one); 10-step means within 4%
     const curves: { sft: number[]; reward: number }[] = [];
     for (const fp8 of [false, true]) {
       const c = tinyRun((c) => {
+        c.seed = 1;
         c.fp8 = fp8;
-        c.sft.steps = 40;
+        c.sft.steps = 60;
         c.grpo.steps = 4;
         c.checkpointEvery = 0;
       });
@@ -380,10 +385,11 @@ describe('trainer (cpu)', () => {
       });
     }
     const [f32, fp8] = curves as [(typeof curves)[0], (typeof curves)[0]];
-    expect(f32.sft.at(-1)!).toBeLessThan(0.7 * f32.sft[0]!); // it did learn
-    for (let i = 10; i < f32.sft.length; i++) {
-      expect(Math.abs(fp8.sft[i]! - f32.sft[i]!), `step ${i + 1}: f32 ${f32.sft[i]}, fp8 ${fp8.sft[i]}`).toBeLessThanOrEqual(0.05 * f32.sft[i]!);
-    }
+    expect(f32.sft.at(-1)!).toBeLessThan(0.3 * f32.sft[0]!); // it did learn
+    const rel = (i: number) => Math.abs(fp8.sft[i]! - f32.sft[i]!) / f32.sft[i]!;
+    for (let i = 0; i < f32.sft.length; i++) expect(rel(i), `step ${i + 1}: f32 ${f32.sft[i]}, fp8 ${fp8.sft[i]}`).toBeLessThanOrEqual(i < 15 ? 0.01 : 0.1);
+    const win = (a: number[], i: number) => a.slice(i - 10, i).reduce((s, x) => s + x, 0) / 10;
+    for (let i = 10; i <= f32.sft.length; i += 10) expect(Math.abs(win(fp8.sft, i) - win(f32.sft, i)) / win(f32.sft, i), `steps ${i - 9}..${i}`).toBeLessThanOrEqual(0.05);
     expect(Math.abs(fp8.reward - f32.reward)).toBeLessThanOrEqual(0.15);
   }, 60_000);
 });
