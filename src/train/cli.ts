@@ -73,6 +73,13 @@ export function configFromFlags(o: TrainCliOptions): TrainConfig {
 }
 
 const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+const kib = (b: number) => `${(b / 1024).toFixed(0)} KiB`;
+/** The largest loss-phase peak of the run and the largest logits size, from the GRPO metrics. */
+function lossPeak(ms: Record<string, unknown>[]): { extra: number; logits: number } | null {
+  const g = ms.filter((m) => m.phase === 'grpo' && typeof m.lossExtraBytes === 'number');
+  if (!g.length) return null;
+  return { extra: Math.max(...g.map((m) => m.lossExtraBytes as number)), logits: Math.max(...g.map((m) => m.logitsBytes as number)) };
+}
 const mib = (b: number | null) => (b === null ? 'n/a' : `${(b / 2 ** 20).toFixed(1)} MiB`);
 
 export async function trainCommand(o: TrainCliOptions): Promise<number> {
@@ -135,6 +142,7 @@ export async function trainCommand(o: TrainCliOptions): Promise<number> {
     formatAfter: r.after?.format ?? null,
     seconds: r.seconds,
     peakBytes: r.peakBytes,
+    lossPeak: lossPeak(r.metrics),
     report: r.reportPath,
     metrics: join(outDir, 'metrics.jsonl'),
   };
@@ -144,6 +152,8 @@ export async function trainCommand(o: TrainCliOptions): Promise<number> {
     console.log(`held-out accuracy: ${r.before ? pct(r.before.accuracy) : 'n/a'} after the warm start -> ${r.after ? pct(r.after.accuracy) : 'n/a'} after GRPO` +
       (r.before && r.after ? ` (${r.after.accuracy >= r.before.accuracy ? '+' : ''}${(100 * (r.after.accuracy - r.before.accuracy)).toFixed(1)} points)` : ''));
     console.log(`time: ${(r.seconds / 60).toFixed(1)} min; peak tensor memory: warm start ${mib(r.peakBytes.sft)}, GRPO ${mib(r.peakBytes.grpo)} (${r.config.grpo.fusedLoss ? 'fused' : 'unfused'} loss${r.config.fp8 ? ', FP8' : ''})`);
+    const lp = lossPeak(r.metrics);
+    if (lp) console.log(`GRPO loss: at most ${kib(lp.extra)} above the activations (${r.config.grpo.fusedLoss ? 'grpo.fusedLossFromHidden' : 'full logits'}); the f32 logits [N, V] alone are ${kib(lp.logits)}`);
     console.log(`metrics: ${summary.metrics}${r.reportPath ? `; report: ${r.reportPath}` : ''}`);
   }
   return 0;

@@ -108,7 +108,7 @@ export async function runTraining(opts: RunOptions): Promise<RunResult> {
 
   try {
     if (emit({ kind: 'start', trainer, resumed: !!saved })) return result(true, null);
-    backend.resetPeak?.();
+    trainer.resetPeak();
     // warm start
     while (trainer.phase === 'sft' && trainer.step < config.sft.steps) {
       const m = await trainer.sftStep();
@@ -117,14 +117,14 @@ export async function runTraining(opts: RunOptions): Promise<RunResult> {
       if (emit({ kind: 'sft', m })) return result(true, null);
     }
     if (trainer.phase === 'sft') {
-      peakBytes.sft = backend.memoryStats?.().peak ?? null;
+      peakBytes.sft = trainer.peakBytes();
       before = await trainer.evaluate();
       metrics.append({ phase: 'eval', label: 'warm-start', step: 0, accuracy: before.accuracy, format: before.format, n: before.n });
       if (emit({ kind: 'eval', label: 'warm-start', r: before })) return result(true, null);
       trainer.startGrpo();
       await checkpoint();
     }
-    backend.resetPeak?.();
+    trainer.resetPeak();
     // GRPO
     while (trainer.phase === 'grpo' && trainer.step < config.grpo.steps) {
       const m = await trainer.grpoStep();
@@ -138,7 +138,7 @@ export async function runTraining(opts: RunOptions): Promise<RunResult> {
       if (emit({ kind: 'grpo', m })) return result(true, null);
     }
     if (trainer.phase === 'grpo') {
-      peakBytes.grpo = Math.max(peakBytes.grpo ?? 0, backend.memoryStats?.().peak ?? 0) || null;
+      peakBytes.grpo = Math.max(peakBytes.grpo ?? 0, trainer.peakBytes() ?? 0) || null;
       after = await trainer.evaluate();
       metrics.append({ phase: 'eval', label: 'final', step: trainer.step, accuracy: after.accuracy, format: after.format, n: after.n });
       emit({ kind: 'eval', label: 'final', r: after });

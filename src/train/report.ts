@@ -64,6 +64,11 @@ export function renderReport(r: ReportInput): string {
   const examples = (e: EvalResult | null) =>
     e ? e.examples.map((x) => `<tr><td><code>${esc(x.prompt)}</code></td><td><code>${esc(x.completion)}</code></td><td>${x.correct ? '✓' : '✗'}</td></tr>`).join('') : '';
   const gain = r.before && r.after ? r.after.accuracy - r.before.accuracy : null;
+  const lossExtra = grpo.filter((m) => typeof m.lossExtraBytes === 'number');
+  const kib = (b: number) => `${(b / 1024).toFixed(0)} KiB`;
+  const lossRow = lossExtra.length
+    ? `<tr><th>GRPO loss memory</th><td>at most ${kib(Math.max(...lossExtra.map((m) => Number(m.lossExtraBytes))))} above the activations, gradients of hidden and head included; the f32 logits [N, V] alone: ${kib(Math.max(...lossExtra.map((m) => Number(m.logitsBytes))))}</td></tr>`
+    : '';
   const tps = grpo.length ? col(grpo, 'tokens').reduce((a, b) => a + b, 0) / col(grpo, 'seconds').reduce((a, b) => a + b, 0) : 0;
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>hotpaths train — ${esc(r.config.task)}</title>
@@ -86,6 +91,7 @@ Format: ${pct(r.before?.format)} → ${pct(r.after?.format)}.</p>
 <tr><th>wall time</th><td>${(r.seconds / 60).toFixed(1)} min (warm start ${r.config.sft.steps} steps, GRPO ${r.config.grpo.steps} steps)</td></tr>
 <tr><th>GRPO tokens/s</th><td>${tps.toFixed(0)} (sequence tokens over step wall time, sampling included)</td></tr>
 <tr><th>peak tensor memory</th><td>warm start ${mib(r.peakBytes.sft)}, GRPO ${mib(r.peakBytes.grpo)} (loss ${r.config.grpo.fusedLoss ? 'fused from hidden states' : 'unfused, full logits'})</td></tr>
+${lossRow}
 </table>
 <div class="grid">
 <div><h2>Reward and accuracy of the sampled completions</h2><canvas id="reward"></canvas></div>

@@ -85,6 +85,10 @@ export interface GrpoMetrics {
   sampleSeconds: number;
   /** Tokens per second of the training part (forward, backward, optimizer over B·(L−1) positions, μ times). */
   trainTokensPerSec: number;
+  /** Peak tensor bytes the loss (and its gradient w.r.t. hidden and head) held above what was in use before it; null without memoryStats. */
+  lossExtraBytes: number | null;
+  /** Bytes of the f32 logits [B·(L−1), V] that the fused loss never materialises, for scale. */
+  logitsBytes: number;
 }
 
 export interface EvalResult {
@@ -216,6 +220,30 @@ export class Trainer {
     }
   }
 
+  /** The backend's tensor-byte peak since resetPeak(), including the peaks #peakAbove saw before its own resets. */
+  #peakSeen = 0;
+  resetPeak(): void {
+    this.backend.resetPeak?.();
+    this.#peakSeen = 0;
+  }
+  peakBytes(): number | null {
+    const s = this.backend.memoryStats?.();
+    return s ? Math.max(this.#peakSeen, s.peak) : null;
+  }
+
+  /** Runs fn and measures the peak tensor bytes above what was in use when it started (keeping the overall peak). */
+  async #peakAbove<R>(fn: () => Promise<R>): Promise<{ value: R; extra: number | null }> {
+    const be = this.backend;
+    if (!be.memoryStats || !be.resetPeak) return { value: await fn(), extra: null };
+    const s0 = be.memoryStats();
+    this.#peakSeen = Math.max(this.#peakSeen, s0.peak);
+    be.resetPeak();
+    const value = await fn();
+    const s1 = be.memoryStats();
+    this.#peakSeen = Math.max(this.#peakSeen, s1.peak);
+    return { value, extra: s1.peak - s0.inUse };
+  }
+
   /** A training problem whose prompt is not a held-out one. */
   nextProblem(): Problem {
     for (;;) {
@@ -315,6 +343,7 @@ export class Trainer {
     let oldLogp: Tensor | null = null;
     let stats = { loss: 0, clipFraction: 0, meanKl: 0, meanRatio: 0 };
     let gradNorm = 0;
+    let lossExtraBytes: number | null = null;
     const loads: Int32Array[][] = [];
     const head = () => this.model.params.get('head')!;
     for (let it = 0; it < gc.mu; it++) {
@@ -327,19 +356,18 @@ export class Trainer {
         oldLogp = viewAs(r.logp, [B, T]);
       }
       const lossArgs = { oldLogp: oldLogp!, refLogp, advantages: adv, mask: maskT, beta: gc.beta, epsLow: gc.epsLow, epsHigh: gc.epsHigh, agg: gc.agg };
-      let dHidden: Tensor, dHead: Tensor;
-      if (gc.fusedLoss) {
-        const r = await grpo.fusedLossFromHidden({ ...lossArgs, hidden: fwd.hidden, headWeight: head(), targets: targetsT, temperature: gc.temperature });
-        r.logp.dispose();
-        dHidden = r.dHidden;
-        dHead = r.dHeadWeight;
-        stats = { loss: r.loss, ...r.stats };
-      } else {
+      const { value: lossOut, extra } = await this.#peakAbove(async () => {
+        if (gc.fusedLoss) {
+          const r = await grpo.fusedLossFromHidden({ ...lossArgs, hidden: fwd.hidden, headWeight: head(), targets: targetsT, temperature: gc.temperature });
+          r.logp.dispose();
+          return { dHidden: r.dHidden, dHead: r.dHeadWeight, stats: { loss: r.loss, ...r.stats } };
+        }
         const u = await this.#unfusedLoss(fwd.hidden, head(), targetsFlat, B, T, lossArgs);
-        dHidden = u.dHidden;
-        dHead = u.dHead;
-        stats = { loss: u.loss, ...u.stats };
-      }
+        return { dHidden: u.dHidden, dHead: u.dHead, stats: { loss: u.loss, ...u.stats } };
+      });
+      const { dHidden, dHead } = lossOut;
+      stats = lossOut.stats;
+      if (extra !== null) lossExtraBytes = Math.max(lossExtraBytes ?? 0, extra);
       const grads = this.model.zeroGrads();
       await nn.addScaled(grads.get('head')!, dHead, 1, { out: grads.get('head')! });
       await this.model.backward(fwd.cache!, dHidden, grads);
@@ -358,6 +386,7 @@ export class Trainer {
       kl: stats.meanKl, clipFraction: stats.clipFraction, ratio: stats.meanRatio, loss: stats.loss, gradNorm,
       length: length / B, tokens: B * L,
       seconds: (t2 - t0) / 1000, sampleSeconds: (t1 - t0) / 1000, trainTokensPerSec: (B * T * gc.mu) / ((t2 - t1) / 1000),
+      lossExtraBytes, logitsBytes: B * T * this.config.model.vocab * 4,
     };
   }
 
