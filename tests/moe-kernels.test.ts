@@ -144,6 +144,8 @@ for (const { name, backend: b } of variants) {
         [false, HOT],
         [true, { ...HOT, scoring: 'softmax', groupScore: 'max', normTopkProb: false, routedScalingFactor: 1 }],
         [false, { ...HOT, nGroup: 1, topkGroup: 1, topk: 6 }],
+        // k > 8: webgpu's repeated-argmax path (k ≤ 8 merges per-invocation lists)
+        [true, { ...HOT, nGroup: 4, topkGroup: 2, topk: 12 }],
       ] as const) {
         const tag = `seed ${seed} ${name} ${p.scoring} grid ${grid} nGroup ${p.nGroup}`;
         // gridded: logits on multiples of 1/4 in [−2, 2] and biases on multiples of 1/16: many exact ties
@@ -244,7 +246,11 @@ for (const { name, backend: b } of variants) {
     it('permute / unpermute / weight grad: ragged rows, f32 and bf16, mixed dtypes, positions outside [0, P) skipped', async () => {
       const seed = freshSeed();
       const r = rng(seed);
-      for (const [T, k, E, bs, H, dt, outDt] of [[120, 4, 16, 8, 13, 'f32', 'f32'], [64, 8, 32, 16, 1, 'bf16', 'bf16'], [33, 2, 5, 4, 64, 'bf16', 'f32'], [40, 3, 7, 1, 9, 'f32', 'bf16']] as const) {
+      for (const [T, k, E, bs, H, dt, outDt] of [
+        [120, 4, 16, 8, 13, 'f32', 'f32'], [64, 8, 32, 16, 1, 'bf16', 'bf16'], [33, 2, 5, 4, 64, 'bf16', 'f32'], [40, 3, 7, 1, 9, 'f32', 'bf16'],
+        // whole 16-byte rows (the webgpu row kernels), and bf16 rows of whole 4-element groups only
+        [50, 2, 6, 4, 32, 'f32', 'bf16'], [30, 4, 9, 8, 12, 'bf16', 'bf16'],
+      ] as const) {
         const tag = `seed ${seed} ${name} T=${T} H=${H} ${dt}->${outDt}`;
         const idx = pairIndices(r, T * k, E, false);
         const Pmax = R.alignRowsMax(T * k, E, bs);

@@ -97,12 +97,83 @@ struct RouteScratch {
 static inline bool ranks_before(float va, int64_t a, float vb, int64_t b) { return va > vb || (va == vb && a < b); }
 static constexpr float NEG_INF_F = -std::numeric_limits<float>::infinity();
 
+#if HP_X86
+// e^x on 4 f64 lanes, x in [−708, 709] (clamped; a NaN lane gives garbage, the caller replaces it):
+// x = n·ln2 + r (Cody–Waite, |r| ≤ ½ln2), e^r by its Taylor polynomial to degree 13 (truncation
+// 4e−18), 2^n in the exponent field. Within 2 ulps of f64: the f32 scores rounded from it equal the
+// reference's (Math.exp) unless the exact value lies within ~2^−51 of an f32 rounding midpoint.
+HP_AVX2 static inline __m256d exp4(__m256d x) {
+  static constexpr double INV_FACT[14] = {1.0, 1.0, 1.0 / 2, 1.0 / 6, 1.0 / 24, 1.0 / 120, 1.0 / 720, 1.0 / 5040, 1.0 / 40320, 1.0 / 362880,
+                                          1.0 / 3628800, 1.0 / 39916800, 1.0 / 479001600, 1.0 / 6227020800.0};
+  x = _mm256_min_pd(_mm256_max_pd(x, _mm256_set1_pd(-708.0)), _mm256_set1_pd(709.0));
+  const __m256d n = _mm256_round_pd(_mm256_mul_pd(x, _mm256_set1_pd(1.4426950408889634)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256d r = _mm256_fnmadd_pd(n, _mm256_set1_pd(6.93147180369123816490e-01), x);  // ln2_hi: n·ln2_hi is exact
+  r = _mm256_fnmadd_pd(n, _mm256_set1_pd(1.90821492927058770002e-10), r);        // ln2_lo
+  __m256d p = _mm256_set1_pd(INV_FACT[13]);
+  for (int k = 12; k >= 0; k--) p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(INV_FACT[k]));
+  const __m256i e = _mm256_slli_epi64(_mm256_add_epi64(_mm256_cvtepi32_epi64(_mm256_cvtpd_epi32(n)), _mm256_set1_epi64x(1023)), 52);
+  return _mm256_mul_pd(p, _mm256_castsi256_pd(e));
+}
+
+// s[0, h) = f32(1 / (1 + e^−x)) in f64 for the largest h ≤ E that is a multiple of 8; ORs a NaN into *nan
+HP_AVX2 static int64_t sigmoid_avx2(const float* x, int64_t E, float* s, bool* nan) {
+  const __m256d one = _mm256_set1_pd(1.0);
+  __m256 bad = _mm256_setzero_ps();
+  int64_t e = 0;
+  for (; e + 8 <= E; e += 8) {
+    const __m256 xv = _mm256_loadu_ps(x + e);
+    const __m256 isnan = _mm256_cmp_ps(xv, xv, _CMP_UNORD_Q);
+    bad = _mm256_or_ps(bad, isnan);
+    const __m256d lo = _mm256_cvtps_pd(_mm256_castps256_ps128(xv)), hi = _mm256_cvtps_pd(_mm256_extractf128_ps(xv, 1));
+    const __m128 slo = _mm256_cvtpd_ps(_mm256_div_pd(one, _mm256_add_pd(one, exp4(_mm256_sub_pd(_mm256_setzero_pd(), lo)))));
+    const __m128 shi = _mm256_cvtpd_ps(_mm256_div_pd(one, _mm256_add_pd(one, exp4(_mm256_sub_pd(_mm256_setzero_pd(), hi)))));
+    const __m256 sv = _mm256_insertf128_ps(_mm256_castps128_ps256(slo), shi, 1);
+    _mm256_storeu_ps(s + e, _mm256_blendv_ps(sv, xv, isnan));  // NaN stays NaN
+  }
+  if (_mm256_movemask_ps(bad)) *nan = true;
+  return e;
+}
+
+// Σ e^(x − m) over the first multiple of 8 of [0, E), in f64 lanes (their sum in lane order)
+HP_AVX2 static int64_t softmax_sum_avx2(const float* x, int64_t E, double m, double* sum) {
+  __m256d acc = _mm256_setzero_pd();
+  const __m256d mv = _mm256_set1_pd(m);
+  int64_t e = 0;
+  for (; e + 8 <= E; e += 8) {
+    const __m256 xv = _mm256_loadu_ps(x + e);
+    acc = _mm256_add_pd(acc, exp4(_mm256_sub_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(xv)), mv)));
+    acc = _mm256_add_pd(acc, exp4(_mm256_sub_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(xv, 1)), mv)));
+  }
+  alignas(32) double l[4];
+  _mm256_store_pd(l, acc);
+  *sum = (l[0] + l[1]) + (l[2] + l[3]);
+  return e;
+}
+
+// s[0, h) = f32(e^(x − m) / sum) for the first multiple of 8
+HP_AVX2 static int64_t softmax_div_avx2(const float* x, int64_t E, double m, double sum, float* s) {
+  const __m256d mv = _mm256_set1_pd(m), inv = _mm256_set1_pd(sum);
+  int64_t e = 0;
+  for (; e + 8 <= E; e += 8) {
+    const __m256 xv = _mm256_loadu_ps(x + e);
+    const __m128 lo = _mm256_cvtpd_ps(_mm256_div_pd(exp4(_mm256_sub_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(xv)), mv)), inv));
+    const __m128 hi = _mm256_cvtpd_ps(_mm256_div_pd(exp4(_mm256_sub_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(xv, 1)), mv)), inv));
+    _mm256_storeu_ps(s + e, _mm256_insertf128_ps(_mm256_castps128_ps256(lo), hi, 1));
+  }
+  return e;
+}
+#endif
+
 // One token: logits x [E] -> scores s [E], weights w [k], indices idx [k] (best first).
 static void route_token(const float* x, const float* bias, const RouteParams& p, RouteScratch& sc, float* s, float* w, int32_t* idx) {
   const int64_t E = p.E, k = p.k;
   bool nan = false;
   if (p.scoring == SCORING_SIGMOID) {
-    for (int64_t e = 0; e < E; e++) {
+    int64_t e = 0;
+#if HP_X86
+    if (g_moe_avx2) e = sigmoid_avx2(x, E, s, &nan);
+#endif
+    for (; e < E; e++) {
       const double v = x[e];
       if (std::isnan(v)) nan = true;
       s[e] = (float)(1.0 / (1.0 + std::exp(-v)));
@@ -113,9 +184,23 @@ static void route_token(const float* x, const float* bias, const RouteParams& p,
       if (std::isnan(x[e])) nan = true;
       m = std::max(m, (double)x[e]);
     }
-    double sum = 0;
-    for (int64_t e = 0; e < E; e++) sum += std::exp((double)x[e] - m);
-    for (int64_t e = 0; e < E; e++) s[e] = nan ? NAN : (float)(std::exp((double)x[e] - m) / sum);
+    // an infinite max gives inf − inf = NaN somewhere: the whole row NaN, as the reference's sum
+    if (std::isinf(m)) nan = true;
+    if (nan) {
+      for (int64_t e = 0; e < E; e++) s[e] = NAN;
+    } else {
+      double sum = 0;
+      int64_t e = 0;
+#if HP_X86
+      if (g_moe_avx2) e = softmax_sum_avx2(x, E, m, &sum);
+#endif
+      for (; e < E; e++) sum += std::exp((double)x[e] - m);
+      e = 0;
+#if HP_X86
+      if (g_moe_avx2) e = softmax_div_avx2(x, E, m, sum, s);
+#endif
+      for (; e < E; e++) s[e] = (float)(std::exp((double)x[e] - m) / sum);
+    }
   }
   float* key = sc.key.data();
   for (int64_t e = 0; e < E; e++) {

@@ -1,4 +1,4 @@
-// moe/align_fill.wgsl — pass 4 of align, one invocation per row of [0, Pmax): the rows the scatter
+// moe/align_fill.wgsl — pass 5 of align, one invocation per row of [0, Pmax): the rows the scatter
 // does not write. A row at or past P = offsets[E], or in expert e's segment at or past
 // offsets[e] + kept[e] (padding), gets sortedPairs = the sentinel T·k and rowExpert = −1; the first
 // row of each block writes blockExpert = the segment's expert (−1 past P). The expert of a row is the

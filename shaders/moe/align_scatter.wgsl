@@ -1,4 +1,4 @@
-// moe/align_scatter.wgsl — pass 3 of align, one workgroup per chunk of WG consecutive pair ids:
+// moe/align_scatter.wgsl — pass 4 of align, one workgroup per chunk of WG consecutive pair ids:
 // indices: i32 [T·k], hist (each chunk's first rank per expert), segs (offsets, kept)
 // -> sortedPairs, rowExpert: i32 [Pmax] at the real rows, pairPos: i32 [T·k].
 // Pair id = c·WG + lid ranks r = hist[c, e] + #{lanes j < lid of the chunk with the same expert e}

@@ -3,7 +3,8 @@
 //   s = sigmoid(z) (SOFTMAX = false) or softmax over E, correctly rounded to f32 (exact.wgsl: the
 //   reference's f64-then-rounded value); s' = s + b (f32, selection only)
 //   group score = sum of the group's two best s' (f32) or its best (flags & 2); keep topkGroup groups
-//   top-k of s' among the kept groups' experts by repeated argmax, best first
+//   top-k of s' among the kept groups' experts, best first: per-invocation sorted lists merged in a
+//   tree when k ≤ 8, else by repeated argmax
 //   w_j = s[i_j], divided by (Σ_j s[i_j] + 1e-20) when normalising (flags & 4), times the scaling factor (f32 math; the
 //   division is WGSL's, within 2.5 ulp)
 // Every comparison is on moe_key (exact integers): larger score first, then the lower group / expert
@@ -25,6 +26,9 @@ override WG: u32 = 64u;
 override MAX_E: u32 = 256u;
 override SOFTMAX: bool = false;
 
+// the longest per-invocation candidate list of the fast top-k (WG·KL ≤ 512: red_k, red_i)
+const KL: u32 = 8u;
+
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> logits: array<f32>;
 @group(0) @binding(2) var<storage, read> bias: array<f32>; // read only when flags & 1
@@ -34,8 +38,10 @@ override SOFTMAX: bool = false;
 @group(0) @binding(6) var<storage, read> exact_consts: array<u32>;
 
 var<workgroup> key: array<u32, MAX_E>;   // s' keys; KEY_NONE once taken or outside the kept groups
-var<workgroup> red_k: array<u32, 256>;   // argmax reduction: key; softmax max (key) and sum (96 bits: red_k, red_i, red_w)
-var<workgroup> red_i: array<u32, 256>;   //                   expert
+// reductions: softmax max (key) and sum (96 bits: red_k, red_i, red_w); the top-k candidate lists
+// (KL a invocation: red_k keys, red_i experts); argmax (k > KL: red_k, red_i)
+var<workgroup> red_k: array<u32, 512>;
+var<workgroup> red_i: array<u32, 512>;
 var<workgroup> red_w: array<u32, 256>;
 var<workgroup> group_key: array<u32, 256>; // nGroup ≤ 256 (the launcher checks)
 var<workgroup> kept_group: array<u32, 256>;
@@ -116,6 +122,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     let m = moe_key_value(mk);
     // a NaN logit, or an infinite max (inf − inf), makes the whole row NaN, as in the reference
     let bad = atomicLoad(&nan_seen) != 0u || (bitcast<u32>(m) & 0x7fffffffu) == 0x7f800000u;
+    if (bad && lid == 0u) { atomicOr(&nan_seen, 1u); } // NaN weights too, from bits (not from NaN arithmetic)
     // S = Σ_e e^(x_e − m) in Q63 (96 bits), terms below 2^−63 dropped (S ≥ 1: relative error < E·2^−63)
     var part = vec3<u32>(0u, 0u, 0u);
     if (!bad) {
@@ -208,7 +215,55 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     workgroupBarrier();
   }
 
-  // top-k by repeated argmax: each invocation offers the best of its experts e ≡ lid (mod WG)
+  if (k <= KL) {
+    // top-k, k ≤ KL: each invocation keeps the sorted top-k of its experts e ≡ lid (mod WG) by
+    // insertion, then the WG lists are merged pairwise in log2(WG) rounds (few barriers)
+    var lk: array<u32, KL>;
+    var li: array<u32, KL>;
+    var n = 0u;
+    for (var e = lid; e < E; e = e + WG) {
+      let v = key[e];
+      if (v == KEY_NONE) { continue; } // outside the kept groups
+      if (n == k && !moe_before(v, e, lk[k - 1u], li[k - 1u])) { continue; }
+      var j = k - 1u;
+      if (n < k) { j = n; n = n + 1u; }
+      while (j > 0u && moe_before(v, e, lk[j - 1u], li[j - 1u])) {
+        lk[j] = lk[j - 1u];
+        li[j] = li[j - 1u];
+        j = j - 1u;
+      }
+      lk[j] = v;
+      li[j] = e;
+    }
+    for (var j = 0u; j < KL; j = j + 1u) {
+      red_k[lid * KL + j] = select(KEY_NONE, lk[j], j < n);
+      red_i[lid * KL + j] = select(0xffffffffu, li[j], j < n);
+    }
+    workgroupBarrier();
+    // after the round of width s, list lid (a multiple of 2s) holds the best k of lists lid .. lid + 2s − 1
+    for (var s = 1u; s < WG; s = s * 2u) {
+      if (lid % (2u * s) == 0u) {
+        let a = lid * KL;
+        let b = (lid + s) * KL;
+        var ia = 0u;
+        var ib = 0u;
+        for (var j = 0u; j < k; j = j + 1u) {
+          let take_a = ib >= k || (ia < k && moe_before(red_k[a + ia], red_i[a + ia], red_k[b + ib], red_i[b + ib]));
+          if (take_a) { lk[j] = red_k[a + ia]; li[j] = red_i[a + ia]; ia = ia + 1u; }
+          else { lk[j] = red_k[b + ib]; li[j] = red_i[b + ib]; ib = ib + 1u; }
+        }
+        for (var j = 0u; j < k; j = j + 1u) {
+          red_k[a + j] = lk[j];
+          red_i[a + j] = li[j];
+        }
+      }
+      workgroupBarrier();
+    }
+    if (lid == 0u) {
+      for (var j = 0u; j < k; j = j + 1u) { indices[t * k + j] = i32(red_i[j]); }
+    }
+  } else {
+  // top-k, k > KL: repeated argmax, each invocation offering the best of its experts e ≡ lid (mod WG)
   for (var j = 0u; j < k; j = j + 1u) {
     var bk = KEY_NONE;
     var bi = 0xffffffffu;
@@ -222,6 +277,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
       key[best] = KEY_NONE;
     }
     workgroupBarrier();
+  }
   }
 
   // weights from the unbiased scores this workgroup wrote (storageBarrier makes them visible)

@@ -1,7 +1,7 @@
 // MoE launchers (MoeKernels): the router and its backward (a workgroup per token), the bias update and
 // the aux loss (small reductions; the loss is read back, as auxLoss returns a number), the dispatch
-// layout, align (histogram per chunk of pairs with atomics, a scan, a deterministic scatter, a padding
-// fill), the row permutations and copyRows. Shapes, dtypes and options were checked by src/ops/moe.ts;
+// layout, align (histogram per chunk of pairs with atomics, a scan per expert over the chunks, the
+// segment offsets, a deterministic scatter, a padding fill), the row permutations and copyRows. Shapes, dtypes and options were checked by src/ops/moe.ts;
 // index values were not (GPU tensors are not read back for that): the kernels skip an expert index
 // outside [0, E), a pair id outside [0, T·k) and a row position outside [0, P), never reading or
 // writing out of bounds (align counts the bad indices in info[2]). Floats reach the shaders as f32
@@ -26,27 +26,36 @@ export const MOE_SHADER_FILES = [
   'moe/layout.wgsl',
   'moe/align_count.wgsl',
   'moe/align_scan.wgsl',
+  'moe/align_offsets.wgsl',
   'moe/align_scatter.wgsl',
   'moe/align_fill.wgsl',
   'moe/permute.wgsl',
+  'moe/permute_rows.wgsl',
   'moe/permute_bytes.wgsl',
   'moe/unpermute.wgsl',
+  'moe/unpermute_rows.wgsl',
   'moe/unpermute_weight_grad.wgsl',
   'moe/copy_bytes.wgsl',
 ] as const;
 
 const COMMON = 'moe/common.wgsl';
-/** Invocations per token in route and its backward, and per pair in unpermuteWeightGrad. */
-const WG_ROW = 64;
+/** Invocations per token in route and its backward, and per pair in unpermuteWeightGrad: one NVIDIA warp (barriers are cheap within it); on lavapipe 32 ran 1.2x faster than 64 (route, T 4096). */
+const WG_ROW = 32;
 const WG_ELEMENTWISE = 256;
-/** Words each invocation of permute/unpermute writes (fewer invocations: what lavapipe likes). */
+/** Invocations per row in the row kernels of permute/unpermute. */
+const WG_ROWS = 128;
+/** Words each invocation of the elementwise permute/unpermute writes (fewer invocations: what lavapipe likes). */
 const PER_INVOCATION = 4;
-/** Pairs per chunk of align: the scatter's workgroup, which ranks its pairs among themselves. */
-const ALIGN_CHUNK = 256;
+/**
+ * Pairs per chunk of align: the scatter's workgroup, whose invocations rank their pair by counting
+ * the lower lanes with the same expert (CHUNK compares a pair). 64: on lavapipe 5x faster than 256 at
+ * T 4096 (the scan, a workgroup per expert, takes the 4x longer chunk columns in parallel).
+ */
+const ALIGN_CHUNK = 64;
 /** Groups route can score (its workgroup arrays). */
 const MAX_GROUPS = 256;
-/** route's workgroup storage besides the key array: three 256-entry reduction arrays, two group arrays, a flag. */
-const ROUTE_FIXED_SHARED = 4 * (3 * 256 + 2 * MAX_GROUPS) + 4;
+/** route's workgroup storage besides the key array: reduction / candidate arrays (512, 512, 256 words), two group arrays, a flag. */
+const ROUTE_FIXED_SHARED = 4 * (512 + 512 + 256 + 2 * MAX_GROUPS) + 4;
 
 /** What the launchers need from the backend. */
 export interface MoeLaunchContext {
@@ -256,8 +265,10 @@ export function createMoeKernels(ctx: MoeLaunchContext): Required<MoeKernels> {
           const count = ctx.pipelines.get(['moe/align_count.wgsl'], { WG: WG_ELEMENTWISE, CHUNK: ALIGN_CHUNK });
           ctx.batcher.dispatch(count, [pairs, E], [b(indices, 'indices'), b(hist, 'hist'), b(info, 'info')], Math.ceil(pairs / WG_ELEMENTWISE));
         }
-        const scan = ctx.pipelines.get(['moe/align_scan.wgsl'], { WG: 256 });
-        ctx.batcher.dispatch(scan, [E, chunks, blockSize, capacity], [b(hist, 'hist'), b(segs, 'segs'), b(counts, 'counts'), b(info, 'info')], 1);
+        const scan = ctx.pipelines.get(['moe/align_scan.wgsl'], { WG: 64 });
+        ctx.batcher.dispatch(scan, [E, chunks, blockSize, capacity], [b(hist, 'hist'), b(segs, 'segs'), b(counts, 'counts'), b(info, 'info')], E);
+        const offsets = ctx.pipelines.get(['moe/align_offsets.wgsl'], { WG: 256 });
+        ctx.batcher.dispatch(offsets, [E], [b(segs, 'segs'), b(info, 'info')], 1);
         if (pairs > 0) {
           const scatter = ctx.pipelines.get(['moe/align_scatter.wgsl'], { WG: ALIGN_CHUNK });
           ctx.batcher.dispatch(scatter, [pairs, E], [
@@ -281,6 +292,15 @@ export function createMoeKernels(ctx: MoeLaunchContext): Required<MoeKernels> {
       const P = out.shape[0]!;
       const n = words(out.dtype, P * H);
       if (n === 0) return;
+      const perUnit = x.dtype === 'bf16' ? 8 : 4;
+      if (H % perUnit === 0 && T > 0) {
+        // whole 16-byte units a row: a workgroup per row
+        const p = ctx.pipelines.get([COMMON, 'moe/permute_rows.wgsl'], { WG: WG_ROWS, BF16: x.dtype === 'bf16', HAS_W: weights !== null });
+        ctx.batcher.dispatch(p, [P, H / perUnit, T * k, k], [
+          bind(x, 'moe.permute x'), bind(rows, 'moe.permute rows'), bind(weights ?? rows, 'moe.permute weights'), bind(out, 'moe.permute out'),
+        ], P);
+        return;
+      }
       const p = ctx.pipelines.get([COMMON, 'moe/permute.wgsl'], { WG: WG_ELEMENTWISE, PER_INVOCATION, BF16: x.dtype === 'bf16', HAS_W: weights !== null });
       ctx.batcher.dispatch(p, [P, H, T * k, k, n], [
         bind(x, 'moe.permute x'), bind(rows, 'moe.permute rows'), bind(weights ?? rows, 'moe.permute weights'), bind(out, 'moe.permute out'),
@@ -305,6 +325,14 @@ export function createMoeKernels(ctx: MoeLaunchContext): Required<MoeKernels> {
       const [T, k] = pairPos.shape as [number, number];
       const n = words(out.dtype, T * H);
       if (n === 0) return;
+      if (H % 4 === 0) {
+        // whole 4-element groups a row: a workgroup per token
+        const p = ctx.pipelines.get([COMMON, 'moe/unpermute_rows.wgsl'], { WG: WG_ROWS, Y_BF16: y.dtype === 'bf16', OUT_BF16: out.dtype === 'bf16', HAS_W: weights !== null });
+        ctx.batcher.dispatch(p, [T, H / 4, k, P], [
+          bind(y, 'moe.unpermute y'), bind(pairPos, 'moe.unpermute pairPos'), bind(weights ?? pairPos, 'moe.unpermute weights'), bind(out, 'moe.unpermute out'),
+        ], T);
+        return;
+      }
       const p = ctx.pipelines.get([COMMON, 'moe/unpermute.wgsl'], {
         WG: WG_ELEMENTWISE, PER_INVOCATION, Y_BF16: y.dtype === 'bf16', OUT_BF16: out.dtype === 'bf16', HAS_W: weights !== null,
       });
