@@ -12,6 +12,8 @@ import { fp8Cases } from '../bench/fp8.bench.js';
 import { gemmCases } from '../bench/gemm.bench.js';
 import { logprobCases } from '../bench/logprob.bench.js';
 import { nnCases } from '../bench/nn.bench.js';
+import { TASK_NAMES } from './train/tasks/index.js';
+import { intArg, numArg, trainCommand, type TrainCliOptions } from './train/cli.js';
 import { moeCases } from '../bench/moe.bench.js';
 
 const program = new Command();
@@ -98,16 +100,33 @@ program
 
 program
   .command('train')
-  .description('GRPO-train a small MoE transformer on a verifiable task (not yet built: issue 6)')
-  .option('--task <name>', 'task', 'arithmetic')
-  .option('--backend <name>', 'backend', 'auto')
-  .option('--steps <n>', 'GRPO steps')
-  .option('--fp8', 'FP8 linear layers')
-  .option('--out <dir>', 'output directory')
-  .option('--resume', 'resume from the output directory')
-  .action(() => {
-    console.error('hotpaths train: the GRPO trainer is not built yet (tracked in issue 6). Try `hotpaths info` or `hotpaths bench`.');
-    process.exitCode = 2;
+  .description('GRPO-train a small MoE transformer on a verifiable task: a short supervised warm start, then GRPO with rule-based rewards; prints held-out accuracy before and after and writes metrics, checkpoints and an HTML report')
+  .addOption(new Option('--task <name>', 'task').choices([...TASK_NAMES]).default('arithmetic'))
+  .addOption(new Option('--backend <name>', 'backend (default: the best one with every family the trainer needs)').choices(['auto', ...BACKEND_NAMES]).default('auto'))
+  .option('--steps <n>', 'GRPO steps', intArg)
+  .option('--sft-steps <n>', 'warm-start (SFT) steps', intArg)
+  .option('--fp8', 'run the linear layers through FP8 block-scaled GEMM (f32 master weights)')
+  .option('--out <dir>', 'output folder (metrics.jsonl, checkpoints, report.html)')
+  .option('--resume', 'continue from the checkpoint in --out (same config, same RNG streams)')
+  .option('--seed <n>', 'seed of every random stream', intArg)
+  .option('--prompts <n>', 'prompts per GRPO step', intArg)
+  .option('--group <n>', 'completions per prompt (G)', intArg)
+  .option('--mu <n>', 'optimizer steps per batch of samples (μ)', intArg)
+  .option('--beta <x>', 'KL weight to the warm-start model (0 skips the reference model)', numArg)
+  .option('--lr <x>', 'GRPO learning rate', numArg)
+  .option('--temperature <x>', 'sampling temperature', numArg)
+  .option('--top-p <x>', 'nucleus sampling mass', numArg)
+  .option('--unfused-loss', 'compute the GRPO loss through full [N, V] logits instead of grpo.fusedLossFromHidden (memory comparison)')
+  .option('--eval-prompts <n>', 'held-out prompts for the before/after accuracy', intArg)
+  .option('--eval-every <n>', 'also measure held-out accuracy every n GRPO steps', intArg)
+  .option('--checkpoint-every <n>', 'checkpoint every n steps', intArg)
+  .option('--zero-advantages', 'control run: advantages set to 0 (no reward signal)')
+  .option('--throughput', 'measure training tokens/s of the model alone (forward, backward, AdamW on a fixed random batch) instead of training; compare with bench/peers/torch_train.py')
+  .option('--batch <n>', 'sequences per step for --throughput (default 128)', intArg)
+  .option('--seq <n>', 'tokens per sequence for --throughput (default 48)', intArg)
+  .option('--json', 'print one JSON summary at the end instead of text')
+  .action(async (opts: TrainCliOptions) => {
+    process.exitCode = await trainCommand(opts);
   });
 
 program

@@ -21,3 +21,4 @@ export * as logprob from './ops/logprob.js';
 export * as grpo from './ops/grpo.js';
 export * as moe from './ops/moe.js';
 export * as nn from './ops/nn.js';
+export * as train from './train/index.js';
