@@ -172,9 +172,12 @@ describe('command line', () => {
     expect(Date.now() - started).toBeLessThan(60_000);
   });
 
-  it('train says it is not built yet and fails', () => {
-    const r = run('train');
-    expect(r.status).toBe(2);
-    expect(r.stderr).toMatch(/issue 6/);
+  it('train rejects a bad task or step count with a message naming the choices, before any work', () => {
+    const bad = run('train', '--task', 'nope');
+    expect(bad.status).not.toBe(0);
+    expect(bad.stderr).toMatch(/arithmetic, countdown/);
+    const steps = run('train', '--steps', '-3');
+    expect(steps.status).not.toBe(0);
+    expect(steps.stderr).toMatch(/--steps/);
   });
 });
