@@ -1260,7 +1260,19 @@ for (const u of [...under, { name: 'reference' as const, backend: ref.backend, s
           expectEqual(await readI(dg[i]!.recvIndices), await readI(dw[i]!.recvIndices), `${tag} recvIndices ${i}`);
           const ew = dw[i]!.expertX, eg = dg[i]!.expertX;
           if ('data' in ew && 'data' in eg) {
-            expectEqual((await eg.data.read()) as Uint8Array, (await ew.data.read()) as Uint8Array, `${tag} expertX codes ${i}`);
+            // the payload moves bit-exact; its codes come from the backend's fp8.quantize, which on a real
+            // GPU may land one e4m3 step away where x/scale sits within an ulp of a rounding midpoint
+            // (WGSL's division need not be exact; tests/fp8.test.ts allows the same): adjacent codes of
+            // one sign only, and rarely
+            const cg = (await eg.data.read()) as Uint8Array, cw = (await ew.data.read()) as Uint8Array;
+            expect(cg.length, `${tag} expertX codes ${i}: length`).toBe(cw.length);
+            let off = 0;
+            for (let j = 0; j < cw.length; j++) {
+              if (cg[j] === cw[j]) continue;
+              off++;
+              expect((cg[j]! & 0x80) === (cw[j]! & 0x80) && Math.abs((cg[j]! & 0x7f) - (cw[j]! & 0x7f)) === 1, `${tag} expertX codes ${i}[${j}]: got ${cg[j]}, want ${cw[j]} (not one step apart)`).toBe(true);
+            }
+            expect(off, `${tag} expertX codes ${i}: ${off} of ${cw.length} one step off`).toBeLessThanOrEqual(Math.max(2, cw.length / 1000));
             expectEqual(await readF(eg.scales), await readF(ew.scales), `${tag} expertX scales ${i}`);
           } else expectEqual((await (eg as Tensor).read()) as Uint16Array, (await (ew as Tensor).read()) as Uint16Array, `${tag} expertX ${i}`);
         }
