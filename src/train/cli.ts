@@ -89,7 +89,7 @@ export async function trainCommand(o: TrainCliOptions): Promise<number> {
   if (o.resume) {
     const saved = readCheckpoint(outDir);
     if (!saved) throw new Error(`--resume: no checkpoint.json in ${outDir}`);
-    if (!o.json) console.error(`hotpaths train: resuming ${outDir} at ${saved.state.phase} step ${saved.state.step} (its saved config; --steps may raise the GRPO steps)`);
+    if (!o.json) console.error(`hotpaths train: resuming ${outDir} at ${saved.state.phase} step ${saved.state.step} with its saved config${o.steps !== undefined ? ` (GRPO steps now ${o.steps})` : ''}`);
   }
   const { backend, note } = await chooseTrainBackend(o.backend);
   if (note && !o.json) console.error(`hotpaths train: ${note}`);
@@ -129,7 +129,7 @@ export async function trainCommand(o: TrainCliOptions): Promise<number> {
     }
   };
 
-  const r = await runTraining({ config, backend, outDir, resume: !!o.resume, onEvent });
+  const r = await runTraining({ config, backend, outDir, resume: !!o.resume, ...(o.resume && o.steps !== undefined ? { resumeSteps: o.steps } : {}), onEvent });
   bar?.stop();
   const summary = {
     task: r.config.task,

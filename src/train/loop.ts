@@ -28,8 +28,10 @@ export interface RunOptions {
   config: TrainConfig;
   backend: Backend;
   outDir: string;
-  /** Continue from outDir's checkpoint (its config wins over `config`, except grpo.steps, which may be raised). */
+  /** Continue from outDir's checkpoint (its config replaces `config`). */
   resume?: boolean;
+  /** With resume: run this many GRPO steps in all instead of the saved config's (to extend a finished run, say). */
+  resumeSteps?: number;
   /** Progress; returning 'stop' ends the run at once, like a kill (tests use it). */
   onEvent?: (e: RunEvent) => void | 'stop';
   /** Write report.html at the end (default true). */
@@ -78,7 +80,7 @@ export async function runTraining(opts: RunOptions): Promise<RunResult> {
   mkdirSync(outDir, { recursive: true });
   const saved = opts.resume ? readCheckpoint(outDir) : null;
   if (opts.resume && !saved) throw new Error(`--resume: no ${CHECKPOINT} in ${outDir}`);
-  const config: TrainConfig = saved ? { ...saved.config, grpo: { ...saved.config.grpo, steps: Math.max(saved.config.grpo.steps, opts.config.grpo.steps) } } : opts.config;
+  const config: TrainConfig = saved ? { ...saved.config, grpo: { ...saved.config.grpo, steps: opts.resumeSteps ?? saved.config.grpo.steps } } : opts.config;
   const trainer = new Trainer(backend, config);
   let before: EvalResult | null = saved?.before ?? null;
   let after: EvalResult | null = null;
@@ -87,6 +89,7 @@ export async function runTraining(opts: RunOptions): Promise<RunResult> {
   if (saved) {
     const { tensors } = readSafetensors(join(outDir, saved.tensors));
     trainer.importState(saved.state, (name) => tensors.get(name)?.data as Float32Array | undefined);
+    if (trainer.phase === 'done' && trainer.step < config.grpo.steps) trainer.phase = 'grpo'; // a finished run given more steps
   }
   const metrics = new MetricsLog(join(outDir, 'metrics.jsonl'), { keep: saved?.metricsCount ?? 0 });
   const emit = (e: RunEvent) => opts.onEvent?.(e) === 'stop';

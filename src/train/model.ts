@@ -109,7 +109,7 @@ export type Params = Map<string, Tensor>;
 
 const zeros = (b: Backend, shape: readonly number[]) => b.fromHost(new Float32Array(shape.reduce((a, s) => a * s, 1)), 'f32', shape);
 
-/** Fresh weights: norms 1, linear layers N(0, initStd²) (output projections /√(2·layers), GPT-2's), embeddings N(0, 1)·initStd·... */
+/** Fresh weights: norm weights 1; every matrix (embedding, head, gate, experts included) N(0, initStd²), the output projections wo and w2 scaled by 1/√(2·layers) (GPT-2's residual scaling). */
 export function initParams(backend: Backend, c: ModelConfig, rng: Rng): Params {
   checkConfig(c);
   const params: Params = new Map();

@@ -205,6 +205,8 @@ export class Trainer {
     const need = this.task.promptLength + this.task.maxCompletion;
     if (config.model.maxSeq < need) throw new Error(`config: model.maxSeq ${config.model.maxSeq} is shorter than the task's prompt + completion (${need})`);
     if (config.grpo.temperature <= 0) throw new Error('config: grpo.temperature must be > 0 (the log-probs are of softmax(z / T))');
+    if (config.grpo.group < 2) throw new Error('config: grpo.group must be at least 2 (advantages compare the completions of one prompt)');
+    if (config.evalPrompts < 1) throw new Error('config: evalPrompts must be at least 1');
     this.model = Model.create(backend, config.model, new Rng(config.seed, 'init'), { fp8: config.fp8 });
     this.opt = new AdamW(this.model);
     this.rng = { data: new Rng(config.seed, 'data'), sample: new Rng(config.seed, 'sample') };
