@@ -38,35 +38,49 @@ export function grpoBytes(c: GrpoCase): number {
   return n * 2 + n * (c.inPlace ? 2 : 4);
 }
 
-/** Deterministic inputs: logits in [−8, 8), old/ref log-probs near the policy's, advantages ±1, a full mask. */
+/**
+ * Deterministic inputs: logits in [−8, 8), old/ref log-probs near the policy's, advantages ±1, a full
+ * mask. An op takes at most 2^31 − 1 elements per tensor (32-bit index arithmetic in every kernel), so
+ * a larger batch — the issue's 16 × 2048 × 151,936 is 5.0e9 logits — runs as micro-batches of whole
+ * sequences, each its own fusedLoss call, one after another in run() (what a trainer does anyway).
+ */
 export async function prepareGrpo(backend: Backend, c: GrpoCase): Promise<{ run: () => Promise<void>; free: () => void }> {
   const { B, T, V } = c;
-  const N = B * T;
+  const seqsPerCall = Math.max(1, Math.min(B, Math.floor((2 ** 31 - 1) / (T * V))));
   const pattern = Float32Array.from({ length: V + 4096 }, (_, i) => Math.sin(i * 0.618) * 8);
   const bits = toBf16(pattern);
-  const z = new Uint16Array(N * V);
-  for (let t = 0; t < N; t++) {
-    const o = (t * 7919) % 4096;
-    z.set(bits.subarray(o, o + V), t * V);
-  }
-  const logits = backend.fromHost(z, 'bf16', [N, V]);
-  const f = (v: Float32Array, shape: number[]) => backend.fromHost(v, 'f32', shape);
-  const lp = Float32Array.from({ length: N }, (_, i) => -12 - (i % 7) * 0.1);
-  const held: Tensor[] = [
-    logits,
-    backend.fromHost(Int32Array.from({ length: N }, (_, i) => (i * 7919) % V), 'i32', [B, T]),
-    f(lp, [B, T]),
-    f(lp.map((v) => v + 0.05), [B, T]),
-    f(Float32Array.from({ length: B }, (_, i) => (i % 2 ? 1 : -1)), [B]),
-    f(new Float32Array(N).fill(1), [B, T]),
-  ];
-  const [, targets, oldLogp, refLogp, advantages, mask] = held as [Tensor, Tensor, Tensor, Tensor, Tensor, Tensor];
-  return {
-    run: async () => {
+  const held: Tensor[] = [];
+  const calls: (() => Promise<void>)[] = [];
+  for (let b0 = 0; b0 < B; b0 += seqsPerCall) {
+    const Bc = Math.min(seqsPerCall, B - b0);
+    const N = Bc * T;
+    const z = new Uint16Array(N * V);
+    for (let t = 0; t < N; t++) {
+      const o = ((b0 * T + t) * 7919) % 4096;
+      z.set(bits.subarray(o, o + V), t * V);
+    }
+    const f = (v: Float32Array, shape: number[]) => backend.fromHost(v, 'f32', shape);
+    const lp = Float32Array.from({ length: N }, (_, i) => -12 - (i % 7) * 0.1);
+    const ts = [
+      backend.fromHost(z, 'bf16', [N, V]),
+      backend.fromHost(Int32Array.from({ length: N }, (_, i) => ((b0 * T + i) * 7919) % V), 'i32', [Bc, T]),
+      f(lp, [Bc, T]),
+      f(lp.map((v) => v + 0.05), [Bc, T]),
+      f(Float32Array.from({ length: Bc }, (_, i) => ((b0 + i) % 2 ? 1 : -1)), [Bc]),
+      f(new Float32Array(N).fill(1), [Bc, T]),
+    ];
+    held.push(...ts);
+    const [logits, targets, oldLogp, refLogp, advantages, mask] = ts as [Tensor, Tensor, Tensor, Tensor, Tensor, Tensor];
+    calls.push(async () => {
       // in place: each run overwrites the logits with a gradient; the work per element is the same
       const r = await grpo.fusedLoss({ logits, targets, oldLogp, refLogp, advantages, mask, beta: 0.04, epsHigh: 0.28, inPlace: c.inPlace });
       r.logp.dispose();
       if (!c.inPlace) r.dlogits.dispose();
+    });
+  }
+  return {
+    run: async () => {
+      for (const call of calls) await call();
     },
     free: () => held.forEach((t) => t.dispose()),
   };
