@@ -6,7 +6,7 @@ import { HotpathsError, show } from '../errors.js';
 import type { AdvantageScale, GrpoAgg, GrpoLevel, GrpoLossParams, GrpoLossStats } from '../runtime/backend.js';
 import { aggregationWeights } from '../reference/grpo.js';
 import { sliceRows, viewAs, type Tensor } from '../tensor.js';
-import { checkHidden, fromHidden, fromHiddenBackward } from './logprob.js';
+import { checkHidden, defaultTokenChunk, fromHidden, fromHiddenBackward } from './logprob.js';
 import {
   assertBoolean,
   assertDTypeIn,
@@ -316,7 +316,7 @@ async function fusedFromHiddenSinglePass(
   const [B, T] = x.targets.shape as [number, number];
   const N = B * T;
   const { H, V } = checkHidden(op, hidden, headWeight, viewAs(x.targets, [N]));
-  const want = chunkOpt ?? Math.max(64, Math.floor(N / 18 / 64) * 64, Math.min(512, Math.ceil(N / 64) * 64));
+  const want = chunkOpt ?? defaultTokenChunk(N);
   assertNumber(`${op}: chunk`, want, { min: 1, integer: true });
   // whole sequences per chunk; on GPUs a chunk's rows of hidden must start 256-byte aligned
   let seqs = Math.max(1, Math.floor(want / T));
@@ -345,7 +345,7 @@ async function fusedFromHiddenSinglePass(
   const dHidden = backend.empty('f32', [N, H]);
   const dHeadWeight = backend.empty('f32', [V, H]);
   const logpHost = new Float32Array(N);
-  let loss = 0, clipped = 0, kl = 0, ratio = 0;
+  const sums = new FusedStatSums();
   try {
     for (let b0 = 0; b0 < B; b0 += seqs) {
       const b1 = Math.min(B, b0 + seqs);
@@ -370,13 +370,7 @@ async function fusedFromHiddenSinglePass(
         await gemm.matmul(z, headWeight, false, false, null, sliceRows(dHidden, r0, r1));
         await gemm.matmul(z, h, true, false, b0 === 0 ? null : dHeadWeight, dHeadWeight);
         logpHost.set((await logp.read()) as Float32Array, r0);
-        const s = (await stats.read()) as Float32Array;
-        for (let t = 0; t < n; t++) {
-          loss += s[4 * t]!;
-          clipped += s[4 * t + 1]!;
-          kl += s[4 * t + 2]!;
-          ratio += s[4 * t + 3]!;
-        }
+        sums.add((await stats.read()) as Float32Array);
       } finally {
         held.forEach((t) => t?.dispose());
         logp.dispose();
@@ -390,11 +384,28 @@ async function fusedFromHiddenSinglePass(
   } finally {
     logits.dispose();
   }
-  const per = (v: number) => (totalTokens > 0 ? v / totalTokens : 0);
-  return {
-    loss, stats: { clipFraction: per(clipped), meanKl: x.refLogp ? per(kl) : 0, meanRatio: per(ratio) },
-    logp: backend.fromHost(logpHost, 'f32', [B, T]), dHidden, dHeadWeight,
-  };
+  return { ...sums.result(totalTokens, x.refLogp !== null), logp: backend.fromHost(logpHost, 'f32', [B, T]), dHidden, dHeadWeight };
+}
+
+/** The loss and stats of fused token-level calls: sums of their per-row stats [n, 4] (w_b·l, clipped, k3, ρ). */
+class FusedStatSums {
+  loss = 0;
+  clipped = 0;
+  kl = 0;
+  ratio = 0;
+  add(s: Float32Array): void {
+    for (let t = 0; 4 * t < s.length; t++) {
+      this.loss += s[4 * t]!;
+      this.clipped += s[4 * t + 1]!;
+      this.kl += s[4 * t + 2]!;
+      this.ratio += s[4 * t + 3]!;
+    }
+  }
+  /** The loss and the means over the batch's `totalTokens` masked tokens (0 when there are none). */
+  result(totalTokens: number, hasRef: boolean): { loss: number; stats: GrpoLossStats } {
+    const per = (v: number) => (totalTokens > 0 ? v / totalTokens : 0);
+    return { loss: this.loss, stats: { clipFraction: per(this.clipped), meanKl: hasRef ? per(this.kl) : 0, meanRatio: per(this.ratio) } };
+  }
 }
 
 export interface FusedLossResult extends Omit<LossResult, 'dlogp'> {
@@ -458,16 +469,9 @@ export async function fusedLoss(args: FusedLossArgs): Promise<FusedLossResult> {
         { logits: flat(logits), targets: viewAs(targets, [N]), oldLogp: viewAs(oldLogp, [N]), refLogp: refLogp ? viewAs(refLogp, [N]) : null, advantages: adv,
           mask: viewAs(mask, [N]), seqWeight, T, temperature, epsLow: params.epsLow, epsHigh: params.epsHigh, delta: params.delta, beta: params.beta },
         { logp: viewAs(logp, [N]), dlogits: flat(dlogits), stats });
-      const s = (await stats.read()) as Float32Array;
-      let loss = 0, clipped = 0, kl = 0, ratio = 0;
-      for (let t = 0; t < N; t++) {
-        loss += s[4 * t]!;
-        clipped += s[4 * t + 1]!;
-        kl += s[4 * t + 2]!;
-        ratio += s[4 * t + 3]!;
-      }
-      const per = (x: number) => (totalTokens > 0 ? x / totalTokens : 0);
-      return { loss, logp, dlogits, stats: { clipFraction: per(clipped), meanKl: refLogp ? per(kl) : 0, meanRatio: per(ratio) } };
+      const sums = new FusedStatSums();
+      sums.add((await stats.read()) as Float32Array);
+      return { ...sums.result(totalTokens, refLogp !== null), logp, dlogits };
     } finally {
       seqWeight.dispose();
       stats.dispose();

@@ -195,9 +195,7 @@ export async function fromHidden(hidden: Tensor, headWeight: Tensor, targets: Te
   assertNumber(`${op}: temperature`, temperature, { min: 0, minExclusive: true });
   const wantEntropy = opts.entropy ?? false;
   assertBoolean(`${op}: entropy`, wantEntropy);
-  // N/18 rows keeps a chunk's logits, rounded up to the pools' size class (≤ 12.5% more), within 1/16
-  // of [N, V]; at least 512 rows (or all) so that the GEMM of a chunk stays efficient when N is small
-  const chunk = opts.chunk ?? Math.max(64, Math.floor(N / 18 / 64) * 64, Math.min(512, Math.ceil(N / 64) * 64));
+  const chunk = opts.chunk ?? defaultTokenChunk(N);
   assertNumber(`${op}: chunk`, chunk, { min: 64, integer: true });
   if (chunk % 64 !== 0) throw new HotpathsError('E_ARG', `${op}: chunk: expected a multiple of 64 (row views must start 256-byte aligned), got ${chunk}`);
   const backend = hidden.backend;
@@ -283,6 +281,15 @@ export async function fromHiddenBackward(hidden: Tensor, headWeight: Tensor, tar
     dHNext.dispose();
   }
   return { dHidden: dH, dHeadWeight: dW };
+}
+
+/**
+ * Token rows per chunk of the from-hidden ops when the caller gives none: N/18 rows keeps a chunk's
+ * logits, rounded up to the pools' size class (≤ 12.5% more), within 1/16 of [N, V]; at least 512
+ * rows (or all) so that the GEMM of a chunk stays efficient when N is small. A multiple of 64.
+ */
+export function defaultTokenChunk(N: number): number {
+  return Math.max(64, Math.floor(N / 18 / 64) * 64, Math.min(512, Math.ceil(N / 64) * 64));
 }
 
 /** The shared checks of the from-hidden ops (also grpo.fusedLossFromHidden's single pass). */
