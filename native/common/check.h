@@ -166,6 +166,19 @@ class Args {
     return view;
   }
 
+  // A typed array of either of two types (f32 or bf16 bits, f32 or u8) with at least `min_length`
+  // elements; `note` follows the second type's name in the message (" (bf16 bits)").
+  HostView typed_array_either(size_t i, const char* name, napi_typedarray_type a, napi_typedarray_type b, const char* note,
+                              uint64_t min_length) const {
+    HostView view = typed_array(i, name);
+    if (view.type != a && view.type != b) {
+      fail("E_ARG", std::string(name) + " must be a " + typed_array_name(a) + " or a " + typed_array_name(b) + note + ", got a " +
+                        typed_array_name(view.type));
+    }
+    check_length(view, name, min_length);
+    return view;
+  }
+
   // A typed array of one given type with at least `min_length` elements.
   HostView typed_array(size_t i, const char* name, napi_typedarray_type type, uint64_t min_length) const {
     HostView view = typed_array(i, name);

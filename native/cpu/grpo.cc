@@ -160,11 +160,7 @@ Napi::Value CpuGrpoLoss(const Napi::CallbackInfo& info) {
   const bool has_ref = !info[2].IsNull() && !info[2].IsUndefined();
   HostView ref_logp = has_ref ? args.typed_array(2, "refLogp", napi_float32_array, n) : HostView{};
   HostView adv = args.typed_array(3, "advantages", napi_float32_array, B);
-  HostView mask = args.typed_array(4, "mask");
-  if (mask.type != napi_float32_array && mask.type != napi_uint8_array) {
-    args.fail("E_ARG", std::string("mask must be a Float32Array or a Uint8Array, got a ") + typed_array_name(mask.type));
-  }
-  args.check_length(mask, "mask", n);
+  HostView mask = args.typed_array_either(4, "mask", napi_float32_array, napi_uint8_array, "", n);
   LossParams p;
   p.eps_low = args.finite_number(7, "epsLow");
   p.eps_high = args.finite_number(8, "epsHigh");
@@ -273,21 +269,13 @@ Napi::Value CpuGrpoFusedTokenLoss(const Napi::CallbackInfo& info) {
   if (N % T != 0) args.fail("E_SHAPE", "T must divide N (" + std::to_string(N) + "), got " + std::to_string(T));
   const uint64_t B = N / T;
   const uint64_t n = checked_mul(info.Env(), fn, N, V, "N * V");
-  HostView z = args.typed_array(0, "logits");
-  if (z.type != napi_float32_array && z.type != napi_uint16_array) {
-    args.fail("E_ARG", std::string("logits must be a Float32Array or a Uint16Array (bf16 bits), got a ") + typed_array_name(z.type));
-  }
-  args.check_length(z, "logits", n);
+  HostView z = args.typed_array_either(0, "logits", napi_float32_array, napi_uint16_array, " (bf16 bits)", n);
   HostView y = args.typed_array(1, "targets", napi_int32_array, N);
   HostView old_logp = args.typed_array(2, "oldLogp", napi_float32_array, N);
   const bool has_ref = !info[3].IsNull() && !info[3].IsUndefined();
   HostView ref_logp = has_ref ? args.typed_array(3, "refLogp", napi_float32_array, N) : HostView{};
   HostView adv = args.typed_array(4, "advantages", napi_float32_array, B);
-  HostView mask = args.typed_array(5, "mask");
-  if (mask.type != napi_float32_array && mask.type != napi_uint8_array) {
-    args.fail("E_ARG", std::string("mask must be a Float32Array or a Uint8Array, got a ") + typed_array_name(mask.type));
-  }
-  args.check_length(mask, "mask", N);
+  HostView mask = args.typed_array_either(5, "mask", napi_float32_array, napi_uint8_array, "", N);
   HostView seq_w = args.typed_array(6, "seqWeight", napi_float32_array, B);
   FusedParams p;
   p.N = (int64_t)N;
@@ -300,11 +288,7 @@ Napi::Value CpuGrpoFusedTokenLoss(const Napi::CallbackInfo& info) {
   p.beta = args.finite_number(14, "beta");
   if (!has_ref && p.beta != 0) args.fail("E_ARG", "beta must be 0 without refLogp");
   HostView logp = args.typed_array(15, "logp", napi_float32_array, N);
-  HostView d = args.typed_array(16, "dlogits");
-  if (d.type != napi_float32_array && d.type != napi_uint16_array) {
-    args.fail("E_ARG", std::string("dlogits must be a Float32Array or a Uint16Array (bf16 bits), got a ") + typed_array_name(d.type));
-  }
-  args.check_length(d, "dlogits", n);
+  HostView d = args.typed_array_either(16, "dlogits", napi_float32_array, napi_uint16_array, " (bf16 bits)", n);
   HostView stats = args.typed_array(17, "stats", napi_float32_array, N * 4);
   // in place needs the same dtype and the same start: each element is then read before it is written
   const char *zb = (const char*)z.data, *db = (const char*)d.data;

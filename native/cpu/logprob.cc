@@ -33,15 +33,6 @@ static void kl_range(const float* logp, const float* ref, int64_t i0, int64_t i1
 
 // ---------------------------------------------------------------- entry points
 
-static HostView logits_arg(const Args& args, size_t i, uint64_t n) {
-  HostView z = args.typed_array(i, "logits");
-  if (z.type != napi_float32_array && z.type != napi_uint16_array) {
-    args.fail("E_ARG", std::string("logits must be a Float32Array or a Uint16Array (bf16 bits), got a ") + typed_array_name(z.type));
-  }
-  args.check_length(z, "logits", n);
-  return z;
-}
-
 // cpuLogprobForward(logits: Float32Array | Uint16Array (bf16 bits), targets: Int32Array, N, V,
 //                   temperature, logp: Float32Array, lse: Float32Array, entropy: Float32Array | null): Promise<void>
 // logits [N, V], targets [N] -> logp, lse, entropy [N]
@@ -50,7 +41,7 @@ Napi::Value CpuLogprobForward(const Napi::CallbackInfo& info) {
   const uint64_t N = args.size(2, "N"), V = args.size(3, "V");
   if (N == 0 || V == 0) args.fail("E_SHAPE", "N and V must be at least 1");
   const uint64_t n = checked_mul(info.Env(), "cpuLogprobForward", N, V, "N * V");
-  HostView z = logits_arg(args, 0, n);
+  HostView z = args.typed_array_either(0, "logits", napi_float32_array, napi_uint16_array, " (bf16 bits)", n);
   HostView y = args.typed_array(1, "targets", napi_int32_array, N);
   const float T = args.temperature(4);
   HostView logp = args.typed_array(5, "logp", napi_float32_array, N);
@@ -81,7 +72,7 @@ Napi::Value CpuLogprobBackward(const Napi::CallbackInfo& info) {
   const uint64_t N = args.size(4, "N"), V = args.size(5, "V");
   if (N == 0 || V == 0) args.fail("E_SHAPE", "N and V must be at least 1");
   const uint64_t n = checked_mul(info.Env(), "cpuLogprobBackward", N, V, "N * V");
-  HostView z = logits_arg(args, 0, n);
+  HostView z = args.typed_array_either(0, "logits", napi_float32_array, napi_uint16_array, " (bf16 bits)", n);
   HostView y = args.typed_array(1, "targets", napi_int32_array, N);
   HostView lse = args.typed_array(2, "lse", napi_float32_array, N);
   HostView g = args.typed_array(3, "g", napi_float32_array, N);
