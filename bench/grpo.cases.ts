@@ -4,9 +4,8 @@
 
 import * as grpo from '../src/ops/grpo.js';
 import type { Backend, BackendName } from '../src/runtime/backend.js';
-import { toBf16 } from '../src/dtype.js';
 import type { Tensor } from '../src/tensor.js';
-import { QWEN_VOCAB } from './logprob.cases.js';
+import { QWEN_VOCAB, tiledLogits } from './logprob.cases.js';
 
 export interface GrpoCase {
   /** Sequences × tokens per sequence: N = B·T rows of logits. */
@@ -47,22 +46,15 @@ export function grpoBytes(c: GrpoCase): number {
 export async function prepareGrpo(backend: Backend, c: GrpoCase): Promise<{ run: () => Promise<void>; free: () => void }> {
   const { B, T, V } = c;
   const seqsPerCall = Math.max(1, Math.min(B, Math.floor((2 ** 31 - 1) / (T * V))));
-  const pattern = Float32Array.from({ length: V + 4096 }, (_, i) => Math.sin(i * 0.618) * 8);
-  const bits = toBf16(pattern);
   const held: Tensor[] = [];
   const calls: (() => Promise<void>)[] = [];
   for (let b0 = 0; b0 < B; b0 += seqsPerCall) {
     const Bc = Math.min(seqsPerCall, B - b0);
     const N = Bc * T;
-    const z = new Uint16Array(N * V);
-    for (let t = 0; t < N; t++) {
-      const o = ((b0 * T + t) * 7919) % 4096;
-      z.set(bits.subarray(o, o + V), t * V);
-    }
     const f = (v: Float32Array, shape: number[]) => backend.fromHost(v, 'f32', shape);
     const lp = Float32Array.from({ length: N }, (_, i) => -12 - (i % 7) * 0.1);
     const ts = [
-      backend.fromHost(z, 'bf16', [N, V]),
+      backend.fromHost(tiledLogits(N, V, true, b0 * T), 'bf16', [N, V]),
       backend.fromHost(Int32Array.from({ length: N }, (_, i) => ((b0 * T + i) * 7919) % V), 'i32', [Bc, T]),
       f(lp, [Bc, T]),
       f(lp.map((v) => v + 0.05), [Bc, T]),

@@ -40,15 +40,16 @@ export function logprobBytes(c: LogprobCase): number {
 }
 
 /**
- * Deterministic non-zero logits [N, V], fast to build at any size: one pattern of V + 4096 values
- * (built once, converted to bf16 once), each row a copy of it from a row-dependent offset.
+ * Deterministic non-zero logits [N, V] in [−8, 8], fast to build at any size: one pattern of V + 4096
+ * values (built once, converted to bf16 once), each row a copy of it from a row-dependent offset.
+ * Rows are numbered from `firstRow` (a later slice of one larger batch gets that batch's rows).
  */
-function tiledLogits(N: number, V: number, bf16: boolean): Float32Array | Uint16Array {
+export function tiledLogits(N: number, V: number, bf16: boolean, firstRow = 0): Float32Array | Uint16Array {
   const src32 = Float32Array.from({ length: V + 4096 }, (_, i) => Math.sin(i * 0.618) * 8);
   const src = bf16 ? toBf16(src32) : src32;
   const out = bf16 ? new Uint16Array(N * V) : new Float32Array(N * V);
   for (let t = 0; t < N; t++) {
-    const o = (t * 7919) % 4096;
+    const o = ((firstRow + t) * 7919) % 4096;
     out.set(src.subarray(o, o + V) as never, t * V);
   }
   return out;

@@ -5,11 +5,12 @@ log_softmax + gather, ratio, the clipped surrogate (eps 0.2 / 0.28), beta = 0.04
 masked mean, and autograd back to the logits. Two variants: logits upcast to f32 first (what TRL and
 verl do) and log_softmax in bf16. Reads the cases [{N, V, key}] as JSON on stdin, prints
 {key: {"eager_f32_ms", "eager_bf16_ms"}} (null where it ran out of memory).
-Timing: CUDA events around one call, median of 5, after a warm-up."""
+Timing: bench/peers/timing.py (CUDA events around one call, median of 5, after its warm-ups)."""
 import json
 import sys
 
 import torch
+from timing import time_ms
 
 EPS_LOW, EPS_HIGH, BETA = 0.2, 0.28, 0.04
 
@@ -26,21 +27,6 @@ def step(logits, y, old, ref, adv, mask, upcast):
     loss.backward()
 
 
-def time_ms(fn, reps=5):
-    fn()
-    torch.cuda.synchronize()
-    ts = []
-    for _ in range(reps):
-        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        a.record()
-        fn()
-        b.record()
-        b.synchronize()
-        ts.append(a.elapsed_time(b))
-    ts.sort()
-    return ts[len(ts) // 2]
-
-
 def peer(n, v, upcast):
     logits = None
     try:
@@ -51,7 +37,7 @@ def peer(n, v, upcast):
         ref = old + 0.05
         adv = torch.randn(n, device="cuda", generator=g)
         mask = torch.ones(n, device="cuda")
-        return time_ms(lambda: step(logits, y, old, ref, adv, mask, upcast))
+        return time_ms(lambda: step(logits, y, old, ref, adv, mask, upcast), inner=1, reps=5)
     except torch.OutOfMemoryError:
         return None
     finally:
