@@ -17,6 +17,8 @@ export { grpoCases, grpoCaseName } from './grpo.cases.js';
 interface TorchGrpo {
   /** ms per forward+backward, null where it ran out of memory */
   eager_f32_ms: number | null;
+  /** 1: the whole batch; 2 or 4: it ran as that many micro-batches, the whole one being out of memory */
+  eager_f32_microbatches: number | null;
   eager_bf16_ms: number | null;
 }
 
@@ -45,7 +47,9 @@ export async function benchGrpo(backend: Backend, ceilings: Ceilings, opts: Benc
     const t = torch?.[shape];
     if (t) {
       // OOM shows as a peer without a time
-      Object.assign(m, t.eager_f32_ms !== null ? { peer: 'torch eager (f32 upcast)', peer_ms: t.eager_f32_ms } : { peer: 'torch eager (f32 upcast): out of memory' });
+      const parts = t.eager_f32_microbatches ?? 1;
+      const f32Name = parts > 1 ? `torch eager (f32 upcast, ${parts} micro-batches: the whole batch is out of memory)` : 'torch eager (f32 upcast)';
+      Object.assign(m, t.eager_f32_ms !== null ? { peer: f32Name, peer_ms: t.eager_f32_ms } : { peer: 'torch eager (f32 upcast): out of memory' });
       if (t.eager_bf16_ms !== null) Object.assign(m, { peer_alt: 'torch eager (bf16)', peer_alt_ms: t.eager_bf16_ms });
     } else if (peer?.grpo && peer.logprob) {
       const pc = { ...c, inPlace: !!peer.grpo.fusedTokenLoss };

@@ -5,6 +5,7 @@
 import * as grpo from '../src/ops/grpo.js';
 import type { Backend, BackendName } from '../src/runtime/backend.js';
 import type { Tensor } from '../src/tensor.js';
+import { MAX_ELEMENTS } from '../src/ops/validate.js';
 import { QWEN_VOCAB, tiledLogits } from './logprob.cases.js';
 
 export interface GrpoCase {
@@ -39,13 +40,15 @@ export function grpoBytes(c: GrpoCase): number {
 
 /**
  * Deterministic inputs: logits in [−8, 8), old/ref log-probs near the policy's, advantages ±1, a full
- * mask. An op takes at most 2^31 − 1 elements per tensor (32-bit index arithmetic in every kernel), so
- * a larger batch — the issue's 16 × 2048 × 151,936 is 5.0e9 logits — runs as micro-batches of whole
- * sequences, each its own fusedLoss call, one after another in run() (what a trainer does anyway).
+ * mask. On cpu and cuda the whole batch is one fusedLoss call (their fused kernels index with 64 bits;
+ * the issue's 16 × 2048 × 151,936 is 5.0e9 logits). Elsewhere an op takes at most 2^31 − 1 elements
+ * per tensor, so a larger batch runs as micro-batches of whole sequences, each its own fusedLoss call,
+ * one after another in run() (what a trainer does anyway).
  */
 export async function prepareGrpo(backend: Backend, c: GrpoCase): Promise<{ run: () => Promise<void>; free: () => void }> {
   const { B, T, V } = c;
-  const seqsPerCall = Math.max(1, Math.min(B, Math.floor((2 ** 31 - 1) / (T * V))));
+  const wide = backend.name === 'cuda' || backend.name === 'cpu';
+  const seqsPerCall = wide ? B : Math.max(1, Math.min(B, Math.floor(MAX_ELEMENTS / (T * V))));
   const held: Tensor[] = [];
   const calls: (() => Promise<void>)[] = [];
   for (let b0 = 0; b0 < B; b0 += seqsPerCall) {
@@ -54,7 +57,7 @@ export async function prepareGrpo(backend: Backend, c: GrpoCase): Promise<{ run:
     const f = (v: Float32Array, shape: number[]) => backend.fromHost(v, 'f32', shape);
     const lp = Float32Array.from({ length: N }, (_, i) => -12 - (i % 7) * 0.1);
     const ts = [
-      backend.fromHost(tiledLogits(N, V, true, b0 * T), 'bf16', [N, V]),
+      N * V > MAX_ELEMENTS ? await deviceTiledLogits(backend, N, V, b0 * T) : backend.fromHost(tiledLogits(N, V, true, b0 * T), 'bf16', [N, V]),
       backend.fromHost(Int32Array.from({ length: N }, (_, i) => ((b0 * T + i) * 7919) % V), 'i32', [Bc, T]),
       f(lp, [Bc, T]),
       f(lp.map((v) => v + 0.05), [Bc, T]),
@@ -76,4 +79,19 @@ export async function prepareGrpo(backend: Backend, c: GrpoCase): Promise<{ run:
     },
     free: () => held.forEach((t) => t.dispose()),
   };
+}
+
+/**
+ * tiledLogits(N, V, true, firstRow) built on the device, for a batch past what one host array holds:
+ * its rows repeat every 4096, so one block of 4096 is uploaded and copied along (moe.copyRows).
+ */
+async function deviceTiledLogits(backend: Backend, N: number, V: number, firstRow: number): Promise<Tensor> {
+  const copyRows = backend.moe?.copyRows;
+  if (!copyRows) throw new Error(`bench grpo: ${N}×${V} logits need moe.copyRows on ${backend.name} to be built`);
+  const period = 4096;
+  const block = backend.fromHost(tiledLogits(Math.min(N, period), V, true, firstRow), 'bf16', [Math.min(N, period), V]);
+  const out = backend.empty('bf16', [N, V]);
+  for (let r = 0; r < N; r += period) await copyRows.call(backend.moe, block, 0, out, r, Math.min(period, N - r));
+  block.dispose(); // queued behind the copies on GPU backends
+  return out;
 }

@@ -78,6 +78,8 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   add(env, exports, "cudaGrpoAdvantages", hp::CudaGrpoAdvantages);
   add(env, exports, "cudaGrpoLoss", hp::CudaGrpoLoss);
   add(env, exports, "cudaGrpoFusedTokenLoss", hp::CudaGrpoFusedTokenLoss);
+  add(env, exports, "cudaGrpoFusedWeights", hp::CudaGrpoFusedWeights);
+  add(env, exports, "cudaGrpoFusedStatSums", hp::CudaGrpoFusedStatSums);
   add(env, exports, "cudaMoeRoute", hp::CudaMoeRoute);
   add(env, exports, "cudaMoeRouteBackward", hp::CudaMoeRouteBackward);
   add(env, exports, "cudaMoeUpdateBias", hp::CudaMoeUpdateBias);

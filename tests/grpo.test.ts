@@ -7,7 +7,8 @@ import { fromBf16, grpo, HotpathsError, init, logprob, setPoison, Tensor, toBf16
 import type { Backend, GrpoAgg, GrpoLevel, GrpoLossParams } from '../src/runtime/backend.js';
 import { grpoLoss, type GrpoLossArrays } from '../src/reference/grpo.js';
 import { loadAddon } from '../src/native/addon.js';
-import { backendsUnderTest, freshSeed, readF32 as read, rng, thrown } from './helpers.js';
+import { sliceRows } from '../src/tensor.js';
+import { backendsUnderTest, firstBitDiff, freshSeed, readF32 as read, rng, thrown } from './helpers.js';
 
 const ref = await init({ backend: 'reference' });
 const AGGS: GrpoAgg[] = ['grpo', 'bnpo', 'dr_grpo', 'dapo'];
@@ -514,6 +515,85 @@ for (const u of under) {
       });
     }
   });
+}
+
+// fusedLoss's aggregation weights and stat sums come from the device where the backend has
+// fusedWeights/fusedStatSums (cuda): every rule, f32 and u8 masks, an empty sequence, globalTokens.
+for (const u of under) {
+  const has = !u.skip && !!u.backend?.grpo?.fusedTokenLoss;
+  (has ? describe : describe.skip)(`grpo.fusedLoss on ${u.name}: every aggregation, f32 and u8 masks${u.backend?.grpo?.fusedWeights ? ' (weights and sums on the device)' : ''}`, () => {
+    it('loss, stats, logp and dlogits against the reference', async () => {
+      const seed = freshSeed();
+      const r = rng(seed);
+      const [B, T, V] = [5, 7, 700];
+      const x = fusedInputs(r, B, T, V);
+      for (const agg of AGGS) for (const maskU8 of [false, true]) for (const globalTokens of agg === 'dapo' ? [undefined, 40] : [undefined]) {
+        const tag = `seed ${seed} ${agg}${maskU8 ? ' u8 mask' : ''}${globalTokens ? ` globalTokens ${globalTokens}` : ''}`;
+        const mk = async (move: boolean) => {
+          const t = (v: Float32Array | Int32Array | Uint8Array, shape: number[], d: 'f32' | 'i32' | 'u8') => (move ? ref.tensor(v, shape, d).to(u.name) : Promise.resolve(ref.tensor(v, shape, d)));
+          return {
+            logits: await t(x.logits, [B * T, V], 'f32'), targets: await t(x.targets, [B, T], 'i32'), oldLogp: await t(x.oldLogp, [B, T], 'f32'),
+            refLogp: await t(x.refLogp, [B, T], 'f32'), advantages: await t(x.adv, [B], 'f32'),
+            mask: await (maskU8 ? t(Uint8Array.from(x.mask), [B, T], 'u8') : t(x.mask, [B, T], 'f32')),
+            agg, beta: 0.04, maxLen: T + 3, ...(globalTokens ? { globalTokens } : {}),
+          };
+        };
+        const want = await grpo.fusedLoss(await mk(false));
+        const got = await grpo.fusedLoss(await mk(true));
+        expectClose([got.loss, got.stats.clipFraction, got.stats.meanKl, got.stats.meanRatio], [want.loss, want.stats.clipFraction, want.stats.meanKl, want.stats.meanRatio], 1e-4, 1e-6, tag);
+        const dw = await read(want.dlogits);
+        const scale = dw.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+        expect(scale, `${tag}: a gradient to compare`).toBeGreaterThan(0);
+        expectClose(await read(got.dlogits), dw, 1e-4, 1e-4 * scale, `${tag} dlogits`);
+        expectClose(await read(got.logp), await read(want.logp), 1e-5, 1e-4, `${tag} logp`);
+      }
+    });
+  });
+}
+
+// Past 2^31 logits (cuda: 64-bit indexing in the fused kernel). Rows repeat with period P, so a row
+// past the 2^31st element must give the bits its twin gives in a call of P rows alone (the 'dapo'
+// rule with a fixed globalTokens makes every row's weight the same in both calls).
+{
+  const cu = under.find((u) => u.name === 'cuda');
+  const why = !cu || cu.skip ? `no cuda (${cu?.skip ?? 'not probed'})` : !cu.backend!.moe?.copyRows ? 'no moe.copyRows on cuda' : null;
+  if (why) console.warn(`[skip] grpo.fusedLoss past 2^31 logits: ${why}`);
+  (why ? it.skip : it)('grpo.fusedLoss on cuda past 2^31 logits (bf16, 14336 × 151936): rows past the 2^31st element equal their twins', async () => {
+    const b = cu!.backend!;
+    const [P, V, T] = [2048, 151936, 2048];
+    const N = 7 * P; // 2.18e9 logits
+    expect(N * V).toBeGreaterThan(2 ** 31);
+    const seed = freshSeed();
+    const r = rng(seed);
+    const block = Float32Array.from({ length: P * V }, () => 4 * normal(r));
+    const y = Int32Array.from({ length: P }, () => Math.floor(r() * V));
+    const old = Float32Array.from({ length: P }, () => -Math.log(V) + 0.5 * normal(r));
+    const tile = <A extends Float32Array | Int32Array>(a: A, n: number): A => {
+      const out = new (a.constructor as new (n: number) => A)(n);
+      for (let i = 0; i < n; i += a.length) out.set(a.subarray(0, Math.min(a.length, n - i)) as never, i);
+      return out;
+    };
+    const small = b.fromHost(toBf16(block), 'bf16', [P, V]);
+    const big = b.empty('bf16', [N, V]);
+    for (let r0 = 0; r0 < N; r0 += P) await b.moe!.copyRows!(small, 0, big, r0, P);
+    const args = (n: number) => ({
+      targets: b.fromHost(tile(y, n), 'i32', [n / T, T]), oldLogp: b.fromHost(tile(old, n), 'f32', [n / T, T]),
+      refLogp: b.fromHost(tile(old, n).map((v) => v + 0.1), 'f32', [n / T, T]), advantages: b.fromHost(new Float32Array(n / T).fill(0.7), 'f32', [n / T]),
+      mask: b.fromHost(new Float32Array(n).fill(1), 'f32', [n / T, T]), agg: 'dapo' as const, globalTokens: 1000, beta: 0.04, epsHigh: 0.28,
+    });
+    const one = await grpo.fusedLoss({ logits: small, ...args(P) });
+    const all = await grpo.fusedLoss({ logits: big, ...args(N) });
+    expect(all.loss, `seed ${seed}: loss is 7 blocks'`).toBeCloseTo(7 * one.loss, 4);
+    const lOne = await read(one.logp), lAll = await read(all.logp);
+    const straddle = Math.floor(2 ** 31 / V); // the row holding the 2^31st element
+    for (const row of [straddle, straddle + 1, N - P, N - 1]) {
+      expect(lAll[row], `seed ${seed}: logp[${row}]`).toBe(lOne[row % P]);
+      const got = await read(sliceRows(all.dlogits, row, row + 1));
+      const want = await read(sliceRows(one.dlogits, row % P, row % P + 1));
+      expect(firstBitDiff(got, want), `seed ${seed}: dlogits row ${row} vs its twin ${row % P}`).toBe(-1);
+    }
+    for (const t of [small, big, one.dlogits, all.dlogits, one.logp, all.logp]) t.dispose();
+  }, 120_000);
 }
 
 describe('grpo.fusedLossFromHidden', () => {

@@ -97,6 +97,8 @@ Napi::Value CudaKl(const Napi::CallbackInfo& info);
 Napi::Value CudaGrpoAdvantages(const Napi::CallbackInfo& info);
 Napi::Value CudaGrpoLoss(const Napi::CallbackInfo& info);
 Napi::Value CudaGrpoFusedTokenLoss(const Napi::CallbackInfo& info);
+Napi::Value CudaGrpoFusedWeights(const Napi::CallbackInfo& info);
+Napi::Value CudaGrpoFusedStatSums(const Napi::CallbackInfo& info);
 
 // native/cuda/nn.cu (or native/cuda/no_cuda.cc): launch on the addon's stream and return at once
 Napi::Value CudaNnEmbedding(const Napi::CallbackInfo& info);

@@ -1,4 +1,5 @@
-// CUDA GRPO entry points: cudaGrpoAdvantages, cudaGrpoLoss, cudaGrpoFusedTokenLoss. The cpu entry
+// CUDA GRPO entry points: cudaGrpoAdvantages, cudaGrpoLoss, cudaGrpoFusedTokenLoss, cudaGrpoFusedWeights,
+// cudaGrpoFusedStatSums. The cpu entry
 // points' arguments (native/cpu/grpo.cc) as device pointers (0n for none) plus dtype flags; every size
 // checked against the allocation table before a launch on the addon's stream; they return at once.
 // Kernels: native/cuda/grpo.cuh, native/cuda/logprob.cuh (the fused kernel).
@@ -139,6 +140,51 @@ Napi::Value CudaGrpoFusedTokenLoss(const Napi::CallbackInfo& info) {
                    : fused_dispatch_mask(zz, y, old_logp, ref_logp, adv, mask, mask_u8, w, p, logp, (float*)d, stats, stream);
   }
   cuda_check(env, fn, "kernel launch", err);
+  return env.Undefined();
+}
+
+// cudaGrpoFusedWeights(mask, maskIsU8, B, T, agg: 0 grpo | 1 bnpo | 2 dr_grpo | 3 dapo, maxLen,
+//                      globalTokens (0 = the mask's count), seqWeight, work)
+// mask: f32|u8 [B, T] -> seqWeight: f32 [B]; work: f64 [6 + B + 4·64] (u8 bytes) keeps the mask's
+// counts for cudaGrpoFusedStatSums (work[4] = masked tokens).
+Napi::Value CudaGrpoFusedWeights(const Napi::CallbackInfo& info) {
+  const char* fn = "cudaGrpoFusedWeights";
+  Napi::Env env = info.Env();
+  Args args(info, fn, 9);
+  const bool mask_u8 = args.boolean(1, "maskIsU8");
+  const uint64_t B = args.size(2, "B"), T = args.size(3, "T"), agg = args.size(4, "agg");
+  if (B == 0 || T == 0) args.fail("E_SHAPE", "B and T must be at least 1");
+  if (B > 0x7FFFFFFFull) args.fail("E_TOO_LARGE", "B must be below 2^31");
+  if (agg > 3) args.fail("E_ARG", "agg must be 0..3, got " + std::to_string(agg));
+  const uint64_t n = checked_mul(env, fn, B, T, "B * T");
+  const double max_len = args.finite_number(5, "maxLen"), global_tokens = args.finite_number(6, "globalTokens");
+  const uint64_t work_bytes = checked_mul(env, fn, (uint64_t)gr::fused_work_doubles((int64_t)B), 8, "work bytes");
+  cudaStream_t stream = cuda_stream(env, fn);
+  const void* mask = cuda_device_arg(args, 0, "mask", mask_u8 ? n : checked_mul(env, fn, n, 4, "mask bytes"));
+  float* w = (float*)cuda_device_arg(args, 7, "seqWeight", B * 4);
+  double* work = (double*)cuda_device_arg(args, 8, "work", work_bytes);
+  if (((uintptr_t)work & 7) != 0) args.fail("E_ARG", "work must be 8-byte aligned");
+  const cudaError_t err =
+      mask_u8 ? grpo_fused_weights_launch((const uint8_t*)mask, (int64_t)B, (int64_t)T, (int)agg, max_len, global_tokens, w, work, stream)
+              : grpo_fused_weights_launch((const float*)mask, (int64_t)B, (int64_t)T, (int)agg, max_len, global_tokens, w, work, stream);
+  cuda_check(env, fn, "kernel launch", err);
+  return env.Undefined();
+}
+
+// cudaGrpoFusedStatSums(stats, N, B, work): stats f32 [N, 4] -> work[0..4) (f64) = its column sums;
+// work as given to cudaGrpoFusedWeights (B sequences).
+Napi::Value CudaGrpoFusedStatSums(const Napi::CallbackInfo& info) {
+  const char* fn = "cudaGrpoFusedStatSums";
+  Napi::Env env = info.Env();
+  Args args(info, fn, 4);
+  const uint64_t N = args.size(1, "N"), B = args.size(2, "B");
+  if (B == 0 || B > 0x7FFFFFFFull) args.fail("E_SHAPE", "B must be in [1, 2^31)");
+  const uint64_t work_bytes = checked_mul(env, fn, (uint64_t)gr::fused_work_doubles((int64_t)B), 8, "work bytes");
+  cudaStream_t stream = cuda_stream(env, fn);
+  const float* stats = (const float*)cuda_device_arg(args, 0, "stats", checked_mul(env, fn, N, 16, "stats bytes"));
+  double* work = (double*)cuda_device_arg(args, 3, "work", work_bytes);
+  if (((uintptr_t)work & 7) != 0 || ((uintptr_t)stats & 15) != 0) args.fail("E_ARG", "work must be 8-byte and stats 16-byte aligned");
+  cuda_check(env, fn, "kernel launch", grpo_fused_sums_launch(stats, (int64_t)N, (int64_t)B, work, stream));
   return env.Undefined();
 }
 

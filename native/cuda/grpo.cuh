@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cuda_runtime.h>
+#include <algorithm>
 #include <stdint.h>
 
 #include "common/grpo_rules.h"
@@ -168,6 +169,64 @@ static __global__ void loss_final_kernel(int64_t B, bool has_ref, double* __rest
   work[3] = per(s[3]);
 }
 
+// ---- fusedLoss's bookkeeping on the device (GrpoKernels.fusedWeights / fusedStatSums): the same
+// work layout as the loss above — f64 [0..4) the stats' column sums, [4] masked tokens, [5] non-empty
+// sequences, [6, 6 + B) tokens per sequence, then FUSED_SUM_CTAS partial sums [G, 4].
+constexpr int FUSED_SUM_CTAS = 64;
+inline int64_t fused_work_doubles(int64_t B) { return 6 + B + 4 * FUSED_SUM_CTAS; }
+
+// work's counts (loss_count_kernel, loss_totals_kernel) -> w: f32 [B], aggregationWeights' rule
+// (src/reference/grpo.ts) in f64, rounded to f32 once. agg: 0 grpo, 1 bnpo, 2 dr_grpo, 3 dapo;
+// global_tokens <= 0: the mask's own count.
+static __global__ void __launch_bounds__(THREADS) fused_weights_kernel(int64_t B, int agg, double max_len, double global_tokens,
+                                                                const double* __restrict__ work, float* __restrict__ w) {
+  for (int64_t b = (int64_t)blockIdx.x * THREADS + threadIdx.x; b < B; b += (int64_t)gridDim.x * THREADS) {
+    const double n = work[6 + b], tokens = work[4], non_empty = work[5];
+    const double g = global_tokens > 0 ? global_tokens : tokens;
+    double v;
+    switch (agg) {
+      case 0: v = n > 0 ? 1.0 / (n * non_empty) : 0.0; break;
+      case 1: v = tokens > 0 ? 1.0 / tokens : 0.0; break;
+      case 2: v = 1.0 / ((double)B * max_len); break;
+      default: v = g > 0 ? 1.0 / g : 0.0; break;
+    }
+    w[b] = (float)v;
+  }
+}
+
+// stats: f32 [N, 4] -> partial [G, 4]: CTA g sums rows g·THREADS + i + k·G·THREADS (each thread in row
+// order, then a fixed tree), f64.
+static __global__ void __launch_bounds__(THREADS) fused_sums_kernel(const float4* __restrict__ stats, int64_t N, int64_t B, double* __restrict__ work) {
+  __shared__ double red[THREADS];
+  double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  for (int64_t t = (int64_t)blockIdx.x * THREADS + threadIdx.x; t < N; t += (int64_t)FUSED_SUM_CTAS * THREADS) {
+    const float4 v = stats[t];
+    s0 += v.x;
+    s1 += v.y;
+    s2 += v.z;
+    s3 += v.w;
+  }
+  double* partial = work + 6 + B + 4 * (int64_t)blockIdx.x;
+  s0 = block_sum(s0, red);
+  s1 = block_sum(s1, red);
+  s2 = block_sum(s2, red);
+  s3 = block_sum(s3, red);
+  if (threadIdx.x == 0) {
+    partial[0] = s0;
+    partial[1] = s1;
+    partial[2] = s2;
+    partial[3] = s3;
+  }
+}
+
+// partial [G, 4] -> work[0..4), summed in CTA order.
+static __global__ void fused_sums_final_kernel(int64_t B, double* __restrict__ work) {
+  if (threadIdx.x >= 4) return;
+  double s = 0;
+  for (int g = 0; g < FUSED_SUM_CTAS; g++) s += work[6 + B + 4 * g + threadIdx.x];
+  work[threadIdx.x] = s;
+}
+
 // logp, ref: f32 [n] -> kl, dlogp: f32 [n]; estimator 0 k1, 1 k2, 2 k3, 3 k3_clamped (f64 math).
 static __global__ void __launch_bounds__(THREADS) kl_kernel(const float* __restrict__ logp, const float* __restrict__ ref, int64_t n, int est,
                                                      float* __restrict__ kl, float* __restrict__ dlogp) {
@@ -191,6 +250,23 @@ inline cudaError_t grpo_loss_launch(const float* logp, const float* old_logp, co
   gr::loss_totals_kernel<<<1, gr::THREADS, 0, s>>>(B, work);
   gr::loss_seq_kernel<Mask><<<(unsigned)B, gr::THREADS, 0, s>>>(logp, old_logp, ref_logp, adv, mask, B, T, p, dlogp, work);
   gr::loss_final_kernel<<<1, 32, 0, s>>>(B, ref_logp != nullptr, work);
+  return cudaGetLastError();
+}
+
+// mask: [B, T] -> w: f32 [B]; work: f64 [fused_work_doubles(B)] keeps the counts for fused_sums_launch.
+template <typename Mask>
+inline cudaError_t grpo_fused_weights_launch(const Mask* mask, int64_t B, int64_t T, int agg, double max_len, double global_tokens, float* w,
+                                             double* work, cudaStream_t s) {
+  gr::loss_count_kernel<Mask><<<(unsigned)B, gr::THREADS, 0, s>>>(mask, T, work);
+  gr::loss_totals_kernel<<<1, gr::THREADS, 0, s>>>(B, work);
+  gr::fused_weights_kernel<<<(unsigned)std::min<int64_t>((B + gr::THREADS - 1) / gr::THREADS, 1024), gr::THREADS, 0, s>>>(B, agg, max_len, global_tokens, work, w);
+  return cudaGetLastError();
+}
+
+// stats: f32 [N, 4] -> work[0..4) = its column sums (f64, a fixed order).
+inline cudaError_t grpo_fused_sums_launch(const float* stats, int64_t N, int64_t B, double* work, cudaStream_t s) {
+  gr::fused_sums_kernel<<<gr::FUSED_SUM_CTAS, gr::THREADS, 0, s>>>((const float4*)stats, N, B, work);
+  gr::fused_sums_final_kernel<<<1, 32, 0, s>>>(B, work);
   return cudaGetLastError();
 }
 

@@ -34,6 +34,8 @@ Napi::Value CudaKl(const Napi::CallbackInfo& info) { no_cuda(info, "cudaKl"); }
 Napi::Value CudaGrpoAdvantages(const Napi::CallbackInfo& info) { no_cuda(info, "cudaGrpoAdvantages"); }
 Napi::Value CudaGrpoLoss(const Napi::CallbackInfo& info) { no_cuda(info, "cudaGrpoLoss"); }
 Napi::Value CudaGrpoFusedTokenLoss(const Napi::CallbackInfo& info) { no_cuda(info, "cudaGrpoFusedTokenLoss"); }
+Napi::Value CudaGrpoFusedWeights(const Napi::CallbackInfo& info) { no_cuda(info, "cudaGrpoFusedWeights"); }
+Napi::Value CudaGrpoFusedStatSums(const Napi::CallbackInfo& info) { no_cuda(info, "cudaGrpoFusedStatSums"); }
 Napi::Value CudaMoeRoute(const Napi::CallbackInfo& info) { no_cuda(info, "cudaMoeRoute"); }
 Napi::Value CudaMoeRouteBackward(const Napi::CallbackInfo& info) { no_cuda(info, "cudaMoeRouteBackward"); }
 Napi::Value CudaMoeUpdateBias(const Napi::CallbackInfo& info) { no_cuda(info, "cudaMoeUpdateBias"); }

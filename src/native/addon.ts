@@ -196,6 +196,14 @@ export interface Addon {
     maskIsU8: boolean, seqWeight: bigint, N: number, V: number, T: number, temperature: number, epsLow: number, epsHigh: number, delta: number,
     beta: number, logp: bigint, dlogits: bigint, dlogitsIsBf16: boolean, stats: bigint): void;
   /**
+   * GrpoKernels.fusedWeights: mask f32|u8 [B, T]; agg 0 grpo | 1 bnpo | 2 dr_grpo | 3 dapo;
+   * globalTokens 0 = the mask's count -> seqWeight f32 [B]; work: grpoFusedWorkBytes(B) bytes, 8-byte
+   * aligned (work[4] as f64 = masked tokens). Launches and returns.
+   */
+  cudaGrpoFusedWeights(mask: bigint, maskIsU8: boolean, B: number, T: number, agg: number, maxLen: number, globalTokens: number, seqWeight: bigint, work: bigint): void;
+  /** GrpoKernels.fusedStatSums: stats f32 [N, 4] -> work's first 4 f64 = the column sums (work from cudaGrpoFusedWeights, B sequences). Launches and returns. */
+  cudaGrpoFusedStatSums(stats: bigint, N: number, B: number, work: bigint): void;
+  /**
    * MoeKernels.route on device memory: logits f32 [T, E], bias f32 [E] (0n: none) -> scores f32 [T, E],
    * weights f32 [T, k], indices i32 [T, k]. softmax: else sigmoid; groupMax: else top-2 sum. Launches and returns.
    */

@@ -136,6 +136,16 @@ export function createCudaBackend(addon: Addon): Backend {
           a.mask.dtype === 'u8', f(a.seqWeight), a.logits.shape[0]!, a.logits.shape[1]!, a.T, a.temperature, a.epsLow, a.epsHigh, a.delta ?? 0, a.beta,
           f(o.logp), f(o.dlogits), o.dlogits.dtype === 'bf16', f(o.stats)),
       ),
+    fusedWeights: (mask, agg, maxLen, globalTokens, seqWeight, work) =>
+      nativeCallSync('grpo.fusedWeights (cuda)', () =>
+        addon.cudaGrpoFusedWeights(f(mask), mask.dtype === 'u8', seqWeight.size, mask.size / seqWeight.size, AGG_CODE[agg], maxLen, globalTokens ?? 0, f(seqWeight), f(work)),
+      ),
+    async fusedStatSums(stats, B, work) {
+      nativeCallSync('grpo.fusedStatSums (cuda)', () => addon.cudaGrpoFusedStatSums(f(stats), stats.shape[0]!, B, f(work)));
+      const r = new Float64Array(6);
+      await nativeCall('grpo.fusedStatSums read (cuda)', () => addon.cudaDownload(f(work), new Uint8Array(r.buffer)));
+      return { tokens: r[4]!, sums: [r[0]!, r[1]!, r[2]!, r[3]!] };
+    },
   };
 
   // MoE: every kernel launches on the stream and returns; align and auxLoss take a scratch tensor

@@ -3,7 +3,7 @@
 // Exact semantics: docs/API.md "## grpo".
 
 import { HotpathsError, show } from '../errors.js';
-import type { AdvantageScale, GrpoAgg, GrpoLevel, GrpoLossParams, GrpoLossStats } from '../runtime/backend.js';
+import { grpoFusedWorkBytes, type AdvantageScale, type GrpoAgg, type GrpoLevel, type GrpoLossParams, type GrpoLossStats } from '../runtime/backend.js';
 import { aggregationWeights } from '../reference/grpo.js';
 import { sliceRows, viewAs, type Tensor } from '../tensor.js';
 import { checkHidden, defaultTokenChunk, fromHidden, fromHiddenBackward } from './logprob.js';
@@ -19,6 +19,7 @@ import {
   assertShapeEquals,
   assertTensor,
   hostValues,
+  MAX_ELEMENTS,
   notImplemented,
 } from './validate.js';
 
@@ -393,6 +394,13 @@ class FusedStatSums {
   clipped = 0;
   kl = 0;
   ratio = 0;
+  /** Sums already taken (GrpoKernels.fusedStatSums). */
+  addSums(s: readonly [number, number, number, number]): void {
+    this.loss += s[0];
+    this.clipped += s[1];
+    this.kl += s[2];
+    this.ratio += s[3];
+  }
   add(s: Float32Array): void {
     for (let t = 0; 4 * t < s.length; t++) {
       this.loss += s[4 * t]!;
@@ -428,7 +436,8 @@ export async function fusedLoss(args: FusedLossArgs): Promise<FusedLossResult> {
   const op = 'grpo.fusedLoss()';
   if (typeof args !== 'object' || args === null) throw new HotpathsError('E_ARG', `${op}: expected { logits, targets, oldLogp, advantages, mask, … }, got ${show(args)}`);
   const { logits, targets } = args;
-  assertTensor(`${op}: logits`, logits);
+  // the fused kernels of cpu and cuda index with 64 bits: their token path takes more than 2^31 logits
+  assertTensor(`${op}: logits`, logits, Number.MAX_SAFE_INTEGER);
   assertDTypeIn(`${op}: logits`, logits, ['f32', 'bf16']);
   assertTensor(`${op}: targets`, targets);
   assertDTypeIn(`${op}: targets`, targets, ['i32']);
@@ -456,24 +465,48 @@ export async function fusedLoss(args: FusedLossArgs): Promise<FusedLossResult> {
   }
   const flat = (t: Tensor) => (t.shape.length === 2 ? t : viewAs(t, [N, V]));
 
-  const fused = backend.grpo?.fusedTokenLoss;
-  if (params.level === 'token' && fused) {
-    const m = (await mask.read()) as Float32Array | Uint8Array;
-    const { totalTokens, weights } = aggregationWeights(m, B, T, params);
-    const seqWeight = backend.fromHost(Float32Array.from(weights), 'f32', [B]);
+  const kernels = backend.grpo;
+  const fused = kernels?.fusedTokenLoss;
+  const wide = params.level === 'token' && !!fused && (backend.name === 'cpu' || backend.name === 'cuda');
+  if (logits.size > MAX_ELEMENTS && !wide) {
+    throw new HotpathsError('E_TOO_LARGE', `${op}: logits: ${logits.describe()} has ${logits.size} elements; at most ${MAX_ELEMENTS} are supported here (more only at level 'token' on cpu or cuda, whose fused kernels index with 64 bits): split the batch into micro-batches`);
+  }
+  if (params.level === 'token' && kernels && fused) {
+    // on the device where the backend can (one 48-byte read after the kernel), else on the host
+    const onDevice = kernels.fusedWeights && kernels.fusedStatSums;
+    let totalTokens = 0;
+    let seqWeight: Tensor;
+    let work: Tensor | null = null;
+    if (onDevice) {
+      seqWeight = backend.empty('f32', [B]);
+      work = backend.empty('u8', [grpoFusedWorkBytes(B)]);
+      await kernels.fusedWeights!(mask, params.agg, params.maxLen, params.globalTokens, seqWeight, work);
+    } else {
+      const m = (await mask.read()) as Float32Array | Uint8Array;
+      const agg = aggregationWeights(m, B, T, params);
+      totalTokens = agg.totalTokens;
+      seqWeight = backend.fromHost(Float32Array.from(agg.weights), 'f32', [B]);
+    }
     const logp = backend.empty('f32', [B, T]);
     const dlogits = inPlace ? logits : backend.empty('f32', logits.shape);
     const stats = backend.empty('f32', [N, 4]);
     try {
-      await fused.call(backend.grpo,
+      await fused.call(kernels,
         { logits: flat(logits), targets: viewAs(targets, [N]), oldLogp: viewAs(oldLogp, [N]), refLogp: refLogp ? viewAs(refLogp, [N]) : null, advantages: adv,
           mask: viewAs(mask, [N]), seqWeight, T, temperature, epsLow: params.epsLow, epsHigh: params.epsHigh, delta: params.delta, beta: params.beta },
         { logp: viewAs(logp, [N]), dlogits: flat(dlogits), stats });
       const sums = new FusedStatSums();
-      sums.add((await stats.read()) as Float32Array);
+      if (work) {
+        const r = await kernels.fusedStatSums!(stats, B, work);
+        totalTokens = r.tokens;
+        sums.addSums(r.sums);
+      } else {
+        sums.add((await stats.read()) as Float32Array);
+      }
       return { ...sums.result(totalTokens, refLogp !== null), logp, dlogits };
     } finally {
       seqWeight.dispose();
+      work?.dispose();
       stats.dispose();
     }
   }

@@ -8,11 +8,15 @@ import { Tensor } from '../tensor.js';
 /** Largest element count an op accepts (keeps every kernel's 32-bit index arithmetic exact). */
 export const MAX_ELEMENTS = 2 ** 31 - 1;
 
-export function assertTensor(what: string, t: unknown): asserts t is Tensor {
+/**
+ * A live Tensor of at most `maxElements` elements (MAX_ELEMENTS unless an op whose kernels index with
+ * 64 bits says more).
+ */
+export function assertTensor(what: string, t: unknown, maxElements = MAX_ELEMENTS): asserts t is Tensor {
   if (!(t instanceof Tensor)) throw new HotpathsError('E_ARG', `${what}: expected a Tensor, got ${show(t)}`);
   t.assertLive(what);
-  if (t.size > MAX_ELEMENTS) {
-    throw new HotpathsError('E_TOO_LARGE', `${what}: ${t.describe()} has ${t.size} elements; at most ${MAX_ELEMENTS} are supported`);
+  if (t.size > maxElements) {
+    throw new HotpathsError('E_TOO_LARGE', `${what}: ${t.describe()} has ${t.size} elements; at most ${maxElements} are supported`);
   }
 }
 

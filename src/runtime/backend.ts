@@ -218,6 +218,24 @@ export interface GrpoKernels {
    * loss and fromLogitsBackward.
    */
   fusedTokenLoss?(args: GrpoFusedArgs, out: GrpoFusedOutputs): Promise<void> | void;
+  /**
+   * Optional, for GPU backends, with fusedStatSums: fusedLoss's bookkeeping on the device, so that a
+   * call reads nothing back before its kernel and 48 bytes after it (instead of the mask before and
+   * the [N, 4] stats after). mask: f32|u8 [B, T] -> seqWeight: f32 [B], each sequence's aggregation
+   * weight (the rule of aggregationWeights in src/reference/grpo.ts, in f64, rounded to f32 once);
+   * work: u8 [grpoFusedWorkBytes(B)], which keeps the mask's counts for fusedStatSums.
+   */
+  fusedWeights?(mask: Tensor, agg: GrpoAgg, maxLen: number, globalTokens: number | null, seqWeight: Tensor, work: Tensor): Promise<void> | void;
+  /**
+   * stats: f32 [N, 4] from fusedTokenLoss, work from fusedWeights for the same B sequences -> the sums of the four
+   * stats columns (f64, a fixed order) and the mask's token count, read back together.
+   */
+  fusedStatSums?(stats: Tensor, B: number, work: Tensor): Promise<{ tokens: number; sums: [number, number, number, number] }>;
+}
+
+/** Bytes of the work buffer of GrpoKernels.fusedWeights / fusedStatSums for B sequences (f64 [6 + B + 256]). */
+export function grpoFusedWorkBytes(B: number): number {
+  return 8 * (6 + B + 4 * 64);
 }
 
 /** How the MoE gate turns logits into scores: sigmoid (DeepSeek-V3) or softmax over the experts (V2). */
