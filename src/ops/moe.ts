@@ -508,8 +508,7 @@ export function setNcclGroupFactory(f: (opts?: GroupOptions) => Promise<ExpertGr
  */
 export async function ncclGroup(opts?: GroupOptions): Promise<ExpertGroup> {
   if (!ncclFactory) throw new HotpathsError('E_BACKEND', 'moe.ncclGroup(): NCCL is not part of this build (the browser entry hotpaths/web has no native code)');
-  groupSlots('moe.ncclGroup()', opts);
-  return ncclFactory(opts);
+  return ncclFactory(opts); // (checks opts after the ranks have compared them: a bad value on one rank leaves none waiting)
 }
 
 export interface DispatchInput {
