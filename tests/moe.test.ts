@@ -1433,10 +1433,24 @@ for (const u of [...under, { name: 'reference' as const, backend: ref.backend, s
             expectEqual(await readF(eg.scales), await readF(ew.scales), `${tag} expertX scales ${i}`);
           } else expectEqual((await (eg as Tensor).read()) as Uint16Array, (await (ew as Tensor).read()) as Uint16Array, `${tag} expertX ${i}`);
         }
+        // fixed slots (T == M on the last rank) on this backend: the same bits as without (a backend
+        // without the device-path kernels takes the host path and ignores M)
+        const gs = moe.localGroup(R, u.backend!, { maxTokensPerRank: 64 });
+        const ds = await moe.dispatch(gs, await Promise.all(inputs.map(async (q) => ({ x: await to(q.x), indices: await to(q.indices), weights: await to(q.weights) }))), { numExperts: E, fp8: fp8Payload });
+        for (let i = 0; i < R; i++) {
+          for (const [n, a, b] of [['expertX', ds[i]!.expertX, dg[i]!.expertX], ['recv', ds[i]!.recv, dg[i]!.recv]] as const) {
+            for (const [j, x] of ('data' in a ? [a.data, a.scales] : [a]).entries()) {
+              const y = ('data' in b ? [b.data, b.scales] : [b])[j]!;
+              expectEqual(new Uint8Array(((await x.read()) as Uint8Array).buffer, 0, x.bytes), new Uint8Array(((await y.read()) as Uint8Array).buffer, 0, y.bytes), `${tag} fixed slots: ${n} part ${j} rank ${i}`);
+            }
+          }
+        }
         if (fp8Payload) continue;
         const ow = await moe.combine(gw, dw.map((d) => d.expertX as Tensor), dw);
         const og = await moe.combine(gg, dg.map((d) => d.expertX as Tensor), dg);
         for (let i = 0; i < R; i++) expectClose(await readF(og[i]!), await readF(ow[i]!), 8e-3, 1e-5, `${tag} combine ${i}`);
+        const os = await moe.combine(gs, ds.map((d) => d.expertX as Tensor), ds);
+        for (let i = 0; i < R; i++) expectEqual(await readF(os[i]!), await readF(og[i]!), `${tag} fixed slots: combine ${i}`);
       }
     });
   });

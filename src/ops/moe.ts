@@ -994,6 +994,7 @@ async function dispatchOnDevice(op: string, group: ExpertGroup, kern: DeviceMoe,
     // send buffers: R slots of M rows, or the worst case (every token to min(R, k) ranks) packed; one
     // packed row a destination
     const layout = dispatchRowLayout(useFp8 ? H : H * dtypeBytes(dtype), useFp8 ? H / 128 : 0, k);
+    if (M > 0) checkSize(op, R * M, layout.stride); // (the same on every rank: none throws alone)
     const packs: Tensor[] = [];
     for (let i = 0; i < inputs.length; i++) {
       const { x, indices, weights } = inputs[i]!;
