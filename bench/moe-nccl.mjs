@@ -1,13 +1,19 @@
 // Expert-parallel dispatch/combine bandwidth over NCCL, one process per GPU:
 //   npm run build && hotpaths launch --nproc N bench/moe-nccl.mjs [--tokens 4096] [--hidden 7168]
 //     [--topk 8] [--experts 256] [--iters 20] [--chunks 1,2,3,4] [--save-counts DIR] [--json FILE]
-//     [--no-host-path]
+//     [--no-host-path] [--slots M]
 // Random routing (k distinct experts per token, uniform), bf16 x. Measures on every rank, in one run:
 //   dispatch (FP8)   moe.dispatch(fp8: true) end to end (plan, counts, quantize and pack, payload,
 //                    receive layout and scatter into expert order), for each --chunks value (the
 //                    pieces each peer's rows travel in); wall clock with a synchronize before and
 //                    after, and CUDA events on the addon's stream (which waits for the side stream)
 //   combine (bf16)   moe.combine of the bf16 dispatch's expertX (identity experts), likewise
+//   fixed slots      the same two ops on a second group of the communicator made with
+//                    maxTokensPerRank = --slots (default --tokens): the payload leaves before the
+//                    counts are read, M rows a peer (the bytes counted stay the routed rows')
+//   fresh routing    dispatch (FP8, the breakdown's piece count) counts first and with fixed slots,
+//                    with new random indices every iteration (made before timing), so that neither is
+//                    flattered by the same routing every time; bytes = the mean over those routings
 //   host path        the same ops through the group's two collectives only (the plan on the host,
 //                    one allToAllRows a buffer): what dispatch/combine did before the device path
 //   raw a2a          ncclGroup().allToAllRows of one u8 buffer with the same per-peer byte counts
@@ -19,92 +25,39 @@
 // raw a2a moves exactly the counted bytes (its self part too, which the device path copies locally).
 // GB/s per rank = its bytes / its median time; aggregate = Σ bytes over ranks / the slowest rank's
 // median time. Each timed iteration starts after a barrier (a counts exchange, which synchronizes
-// every rank). With --save-counts, each rank writes DIR/counts-<rank>.json (per-peer send/recv bytes
-// of both payloads) for bench/peers/torch_alltoall.py (torch.distributed.all_to_all_single, same bytes).
+// every rank); inputs, barrier and timers: bench/moe-nccl-common.mjs. With --save-counts, each rank
+// writes DIR/counts-<rank>.json (per-peer send/recv bytes of both payloads) for
+// bench/peers/torch_alltoall.py (torch.distributed.all_to_all_single, same bytes).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { init, moe, toBf16 } from '../dist/src/index.js';
+import { init, moe } from '../dist/src/index.js';
+import { disposeAll, disposeDispatched, hostOnly as hostOnlyOf, option, randomRouting, rowsPerRank, seededInputs, shapeOptions, sum, timers } from './moe-nccl-common.mjs';
 
 const argv = process.argv.slice(2);
-const opt = (name, d) => {
-  const i = argv.indexOf(`--${name}`);
-  return i >= 0 ? argv[i + 1] : d;
-};
-const T = Number(opt('tokens', 4096)), H = Number(opt('hidden', 7168)), k = Number(opt('topk', 8)), E = Number(opt('experts', 256));
-const iters = Number(opt('iters', 20));
+const opt = (name, d) => option(argv, name, d);
+const { T, H, k, E, iters } = shapeOptions(argv);
 const chunkList = opt('chunks', '1,2,3,4').split(',').map(Number);
 const hostPath = !argv.includes('--no-host-path');
 const saveDir = opt('save-counts', '');
 const jsonOut = opt('json', '');
+const M = Number(opt('slots', T));
 const rank = Number(process.env.HOTPATHS_RANK);
 
 const rt = await init({ backend: 'cuda', verbose: false });
 const b = rt.backend;
 const group = await moe.ncclGroup();
+const slotGroup = await moe.ncclGroup({ maxTokensPerRank: M }); // the same communicator, fixed slots
 const R = group.size;
 if (E % R !== 0) throw new Error(`--experts ${E} must be a multiple of the ${R} ranks`);
 
 // seeded inputs, different on every rank
-let s = (rank + 1) * 0x9e3779b9;
-const rand = () => {
-  s = (s + 0x6d2b79f5) >>> 0;
-  let t = Math.imul(s ^ (s >>> 15), s | 1);
-  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-};
-const idxH = new Int32Array(T * k);
-for (let t = 0; t < T; t++) {
-  const chosen = new Set();
-  while (chosen.size < k) chosen.add(Math.floor(rand() * E));
-  [...chosen].forEach((e, j) => (idxH[t * k + j] = e));
-}
-const x = rt.tensor(toBf16(Float32Array.from({ length: T * H }, () => rand() * 2 - 1)), [T, H], 'bf16');
-const indices = rt.tensor(idxH, [T, k], 'i32');
-const weights = rt.tensor(Float32Array.from({ length: T * k }, () => rand()), [T, k], 'f32');
+const { x, indices, weights, idxH, rand } = seededInputs(rt, rank, { T, H, k, E });
 
 // rows to each rank (a token once per rank), and from each rank
-const per = E / R;
-const sendRows = new Int32Array(R);
-for (let t = 0; t < T; t++) {
-  const seen = new Set();
-  for (let j = 0; j < k; j++) seen.add(Math.floor(idxH[t * k + j] / per));
-  for (const d of seen) sendRows[d]++;
-}
-const barrier = () => group.exchangeCounts([new Int32Array(R)]);
+const sendRows = rowsPerRank(idxH, T, k, E, R);
+const { barrier, wall: timeWall, events: timeEvents } = timers(group, b, iters);
 const [recvRows] = await group.exchangeCounts([sendRows]);
-const sum = (a) => a.reduce((p, v) => p + v, 0);
 const fp8Row = H + (4 * H) / 128, bf16Row = 2 * H;
-
-const median = (a) => [...a].sort((p, q) => p - q)[Math.floor(a.length / 2)];
-async function wall(fn) {
-  await barrier();
-  await b.sync();
-  const t0 = performance.now();
-  const r = await fn();
-  await b.sync();
-  const ms = performance.now() - t0;
-  return { ms, r };
-}
-async function timeWall(fn, after) {
-  const out = [];
-  for (let i = 0; i < iters + 2; i++) {
-    const { ms, r } = await wall(fn);
-    if (after) await after(r);
-    if (i >= 2) out.push(ms); // two warm-ups
-  }
-  return median(out);
-}
-async function timeEvents(fn) {
-  const out = [];
-  for (let i = 0; i < iters + 2; i++) {
-    await barrier();
-    b.deviceTimer.start();
-    await fn();
-    const ms = await b.deviceTimer.stop();
-    if (i >= 2) out.push(ms);
-  }
-  return median(out);
-}
 
 // raw all-to-all buffers: rows of `rowBytes` u8, same per-peer counts as the op
 async function raw(rowBytes, sc, rc) {
@@ -116,20 +69,35 @@ async function raw(rowBytes, sc, rc) {
   return { wallMs, eventMs };
 }
 
-const disposeDispatched = (ds) => moe.disposeDispatched(ds);
-const disposeAll = (outs) => outs.forEach((o) => o.dispose());
 // the group's two collectives only: the host path
-const hostOnly = { size: group.size, ranks: group.ranks, backend: group.backend, exchangeCounts: (c) => group.exchangeCounts(c), allToAllRows: (a, bb, c, d) => group.allToAllRows(a, bb, c, d) };
+const hostOnly = hostOnlyOf(group);
 
 const inputs = [{ x, indices, weights }];
+// (the same piece count on every rank: each rank's transfers must pair up with the others')
+const bc = chunkList.includes(2) ? 2 : chunkList[0];
 const [dBf16] = await moe.dispatch(group, inputs, { numExperts: E, fp8: false });
-const expertOut = dBf16.expertX;
+const [sBf16] = await moe.dispatch(slotGroup, inputs, { numExperts: E, fp8: false });
 const ops = {};
-for (const c of chunkList) {
-  const dispatch = () => moe.dispatch(group, inputs, { numExperts: E, fp8: true, chunks: c });
-  const combine = () => moe.combine(group, [expertOut], [dBf16], { chunks: c });
-  ops[`dispatch/${c}`] = { ms: await timeWall(dispatch, disposeDispatched), eventMs: await timeEvents(async () => disposeDispatched(await dispatch())) };
-  ops[`combine/${c}`] = { ms: await timeWall(combine, disposeAll), eventMs: await timeEvents(async () => disposeAll(await combine())) };
+for (const [name, g, d] of [['', group, dBf16], ['slots/', slotGroup, sBf16]]) {
+  for (const c of chunkList) {
+    const dispatch = () => moe.dispatch(g, inputs, { numExperts: E, fp8: true, chunks: c });
+    const combine = () => moe.combine(g, [d.expertX], [d], { chunks: c });
+    ops[`dispatch/${name}${c}`] = { ms: await timeWall(dispatch, disposeDispatched), eventMs: await timeEvents(async () => disposeDispatched(await dispatch())) };
+    ops[`combine/${name}${c}`] = { ms: await timeWall(combine, disposeAll), eventMs: await timeEvents(async () => disposeAll(await combine())) };
+  }
+}
+// fresh routing: new indices every iteration (uploaded before timing), the same x and weights
+const fresh = [];
+let freshBytes = 0;
+for (let i = 0; i < iters + 2; i++) {
+  const idx = randomRouting(rand, T, k, E);
+  const [rr] = await group.exchangeCounts([rowsPerRank(idx, T, k, E, R)]);
+  if (i >= 2) freshBytes += (sum(rr) * fp8Row) / iters;
+  fresh.push(rt.tensor(idx, [T, k], 'i32'));
+}
+for (const [name, g] of [['', group], ['slots/', slotGroup]]) {
+  const dispatch = (i) => moe.dispatch(g, [{ x, indices: fresh[i], weights }], { numExperts: E, fp8: true, chunks: bc });
+  ops[`dispatch/fresh/${name}${bc}`] = { ms: await timeWall(dispatch, disposeDispatched), eventMs: await timeEvents(async (i) => disposeDispatched(await dispatch(i))) };
 }
 if (hostPath) {
   const [hBf16] = await moe.dispatch(hostOnly, inputs, { numExperts: E, fp8: false });
@@ -142,7 +110,7 @@ const rawBf16 = await raw(bf16Row, recvRows, sendRows); // combine sends back wh
 
 // where the ops' time goes: wrap the calls they make (host time from call to settle; group calls
 // include their own reads and uploads), 5 calls of each after the timed ones
-async function breakdown(label, fn, after) {
+async function breakdown(label, fn, after, g = group) {
   const spent = {};
   const restore = [];
   const wrap = (obj, names, tag) => {
@@ -160,7 +128,7 @@ async function breakdown(label, fn, after) {
       };
     }
   };
-  wrap(group, ['exchangeCounts', 'allToAllRows', 'startAllGather', 'startMoveRows'], 'group');
+  wrap(g, ['exchangeCounts', 'allToAllRows', 'startAllGather', 'startMoveRows'], 'group');
   wrap(b, ['read', 'fromHost', 'empty', 'sync'], 'backend');
   wrap(b.moe, Object.keys(b.moe), 'moe');
   wrap(b.fp8, ['quantize'], 'fp8');
@@ -200,29 +168,39 @@ if (argv.includes('--profile')) {
   console.log(`rank ${rank}: dispatch CPU profile, self ms per call: ` + top.map(([k, us]) => `${k} ${(us / 5000).toFixed(2)}`).join(' | '));
 }
 
-// (the same piece count on every rank: each rank's transfers must pair up with the others')
-const bc = chunkList.includes(2) ? 2 : chunkList[0];
 await breakdown(`dispatch fp8 (${bc} pieces)`, () => moe.dispatch(group, inputs, { numExperts: E, fp8: true, chunks: bc }), disposeDispatched);
-await breakdown(`combine bf16 (${bc} pieces)`, () => moe.combine(group, [expertOut], [dBf16], { chunks: bc }), disposeAll);
+await breakdown(`dispatch fp8 fixed slots (${bc} pieces)`, () => moe.dispatch(slotGroup, inputs, { numExperts: E, fp8: true, chunks: bc }), disposeDispatched, slotGroup);
+await breakdown(`combine bf16 (${bc} pieces)`, () => moe.combine(group, [dBf16.expertX], [dBf16], { chunks: bc }), disposeAll);
 
-const bytes = { dispatch: sum(recvRows) * fp8Row, combine: sum(sendRows) * bf16Row };
+const bytes = { dispatch: sum(recvRows) * fp8Row, combine: sum(sendRows) * bf16Row, fresh: freshBytes };
+// an op's counted bytes: the fresh-routing runs count their own routings' (mean)
+const bytesOf = (n) => (n.startsWith('dispatch/fresh/') ? bytes.fresh : bytes[n.split('/')[0]]);
 const gbps = (by, ms) => by / ms / 1e6;
 const mine = {
-  rank, R, T, H, k, E, chunks: chunkList,
+  rank, R, T, H, k, E, M, chunks: chunkList,
   sendRows: [...sendRows], recvRows: [...recvRows], bytes,
-  ops: Object.fromEntries(Object.entries(ops).map(([n, v]) => [n, { ...v, gbps: gbps(bytes[n.split('/')[0]], v.ms), eventGbps: gbps(bytes[n.split('/')[0]], v.eventMs) }])),
+  ops: Object.fromEntries(Object.entries(ops).map(([n, v]) => [n, { ...v, gbps: gbps(bytesOf(n), v.ms), eventGbps: gbps(bytesOf(n), v.eventMs) }])),
   rawDispatchBytes: { ms: rawFp8.wallMs, eventMs: rawFp8.eventMs, gbps: gbps(bytes.dispatch, rawFp8.wallMs), eventGbps: gbps(bytes.dispatch, rawFp8.eventMs) },
   rawCombineBytes: { ms: rawBf16.wallMs, eventMs: rawBf16.eventMs, gbps: gbps(bytes.combine, rawBf16.wallMs), eventGbps: gbps(bytes.combine, rawBf16.eventMs) },
 };
 const f = (v) => v.toFixed(1);
 console.log(`rank ${rank}: rows sent ${[...sendRows]} received ${[...recvRows]}; dispatch ${(bytes.dispatch / 1e6).toFixed(1)} MB, combine ${(bytes.combine / 1e6).toFixed(1)} MB received`);
-for (const op of ['dispatch', 'combine']) {
+// the printed rows: [label, op, [column label, op key]…]
+const colName = (c) => (c === 'host' ? 'host path' : `${c} pieces`);
+const rows = [
+  ['dispatch fp8', 'dispatch', [...chunkList.map((c) => [colName(c), `dispatch/${c}`]), ...(hostPath ? [['host path', 'dispatch/host']] : [])]],
+  [`dispatch fp8 fixed slots (M = ${M})`, 'dispatch', chunkList.map((c) => [colName(c), `dispatch/slots/${c}`])],
+  [`dispatch fp8 fresh routing (${bc} pieces)`, 'dispatch', [['counts first', `dispatch/fresh/${bc}`], [`fixed slots (M = ${M})`, `dispatch/fresh/slots/${bc}`]]],
+  ['combine bf16', 'combine', [...chunkList.map((c) => [colName(c), `combine/${c}`]), ...(hostPath ? [['host path', 'combine/host']] : [])]],
+  [`combine bf16 fixed slots (M = ${M})`, 'combine', chunkList.map((c) => [colName(c), `combine/slots/${c}`])],
+];
+for (const [label, op, cols] of rows) {
   const rawOp = op === 'dispatch' ? mine.rawDispatchBytes : mine.rawCombineBytes;
-  const cols = [...chunkList.map(String), ...(hostPath ? ['host'] : [])].map((c) => {
-    const o = mine.ops[`${op}/${c}`];
-    return `${c === 'host' ? 'host path' : `${c} pieces`} ${f(o.gbps)} GB/s (${o.ms.toFixed(3)} ms${Number.isNaN(o.eventMs) ? '' : `, events ${o.eventMs.toFixed(3)}`}) ${(o.gbps / rawOp.gbps).toFixed(2)}x`;
+  const text = cols.map(([name, key]) => {
+    const o = mine.ops[key];
+    return `${name} ${f(o.gbps)} GB/s (${o.ms.toFixed(3)} ms${Number.isNaN(o.eventMs) ? '' : `, events ${o.eventMs.toFixed(3)}`}) ${(o.gbps / rawOp.gbps).toFixed(2)}x`;
   });
-  console.log(`rank ${rank}: ${op} ${op === 'dispatch' ? 'fp8' : 'bf16'}: ${cols.join(' | ')} | raw a2a same bytes ${f(rawOp.gbps)} GB/s wall (${rawOp.ms.toFixed(3)} ms), ${f(rawOp.eventGbps)} events`);
+  console.log(`rank ${rank}: ${label}: ${text.join(' | ')} | raw a2a same bytes ${f(rawOp.gbps)} GB/s wall (${rawOp.ms.toFixed(3)} ms), ${f(rawOp.eventGbps)} events`);
 }
 
 // aggregate on every rank: Σ bytes / the slowest rank's time (gathered with the counts exchange, in µs and KB)
@@ -231,16 +209,16 @@ async function gather(v) {
   return [...got];
 }
 const agg = {};
-const named = [...Object.entries(mine.ops).map(([n, v]) => [n, v.ms, bytes[n.split('/')[0]]]), ['rawDispatchBytes', mine.rawDispatchBytes.ms, bytes.dispatch], ['rawCombineBytes', mine.rawCombineBytes.ms, bytes.combine]];
+const named = [...Object.entries(mine.ops).map(([n, v]) => [n, v.ms, bytesOf(n)]), ['rawDispatchBytes', mine.rawDispatchBytes.ms, bytes.dispatch], ['rawCombineBytes', mine.rawCombineBytes.ms, bytes.combine]];
 for (const [name, ms, by] of named) {
   const us = await gather(ms * 1000), kb = await gather(by / 1000);
   agg[name] = { gbps: (sum(kb) * 1000) / (Math.max(...us) / 1000) / 1e6, slowestMs: Math.max(...us) / 1000 };
 }
 if (rank === 0) {
-  for (const op of ['dispatch', 'combine']) {
+  for (const [label, op, cols] of rows) {
     const rawAgg = agg[op === 'dispatch' ? 'rawDispatchBytes' : 'rawCombineBytes'];
-    const cols = [...chunkList.map(String), ...(hostPath ? ['host'] : [])].map((c) => `${c === 'host' ? 'host path' : `${c} pieces`} ${f(agg[`${op}/${c}`].gbps)} GB/s ${(agg[`${op}/${c}`].gbps / rawAgg.gbps).toFixed(2)}x`);
-    console.log(`aggregate over ${R} ranks: ${op} ${op === 'dispatch' ? 'fp8' : 'bf16'}: ${cols.join(' | ')} | raw a2a ${f(rawAgg.gbps)} GB/s`);
+    const text = cols.map(([name, key]) => `${name} ${f(agg[key].gbps)} GB/s ${(agg[key].gbps / rawAgg.gbps).toFixed(2)}x`);
+    console.log(`aggregate over ${R} ranks: ${label}: ${text.join(' | ')} | raw a2a ${f(rawAgg.gbps)} GB/s`);
   }
 }
 if (saveDir) {
@@ -248,5 +226,7 @@ if (saveDir) {
   writeFileSync(join(saveDir, `counts-${rank}.json`), JSON.stringify({ dispatch: { send: [...sendRows].map((r) => r * fp8Row), recv: [...recvRows].map((r) => r * fp8Row) }, combine: { send: [...recvRows].map((r) => r * bf16Row), recv: [...sendRows].map((r) => r * bf16Row) } }));
 }
 if (jsonOut) writeFileSync(`${jsonOut}.${rank}.json`, JSON.stringify({ ...mine, aggregate: rank === 0 ? agg : undefined }, null, 1));
-moe.disposeDispatched([dBf16]);
+moe.disposeDispatched([dBf16, sBf16]);
+fresh.forEach((t) => t.dispose());
+slotGroup.destroy?.();
 group.destroy?.();

@@ -117,6 +117,8 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   add(env, exports, "ncclSendRecvSide", hp::NcclSendRecvSide);
   add(env, exports, "ncclSideWait", hp::NcclSideWait);
   add(env, exports, "ncclSideRead", hp::NcclSideRead);
+  add(env, exports, "ncclSideReadStart", hp::NcclSideReadStart);
+  add(env, exports, "ncclSideReadFinish", hp::NcclSideReadFinish);
   return exports;
 }
 

@@ -2,6 +2,9 @@
 # On a GPU machine of 2 (or 4) GPUs, from an unpacked tree with node_modules, a CUDA build/ and dist/:
 # the moe tests that need CUDA and NCCL, then the dispatch/combine stages (bench/moe-nccl-parts.mjs),
 # bench (bench/moe-nccl.mjs) and the torch all_to_all_single peer of the same bytes, in one go. Logs and JSON go to $OUT (or ./out).
+# The bench lines: "dispatch fp8" (counts first), "dispatch fp8 fixed slots (M = …)", "dispatch fp8 fresh
+# routing" (counts first | fixed slots, new indices every iteration), "combine bf16" (and its fixed-slot
+# row), each with its ratio to the raw a2a of the same bytes; "aggregate over N ranks: …" the same rows.
 #   scripts/moe-ep-gpu.sh [nproc] [tests|bench|all]
 set -u
 n=${1:-2}
@@ -22,9 +25,9 @@ if [[ $what != tests ]]; then
   timeout 90 node dist/src/cli.js launch --nproc "$n" bench/moe-nccl-parts.mjs >"$out/parts.log" 2>&1
   echo "parts exit $?"
   grep -E "stages" "$out/parts.log" | cut -c1-1500
-  timeout 120 node dist/src/cli.js launch --nproc "$n" bench/moe-nccl.mjs --chunks "${MOE_EP_CHUNKS:-1,2,3,4}" --save-counts /tmp/moe-counts --json "$out/bench" >"$out/bench.log" 2>&1
+  timeout 240 node dist/src/cli.js launch --nproc "$n" bench/moe-nccl.mjs --chunks "${MOE_EP_CHUNKS:-1,2,3,4}" --save-counts /tmp/moe-counts --json "$out/bench" >"$out/bench.log" 2>&1
   echo "bench exit $?"
   timeout 90 torchrun --nproc_per_node "$n" bench/peers/torch_alltoall.py /tmp/moe-counts >"$out/torch.log" 2>&1
   echo "torch exit $?"
-  grep -E "aggregate|dispatch fp8|combine bf16|breakdown|torch" "$out/bench.log" "$out/torch.log" | cut -c1-700
+  grep -E "aggregate|dispatch fp8|combine bf16|breakdown|torch" "$out/bench.log" "$out/torch.log" | cut -c1-900
 fi

@@ -5,7 +5,7 @@
 // same bits on a second run), the aux loss and the row movers against the reference; outputs
 // poisoned first; dispatch's device path (plan, pack with FP8 quantization, receive layout, scatter,
 // unpermuteRows) kernel by kernel and through dispatch/combine over a LocalGroup, bit-exact against the
-// reference. tests/moe.test.ts covers the smaller shapes and the public ops; this file skips without a
+// reference, with and without fixed slots (maxTokensPerRank; the plan's slotRows, a rank past its slots). tests/moe.test.ts covers the smaller shapes and the public ops; this file skips without a
 // CUDA device.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -199,16 +199,20 @@ describe.skipIf(!!cuda.skip)(`cuda moe kernels at V3 sizes${cuda.skip ? ` (skipp
     return idx;
   }
 
-  for (const [T, k, E, R, nBad] of [[4096, 8, 256, 2, 0], [4096, 8, 256, 8, 0], [3001, 6, 160, 4, 40], [0, 8, 256, 2, 0]] as const) {
-    it(`dispatchPlan T=${T} k=${k} E=${E} R=${R}${nBad ? ' with bad ids' : ''}: send rows, pair ranks and the table exact, twice`, async () => {
+  for (const [T, k, E, R, nBad, M] of [
+    [4096, 8, 256, 2, 0, 0], [4096, 8, 256, 8, 0, 0], [3001, 6, 160, 4, 40, 0], [0, 8, 256, 2, 0, 0],
+    [4096, 8, 256, 4, 0, 4096], [3001, 6, 160, 4, 40, 3500], [4096, 8, 256, 2, 0, 1000], [1, 1, 4, 2, 0, 1], [0, 8, 256, 2, 0, 16],
+  ] as const) {
+    it(`dispatchPlan T=${T} k=${k} E=${E} R=${R}${nBad ? ' with bad ids' : ''}${M ? ` slotRows ${M}${T > M ? ' (T > M: truncated and flagged)' : ''}` : ''}: send rows, pair ranks and the table exact, twice`, async () => {
       const seed = freshSeed();
       const idx = routing(rng(seed), T, k, E, nBad);
       const make = (b: Backend) => ({ idx: b.fromHost(idx, 'i32', [T, k]), sendRow: b.empty('i32', [T, R]), pairRank: b.empty('i32', [T, k]), table: b.empty('i32', [1, R + E + 1]) });
-      const run = (b: Backend, o: ReturnType<typeof make>) => b.moe!.dispatchPlan!(o.idx, E, o.sendRow, o.pairRank, o.table);
+      const run = (b: Backend, o: ReturnType<typeof make>) => (M ? b.moe!.dispatchPlan!(o.idx, E, o.sendRow, o.pairRank, o.table, M) : b.moe!.dispatchPlan!(o.idx, E, o.sendRow, o.pairRank, o.table));
       const [w, g] = await both(make, run);
-      const tag = `seed ${seed} T=${T} R=${R}`;
+      const tag = `seed ${seed} T=${T} R=${R} M=${M}`;
       for (const n of ['sendRow', 'pairRank', 'table'] as const) same(await read(g[n]), await read(w[n]), `${tag} ${n}`);
-      if (nBad) expect((await read(g.table))[R + E]).toBe(idx.filter((e) => e < 0 || e >= E).length);
+      if (nBad && !(M && T > M)) expect((await read(g.table))[R + E]).toBe(idx.filter((e) => e < 0 || e >= E).length);
+      if (M && T > M) expect((await read(g.table))[R + E]).toBe(-T);
       const g2 = make(cuda.backend!);
       await run(cuda.backend!, g2);
       for (const n of ['sendRow', 'pairRank', 'table'] as const) same(await read(g2[n]), await read(g[n]), `${tag} second run ${n}`);
@@ -290,11 +294,15 @@ describe.skipIf(!!cuda.skip)(`cuda moe kernels at V3 sizes${cuda.skip ? ` (skipp
         x: b.fromHost(dtype === 'bf16' ? toBf16(host[i]!.x) : host[i]!.x, dtype, [T, H]), indices: b.fromHost(host[i]!.idx, 'i32', [T, k]), weights: b.fromHost(host[i]!.w, 'f32', [T, k]),
       }));
       const opts = { numExperts: E, fp8, chunks };
-      const gw = moe.localGroup(R, ref), gg = moe.localGroup(R, cuda.backend!);
+      const gw = moe.localGroup(R, ref);
       const dw = await moe.dispatch(gw, inputsOn(ref), opts);
-      const dg = await moe.dispatch(gg, inputsOn(cuda.backend!), opts);
       const parts = (q: Tensor | { data: Tensor; scales: Tensor }) => ('data' in q ? [q.data, q.scales] : [q]);
       const bytes = async (t: Tensor) => new Uint8Array(((await read(t)) as Uint8Array).buffer, 0, t.bytes);
+      // counts first, and fixed slots of the largest T (T == M on that rank)
+      for (const slots of [undefined, Math.max(...Ts)]) {
+      const gg = moe.localGroup(R, cuda.backend!, { maxTokensPerRank: slots });
+      const dg = await moe.dispatch(gg, inputsOn(cuda.backend!), opts);
+      const tag = `seed ${seed} ${name}${slots ? ` fixed slots of ${slots}` : ''}`;
       for (let i = 0; i < R; i++) {
         const [a, b] = [dg[i]!, dw[i]!];
         expect(a.alignment.padded, `${tag} rank ${i} P`).toBe(b.alignment.padded);
@@ -309,12 +317,41 @@ describe.skipIf(!!cuda.skip)(`cuda moe kernels at V3 sizes${cuda.skip ? ` (skipp
         }
       }
       if (!fp8) {
-        const og = await moe.combine(gg, dg.map((d) => d.expertX as Tensor), dg, { chunks });
         const ow = await moe.combine(gw, dw.map((d) => d.expertX as Tensor), dw, { chunks });
-        for (let i = 0; i < R; i++) same(await bytes(og[i]!), await bytes(ow[i]!), `${tag} combine ${i}`);
+        // the final sum per piece: the same bits at any piece count
+        for (const c of [1, 2, 3, 4]) {
+          const og = await moe.combine(gg, dg.map((d) => d.expertX as Tensor), dg, { chunks: c });
+          for (let i = 0; i < R; i++) same(await bytes(og[i]!), await bytes(ow[i]!), `${tag} combine (${c} pieces) ${i}`);
+        }
+      }
       }
     });
   }
+
+  it('fixed slots: a rank with T > M makes dispatch throw E_ARG naming it, leaves nothing behind, and the group works afterwards', async () => {
+    const b = cuda.backend!;
+    const seed = freshSeed();
+    const r = rng(seed);
+    const [R, E, k, H, M] = [3, 24, 4, 256, 100];
+    const make = (Ts: number[]) => Ts.map((T) => ({
+      x: b.fromHost(toBf16(Float32Array.from({ length: T * H }, () => normal(r))), 'bf16', [T, H]), indices: b.fromHost(routing(r, T, k, E), 'i32', [T, k]),
+      weights: b.fromHost(Float32Array.from({ length: T * k }, () => r()), 'f32', [T, k]),
+    }));
+    const group = moe.localGroup(R, b, { maxTokensPerRank: M });
+    for (const fp8 of [false, true]) {
+      const over = make([50, 101, 100]);
+      const before = b.memoryStats!().inUse;
+      const e = await thrown(() => moe.dispatch(group, over, { numExperts: E, fp8, chunks: 2 }));
+      expect(e, `seed ${seed}`).toBeInstanceOf(HotpathsError);
+      expect((e as HotpathsError).code).toBe('E_ARG');
+      expect((e as Error).message).toMatch(/rank 1 dispatches T = 101 tokens, more than the group's maxTokensPerRank = 100/);
+      expect(b.memoryStats!().inUse, `fp8 ${fp8}`).toBe(before);
+    }
+    const inputs = make([100, 0, 37]);
+    const ds = await moe.dispatch(group, inputs, { numExperts: E });
+    const dr = await moe.dispatch(moe.localGroup(R, ref), await Promise.all(inputs.map(async (q) => ({ x: await q.x.to('reference'), indices: await q.indices.to('reference'), weights: await q.weights.to('reference') }))), { numExperts: E });
+    for (let i = 0; i < R; i++) same((await read(ds[i]!.expertX as Tensor)) as Uint16Array, (await read(dr[i]!.expertX as Tensor)) as Uint16Array, `seed ${seed} after the error: expertX ${i}`);
+  });
 
   it('dispatch on the device path names a bad expert id (E_ARG) and leaves nothing behind', async () => {
     const b = cuda.backend!;

@@ -1,6 +1,7 @@
 // Expert parallelism across processes: `hotpaths launch` (anywhere: plain Node scripts), the NCCL
 // group's errors where NCCL or a GPU is missing (CI), and — with 2 or more CUDA devices and libnccl —
-// tests/nccl/dispatch-check.mjs across real ranks (2, and 4 when there are 4 devices).
+// tests/nccl/dispatch-check.mjs across real ranks (2, and 4 when there are 4 devices), with and
+// without fixed slots (maxTokensPerRank), and the rejections every rank must see alike.
 // HOTPATHS_REQUIRE=nccl makes a machine that cannot run the multi-GPU checks fail instead of skip.
 
 import { spawnSync } from 'node:child_process';
@@ -141,7 +142,7 @@ if (why) {
 
 describe.skipIf(!!why)(`moe over NCCL across real ranks${why ? ` (skipped: ${why})` : ''}`, { timeout: 360_000 }, () => {
   for (const n of [2, 4]) {
-    it.skipIf(devices < n)(`launch --nproc ${n}: tagged rows, dispatch receives exactly the routed tokens, combine of identity experts = x·Σw (bf16, f32, fp8; unbalanced, empty rank, k = 1)`, () => {
+    it.skipIf(devices < n)(`launch --nproc ${n}: tagged rows, dispatch receives exactly the routed tokens, combine of identity experts = x·Σw (bf16, f32, fp8; unbalanced, empty rank, k = 1); fixed slots the same bits, T > M and mismatched M rejected on every rank`, () => {
       const seed = freshSeed();
       const r = launch(['--nproc', String(n), '--timeout', '300', join(packageRoot(), 'tests', 'nccl', 'dispatch-check.mjs'), String(seed)], 330_000);
       const log = `seed ${seed}\n${r.stdout}\n${r.stderr}`;

@@ -783,13 +783,21 @@ function hostOnly(g: moe.ExpertGroup): moe.ExpertGroup {
   return { size: g.size, ranks: g.ranks, backend: g.backend, exchangeCounts: (c) => g.exchangeCounts(c), allToAllRows: (a, b, c, d) => g.allToAllRows(a, b, c, d) };
 }
 
-/** The group with a count of the device path's calls. */
+/**
+ * The group with a count of the device path's calls, whose moves land only when waited for (a
+ * LocalGroup's land at once): rows used before their piece's wait() would be poison and fail the checks.
+ */
 function counted(g: moe.ExpertGroup): { group: moe.ExpertGroup; calls: { gathers: number; moves: number } } {
   const calls = { gathers: 0, moves: 0 };
   const group: moe.ExpertGroup = {
     ...hostOnly(g),
+    maxTokensPerRank: g.maxTokensPerRank,
     startAllGather: (s, r) => (calls.gathers++, g.startAllGather!(s, r)),
-    startMoveRows: (p, w) => (calls.moves++, g.startMoveRows!(p, w)),
+    startMoveRows: (p, w) => {
+      calls.moves++;
+      let m: moe.PendingMove | undefined;
+      return { wait: async () => void (await (m ??= g.startMoveRows!(p, w)).wait()) };
+    },
   };
   return { group, calls };
 }
@@ -929,6 +937,155 @@ describe('moe dispatch/combine on the device path (plan, pack, receive layout an
       const e = await thrown(() => moe.dispatch(g, inputs, { numExperts: 2, chunks }));
       expect((e as HotpathsError).code).toBe('E_ARG');
       expect((e as Error).message).toMatch(/opts\.chunks/);
+    }
+  });
+});
+
+// ---------------------------------------------------------------- fixed slots (maxTokensPerRank)
+
+describe('moe dispatch/combine with fixed slots (group maxTokensPerRank; reference)', () => {
+  const kernels = ref.backend.moe!;
+
+  it('dispatchPlan with slotRows, hand-worked: rank d\'s rows from d·M in token order, rows past the slot not sent, T > M flagged as −T', async () => {
+    // the routing of the plan test above: rank 0 gets tokens 0, 1; rank 1 gets tokens 0, 2
+    for (const [M, want] of [
+      [3, { sendRow: [0, 3, 1, -1, -1, 4], table: [2, 2, 2, 1, 1, 2, 0] }],
+      [2, { sendRow: [0, 2, 1, -1, -1, 3], table: [2, 2, 2, 1, 1, 2, -3] }],
+      [1, { sendRow: [0, 1, -1, -1, -1, -1], table: [2, 2, 2, 1, 1, 2, -3] }],
+    ] as const) {
+      const sendRow = ref.backend.empty('i32', [3, 2]), pairRank = ref.backend.empty('i32', [3, 2]), table = ref.backend.empty('i32', [1, 7]);
+      await kernels.dispatchPlan!(i32([3, 0, 1, 0, 2, 3], [3, 2]), 4, sendRow, pairRank, table, M);
+      expectEqual(await readI(sendRow), want.sendRow, `M ${M} sendRow`);
+      expectEqual(await readI(pairRank), [0, 0, 0, 1, 0, 1], `M ${M} pairRank`);
+      expectEqual(await readI(table), want.table, `M ${M} table`);
+    }
+  });
+
+  it('localGroup takes maxTokensPerRank (a positive integer) and exposes it; bad values are E_ARG', async () => {
+    expect(moe.localGroup(2, ref.backend, { maxTokensPerRank: 16 }).maxTokensPerRank).toBe(16);
+    expect(moe.localGroup(2, ref.backend).maxTokensPerRank).toBeUndefined();
+    for (const m of [0, -1, 1.5, Number.NaN, '8']) {
+      const e = await thrown(() => moe.localGroup(2, ref.backend, { maxTokensPerRank: m as number }));
+      expect((e as HotpathsError).code, String(m)).toBe('E_ARG');
+      expect((e as Error).message).toMatch(/opts\.maxTokensPerRank/);
+    }
+    expect((await thrown(() => moe.localGroup(2, ref.backend, 3 as never)) as HotpathsError).code).toBe('E_ARG');
+  });
+
+  const cases: { name: string; R: number; E: number; k: number; Ts: number[]; M: number; H: number; dtype: 'f32' | 'bf16'; fp8?: boolean; bs: number; chunks: number; hot?: number }[] = [
+    { name: '4 ranks, ragged T, f32, 3 pieces', R: 4, E: 16, k: 4, Ts: [9, 14, 1, 11], M: 16, H: 6, dtype: 'f32', bs: 4, chunks: 3 },
+    { name: '3 ranks, a hot expert, bf16, one piece, T == M on every rank', R: 3, E: 9, k: 3, Ts: [13, 13, 13], M: 13, H: 8, dtype: 'bf16', bs: 2, chunks: 1, hot: 4 },
+    { name: '3 ranks, an empty rank, k = 1, T == M on one', R: 3, E: 6, k: 1, Ts: [7, 0, 5], M: 7, H: 4, dtype: 'f32', bs: 3, chunks: 2 },
+    { name: '2 ranks, fp8 payload, more pieces than slot rows', R: 2, E: 8, k: 4, Ts: [5, 3], M: 6, H: 256, dtype: 'bf16', fp8: true, bs: 128, chunks: 7 },
+    { name: '8 ranks, top-8, f32 fp8 payload, 4 pieces', R: 8, E: 32, k: 8, Ts: [16, 1, 5, 9, 2, 0, 3, 4], M: 20, H: 128, dtype: 'f32', fp8: true, bs: 4, chunks: 4 },
+    { name: 'one rank, k = 1', R: 1, E: 4, k: 1, Ts: [6], M: 6, H: 5, dtype: 'f32', bs: 3, chunks: 2 },
+  ];
+  for (const c of cases) {
+    it(`${c.name}: the same bits as the host path and the counts-first device path (dispatch; combine at 1..4 pieces, unweighted, combineBackward)`, async () => {
+      const seed = freshSeed();
+      const r = rng(seed);
+      const tag = `seed ${seed} ${c.name}`;
+      const inputs = c.Ts.map((T) => {
+        const x = Float32Array.from({ length: T * c.H }, () => normal(r));
+        return {
+          x: c.dtype === 'bf16' ? ref.tensor(toBf16(x), [T, c.H], 'bf16') : f32(x, [T, c.H]),
+          indices: i32(randomIndices(r, T, c.k, c.E, c.hot ?? -1), [T, c.k]),
+          weights: f32(Float32Array.from({ length: T * c.k }, () => r()), [T, c.k]),
+        };
+      });
+      const opts = { numExperts: c.E, fp8: c.fp8 ?? false, blockSize: c.bs, chunks: c.chunks };
+      const { group: slots, calls } = counted(moe.localGroup(c.R, ref.backend, { maxTokensPerRank: c.M }));
+      const first = moe.localGroup(c.R, ref.backend);
+      const host = hostOnly(moe.localGroup(c.R, ref.backend));
+      const ds = await moe.dispatch(slots, inputs, opts);
+      expect(calls.gathers, `${tag}: the device path ran`).toBe(1);
+      expect(calls.moves).toBe(c.chunks);
+      const [df, dh] = [await moe.dispatch(first, inputs, opts), await moe.dispatch(host, inputs, opts)];
+      const parts = (q: Tensor | { data: Tensor; scales: Tensor }) => ('data' in q ? [q.data, q.scales] : [q]);
+      const bits = async (t: Tensor) => new Uint8Array(((await t.read()) as Int32Array).buffer, 0, t.bytes);
+      for (const [how, other] of [['host path', dh], ['counts-first device path', df]] as const) {
+        for (let i = 0; i < c.R; i++) {
+          const [a, b] = [ds[i]!, other[i]!];
+          expect(a.alignment.padded, `${tag} ${how} rank ${i} P`).toBe(b.alignment.padded);
+          for (const [name, x, y] of [
+            ['recvIndices', a.recvIndices, b.recvIndices], ['recvWeights', a.recvWeights, b.recvWeights],
+            ...(['sortedPairs', 'blockExpert', 'rowExpert', 'pairPos', 'counts'] as const).map((n) => [n, a.alignment[n], b.alignment[n]] as const),
+            ...parts(a.recv).map((t, j) => [`recv part ${j}`, t, parts(b.recv)[j]!] as const),
+            ...parts(a.expertX).map((t, j) => [`expertX part ${j}`, t, parts(b.expertX)[j]!] as const),
+          ] as const) {
+            expect(x.shape, `${tag} ${how} rank ${i} ${name} shape`).toEqual(y.shape);
+            expectEqual(await bits(x), await bits(y), `${tag} ${how} rank ${i} ${name}`);
+          }
+        }
+      }
+      // the handle's send rows are slot rows: rank d's from d·M
+      for (let i = 0; i < c.R; i++) {
+        const sr = await readI((ds[i]!.handle as { backPos: Tensor }).backPos);
+        for (let q = 0; q < sr.length; q++) if (sr[q]! >= 0) expect(Math.floor(sr[q]! / c.M), `${tag} rank ${i} send row ${q}`).toBe(q % c.R);
+      }
+      // combine (the final sum per piece at 1..4 pieces) and its backward: the host path's bits
+      const ys = await Promise.all(ds.map(async (d) => ('data' in d.expertX ? (d.alignment.padded ? fp8.dequantize(d.expertX) : f32([], [0, c.H])) : d.expertX)));
+      for (const weighted of [true, false]) {
+        const oh = await moe.combine(host, ys, dh, { weighted });
+        for (const chunks of weighted ? [1, 2, 3, 4] : [c.chunks]) {
+          const [os, of] = [await moe.combine(slots, ys, ds, { weighted, chunks }), await moe.combine(first, ys, df, { weighted, chunks })];
+          for (let i = 0; i < c.R; i++) {
+            expectEqual(await bits(os[i]!), await bits(oh[i]!), `${tag} slots: combine weighted ${weighted} ${chunks} pieces rank ${i}`);
+            expectEqual(await bits(of[i]!), await bits(oh[i]!), `${tag} counts first: combine weighted ${weighted} ${chunks} pieces rank ${i}`);
+          }
+        }
+      }
+      const dOut = c.Ts.map((T) => ref.tensor(Float32Array.from({ length: T * c.H }, () => normal(r)), [T, c.H]));
+      const dOutX = await Promise.all(dOut.map(async (t, i) => (inputs[i]!.x.dtype === 'bf16' ? ref.tensor(toBf16((await t.read()) as Float32Array), t.shape, 'bf16') : t)));
+      const bs = await moe.combineBackward(slots, dOutX, ys, ds), bh = await moe.combineBackward(host, dOutX, ys, dh);
+      for (let i = 0; i < c.R; i++) {
+        expectEqual(await bits(bs.dWeights[i]!), await bits(bh.dWeights[i]!), `${tag} dWeights ${i}`);
+        expectEqual(await bits(bs.dExpertOut[i]!), await bits(bh.dExpertOut[i]!), `${tag} dExpertOut ${i}`);
+      }
+    });
+  }
+
+  it('a rank with T > M: every rank\'s dispatch throws the same E_ARG naming it, nothing is left behind, and the group still works', async () => {
+    const seed = freshSeed();
+    const r = rng(seed);
+    const [R, E, k, H, M] = [3, 6, 2, 128, 8];
+    const make = (Ts: number[]) => Ts.map((T) => ({ x: ref.tensor(toBf16(Float32Array.from({ length: T * H }, () => normal(r))), [T, H], 'bf16'), indices: i32(randomIndices(r, T, k, E), [T, k]), weights: f32(Float32Array.from({ length: T * k }, () => r()), [T, k]) }));
+    const { group, calls } = counted(moe.localGroup(R, ref.backend, { maxTokensPerRank: M }));
+    for (const fp8Payload of [false, true]) {
+      const over = make([5, 9, 8]);
+      const before = ref.backend.memoryStats!().inUse;
+      const moves = calls.moves;
+      const e = await thrown(() => moe.dispatch(group, over, { numExperts: E, fp8: fp8Payload, chunks: 2 }));
+      expect(e, `seed ${seed}`).toBeInstanceOf(HotpathsError);
+      expect((e as HotpathsError).code).toBe('E_ARG');
+      expect((e as Error).message).toMatch(/rank 1 dispatches T = 9 tokens, more than the group's maxTokensPerRank = 8/);
+      expect(calls.moves - moves, 'the transfers still ran (no rank may be left waiting)').toBe(2);
+      expect(ref.backend.memoryStats!().inUse, `fp8 ${fp8Payload}: nothing left behind`).toBe(before);
+    }
+    // the same group afterwards: T == M fits
+    const inputs = make([8, 0, 3]);
+    const host = hostOnly(group);
+    const [ds, dh] = [await moe.dispatch(group, inputs, { numExperts: E }), await moe.dispatch(host, inputs, { numExperts: E })];
+    for (let i = 0; i < R; i++) expectEqual(await readF(ds[i]!.expertX as Tensor), await readF(dh[i]!.expertX as Tensor), `seed ${seed} after the error: expertX ${i}`);
+    const [os, oh] = [await moe.combine(group, ds.map((d) => d.expertX as Tensor), ds), await moe.combine(host, dh.map((d) => d.expertX as Tensor), dh)];
+    for (let i = 0; i < R; i++) expectEqual(await readF(os[i]!), await readF(oh[i]!), `seed ${seed} after the error: combine ${i}`);
+  });
+
+  it('leaves nothing behind once its results are released (slot buffers, tables, metadata)', async () => {
+    const r = rng(freshSeed());
+    const [R, E, k, H] = [3, 6, 2, 128];
+    const Ts = [5, 0, 9];
+    const group = moe.localGroup(R, ref.backend, { maxTokensPerRank: 12 });
+    const inputs = Ts.map((T) => ({ x: ref.tensor(toBf16(Float32Array.from({ length: T * H }, () => normal(r))), [T, H], 'bf16'), indices: i32(randomIndices(r, T, k, E), [T, k]), weights: f32(Float32Array.from({ length: T * k }, () => r()), [T, k]) }));
+    for (const useFp8 of [false, true]) {
+      const before = ref.backend.memoryStats!().inUse;
+      const disp = await moe.dispatch(group, inputs, { numExperts: E, fp8: useFp8, chunks: 2 });
+      const ys = await Promise.all(disp.map(async (d) => ('data' in d.expertX ? (d.alignment.padded ? fp8.dequantize(d.expertX) : f32([], [0, H])) : d.expertX)));
+      const outs = await moe.combine(group, ys, disp, { chunks: 3 });
+      const bw = await moe.combineBackward(group, inputs.map((q) => q.x), ys, disp);
+      for (const t of [...outs, ...bw.dExpertOut, ...bw.dWeights, ...(useFp8 ? ys : [])]) t.dispose();
+      moe.disposeDispatched(disp);
+      expect(ref.backend.memoryStats!().inUse, `fp8 ${useFp8}`).toBe(before);
     }
   });
 });
@@ -1276,10 +1433,24 @@ for (const u of [...under, { name: 'reference' as const, backend: ref.backend, s
             expectEqual(await readF(eg.scales), await readF(ew.scales), `${tag} expertX scales ${i}`);
           } else expectEqual((await (eg as Tensor).read()) as Uint16Array, (await (ew as Tensor).read()) as Uint16Array, `${tag} expertX ${i}`);
         }
+        // fixed slots (T == M on the last rank) on this backend: the same bits as without (a backend
+        // without the device-path kernels takes the host path and ignores M)
+        const gs = moe.localGroup(R, u.backend!, { maxTokensPerRank: 64 });
+        const ds = await moe.dispatch(gs, await Promise.all(inputs.map(async (q) => ({ x: await to(q.x), indices: await to(q.indices), weights: await to(q.weights) }))), { numExperts: E, fp8: fp8Payload });
+        for (let i = 0; i < R; i++) {
+          for (const [n, a, b] of [['expertX', ds[i]!.expertX, dg[i]!.expertX], ['recv', ds[i]!.recv, dg[i]!.recv]] as const) {
+            for (const [j, x] of ('data' in a ? [a.data, a.scales] : [a]).entries()) {
+              const y = ('data' in b ? [b.data, b.scales] : [b])[j]!;
+              expectEqual(new Uint8Array(((await x.read()) as Uint8Array).buffer, 0, x.bytes), new Uint8Array(((await y.read()) as Uint8Array).buffer, 0, y.bytes), `${tag} fixed slots: ${n} part ${j} rank ${i}`);
+            }
+          }
+        }
         if (fp8Payload) continue;
         const ow = await moe.combine(gw, dw.map((d) => d.expertX as Tensor), dw);
         const og = await moe.combine(gg, dg.map((d) => d.expertX as Tensor), dg);
         for (let i = 0; i < R; i++) expectClose(await readF(og[i]!), await readF(ow[i]!), 8e-3, 1e-5, `${tag} combine ${i}`);
+        const os = await moe.combine(gs, ds.map((d) => d.expertX as Tensor), ds);
+        for (let i = 0; i < R; i++) expectEqual(await readF(os[i]!), await readF(og[i]!), `${tag} fixed slots: combine ${i}`);
       }
     });
   });

@@ -149,6 +149,8 @@ Napi::Value NcclCommDestroy(const Napi::CallbackInfo& info);
 Napi::Value NcclSendRecvSide(const Napi::CallbackInfo& info);
 Napi::Value NcclSideWait(const Napi::CallbackInfo& info);
 Napi::Value NcclSideRead(const Napi::CallbackInfo& info);
+Napi::Value NcclSideReadStart(const Napi::CallbackInfo& info);
+Napi::Value NcclSideReadFinish(const Napi::CallbackInfo& info);
 
 // native/cpu/fp8.cc: which CPU kernels this machine runs ("avx2+fma" or "scalar")
 const char* cpu_simd_name();

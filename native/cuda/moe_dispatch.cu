@@ -51,15 +51,19 @@ Napi::Value CudaMoeDispatchPlanWorkBytes(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), (double)moe::plan_work_bytes((int64_t)pairs, (int64_t)E, (int64_t)R));
 }
 
-// cudaMoeDispatchPlan(indices, T, k, E, R, sendRow, pairRank, table, work)
+// cudaMoeDispatchPlan(indices, T, k, E, R, sendRow, pairRank, table, work, slotRows)
 // indices: i32 [T, k] -> sendRow: i32 [T, R], pairRank: i32 [T, k], table: i32 [R + E + 1];
-// work: cudaMoeDispatchPlanWorkBytes(T·k, E, R) bytes of scratch (the per-chunk counts).
+// work: cudaMoeDispatchPlanWorkBytes(T·k, E, R) bytes of scratch (the per-chunk counts); slotRows: 0, or
+// M > 0 for fixed slots (rank d's rows from d·M, places ≥ M not sent, −T in the table's last column
+// when T > M). Three kernels, no memset.
 Napi::Value CudaMoeDispatchPlan(const Napi::CallbackInfo& info) {
   const char* fn = "cudaMoeDispatchPlan";
   Napi::Env env = info.Env();
-  Args args(info, fn, 9);
-  const uint64_t T = args.size(1, "T"), k = args.size(2, "k"), E = args.size(3, "E"), R = args.size(4, "R");
+  Args args(info, fn, 10);
+  const uint64_t T = args.size(1, "T"), k = args.size(2, "k"), E = args.size(3, "E"), R = args.size(4, "R"), slot_rows = args.size(9, "slotRows");
   check_ep(args, E, R, k);
+  check_i32(args, slot_rows, "slotRows");
+  if (slot_rows > 0 && R * slot_rows > I32_LIMIT) args.fail("E_TOO_LARGE", "R * slotRows must be below 2^31");
   if (T > I32_LIMIT / k || T > I32_LIMIT / R) args.fail("E_TOO_LARGE", "T * k and T * R must be below 2^31");
   const uint64_t pairs = T * k;
   const uint64_t work_bytes = moe::plan_work_bytes((int64_t)pairs, (int64_t)E, (int64_t)R);
@@ -70,18 +74,17 @@ Napi::Value CudaMoeDispatchPlan(const Napi::CallbackInfo& info) {
   int32_t* table = (int32_t*)cuda_device_arg(args, 7, "table", (R + E + 1) * 4);
   void* work = cuda_device_arg(args, 8, "work", work_bytes);
   if (((uintptr_t)work & 3) != 0) args.fail("E_ARG", "work must be 4-byte aligned");
-  cuda_check(env, fn, "cudaMemsetAsync", cudaMemsetAsync(table, 0, (R + E + 1) * 4, stream));
-  if (T > 0) cuda_check(env, fn, "cudaMemsetAsync", cudaMemsetAsync(send_row, 0xFF, T * R * 4, stream));  // −1: not sent
   const int64_t chunks = moe::plan_chunks((int64_t)pairs);
   int32_t* chunk = (int32_t*)work;
   const size_t smem = moe::plan_smem_bytes((int64_t)E, (int64_t)R);
   if (smem > 48 * 1024) args.fail("E_TOO_LARGE", "E + R is too large for the plan's shared counters (" + std::to_string(smem) + " bytes)");
   const int ctas = (int)((chunks + moe::PLAN_WARPS - 1) / moe::PLAN_WARPS);
-  if (chunks > 0) moe::plan_count_kernel<<<ctas, moe::PLAN_WARPS * 32, smem, stream>>>(indices, (int64_t)pairs, (int)k, (int)E, (int)R, chunks, chunk, table);
-  moe::plan_scan_kernel<<<(int)((E + R + 7) / 8), 256, 0, stream>>>((int)E, (int)R, chunks, chunk, table);
+  if (chunks > 0) moe::plan_count_kernel<<<ctas, moe::PLAN_WARPS * 32, smem, stream>>>(indices, (int64_t)pairs, (int)k, (int)E, (int)R, chunks, chunk);
+  // (every table entry, also for T = 0: one warp a column of the chunk table)
+  moe::plan_scan_kernel<<<(int)((E + R + 1 + 7) / 8), 256, 0, stream>>>((int)E, (int)R, chunks, (int64_t)T, (int64_t)slot_rows, chunk, table);
   if (chunks > 0) {
-    moe::plan_scatter_kernel<<<ctas, moe::PLAN_WARPS * 32, smem, stream>>>(indices, (int64_t)pairs, (int)k, (int)E, (int)R, chunks, chunk, table, send_row,
-                                                                           pair_rank);
+    moe::plan_scatter_kernel<<<ctas, moe::PLAN_WARPS * 32, smem, stream>>>(indices, (int64_t)pairs, (int)k, (int)E, (int)R, chunks, (int64_t)slot_rows, chunk,
+                                                                           table, send_row, pair_rank);
   }
   cuda_check(env, fn, "kernel launch", cudaGetLastError());
   return env.Undefined();

@@ -6,8 +6,10 @@
 // keys: its expert e, and — when it is the first slot of its token on rank d = e / per — the column
 // E + d. A stable rank of every pair among the pairs of each key (pair-id order) is then the place of
 // the pair among its expert's pairs (pairRank) and the place of the token among the tokens sent to d
-// (its send row, after the rows to ranks < d). The ranks come from per-chunk counts and prefixes as in
-// align (moe.cuh): no order-dependent atomics, so every run gives the same bits.
+// (its send row, after the rows to ranks < d, or from d·M with fixed slots of M rows). The ranks come
+// from per-chunk counts and prefixes as in align (moe.cuh): no order-dependent atomics, so every run
+// gives the same bits. Three launches and no memset: the scan writes every entry of the table (the bad
+// ids are a last column of the chunk table), the scatter every entry of sendRow.
 //
 // Values read from device buffers (send rows, meta, bases) are bounds-checked before they address
 // memory: a corrupt one drops its row or pair instead of writing out of bounds.
@@ -26,13 +28,14 @@ constexpr int EP_MAX_K = EP_THREADS;
 // ---------------------------------------------------------------- plan
 
 // A chunk is 8 rounds of 32 consecutive pairs, a warp's; its counters live in shared memory while
-// the warp works (PLAN_WARPS warps a CTA, each its own row of E + R counters).
+// the warp works (PLAN_WARPS warps a CTA, each its own row of E + R + 1 counters: experts, ranks, and
+// the chunk's bad ids).
 constexpr int64_t PLAN_ROUNDS = 8;
 constexpr int PLAN_WARPS = 4;
 inline int64_t plan_chunks(int64_t pairs) { return (pairs + 32 * PLAN_ROUNDS - 1) / (32 * PLAN_ROUNDS); }
-// The plan's work area: the chunk table [chunks, E + R].
-inline size_t plan_work_bytes(int64_t pairs, int64_t E, int64_t R) { return 4 * (size_t)(plan_chunks(pairs) * (E + R)); }
-inline size_t plan_smem_bytes(int64_t E, int64_t R) { return 4 * (size_t)(PLAN_WARPS * (E + R) + R); }
+// The plan's work area: the chunk table [chunks, E + R + 1].
+inline size_t plan_work_bytes(int64_t pairs, int64_t E, int64_t R) { return 4 * (size_t)(plan_chunks(pairs) * (E + R + 1)); }
+inline size_t plan_smem_bytes(int64_t E, int64_t R) { return 4 * (size_t)(PLAN_WARPS * (E + R + 1) + R); }
 
 // The keys of pair `id` (lane `lane` of a warp whose 32 lanes hold 32 consecutive pair ids; every lane
 // calls it): ke = its expert (−1 past the pairs or for a bad id); kr = E + its expert's rank d when no
@@ -58,12 +61,12 @@ __device__ __forceinline__ void plan_keys(const int32_t* __restrict__ indices, i
   kr = first ? E + d : -1;
 }
 
-// Pass 1: a warp per chunk -> chunk[c, key] (its counts; every entry written); table[R + E] += bad ids.
+// Pass 1: a warp per chunk -> chunk[c, key] (its counts; every entry written), chunk[c, E + R] = its bad ids.
 static __global__ void plan_count_kernel(const int32_t* __restrict__ indices, int64_t pairs, int k, int E, int R, int64_t chunks,
-                                         int32_t* __restrict__ chunk, int32_t* __restrict__ table) {
+                                         int32_t* __restrict__ chunk) {
   extern __shared__ int32_t plan_smem[];
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  const int cols = E + R, per = E / R;
+  const int cols = E + R + 1, per = E / R;
   int32_t* row = plan_smem + warp * cols;
   for (int i = lane; i < cols; i += 32) row[i] = 0;
   __syncwarp();
@@ -80,17 +83,21 @@ static __global__ void plan_count_kernel(const int32_t* __restrict__ indices, in
       if (kr >= 0 && lane == __ffs(pr) - 1) row[kr] += __popc(pr);
       __syncwarp();
     }
-    for (int i = lane; i < cols; i += 32) chunk[c * cols + i] = row[i];
   }
   bad = (int)warp_sum_i64(bad);
-  if (lane == 0 && bad) atomicAdd(&table[R + E], bad);
+  if (c < chunks) {
+    if (lane == 0) row[E + R] = bad;
+    __syncwarp();
+    for (int i = lane; i < cols; i += 32) chunk[c * cols + i] = row[i];
+  }
 }
 
 // Pass 2: a warp per column: its counts become exclusive prefixes over the chunks (32 chunks a step,
-// a shuffle scan each); the totals go to the table: rows per destination [R], pairs per expert [E].
-static __global__ void plan_scan_kernel(int E, int R, int64_t chunks, int32_t* __restrict__ chunk, int32_t* __restrict__ table) {
+// a shuffle scan each); the totals go to the table: rows per destination [R], pairs per expert [E], bad
+// ids — or −T when fixed slots of slot_rows > 0 rows are too few for the T tokens.
+static __global__ void plan_scan_kernel(int E, int R, int64_t chunks, int64_t T, int64_t slot_rows, int32_t* __restrict__ chunk, int32_t* __restrict__ table) {
   const int lane = threadIdx.x & 31;
-  const int cols = E + R;
+  const int cols = E + R + 1;
   const int col = (int)(((int64_t)blockIdx.x * blockDim.x + threadIdx.x) >> 5);
   if (col >= cols) return;
   int32_t carry = 0;
@@ -108,23 +115,27 @@ static __global__ void plan_scan_kernel(int E, int R, int64_t chunks, int32_t* _
   }
   if (lane == 0) {
     if (col < E) table[R + col] = carry;
-    else table[col - E] = carry;
+    else if (col < E + R) table[col - E] = carry;
+    else table[R + E] = slot_rows > 0 && T > slot_rows ? (int32_t)-T : carry;
   }
 }
 
-// Pass 3: a warp per chunk, its pairs in ascending id -> pairRank, sendRow (−1 before: a memset). The
-// first send row of each rank (the exclusive scan of the table's R totals) is the CTA's, in shared memory.
-static __global__ void plan_scatter_kernel(const int32_t* __restrict__ indices, int64_t pairs, int k, int E, int R, int64_t chunks,
+// Pass 3: a warp per chunk, its pairs in ascending id -> pairRank, sendRow. The first send row of each
+// rank (the exclusive scan of the table's R totals; d·slot_rows with fixed slots) is the CTA's, in shared
+// memory. A token's first pair also writes −1 for the ranks none of its slots is on (nobody else writes
+// those entries), so every entry of sendRow is written without a memset; with fixed slots a place ≥
+// slot_rows gets −1 too (not sent).
+static __global__ void plan_scatter_kernel(const int32_t* __restrict__ indices, int64_t pairs, int k, int E, int R, int64_t chunks, int64_t slot_rows,
                                            const int32_t* __restrict__ chunk, const int32_t* __restrict__ table, int32_t* __restrict__ send_row,
                                            int32_t* __restrict__ pair_rank) {
   extern __shared__ int32_t plan_smem[];
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  const int cols = E + R, per = E / R;
+  const int cols = E + R + 1, per = E / R;
   int32_t* rank_start = plan_smem + PLAN_WARPS * cols;
   if (threadIdx.x == 0) {
     int32_t acc = 0;
     for (int d = 0; d < R; d++) {
-      rank_start[d] = acc;
+      rank_start[d] = slot_rows > 0 ? (int32_t)(d * slot_rows) : acc;
       acc += table[d];
     }
   }
@@ -152,7 +163,20 @@ static __global__ void plan_scatter_kernel(const int32_t* __restrict__ indices, 
     if (kr >= 0) {
       if (lane == __ffs(pr) - 1) row[kr] = br + __popc(pr);
       const int d = kr - E;
-      send_row[(id / k) * R + d] = rank_start[d] + br + __popc(pr & below);
+      const int32_t place = br + __popc(pr & below);
+      send_row[(id / k) * R + d] = slot_rows > 0 && place >= slot_rows ? -1 : rank_start[d] + place;
+    }
+    if (id < pairs && id % k == 0) {
+      // the ranks token t = id / k sends nothing to
+      const int32_t* ti = indices + id;
+      for (int d = 0; d < R; d++) {
+        bool any = false;
+        for (int j = 0; j < k && !any; j++) {
+          const int e = ti[j];
+          any = e >= 0 && e < E && e / per == d;
+        }
+        if (!any) send_row[(id / k) * R + d] = -1;
+      }
     }
     __syncwarp();
   }

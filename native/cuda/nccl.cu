@@ -8,7 +8,9 @@
 // byte ranges, one pair per peer), ncclCommDestroy; and for transfers that overlap other work (the
 // device path of dispatch/combine): ncclSendRecvSide (the same group on a side stream, after the work
 // queued so far; returns a ticket), ncclSideWait (the addon's stream waits for a ticket),
-// ncclSideRead (a small device -> host read on the side stream).
+// ncclSideRead (a small device -> host read on the side stream), ncclSideReadStart/ncclSideReadFinish
+// (the same read started on a third stream once the side stream's work so far is done, so that what
+// is queued on the side stream later — a payload — does not delay it).
 #include <dlfcn.h>
 #include <stdlib.h>
 #include <string.h>
@@ -337,6 +339,99 @@ Napi::Value NcclSideRead(const Napi::CallbackInfo& info) {
   if (dst.bytes == 0) return env.Undefined();
   cuda_check(env, fn, "cudaMemcpyAsync", cudaMemcpyAsync(dst.data, p, dst.bytes, cudaMemcpyDeviceToHost, side));
   cuda_check(env, fn, "cudaStreamSynchronize", cudaStreamSynchronize(side));
+  return env.Undefined();
+}
+
+namespace {
+
+// Reads started by ncclSideReadStart: a stream of their own (waits for the side stream's events), and
+// per ticket the pinned host staging buffer and the event of the copy; staging buffers are kept for reuse.
+struct PendingRead {
+  cudaEvent_t done;
+  void* host;
+  size_t cap;
+  size_t bytes;
+};
+cudaStream_t g_read = nullptr;
+std::vector<std::pair<void*, size_t>> g_free_pinned;
+std::unordered_map<uint32_t, PendingRead> g_reads;
+
+cudaStream_t read_stream(Napi::Env env, const char* fn) {
+  side_stream(env, fn);
+  std::lock_guard<std::mutex> lock(g_nccl_mutex);
+  if (g_read == nullptr) cuda_check(env, fn, "cudaStreamCreateWithFlags", cudaStreamCreateWithFlags(&g_read, cudaStreamNonBlocking));
+  return g_read;
+}
+
+}  // namespace
+
+// ncclSideReadStart(ptr, bytes): number
+// A device -> host read of `bytes` bytes at ptr, started once the work queued on the side stream so far
+// is done (e.g. a gather), on a stream of its own, so that side-stream work queued after this call (a
+// payload) runs meanwhile and does not delay it; into pinned memory. Returns a ticket for
+// ncclSideReadFinish (each ticket once).
+Napi::Value NcclSideReadStart(const Napi::CallbackInfo& info) {
+  const char* fn = "ncclSideReadStart";
+  Napi::Env env = info.Env();
+  Args args(info, fn, 2);
+  const uint64_t bytes = args.size(1, "bytes");
+  cudaStream_t side = side_stream(env, fn), rs = read_stream(env, fn);
+  void* p = bytes ? cuda_device_arg(args, 0, "ptr", bytes) : nullptr;
+  PendingRead r{nullptr, nullptr, 0, (size_t)bytes};
+  {
+    std::lock_guard<std::mutex> lock(g_nccl_mutex);
+    for (size_t i = 0; i < g_free_pinned.size(); i++) {
+      if (g_free_pinned[i].second >= bytes) {
+        r.host = g_free_pinned[i].first;
+        r.cap = g_free_pinned[i].second;
+        g_free_pinned.erase(g_free_pinned.begin() + (long)i);
+        break;
+      }
+    }
+  }
+  if (r.host == nullptr) {
+    r.cap = bytes < 4096 ? 4096 : (size_t)bytes;
+    cuda_check(env, fn, "cudaMallocHost", cudaMallocHost(&r.host, r.cap));
+  }
+  cudaEvent_t before = take_event(env, fn);
+  cuda_check(env, fn, "cudaEventRecord", cudaEventRecord(before, side));
+  cuda_check(env, fn, "cudaStreamWaitEvent", cudaStreamWaitEvent(rs, before, 0));
+  give_event(before);
+  if (bytes) cuda_check(env, fn, "cudaMemcpyAsync", cudaMemcpyAsync(r.host, p, bytes, cudaMemcpyDeviceToHost, rs));
+  r.done = take_event(env, fn);
+  cuda_check(env, fn, "cudaEventRecord", cudaEventRecord(r.done, rs));
+  std::lock_guard<std::mutex> lock(g_nccl_mutex);
+  const uint32_t ticket = g_next_ticket++;
+  g_reads[ticket] = r;
+  return Napi::Number::New(env, ticket);
+}
+
+// ncclSideReadFinish(ticket, dst: TypedArray): waits for the ticket's read (the host blocks; neither the
+// addon's stream nor the side stream is waited for) and copies its bytes into dst (dst.byteLength must
+// equal the read's bytes).
+Napi::Value NcclSideReadFinish(const Napi::CallbackInfo& info) {
+  const char* fn = "ncclSideReadFinish";
+  Napi::Env env = info.Env();
+  Args args(info, fn, 2);
+  const uint64_t ticket = args.size(0, "ticket");
+  HostView dst = args.typed_array(1, "dst");
+  PendingRead r;
+  {
+    std::lock_guard<std::mutex> lock(g_nccl_mutex);
+    auto it = g_reads.find((uint32_t)ticket);
+    if (ticket > 0xFFFFFFFFull || it == g_reads.end()) args.fail("E_ARG", "read ticket " + std::to_string(ticket) + " is not pending (each ticket is finished once)");
+    r = it->second;
+    if (dst.bytes != r.bytes) args.fail("E_ARG", "dst holds " + std::to_string(dst.bytes) + " bytes, the read " + std::to_string(r.bytes));
+    g_reads.erase(it);
+  }
+  const cudaError_t err = cudaEventSynchronize(r.done);
+  if (err == cudaSuccess && r.bytes) memcpy(dst.data, r.host, r.bytes);
+  give_event(r.done);
+  {
+    std::lock_guard<std::mutex> lock(g_nccl_mutex);
+    g_free_pinned.push_back({r.host, r.cap});
+  }
+  cuda_check(env, fn, "cudaEventSynchronize", err);
   return env.Undefined();
 }
 

@@ -83,5 +83,7 @@ Napi::Value CudaNnSample(const Napi::CallbackInfo& info) { no_cuda(info, "cudaNn
 Napi::Value NcclSendRecvSide(const Napi::CallbackInfo& info) { no_cuda(info, "ncclSendRecvSide"); }
 Napi::Value NcclSideWait(const Napi::CallbackInfo& info) { no_cuda(info, "ncclSideWait"); }
 Napi::Value NcclSideRead(const Napi::CallbackInfo& info) { no_cuda(info, "ncclSideRead"); }
+Napi::Value NcclSideReadStart(const Napi::CallbackInfo& info) { no_cuda(info, "ncclSideReadStart"); }
+Napi::Value NcclSideReadFinish(const Napi::CallbackInfo& info) { no_cuda(info, "ncclSideReadFinish"); }
 
 }  // namespace hp

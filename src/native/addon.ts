@@ -237,8 +237,11 @@ export interface Addon {
     dWeights: bigint): void;
   /** Bytes of cudaMoeDispatchPlan's scratch for `pairs` = T·k pairs, E experts, R ranks. */
   cudaMoeDispatchPlanWorkBytes(pairs: number, E: number, R: number): number;
-  /** MoeKernels.dispatchPlan: indices i32 [T, k] -> sendRow i32 [T, R], pairRank i32 [T, k], table i32 [R + E + 1]; `work`: cudaMoeDispatchPlanWorkBytes bytes. */
-  cudaMoeDispatchPlan(indices: bigint, T: number, k: number, E: number, R: number, sendRow: bigint, pairRank: bigint, table: bigint, work: bigint): void;
+  /**
+   * MoeKernels.dispatchPlan: indices i32 [T, k] -> sendRow i32 [T, R], pairRank i32 [T, k], table i32 [R + E + 1]; `work`:
+   * cudaMoeDispatchPlanWorkBytes bytes; slotRows: 0 (packed rows) or M (fixed slots of M rows a rank).
+   */
+  cudaMoeDispatchPlan(indices: bigint, T: number, k: number, E: number, R: number, sendRow: bigint, pairRank: bigint, table: bigint, work: bigint, slotRows: number): void;
   /** MoeKernels.dispatchPack: x f32|bf16 [T, H] -> packed u8 [S, stride] (dispatchRowLayout: payload, scales at scalesAt when fp8, meta i32 [3k] at metaAt). */
   cudaMoeDispatchPack(x: bigint, xIsBf16: boolean, T: number, H: number, indices: bigint, k: number, weights: bigint, E: number, R: number, sendRow: bigint,
     pairRank: bigint, S: number, fp8: boolean, packed: bigint, stride: number, scalesAt: number, metaAt: number): void;
@@ -266,6 +269,13 @@ export interface Addon {
   ncclSideWait(ticket: number): void;
   /** Device -> host of dst.byteLength bytes on the side stream, after its queued work; returns when they are in dst. */
   ncclSideRead(ptr: bigint, dst: Int32Array | Uint8Array): void;
+  /**
+   * Starts a device -> host read of `bytes` bytes once the side stream's work so far is done, on a stream
+   * of its own (later side-stream work does not delay it), into pinned memory; returns a ticket.
+   */
+  ncclSideReadStart(ptr: bigint, bytes: number): number;
+  /** Waits for a ticket's read (the host only) and copies it into dst (byteLength = the read's bytes); each ticket once. */
+  ncclSideReadFinish(ticket: number, dst: Int32Array | Uint8Array): void;
   /** Waits for the stream and frees the communicator. */
   ncclCommDestroy(comm: number): void;
   // nn (NnKernels) on device memory: the cpuNn* arguments as device pointers; each launches on the

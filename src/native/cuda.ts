@@ -213,12 +213,12 @@ export function createCudaBackend(addon: Addon): Backend {
       nativeCallSync('moe.copyRows (cuda)', () => addon.cudaCopy(f(dst) + BigInt(dstRow * rb), f(src) + BigInt(srcRow * rb), rows * rb));
     },
     // dispatch's device path (native/cuda/moe_dispatch.cu)
-    dispatchPlan: (indices, E, sendRow, pairRank, table) => {
+    dispatchPlan: (indices, E, sendRow, pairRank, table, slotRows) => {
       const [T, k] = indices.shape as [number, number];
       const R = sendRow.shape[1]!;
       const work = backend.empty('u8', [nativeCallSync('moe.dispatchPlan (cuda)', () => addon.cudaMoeDispatchPlanWorkBytes(T * k, E, R))]);
       try {
-        nativeCallSync('moe.dispatchPlan (cuda)', () => addon.cudaMoeDispatchPlan(f(indices), T, k, E, R, f(sendRow), f(pairRank), f(table), f(work)));
+        nativeCallSync('moe.dispatchPlan (cuda)', () => addon.cudaMoeDispatchPlan(f(indices), T, k, E, R, f(sendRow), f(pairRank), f(table), f(work), slotRows ?? 0));
       } finally {
         work.dispose();
       }

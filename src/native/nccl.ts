@@ -7,10 +7,14 @@
 // HOTPATHS_NCCL_ID (256 hex digits) when set; otherwise through the file HOTPATHS_NCCL_ID_FILE:
 // rank 0 creates the id and writes the file (atomically, by rename), the others wait for it for
 // HOTPATHS_NCCL_ID_TIMEOUT_S seconds (default 120) and fail with a clear error past that.
+//
+// One communicator per process: the first moe.ncclGroup() makes it, later calls share it (each group
+// holds a share; the last destroy() frees it). Every call is a collective: the ranks all-gather the
+// options they passed (maxTokensPerRank) and all throw the same E_ARG when they differ.
 
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { HotpathsError } from '../errors.js';
-import type { ExpertGroup, PendingGather, PendingMove, RowWindows } from '../ops/moe.js';
+import { groupSlots, type ExpertGroup, type GroupOptions, type PendingGather, type PendingMove, type RowWindows } from '../ops/moe.js';
 import { getBackend } from '../runtime/core.js';
 import { dtypeBytes } from '../dtype.js';
 import { numel, type Tensor } from '../tensor.js';
@@ -61,8 +65,23 @@ async function uniqueId(addon: Addon, rank: number): Promise<Uint8Array> {
   return fromHex(readFileSync(file, 'utf8'), file);
 }
 
-/** Joins the NCCL group described by HOTPATHS_RANK, HOTPATHS_WORLD_SIZE and the id (set by `hotpaths launch`). */
-export async function createNcclGroup(): Promise<ExpertGroup> {
+/** The process's communicator, shared by its groups (refs: groups not yet destroyed). */
+let shared: { comm: number; rank: number; size: number; refs: number } | undefined;
+
+/**
+ * Joins the NCCL group described by HOTPATHS_RANK, HOTPATHS_WORLD_SIZE and the id (set by `hotpaths
+ * launch`), with opts (GroupOptions) agreed by every rank.
+ */
+export async function createNcclGroup(opts?: GroupOptions): Promise<ExpertGroup> {
+  // a bad option is reported after the agreement below, so that the other ranks do not wait for this one
+  let optError: unknown;
+  let slots = 0;
+  try {
+    slots = groupSlots('moe.ncclGroup()', opts) ?? 0;
+  } catch (e) {
+    optError = e;
+    slots = -1;
+  }
   const rank = envInt('HOTPATHS_RANK');
   const size = envInt('HOTPATHS_WORLD_SIZE');
   if (rank === undefined || size === undefined) {
@@ -74,8 +93,20 @@ export async function createNcclGroup(): Promise<ExpertGroup> {
   const nccl = addon.ncclInfo();
   if (!nccl.available) throw new HotpathsError('E_BACKEND', `moe.ncclGroup(): NCCL is not available: ${nccl.reason}`);
   const backend = await getBackend('cuda'); // E_BACKEND without a GPU; opens device HOTPATHS_LOCAL_RANK
-  const id = await uniqueId(addon, rank);
-  const comm = nativeCallSync('moe.ncclGroup(): ncclCommInit', () => addon.ncclCommInit(rank, size, id));
+  if (shared && (shared.rank !== rank || shared.size !== size)) {
+    throw new HotpathsError('E_ARG', `moe.ncclGroup(): this process's communicator is rank ${shared.rank} of ${shared.size}, but HOTPATHS_RANK/HOTPATHS_WORLD_SIZE now say ${rank} of ${size}`);
+  }
+  if (!shared) {
+    const id = await uniqueId(addon, rank);
+    shared = { comm: nativeCallSync('moe.ncclGroup(): ncclCommInit', () => addon.ncclCommInit(rank, size, id)), rank, size, refs: 0 };
+  }
+  const comm = shared.comm;
+  shared.refs++;
+  const release = () => {
+    if (!shared || --shared.refs > 0) return;
+    shared = undefined;
+    nativeCallSync('moe.ncclGroup().destroy()', () => addon.ncclCommDestroy(comm));
+  };
   let live = true;
   const check = (what: string) => {
     if (!live) throw new HotpathsError('E_ARG', `${what}: the NCCL group was destroyed`);
@@ -97,12 +128,36 @@ export async function createNcclGroup(): Promise<ExpertGroup> {
     nativeCallSync(what, () => addon.ncclSendRecv(comm, peers, sp, sendBytes, rp, recvBytes));
   };
 
+  // every rank's maxTokensPerRank (0: none, −1: a bad value), gathered on the addon's stream
+  try {
+    const mine = backend.fromHost(new Int32Array(size).fill(slots), 'i32', [size]);
+    const all = backend.empty('i32', [size]);
+    let got: Int32Array;
+    try {
+      const four = new Float64Array(size).fill(4);
+      exchange('moe.ncclGroup()', cudaPtr(mine), four, cudaPtr(all), four);
+      got = (await nativeCall('moe.ncclGroup()', () => backend.read(all))) as Int32Array;
+    } finally {
+      mine.dispose();
+      all.dispose();
+    }
+    if (optError) throw optError;
+    if (got.some((m) => m !== got[0])) {
+      const show = (m: number) => (m === 0 ? 'none' : m < 0 ? 'a bad value' : String(m));
+      throw new HotpathsError('E_ARG', `moe.ncclGroup(): opts.maxTokensPerRank must be the same on every rank, got ${[...got].map((m, q) => `rank ${q}: ${show(m)}`).join(', ')}`);
+    }
+  } catch (e) {
+    release();
+    throw e;
+  }
+
   // bytes of one row (from the shape: a tensor of 0 rows still has a row length)
   const rowBytesOf = (t: Tensor) => numel(t.shape.slice(1)) * dtypeBytes(t.dtype);
   const group: ExpertGroup = {
     size,
     ranks: [rank],
     backend,
+    ...(slots > 0 ? { maxTokensPerRank: slots } : {}),
     async exchangeCounts(sendCounts: Int32Array[]): Promise<Int32Array[]> {
       const what = 'moe.ncclGroup().exchangeCounts()';
       check(what);
@@ -155,11 +210,14 @@ export async function createNcclGroup(): Promise<ExpertGroup> {
       const sp = new BigUint64Array(size).fill(cudaPtr(s)), rp = BigUint64Array.from({ length: size }, (_, d) => cudaPtr(r) + BigInt(d * bytes));
       const nb = new Float64Array(size).fill(bytes);
       const ticket = nativeCallSync(what, () => addon.ncclSendRecvSide(comm, peers, sp, nb, rp, nb));
+      // the read starts now, on a stream of its own once the gather is done: transfers queued on the
+      // side stream after this (dispatch's fixed-slot payload) travel while the host waits for it
+      const reading = nativeCallSync(what, () => addon.ncclSideReadStart(cudaPtr(r), r.bytes));
       return {
         read: async () => {
           const host = new Int32Array(r.size);
           try {
-            nativeCallSync(what, () => addon.ncclSideRead(cudaPtr(r), host));
+            nativeCallSync(what, () => addon.ncclSideReadFinish(reading, host));
           } finally {
             nativeCallSync(what, () => addon.ncclSideWait(ticket));
           }
@@ -206,7 +264,7 @@ export async function createNcclGroup(): Promise<ExpertGroup> {
     destroy() {
       if (!live) return;
       live = false;
-      nativeCallSync('moe.ncclGroup().destroy()', () => addon.ncclCommDestroy(comm));
+      release();
     },
   };
   return group;

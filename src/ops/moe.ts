@@ -333,6 +333,12 @@ export interface ExpertGroup {
   /** The ranks this process drives (LocalGroup: all of them; NCCL: [rank]). */
   readonly ranks: readonly number[];
   readonly backend: Backend;
+  /**
+   * Optional: the most tokens any rank dispatches at once (M), agreed by every rank when the group was
+   * made (GroupOptions). With it, dispatch's device path sends into fixed slots of M rows a peer without
+   * waiting for the counts first; a rank with more than M tokens makes every rank's dispatch throw E_ARG.
+   */
+  readonly maxTokensPerRank?: number;
   /** sendCounts[i][d]: rows local rank ranks[i] sends to rank d -> recvCounts[i][s]: rows it gets from rank s. */
   exchangeCounts(sendCounts: Int32Array[]): Promise<Int32Array[]>;
   /** send[i]: rows ordered by destination rank; recv[i]: rows ordered by source rank (same dtype and row length). */
@@ -375,14 +381,35 @@ export interface PendingMove {
   wait(): Promise<void> | void;
 }
 
+/** Options of localGroup and ncclGroup (every rank passes the same). */
+export interface GroupOptions {
+  /**
+   * The most tokens any rank passes to one dispatch (M ≥ 1). Dispatch's device path then moves M rows
+   * to every peer (fixed slots) and starts them before the counts come back; see docs/API.md for what
+   * that costs. Default none: the counts first, then exactly the routed rows.
+   */
+  maxTokensPerRank?: number;
+}
+
+/** opts.maxTokensPerRank checked: a positive integer, or undefined. */
+export function groupSlots(op: string, opts: GroupOptions | undefined): number | undefined {
+  assertOptions(`${op}: opts`, opts);
+  const m = opts?.maxTokensPerRank;
+  if (m === undefined) return undefined;
+  assertNumber(`${op}: opts.maxTokensPerRank`, m, { min: 1, max: MAX_ELEMENTS, integer: true });
+  return m;
+}
+
 /**
  * A group of `size` simulated ranks in this process, on one backend (every backend that has the moe
  * kernels): the transport is the backend's copyRows. backend: a Backend (runtime.backend) or the name
- * of one already started (init() or getBackend() resolved); default 'reference'.
+ * of one already started (init() or getBackend() resolved); default 'reference'. opts: GroupOptions
+ * (one process: every rank trivially agrees).
  */
-export function localGroup(size: number, backend?: Backend | BackendName): ExpertGroup {
+export function localGroup(size: number, backend?: Backend | BackendName, opts?: GroupOptions): ExpertGroup {
   const op = 'moe.localGroup()';
   assertNumber(`${op}: size`, size, { min: 1, integer: true });
+  const slots = groupSlots(op, opts);
   let b: Backend | undefined;
   if (typeof backend === 'object' && backend !== null) b = backend;
   else {
@@ -392,12 +419,12 @@ export function localGroup(size: number, backend?: Backend | BackendName): Exper
     if (!b) throw new HotpathsError('E_BACKEND', `${op}: backend '${name}' has not been started; await init({ backend: '${name}' }) first, or pass runtime.backend`);
   }
   if (!b.moe) throw new HotpathsError('E_NOT_IMPLEMENTED', `${op}: the ${b.name} backend has no moe kernels yet (its copyRows is the transport); use 'reference'`);
-  return new LocalGroup(size, b, b.moe);
+  return new LocalGroup(size, b, b.moe, slots);
 }
 
 class LocalGroup implements ExpertGroup {
   readonly ranks: readonly number[];
-  constructor(readonly size: number, readonly backend: Backend, private readonly kernels: MoeKernels) {
+  constructor(readonly size: number, readonly backend: Backend, private readonly kernels: MoeKernels, readonly maxTokensPerRank?: number) {
     this.ranks = Object.freeze(Array.from({ length: size }, (_, i) => i));
   }
 
@@ -466,17 +493,22 @@ class LocalGroup implements ExpertGroup {
 }
 
 /** Joins the NCCL group: set by the Node entry (src/runtime/index.ts), absent from the browser build. */
-let ncclFactory: (() => Promise<ExpertGroup>) | undefined;
+let ncclFactory: ((opts?: GroupOptions) => Promise<ExpertGroup>) | undefined;
 
 /** Internal: the Node entry registers src/native/nccl.ts's createNcclGroup here (this file stays browser-safe). */
-export function setNcclGroupFactory(f: () => Promise<ExpertGroup>): void {
+export function setNcclGroupFactory(f: (opts?: GroupOptions) => Promise<ExpertGroup>): void {
   ncclFactory = f;
 }
 
-/** This process's rank of an NCCL group started by `hotpaths launch` (cuda backend; libnccl loaded at run time). */
-export async function ncclGroup(): Promise<ExpertGroup> {
+/**
+ * This process's rank of an NCCL group started by `hotpaths launch` (cuda backend; libnccl loaded at run
+ * time). Every rank calls it alike (a collective: the ranks check that they passed the same opts, and all
+ * throw E_ARG otherwise). Later calls share the process's communicator; each group's destroy() releases
+ * its share.
+ */
+export async function ncclGroup(opts?: GroupOptions): Promise<ExpertGroup> {
   if (!ncclFactory) throw new HotpathsError('E_BACKEND', 'moe.ncclGroup(): NCCL is not part of this build (the browser entry hotpaths/web has no native code)');
-  return ncclFactory();
+  return ncclFactory(opts); // (checks opts after the ranks have compared them: a bad value on one rank leaves none waiting)
 }
 
 export interface DispatchInput {
@@ -530,7 +562,16 @@ class DispatchHandle {
     readonly recvCounts: Int32Array,
     /** i32 [T, R]: the send-buffer row that carried token t to rank d, −1 where none did (combine's pairPos). */
     readonly backPos: Tensor,
-  ) {}
+    /** The fixed slots' rows a peer (the group's maxTokensPerRank on the device path), 0: packed rows. */
+    readonly slotRows = 0,
+  ) {
+    this.sendStart = slotRows > 0 ? Int32Array.from(sendCounts, (_, d) => d * slotRows) : starts(sendCounts);
+    this.backRows = slotRows > 0 ? sendCounts.length * slotRows : sum(sendCounts);
+  }
+
+  /** The first send row of each destination rank (backPos's numbering), and the rows of a buffer laid out so. */
+  readonly sendStart: Int32Array;
+  readonly backRows: number;
 }
 
 /**
@@ -739,7 +780,12 @@ export async function combine(group: ExpertGroup, expertOut: Tensor[], dispatche
     for (let i = 0; i < dispatched.length; i++) {
       const h = handles[i]!;
       const out = b.empty(h.dtype, [h.tokens, h.hidden]);
-      if (h.tokens > 0) await kernels.unpermute(back[i]!, h.backPos, null, out); // Σ over ranks, f32
+      const bp = await packedBackPos(h);
+      try {
+        if (h.tokens > 0) await kernels.unpermute(back[i]!, bp, null, out); // Σ over ranks, f32
+      } finally {
+        if (bp !== h.backPos) bp.dispose();
+      }
       outs.push(out);
     }
     return outs;
@@ -788,16 +834,19 @@ export async function combineBackward(group: ExpertGroup, dOut: Tensor[], expert
   const temps: Tensor[] = [];
   try {
     // dOut rows to the experts' ranks, in dispatch's send order (backPos names each (t, d) row)
+    const backPos: Tensor[] = [];
     const sendD: Tensor[] = [];
     const recvD: Tensor[] = [];
     for (let i = 0; i < dOut.length; i++) {
       const h = handles[i]!;
       const nSend = h.sendCounts.reduce((s, v) => s + v, 0);
       const s = track(temps, b.empty(h.dtype, [nSend, h.hidden]));
+      const bp = await packedBackPos(h);
+      backPos.push(bp === h.backPos ? bp : track(temps, bp));
       if (nSend > 0) {
-        const bp = (hostValues(h.backPos) ?? (await h.backPos.read())) as Int32Array;
+        const bpv = (hostValues(bp) ?? (await bp.read())) as Int32Array;
         const rows = new Int32Array(nSend);
-        for (let q = 0; q < bp.length; q++) if (bp[q]! >= 0) rows[bp[q]!] = Math.floor(q / group.size);
+        for (let q = 0; q < bpv.length; q++) if (bpv[q]! >= 0) rows[bpv[q]!] = Math.floor(q / group.size);
         await kernels.permute(dOut[i]!, track(temps, b.fromHost(rows, 'i32', [nSend])), 1, null, s);
       }
       sendD.push(s);
@@ -826,7 +875,7 @@ export async function combineBackward(group: ExpertGroup, dOut: Tensor[], expert
     for (let i = 0; i < dOut.length; i++) {
       const h = handles[i]!;
       const dw = b.empty('f32', [h.tokens, k]);
-      if (h.tokens > 0) await kernels.unpermute(dwBack[i]!, h.backPos, null, dw);
+      if (h.tokens > 0) await kernels.unpermute(dwBack[i]!, backPos[i]!, null, dw);
       dWeights.push(dw);
     }
     return { dExpertOut, dWeights };
@@ -835,11 +884,25 @@ export async function combineBackward(group: ExpertGroup, dOut: Tensor[], expert
   }
 }
 
+/**
+ * The handle's backPos in the packed numbering (rows to rank 0, then rank 1, … with no gaps): itself,
+ * or, for a fixed-slot dispatch, a new tensor (slot row d·M + i -> sendStart[d] + i; a host read).
+ */
+async function packedBackPos(h: DispatchHandle): Promise<Tensor> {
+  if (h.slotRows === 0) return h.backPos;
+  const M = h.slotRows, R = h.sendCounts.length;
+  const first = starts(h.sendCounts);
+  const v = Int32Array.from((hostValues(h.backPos) ?? (await h.backPos.read())) as Int32Array);
+  for (let q = 0; q < v.length; q++) if (v[q]! >= 0) v[q] = first[q % R]! + (v[q]! - (q % R) * M);
+  return h.backPos.backend.fromHost(v, 'i32', [h.tokens, R]);
+}
+
 // ---------------------------------------------------------------- dispatch/combine on the device
 //
 // With the optional kernels (dispatchPlan, dispatchPack, dispatchRecvLayout, dispatchScatter,
 // unpermuteRows) and a group with startAllGather/startMoveRows, nothing but the counts comes back to
-// the host, and the transfers overlap the work around them (NCCL runs them on a side stream):
+// the host, and the transfers overlap the work around them (NCCL runs them on a side stream). Counts
+// first (the default):
 //   dispatch  plan (send rows, each pair's place among its expert's pairs, counts)
 //             -> all-gather of every rank's counts (side stream) ‖ pack (FP8 quantize, once per
 //                destination row, with each row's local ids, weights and pair ranks)
@@ -848,10 +911,19 @@ export async function combineBackward(group: ExpertGroup, dOut: Tensor[], expert
 //                layout (expert segments, each source's first row in each), then the rows a rank
 //                sends itself, straight from its send buffer into expert order
 //             -> each piece from the others into expert order as soon as it has arrived
+// With the group's maxTokensPerRank M (fixed slots), dispatch does not wait for the counts before the
+// payload: the plan puts rank d's rows at [d·M, d·M + count_d) of an [R·M]-row send buffer, and
+//             plan -> all-gather of the counts (side stream) ‖ pack -> every peer's whole slot (M rows,
+//             the rows past count_d junk) in `chunks` pieces (side stream, queued behind the gather)
+//             -> read the counts while the payload travels -> outputs, receive layout, own rows
+//             -> each piece's first count_s rows of each source's slot into expert order.
+//             A rank with T > M still sends (its slots truncated) and flags it in its table; after
+//             the read every rank throws the same E_ARG (no rank is left waiting in NCCL).
 //   combine   per piece: reduce the rows that go back to each other rank, then send them (side
-//             stream), while the next piece is reduced; the rows a rank sent itself are reduced
-//             straight into its receive buffer; then the same final sum in rank order.
-// The results are the host path's bit for bit (same orders, same f32 sums).
+//             stream, exact sizes, to dispatch's send rows: packed or in slots), while the next piece
+//             is reduced; the rows a rank sent itself are reduced straight into its receive buffer;
+//             then, as each piece comes home, the final sum (in rank order) of the tokens it completes.
+// The results are the host path's bit for bit (same orders, same f32 sums), with or without slots.
 
 const DEFAULT_CHUNKS = 2;
 
@@ -899,6 +971,8 @@ async function dispatchOnDevice(op: string, group: ExpertGroup, kern: DeviceMoe,
   const { E, k, H, dtype, useFp8, blockSize: bs, chunks } = sh;
   const b = group.backend;
   const R = group.size, per = E / R, W = R + E + 1;
+  // M > 0: fixed slots of M rows a peer, sent before the counts are known; 0: the counts first
+  const M = group.maxTokensPerRank ?? 0;
   const kernels = moeKernels(op, b);
   const temps: Tensor[] = [];
   const kept: Tensor[] = []; // outputs, released if anything fails
@@ -910,25 +984,40 @@ async function dispatchOnDevice(op: string, group: ExpertGroup, kern: DeviceMoe,
     for (const { x, indices } of inputs) {
       const T = x.shape[0]!;
       const p = { T, sendRow: keep(b.empty('i32', [T, R])), pairRank: track(temps, b.empty('i32', [T, k])), table: track(temps, b.empty('i32', [1, W])) };
-      await kern.dispatchPlan(indices, E, p.sendRow, p.pairRank, p.table);
+      if (M > 0) await kern.dispatchPlan(indices, E, p.sendRow, p.pairRank, p.table, M);
+      else await kern.dispatchPlan(indices, E, p.sendRow, p.pairRank, p.table);
       plans.push(p);
     }
     // every rank's table to every rank (in flight while the send buffers are packed)
     const gathered = plans.map(() => track(temps, b.empty('i32', [R, W])));
     const gather = group.startAllGather!(plans.map((p) => p.table), gathered);
-    // send buffers for the worst case (every token to min(R, k) ranks), one packed row a destination
+    // send buffers: R slots of M rows, or the worst case (every token to min(R, k) ranks) packed; one
+    // packed row a destination
     const layout = dispatchRowLayout(useFp8 ? H : H * dtypeBytes(dtype), useFp8 ? H / 128 : 0, k);
+    if (M > 0) checkSize(op, R * M, layout.stride); // (the same on every rank: none throws alone)
     const packs: Tensor[] = [];
     for (let i = 0; i < inputs.length; i++) {
       const { x, indices, weights } = inputs[i]!;
-      const packed = track(temps, b.empty('u8', [plans[i]!.T * Math.min(R, k), layout.stride]));
+      const packed = track(temps, b.empty('u8', [M > 0 ? R * M : plans[i]!.T * Math.min(R, k), layout.stride]));
       await kern.dispatchPack(x, indices, weights, plans[i]!.sendRow, plans[i]!.pairRank, E, useFp8, packed);
       packs.push(packed);
     }
+    // fixed slots: the whole slot to every other rank, piece by piece, before the counts are read (the
+    // receiver uses the first count_s rows of source s's slot; a rank's rows to itself never travel)
+    const slotRecv = M > 0 ? packs.map(() => track(temps, b.empty('u8', [R * M, layout.stride]))) : [];
+    if (M > 0) {
+      const parts = [{ send: packs, recv: slotRecv }];
+      for (let c = 0; c < chunks; c++) moves.push(group.startMoveRows!(parts, group.ranks.map((me) => slotWindows(me, R, M, c, chunks))));
+    }
     const tables = await gather.read();
 
-    // bad ids anywhere stop every rank alike (each sees every rank's count)
+    // a rank past its slots, or bad ids anywhere, stop every rank alike (each sees every rank's table);
+    // the transfers above pair up on every rank all the same
     const t0 = tables[0]!;
+    for (let s = 0; s < R; s++) {
+      const v = t0[s * W + R + E]!;
+      if (v < 0) throw new HotpathsError('E_ARG', `${op}: rank ${s} dispatches T = ${-v} tokens, more than the group's maxTokensPerRank = ${M}`);
+    }
     for (let s = 0; s < R; s++) {
       const bad = t0[s * W + R + E]!;
       if (bad === 0) continue;
@@ -967,15 +1056,15 @@ async function dispatchOnDevice(op: string, group: ExpertGroup, kern: DeviceMoe,
       return {
         me, sendCounts, recvCounts, sendStart: starts(sendCounts), recvStart: starts(recvCounts), n, recv, expertX, a,
         recvIndices: keep(b.empty('i32', [n, k])), recvWeights: keep(b.empty('f32', [n, k])),
-        recvPacked: track(temps, b.empty('u8', [n, layout.stride])), base: track(temps, b.empty('i32', [R, per])),
+        recvPacked: M > 0 ? slotRecv[i]! : track(temps, b.empty('u8', [n, layout.stride])), base: track(temps, b.empty('i32', [R, per])),
       };
     });
     const rowsOf = (q: Tensor | QuantizedTensor) => (isQuantized(q) ? q.data : q);
     const scalesOf = (q: Tensor | QuantizedTensor) => (isQuantized(q) ? q.scales : null);
-    // the rows to the other ranks, piece by piece (a rank's rows to itself never travel)
-    const parts = [{ send: packs, recv: ranks.map((r) => r.recvPacked) }];
-    for (let c = 0; c < chunks; c++) {
-      moves.push(group.startMoveRows!(parts, ranks.map((r) => windowsOf(r, c, chunks))));
+    // counts first: the rows to the other ranks now, piece by piece, exactly the routed ones
+    if (M === 0) {
+      const parts = [{ send: packs, recv: ranks.map((r) => r.recvPacked) }];
+      for (let c = 0; c < chunks; c++) moves.push(group.startMoveRows!(parts, ranks.map((r) => windowsOf(r, c, chunks))));
     }
     // the receive layout runs while they are in flight
     for (let i = 0; i < ranks.length; i++) {
@@ -989,25 +1078,31 @@ async function dispatchOnDevice(op: string, group: ExpertGroup, kern: DeviceMoe,
           pairPos: r.a.pairPos, recvIndices: r.recvIndices, recvWeights: r.recvWeights, recv: rowsOf(r.recv), recvScales: scalesOf(r.recv),
         })
         : undefined;
-    // meanwhile, the rows each rank sends itself, from its send buffer
+    // meanwhile, the rows each rank sends itself, from its send buffer (its slot, or its packed rows)
     for (let i = 0; i < ranks.length; i++) {
       const r = ranks[i]!;
-      await scatter(r, packs[i]!, r.sendStart[r.me]!, r.sendCounts[r.me]!, r.recvStart[r.me]!, r.me);
+      await scatter(r, packs[i]!, M > 0 ? r.me * M : r.sendStart[r.me]!, r.sendCounts[r.me]!, r.recvStart[r.me]!, r.me);
     }
-    // then the others' rows, each piece once it is in
+    // then the others' rows, each piece once it is in (fixed slots: only the slot's first count_s rows)
     for (let c = 0; c < chunks; c++) {
       await moves[c]!.wait();
       for (const r of ranks) {
         for (let s = 0; s < R; s++) {
           if (s === r.me) continue;
-          const [a0, len] = piece(c, chunks, r.recvCounts[s]!);
-          await scatter(r, r.recvPacked, r.recvStart[s]! + a0, len, r.recvStart[s]! + a0, s);
+          if (M > 0) {
+            const [a0, len] = piece(c, chunks, M);
+            const rows = Math.max(0, Math.min(a0 + len, r.recvCounts[s]!) - a0);
+            await scatter(r, r.recvPacked, s * M + a0, rows, r.recvStart[s]! + a0, s);
+          } else {
+            const [a0, len] = piece(c, chunks, r.recvCounts[s]!);
+            await scatter(r, r.recvPacked, r.recvStart[s]! + a0, len, r.recvStart[s]! + a0, s);
+          }
         }
       }
     }
     return ranks.map((r, i) => ({
       recv: r.recv, recvIndices: r.recvIndices, recvWeights: r.recvWeights, alignment: r.a, expertX: r.expertX,
-      handle: new DispatchHandle(group, E, plans[i]!.T, H, dtype, r.sendCounts, r.recvCounts, plans[i]!.sendRow),
+      handle: new DispatchHandle(group, E, plans[i]!.T, H, dtype, r.sendCounts, r.recvCounts, plans[i]!.sendRow, M),
     }));
   } catch (e) {
     for (const m of moves) await m.wait(); // a buffer goes back to the pool only once no transfer can touch it
@@ -1034,26 +1129,40 @@ function windowsOf(r: { me: number; sendCounts: Int32Array; recvCounts: Int32Arr
   return w;
 }
 
+/** Piece c of rank `me`'s fixed-slot transfers: slot rows [c·M/C, (c+1)·M/C) of every other rank's slot, both ways. */
+function slotWindows(me: number, R: number, M: number, c: number, C: number): RowWindows {
+  const w: RowWindows = { sendStart: new Int32Array(R), sendRows: new Int32Array(R), recvStart: new Int32Array(R), recvRows: new Int32Array(R) };
+  const [a0, len] = piece(c, C, M);
+  for (let d = 0; d < R; d++) {
+    if (d === me) continue;
+    w.sendStart[d] = w.recvStart[d] = d * M + a0;
+    w.sendRows[d] = w.recvRows[d] = len;
+  }
+  return w;
+}
+
 type UnpermuteRows = NonNullable<MoeKernels['unpermuteRows']>;
 
 async function combineOnDevice(
   group: ExpertGroup, unpermuteRows: UnpermuteRows, expertOut: Tensor[], dispatched: Dispatched[], handles: DispatchHandle[], dtype: DType, weighted: boolean, chunks: number,
 ): Promise<Tensor[]> {
   const b = group.backend;
-  const kernels = moeKernels('moe.combine()', b);
   const R = group.size;
   const temps: Tensor[] = [];
+  const outs: Tensor[] = [];
   const moves: PendingMove[] = [];
   try {
     // receiver side: the reduced rows of each received row (partial, by source); sender side: the
-    // rows coming home (back, by destination: dispatch's send order)
+    // rows coming home (back, by destination at dispatch's send rows: packed, or each in its slot)
     const ranks = group.ranks.map((me, i) => {
       const h = handles[i]!, d = dispatched[i]!;
       return {
         me, h, d, w: weighted ? d.recvWeights : null,
-        sendStart: starts(h.sendCounts), recvStart: starts(h.recvCounts),
+        recvStart: starts(h.recvCounts),
         partial: track(temps, b.empty(dtype, [d.recvIndices.shape[0]!, h.hidden])),
-        back: track(temps, b.empty(dtype, [sum(h.sendCounts), h.hidden])),
+        back: track(temps, b.empty(dtype, [h.backRows, h.hidden])),
+        out: track(outs, b.empty(h.dtype, [h.tokens, h.hidden])),
+        summed: 0, // tokens whose final sum is queued
       };
     });
     for (let c = 0; c < chunks; c++) {
@@ -1066,27 +1175,40 @@ async function combineOnDevice(
         }
       }
       // the reduced rows of piece c go home; the next piece is reduced meanwhile
-      const windows = ranks.map((r) => windowsOf({ me: r.me, sendCounts: r.h.recvCounts, recvCounts: r.h.sendCounts, sendStart: r.recvStart, recvStart: r.sendStart }, c, chunks));
+      const windows = ranks.map((r) => windowsOf({ me: r.me, sendCounts: r.h.recvCounts, recvCounts: r.h.sendCounts, sendStart: r.recvStart, recvStart: r.h.sendStart }, c, chunks));
       moves.push(group.startMoveRows!([{ send: ranks.map((r) => r.partial), recv: ranks.map((r) => r.back) }], windows));
     }
     // the rows a rank sent itself: reduced straight into its own back buffer
     for (let i = 0; i < ranks.length; i++) {
       const r = ranks[i]!;
       const n = r.h.recvCounts[r.me]!;
-      if (n > 0) await unpermuteRows(expertOut[i]!, r.d.alignment.pairPos, r.w, r.recvStart[r.me]!, n, r.back, r.sendStart[r.me]!);
+      if (n > 0) await unpermuteRows(expertOut[i]!, r.d.alignment.pairPos, r.w, r.recvStart[r.me]!, n, r.back, r.h.sendStart[r.me]!);
     }
-    for (const m of moves) await m.wait();
+    // the final sum (Σ over ranks, f32, in rank order) of every token complete once piece c is home,
+    // while the next piece travels. A rank's rows to d are in token order, so the row of token t is at
+    // most t: once d's first e rows are home, every token t < e has its row from d. Tokens below the
+    // least such e over the other ranks are complete (a rank whose rows are all home bounds nothing).
+    for (let c = 0; c < chunks; c++) {
+      await moves[c]!.wait();
+      for (const r of ranks) {
+        let hi = r.h.tokens;
+        if (c < chunks - 1) {
+          for (let d = 0; d < R; d++) {
+            const n = r.h.sendCounts[d]!;
+            const [a0, len] = piece(c, chunks, n);
+            if (d !== r.me && a0 + len < n) hi = Math.min(hi, a0 + len);
+          }
+        }
+        if (hi > r.summed) await unpermuteRows(r.back, r.h.backPos, null, r.summed, hi - r.summed, r.out, r.summed);
+        r.summed = Math.max(r.summed, hi);
+      }
+    }
     moves.length = 0;
-    const outs: Tensor[] = [];
-    for (const r of ranks) {
-      const out = b.empty(r.h.dtype, [r.h.tokens, r.h.hidden]);
-      outs.push(out);
-      if (r.h.tokens > 0) await kernels.unpermute(r.back, r.h.backPos, null, out); // Σ over ranks, f32, in rank order
-    }
-    return outs;
+    return outs.splice(0);
   } finally {
     for (const m of moves) await m.wait();
     temps.forEach((t) => t.dispose());
+    outs.forEach((t) => t.dispose());
   }
 }
 

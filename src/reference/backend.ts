@@ -168,9 +168,9 @@ const moe: MoeKernels = {
     const w = src.size / src.shape[0]!; // elements per row
     hostData(dst).set(hostData(src).subarray(srcRow * w, (srcRow + rows) * w) as never, dstRow * w);
   },
-  dispatchPlan: (indices, E, sendRow, pairRank, table) =>
+  dispatchPlan: (indices, E, sendRow, pairRank, table, slotRows) =>
     moeDispatchPlan(hostData<Int32Array>(indices), indices.shape[0]!, indices.shape[1]!, E, sendRow.shape[1]!, hostData<Int32Array>(sendRow),
-      hostData<Int32Array>(pairRank), hostData<Int32Array>(table)),
+      hostData<Int32Array>(pairRank), hostData<Int32Array>(table), slotRows ?? 0),
   dispatchPack: (x, indices, weights, sendRow, pairRank, E, fp8, packed) => {
     const [T, H] = x.shape as [number, number];
     const k = indices.shape[1]!;

@@ -367,9 +367,10 @@ export function moeUnpermuteWeightGrad(dOut: RowsView, y: RowsView, H: number, p
 /**
  * indices: [T, k], R ranks of E/R experts -> sendRow: [T, R] (row in the send order: by destination
  * rank, then token; −1 where none), pairRank: [T, k] (earlier pairs of the same expert; −1 for a bad
- * id), table: [R + E + 1] (tokens per destination, pairs per expert, bad ids).
+ * id), table: [R + E + 1] (tokens per destination, pairs per expert, bad ids). slotRows M > 0: fixed
+ * slots, rank d's rows from d·M (a place ≥ M gets −1: not sent), and T > M puts −T in the bad-id column.
  */
-export function moeDispatchPlan(indices: Int32Array, T: number, k: number, E: number, R: number, sendRow: Int32Array, pairRank: Int32Array, table: Int32Array): void {
+export function moeDispatchPlan(indices: Int32Array, T: number, k: number, E: number, R: number, sendRow: Int32Array, pairRank: Int32Array, table: Int32Array, slotRows = 0): void {
   const per = E / R;
   table.fill(0);
   const member = new Uint8Array(T * R); // token t has an expert on rank d
@@ -386,11 +387,17 @@ export function moeDispatchPlan(indices: Int32Array, T: number, k: number, E: nu
     }
     for (let d = 0; d < R; d++) table[d]! += member[t * R + d]!;
   }
-  // rows destination by destination, each in token order
+  // rows destination by destination, each in token order (packed one after the other, or each in its slot)
   let row = 0;
   for (let d = 0; d < R; d++) {
-    for (let t = 0; t < T; t++) sendRow[t * R + d] = member[t * R + d] ? row++ : -1;
+    if (slotRows > 0) row = 0;
+    for (let t = 0; t < T; t++) {
+      if (!member[t * R + d]) sendRow[t * R + d] = -1;
+      else if (slotRows === 0) sendRow[t * R + d] = row++;
+      else sendRow[t * R + d] = row < slotRows ? d * slotRows + row++ : -1;
+    }
   }
+  if (slotRows > 0 && T > slotRows) table[R + E] = -T;
 }
 
 /** Rows of W elements in one typed array (expertX and its scales, for the padding). */

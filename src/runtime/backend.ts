@@ -351,8 +351,13 @@ export interface MoeKernels {
    *   expert (its place among the expert's pairs on this rank), −1 for a bad id.
    * - table: i32 [1, R + E + 1]: tokens sent to each rank [R], pairs per expert [E], bad ids (outside
    *   [0, E): skipped everywhere).
+   * slotRows M (optional, default 0): 0 = the packed prefix layout above; M > 0 = fixed slots (the send
+   * buffer is [R·M] rows, rank d's rows at [d·M, d·M + count_d) in token order): sendRow[t, d] = d·M + the
+   * token's place among the tokens to d, or −1 where that place is ≥ M (rows past the slot are not sent);
+   * the table's counts stay the true ones, and when T > M its last column holds −T instead of the bad ids
+   * (the flag every rank reads after the gather: the rank does not fit its slots).
    */
-  dispatchPlan?(indices: Tensor, numExperts: number, sendRow: Tensor, pairRank: Tensor, table: Tensor): Promise<void> | void;
+  dispatchPlan?(indices: Tensor, numExperts: number, sendRow: Tensor, pairRank: Tensor, table: Tensor, slotRows?: number): Promise<void> | void;
   /**
    * The send buffer: one packed row (dispatchRowLayout) per (token t, rank d) with s = sendRow[t, d] ≥ 0,
    * so that one transfer a peer moves everything. x: f32|bf16 [T, H], indices: i32 [T, k], weights: f32

@@ -11,6 +11,10 @@
 //   - the device path (plan, pack, scatter on the GPU; transfers on NCCL's side stream in pieces: the
 //     default 4, and 1 and 3 for random routing) gives the same bits as the host path (the same group
 //     seen through exchangeCounts/allToAllRows only), for dispatch's outputs and combine's
+//   - fixed slots: a second group on the same communicator with maxTokensPerRank M (the largest T of
+//     the random scenario: T == M on the last rank) gives the same bits too; a rank with T > M makes
+//     every rank's dispatch throw the same E_ARG, and the group works afterwards; ranks passing
+//     different M (or one a bad value) all get E_ARG from moe.ncclGroup(), none hangs
 // Prints "ok …" lines; any mismatch throws (exit 1: launch stops the other ranks).
 // Usage: hotpaths launch --nproc N tests/nccl/dispatch-check.mjs [seed]
 import { fp8, init, moe, setPoison, toBf16, fromBf16 } from '../../dist/src/index.js';
@@ -23,6 +27,10 @@ const cuda = await init({ backend: 'cuda', verbose: false });
 const ref = await init({ backend: 'reference', verbose: false });
 const group = await moe.ncclGroup();
 if (group.size !== R || group.ranks.length !== 1 || group.ranks[0] !== rank) throw new Error(`group: size ${group.size}, ranks ${group.ranks}`);
+// fixed slots on the same communicator: M = the random scenario's largest T (see scenario())
+const M = 48 + 13 * (R - 1);
+const slotGroup = await moe.ncclGroup({ maxTokensPerRank: M });
+if (slotGroup.maxTokensPerRank !== M) throw new Error(`slot group: maxTokensPerRank ${slotGroup.maxTokensPerRank}, expected ${M}`);
 const info = cuda.backend.details ?? {};
 console.log(`rank ${rank}/${R} on cuda device ${info.device} (${info.name})`);
 
@@ -133,7 +141,8 @@ for (let s = 0; s < names.length; s++) {
       const weights = cuda.tensor(mine.w, [mine.T, k], 'f32');
       const [d] = await moe.dispatch(group, [{ x, indices, weights }], { numExperts: E, fp8: useFp8 });
       // the host path, and other piece counts, give the same bits
-      for (const [how, g, opts] of [['host path', hostOnly, {}], ...(s === 0 ? [['1 piece', group, { chunks: 1 }], ['3 pieces', group, { chunks: 3 }]] : [])]) {
+      const runs = [['host path', hostOnly, {}], ['fixed slots', slotGroup, {}], ...(s === 0 ? [['1 piece', group, { chunks: 1 }], ['3 pieces', group, { chunks: 3 }], ['fixed slots, 3 pieces', slotGroup, { chunks: 3 }]] : [])];
+      for (const [how, g, opts] of runs) {
         const [h] = await moe.dispatch(g, [{ x, indices, weights }], { numExperts: E, fp8: useFp8, ...opts });
         if (h.alignment.padded !== d.alignment.padded) fail(`${tag}: ${how}: P ${h.alignment.padded}, device path ${d.alignment.padded}`);
         const pairs = [
@@ -192,10 +201,60 @@ for (let s = 0; s < names.length; s++) {
           if (!(Math.abs(g - want) <= tol * (Math.abs(want) + 0.05))) fail(`${tag}: combine[${t}, ${h}] = ${g}, expected x·Σw = ${want}`);
         }
       }
-      console.log(`ok ${tag}: received ${n} rows exactly (from ${R} ranks); combine of identity experts = x·Σw for ${mine.T} tokens; the host path and other piece counts give the same bits`);
+      console.log(`ok ${tag}: received ${n} rows exactly (from ${R} ranks); combine of identity experts = x·Σw for ${mine.T} tokens; the host path, fixed slots and other piece counts give the same bits`);
       for (const t of [x, indices, weights, out]) t.dispose();
     }
   }
 }
+// ---------------------------------------------------------------- fixed slots: errors every rank sees alike
+{
+  const E = 8 * R, H = 128, k = 2;
+  const r = rngOf(seed * 31 + 7);
+  const inputsOf = (T) => {
+    const idx = new Int32Array(T * k);
+    for (let t = 0; t < T; t++) distinct(r, k, E, (rr, e) => Math.floor(rr() * e)).forEach((e, j) => (idx[t * k + j] = e));
+    return [{ x: cuda.tensor(toBf16(Float32Array.from({ length: T * H }, () => r() - 0.5)), [T, H], 'bf16'), indices: cuda.tensor(idx, [T, k], 'i32'), weights: cuda.tensor(Float32Array.from({ length: T * k }, () => r()), [T, k], 'f32') }];
+  };
+  // the last rank has T = M + 1: every rank throws the same E_ARG after the transfers
+  for (const useFp8 of [false, true]) {
+    const before = cuda.backend.memoryStats?.().inUse;
+    const big = inputsOf(rank === R - 1 ? M + 1 : 10 + rank);
+    let err;
+    try {
+      moe.disposeDispatched(await moe.dispatch(slotGroup, big, { numExperts: E, fp8: useFp8 }));
+    } catch (e) {
+      err = e;
+    }
+    if (err?.code !== 'E_ARG' || !new RegExp(`rank ${R - 1} dispatches T = ${M + 1} tokens, more than the group's maxTokensPerRank = ${M}`).test(err.message)) fail(`T > M (fp8 ${useFp8}): expected the same E_ARG on every rank, got ${err?.code} ${err?.message}`);
+    for (const t of Object.values(big[0])) t.dispose();
+    if (before !== undefined && cuda.backend.memoryStats().inUse !== before) fail(`T > M: ${cuda.backend.memoryStats().inUse - before} bytes left behind`);
+  }
+  // the group still works: T == M on the last rank, the host path's bits
+  const fit = inputsOf(rank === R - 1 ? M : 5 * rank);
+  const [ds] = await moe.dispatch(slotGroup, fit, { numExperts: E });
+  const [dh] = await moe.dispatch(hostOnly, fit, { numExperts: E });
+  sameBits(await bytesOf(ds.expertX), await bytesOf(dh.expertX), 'after T > M: expertX');
+  const [os] = await moe.combine(slotGroup, [ds.expertX], [ds]);
+  const [oh] = await moe.combine(hostOnly, [dh.expertX], [dh]);
+  sameBits(await bytesOf(os), await bytesOf(oh), 'after T > M: combine');
+  moe.disposeDispatched([ds, dh]);
+  console.log(`ok fixed slots: a rank with T = M + 1 = ${M + 1} makes every rank's dispatch throw the same E_ARG (fp8 and bf16), nothing is left behind, and the group works afterwards (T == M)`);
+  // ranks that disagree on M all get E_ARG at creation (and a bad value on one rank too)
+  for (const [what, m] of [['different M', rank === 0 ? 8 : 16], ['a bad M on one rank', rank === R - 1 ? 1.5 : 8], ['M on some ranks only', rank === 0 ? undefined : 8]]) {
+    let err;
+    try {
+      const g = await moe.ncclGroup(m === undefined ? {} : { maxTokensPerRank: m });
+      g.destroy?.();
+    } catch (e) {
+      err = e;
+    }
+    if (err?.code !== 'E_ARG' || !/maxTokensPerRank/.test(err.message)) fail(`${what}: expected E_ARG naming maxTokensPerRank on every rank, got ${err?.code} ${err?.message}`);
+  }
+  // (the communicator is still there and in step)
+  const [back] = await group.exchangeCounts([Int32Array.from({ length: R }, (_, d) => rank * R + d)]);
+  for (let q = 0; q < R; q++) if (back[q] !== q * R + rank) fail(`after the rejected groups: exchangeCounts from ${q} got ${back[q]}`);
+  console.log('ok ranks passing different maxTokensPerRank (or a bad one) all get E_ARG from moe.ncclGroup(), and the communicator stays usable');
+}
+slotGroup.destroy?.();
 group.destroy?.();
 console.log('ok all');

@@ -1,0 +1,107 @@
+// What bench/moe-nccl.mjs and bench/moe-nccl-parts.mjs share: their options, the seeded inputs (the
+// same on both, different on every rank), the barrier and the timers. Runs under `hotpaths launch`.
+import { moe, toBf16 } from '../dist/src/index.js';
+
+/** --name value from the command line, else d. */
+export function option(argv, name, d) {
+  const i = argv.indexOf(`--${name}`);
+  return i >= 0 ? argv[i + 1] : d;
+}
+
+/** The shape options both benches take: --tokens, --hidden, --topk, --experts, --iters. */
+export function shapeOptions(argv) {
+  const n = (name, d) => Number(option(argv, name, d));
+  return { T: n('tokens', 4096), H: n('hidden', 7168), k: n('topk', 8), E: n('experts', 256), iters: n('iters', 20) };
+}
+
+/** A small seeded generator of uniform [0, 1) numbers (mulberry32). */
+export function seeded(seed) {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(s ^ (s >>> 15), s | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Uniform random routing: k distinct experts of E per token, i32 [T, k] on the host. */
+export function randomRouting(rand, T, k, E) {
+  const idx = new Int32Array(T * k);
+  for (let t = 0; t < T; t++) {
+    const chosen = new Set();
+    while (chosen.size < k) chosen.add(Math.floor(rand() * E));
+    [...chosen].forEach((e, j) => (idx[t * k + j] = e));
+  }
+  return idx;
+}
+
+/** Tokens this rank sends each rank (a token once per rank holding one of its experts). */
+export function rowsPerRank(idx, T, k, E, R) {
+  const per = E / R;
+  const rows = new Int32Array(R);
+  for (let t = 0; t < T; t++) {
+    const seen = new Set();
+    for (let j = 0; j < k; j++) seen.add(Math.floor(idx[t * k + j] / per));
+    for (const d of seen) rows[d]++;
+  }
+  return rows;
+}
+
+/** This rank's inputs: bf16 x [T, H] in [-1, 1), the routing (host and device), f32 weights; and the generator, for more. */
+export function seededInputs(rt, rank, { T, H, k, E }) {
+  const rand = seeded((rank + 1) * 0x9e3779b9);
+  const idxH = randomRouting(rand, T, k, E);
+  const x = rt.tensor(toBf16(Float32Array.from({ length: T * H }, () => rand() * 2 - 1)), [T, H], 'bf16');
+  const indices = rt.tensor(idxH, [T, k], 'i32');
+  const weights = rt.tensor(Float32Array.from({ length: T * k }, () => rand()), [T, k], 'f32');
+  return { x, indices, weights, idxH, rand };
+}
+
+export const median = (a) => [...a].sort((p, q) => p - q)[Math.floor(a.length / 2)];
+export const sum = (a) => a.reduce((p, v) => p + v, 0);
+
+/**
+ * The barrier (a counts exchange, which synchronizes every rank) and the timers; each timed call gets
+ * its iteration's index i (0 and 1 are warm-ups) and starts after a barrier.
+ *   wall(fn, after?)  median wall clock of `iters` calls, with a synchronize before and after
+ *   events(fn)        median of CUDA events on the addon's stream (which waits for the side stream)
+ */
+export function timers(group, b, iters) {
+  const R = group.size;
+  const barrier = () => group.exchangeCounts([new Int32Array(R)]);
+  async function wall(fn, after) {
+    const out = [];
+    for (let i = 0; i < iters + 2; i++) {
+      await barrier();
+      await b.sync();
+      const t0 = performance.now();
+      const r = await fn(i);
+      await b.sync();
+      const ms = performance.now() - t0;
+      if (after) await after(r);
+      if (i >= 2) out.push(ms);
+    }
+    return median(out);
+  }
+  async function events(fn) {
+    const out = [];
+    for (let i = 0; i < iters + 2; i++) {
+      await barrier();
+      b.deviceTimer.start();
+      await fn(i);
+      const ms = await b.deviceTimer.stop();
+      if (i >= 2) out.push(ms);
+    }
+    return median(out);
+  }
+  return { barrier, wall, events };
+}
+
+/** The group seen through its two collectives only: dispatch and combine then take the host path. */
+export function hostOnly(group) {
+  return { size: group.size, ranks: group.ranks, backend: group.backend, exchangeCounts: (c) => group.exchangeCounts(c), allToAllRows: (a, b, c, d) => group.allToAllRows(a, b, c, d) };
+}
+
+export const disposeDispatched = (ds) => moe.disposeDispatched(ds);
+export const disposeAll = (outs) => outs.forEach((o) => o.dispose());
