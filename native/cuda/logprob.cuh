@@ -365,41 +365,6 @@ __device__ __forceinline__ void cluster_wait() {
 #endif
 }
 
-// The slice's load on sm_90: bulk copies global -> shared (the copy engine, cp.async.bulk), each
-// completing on its own mbarrier, so that a CTA's whole slice is in flight at once instead of the
-// 16 KB its threads' loads keep in flight; the online (m, s) then reads it from shared memory, piece
-// by piece as each piece lands. Plain sm_90 PTX (no sm_90a feature).
-constexpr int BULK_PIECES = 4;
-__device__ __forceinline__ void bulk_load(void* dst, const void* src, uint32_t bytes, uint64_t* bar) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  const uint32_t d = (uint32_t)__cvta_generic_to_shared(dst), b = (uint32_t)__cvta_generic_to_shared(bar);
-  asm volatile("{\n.reg .b64 st;\nmbarrier.arrive.expect_tx.release.cta.shared::cta.b64 st, [%0], %1;\n}" ::"r"(b), "r"(bytes) : "memory");
-  asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::"r"(d), "l"(src), "r"(bytes), "r"(b)
-               : "memory");
-#endif
-}
-__device__ __forceinline__ void bulk_bar_init(uint64_t* bar) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;" ::"r"((uint32_t)__cvta_generic_to_shared(bar)));
-  asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
-#endif
-}
-__device__ __forceinline__ void bulk_arrive(uint64_t* bar) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  asm volatile("{\n.reg .b64 st;\nmbarrier.arrive.release.cta.shared::cta.b64 st, [%0];\n}" ::"r"((uint32_t)__cvta_generic_to_shared(bar)) : "memory");
-#endif
-}
-__device__ __forceinline__ void bulk_wait(uint64_t* bar) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  asm volatile(
-      "{\n.reg .pred done;\n"
-      "WAIT_%=:\n"
-      "mbarrier.try_wait.parity.acquire.cta.shared::cta.b64 done, [%0], 0;\n"
-      "@!done bra WAIT_%=;\n}" ::"r"((uint32_t)__cvta_generic_to_shared(bar))
-      : "memory");
-#endif
-}
-
 // logits: In [N, V], targets: i32 [N], oldLogp, refLogp (or null): f32 [N], advantages, seqWeight:
 // f32 [N / T], mask: f32|u8 [N] -> logp: f32 [N], dlogits: Out [N, V] (may be the logits: In == Out),
 // stats: f32 [N, 4].
@@ -445,33 +410,7 @@ __global__ void __launch_bounds__(THREADS) grpo_fused_kernel(const In* logits, c
 
   // sweep 1: (m, s) of this CTA's part of the row; the units go to shared memory
   Online o = online_init();
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  if constexpr (SLICE) {
-    // the slice in BULK_PIECES bulk copies issued at once; (m, s) from shared memory as each lands
-    __shared__ alignas(8) uint64_t bars[BULK_PIECES];
-    const int64_t n = u1 - u0;
-    if (tid == 0) {
-      for (int c = 0; c < BULK_PIECES; c++) bulk_bar_init(&bars[c]);
-    }
-    __syncthreads();
-    if (tid == 0) {
-      const uint4* g = reinterpret_cast<const uint4*>(row + head) + u0;
-      for (int c = 0; c < BULK_PIECES; c++) {
-        const int64_t a = n * c / BULK_PIECES, b = n * (c + 1) / BULK_PIECES;
-        if (b > a) bulk_load(slice + a, g + a, (uint32_t)((b - a) * 16), &bars[c]);
-        else bulk_arrive(&bars[c]);
-      }
-    }
-    for (int c = 0; c < BULK_PIECES; c++) {
-      bulk_wait(&bars[c]);
-      sweep_units<In, 4, false>(reinterpret_cast<const In*>(slice), n * c / BULK_PIECES, n * (c + 1) / BULK_PIECES, tid, THREADS, p.inv_t, o, nullptr);
-    }
-  } else {
-    sweep_units<In, 4, false>(row + head, u0, u1, tid, THREADS, p.inv_t, o, nullptr);
-  }
-#else
   sweep_units<In, 4, false>(row + head, u0, u1, tid, THREADS, p.inv_t, o, SLICE ? slice : nullptr);
-#endif
   float x1[1];
   if (k == 0) {
     for (int64_t v = tid; v < head; v += THREADS) {
