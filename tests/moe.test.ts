@@ -352,6 +352,18 @@ describe('moe gradients (reference) against f64 finite differences', () => {
 
 // ---------------------------------------------------------------- layout and alignment
 
+/** Seeded dispatch inputs on the reference backend: x (f32 or bf16) [T, H], ids [T, k], weights [T, k] a rank. */
+function dispatchInputs(r: () => number, c: { Ts: number[]; H: number; k: number; E: number; dtype: 'f32' | 'bf16'; hot?: number }) {
+  return c.Ts.map((T) => {
+    const x = Float32Array.from({ length: T * c.H }, () => normal(r));
+    return {
+      x: c.dtype === 'bf16' ? ref.tensor(toBf16(x), [T, c.H], 'bf16') : f32(x, [T, c.H]),
+      indices: i32(randomIndices(r, T, c.k, c.E, c.hot ?? -1), [T, c.k]),
+      weights: f32(Float32Array.from({ length: T * c.k }, () => r()), [T, c.k]),
+    };
+  });
+}
+
 function randomIndices(r: () => number, T: number, k: number, E: number, hot = -1): Int32Array {
   const out = new Int32Array(T * k);
   for (let t = 0; t < T; t++) {
@@ -866,14 +878,7 @@ describe('moe dispatch/combine on the device path (plan, pack, receive layout an
       const seed = freshSeed();
       const r = rng(seed);
       const tag = `seed ${seed} ${c.name}`;
-      const inputs = c.Ts.map((T) => {
-        const x = Float32Array.from({ length: T * c.H }, () => normal(r));
-        return {
-          x: c.dtype === 'bf16' ? ref.tensor(toBf16(x), [T, c.H], 'bf16') : f32(x, [T, c.H]),
-          indices: i32(randomIndices(r, T, c.k, c.E, c.hot ?? -1), [T, c.k]),
-          weights: f32(Float32Array.from({ length: T * c.k }, () => r()), [T, c.k]),
-        };
-      });
+      const inputs = dispatchInputs(r, c);
       const opts = { numExperts: c.E, fp8: c.fp8 ?? false, blockSize: c.bs, chunks: c.chunks };
       const { group: dev, calls } = counted(moe.localGroup(c.R, ref.backend));
       const host = hostOnly(moe.localGroup(c.R, ref.backend));
@@ -985,14 +990,7 @@ describe('moe dispatch/combine with fixed slots (group maxTokensPerRank; referen
       const seed = freshSeed();
       const r = rng(seed);
       const tag = `seed ${seed} ${c.name}`;
-      const inputs = c.Ts.map((T) => {
-        const x = Float32Array.from({ length: T * c.H }, () => normal(r));
-        return {
-          x: c.dtype === 'bf16' ? ref.tensor(toBf16(x), [T, c.H], 'bf16') : f32(x, [T, c.H]),
-          indices: i32(randomIndices(r, T, c.k, c.E, c.hot ?? -1), [T, c.k]),
-          weights: f32(Float32Array.from({ length: T * c.k }, () => r()), [T, c.k]),
-        };
-      });
+      const inputs = dispatchInputs(r, c);
       const opts = { numExperts: c.E, fp8: c.fp8 ?? false, blockSize: c.bs, chunks: c.chunks };
       const { group: slots, calls } = counted(moe.localGroup(c.R, ref.backend, { maxTokensPerRank: c.M }));
       const first = moe.localGroup(c.R, ref.backend);
