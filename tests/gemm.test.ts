@@ -421,6 +421,8 @@ for (const u of under) {
         const acc = await ref.tensor(c, [M, N]).to(name);
         await b.gemm!.matmul(await at.to(name), await bt.to(name), transA, transB, acc, acc);
         const got = await values(acc);
+        // and C in its own tensor, for comparison (the split reduction adds it there)
+        const apart = await values(await gemm.matmul(await at.to(name), await bt.to(name), { transA, transB, c: await ref.tensor(c, [M, N]).to(name) }));
         const S = new Float64Array(M * N);
         for (let m = 0; m < M; m++) for (let n = 0; n < N; n++) {
           let s = Math.abs(c[m * N + n]!);
@@ -428,6 +430,7 @@ for (const u of under) {
           S[m * N + n] = s;
         }
         expect(firstOutside(got, want, S, matmulTol(name, 'f32', K), false), `seed ${seed} [${M},${N},${K}] transA ${transA} transB ${transB}`).toBeNull();
+        expect(firstOutside(apart, want, S, matmulTol(name, 'f32', K), false), `seed ${seed} [${M},${N},${K}] transA ${transA} transB ${transB}, c apart`).toBeNull();
       }
       // the rows [64, 128) of a larger accumulator, as c and out (a view at a 256-byte aligned offset): the rows around it stay
       const [M, N, K] = [64, 64, 32];
