@@ -15,6 +15,7 @@ import { fp8, gemm, HotpathsError, init, setPoison, fromBf16, toBf16, type Tenso
 import type { QuantizedTensor } from '../src/ops/fp8.js';
 import { sliceRows } from '../src/tensor.js';
 import type { Backend, BackendName } from '../src/runtime/backend.js';
+import type { WebGPUBackend } from '../src/webgpu/backend.js';
 import { decodeValue, encodeValue } from '../src/reference/fp8.js';
 import { backendsUnderTest, freshSeed, randomF32, rng } from './helpers.js';
 
@@ -446,6 +447,27 @@ for (const u of under) {
     }, 60_000);
 
     if (name === 'webgpu') {
+      it('webgpu, workgroups folded into 2-D past 16 per dimension: matmul split over K and not, c === out', async () => {
+        const { createWebGPUBackend } = await import('../src/webgpu/backend.js');
+        const fb = await createWebGPUBackend({ device: (b as WebGPUBackend).device, maxWorkgroupsPerDim: 16 });
+        const seed = freshSeed();
+        const r = rng(seed);
+        for (const [M, N, K] of [[256, 256, 4096], [600, 400, 64]] as const) { // 4 tiles × 8 splits (and a 256-workgroup reduction); 5 × 4 tiles
+          const a = randomF32(M * K, r), bb = randomF32(N * K, r), c = randomF32(M * N, r);
+          const want = await values(await gemm.matmul(ref.tensor(a, [M, K]), ref.tensor(bb, [N, K]), { c: ref.tensor(c, [M, N]) }));
+          const acc = fb.fromHost(c, 'f32', [M, N]);
+          await fb.gemm!.matmul(fb.fromHost(a, 'f32', [M, K]), fb.fromHost(bb, 'f32', [N, K]), false, true, acc, acc);
+          const got = (await fb.read(acc)) as Float32Array;
+          const S = new Float64Array(M * N);
+          for (let m = 0; m < M; m++) for (let n = 0; n < N; n++) {
+            let sum = Math.abs(c[m * N + n]!);
+            for (let k = 0; k < K; k++) sum += Math.abs(a[m * K + k]! * bb[n * K + k]!);
+            S[m * N + n] = sum;
+          }
+          expect(firstOutside(got, want, S, matmulTol(name, 'f32', K), false), `seed ${seed} [${M},${N},${K}]`).toBeNull();
+        }
+      }, 60_000);
+
       it('webgpu: a c that overlaps out without being it is rejected', async () => {
         const big = await ref.tensor(new Float32Array(3 * 64 * 64), [3 * 64, 64]).to(name);
         const x = await ref.tensor(new Float32Array(64 * 8), [64, 8]).to(name);

@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fromBf16, grpo, HotpathsError, init, logprob, setPoison, Tensor, toBf16 } from '../src/index.js';
 import type { Backend, GrpoAgg, GrpoLevel, GrpoLossParams } from '../src/runtime/backend.js';
+import type { WebGPUBackend } from '../src/webgpu/backend.js';
 import { aggregationWeights, grpoLoss, type GrpoLossArrays } from '../src/reference/grpo.js';
 import { loadAddon } from '../src/native/addon.js';
 import { backendsUnderTest, freshSeed, readF32 as read, rng, thrown } from './helpers.js';
@@ -526,7 +527,16 @@ for (const u of under) {
 
 interface KernelCase { B: number; T: number; V: number; dt: 'f32' | 'bf16'; out: 'f32' | 'bf16' | 'inplace'; u8: boolean; ref: boolean; delta: number | null; temperature: number }
 
-for (const u of under) {
+const kernelVariants: { name: string; skip?: string | undefined; backend?: Backend | undefined; folded?: boolean }[] = [...under];
+const webgpuUnder = under.find((u) => u.name === 'webgpu' && !u.skip);
+if (webgpuUnder) {
+  // the same device with workgroup counts folded into 2-D past 5 per dimension (rows, packing and the
+  // shared-word pass index their workgroups linearly; the single pass's split GEMMs too)
+  const { createWebGPUBackend } = await import('../src/webgpu/backend.js');
+  kernelVariants.push({ name: 'webgpu (2-D folded grids)', folded: true, backend: await createWebGPUBackend({ device: (webgpuUnder.backend as WebGPUBackend).device, maxWorkgroupsPerDim: 5 }) });
+}
+
+for (const u of kernelVariants) {
   const has = !u.skip && !!u.backend?.grpo?.fusedTokenLoss;
   if (!u.skip && !has) console.warn(`[skip] grpo.fusedTokenLoss on ${u.name}: no fused kernel`);
   (has ? describe : describe.skip)(`grpo.fusedTokenLoss (the kernel) on ${u.name} against the reference`, () => {
@@ -542,7 +552,7 @@ for (const u of under) {
       { B: 3, T: 3, V: 301, dt: 'bf16', out: 'bf16', u8: false, ref: true, delta: null, temperature: 1.1 }, // bf16 out, its own buffer
       { B: 2, T: 2, V: 77, dt: 'f32', out: 'bf16', u8: true, ref: false, delta: null, temperature: 1 },
     ];
-    for (const c of cases) {
+    for (const c of u.folded ? [cases[0]!, cases[2]!] : cases) {
       it(`B ${c.B} T ${c.T} V ${c.V}: ${c.dt} logits -> ${c.out} dlogits, ${c.u8 ? 'u8' : 'f32'} mask, ${c.ref ? 'β 0.04' : 'no ref'}, δ ${c.delta}, temperature ${c.temperature}`, async () => {
         const seed = freshSeed();
         const r = rng(seed);
