@@ -547,9 +547,9 @@ for (const u of kernelVariants) {
       { B: 2, T: 5, V: 1001, dt: 'bf16', out: 'f32', u8: true, ref: false, delta: 1.5, temperature: 0.7 },
       { B: 4, T: 3, V: 999, dt: 'bf16', out: 'inplace', u8: false, ref: true, delta: null, temperature: 1.3 }, // V odd: rows share words
       { B: 3, T: 4, V: 1000, dt: 'bf16', out: 'inplace', u8: true, ref: true, delta: 2, temperature: 1 },
-      { B: 2, T: 9, V: 515, dt: 'f32', out: 'inplace', u8: false, ref: true, delta: null, temperature: 0.9 },
+      { B: 2, T: 9, V: 2600, dt: 'f32', out: 'inplace', u8: false, ref: true, delta: null, temperature: 0.9 }, // several sweeps of 4 × 256 per row
       { B: 5, T: 1, V: 7, dt: 'bf16', out: 'inplace', u8: false, ref: true, delta: null, temperature: 1 }, // N·V odd: the last word's high half is padding
-      { B: 3, T: 3, V: 301, dt: 'bf16', out: 'bf16', u8: false, ref: true, delta: null, temperature: 1.1 }, // bf16 out, its own buffer
+      { B: 3, T: 3, V: 4301, dt: 'bf16', out: 'bf16', u8: false, ref: true, delta: null, temperature: 1.1 }, // bf16 out, its own buffer; 3 sweeps of 4 × 256 words
       { B: 2, T: 2, V: 77, dt: 'f32', out: 'bf16', u8: true, ref: false, delta: null, temperature: 1 },
     ];
     for (const c of u.folded ? [cases[0]!, cases[2]!] : cases) {

@@ -21,7 +21,8 @@
 //           1 logits (grpo/fused_token_out.wgsl or grpo/fused_token_inplace.wgsl, prepended)
 //           2 small: array<u32> [4N + 2B]   3 logp: array<u32> [N]   4 stats: array<u32> [4N]
 //           5 edges: array<u32> [2N] (a dummy unless OUT_BF16 with V odd)   6 dlogits (the _out file only)
-// Overrides: IN_BF16, OUT_BF16, HAS_REF, WG (a power of two ≤ 256).
+// Overrides: IN_BF16, OUT_BF16, HAS_REF, WG (a power of two ≤ 256). Each sweep keeps UNROLL (4) loads
+// in flight per invocation.
 // Dispatch: N workgroups, folded into x + y·num_workgroups.x past 65535.
 
 struct Params { N: u32, V: u32, T: u32, invT: u32, epsLow: u32, epsHigh: u32, delta: u32, beta: u32 }
@@ -34,6 +35,9 @@ override WG: u32 = 256u;
 const F32_NAN: u32 = 0x7fc00000u;
 const F32_NEG_INF: u32 = 0xff800000u;
 const F32_POS_INF: u32 = 0x7f800000u;
+
+const BF16_NEG_INF_PAIR: u32 = 0xff80ff80u; // two bf16 −inf: what an absent word adds to the sums (nothing)
+const UNROLL: u32 = 4u;
 
 const ROW_OK: u32 = 0u;
 const ROW_MASKED: u32 = 1u;
@@ -116,18 +120,32 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   let on = workgroupUniformLoad(&sh_state) == ROW_OK;
 
   if (on) {
-    // sweep 1
+    // sweep 1: UNROLL loads in flight per invocation before their exps (one workgroup sweeps a whole
+    // row, so each invocation walks V / WG entries in sequence; independent loads hide the latency)
     var o = Online(0.0, 0.0, false, false);
     if (IN_BF16) {
-      for (var w = w0 + lid; w < w1; w = w + WG) {
-        let word = logits[w];
-        online_add(&o, word << 16u, invT);
-        online_add(&o, word & 0xffff0000u, invT);
+      for (var w = w0 + lid; w < w1; w = w + UNROLL * WG) {
+        var words: array<u32, UNROLL>;
+        for (var j = 0u; j < UNROLL; j = j + 1u) {
+          words[j] = BF16_NEG_INF_PAIR;
+          if (w + j * WG < w1) { words[j] = logits[w + j * WG]; }
+        }
+        for (var j = 0u; j < UNROLL; j = j + 1u) {
+          online_add(&o, words[j] << 16u, invT);
+          online_add(&o, words[j] & 0xffff0000u, invT);
+        }
       }
       if (lid == 0u && (base & 1u) == 1u) { online_add(&o, logit_bits(base), invT); }
       if (lid == WG - 1u && (end & 1u) == 1u) { online_add(&o, logit_bits(end - 1u), invT); }
     } else {
-      for (var v = lid; v < V; v = v + WG) { online_add(&o, logits[base + v], invT); }
+      for (var v = lid; v < V; v = v + UNROLL * WG) {
+        var us: array<u32, UNROLL>;
+        for (var j = 0u; j < UNROLL; j = j + 1u) {
+          us[j] = F32_NEG_INF;
+          if (v + j * WG < V) { us[j] = logits[base + v + j * WG]; }
+        }
+        for (var j = 0u; j < UNROLL; j = j + 1u) { online_add(&o, us[j], invT); }
+      }
     }
     sh_m[lid] = o.m;
     sh_s[lid] = o.s;
@@ -209,15 +227,24 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   let r = sh_row;
   let y = small[4u * t]; // as u32: a negative target matches no column (its row is ROW_NAN anyway)
   if (OUT_BF16) {
-    for (var w = w0 + lid; w < w1; w = w + WG) {
-      var u0 = 0u;
-      var u1 = 0u;
-      if (state == ROW_OK) {
-        if (IN_BF16) { let word = logits[w]; u0 = word << 16u; u1 = word & 0xffff0000u; }
-        else { u0 = logits[2u * w]; u1 = logits[2u * w + 1u]; }
+    for (var w = w0 + lid; w < w1; w = w + UNROLL * WG) {
+      var lo: array<u32, UNROLL>;
+      var hi: array<u32, UNROLL>;
+      for (var j = 0u; j < UNROLL; j = j + 1u) {
+        let wj = w + j * WG;
+        lo[j] = 0u;
+        hi[j] = 0u;
+        if (state == ROW_OK && wj < w1) {
+          if (IN_BF16) { let word = logits[wj]; lo[j] = word << 16u; hi[j] = word & 0xffff0000u; }
+          else { lo[j] = logits[2u * wj]; hi[j] = logits[2u * wj + 1u]; }
+        }
       }
-      let v = 2u * w - base;
-      store_out(w, bf16_bits(grad_bits(u0, v, state, y, r, invT)) | (bf16_bits(grad_bits(u1, v + 1u, state, y, r, invT)) << 16u));
+      for (var j = 0u; j < UNROLL; j = j + 1u) {
+        let wj = w + j * WG;
+        if (wj >= w1) { break; }
+        let v = 2u * wj - base;
+        store_out(wj, bf16_bits(grad_bits(lo[j], v, state, y, r, invT)) | (bf16_bits(grad_bits(hi[j], v + 1u, state, y, r, invT)) << 16u));
+      }
     }
     if (lid == 0u && (base & 1u) == 1u) {
       var u = 0u;
@@ -230,10 +257,17 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
       edges[2u * t + 1u] = bf16_bits(grad_bits(u, V - 1u, state, y, r, invT));
     }
   } else {
-    for (var v = lid; v < V; v = v + WG) {
-      var u = 0u;
-      if (state == ROW_OK) { u = logit_bits(base + v); }
-      store_out(base + v, grad_bits(u, v, state, y, r, invT));
+    for (var v = lid; v < V; v = v + UNROLL * WG) {
+      var us: array<u32, UNROLL>;
+      for (var j = 0u; j < UNROLL; j = j + 1u) {
+        us[j] = 0u;
+        if (state == ROW_OK && v + j * WG < V) { us[j] = logit_bits(base + v + j * WG); }
+      }
+      for (var j = 0u; j < UNROLL; j = j + 1u) {
+        let vj = v + j * WG;
+        if (vj >= V) { break; }
+        store_out(base + vj, grad_bits(us[j], vj, state, y, r, invT));
+      }
     }
   }
 }
