@@ -7,7 +7,8 @@
 //    adapter has them): ms per call with matmul's automatic K splits and with none
 //    (GEMM_TUNING.matmulSplits = 1), the calls per path, their sum, and the host time of each
 //    variant's first call (on a fresh backend: its pipeline's compilation, where it is new).
-// Usage (after `npx tsc -p .`): node scripts/webgpu-grpo-hidden.mjs [N,H,V …] [--no-e2e] [--reps R]
+// Usage (after `npx tsc -p .`): node scripts/webgpu-grpo-hidden.mjs [N,H,V …] [--no-e2e] [--no-kernels] [--reps R] [--repeat E]
+//   --repeat E: the end-to-end comparison E times (the three paths in turn each time), medians reported.
 //   default shape 2048,896,151936 (Qwen2.5-0.5B's head); sequences of T = 256 tokens as in the bench.
 import { getBackend, shutdown } from '../dist/src/index.js';
 import { GEMM_TUNING } from '../dist/src/webgpu/gemm.js';
@@ -16,9 +17,12 @@ import { benchHiddenMemory } from '../dist/bench/logprob.bench.js';
 
 const args = process.argv.slice(2);
 const e2e = !args.includes('--no-e2e');
+const kernels = !args.includes('--no-kernels');
 const repsAt = args.indexOf('--reps');
 const reps = repsAt >= 0 ? Number(args[repsAt + 1]) : 5;
-const shapes = args.filter((a, i) => /^\d+,\d+,\d+$/.test(a) && args[i - 1] !== '--reps').map((a) => a.split(',').map(Number));
+const repeatAt = args.indexOf('--repeat');
+const repeat = repeatAt >= 0 ? Number(args[repeatAt + 1]) : 1;
+const shapes = args.filter((a, i) => /^\d+,\d+,\d+$/.test(a)).map((a) => a.split(',').map(Number));
 if (shapes.length === 0) shapes.push([2048, 896, 151936]);
 const T = 256;
 
@@ -105,13 +109,20 @@ async function timeKernel(kind, d) {
 for (const [N, H, V] of shapes) {
   console.log(`\n== N ${N}, H ${H}, V ${V}: chunks ${JSON.stringify(chunks(N, H, V))} (rows per token chunk, vocabulary entries per chunk, rows per single-pass chunk)`);
   if (e2e) {
-    const rows = await benchHiddenMemory(be, { N, H, V, unfused: N * V * 4 <= be.maxBytes }, (l) => console.log(`  ${l}`));
-    const unf = rows.find((m) => m.op.includes('unfused'));
-    for (const m of rows) console.log(`  e2e ${m.op}: ${m.ms.toFixed(1)} ms${unf && m !== unf ? ` = ${(m.ms / unf.ms).toFixed(2)}× the unfused path` : ''}`);
+    const times = {};
+    for (let i = 0; i < repeat; i++) {
+      for (const m of await benchHiddenMemory(be, { N, H, V, unfused: N * V * 4 <= be.maxBytes }, (l) => console.log(`  ${l}`))) (times[m.op] ??= []).push(m.ms);
+    }
+    const median = (a) => [...a].sort((x, y) => x - y)[a.length >> 1];
+    const unf = Object.keys(times).find((op) => op.includes('unfused'));
+    for (const [op, ms] of Object.entries(times)) {
+      console.log(`  e2e ${op}: median ${median(ms).toFixed(1)} ms of [${ms.map((v) => v.toFixed(1)).join(', ')}]${unf && op !== unf ? ` = ${(median(ms) / median(times[unf])).toFixed(2)}× the unfused path` : ''}`);
+    }
     // a fresh device for the table: first calls then include their pipelines' compilation
     await await shutdown();
     be = await getBackend('webgpu');
   }
+  if (!kernels) continue;
   const totals = {};
   console.log('  path      kernel                               shape                      calls  ms/call(auto)  TFLOP/s  ms/call(no split)  first call host ms');
   for (const [path, op, kind, d, calls] of plan(N, H, V)) {
