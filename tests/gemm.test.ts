@@ -13,7 +13,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fp8, gemm, HotpathsError, init, setPoison, fromBf16, toBf16, type Tensor } from '../src/index.js';
 import type { QuantizedTensor } from '../src/ops/fp8.js';
+import { sliceRows } from '../src/tensor.js';
 import type { Backend, BackendName } from '../src/runtime/backend.js';
+import type { WebGPUBackend } from '../src/webgpu/backend.js';
 import { decodeValue, encodeValue } from '../src/reference/fp8.js';
 import { backendsUnderTest, freshSeed, randomF32, rng } from './helpers.js';
 
@@ -365,13 +367,13 @@ for (const u of under) {
           expect(firstOutside(got, want, S, matmulTol(name, dt, K), out === 'bf16'), `seed ${seed} [${M},${N},${K}] ${dt} transA ${transA} transB ${transB}`).toBeNull();
         }
       }
-    });
+    }, 60_000);
 
     it('matmul bf16 (the tensor-core path on cuda): the MoE gate scaled down, ragged edges, a split over K, + C in place, bf16 out', async () => {
       const seed = freshSeed();
       const r = rng(seed);
       // c: 'inplace' passes one tensor as both c and out (fusedLossFromHidden accumulates dHeadWeight so;
-      // not on webgpu, which cannot bind one buffer for reading and writing: a separate c there)
+      // webgpu reads C through the output's one read_write binding)
       for (const [M, N, K, transA, transB, out, cm] of [
         [64, 256, 7168, false, true, 'f32', 'inplace'], // the gate's N and K; 2 tiles of 128×128: split over K on cuda
         [200, 256, 1000, false, true, 'f32', 'c'], // ragged M and K (K not a multiple of the 32-wide k-tile)
@@ -387,7 +389,7 @@ for (const u of under) {
         const ct = cm === 'none' ? undefined : ref.tensor(c, [M, N]);
         const want = await values(await gemm.matmul(at, bt, { transA, transB, out, ...(ct ? { c: ct } : {}) }));
         let got: Float32Array;
-        if (cm === 'inplace' && name !== 'webgpu') {
+        if (cm === 'inplace') {
           const acc = await ref.tensor(c, [M, N]).to(name);
           await b.gemm!.matmul(await at.to(name), await bt.to(name), transA, transB, acc, acc);
           got = await values(acc);
@@ -404,6 +406,74 @@ for (const u of under) {
         expect(firstOutside(got, want, S, matmulTol(name, 'bf16', K), out === 'bf16'), `seed ${seed} [${M},${N},${K}] transA ${transA} transB ${transB} ${out} c ${cm}`).toBeNull();
       }
     }, 120_000);
+
+    it('matmul with c === out (out += op(A)·op(B) in place), f32: every layout, ragged, split over K and not, a row view', async () => {
+      const seed = freshSeed();
+      const r = rng(seed);
+      // [64, 96, 2048] is one workgroup tile over 128 K tiles: split over K on webgpu (partials, then
+      // the reduction adds out); [200, 136, 40] is too shallow to split; the last is the single pass's
+      // dHeadWeight update (transA, a chunk of rows as K)
+      for (const [M, N, K, transA, transB] of [
+        [64, 96, 2048, false, false], [64, 96, 2048, true, false], [200, 136, 40, false, true], [200, 136, 40, true, true], [300, 24, 64, true, false],
+      ] as const) {
+        const a = randomF32(M * K, r), bb = randomF32(K * N, r), c = randomF32(M * N, r);
+        const at = ref.tensor(a, transA ? [K, M] : [M, K]), bt = ref.tensor(bb, transB ? [N, K] : [K, N]);
+        const want = await values(await gemm.matmul(at, bt, { transA, transB, c: ref.tensor(c, [M, N]) }));
+        const acc = await ref.tensor(c, [M, N]).to(name);
+        await b.gemm!.matmul(await at.to(name), await bt.to(name), transA, transB, acc, acc);
+        const got = await values(acc);
+        // and C in its own tensor, for comparison (the split reduction adds it there)
+        const apart = await values(await gemm.matmul(await at.to(name), await bt.to(name), { transA, transB, c: await ref.tensor(c, [M, N]).to(name) }));
+        const S = new Float64Array(M * N);
+        for (let m = 0; m < M; m++) for (let n = 0; n < N; n++) {
+          let s = Math.abs(c[m * N + n]!);
+          for (let k = 0; k < K; k++) s += Math.abs((transA ? a[k * M + m]! : a[m * K + k]!) * (transB ? bb[n * K + k]! : bb[k * N + n]!));
+          S[m * N + n] = s;
+        }
+        expect(firstOutside(got, want, S, matmulTol(name, 'f32', K), false), `seed ${seed} [${M},${N},${K}] transA ${transA} transB ${transB}`).toBeNull();
+        expect(firstOutside(apart, want, S, matmulTol(name, 'f32', K), false), `seed ${seed} [${M},${N},${K}] transA ${transA} transB ${transB}, c apart`).toBeNull();
+      }
+      // the rows [64, 128) of a larger accumulator, as c and out (a view at a 256-byte aligned offset): the rows around it stay
+      const [M, N, K] = [64, 64, 32];
+      const a = randomF32(M * K, r), bb = randomF32(N * K, r), c = randomF32(3 * M * N, r);
+      const big = await ref.tensor(c, [3 * M, N]).to(name);
+      const view = sliceRows(big, M, 2 * M);
+      await b.gemm!.matmul(await ref.tensor(a, [M, K]).to(name), await ref.tensor(bb, [N, K]).to(name), false, true, view, view);
+      const want = await values(await gemm.matmul(ref.tensor(a, [M, K]), ref.tensor(bb, [N, K]), { c: ref.tensor(c.slice(M * N, 2 * M * N), [M, N]) }));
+      const got = await values(big);
+      expect([...got.subarray(0, M * N)]).toEqual([...c.subarray(0, M * N)]);
+      expect([...got.subarray(2 * M * N)]).toEqual([...c.subarray(2 * M * N)]);
+      for (let i = 0; i < M * N; i++) expect(Math.abs(got[M * N + i]! - want[i]!), `view element ${i}`).toBeLessThanOrEqual(1e-4 * (1 + Math.abs(want[i]!)));
+    }, 60_000);
+
+    if (name === 'webgpu') {
+      it('webgpu, workgroups folded into 2-D past 16 per dimension: matmul split over K and not, c === out', async () => {
+        const { createWebGPUBackend } = await import('../src/webgpu/backend.js');
+        const fb = await createWebGPUBackend({ device: (b as WebGPUBackend).device, maxWorkgroupsPerDim: 16 });
+        const seed = freshSeed();
+        const r = rng(seed);
+        for (const [M, N, K] of [[256, 256, 4096], [600, 400, 64]] as const) { // 4 tiles × 8 splits (and a 256-workgroup reduction); 5 × 4 tiles
+          const a = randomF32(M * K, r), bb = randomF32(N * K, r), c = randomF32(M * N, r);
+          const want = await values(await gemm.matmul(ref.tensor(a, [M, K]), ref.tensor(bb, [N, K]), { c: ref.tensor(c, [M, N]) }));
+          const acc = fb.fromHost(c, 'f32', [M, N]);
+          await fb.gemm!.matmul(fb.fromHost(a, 'f32', [M, K]), fb.fromHost(bb, 'f32', [N, K]), false, true, acc, acc);
+          const got = (await fb.read(acc)) as Float32Array;
+          const S = new Float64Array(M * N);
+          for (let m = 0; m < M; m++) for (let n = 0; n < N; n++) {
+            let sum = Math.abs(c[m * N + n]!);
+            for (let k = 0; k < K; k++) sum += Math.abs(a[m * K + k]! * bb[n * K + k]!);
+            S[m * N + n] = sum;
+          }
+          expect(firstOutside(got, want, S, matmulTol(name, 'f32', K), false), `seed ${seed} [${M},${N},${K}]`).toBeNull();
+        }
+      }, 60_000);
+
+      it('webgpu: a c that overlaps out without being it is rejected', async () => {
+        const big = await ref.tensor(new Float32Array(3 * 64 * 64), [3 * 64, 64]).to(name);
+        const x = await ref.tensor(new Float32Array(64 * 8), [64, 8]).to(name);
+        expect(() => b.gemm!.matmul(x, x, false, true, sliceRows(big, 0, 128), sliceRows(big, 64, 192))).toThrow(expect.objectContaining({ code: 'E_ARG' }));
+      });
+    }
 
     it('transpose: 1-, 2- and 4-byte elements, ragged shapes, bit-exact', async () => {
       const r = rng(freshSeed());

@@ -5,7 +5,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fromBf16, grpo, HotpathsError, init, logprob, setPoison, Tensor, toBf16 } from '../src/index.js';
 import type { Backend, GrpoAgg, GrpoLevel, GrpoLossParams } from '../src/runtime/backend.js';
-import { grpoLoss, type GrpoLossArrays } from '../src/reference/grpo.js';
+import type { WebGPUBackend } from '../src/webgpu/backend.js';
+import { aggregationWeights, grpoLoss, type GrpoLossArrays } from '../src/reference/grpo.js';
 import { loadAddon } from '../src/native/addon.js';
 import { sliceRows } from '../src/tensor.js';
 import { backendsUnderTest, firstBitDiff, freshSeed, readF32 as read, rng, thrown } from './helpers.js';
@@ -512,6 +513,133 @@ for (const u of under) {
         const dw = await val(want.dlogits);
         const scale = dw.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
         expectClose(await val(got.dlogits), dw, inPlace ? 1e-2 : 1e-4, 1e-4 * scale, `${tag} dlogits`);
+      }, 60_000);
+    }
+  });
+}
+
+// ---------------------------------------------------------------- the fused kernel itself
+// GrpoKernels.fusedTokenLoss on each backend that has it against the reference's, called directly on
+// fresh random inputs with its outputs poisoned (in place: the logits themselves, so an unwritten
+// element keeps its logit). Tolerances: logp within 1e-5 (+ 1e-5 relative); stats w·l, k3 and ρ within
+// 1e-4 relative + 1e-7 (f32 token math against f64); `clipped` equal except within 1e-5 of a clip
+// bound; f32 dlogits within 1e-4 relative + 1e-5 of the row's largest |dlogit|, bf16 within one bf16
+// ulp (2⁻⁷ relative: f32 then rounded, against f64 then rounded) + the same. Masked rows exactly 0.
+
+interface KernelCase { B: number; T: number; V: number; dt: 'f32' | 'bf16'; out: 'f32' | 'bf16' | 'inplace'; u8: boolean; ref: boolean; delta: number | null; temperature: number }
+
+const kernelVariants: { name: string; skip?: string | undefined; backend?: Backend | undefined; folded?: boolean }[] = [...under];
+const webgpuUnder = under.find((u) => u.name === 'webgpu' && !u.skip);
+if (webgpuUnder) {
+  // the same device with workgroup counts folded into 2-D past 5 per dimension (rows, packing and the
+  // shared-word pass index their workgroups linearly; the single pass's split GEMMs too)
+  const { createWebGPUBackend } = await import('../src/webgpu/backend.js');
+  kernelVariants.push({ name: 'webgpu (2-D folded grids)', folded: true, backend: await createWebGPUBackend({ device: (webgpuUnder.backend as WebGPUBackend).device, maxWorkgroupsPerDim: 5 }) });
+}
+
+for (const u of kernelVariants) {
+  const has = !u.skip && !!u.backend?.grpo?.fusedTokenLoss;
+  if (!u.skip && !has) console.warn(`[skip] grpo.fusedTokenLoss on ${u.name}: no fused kernel`);
+  (has ? describe : describe.skip)(`grpo.fusedTokenLoss (the kernel) on ${u.name} against the reference`, () => {
+    const name = u.name;
+    const dev = u.backend as Backend;
+    const cases: KernelCase[] = [
+      { B: 3, T: 7, V: 257, dt: 'f32', out: 'f32', u8: false, ref: true, delta: null, temperature: 1 },
+      { B: 2, T: 5, V: 1001, dt: 'bf16', out: 'f32', u8: true, ref: false, delta: 1.5, temperature: 0.7 },
+      { B: 4, T: 3, V: 999, dt: 'bf16', out: 'inplace', u8: false, ref: true, delta: null, temperature: 1.3 }, // V odd: rows share words
+      { B: 3, T: 4, V: 1000, dt: 'bf16', out: 'inplace', u8: true, ref: true, delta: 2, temperature: 1 },
+      { B: 2, T: 9, V: 2600, dt: 'f32', out: 'inplace', u8: false, ref: true, delta: null, temperature: 0.9 }, // several sweeps of 4 × 256 per row
+      { B: 5, T: 1, V: 7, dt: 'bf16', out: 'inplace', u8: false, ref: true, delta: null, temperature: 1 }, // N·V odd: the last word's high half is padding
+      { B: 3, T: 3, V: 4301, dt: 'bf16', out: 'bf16', u8: false, ref: true, delta: null, temperature: 1.1 }, // bf16 out, its own buffer; 3 sweeps of 4 × 256 words
+      { B: 2, T: 2, V: 77, dt: 'f32', out: 'bf16', u8: true, ref: false, delta: null, temperature: 1 },
+    ];
+    for (const c of u.folded ? [cases[0]!, cases[2]!] : cases) {
+      it(`B ${c.B} T ${c.T} V ${c.V}: ${c.dt} logits -> ${c.out} dlogits, ${c.u8 ? 'u8' : 'f32'} mask, ${c.ref ? 'β 0.04' : 'no ref'}, δ ${c.delta}, temperature ${c.temperature}`, async () => {
+        const seed = freshSeed();
+        const r = rng(seed);
+        const { B, T, V } = c;
+        const N = B * T;
+        const x = fusedInputs(r, B, T, V);
+        // an empty sequence (fusedInputs' first), a full one, and ragged ones between
+        if (B > 2) x.mask.fill(1, T, 2 * T);
+        const m = c.u8 ? Uint8Array.from(x.mask) : x.mask;
+        const w = aggregationWeights(m, B, T, { agg: 'grpo', maxLen: T, globalTokens: null }).weights;
+        const zHost = c.dt === 'bf16' ? toBf16(x.logits) : x.logits;
+        const args = (on: Backend, logits: Tensor) => ({
+          logits, targets: on.fromHost(x.targets, 'i32', [N]), oldLogp: on.fromHost(x.oldLogp, 'f32', [N]), refLogp: c.ref ? on.fromHost(x.refLogp, 'f32', [N]) : null,
+          advantages: on.fromHost(x.adv, 'f32', [B]), mask: c.u8 ? on.fromHost(m as Uint8Array, 'u8', [N]) : on.fromHost(m as Float32Array, 'f32', [N]),
+          seqWeight: on.fromHost(Float32Array.from(w), 'f32', [B]), T, temperature: c.temperature, epsLow: 0.2, epsHigh: 0.28, delta: c.delta, beta: c.ref ? 0.04 : 0,
+        });
+        const run = async (on: Backend) => {
+          const z = on.fromHost(zHost, c.dt, [N, V]);
+          const out = { logp: on.empty('f32', [N]), stats: on.empty('f32', [N, 4]), dlogits: c.out === 'inplace' ? z : on.empty(c.out, [N, V]) };
+          await on.grpo!.fusedTokenLoss!(args(on, z), out);
+          const d = await out.dlogits.read();
+          return { logp: await read(out.logp), stats: await read(out.stats), dlogits: out.dlogits.dtype === 'bf16' ? fromBf16(d as Uint16Array) : (d as Float32Array) };
+        };
+        const want = await run(ref.backend);
+        const got = await run(dev);
+        const tag = `seed ${seed}`;
+        const bf16Out = c.out === 'bf16' || (c.out === 'inplace' && c.dt === 'bf16');
+        for (let t = 0; t < N; t++) {
+          const rt = `${tag} row ${t}`;
+          if (!x.mask[t]) {
+            expect(got.logp[t], `${rt} logp`).toBe(0);
+            expect([...got.stats.subarray(4 * t, 4 * t + 4)], `${rt} stats`).toEqual([0, 0, 0, 0]);
+            expect(got.dlogits.subarray(t * V, (t + 1) * V).every((v) => v === 0), `${rt} dlogits`).toBe(true);
+            continue;
+          }
+          expect(Math.abs(got.logp[t]! - want.logp[t]!), `${rt} logp ${got.logp[t]} vs ${want.logp[t]}`).toBeLessThanOrEqual(1e-5 + 1e-5 * Math.abs(want.logp[t]!));
+          for (const j of [0, 2, 3]) {
+            const g = got.stats[4 * t + j]!, e = want.stats[4 * t + j]!;
+            expect(Math.abs(g - e), `${rt} stats[${j}] ${g} vs ${e}`).toBeLessThanOrEqual(1e-4 * Math.abs(e) + 1e-7);
+          }
+          const rho = want.stats[4 * t + 3]!;
+          if (Math.abs(rho - 0.8) > 1e-5 && Math.abs(rho - 1.28) > 1e-5) expect(got.stats[4 * t + 1], `${rt} clipped`).toBe(want.stats[4 * t + 1]);
+          let scale = 0;
+          for (let v = 0; v < V; v++) scale = Math.max(scale, Math.abs(want.dlogits[t * V + v]!));
+          for (let v = 0; v < V; v++) {
+            const g = got.dlogits[t * V + v]!, e = want.dlogits[t * V + v]!;
+            const bound = (bf16Out ? 2 ** -7 : 1e-4) * Math.abs(e) + 1e-5 * scale;
+            if (!(Math.abs(g - e) <= bound)) expect.fail(`${rt} dlogits[${v}]: got ${g}, want ${e} (bound ${bound})`);
+          }
+        }
+      }, 60_000);
+    }
+
+    if (name === 'webgpu') {
+      it('GPU: a NaN logit, an all −inf row or a target outside [0, V) gives NaN for that row; the others are right', async () => {
+        const r = rng(freshSeed());
+        const [B, T, V] = [2, 3, 130];
+        const N = B * T;
+        const x = fusedInputs(r, B, T, V);
+        x.mask.fill(1);
+        x.logits[1 * V + 17] = NaN;
+        x.logits.fill(-Infinity, 2 * V, 3 * V);
+        x.targets[3] = V + 5;
+        const w = Float32Array.from(aggregationWeights(x.mask, B, T, { agg: 'grpo', maxLen: T, globalTokens: null }).weights);
+        const run = async (on: Backend, targets: Int32Array) => {
+          const out = { logp: on.empty('f32', [N]), stats: on.empty('f32', [N, 4]), dlogits: on.empty('f32', [N, V]) };
+          await on.grpo!.fusedTokenLoss!({
+            logits: on.fromHost(x.logits, 'f32', [N, V]), targets: on.fromHost(targets, 'i32', [N]), oldLogp: on.fromHost(x.oldLogp, 'f32', [N]),
+            refLogp: on.fromHost(x.refLogp, 'f32', [N]), advantages: on.fromHost(x.adv, 'f32', [B]), mask: on.fromHost(x.mask, 'f32', [N]),
+            seqWeight: on.fromHost(w, 'f32', [B]), T, temperature: 1, epsLow: 0.2, epsHigh: 0.2, delta: null, beta: 0.04,
+          }, out);
+          return { logp: await read(out.logp), dlogits: await read(out.dlogits) };
+        };
+        const got = await run(dev, x.targets);
+        const okTargets = x.targets.map((y) => (y >= V ? 0 : y));
+        const want = await run(ref.backend, okTargets);
+        for (const t of [1, 2, 3]) {
+          expect(got.logp[t], `row ${t} logp`).toBeNaN();
+          expect(got.dlogits.subarray(t * V, (t + 1) * V).every(Number.isNaN), `row ${t} dlogits all NaN`).toBe(true);
+        }
+        for (const t of [0, 4, 5]) {
+          expect(Math.abs(got.logp[t]! - want.logp[t]!)).toBeLessThan(1e-4);
+          const row = want.dlogits.subarray(t * V, (t + 1) * V);
+          const scale = row.reduce((mx, v) => Math.max(mx, Math.abs(v)), 0);
+          expectClose(got.dlogits.subarray(t * V, (t + 1) * V), row, 1e-4, 1e-5 * scale, `row ${t} dlogits`);
+        }
       });
     }
   });
@@ -601,7 +729,7 @@ describe('grpo.fusedLossFromHidden', () => {
   for (const x of backends) {
     const skip = x.skip ?? (x.b?.gemm && x.b.logprob && x.b.grpo ? undefined : `the ${x.name} backend lacks gemm, logprob or grpo kernels`);
     for (const twoPass of [false, true])
-    (skip ? it.skip : it)(`${x.name}${twoPass ? ' (two passes)' : x.b?.grpo?.fusedTokenLoss && x.name !== 'webgpu' ? ' (single pass)' : ''}: equals grpo.fusedLoss on hidden · Wᵀ, chained through the head (dHidden = dz·W, dW = dzᵀ·h)`, async () => {
+    (skip ? it.skip : it)(`${x.name}${twoPass ? ' (two passes)' : x.b?.grpo?.fusedTokenLoss ? ' (single pass)' : ''}: equals grpo.fusedLoss on hidden · Wᵀ, chained through the head (dHidden = dz·W, dW = dzᵀ·h)`, async () => {
       const seed = freshSeed();
       const r = rng(seed);
       const [B, T, H, V] = [4, 40, 24, 500];

@@ -1,6 +1,13 @@
 // gemm/matmul.wgsl — D = op(A)·op(B) (+ C) with f32 accumulation (f32 FMA), f32 or bf16 inputs.
 //   a: f32|bf16, [M, K] (or [K, M] when TRANS_A);  b: f32|bf16, [K, N] (or [N, K] when TRANS_B)
 //   c: f32 [M, N] (HAS_C);  out: f32 or bf16 [M, N] (bf16 needs N even: the launcher sees to it)
+// C_IS_OUT (with HAS_C, f32 out): C is `out` itself — out += op(A)·op(B), accumulated in place. WebGPU
+// cannot bind one buffer as read and read_write in a dispatch, so C is read from the read_write `out`
+// binding; each element is read and then written by the same invocation.
+// Split K (params.splits > 1, for grids too small to fill the GPU): workgroup w works on tile
+// w mod (tilesM·tilesN) over the K tiles of split s = w / (tilesM·tilesN), [s·splitTiles,
+// (s+1)·splitTiles), and writes its f32 partial sums to out[s·M·N + …] (a scratch buffer the launcher
+// reduces with gemm/splitk_reduce.wgsl; HAS_C and OUT_BF16 are then false here).
 // bf16 inputs are read as u32 words holding two elements (element i in bits 16·(i & 1)..) and widened
 // exactly to f32 (bf16 = upper half of an f32), so no shader-f16 is needed (the H100 has none).
 //
@@ -8,17 +15,18 @@
 // BK-deep tiles of op(A) and op(B) in workgroup memory stored k-major (As[k][m], Bs[k][n]). Each
 // invocation loads BK·128/256 elements of each operand per tile; the element → invocation mapping
 // follows the operand's memory order (consecutive invocations read consecutive addresses).
-// Bindings: 0 params (uniform) {M, N, K, tilesN}; 1 a: array<u32>; 2 b: array<u32>;
-//           3 c: array<f32> (a dummy unless HAS_C); 4 out: array<u32>.
-// Overrides: TRANS_A, TRANS_B, IN_BF16, HAS_C, OUT_BF16, BK (8 or 16).
-// Dispatch: tilesM·tilesN workgroups, folded into x + y·num_workgroups.x past 65535.
+// Bindings: 0 params (uniform) {M, N, K, tilesN, splits, splitTiles}; 1 a: array<u32>; 2 b: array<u32>;
+//           3 c: array<f32> (a dummy unless HAS_C and not C_IS_OUT); 4 out: array<u32>.
+// Overrides: TRANS_A, TRANS_B, IN_BF16, HAS_C, C_IS_OUT, OUT_BF16, BK (8 or 16).
+// Dispatch: tilesM·tilesN·splits workgroups, folded into x + y·num_workgroups.x past 65535.
 
-struct Params { M: u32, N: u32, K: u32, tilesN: u32 }
+struct Params { M: u32, N: u32, K: u32, tilesN: u32, splits: u32, splitTiles: u32 }
 
 override TRANS_A: bool = false;
 override TRANS_B: bool = false;
 override IN_BF16: bool = false;
 override HAS_C: bool = false;
+override C_IS_OUT: bool = false;
 override OUT_BF16: bool = false;
 override BK: u32 = 16u;
 
@@ -57,10 +65,14 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   let N = params.N;
   let K = params.K;
   let tilesM = (M + BM - 1u) / BM;
-  let wgi = wg.x + wg.y * nwg.x;
-  if (wgi >= tilesM * params.tilesN) { return; }
+  let tiles = tilesM * params.tilesN;
+  let wgf = wg.x + wg.y * nwg.x;
+  if (wgf >= tiles * params.splits) { return; }
+  let split = wgf / tiles;
+  let wgi = wgf - split * tiles;
   let m0 = (wgi / params.tilesN) * BM;
   let n0 = (wgi % params.tilesN) * BN;
+  let o0 = split * M * N; // this split's partial sums (0 without a split)
   let tx = lid % 16u;
   let ty = lid / 16u;
   let per = BK * BM / 256u;
@@ -70,8 +82,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   var ra: array<f32, MAX_PER>;
   var rb: array<f32, MAX_PER>;
 
-  let nk = (K + BK - 1u) / BK;
-  for (var kt = 0u; kt < nk; kt = kt + 1u) {
+  let nk = min((K + BK - 1u) / BK, (split + 1u) * params.splitTiles);
+  for (var kt = split * params.splitTiles; kt < nk; kt = kt + 1u) {
     let k0 = kt * BK;
     // global -> registers (element e of the tile; its (m, k) follows the memory order of a)
     for (var j = 0u; j < per; j = j + 1u) {
@@ -133,7 +145,10 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
       var v = acc[2u * i + h];
       if (HAS_C) {
         for (var j = 0u; j < 4u; j = j + 1u) {
-          if (n + j < N) { v[j] = v[j] + c[r * N + n + j]; }
+          if (n + j < N) {
+            if (C_IS_OUT) { v[j] = v[j] + bitcast<f32>(out[r * N + n + j]); }
+            else { v[j] = v[j] + c[r * N + n + j]; }
+          }
         }
       }
       let bits = bitcast<vec4<u32>>(v);
@@ -142,7 +157,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
         out[o] = bf16_bits(bits.x) | (bf16_bits(bits.y) << 16u);
         if (n + 2u < N) { out[o + 1u] = bf16_bits(bits.z) | (bf16_bits(bits.w) << 16u); }
       } else {
-        let o = r * N + n;
+        let o = o0 + r * N + n;
         for (var j = 0u; j < 4u; j = j + 1u) {
           if (n + j < N) { out[o + j] = bits[j]; }
         }

@@ -239,7 +239,7 @@ export interface FusedHiddenLossArgs extends Omit<LossArgs, 'logp'> {
   /**
    * Force the two-pass path (fromHidden, loss, fromHiddenBackward) even where the single pass exists.
    * Default false. The single pass runs at level 'token' on backends with the fused token-level kernel
-   * (reference, cpu, cuda); the two passes everywhere else.
+   * (reference, cpu, cuda, webgpu); the two passes everywhere else.
    */
   twoPass?: boolean;
 }
@@ -257,7 +257,8 @@ export interface FusedHiddenLossResult extends Omit<LossResult, 'dlogp'> {
  * The GRPO loss from hidden states and the LM head, never holding the [N, V] logits (N = B·T), so the
  * peak extra memory is one chunk of logits, about 1/16 of [N, V] f32 by default. Returns the loss, its
  * stats and the gradients of hidden and headWeight. Every option of grpo.loss applies.
- * - Single pass (level 'token' on a backend with the fused token-level kernel: reference, cpu, cuda):
+ * - Single pass (level 'token' on a backend with the fused token-level kernel: reference, cpu, cuda,
+ *   webgpu):
  *   chunks of whole sequences; per chunk logits = h·Wᵀ, the fused kernel turns them into their gradient
  *   in place (a token's dlogp needs only its own log-prob and its sequence's aggregation weight, which
  *   the mask gives up front), then dHidden = dz·W and dHeadWeight += dzᵀ·h: three GEMMs, as many as
@@ -280,10 +281,9 @@ export async function fusedLossFromHidden(args: FusedHiddenLossArgs): Promise<Fu
   const { oldLogp, refLogp, advantages: adv, mask, params } = checkLossInputs(op, args, hidden, B, T, `to match targets ${targets.describe()}`);
   const temperature = args.temperature ?? 1;
   const backend = hidden.backend;
-  // one pass per chunk of whole sequences where the token-level kernel exists and dHeadWeight can be
-  // accumulated in place (WebGPU cannot bind one buffer for reading and writing in a dispatch)
+  // one pass per chunk of whole sequences where the token-level kernel exists
   const fused = backend.grpo?.fusedTokenLoss;
-  if (params.level === 'token' && fused && backend.gemm && backend.name !== 'webgpu' && !(args.twoPass ?? false)) {
+  if (params.level === 'token' && fused && backend.gemm && !(args.twoPass ?? false)) {
     assertNumber(`${op}: temperature`, temperature, { min: 0, minExclusive: true });
     return fusedFromHiddenSinglePass(op, { hidden, headWeight, targets, oldLogp, refLogp, advantages: adv, mask }, params, temperature, args.chunk);
   }
@@ -347,6 +347,9 @@ async function fusedFromHiddenSinglePass(
   const dHeadWeight = backend.empty('f32', [V, H]);
   const logpHost = new Float32Array(N);
   const sums = new FusedStatSums();
+  // each chunk's logp and stats stay on the device until every chunk is queued: reading them inside
+  // the loop would make the host wait for the GPU between chunks (an idle GPU on every round trip)
+  const results: { r0: number; logp: Tensor; stats: Tensor }[] = [];
   try {
     for (let b0 = 0; b0 < B; b0 += seqs) {
       const b1 = Math.min(B, b0 + seqs);
@@ -359,24 +362,24 @@ async function fusedFromHiddenSinglePass(
         part(hostIn.targets, r0, r1, 'i32'), part(hostIn.oldLogp, r0, r1, 'f32'), hostIn.refLogp ? part(hostIn.refLogp, r0, r1, 'f32') : null,
         part(hostIn.advantages, b0, b1, 'f32'), part(hostIn.mask, r0, r1, maskType), backend.fromHost(Float32Array.from(weights.slice(b0, b1)), 'f32', [b1 - b0]),
       ] as const;
-      const logp = backend.empty('f32', [n]);
-      const stats = backend.empty('f32', [n, 4]);
+      const out = { r0, logp: backend.empty('f32', [n]), stats: backend.empty('f32', [n, 4]) };
+      results.push(out);
       try {
         await backend.grpo!.fusedTokenLoss!(
           { logits: z, targets: held[0], oldLogp: held[1], refLogp: held[2], advantages: held[3], mask: held[4], seqWeight: held[5], T, temperature,
             epsLow: params.epsLow, epsHigh: params.epsHigh, delta: params.delta, beta: params.beta },
-          { logp, dlogits: z, stats },
+          { logp: out.logp, dlogits: z, stats: out.stats },
         );
         // dHidden rows = dz·W; dHeadWeight (+)= dzᵀ·h (C and the output are one tensor from the second chunk on)
         await gemm.matmul(z, headWeight, false, false, null, sliceRows(dHidden, r0, r1));
         await gemm.matmul(z, h, true, false, b0 === 0 ? null : dHeadWeight, dHeadWeight);
-        logpHost.set((await logp.read()) as Float32Array, r0);
-        sums.add((await stats.read()) as Float32Array);
       } finally {
         held.forEach((t) => t?.dispose());
-        logp.dispose();
-        stats.dispose();
       }
+    }
+    for (const r of results) {
+      logpHost.set((await r.logp.read()) as Float32Array, r.r0);
+      sums.add((await r.stats.read()) as Float32Array);
     }
   } catch (e) {
     dHidden.dispose();
@@ -384,6 +387,10 @@ async function fusedFromHiddenSinglePass(
     throw e;
   } finally {
     logits.dispose();
+    for (const r of results) {
+      r.logp.dispose();
+      r.stats.dispose();
+    }
   }
   return { ...sums.result(totalTokens, x.refLogp !== null), logp: backend.fromHost(logpHost, 'f32', [B, T]), dHidden, dHeadWeight };
 }

@@ -85,7 +85,9 @@ export interface GemmKernels {
   /**
    * D = op(A)·op(B) (+ C), f32 accumulation. a, b: both f32 or both bf16; op(A) is [M, K] (a is
    * [K, M] when transA), op(B) is [K, N] given as b [N, K] when transB, [K, N] otherwise.
-   * c: f32 [M, N] or null; out: f32 or bf16 [M, N].
+   * c: f32 [M, N] or null; out: f32 or bf16 [M, N]. c may be out itself (f32): out += op(A)·op(B)
+   * (grpo.fusedLossFromHidden accumulates dHeadWeight so); otherwise c must not overlap out (webgpu
+   * rejects that with E_ARG).
    */
   matmul(a: Tensor, b: Tensor, transA: boolean, transB: boolean, c: Tensor | null, out: Tensor): Promise<void> | void;
   /** x [R, C] -> out [C, R], any dtype (moves bytes: 1, 2 or 4 per element). */

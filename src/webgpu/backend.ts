@@ -173,6 +173,7 @@ class WebGPUBackendImpl implements WebGPUBackend {
     this.grpo = {
       advantages: (...a) => (alive(), gk.advantages(...a)),
       loss: (...a) => (alive(), gk.loss(...a)),
+      fusedTokenLoss: (...a) => (alive(), gk.fusedTokenLoss!(...a)),
     };
     const nk = createNnKernels({
       ...ctx,

@@ -39,6 +39,8 @@ export const GEMM_TUNING = {
   fp8Bk: 0,
   /** K depth of the matmul tiles: 8 or 16 (auto: 16). */
   matmulBk: 0,
+  /** K splits of matmul (0: automatic, for grids under 128 workgroups; 1: never split). */
+  matmulSplits: 0,
   /** K splits of the fp8 kernel (0: automatic, for grids under 128 workgroups; 1: never split). */
   fp8Splits: 0,
 };
@@ -88,11 +90,25 @@ function scratchF32(ctx: GemmLaunchContext, n: number): GPUBuffer {
 function reduceInto(ctx: GemmLaunchContext, src: GPUBuffer, splits: number, n: number, c: Tensor | null, out: Tensor): void {
   const outBf16 = out.dtype === 'bf16';
   const words = outBf16 ? Math.ceil(n / 2) : n;
-  const p = ctx.pipelines.get(['gemm/splitk_reduce.wgsl'], { HAS_C: c !== null, OUT_BF16: outBf16, WG: WG_ELEMENTWISE });
   const ob = ctx.bind(out, 'gemm out');
-  ctx.batcher.dispatch(p, [n, words, splits], [src, c ? ctx.bind(c, 'gemm c') : src, ob], Math.ceil(words / WG_ELEMENTWISE));
+  const cIsOut = c !== null && sameRange(ctx.bind(c, 'gemm c'), ob);
+  const p = ctx.pipelines.get(['gemm/splitk_reduce.wgsl'], { HAS_C: c !== null, C_IS_OUT: cIsOut, OUT_BF16: outBf16, WG: WG_ELEMENTWISE });
+  ctx.batcher.dispatch(p, [n, words, splits], [src, c && !cIsOut ? ctx.bind(c, 'gemm c') : src, ob], Math.ceil(words / WG_ELEMENTWISE));
   ctx.batcher.flush();
   src.destroy(); // submitted work that uses it still completes
+}
+
+/** Whether two bindings are one range of one buffer (C passed as the output: accumulate in place). */
+function sameRange(x: BufferRange, y: BufferRange): boolean {
+  return x.buffer === y.buffer && (x.offset ?? 0) === (y.offset ?? 0);
+}
+
+/** Throws unless c and out are disjoint or the same range (a partial overlap has no meaning). */
+function checkAlias(c: BufferRange, out: BufferRange, what: string): void {
+  if (c.buffer !== out.buffer || sameRange(c, out)) return;
+  const [c0, o0] = [c.offset ?? 0, out.offset ?? 0];
+  const [c1, o1] = [c0 + (c.size ?? c.buffer.size - c0), o0 + (out.size ?? out.buffer.size - o0)];
+  if (c0 < o1 && o0 < c1) throw new HotpathsError('E_ARG', `${what}: c and out overlap without being the same tensor (c bytes [${c0}, ${c1}), out [${o0}, ${o1}) of one buffer)`);
 }
 
 /**
@@ -165,7 +181,29 @@ export function gemmFp8(ctx: GemmLaunchContext, args: GemmFp8Args): void {
   if (scratch) reduceInto(ctx, scratch, splits, M * N, hasC ? args.c : null, args.out);
 }
 
-/** D = op(A)·op(B) (+ C); see GemmKernels.matmul. */
+/**
+ * K splits of a matmul grid of `tiles` workgroups over `kTiles` K tiles, as fp8Splits: a grid under
+ * 128 workgroups leaves most of a large GPU idle (the from-hidden paths' dHidden = dz·W is M = a
+ * token chunk, N = H = 896, K = V = 151,936: 28 workgroups for a 512-row chunk), so K is split until
+ * about 256 workgroups run, each split at least 32 K tiles (512 of K: the partials' extra pass and
+ * scratch buffer cost more than a shallower split gains; on lavapipe a [128, 64] output over K = 256
+ * took 7.6 ms split in two against 1.9 ms unsplit); the f32 partials (≤ 256 MiB) are summed in order
+ * by gemm/splitk_reduce.wgsl.
+ */
+function matmulSplits(ctx: GemmLaunchContext, tiles: number, kTiles: number, M: number, N: number): number {
+  const forced = GEMM_TUNING.matmulSplits;
+  let s = forced >= 1 ? Math.floor(forced) : tiles >= 128 ? 1 : Math.min(Math.ceil(256 / tiles), Math.floor(kTiles / 32));
+  s = Math.max(1, Math.min(s, kTiles));
+  const limit = Math.min(ctx.batcher.device.limits.maxStorageBufferBindingSize, 256 * 2 ** 20);
+  while (s > 1 && s * M * N * 4 > limit) s--;
+  return s;
+}
+
+/**
+ * D = op(A)·op(B) (+ C); see GemmKernels.matmul. `c` may be `out` itself (f32): out += op(A)·op(B),
+ * read and written through the one read_write binding (C_IS_OUT), since WebGPU cannot bind one
+ * buffer as read and read_write in a dispatch. A c that overlaps out otherwise is rejected.
+ */
 export function matmul(ctx: GemmLaunchContext, a: Tensor, b: Tensor, transA: boolean, transB: boolean, c: Tensor | null, out: Tensor): void {
   if (a.shape.length !== 2 || b.shape.length !== 2 || out.shape.length !== 2) {
     throw new HotpathsError('E_SHAPE', `gemm.matmul: expected 2-D tensors, got ${a.describe()}, ${b.describe()}, ${out.describe()}`);
@@ -176,23 +214,33 @@ export function matmul(ctx: GemmLaunchContext, a: Tensor, b: Tensor, transA: boo
   if (M === 0 || N === 0) return;
   const inBf16 = a.dtype === 'bf16';
   const outBf16 = out.dtype === 'bf16';
-  const viaScratch = outBf16 && N % 2 === 1;
   const tilesN = Math.ceil(N / TILE);
   const tilesM = Math.ceil(M / TILE);
-  const ab = bindInput(ctx, a, 'gemm.matmul a');
-  const scratch = viaScratch ? scratchF32(ctx, M * N) : undefined;
-  const bindings = [ab, bindInput(ctx, b, 'gemm.matmul b'), c ? ctx.bind(c, 'gemm.matmul c') : ab, scratch ?? ctx.bind(out, 'gemm.matmul out')];
   const bk = GEMM_TUNING.matmulBk === 8 || GEMM_TUNING.matmulBk === 16 ? GEMM_TUNING.matmulBk : 16;
+  const kTiles = Math.ceil(K / bk);
+  const splits = matmulSplits(ctx, tilesM * tilesN, kTiles, M, N);
+  const splitTiles = Math.ceil(kTiles / splits);
+  const ob = ctx.bind(out, 'gemm.matmul out');
+  const cb = c ? ctx.bind(c, 'gemm.matmul c') : undefined;
+  if (cb) checkAlias(cb, ob, 'gemm.matmul');
+  const cIsOut = cb !== undefined && sameRange(cb, ob);
+  if (cIsOut && outBf16) throw new HotpathsError('E_DTYPE', `gemm.matmul: c (f32) cannot be the bf16 output ${out.describe()}`);
+  // f32 partials go to a scratch buffer when K is split, or when bf16 rows end mid-word (N odd)
+  const viaScratch = splits > 1 || (outBf16 && N % 2 === 1);
+  const ab = bindInput(ctx, a, 'gemm.matmul a');
+  const scratch = viaScratch ? scratchF32(ctx, splits * M * N) : undefined;
+  const bindings = [ab, bindInput(ctx, b, 'gemm.matmul b'), cb && !cIsOut && !viaScratch ? cb : ab, scratch ?? ob];
   const p = ctx.pipelines.get(['gemm/matmul.wgsl'], {
     TRANS_A: transA,
     TRANS_B: transB,
     IN_BF16: inBf16,
-    HAS_C: c !== null,
+    HAS_C: c !== null && !viaScratch,
+    C_IS_OUT: cIsOut && !viaScratch,
     OUT_BF16: outBf16 && !viaScratch,
     BK: bk,
   });
-  ctx.batcher.dispatch(p, [M, N, K, tilesN], bindings, tilesM * tilesN);
-  if (scratch) reduceInto(ctx, scratch, 1, M * N, null, out);
+  ctx.batcher.dispatch(p, [M, N, K, tilesN, splits, splitTiles], bindings, tilesM * tilesN * splits);
+  if (scratch) reduceInto(ctx, scratch, splits, M * N, c, out);
 }
 
 /** x [R, C] -> out [C, R], bit-exact, for 1-, 2- and 4-byte elements. */
