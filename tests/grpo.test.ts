@@ -728,11 +728,13 @@ describe('grpo.fusedLossFromHidden', () => {
   const backends = [{ name: 'reference' as const, skip: undefined as string | undefined, b: ref.backend as Backend }, ...under.map((u) => ({ name: u.name, skip: u.skip, b: u.backend }))];
   for (const x of backends) {
     const skip = x.skip ?? (x.b?.gemm && x.b.logprob && x.b.grpo ? undefined : `the ${x.name} backend lacks gemm, logprob or grpo kernels`);
-    for (const twoPass of [false, true])
-    (skip ? it.skip : it)(`${x.name}${twoPass ? ' (two passes)' : x.b?.grpo?.fusedTokenLoss ? ' (single pass)' : ''}: equals grpo.fusedLoss on hidden · Wᵀ, chained through the head (dHidden = dz·W, dW = dzᵀ·h)`, async () => {
+    // T 40, chunks of one sequence: the per-token inputs go up chunk by chunk on GPU backends; T 64,
+    // chunks of 2 sequences (128 rows) and a u8 mask: views of the whole-call tensors
+    for (const [twoPass, T, chunk, u8] of [[false, 40, 64, false], [false, 64, 128, true], [true, 40, 64, false]] as const)
+    (skip ? it.skip : it)(`${x.name}${twoPass ? ' (two passes)' : x.b?.grpo?.fusedTokenLoss ? ' (single pass)' : ''}, T ${T}, chunk ${chunk}${u8 ? ', u8 mask' : ''}: equals grpo.fusedLoss on hidden · Wᵀ, chained through the head (dHidden = dz·W, dW = dzᵀ·h)`, async () => {
       const seed = freshSeed();
       const r = rng(seed);
-      const [B, T, H, V] = [4, 40, 24, 500];
+      const [B, H, V] = [4, 24, 500];
       const N = B * T;
       const h = Float32Array.from({ length: N * H }, () => normal(r));
       const w = Float32Array.from({ length: V * H }, () => 0.3 * normal(r));
@@ -744,16 +746,19 @@ describe('grpo.fusedLossFromHidden', () => {
         for (let k = 0; k < H; k++) s += h[t * H + k]! * w[v * H + k]!;
         z[t * V + v] = s;
       }
-      const common = (on: (a: Float32Array, shape: number[]) => Promise<Tensor>) => Promise.all([on(inp.oldLogp, [B, T]), on(inp.refLogp, [B, T]), on(inp.adv, [B]), on(inp.mask, [B, T])]);
-      const [o, rf, a, m] = await common(async (v, s) => ref.tensor(v, s));
+      const common = (on: (a: Float32Array | Uint8Array, shape: number[], dtype?: 'u8') => Promise<Tensor>) =>
+        Promise.all([on(inp.oldLogp, [B, T]), on(inp.refLogp, [B, T]), on(inp.adv, [B]), u8 ? on(Uint8Array.from(inp.mask), [B, T], 'u8') : on(inp.mask, [B, T])]);
+      const [o, rf, a, m] = await common(async (v, s, d) => ref.tensor(v, s, d));
       const want = await grpo.fusedLoss({ logits: ref.tensor(z, [N, V]), targets: ref.tensor(y, [B, T], 'i32'), oldLogp: o!, refLogp: rf!, advantages: a!, mask: m!, temperature: 0.9 });
-      const [o2, rf2, a2, m2] = await common((v, s) => ref.tensor(v, s).to(x.name));
+      const [o2, rf2, a2, m2] = await common((v, s, d) => ref.tensor(v, s, d).to(x.name));
       const got = await grpo.fusedLossFromHidden({
         hidden: await ref.tensor(h, [N, H]).to(x.name), headWeight: await ref.tensor(w, [V, H]).to(x.name), targets: await ref.tensor(y, [B, T], 'i32').to(x.name),
-        oldLogp: o2!, refLogp: rf2!, advantages: a2!, mask: m2!, temperature: 0.9, chunk: 64, vocabChunk: 128, twoPass,
+        oldLogp: o2!, refLogp: rf2!, advantages: a2!, mask: m2!, temperature: 0.9, chunk, vocabChunk: 128, twoPass,
       });
       const tag = `seed ${seed}`;
       expectClose([got.loss, got.stats.clipFraction, got.stats.meanKl, got.stats.meanRatio], [want.loss, want.stats.clipFraction, want.stats.meanKl, want.stats.meanRatio], 1e-4, 1e-6, tag);
+      const lw = await read(want.logp), lg = await read(got.logp);
+      for (let i = 0; i < N; i++) if (inp.mask[i]) expect(Math.abs(lg[i]! - lw[i]!), `${tag} logp[${i}]`).toBeLessThan(1e-4);
       const dz = await read(want.dlogits);
       const dh = new Float64Array(N * H), dw = new Float64Array(V * H);
       for (let t = 0; t < N; t++) for (let v = 0; v < V; v++) {

@@ -330,26 +330,31 @@ async function fusedFromHiddenSinglePass(
   seqs = Math.min(seqs, B);
   const rows = seqs * T;
 
-  // the aggregation weights need only the mask: read it (and the small per-token inputs) once
+  // The aggregation weights need only the mask: it is read once, and the advantages with it (both
+  // small). The per-token inputs and outputs of a chunk are views of the whole-call tensors when every
+  // chunk starts 64 rows apart (256-byte aligned f32/i32 rows on GPU backends; always on host ones),
+  // so that the call reads back nothing else but the stats, once, at the end (each read is a round
+  // trip that leaves the GPU idle). Otherwise the per-token inputs are read once and uploaded chunk
+  // by chunk, and logp goes back through the host.
   const m = (await x.mask.read()) as Float32Array | Uint8Array;
   const { totalTokens, weights } = aggregationWeights(m, B, T, params);
+  const advHost = (await x.advantages.read()) as Float32Array;
+  const views = host || rows % 64 === 0;
+  const maskViews = host || rows % 256 === 0 || x.mask.dtype !== 'u8';
   const small = async (t: Tensor) => (await t.read()) as Float32Array | Int32Array | Uint8Array;
-  const hostIn = {
-    targets: await small(x.targets), oldLogp: await small(x.oldLogp), refLogp: x.refLogp ? await small(x.refLogp) : null,
-    advantages: await small(x.advantages), mask: m,
-  };
-  const part = (a: Float32Array | Int32Array | Uint8Array, i0: number, i1: number, dtype: 'f32' | 'i32' | 'u8') => backend.fromHost(a.slice(i0, i1), dtype, [i1 - i0]);
+  const hostIn = views ? null : { targets: await small(x.targets), oldLogp: await small(x.oldLogp), refLogp: x.refLogp ? await small(x.refLogp) : null };
+  const upload = (a: Float32Array | Int32Array | Uint8Array, i0: number, i1: number, dtype: 'f32' | 'i32' | 'u8') => backend.fromHost(a.slice(i0, i1), dtype, [i1 - i0]);
+  const flat = (t: Tensor) => viewAs(t, [N]);
   const maskType = x.mask.dtype === 'u8' ? 'u8' : 'f32';
 
   const gemm = backend.gemm!;
   const logits = backend.empty('f32', [rows, V]);
   const dHidden = backend.empty('f32', [N, H]);
   const dHeadWeight = backend.empty('f32', [V, H]);
-  const logpHost = new Float32Array(N);
-  const sums = new FusedStatSums();
-  // each chunk's logp and stats stay on the device until every chunk is queued: reading them inside
-  // the loop would make the host wait for the GPU between chunks (an idle GPU on every round trip)
-  const results: { r0: number; logp: Tensor; stats: Tensor }[] = [];
+  const logp = views ? backend.empty('f32', [B, T]) : null;
+  const stats = views ? backend.empty('f32', [N, 4]) : null;
+  // without views: each chunk's logp and stats, read once every chunk is queued
+  const perChunk: { r0: number; logp: Tensor; stats: Tensor }[] = [];
   try {
     for (let b0 = 0; b0 < B; b0 += seqs) {
       const b1 = Math.min(B, b0 + seqs);
@@ -358,41 +363,57 @@ async function fusedFromHiddenSinglePass(
       const h = sliceRows(hidden, r0, r1);
       const z = n === rows ? logits : sliceRows(logits, 0, n);
       await gemm.matmul(h, headWeight, false, true, null, z);
-      const held = [
-        part(hostIn.targets, r0, r1, 'i32'), part(hostIn.oldLogp, r0, r1, 'f32'), hostIn.refLogp ? part(hostIn.refLogp, r0, r1, 'f32') : null,
-        part(hostIn.advantages, b0, b1, 'f32'), part(hostIn.mask, r0, r1, maskType), backend.fromHost(Float32Array.from(weights.slice(b0, b1)), 'f32', [b1 - b0]),
-      ] as const;
-      const out = { r0, logp: backend.empty('f32', [n]), stats: backend.empty('f32', [n, 4]) };
-      results.push(out);
+      // the chunk's per-token tensors: views, or uploads (owned: disposed after the chunk)
+      const owned: Tensor[] = [];
+      const own = (t: Tensor) => (owned.push(t), t);
+      const tok = (t: Tensor, hostArr: Float32Array | Int32Array | Uint8Array | null | undefined, dtype: 'f32' | 'i32') =>
+        (views ? sliceRows(flat(t), r0, r1) : own(upload(hostArr!, r0, r1, dtype)));
+      const out = views
+        ? { r0, logp: sliceRows(flat(logp!), r0, r1), stats: sliceRows(stats!, r0, r1) }
+        : { r0, logp: backend.empty('f32', [n]), stats: backend.empty('f32', [n, 4]) };
+      if (!views) perChunk.push(out);
       try {
         await backend.grpo!.fusedTokenLoss!(
-          { logits: z, targets: held[0], oldLogp: held[1], refLogp: held[2], advantages: held[3], mask: held[4], seqWeight: held[5], T, temperature,
-            epsLow: params.epsLow, epsHigh: params.epsHigh, delta: params.delta, beta: params.beta },
+          {
+            logits: z, targets: tok(x.targets, hostIn?.targets, 'i32'), oldLogp: tok(x.oldLogp, hostIn?.oldLogp, 'f32'),
+            refLogp: x.refLogp ? tok(x.refLogp, hostIn?.refLogp, 'f32') : null,
+            advantages: own(upload(advHost, b0, b1, 'f32')), mask: views && maskViews ? sliceRows(flat(x.mask), r0, r1) : own(upload(m, r0, r1, maskType)),
+            seqWeight: own(backend.fromHost(Float32Array.from(weights.slice(b0, b1)), 'f32', [b1 - b0])), T, temperature,
+            epsLow: params.epsLow, epsHigh: params.epsHigh, delta: params.delta, beta: params.beta,
+          },
           { logp: out.logp, dlogits: z, stats: out.stats },
         );
         // dHidden rows = dz·W; dHeadWeight (+)= dzᵀ·h (C and the output are one tensor from the second chunk on)
         await gemm.matmul(z, headWeight, false, false, null, sliceRows(dHidden, r0, r1));
         await gemm.matmul(z, h, true, false, b0 === 0 ? null : dHeadWeight, dHeadWeight);
       } finally {
-        held.forEach((t) => t?.dispose());
+        owned.forEach((t) => t.dispose());
       }
     }
-    for (const r of results) {
+    const sums = new FusedStatSums();
+    if (logp && stats) {
+      sums.add((await stats.read()) as Float32Array);
+      return { ...sums.result(totalTokens, x.refLogp !== null), logp, dHidden, dHeadWeight };
+    }
+    const logpHost = new Float32Array(N);
+    for (const r of perChunk) {
       logpHost.set((await r.logp.read()) as Float32Array, r.r0);
       sums.add((await r.stats.read()) as Float32Array);
     }
+    return { ...sums.result(totalTokens, x.refLogp !== null), logp: backend.fromHost(logpHost, 'f32', [B, T]), dHidden, dHeadWeight };
   } catch (e) {
     dHidden.dispose();
     dHeadWeight.dispose();
+    logp?.dispose();
     throw e;
   } finally {
     logits.dispose();
-    for (const r of results) {
+    stats?.dispose();
+    for (const r of perChunk) {
       r.logp.dispose();
       r.stats.dispose();
     }
   }
-  return { ...sums.result(totalTokens, x.refLogp !== null), logp: backend.fromHost(logpHost, 'f32', [B, T]), dHidden, dHeadWeight };
 }
 
 /** The loss and stats of fused token-level calls: sums of their per-row stats [n, 4] (w_b·l, clipped, k3, ρ). */
