@@ -185,14 +185,15 @@ export function gemmFp8(ctx: GemmLaunchContext, args: GemmFp8Args): void {
  * K splits of a matmul grid of `tiles` workgroups over `kTiles` K tiles, as fp8Splits: a grid under
  * 128 workgroups leaves most of a large GPU idle (the from-hidden paths' dHidden = dz·W is M = a
  * token chunk, N = H = 896, K = V = 151,936: 28 workgroups for a 512-row chunk), so K is split until
- * about 256 workgroups run, each split at least 32 K tiles (512 of K: the partials' extra pass and
- * scratch buffer cost more than a shallower split gains; on lavapipe a [128, 64] output over K = 256
- * took 7.6 ms split in two against 1.9 ms unsplit); the f32 partials (≤ 256 MiB) are summed in order
- * by gemm/splitk_reduce.wgsl.
+ * about 1024 workgroups run (H100, Vulkan, that dHidden: 9 splits 12.8 ms, 16 8.7, 32 8.2, 48 8.2; at
+ * 2048 rows 2 splits 35.8 ms, 8 32.4), each split at least 32 K tiles (512 of K: the partials' extra
+ * pass and scratch buffer cost more than a shallower split gains; on lavapipe a [128, 64] output over
+ * K = 256 took 7.6 ms split in two against 1.9 ms unsplit); the f32 partials (≤ 256 MiB, outside the
+ * pool) are summed in order by gemm/splitk_reduce.wgsl.
  */
 function matmulSplits(ctx: GemmLaunchContext, tiles: number, kTiles: number, M: number, N: number): number {
   const forced = GEMM_TUNING.matmulSplits;
-  let s = forced >= 1 ? Math.floor(forced) : tiles >= 128 ? 1 : Math.min(Math.ceil(256 / tiles), Math.floor(kTiles / 32));
+  let s = forced >= 1 ? Math.floor(forced) : tiles >= 128 ? 1 : Math.min(Math.ceil(1024 / tiles), Math.floor(kTiles / 32));
   s = Math.max(1, Math.min(s, kTiles));
   const limit = Math.min(ctx.batcher.device.limits.maxStorageBufferBindingSize, 256 * 2 ** 20);
   while (s > 1 && s * M * N * 4 > limit) s--;
