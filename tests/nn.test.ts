@@ -483,7 +483,11 @@ for (const u of under) {
         const [gr, gg] = await both(randomF32(n, r), shape);
         const da = await nn.attentionBackward(qr, kr, vr, a.out, a.lse, gr);
         const db = await nn.attentionBackward(qg, kg, vg, b.out, b.lse, gg);
-        for (const key of ['dq', 'dk', 'dv'] as const) expectClose(await read(db[key]), await read(da[key]), 1e-4, 1e-5, `${tag} ${key}`);
+        // dq and dk are sums of terms that cancel (exactly 0 where a row sees one key, T = 1): the
+        // absolute tolerance scales with the largest gradient of the three, not with dq's own
+        const want = { dq: await read(da.dq), dk: await read(da.dk), dv: await read(da.dv) };
+        const top = Math.max(maxAbs(want.dq), maxAbs(want.dk), maxAbs(want.dv));
+        for (const key of ['dq', 'dk', 'dv'] as const) expectClose(await read(db[key]), want[key], 1e-4, 1e-5, `${tag} ${key}`, top);
       }
     });
 
