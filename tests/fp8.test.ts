@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fp8, HotpathsError, init, setPoison, toBf16, fromBf16, type Tensor } from '../src/index.js';
 import type { Backend, Fp8Format } from '../src/runtime/backend.js';
 import { AMAX_FLOOR, decodeBits, decodeValue, encodeValue, FP8_FORMATS, fp8Quantize } from '../src/reference/fp8.js';
-import { backendsUnderTest, f32Bits, firstBitDiff, freshSeed, hex, randomF32, rng } from './helpers.js';
+import { backendsUnderTest, expectWithinDivisionSlack, f32Bits, firstBitDiff, freshSeed, hex, randomF32, rng } from './helpers.js';
 
 const FORMATS: Fp8Format[] = ['e4m3', 'e5m2'];
 const ref = await init({ backend: 'reference' });
@@ -321,28 +321,6 @@ for (const b of under) {
       expect([...((await be.fromHost(u8, 'u8', [5]).read()) as Uint8Array)]).toEqual([1, 2, 3, 4, 5]);
     });
   });
-}
-
-/**
- * WebGPU on a real GPU: scales within 3 f32 ulp, and a code may differ by one step only where x/scale
- * lies within 4 f32 ulp of an fp8 rounding midpoint (computed in f64 from the reference's scale).
- */
-function expectWithinDivisionSlack(tag: string, x: Float32Array, M: number, K: number, br: number, f: Fp8Format, sr: Float32Array, sb: Float32Array, dr: Uint8Array, db: Uint8Array): void {
-  for (let i = 0; i < sr.length; i++) {
-    if (Number.isNaN(sr[i]!)) expect(sb[i], `${tag} scale ${i}`).toBeNaN();
-    else expect(Math.abs(sb[i]! - sr[i]!), `${tag} scale ${i}`).toBeLessThanOrEqual(3 * 2 ** -23 * sr[i]!);
-  }
-  const nbK = Math.ceil(K / 128);
-  for (let i = 0; i < M * K; i++) {
-    if (db[i] === dr[i]) continue;
-    const s = sr[Math.floor(Math.floor(i / K) / br) * nbK + Math.floor((i % K) / 128)]!;
-    const q = x[i]! / s;
-    const lo = decodeValue(dr[i]!, f), hi = decodeValue(db[i]!, f);
-    const mid = (lo + hi) / 2;
-    const nearMid = Math.abs(q - mid) <= 4 * 2 ** -23 * Math.abs(q);
-    const adjacent = Math.abs((dr[i]! & 0x7f) - (db[i]! & 0x7f)) === 1 && (dr[i]! & 0x80) === (db[i]! & 0x80);
-    expect(nearMid && adjacent, `${tag} data[${i}] got ${hex(db[i])} want ${hex(dr[i])} (x/scale = ${q})`).toBe(true);
-  }
 }
 
 export type { Tensor };

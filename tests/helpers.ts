@@ -1,8 +1,10 @@
 // Shared test helpers: which backends run here (and why the others skip), seeded random inputs,
 // and comparison helpers with stated tolerances.
 
+import { expect } from 'vitest';
+import { decodeValue } from '../src/reference/fp8.js';
 import { getBackend, probeBackend } from '../src/runtime/index.js';
-import type { Backend, BackendName } from '../src/runtime/backend.js';
+import type { Backend, BackendName, Fp8Format } from '../src/runtime/backend.js';
 import type { Tensor } from '../src/tensor.js';
 
 export { rng, randomF32 } from './seeded.js';
@@ -66,4 +68,26 @@ export async function thrown(fn: () => unknown): Promise<unknown> {
     return e;
   }
   return undefined;
+}
+
+/**
+ * WebGPU on a real GPU: scales within 3 f32 ulp, and a code may differ by one step only where x/scale
+ * lies within 4 f32 ulp of an fp8 rounding midpoint (computed in f64 from the reference's scale).
+ */
+export function expectWithinDivisionSlack(tag: string, x: Float32Array, M: number, K: number, br: number, f: Fp8Format, sr: Float32Array, sb: Float32Array, dr: Uint8Array, db: Uint8Array): void {
+  for (let i = 0; i < sr.length; i++) {
+    if (Number.isNaN(sr[i]!)) expect(sb[i], `${tag} scale ${i}`).toBeNaN();
+    else expect(Math.abs(sb[i]! - sr[i]!), `${tag} scale ${i}`).toBeLessThanOrEqual(3 * 2 ** -23 * sr[i]!);
+  }
+  const nbK = Math.ceil(K / 128);
+  for (let i = 0; i < M * K; i++) {
+    if (db[i] === dr[i]) continue;
+    const s = sr[Math.floor(Math.floor(i / K) / br) * nbK + Math.floor((i % K) / 128)]!;
+    const q = x[i]! / s;
+    const lo = decodeValue(dr[i]!, f), hi = decodeValue(db[i]!, f);
+    const mid = (lo + hi) / 2;
+    const nearMid = Math.abs(q - mid) <= 4 * 2 ** -23 * Math.abs(q);
+    const adjacent = Math.abs((dr[i]! & 0x7f) - (db[i]! & 0x7f)) === 1 && (dr[i]! & 0x80) === (db[i]! & 0x80);
+    expect(nearMid && adjacent, `${tag} data[${i}] got ${hex(db[i])} want ${hex(dr[i])} (x/scale = ${q})`).toBe(true);
+  }
 }
