@@ -21,6 +21,7 @@
 //           1 logits (grpo/fused_token_out.wgsl or grpo/fused_token_inplace.wgsl, prepended)
 //           2 small: array<u32> [4N + 2B]   3 logp: array<u32> [N]   4 stats: array<u32> [4N]
 //           5 edges: array<u32> [2N] (a dummy unless OUT_BF16 with V odd)   6 dlogits (the _out file only)
+// expm1_f32 and k3_of: logprob/kl_terms.wgsl, prepended.
 // Overrides: IN_BF16, OUT_BF16, HAS_REF, WG (a power of two ≤ 256). Each sweep keeps UNROLL (4) loads
 // in flight per invocation.
 // Dispatch: N workgroups, folded into x + y·num_workgroups.x past 65535.
@@ -92,17 +93,6 @@ fn grad_bits(u: u32, v: u32, state: u32, y: u32, r: vec3<f32>, invT: f32) -> u32
   var p = 0.0;
   if (u != F32_NEG_INF) { p = exp(bitcast<f32>(u) * invT - r.x - r.y); }
   return bitcast<u32>((select(0.0, 1.0, v == y) - p) * r.z);
-}
-
-// exp(d) − 1 and exp(d) − 1 − d: f32 loses their relative precision for small |d| (WGSL has no expm1),
-// so below |d| = 0.1 they come from their Taylor series (as grpo/loss.wgsl)
-fn expm1_f32(d: f32) -> f32 {
-  if (abs(d) < 0.1) { return d * (1.0 + d * (0.5 + d * (1.0 / 6.0 + d * (1.0 / 24.0 + d * (1.0 / 120.0 + d / 720.0))))); }
-  return exp(d) - 1.0;
-}
-fn k3_of(d: f32) -> f32 {
-  if (abs(d) < 0.1) { return d * d * (0.5 + d * (1.0 / 6.0 + d * (1.0 / 24.0 + d * (1.0 / 120.0 + d * (1.0 / 720.0 + d / 5040.0))))); }
-  return exp(d) - 1.0 - d;
 }
 
 @compute @workgroup_size(WG)

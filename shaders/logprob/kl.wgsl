@@ -2,7 +2,8 @@
 //   k1 = −d (dlogp 1); k2 = ½d² (dlogp −d); k3 = exp(d) − d − 1 (dlogp 1 − exp(d));
 //   k3_clamped: d clamped to [−20, 20], the result to [−10, 10], dlogp 0 where a clamp acts.
 // exp(d) − 1 and exp(d) − 1 − d lose their relative precision for small |d| in f32 (WGSL has no
-// expm1), so below |d| = 0.1 they come from their Taylor series (error < d⁷/5040).
+// expm1), so below |d| = 0.1 they come from their Taylor series (error < d⁷/5040): the functions
+// of logprob/kl_terms.wgsl, prepended.
 // Bindings: 0 params (uniform) {n}   1 logp   2 ref: array<f32>   3 kl   4 dlogp: array<f32>
 // Overrides: ESTIMATOR (0 k1, 1 k2, 2 k3, 3 k3_clamped), WG.
 // Dispatch: ceil(n / WG) workgroups, folded into x + y·num_workgroups.x past 65535.
@@ -17,17 +18,6 @@ override ESTIMATOR: u32 = 2u;
 @group(0) @binding(2) var<storage, read> ref_logp: array<f32>;
 @group(0) @binding(3) var<storage, read_write> kl: array<f32>;
 @group(0) @binding(4) var<storage, read_write> dlogp: array<f32>;
-
-fn expm1_f32(d: f32) -> f32 {
-  if (abs(d) < 0.1) { return d * (1.0 + d * (0.5 + d * (1.0 / 6.0 + d * (1.0 / 24.0 + d * (1.0 / 120.0 + d / 720.0))))); }
-  return exp(d) - 1.0;
-}
-
-// exp(d) − 1 − d
-fn k3_of(d: f32) -> f32 {
-  if (abs(d) < 0.1) { return d * d * (0.5 + d * (1.0 / 6.0 + d * (1.0 / 24.0 + d * (1.0 / 120.0 + d * (1.0 / 720.0 + d / 5040.0))))); }
-  return exp(d) - 1.0 - d;
-}
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,

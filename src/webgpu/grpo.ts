@@ -98,7 +98,7 @@ export function createGrpoKernels(ctx: GrpoLaunchContext): GrpoKernels {
           b(x.targets, 'targets'), b(x.oldLogp, 'oldLogp'), b(x.refLogp ?? x.oldLogp, 'refLogp'), b(x.mask, 'mask'), b(x.advantages, 'advantages'),
           b(x.seqWeight, 'seqWeight'), b(small, 'small'),
         ], Math.ceil(N / WG_ELEMENTWISE));
-        const files = [inPlace ? 'grpo/fused_token_inplace.wgsl' : 'grpo/fused_token_out.wgsl', 'grpo/fused_token.wgsl'];
+        const files = [inPlace ? 'grpo/fused_token_inplace.wgsl' : 'grpo/fused_token_out.wgsl', 'logprob/kl_terms.wgsl', 'grpo/fused_token.wgsl'];
         const p = ctx.pipelines.get(files, { IN_BF16: x.logits.dtype === 'bf16', OUT_BF16: outBf16, HAS_REF: x.refLogp !== null, WG: WG_ROW });
         const uniforms = [N, V, x.T, bits(Math.fround(1 / x.temperature)), bits(x.epsLow), bits(x.epsHigh), x.delta === null ? 0 : bits(x.delta), bits(x.beta)];
         const bindings = [zb, b(small, 'small'), b(o.logp, 'logp'), b(o.stats, 'stats'), b(edges, 'edges')];

@@ -12,6 +12,7 @@ export const LOGPROB_SHADER_FILES = [
   'logprob/backward_elem.wgsl',
   'logprob/backward.wgsl',
   'logprob/backward_inplace.wgsl',
+  'logprob/kl_terms.wgsl',
   'logprob/kl.wgsl',
 ] as const;
 
@@ -65,7 +66,7 @@ export function createLogprobKernels(ctx: LogprobLaunchContext): LogprobKernels 
     // logp, ref [n] -> kl, dlogp [n]
     kl(logp, ref, estimator, kl, dlogp) {
       const n = logp.size;
-      const p = ctx.pipelines.get(['logprob/kl.wgsl'], { ESTIMATOR: KL_CODE[estimator], WG: WG_ELEMENTWISE });
+      const p = ctx.pipelines.get(['logprob/kl_terms.wgsl', 'logprob/kl.wgsl'], { ESTIMATOR: KL_CODE[estimator], WG: WG_ELEMENTWISE });
       ctx.batcher.dispatch(p, [n], [ctx.bind(logp, 'logprob.kl logp'), ctx.bind(ref, 'logprob.kl ref'), ctx.bind(kl, 'logprob.kl kl'), ctx.bind(dlogp, 'logprob.kl dlogp')], Math.ceil(n / WG_ELEMENTWISE));
     },
   };
