@@ -352,6 +352,25 @@ describe('moe gradients (reference) against f64 finite differences', () => {
 
 // ---------------------------------------------------------------- layout and alignment
 
+/**
+ * combineBackward through `dev` (its dispatch `d`) equals the host path's bit for bit, on a fresh seeded
+ * dOut shaped like each rank's x (bf16 where x is).
+ */
+async function expectCombineBackwardAsHost(
+  r: () => number, inputs: { x: Tensor }[], ys: Tensor[], dev: { group: moe.ExpertGroup; d: moe.Dispatched[] }, host: { group: moe.ExpertGroup; d: moe.Dispatched[] }, tag: string,
+): Promise<void> {
+  const dOut = inputs.map(({ x }) => {
+    const v = Float32Array.from({ length: x.size }, () => normal(r));
+    return x.dtype === 'bf16' ? ref.tensor(toBf16(v), x.shape, 'bf16') : ref.tensor(v, x.shape);
+  });
+  const bd = await moe.combineBackward(dev.group, dOut, ys, dev.d), bh = await moe.combineBackward(host.group, dOut, ys, host.d);
+  const bits = async (t: Tensor) => new Uint8Array(((await t.read()) as Uint8Array).buffer, 0, t.bytes);
+  for (let i = 0; i < inputs.length; i++) {
+    expectEqual(await bits(bd.dWeights[i]!), await bits(bh.dWeights[i]!), `${tag} dWeights ${i}`);
+    expectEqual(await bits(bd.dExpertOut[i]!), await bits(bh.dExpertOut[i]!), `${tag} dExpertOut ${i}`);
+  }
+}
+
 /** Seeded dispatch inputs on the reference backend: x (f32 or bf16) [T, H], ids [T, k], weights [T, k] a rank. */
 function dispatchInputs(r: () => number, c: { Ts: number[]; H: number; k: number; E: number; dtype: 'f32' | 'bf16'; hot?: number }) {
   return c.Ts.map((T) => {
@@ -908,13 +927,7 @@ describe('moe dispatch/combine on the device path (plan, pack, receive layout an
         for (let i = 0; i < c.R; i++) expectEqual(new Uint8Array(((await od[i]!.read()) as Int32Array).buffer), new Uint8Array(((await oh[i]!.read()) as Int32Array).buffer), `${tag} combine weighted ${weighted} rank ${i}`);
       }
       expect(calls.moves, `${tag}: combine moved its rows on the device path`).toBe(3 * c.chunks);
-      const dOut = c.Ts.map((T) => ref.tensor(Float32Array.from({ length: T * c.H }, () => normal(r)), [T, c.H]));
-      const dOutX = await Promise.all(dOut.map(async (t, i) => (inputs[i]!.x.dtype === 'bf16' ? ref.tensor(toBf16((await t.read()) as Float32Array), t.shape, 'bf16') : t)));
-      const bd = await moe.combineBackward(dev, dOutX, ys, dd), bh = await moe.combineBackward(host, dOutX, ys, dh);
-      for (let i = 0; i < c.R; i++) {
-        expectEqual(await readF(bd.dWeights[i]!), await readF(bh.dWeights[i]!), `${tag} dWeights ${i}`);
-        expectEqual(await readF(bd.dExpertOut[i]!), await readF(bh.dExpertOut[i]!), `${tag} dExpertOut ${i}`);
-      }
+      await expectCombineBackwardAsHost(r, inputs, ys, { group: dev, d: dd }, { group: host, d: dh }, tag);
     });
   }
 
@@ -1033,13 +1046,7 @@ describe('moe dispatch/combine with fixed slots (group maxTokensPerRank; referen
           }
         }
       }
-      const dOut = c.Ts.map((T) => ref.tensor(Float32Array.from({ length: T * c.H }, () => normal(r)), [T, c.H]));
-      const dOutX = await Promise.all(dOut.map(async (t, i) => (inputs[i]!.x.dtype === 'bf16' ? ref.tensor(toBf16((await t.read()) as Float32Array), t.shape, 'bf16') : t)));
-      const bs = await moe.combineBackward(slots, dOutX, ys, ds), bh = await moe.combineBackward(host, dOutX, ys, dh);
-      for (let i = 0; i < c.R; i++) {
-        expectEqual(await bits(bs.dWeights[i]!), await bits(bh.dWeights[i]!), `${tag} dWeights ${i}`);
-        expectEqual(await bits(bs.dExpertOut[i]!), await bits(bh.dExpertOut[i]!), `${tag} dExpertOut ${i}`);
-      }
+      await expectCombineBackwardAsHost(r, inputs, ys, { group: slots, d: ds }, { group: host, d: dh }, tag);
     });
   }
 
