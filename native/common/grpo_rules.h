@@ -75,6 +75,19 @@ HP_HD void group_advantages(const float* r, int64_t g0, int64_t G, int scale, do
   for (int64_t i = g0; i < g0 + G; i++) out[i] = (float)((r[i] - mean) / divisor);
 }
 
+// A sequence's aggregation weight w_b (aggregationWeights in src/reference/grpo.ts): agg 0 grpo
+// 1 / (n_b · non-empty sequences), 1 bnpo 1 / masked tokens, 2 dr_grpo 1 / (B · maxLen), 3 dapo
+// 1 / globalTokens (global_tokens <= 0: the masked tokens); 0 where the divisor is 0.
+HP_HD double aggregation_weight(int agg, double n_b, double tokens, double non_empty, int64_t B, double max_len, double global_tokens) {
+  const double global = global_tokens > 0 ? global_tokens : tokens;
+  switch (agg) {
+    case 0: return n_b > 0 ? 1 / (n_b * non_empty) : 0;
+    case 1: return tokens > 0 ? 1 / tokens : 0;
+    case 2: return 1 / (B * max_len);
+    default: return global > 0 ? 1 / global : 0;
+  }
+}
+
 // One masked token's loss term and its parts, unweighted (tokenLoss in src/reference/grpo.ts).
 struct TokenTerm {
   double l;         // −min(ρA, clip(ρ)A) + β·k3

@@ -22,7 +22,6 @@
 namespace hp {
 
 enum AdvScale { ADV_GROUP = 0, ADV_BATCH = 1, ADV_NONE = 2 };
-enum Agg { AGG_GRPO = 0, AGG_BNPO = 1, AGG_DR_GRPO = 2, AGG_DAPO = 3 };
 
 // rewards [B] -> out [B], groups of G consecutive rewards; an all-equal group gets exactly 0
 static void grpo_advantages(const float* r, int64_t B, int64_t G, int scale, double eps, float* out) {
@@ -99,15 +98,7 @@ static void grpo_loss(const float* logp, const float* old_logp, const float* ref
     total += n[b];
     if (n[b] > 0) non_empty += 1;
   }
-  const double global = p.global_tokens > 0 ? p.global_tokens : total;
-  auto weight = [&](int64_t b) -> double {
-    switch (p.agg) {
-      case AGG_GRPO: return n[b] > 0 ? 1 / (n[b] * non_empty) : 0;
-      case AGG_BNPO: return total > 0 ? 1 / total : 0;
-      case AGG_DR_GRPO: return 1 / (B * p.max_len);
-      default: return global > 0 ? 1 / global : 0;
-    }
-  };
+  auto weight = [&](int64_t b) { return aggregation_weight(p.agg, n[b], total, non_empty, B, p.max_len, p.global_tokens); };
   std::vector<SeqSums> sums(B);
   thread_pool().parallel_for(0, B, std::max<int64_t>(1, 4096 / std::max<int64_t>(T, 1)), [&](int64_t b0, int64_t b1) {
     std::vector<double> row_grad(T);

@@ -93,15 +93,8 @@ __global__ void __launch_bounds__(THREADS) loss_seq_kernel(const float* __restri
                                                            float* __restrict__ dlogp, double* __restrict__ work) {
   __shared__ double red[THREADS];
   const int64_t b = blockIdx.x, row = b * T;
-  const double total = work[4], non_empty = work[5], n_b = work[6 + b];
-  const double global = p.global_tokens > 0 ? p.global_tokens : total;
-  double w;
-  switch (p.agg) {
-    case 0: w = n_b > 0 ? 1 / (n_b * non_empty) : 0; break;
-    case 1: w = total > 0 ? 1 / total : 0; break;
-    case 2: w = 1 / (B * p.max_len); break;
-    default: w = global > 0 ? 1 / global : 0;
-  }
+  const double n_b = work[6 + b];
+  const double w = aggregation_weight(p.agg, n_b, work[4], work[5], B, p.max_len, p.global_tokens);
   const double A = adv[b];
   double seq_log_ratio = 0;
   if (p.sequence_level && n_b > 0) {
@@ -175,22 +168,12 @@ static __global__ void loss_final_kernel(int64_t B, bool has_ref, double* __rest
 constexpr int FUSED_SUM_CTAS = 64;
 inline int64_t fused_work_doubles(int64_t B) { return 6 + B + 4 * FUSED_SUM_CTAS; }
 
-// work's counts (loss_count_kernel, loss_totals_kernel) -> w: f32 [B], aggregationWeights' rule
-// (src/reference/grpo.ts) in f64, rounded to f32 once. agg: 0 grpo, 1 bnpo, 2 dr_grpo, 3 dapo;
-// global_tokens <= 0: the mask's own count.
+// work's counts (loss_count_kernel, loss_totals_kernel) -> w: f32 [B], aggregation_weight
+// (common/grpo_rules.h) in f64, rounded to f32 once.
 static __global__ void __launch_bounds__(THREADS) fused_weights_kernel(int64_t B, int agg, double max_len, double global_tokens,
                                                                 const double* __restrict__ work, float* __restrict__ w) {
   for (int64_t b = (int64_t)blockIdx.x * THREADS + threadIdx.x; b < B; b += (int64_t)gridDim.x * THREADS) {
-    const double n = work[6 + b], tokens = work[4], non_empty = work[5];
-    const double g = global_tokens > 0 ? global_tokens : tokens;
-    double v;
-    switch (agg) {
-      case 0: v = n > 0 ? 1.0 / (n * non_empty) : 0.0; break;
-      case 1: v = tokens > 0 ? 1.0 / tokens : 0.0; break;
-      case 2: v = 1.0 / ((double)B * max_len); break;
-      default: v = g > 0 ? 1.0 / g : 0.0; break;
-    }
-    w[b] = (float)v;
+    w[b] = (float)aggregation_weight(agg, work[6 + b], work[4], work[5], B, max_len, global_tokens);
   }
 }
 
