@@ -2,8 +2,8 @@
 //   k1 = −d (dlogp 1); k2 = ½d² (dlogp −d); k3 = exp(d) − d − 1 (dlogp 1 − exp(d));
 //   k3_clamped: d clamped to [−20, 20], the result to [−10, 10], dlogp 0 where a clamp acts.
 // exp(d) − 1 and exp(d) − 1 − d lose their relative precision for small |d| in f32 (WGSL has no
-// expm1), so below |d| = 0.1 they come from their Taylor series (error < d⁷/5040): the functions
-// of logprob/kl_terms.wgsl, prepended.
+// expm1), so below |d| = 0.5 they come from their Taylor series: the functions of
+// logprob/kl_terms.wgsl, prepended.
 // Bindings: 0 params (uniform) {n}   1 logp   2 ref: array<f32>   3 kl   4 dlogp: array<f32>
 // Overrides: ESTIMATOR (0 k1, 1 k2, 2 k3, 3 k3_clamped), WG.
 // Dispatch: ceil(n / WG) workgroups, folded into x + y·num_workgroups.x past 65535.
