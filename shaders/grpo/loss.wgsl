@@ -97,14 +97,9 @@ fn main(@builtin(local_invocation_index) lid: u32) {
       var g_kl = 0.0;
       if (HAS_REF) {
         let d = ref_logp[i] - logp[i];
-        var k3 = exp(d) - 1.0 - d;
-        var em1 = exp(d) - 1.0;
-        if (abs(d) < 0.1) {
-          k3 = d * d * (0.5 + d * (1.0 / 6.0 + d * (1.0 / 24.0 + d * (1.0 / 120.0 + d * (1.0 / 720.0 + d / 5040.0)))));
-          em1 = d * (1.0 + d * (0.5 + d * (1.0 / 6.0 + d * (1.0 / 24.0 + d * (1.0 / 120.0 + d / 720.0)))));
-        }
+        let k3 = k3_of(d); // logprob/kl_terms.wgsl, prepended
         kl_sum = kl_sum + k3;
-        if (beta != 0.0) { l = l + beta * k3; g_kl = -beta * em1; }
+        if (beta != 0.0) { l = l + beta * k3; g_kl = -beta * expm1_f32(d); }
       }
       // loss += w·l, compensated
       let y = w * l - loss_c;

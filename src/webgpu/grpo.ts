@@ -53,7 +53,7 @@ export function createGrpoKernels(ctx: GrpoLaunchContext): GrpoKernels {
       const result = ctx.scratch('f32', [4]);
       const scratch = ctx.scratch('f32', [2 * B]);
       try {
-        const p = ctx.pipelines.get(['grpo/wg_sum.wgsl', 'grpo/loss.wgsl'], {
+        const p = ctx.pipelines.get(['grpo/wg_sum.wgsl', 'logprob/kl_terms.wgsl', 'grpo/loss.wgsl'], {
           HAS_REF: x.refLogp ? 1 : 0, MASK_U8: x.mask.dtype === 'u8' ? 1 : 0, SEQUENCE: prm.level === 'sequence' ? 1 : 0, AGG: AGG_CODE[prm.agg], WG: 256,
         });
         const b = (t: Tensor, what: string) => ctx.bind(t, `grpo.loss ${what}`);
