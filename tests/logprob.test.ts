@@ -407,18 +407,34 @@ for (const u of under) {
       });
     }
 
-    it('a NaN logit makes its row NaN, other rows stay right; an all −inf row gives lse −inf', async () => {
-      const [N, V] = [3, 3000];
-      const z = randomF32(N * V, rng(5));
-      z[2500] = NaN;
-      z.fill(-Infinity, 2 * V, 3 * V);
-      const y = new Int32Array([1, 2, 3]);
-      const want = await logprob.fromLogits(ref.tensor(z, [N, V]), ref.tensor(y, [N], 'i32'), { entropy: true });
-      const got = await logprob.fromLogits(await ref.tensor(z, [N, V]).to(name), await ref.tensor(y, [N], 'i32').to(name), { entropy: true });
-      expectClose(await read(got.lse), await read(want.lse), 1e-6, 1e-6, 'lse');
-      expectClose(await read(got.logp), await read(want.logp), 1e-6, 1e-6, 'logp');
-      expectClose(await read(got.entropy!), await read(want.entropy!), 1e-4, 1e-4, 'entropy');
-    });
+    // The native kernels find a row's max over the raw logits with NaNs passed over and detect NaN from
+    // the sum afterwards (a chunk of only −inf and NaN by a separate scan): each row below takes one
+    // of those paths, in f32 and bf16 (V = 3000: one full 2048-entry chunk and one of 952, whose last 8
+    // entries fall outside the 16-wide vector loop).
+    for (const dt of ['f32', 'bf16'] as const) {
+      it(`non-finite logits (${dt}): NaN anywhere makes its row NaN, +inf too, an all −inf row gives lse −inf, other rows stay right`, async () => {
+        const [N, V] = [8, 3000];
+        const z = randomF32(N * V, rng(5));
+        z[2500] = NaN; // row 0: in a vector block
+        z[2 * V - 3] = NaN; // row 1: in the scalar tail of the last chunk
+        z.fill(-Infinity, 2 * V, 3 * V); // row 2: all −inf
+        z[3 * V + 1000] = Infinity; // row 3: +inf
+        z.fill(-Infinity, 4 * V, 4 * V + 2048); // row 4: first chunk −inf but for one NaN, the rest finite
+        z[4 * V + 100] = NaN;
+        z.fill(-Infinity, 5 * V, 5 * V + 2048); // row 5: first chunk all −inf, the rest finite
+        z[6 * V] = NaN; // row 6: NaN as the very first entry
+        const y = new Int32Array([1, 2, 3, 4, 2100, 2999, 5, 6]);
+        const zr = dt === 'bf16' ? ref.tensor(toBf16(z), [N, V], 'bf16') : ref.tensor(z, [N, V]);
+        const yr = ref.tensor(y, [N], 'i32');
+        const want = await logprob.fromLogits(zr, yr, { entropy: true });
+        const got = await logprob.fromLogits(await zr.to(name), await yr.to(name), { entropy: true });
+        const wl = await read(want.lse);
+        expect([0, 1, 3, 4, 6].every((i) => Number.isNaN(wl[i]!)) && wl[2] === -Infinity && Number.isFinite(wl[5]!), 'the reference itself').toBe(true);
+        expectClose(await read(got.lse), wl, 1e-6, 1e-6, 'lse');
+        expectClose(await read(got.logp), await read(want.logp), 1e-6, 1e-6, 'logp');
+        expectClose(await read(got.entropy!), await read(want.entropy!), 1e-4, 1e-4, 'entropy');
+      });
+    }
 
     it('kl: every estimator, clamp regions included', async () => {
       const r = rng(freshSeed());
