@@ -321,15 +321,17 @@ describe('trainer (cpu)', () => {
     }
   }, 60_000);
 
-  onCpu('a tiny seeded GRPO run raises the mean reward; the same run with zeroed advantages does not', async () => {
+  onCpu('tiny seeded GRPO runs raise the mean reward; the same runs with zeroed advantages do not', async () => {
     // 1-digit addition after a warm start too short to fix the format: GRPO raises the format rate
-    // (0.1 each) and then accuracy. Measured, first-20 → last-20 mean reward of 100 steps (64
-    // completions a step; the standard error of such a difference is about 0.01): seeds 5, 6, 7 gain
-    // +0.12, +0.08, +0.12; with zeroed advantages +0.004, −0.004, −0.004 (β = 0: no gradient at all,
-    // only the gate biases still move).
-    const run = async (zero: boolean) => {
+    // (0.1 each) and then accuracy. One run is chaotic: the last bit of an exp changes its trajectory,
+    // and single seeds have gained from +0.01 to +0.16 (first-20 → last-20 mean reward of 100 steps, 64
+    // completions a step; the standard error of one such difference is about 0.01). So the claim is
+    // made on the mean over five seeds. Measured (2026-11-22): seeds 5–9 gain +0.05, +0.16, +0.01,
+    // +0.09, +0.11 (mean +0.085); with zeroed advantages +0.002, −0.003, −0.004, −0.005, −0.012 (β = 0:
+    // no gradient at all, only the gate biases still move).
+    const run = async (seed: number, zero: boolean) => {
       const c = tinyRun((c) => {
-        c.seed = 5;
+        c.seed = seed;
         c.sft = { steps: 80, batch: 32, lr: 3e-3 };
         c.grpo = { ...c.grpo, steps: 100, prompts: 8, group: 8, lr: 3e-3, beta: 0, zeroAdvantages: zero };
         c.checkpointEvery = 0;
@@ -337,15 +339,21 @@ describe('trainer (cpu)', () => {
       const r = await runTraining({ config: c, backend: cpu!, outDir: tmp(), report: false });
       const rewards = r.metrics.filter((m) => m.phase === 'grpo').map((m) => Number(m.reward));
       const mean = (xs: number[]) => xs.reduce((a, x) => a + x, 0) / xs.length;
-      return { first: mean(rewards.slice(0, 20)), last: mean(rewards.slice(-20)) };
+      return mean(rewards.slice(-20)) - mean(rewards.slice(0, 20));
     };
-    const learn = await run(false);
-    const control = await run(true);
-    console.log(`GRPO mean reward, first 20 -> last 20 steps: ${learn.first.toFixed(3)} -> ${learn.last.toFixed(3)}; zeroed advantages: ${control.first.toFixed(3)} -> ${control.last.toFixed(3)}`);
-    expect(learn.last - learn.first).toBeGreaterThan(0.05);
-    expect(Math.abs(control.last - control.first)).toBeLessThan(0.03);
-    expect(learn.last - learn.first).toBeGreaterThan(control.last - control.first + 0.05);
-  }, 180_000);
+    const seeds = [5, 6, 7, 8, 9];
+    const learn: number[] = [], control: number[] = [];
+    for (const seed of seeds) {
+      learn.push(await run(seed, false));
+      control.push(await run(seed, true));
+    }
+    const mean = (xs: number[]) => xs.reduce((a, x) => a + x, 0) / xs.length;
+    const show = (xs: number[]) => xs.map((x) => x.toFixed(3)).join(', ');
+    console.log(`GRPO mean reward gain, first 20 -> last 20 steps, seeds ${seeds.join(', ')}: ${show(learn)} (mean ${mean(learn).toFixed(3)}); zeroed advantages: ${show(control)} (mean ${mean(control).toFixed(3)})`);
+    expect(mean(learn)).toBeGreaterThan(0.05);
+    expect(Math.abs(mean(control))).toBeLessThan(0.02);
+    expect(mean(learn)).toBeGreaterThan(mean(control) + 0.05);
+  }, 600_000);
 
   onCpu('a run stopped after a checkpoint and resumed gives the same metrics as a run straight through', async () => {
     const c = tinyRun((c) => (c.seed = 9));
