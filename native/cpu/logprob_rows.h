@@ -138,8 +138,13 @@ HP_AVX2 static ChunkStats chunk_stats_avx2(const In* z, int64_t n, float inv_t, 
   const __m256 it2 = _mm256_set1_ps(inv_t * LOG2E), m8 = _mm256_set1_ps(c.m * LOG2E);
   const __m256 floor8 = _mm256_set1_ps(EXP_FLOOR * LOG2E);
   __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps(), w0 = _mm256_setzero_ps(), w1 = _mm256_setzero_ps();
+  // the first sweep waits on memory and the second on arithmetic: while this chunk's second sweep runs
+  // from L1, fetch the next n logits (the rest of the row, or the next row: rows are contiguous; a
+  // prefetch past the end of the logits does not fault), so that the next first sweep finds them cached
+  const char* next = (const char*)(z + n);
   i = 0;
   for (; i + 16 <= n; i += 16) {
+    _mm_prefetch(next + i * (int64_t)sizeof(In), _MM_HINT_T0);
     __m256 a, b;
     load16_logits_unordered(z + i, a, b);
     const __m256 d0 = _mm256_max_ps(floor8, _mm256_fmsub_ps(a, it2, m8));
