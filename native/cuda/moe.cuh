@@ -93,6 +93,36 @@ __device__ __forceinline__ int64_t warp_sum_i64(int64_t v) {
   return v;
 }
 
+// Inclusive prefix sum of v in thread order over a CTA of exactly 1024 threads (32 warps: warp
+// shuffles, then the warps' sums in shared `wsum` [32]); `total` gets the CTA's sum. Every thread calls
+// it; it ends with a __syncthreads, so wsum may be reused at once. Used by align_scan_kernel and
+// moe_dispatch.cuh's recv_scan_kernel.
+__device__ __forceinline__ int64_t cta1024_inclusive_scan(int64_t v, int64_t* wsum, int64_t& total) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  int64_t x = v;
+#pragma unroll
+  for (int o = 1; o < 32; o <<= 1) {
+    const int64_t y = __shfl_up_sync(FULL, x, o);
+    if (lane >= o) x += y;
+  }
+  if (lane == 31) wsum[warp] = x;
+  __syncthreads();
+  if (warp == 0) {
+    int64_t s = wsum[lane];
+#pragma unroll
+    for (int o = 1; o < 32; o <<= 1) {
+      const int64_t y = __shfl_up_sync(FULL, s, o);
+      if (lane >= o) s += y;
+    }
+    wsum[lane] = s;  // inclusive over warps
+  }
+  __syncthreads();
+  const int64_t incl = x + (warp > 0 ? wsum[warp - 1] : 0);
+  total = wsum[31];
+  __syncthreads();
+  return incl;
+}
+
 // ---------------------------------------------------------------- route
 
 struct RouteParams {
@@ -478,29 +508,10 @@ static __global__ void __launch_bounds__(1024) align_scan_kernel(int E, int bs, 
       counts[e] = (int32_t)kept;
       padded = (kept + bs - 1) / bs * bs;
     }
-    // inclusive scan of padded over the CTA (warp shuffles, then the warps' sums)
-    int64_t x = padded;
-#pragma unroll
-    for (int o = 1; o < 32; o <<= 1) {
-      const int64_t y = __shfl_up_sync(FULL, x, o);
-      if (lane >= o) x += y;
-    }
-    if (lane == 31) wsum[warp] = x;
-    __syncthreads();
-    if (warp == 0) {
-      int64_t s = wsum[lane];
-#pragma unroll
-      for (int o = 1; o < 32; o <<= 1) {
-        const int64_t y = __shfl_up_sync(FULL, s, o);
-        if (lane >= o) s += y;
-      }
-      wsum[lane] = s;  // inclusive over warps
-    }
-    __syncthreads();
-    const int64_t incl = x + (warp > 0 ? wsum[warp - 1] : 0);
+    int64_t total;
+    const int64_t incl = cta1024_inclusive_scan(padded, wsum, total);
     if (e < E) w.start[e] = (int32_t)(carry + incl - padded);
-    carry += wsum[31];
-    __syncthreads();
+    carry += total;
   }
   dropped = warp_sum_i64(dropped);
   if (lane == 0) wsum[warp] = dropped;

@@ -327,7 +327,6 @@ __global__ void __launch_bounds__(EP_THREADS) pack_fp8_kernel(const In* __restri
 static __global__ void __launch_bounds__(1024) recv_scan_kernel(const int32_t* __restrict__ tables, int R, int E, int rank, int bs,
                                                                 int32_t* __restrict__ base, int32_t* __restrict__ counts, int32_t* __restrict__ work) {
   __shared__ int64_t wsum[32];
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int per = E / R, W = R + E + 1;
   int64_t carry = 0;
   for (int l0 = 0; l0 < per; l0 += 1024) {
@@ -342,32 +341,14 @@ static __global__ void __launch_bounds__(1024) recv_scan_kernel(const int32_t* _
       counts[l] = c;
       padded = ((int64_t)c + bs - 1) / bs * bs;
     }
-    int64_t x = padded;
-#pragma unroll
-    for (int o = 1; o < 32; o <<= 1) {
-      const int64_t y = __shfl_up_sync(FULL, x, o);
-      if (lane >= o) x += y;
-    }
-    if (lane == 31) wsum[warp] = x;
-    __syncthreads();
-    if (warp == 0) {
-      int64_t s = wsum[lane];
-#pragma unroll
-      for (int o = 1; o < 32; o <<= 1) {
-        const int64_t y = __shfl_up_sync(FULL, s, o);
-        if (lane >= o) s += y;
-      }
-      wsum[lane] = s;
-    }
-    __syncthreads();
-    const int64_t incl = x + (warp > 0 ? wsum[warp - 1] : 0);
+    int64_t total;
+    const int64_t incl = cta1024_inclusive_scan(padded, wsum, total);
     if (l < per) {
       const int32_t st = (int32_t)(carry + incl - padded);
       work[l] = st;
       for (int s = 0; s < R; s++) base[s * per + l] += st;
     }
-    carry += wsum[31];
-    __syncthreads();
+    carry += total;
   }
   if (threadIdx.x == 0) {
     int32_t n = 0;
