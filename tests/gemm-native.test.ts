@@ -391,6 +391,36 @@ describe.skipIf(!loaded)('cpu GEMM entry points (addon, direct)', () => {
       }
     });
 
+    it('matmul over subnormal operands (a softmax gradient\'s far tail): flushed to zero, each result within K·2⁻¹²⁶·max|b| of the exact sum', async () => {
+      // the cpu GEMM runs with FTZ/DAZ (common/simd.h FlushDenormals): on Intel cores every subnormal
+      // operand costs a microcode assist, and such gradients ran 15× slower
+      const [M, N, K] = [37, 45, 300];
+      for (const transA of [false, true]) {
+        const a = values(M * K, r);
+        for (let i = 0; i < a.length; i++) if (r() < 0.5) a[i] = (r() - 0.5) * 2 ** -130; // subnormal f32 (or 0)
+        const b = values(K * N, r);
+        let bMax = 0;
+        for (const x of b) bMax = Math.max(bMax, Math.abs(x));
+        const d = new Float64Array(M * N), bound = new Float64Array(M * N);
+        for (let i = 0; i < M; i++) {
+          for (let j = 0; j < N; j++) {
+            let sum = 0, abs = 0;
+            for (let k = 0; k < K; k++) {
+              const x = (transA ? a[k * M + i]! : a[i * K + k]!) * b[j * K + k]!;
+              sum += x;
+              abs += Math.abs(x);
+            }
+            d[i * N + j] = sum;
+            bound[i * N + j] = abs + (K * bMax * 2 ** -126) / TOL;
+          }
+        }
+        const out = poisoned(M * N, false);
+        await addon.cpuMatmul(a, b, M, N, K, transA, true, null, out);
+        const i = firstOff(out, d, bound);
+        expect(i, `seed ${seed}, transA ${transA}: element ${i} = ${out[i]}, expected ${d[i]}`).toBe(-1);
+      }
+    });
+
     it('transpose: 1-, 2- and 4-byte elements, ragged shapes, bit-exact', async () => {
       for (const [R, C] of [[1, 1], [1, 100], [100, 1], [37, 53], [64, 32], [70, 333]]) {
         for (const make of [(n: number) => new Uint8Array(n), (n: number) => new Uint16Array(n), (n: number) => new Float32Array(n), (n: number) => new Int32Array(n)]) {
