@@ -1,7 +1,9 @@
 // SIMD choice for the CPU kernels, shared by every native/cpu/*.cc: AVX2/FMA functions are compiled
 // per function (HP_AVX2 = target("avx2,fma")) and taken at run time when the CPU has both, so the
 // addon runs on any x86-64 (and builds elsewhere with the scalar paths only).
-// HOTPATHS_SIMD=scalar forces the scalar paths (CI runs the fp8 tests that way too).
+// HOTPATHS_SIMD=scalar forces the scalar paths (CI runs the fp8 tests that way too). The log-prob
+// forward also has AVX-512 (HP_AVX512, cpu_use_avx512()); HOTPATHS_SIMD=avx2 stops at AVX2, so that
+// CI covers that path on AVX-512 machines too.
 #pragma once
 
 #include <stdlib.h>
@@ -11,6 +13,7 @@
 #define HP_X86 1
 #include <immintrin.h>
 #define HP_AVX2 __attribute__((target("avx2,fma")))
+#define HP_AVX512 __attribute__((target("avx512f,avx2,fma")))
 #else
 #define HP_X86 0
 #endif
@@ -25,6 +28,21 @@ inline bool cpu_use_avx2() {
     if (force != nullptr && strcmp(force, "scalar") == 0) return false;
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+    return false;
+#endif
+  }();
+  return use;
+}
+
+// Whether the AVX-512 paths run here (AVX-512F with AVX2/FMA, and HOTPATHS_SIMD not scalar or avx2).
+inline bool cpu_use_avx512() {
+  static const bool use = [] {
+#if HP_X86
+    const char* force = getenv("HOTPATHS_SIMD");
+    if (force != nullptr && (strcmp(force, "scalar") == 0 || strcmp(force, "avx2") == 0)) return false;
+    __builtin_cpu_init();
+    return cpu_use_avx2() && __builtin_cpu_supports("avx512f");
 #else
     return false;
 #endif

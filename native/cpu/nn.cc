@@ -26,7 +26,7 @@
 
 #include "common/check.h"
 #include "common/entry_points.h"
-#include "common/exp_avx2.h"
+#include "common/exp_simd.h"
 #include "common/promise_worker.h"
 #include "common/simd.h"
 #include "common/threadpool.h"

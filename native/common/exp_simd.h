@@ -1,5 +1,6 @@
 // 2^x on 8 f32 lanes (AVX2/FMA) for the CPU kernels that need many exponentials: native/cpu/logprob.cc
-// (softmax over the vocabulary) and native/cpu/nn.cc (attention's softmax, SwiGLU's sigmoid). Working
+// (softmax over the vocabulary) and native/cpu/nn.cc (attention's softmax, SwiGLU's sigmoid); and on
+// 16 lanes (AVX-512F) for the log-prob forward's sweep. Working
 // in base 2 saves the Cody–Waite reduction: callers fold log2(e) into a scale they multiply by anyway.
 #pragma once
 
@@ -50,6 +51,28 @@ HP_AVX2 static inline __m256 exp2_8_nonpositive(__m256 d) {
   const __m256 p = exp2_poly8(r);
   return _mm256_mul_ps(p, _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_castps_si256(t), 23)));
 }
+
+#pragma GCC diagnostic push  // GCC 12's false "uninitialized" on AVX-512 intrinsics: see cpu/logprob_rows.h
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+// 2^r for |r| ≤ ½ on 16 lanes: exp2_poly8's polynomial.
+HP_AVX512 static inline __m512 exp2_poly16(__m512 r) {
+  __m512 p = _mm512_set1_ps(1.3264730e-3f);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(9.6715130e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.5507336e-2f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(2.4022242e-1f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(6.9314700e-1f));
+  return _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+}
+
+// exp2_8_nonpositive on 16 lanes, d in [−126, 127]: n = round(d), 2^(d − n) by the polynomial, and
+// vscalefps multiplies by 2^n in one instruction. A NaN d gives NaN.
+HP_AVX512 static inline __m512 exp2_16_nonpositive(__m512 d) {
+  const __m512 n = _mm512_roundscale_ps(d, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  return _mm512_scalef_ps(exp2_poly16(_mm512_sub_ps(d, n)), n);
+}
+
+#pragma GCC diagnostic pop
 
 #endif
 
