@@ -18,12 +18,21 @@ export interface BackendUnderTest {
 
 /**
  * The non-reference backends, each with the reason it skips. On CI, HOTPATHS_REQUIRE lists backends
- * that must run (cpu, webgpu): one missing there fails instead of skipping.
+ * that must run (cpu, webgpu): one missing there fails instead of skipping. HOTPATHS_ONLY, when set,
+ * lists the only backends to test (CI's reruns of the cpu kernels on their AVX2 and scalar paths);
+ * the others skip, saying so.
  */
 export async function backendsUnderTest(): Promise<BackendUnderTest[]> {
   const required = (process.env.HOTPATHS_REQUIRE ?? '').split(',').filter(Boolean);
+  const only = (process.env.HOTPATHS_ONLY ?? '').split(',').filter(Boolean);
   const out: BackendUnderTest[] = [];
   for (const name of ['cpu', 'webgpu', 'cuda'] as const) {
+    if (only.length > 0 && !only.includes(name)) {
+      const reason = `not in HOTPATHS_ONLY=${only.join(',')}`;
+      console.warn(`[skip] ${name}: ${reason}`);
+      out.push({ name, skip: reason });
+      continue;
+    }
     const p = await probeBackend(name);
     if (p.ok) out.push({ name, backend: await getBackend(name) });
     else if (required.includes(name)) throw new Error(`backend ${name} is required here (HOTPATHS_REQUIRE) but cannot run: ${p.reason}`);
