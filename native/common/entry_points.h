@@ -152,7 +152,7 @@ Napi::Value NcclSideRead(const Napi::CallbackInfo& info);
 Napi::Value NcclSideReadStart(const Napi::CallbackInfo& info);
 Napi::Value NcclSideReadFinish(const Napi::CallbackInfo& info);
 
-// native/cpu/fp8.cc: which CPU kernels this machine runs ("avx2+fma" or "scalar")
+// native/cpu/fp8.cc: which CPU kernels this machine runs ("avx2+fma+avx512f", "avx2+fma" or "scalar")
 const char* cpu_simd_name();
 
 }  // namespace hp

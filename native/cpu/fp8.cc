@@ -27,7 +27,8 @@ namespace hp {
 
 static const bool g_use_avx2 = cpu_use_avx2();
 
-const char* cpu_simd_name() { return g_use_avx2 ? "avx2+fma" : "scalar"; }
+// "avx2+fma+avx512f" where the log-prob forward also takes its AVX-512 sweep (common/simd.h)
+const char* cpu_simd_name() { return cpu_use_avx512() ? "avx2+fma+avx512f" : g_use_avx2 ? "avx2+fma" : "scalar"; }
 
 // ---------------------------------------------------------------- shared pieces
 
