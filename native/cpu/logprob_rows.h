@@ -74,6 +74,33 @@ static void chunk_backward_scalar(const In* z, int64_t n, float inv_t, float lse
   }
 }
 
+// The scalar ends the SIMD chunk kernels share. chunk_max_finish: the max over the entries [i, n) left
+// after the vector sweep and `zmax`, the vector part's max (NaNs passed over), sets c.m = max·inv_t;
+// true when that is −inf (the chunk holds only −inf and NaN: c.nan then comes from a scan, and the
+// chunk is done).
+template <typename In>
+static inline bool chunk_max_finish(const In* z, int64_t i, int64_t n, float zmax, float inv_t, ChunkStats& c) {
+  for (; i < n; i++) zmax = std::max(load_logit(z, i), zmax);  // std::max(a, b) returns a when b is NaN
+  c.m = zmax * inv_t;
+  if (c.m != -std::numeric_limits<float>::infinity()) return false;
+  for (i = 0; i < n; i++) c.nan |= std::isnan(load_logit(z, i));
+  return true;
+}
+// chunk_sum_finish: adds the entries [i, n) to the vector part's sums s and w (relative to c.m), then
+// sets c's sums and its NaN flag (a NaN logit makes the sum NaN).
+template <typename In>
+static inline void chunk_sum_finish(const In* z, int64_t i, int64_t n, float inv_t, double s, double w, ChunkStats& c) {
+  for (; i < n; i++) {
+    const float d = std::max(load_logit(z, i) * inv_t - c.m, EXP_FLOOR);  // std::max keeps a NaN first operand
+    const float e = std::exp(d);
+    s += e;
+    w += (double)e * d;
+  }
+  c.nan = std::isnan(s);
+  c.s = s;
+  c.w = w;
+}
+
 // ---------------------------------------------------------------- AVX2 chunk kernels
 #if HP_X86
 
@@ -128,13 +155,7 @@ HP_AVX2 static ChunkStats chunk_stats_avx2(const In* z, int64_t n, float inv_t, 
     mx0 = _mm256_max_ps(a, mx0);
     mx1 = _mm256_max_ps(b, mx1);
   }
-  float zmax = hmax8(_mm256_max_ps(mx0, mx1));
-  for (; i < n; i++) zmax = std::max(load_logit(z, i), zmax);  // std::max(a, b) returns a when b is NaN
-  c.m = zmax * inv_t;
-  if (c.m == -std::numeric_limits<float>::infinity()) {
-    for (i = 0; i < n; i++) c.nan |= std::isnan(load_logit(z, i));
-    return c;
-  }
+  if (chunk_max_finish(z, i, n, hmax8(_mm256_max_ps(mx0, mx1)), inv_t, c)) return c;
   // in base 2: d2 = (x − m)·log2 e = z·(inv_t·log2 e) − m·log2 e, one FMA; exp(x − m) = 2^d2
   const __m256 it2 = _mm256_set1_ps(inv_t * LOG2E), m8 = _mm256_set1_ps(c.m * LOG2E);
   const __m256 floor8 = _mm256_set1_ps(EXP_FLOOR * LOG2E);
@@ -159,16 +180,7 @@ HP_AVX2 static ChunkStats chunk_stats_avx2(const In* z, int64_t n, float inv_t, 
       w1 = _mm256_fmadd_ps(e1, d1, w1);
     }
   }
-  double s = hsum8(_mm256_add_ps(s0, s1)), w = hsum8(_mm256_add_ps(w0, w1)) * LN2;
-  for (; i < n; i++) {
-    const float d = std::max(load_logit(z, i) * inv_t - c.m, EXP_FLOOR);  // std::max keeps a NaN first operand
-    const float e = std::exp(d);
-    s += e;
-    w += (double)e * d;
-  }
-  c.nan = std::isnan(s);
-  c.s = s;
-  c.w = w;
+  chunk_sum_finish(z, i, n, inv_t, hsum8(_mm256_add_ps(s0, s1)), hsum8(_mm256_add_ps(w0, w1)) * LN2, c);
   return c;
 }
 
@@ -207,13 +219,7 @@ HP_AVX512 static ChunkStats chunk_stats_avx512(const In* z, int64_t n, float inv
     mx0 = _mm512_max_ps(a, mx0);  // NaN passed over, as in chunk_stats_avx2
     mx1 = _mm512_max_ps(b, mx1);
   }
-  float zmax = _mm512_reduce_max_ps(_mm512_max_ps(mx0, mx1));
-  for (; i < n; i++) zmax = std::max(load_logit(z, i), zmax);
-  c.m = zmax * inv_t;
-  if (c.m == -std::numeric_limits<float>::infinity()) {
-    for (i = 0; i < n; i++) c.nan |= std::isnan(load_logit(z, i));
-    return c;
-  }
+  if (chunk_max_finish(z, i, n, _mm512_reduce_max_ps(_mm512_max_ps(mx0, mx1)), inv_t, c)) return c;
   const __m512 it2 = _mm512_set1_ps(inv_t * LOG2E), m16 = _mm512_set1_ps(c.m * LOG2E);
   const __m512 floor16 = _mm512_set1_ps(EXP_FLOOR * LOG2E);
   __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps(), w0 = _mm512_setzero_ps(), w1 = _mm512_setzero_ps();
@@ -235,16 +241,7 @@ HP_AVX512 static ChunkStats chunk_stats_avx512(const In* z, int64_t n, float inv
       w1 = _mm512_fmadd_ps(e1, d1, w1);
     }
   }
-  double s = hsum16(_mm512_add_ps(s0, s1)), w = hsum16(_mm512_add_ps(w0, w1)) * LN2;
-  for (; i < n; i++) {
-    const float d = std::max(load_logit(z, i) * inv_t - c.m, EXP_FLOOR);
-    const float e = std::exp(d);
-    s += e;
-    w += (double)e * d;
-  }
-  c.nan = std::isnan(s);
-  c.s = s;
-  c.w = w;
+  chunk_sum_finish(z, i, n, inv_t, hsum16(_mm512_add_ps(s0, s1)), hsum16(_mm512_add_ps(w0, w1)) * LN2, c);
   return c;
 }
 
