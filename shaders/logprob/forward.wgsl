@@ -61,9 +61,11 @@ fn add_word(st: ptr<function, Online>, word: u32, wi: u32, e0: u32, e1: u32, inv
     online_add(st, word, invT);
     return;
   }
+  // an entry outside the row becomes −inf, which online_add skips: the word is used unconditionally, so
+  // the compiler keeps its load where it is written instead of sinking it under a branch
   let lo = 2u * wi;
-  if (lo >= e0 && lo < e1) { online_add(st, (word & 0xffffu) << 16u, invT); }
-  if (lo + 1u >= e0 && lo + 1u < e1) { online_add(st, word & 0xffff0000u, invT); }
+  online_add(st, select(F32_NEG_INF, (word & 0xffffu) << 16u, lo >= e0 && lo < e1), invT);
+  online_add(st, select(F32_NEG_INF, word & 0xffff0000u, lo + 1u >= e0 && lo + 1u < e1), invT);
 }
 
 @compute @workgroup_size(WG)
