@@ -3,8 +3,9 @@
 // Σ exp(x − max)·(x − max)) over its share of x = z/T — one exp per entry, one pass over the row —
 // then the workgroup merges the WG states in a tree. The target's entry is read once by invocation 0.
 // Loads: the row's u32 words w ≡ lid (mod WG), four independent loads in flight per invocation (one
-// at a time left too few bytes in flight to cover memory latency: 7–15% of copy on an H100); a bf16
-// word's two entries both count when they lie in the row (a row may start or end mid-word).
+// at a time left too few bytes in flight to cover memory latency: 7–15% of copy on an H100), their
+// entries added max first (add4); a bf16 word's two entries both count when they lie in the row (a
+// row may start or end mid-word).
 // Rows: a NaN or +inf logit makes the row NaN; −inf logits add nothing (an all −inf row has lse −inf,
 // logp and entropy NaN); a target outside [0, V) gives logp NaN.
 // Bindings: 0 params (uniform) {N, V, invT (f32 bits)}
@@ -34,38 +35,43 @@ var<workgroup> sh_flags: array<u32, 256>; // bit 0: has a finite entry, bit 1: N
 // bad: a NaN or +inf entry was seen.
 struct Online { m: f32, s: f32, w: f32, has: bool, bad: bool }
 
-// Adds the entry whose f32 bit pattern is u (x = u · invT).
-fn online_add(st: ptr<function, Online>, u: u32, invT: f32) {
-  if (u == F32_NEG_INF) { return; }
-  if (lp_is_nan(u) || u == F32_POS_INF) { (*st).bad = true; return; }
-  let x = bitcast<f32>(u) * invT;
+// Adds four entries, given as f32 bit patterns (x = u · invT): −inf adds nothing, NaN or +inf marks
+// the state bad. Max first: the block's max, one rescale when it passes the running max, then four
+// exps with no branch between them. Every bit pattern is used before the first branch, so the loads
+// that produced them are all in flight together.
+fn add4(st: ptr<function, Online>, u: vec4<u32>, invT: f32) {
+  let special = (u & vec4<u32>(0x7fffffffu)) >= vec4<u32>(F32_POS_INF); // NaN or ±inf, from the bits
+  let fin = !special;
+  let bad = special & (u != vec4<u32>(F32_NEG_INF));
+  let x = bitcast<vec4<f32>>(select(vec4<u32>(0u), u, fin)) * invT;
+  if (any(bad)) { (*st).bad = true; }
+  if (!any(fin)) { return; }
+  let xm = select(vec4<f32>(-3.0e38), x, fin);
+  let mb = max(max(xm.x, xm.y), max(xm.z, xm.w));
   if (!(*st).has) {
-    (*st).m = x; (*st).s = 1.0; (*st).w = 0.0; (*st).has = true;
-  } else if (x > (*st).m) {
-    // the new entry becomes the max: rescale the old sums by a = exp(m − x)
-    let a = exp((*st).m - x);
-    (*st).w = a * ((*st).w + ((*st).m - x) * (*st).s);
-    (*st).s = a * (*st).s + 1.0;
-    (*st).m = x;
-  } else {
-    let d = x - (*st).m;
-    let e = exp(d);
-    (*st).s = (*st).s + e;
-    (*st).w = (*st).w + e * d;
+    (*st).m = mb; (*st).s = 0.0; (*st).w = 0.0; (*st).has = true;
+  } else if (mb > (*st).m) {
+    // the block's max becomes the running max: rescale the old sums by a = exp(m − mb)
+    let a = exp((*st).m - mb);
+    (*st).w = a * ((*st).w + ((*st).m - mb) * (*st).s);
+    (*st).s = a * (*st).s;
+    (*st).m = mb;
   }
+  let d = select(vec4<f32>(0.0), x - vec4<f32>((*st).m), fin);
+  let e = select(vec4<f32>(0.0), exp(d), fin);
+  (*st).s = (*st).s + (e.x + e.y + e.z + e.w);
+  (*st).w = (*st).w + dot(e, d);
 }
 
-// Adds the entries of u32 word `wi` that lie in the row [e0, e1) (flat element indices).
-fn add_word(st: ptr<function, Online>, word: u32, wi: u32, e0: u32, e1: u32, invT: f32) {
-  if (!BF16) {
-    online_add(st, word, invT);
-    return;
-  }
-  // an entry outside the row becomes −inf, which online_add skips: the word is used unconditionally, so
-  // the compiler keeps its load where it is written instead of sinking it under a branch
-  let lo = 2u * wi;
-  online_add(st, select(F32_NEG_INF, (word & 0xffffu) << 16u, lo >= e0 && lo < e1), invT);
-  online_add(st, select(F32_NEG_INF, word & 0xffff0000u, lo + 1u >= e0 && lo + 1u < e1), invT);
+// The entries of bf16 words q (word indices wi) as f32 bit patterns: the low halves (entries 2·wi) and
+// the high halves (2·wi + 1); an entry outside the row [e0, e1) becomes −inf, which add4 skips.
+fn bf16_lo(q: vec4<u32>, wi: vec4<u32>, e0: u32, e1: u32) -> vec4<u32> {
+  let e = 2u * wi;
+  return select(vec4<u32>(F32_NEG_INF), (q & vec4<u32>(0xffffu)) << vec4<u32>(16u), (e >= vec4<u32>(e0)) & (e < vec4<u32>(e1)));
+}
+fn bf16_hi(q: vec4<u32>, wi: vec4<u32>, e0: u32, e1: u32) -> vec4<u32> {
+  let e = 2u * wi + vec4<u32>(1u);
+  return select(vec4<u32>(F32_NEG_INF), q & vec4<u32>(0xffff0000u), (e >= vec4<u32>(e0)) & (e < vec4<u32>(e1)));
 }
 
 @compute @workgroup_size(WG)
@@ -76,6 +82,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   let V = params.V;
   let invT = bitcast<f32>(params.invT);
   let base = t * V;
+  let e0 = base;
+  let e1 = base + V;
   // the row's words [w0, w1): entries [base, base + V), two to a word for bf16
   let w0 = select(base, base >> 1u, BF16);
   let w1 = select(base + V, (base + V + 1u) >> 1u, BF16);
@@ -83,18 +91,26 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   var wi = w0 + lid;
   loop {
     if (wi + 3u * WG >= w1) { break; }
-    let a = logits[wi];
-    let b = logits[wi + WG];
-    let c = logits[wi + 2u * WG];
-    let d = logits[wi + 3u * WG];
-    add_word(&st, a, wi, base, base + V, invT);
-    add_word(&st, b, wi + WG, base, base + V, invT);
-    add_word(&st, c, wi + 2u * WG, base, base + V, invT);
-    add_word(&st, d, wi + 3u * WG, base, base + V, invT);
+    let q = vec4<u32>(logits[wi], logits[wi + WG], logits[wi + 2u * WG], logits[wi + 3u * WG]);
+    if (BF16) {
+      let ws = vec4<u32>(wi, wi + WG, wi + 2u * WG, wi + 3u * WG);
+      add4(&st, bf16_lo(q, ws, e0, e1), invT);
+      add4(&st, bf16_hi(q, ws, e0, e1), invT);
+    } else {
+      add4(&st, q, invT);
+    }
     wi = wi + 4u * WG;
   }
   for (; wi < w1; wi = wi + WG) {
-    add_word(&st, logits[wi], wi, base, base + V, invT);
+    let q = vec4<u32>(logits[wi], F32_NEG_INF, F32_NEG_INF, F32_NEG_INF);
+    if (BF16) {
+      // lanes 1–3 are not words of the row: word w1's entries lie past e1, so they become −inf
+      let ws = vec4<u32>(wi, w1, w1, w1);
+      add4(&st, bf16_lo(q, ws, e0, e1), invT);
+      add4(&st, bf16_hi(q, ws, e0, e1), invT);
+    } else {
+      add4(&st, q, invT);
+    }
   }
   let m = st.m;
   let s = st.s;

@@ -336,9 +336,11 @@ async function fusedFromHiddenSinglePass(
   // so that the call reads back nothing else but the stats, once, at the end (each read is a round
   // trip that leaves the GPU idle). Otherwise the per-token inputs are read once and uploaded chunk
   // by chunk, and logp goes back through the host.
-  const m = (await x.mask.read()) as Float32Array | Uint8Array;
+  // both reads in flight together: on GPU backends each is a round trip that leaves the device idle
+  const [mRead, advRead] = await Promise.all([x.mask.read(), x.advantages.read()]);
+  const m = mRead as Float32Array | Uint8Array;
   const { totalTokens, weights } = aggregationWeights(m, B, T, params);
-  const advHost = (await x.advantages.read()) as Float32Array;
+  const advHost = advRead as Float32Array;
   const views = host || rows % 64 === 0;
   const maskViews = host || rows % 256 === 0 || x.mask.dtype !== 'u8';
   const small = async (t: Tensor) => (await t.read()) as Float32Array | Int32Array | Uint8Array;
