@@ -1,7 +1,7 @@
-// 2^x on 8 f32 lanes (AVX2/FMA) for the CPU kernels that need many exponentials: native/cpu/logprob.cc
+// 2^x on 8 f32 lanes (AVX2/FMA) for the CPU kernels that need many exponentials: native/cpu/logprob_rows.h
 // (softmax over the vocabulary) and native/cpu/nn.cc (attention's softmax, SwiGLU's sigmoid); and on
-// 16 lanes (AVX-512F) for the log-prob forward's sweep. Working
-// in base 2 saves the Cody–Waite reduction: callers fold log2(e) into a scale they multiply by anyway.
+// 16 lanes (AVX-512F) for the log-prob forward's sweep. Working in base 2 saves the Cody–Waite
+// reduction: callers fold log2(e) into a scale they multiply by anyway.
 #pragma once
 
 #include "common/simd.h"
@@ -10,21 +10,20 @@ namespace hp {
 
 #if HP_X86
 
-// 2^r for |r| ≤ ½: a degree-5 polynomial with constant term 1, its other coefficients fitted for the
-// least maximum relative error on [−½, ½] (9e-8 in exact arithmetic, 1.6e-7 evaluated in f32 by
-// Horner with FMA: about one ulp).
+// 2^r for |r| ≤ ½: a degree-5 polynomial with constant term 1, its other coefficients (highest degree
+// first) fitted for the least maximum relative error on [−½, ½] (9e-8 in exact arithmetic, 1.6e-7
+// evaluated in f32 by Horner with FMA: about one ulp). One table for the 8- and 16-lane forms.
+static constexpr float EXP2_POLY[6] = {1.3264730e-3f, 9.6715130e-3f, 5.5507336e-2f, 2.4022242e-1f, 6.9314700e-1f, 1.0f};
+
 HP_AVX2 static inline __m256 exp2_poly8(__m256 r) {
-  __m256 p = _mm256_set1_ps(1.3264730e-3f);
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(9.6715130e-3f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.5507336e-2f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(2.4022242e-1f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(6.9314700e-1f));
-  return _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+  __m256 p = _mm256_set1_ps(EXP2_POLY[0]);
+  for (int i = 1; i < 6; i++) p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(EXP2_POLY[i]));
+  return p;
 }
 
 // 2^d for d in [−150, 127], 8 lanes: d = n + r with n = round(d) and |r| ≤ ½, 2^r by exp2_poly8
-// (relative error ≤ 1.6e-7), 2^n built in the exponent field in two halves so that n below −126 gives the subnormal (or 0 from −150 on) that exp gives. Working in base
-// 2 saves the Cody–Waite reduction: the caller folds log2(e) into the scale it multiplies by anyway.
+// (relative error ≤ 1.6e-7), 2^n built in the exponent field in two halves so that n below −126
+// gives the subnormal (or 0 from −150 on) that exp gives.
 HP_AVX2 static inline __m256 exp2_8(__m256 d) {
   // operand order keeps a NaN d NaN (max/min return their second operand when one is NaN)
   d = _mm256_min_ps(_mm256_set1_ps(127.0f), _mm256_max_ps(_mm256_set1_ps(-150.0f), d));
@@ -55,14 +54,11 @@ HP_AVX2 static inline __m256 exp2_8_nonpositive(__m256 d) {
 #pragma GCC diagnostic push  // GCC 12's false "uninitialized" on AVX-512 intrinsics: see cpu/logprob_rows.h
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-// 2^r for |r| ≤ ½ on 16 lanes: exp2_poly8's polynomial.
+// 2^r for |r| ≤ ½ on 16 lanes: the same polynomial (EXP2_POLY).
 HP_AVX512 static inline __m512 exp2_poly16(__m512 r) {
-  __m512 p = _mm512_set1_ps(1.3264730e-3f);
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(9.6715130e-3f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.5507336e-2f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(2.4022242e-1f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(6.9314700e-1f));
-  return _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+  __m512 p = _mm512_set1_ps(EXP2_POLY[0]);
+  for (int i = 1; i < 6; i++) p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(EXP2_POLY[i]));
+  return p;
 }
 
 // exp2_8_nonpositive on 16 lanes, d in [−126, 127]: n = round(d), 2^(d − n) by the polynomial, and

@@ -20,12 +20,19 @@
 
 namespace hp {
 
+// The widest SIMD HOTPATHS_SIMD allows: 0 scalar, 1 AVX2, 2 AVX-512 (unset or anything else).
+inline int simd_cap_from_env() {
+  const char* force = getenv("HOTPATHS_SIMD");
+  if (force != nullptr && strcmp(force, "scalar") == 0) return 0;
+  if (force != nullptr && strcmp(force, "avx2") == 0) return 1;
+  return 2;
+}
+
 // Whether the AVX2/FMA paths run here; decided once per process.
 inline bool cpu_use_avx2() {
   static const bool use = [] {
 #if HP_X86
-    const char* force = getenv("HOTPATHS_SIMD");
-    if (force != nullptr && strcmp(force, "scalar") == 0) return false;
+    if (simd_cap_from_env() < 1) return false;
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 #else
@@ -39,8 +46,7 @@ inline bool cpu_use_avx2() {
 inline bool cpu_use_avx512() {
   static const bool use = [] {
 #if HP_X86
-    const char* force = getenv("HOTPATHS_SIMD");
-    if (force != nullptr && (strcmp(force, "scalar") == 0 || strcmp(force, "avx2") == 0)) return false;
+    if (simd_cap_from_env() < 2) return false;
     __builtin_cpu_init();
     return cpu_use_avx2() && __builtin_cpu_supports("avx512f");
 #else
