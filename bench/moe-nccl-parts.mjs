@@ -19,6 +19,7 @@ const rt = await init({ backend: 'cuda', verbose: false });
 const b = rt.backend, K = b.moe;
 const group = await moe.ncclGroup();
 const slotGroup = await moe.ncclGroup({ maxTokensPerRank: T }); // the same communicator, fixed slots of T rows
+const winGroup = await moe.ncclGroup({ maxTokensPerRank: T, maxHidden: H }); // symmetric windows (NCCL's device API), where it works
 const R = group.size, per = E / R, W = R + E + 1, bs = 128;
 
 const { x, indices, weights } = seededInputs(rt, rank, { T, H, k, E });
@@ -81,6 +82,35 @@ for (const [how, g] of [['', group], [' (fixed slots)', slotGroup]]) {
   for (const c of [1, 2]) times[`dispatch${how}, ${c} piece${c > 1 ? 's' : ''}`] = await events(async () => moe.disposeDispatched(await moe.dispatch(g, [{ x, indices, weights }], { numExperts: E, fp8: true, chunks: c })));
 }
 
+// ---- the symmetric windows' stages (fixed slots of T rows; the plan with slots)
+const sw = winGroup.windows;
+if (sw) {
+  const C = 2, Wt = W + C * R;
+  const tbl = b.empty('i32', [1, Wt]), sendRowS = b.empty('i32', [T, R]);
+  await K.dispatchPlan(indices, E, sendRowS, pairRank, tbl, T);
+  times['windows: chunk ends'] = await events(() => K.dispatchChunkEnds(sendRowS, T, Int32Array.of(T >> 1, T), tbl, W));
+  const g = sw.tables(0, Wt);
+  times['windows: all-gather of the tables (+ barrier)'] = await events(() => sw.allGather(tbl, 0).wait());
+  times['windows: barrier alone'] = await events(() => sw.landed().wait());
+  const wt = await g.read();
+  const slots = Array.from({ length: R }, (_, q) => sw.rows(0, q, rank * T, T, 'u8', L.stride));
+  times['windows: pack into every rank\'s slot (side) + barrier'] = await events(() => {
+    sw.onSide(() => K.dispatchPack(x, indices, weights, sendRowS, pairRank, E, true, null, { rows: slots, slotRows: T }));
+    return sw.landed().wait();
+  });
+  times['windows: pack into a local buffer (main)'] = await events(() => K.dispatchPack(x, indices, weights, sendRowS, pairRank, E, true, null, { rows: Array.from({ length: R }, () => slots[rank]), slotRows: T }));
+  const rc = Int32Array.from({ length: R }, (_, q) => wt[q * Wt + rank]), rsw = starts(rc);
+  const mineW = Array.from({ length: R }, (_, q) => sw.rows(0, rank, q * T, T, 'u8', L.stride));
+  await K.dispatchRecvLayout(g, rank, E, bs, k, base, a.counts, a.sortedPairs, a.blockExpert, a.rowExpert, exRows, exScales);
+  times['windows: scatter every source\'s rows (main)'] = await events(async () => {
+    for (let q = 0; q < R; q++) await sc(mineW[q], 0, Math.min(rc[q], n - rsw[q]), rsw[q], q);
+  });
+  for (const c of [1, 2, 4]) times[`windows: dispatch, ${c} piece${c > 1 ? 's' : ''}`] = await events(async () => moe.disposeDispatched(await moe.dispatch(winGroup, [{ x, indices, weights }], { numExperts: E, fp8: true, chunks: c })));
+  for (const c of [1, 2, 4]) times[`windows: dispatch, ${c} piece${c > 1 ? 's' : ''} (wall)`] = await wall(async () => moe.disposeDispatched(await moe.dispatch(winGroup, [{ x, indices, weights }], { numExperts: E, fp8: true, chunks: c })));
+  tbl.dispose();
+  sendRowS.dispose();
+}
+
 // ---- combine's stages (bf16 expert outputs of the bf16 dispatch's shape)
 const [d] = await moe.dispatch(group, [{ x, indices, weights }], { numExperts: E, fp8: false });
 const y = d.expertX;
@@ -104,7 +134,13 @@ times['combine: transfer ‖ reduce own rows'] = await events(async () => {
 for (const c of [1, 2]) times[`combine, ${c} piece${c > 1 ? 's' : ''}`] = await events(async () => (await moe.combine(group, [y], [d], { chunks: c })).forEach((o) => o.dispose()));
 const [ds] = await moe.dispatch(slotGroup, [{ x, indices, weights }], { numExperts: E, fp8: false });
 for (const c of [1, 2]) times[`combine (fixed slots), ${c} piece${c > 1 ? 's' : ''}`] = await events(async () => (await moe.combine(slotGroup, [ds.expertX], [ds], { chunks: c })).forEach((o) => o.dispose()));
+if (sw) {
+  const [dw] = await moe.dispatch(winGroup, [{ x, indices, weights }], { numExperts: E, fp8: false });
+  for (const c of [1, 2, 4]) times[`windows: combine, ${c} piece${c > 1 ? 's' : ''}`] = await events(async () => (await moe.combine(winGroup, [dw.expertX], [dw], { chunks: c })).forEach((o) => o.dispose()));
+  moe.disposeDispatched([dw]);
+}
 moe.disposeDispatched([d, ds]);
 console.log(`rank ${rank}: stages, ms (events; median of ${iters}): ` + Object.entries(times).map(([name, ms]) => `${name} ${ms.toFixed(3)}`).join(' | '));
+winGroup.destroy?.();
 slotGroup.destroy?.();
 group.destroy?.();

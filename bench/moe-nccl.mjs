@@ -1,7 +1,7 @@
 // Expert-parallel dispatch/combine bandwidth over NCCL, one process per GPU:
 //   npm run build && hotpaths launch --nproc N bench/moe-nccl.mjs [--tokens 4096] [--hidden 7168]
 //     [--topk 8] [--experts 256] [--iters 20] [--chunks 1,2,3,4] [--save-counts DIR] [--json FILE]
-//     [--no-host-path] [--slots M]
+//     [--no-host-path] [--slots M] [--groups counts,slots,windows]
 // Random routing (k distinct experts per token, uniform), bf16 x. Measures on every rank, in one run:
 //   dispatch (FP8)   moe.dispatch(fp8: true) end to end (plan, counts, quantize and pack, payload,
 //                    receive layout and scatter into expert order), for each --chunks value (the
@@ -11,6 +11,10 @@
 //   fixed slots      the same two ops on a second group of the communicator made with
 //                    maxTokensPerRank = --slots (default --tokens): the payload leaves before the
 //                    counts are read, M rows a peer (the bytes counted stay the routed rows')
+//   windows          the same two ops on a third group made with maxTokensPerRank = --slots and
+//                    maxHidden = --hidden: where NCCL's device API works (symmetric memory, LSA), the
+//                    pack kernel writes each row straight into its destination's memory and combine's
+//                    reduction straight into its source's; no send/recv (else the group is left out)
 //   fresh routing    dispatch (FP8, the breakdown's piece count) counts first and with fixed slots,
 //                    with new random indices every iteration (made before timing), so that neither is
 //                    flattered by the same routing every time; bytes = the mean over those routings
@@ -47,6 +51,10 @@ const rt = await init({ backend: 'cuda', verbose: false });
 const b = rt.backend;
 const group = await moe.ncclGroup();
 const slotGroup = await moe.ncclGroup({ maxTokensPerRank: M }); // the same communicator, fixed slots
+const winGroup = await moe.ncclGroup({ maxTokensPerRank: M, maxHidden: H }); // symmetric windows, where NCCL's device API works
+const groupsWanted = opt('groups', 'counts,slots,windows').split(',');
+const useWindows = winGroup.windows !== undefined && groupsWanted.includes('windows');
+if (groupsWanted.includes('windows') && !winGroup.windows) console.log(`rank ${rank}: no symmetric windows here (HOTPATHS_VERBOSE=1 says why): the windows rows are left out`);
 const R = group.size;
 if (E % R !== 0) throw new Error(`--experts ${E} must be a multiple of the ${R} ranks`);
 
@@ -77,8 +85,10 @@ const inputs = [{ x, indices, weights }];
 const bc = chunkList.includes(2) ? 2 : chunkList[0];
 const [dBf16] = await moe.dispatch(group, inputs, { numExperts: E, fp8: false });
 const [sBf16] = await moe.dispatch(slotGroup, inputs, { numExperts: E, fp8: false });
+const [wBf16] = useWindows ? await moe.dispatch(winGroup, inputs, { numExperts: E, fp8: false }) : [undefined];
 const ops = {};
-for (const [name, g, d] of [['', group, dBf16], ['slots/', slotGroup, sBf16]]) {
+const timedGroups = [['', group, dBf16, 'counts'], ['slots/', slotGroup, sBf16, 'slots'], ['windows/', winGroup, wBf16, 'windows']].filter(([, , d, w]) => d && groupsWanted.includes(w));
+for (const [name, g, d] of timedGroups) {
   for (const c of chunkList) {
     const dispatch = () => moe.dispatch(g, inputs, { numExperts: E, fp8: true, chunks: c });
     const combine = () => moe.combine(g, [d.expertX], [d], { chunks: c });
@@ -95,7 +105,7 @@ for (let i = 0; i < iters + 2; i++) {
   if (i >= 2) freshBytes += (sum(rr) * fp8Row) / iters;
   fresh.push(rt.tensor(idx, [T, k], 'i32'));
 }
-for (const [name, g] of [['', group], ['slots/', slotGroup]]) {
+for (const [name, g] of timedGroups) {
   const dispatch = (i) => moe.dispatch(g, [{ x, indices: fresh[i], weights }], { numExperts: E, fp8: true, chunks: bc });
   ops[`dispatch/fresh/${name}${bc}`] = { ms: await timeWall(dispatch, disposeDispatched), eventMs: await timeEvents(async (i) => disposeDispatched(await dispatch(i))) };
 }
@@ -190,10 +200,12 @@ const colName = (c) => (c === 'host' ? 'host path' : `${c} pieces`);
 const rows = [
   ['dispatch fp8', 'dispatch', [...chunkList.map((c) => [colName(c), `dispatch/${c}`]), ...(hostPath ? [['host path', 'dispatch/host']] : [])]],
   [`dispatch fp8 fixed slots (M = ${M})`, 'dispatch', chunkList.map((c) => [colName(c), `dispatch/slots/${c}`])],
-  [`dispatch fp8 fresh routing (${bc} pieces)`, 'dispatch', [['counts first', `dispatch/fresh/${bc}`], [`fixed slots (M = ${M})`, `dispatch/fresh/slots/${bc}`]]],
+  [`dispatch fp8 symmetric windows (M = ${M})`, 'dispatch', chunkList.map((c) => [colName(c), `dispatch/windows/${c}`])],
+  [`dispatch fp8 fresh routing (${bc} pieces)`, 'dispatch', [['counts first', `dispatch/fresh/${bc}`], [`fixed slots (M = ${M})`, `dispatch/fresh/slots/${bc}`], ['windows', `dispatch/fresh/windows/${bc}`]]],
   ['combine bf16', 'combine', [...chunkList.map((c) => [colName(c), `combine/${c}`]), ...(hostPath ? [['host path', 'combine/host']] : [])]],
   [`combine bf16 fixed slots (M = ${M})`, 'combine', chunkList.map((c) => [colName(c), `combine/slots/${c}`])],
-];
+  [`combine bf16 symmetric windows (M = ${M})`, 'combine', chunkList.map((c) => [colName(c), `combine/windows/${c}`])],
+].map(([label, op, cols]) => [label, op, cols.filter(([, key]) => ops[key] !== undefined)]).filter(([, , cols]) => cols.length > 0);
 for (const [label, op, cols] of rows) {
   const rawOp = op === 'dispatch' ? mine.rawDispatchBytes : mine.rawCombineBytes;
   const text = cols.map(([name, key]) => {
@@ -226,7 +238,8 @@ if (saveDir) {
   writeFileSync(join(saveDir, `counts-${rank}.json`), JSON.stringify({ dispatch: { send: [...sendRows].map((r) => r * fp8Row), recv: [...recvRows].map((r) => r * fp8Row) }, combine: { send: [...recvRows].map((r) => r * bf16Row), recv: [...sendRows].map((r) => r * bf16Row) } }));
 }
 if (jsonOut) writeFileSync(`${jsonOut}.${rank}.json`, JSON.stringify({ ...mine, aggregate: rank === 0 ? agg : undefined }, null, 1));
-moe.disposeDispatched([dBf16, sBf16]);
+moe.disposeDispatched([dBf16, sBf16, ...(wBf16 ? [wBf16] : [])]);
 fresh.forEach((t) => t.dispose());
+winGroup.destroy?.();
 slotGroup.destroy?.();
 group.destroy?.();

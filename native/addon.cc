@@ -119,6 +119,15 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   add(env, exports, "ncclSideRead", hp::NcclSideRead);
   add(env, exports, "ncclSideReadStart", hp::NcclSideReadStart);
   add(env, exports, "ncclSideReadFinish", hp::NcclSideReadFinish);
+  add(env, exports, "cudaLaunchOnSide", hp::CudaLaunchOnSide);
+  add(env, exports, "cudaMoeDispatchChunkEnds", hp::CudaMoeDispatchChunkEnds);
+  add(env, exports, "cudaMoeDispatchZeroPadding", hp::CudaMoeDispatchZeroPadding);
+  add(env, exports, "ncclSideTicket", hp::NcclSideTicket);
+  add(env, exports, "ncclLsaInfo", hp::NcclLsaInfo);
+  add(env, exports, "ncclLsaCreate", hp::NcclLsaCreate);
+  add(env, exports, "ncclLsaAllGather", hp::NcclLsaAllGather);
+  add(env, exports, "ncclLsaBarrier", hp::NcclLsaBarrier);
+  add(env, exports, "ncclLsaDestroy", hp::NcclLsaDestroy);
   return exports;
 }
 

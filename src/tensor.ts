@@ -116,6 +116,28 @@ export function sliceRows(t: Tensor, r0: number, r1: number): Tensor {
   return v;
 }
 
+/**
+ * A tensor over backend storage that no tensor owns (internal: src/native/nccl.ts's windows of NCCL's
+ * symmetric memory, this rank's and its peers'): disposing it releases nothing.
+ */
+export function borrowedTensor(backend: Backend, dtype: DType, shape: readonly number[], storage: unknown): Tensor {
+  const v = new Tensor(backend, dtype, shape, storage);
+  VIEWS.add(v);
+  return v;
+}
+
+/**
+ * Internal: t's storage under a shape of at most t's elements, owned by the returned tensor (disposing
+ * it releases the storage); t itself must not be used or disposed after this. The windows path of
+ * moe.dispatch sizes its index arrays for the worst case before the counts are known.
+ */
+export function shrinkTo(t: Tensor, shape: readonly number[]): Tensor {
+  if (numel(shape) > t.size) throw new HotpathsError('E_SHAPE', `shrinkTo(): ${show(shape)} has more elements than ${t.describe()}`);
+  const owner = new Tensor(t.backend, t.dtype, shape, t.storage);
+  VIEWS.add(t);
+  return owner;
+}
+
 /** Product of a shape's sizes. */
 export function numel(shape: readonly number[]): number {
   let n = 1;

@@ -258,6 +258,65 @@ describe.skipIf(!!cuda.skip)(`cuda moe kernels at V3 sizes${cuda.skip ? ` (skipp
     }
   });
 
+  it('the symmetric windows\' kernels: dispatchPack into per-rank slot buffers = the slot rows of one buffer; dispatchChunkEnds = a host count; the layout from wider table rows with expertX left out, then dispatchZeroPadding = the layout in one call', async () => {
+    const seed = freshSeed();
+    const r = rng(seed);
+    const b = cuda.backend!;
+    const T = 333, k = 8, E = 64, R = 4, M = 400, H = 512, bs = 128, per = E / R, W = R + E + 1;
+    const idx = routing(r, T, k, E);
+    const xs = b.fromHost(toBf16(Float32Array.from({ length: T * H }, () => normal(r))), 'bf16', [T, H]);
+    const ix = b.fromHost(idx, 'i32', [T, k]), wt = b.fromHost(Float32Array.from({ length: T * k }, () => r()), 'f32', [T, k]);
+    const sendRow = b.empty('i32', [T, R]), pairRank = b.empty('i32', [T, k]), table = b.empty('i32', [1, W + 3 * R]);
+    await b.moe!.dispatchPlan!(ix, E, sendRow, pairRank, table, M);
+    // chunk ends: for ends [100, 250, 333], the tokens below each end with a row on each rank
+    const ends = Int32Array.of(100, 250, T);
+    await b.moe!.dispatchChunkEnds!(sendRow, M, ends, table, W);
+    const sr = (await read(sendRow)) as Int32Array, tb = (await read(table)) as Int32Array;
+    for (let c = 0; c < 3; c++) {
+      for (let d = 0; d < R; d++) {
+        let want = 0;
+        for (let t = 0; t < ends[c]!; t++) if (sr[t * R + d]! >= 0) want++;
+        expect(tb[W + c * R + d], `seed ${seed} chunk ${c} rank ${d}`).toBe(want);
+      }
+    }
+    for (const fp8 of [true, false]) {
+      const L = dispatchRowLayout(fp8 ? H : 2 * H, fp8 ? H / 128 : 0, k);
+      const whole = b.empty('u8', [R * M, L.stride]);
+      await b.moe!.dispatchPack!(xs, ix, wt, sendRow, pairRank, E, fp8, whole);
+      const slots = Array.from({ length: R }, () => b.empty('u8', [M, L.stride]));
+      await b.moe!.dispatchPack!(xs, ix, wt, sendRow, pairRank, E, fp8, null, { rows: slots, slotRows: M });
+      const wb = (await read(whole)) as Uint8Array;
+      for (let d = 0; d < R; d++) {
+        const sb = (await read(slots[d]!)) as Uint8Array;
+        const n = tb[d]!;
+        const rowsOf = (p: Uint8Array, first: number) => Array.from({ length: n }, (_, i) => [...p.subarray((first + i) * L.stride, (first + i) * L.stride + L.metaAt + 12 * k)]).flat();
+        same(rowsOf(sb, 0), rowsOf(wb, d * M), `seed ${seed} fp8 ${fp8} rank ${d}'s slot`);
+      }
+      [whole, ...slots].forEach((t) => t.dispose());
+    }
+    // receive layout: tables [R, W + 3R] (rank q's row = this table with its counts shifted), expertX null, then the padding
+    const rows = Array.from({ length: R }, (_, q) => Int32Array.from(tb, (v, i) => (i < W ? v + ((q * 7 + i) % 3) : v)));
+    const wide = b.fromHost(Int32Array.from(rows.flatMap((x) => [...x])), 'i32', [R, W + 3 * R]);
+    const narrow = b.fromHost(Int32Array.from(rows.flatMap((x) => [...x.subarray(0, W)])), 'i32', [R, W]);
+    const rank = 2;
+    let n = 0, P = 0;
+    for (let q = 0; q < R; q++) n += rows[q]![rank]!;
+    for (let l = 0; l < per; l++) {
+      let c = 0;
+      for (let q = 0; q < R; q++) c += rows[q]![R + rank * per + l]!;
+      P += Math.ceil(c / bs) * bs;
+    }
+    const Pmax = alignRowsMax(n * k, per, bs);
+    const outs = () => ({ base: b.empty('i32', [R, per]), counts: b.empty('i32', [per]), sorted: b.empty('i32', [Pmax]), blockExpert: b.empty('i32', [Pmax / bs]), rowExpert: b.empty('i32', [Pmax]), ex: b.fromHost(new Uint8Array(P * H).fill(0xAB), 'u8', [P, H]), exs: b.fromHost(new Float32Array(P * H / 128).fill(7), 'f32', [P, H / 128]) });
+    const one = outs(), two = outs();
+    await b.moe!.dispatchRecvLayout!(narrow, rank, E, bs, k, one.base, one.counts, one.sorted, one.blockExpert, one.rowExpert, one.ex, one.exs);
+    await b.moe!.dispatchRecvLayout!(wide, rank, E, bs, k, two.base, two.counts, two.sorted, two.blockExpert, two.rowExpert, null, null);
+    expect(Array.from((await read(two.ex)) as Uint8Array).every((v) => v === 0xAB), 'expertX untouched without it').toBe(true);
+    await b.moe!.dispatchZeroPadding!(two.counts, bs, two.ex, two.exs);
+    for (const key of ['base', 'counts', 'sorted', 'blockExpert', 'rowExpert', 'ex', 'exs'] as const) same(Array.from((await read(two[key])) as ArrayLike<number>), Array.from((await read(one[key])) as ArrayLike<number>), `seed ${seed} layout ${key}`);
+    for (const t of [xs, ix, wt, sendRow, pairRank, table, wide, narrow, ...Object.values(one), ...Object.values(two)]) t.dispose();
+  });
+
   it('unpermuteRows: a window of rows into a window of out, as unpermute on those rows (bf16 -> bf16, f32 -> bf16, weighted or not)', async () => {
     const seed = freshSeed();
     const r = rng(seed);

@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { moe, HotpathsError } from '../src/index.js';
+import { init, moe, HotpathsError, type Tensor } from '../src/index.js';
 import { addonStatus, loadAddon } from '../src/native/addon.js';
 import { packageRoot } from '../src/util/paths.js';
 import { freshSeed, thrown } from './helpers.js';
@@ -118,6 +118,78 @@ describe('moe.ncclGroup() where it cannot run', () => {
         expect(r).toBeInstanceOf(HotpathsError);
         expect((r as HotpathsError).code).toBe('E_BACKEND');
         expect((r as Error).message).toMatch(/NCCL|CUDA|GPU|device|addon/i);
+      }
+    } finally {
+      process.env = saved;
+    }
+  });
+});
+
+describe('moe.ncclGroup() symmetric windows (NCCL device API)', { timeout: 120_000 }, () => {
+  it('built without nccl_device.h, the LSA entry points say so (E_BACKEND); with it, a one-rank group with maxTokensPerRank and maxHidden dispatches and combines through its windows with the LocalGroup\'s bits', async (ctx) => {
+    const addon = loadAddon();
+    if (!addon) ctx.skip(`no addon here: ${addonStatus()}`);
+    const lsa = addon!.ncclLsaInfo();
+    if (!lsa.compiled) {
+      let err: { code?: string; message: string } | undefined;
+      try {
+        addon!.ncclLsaCreate(1, 4096);
+      } catch (e) {
+        err = e as { code?: string; message: string };
+      }
+      expect(err?.code).toBe('E_BACKEND');
+      expect(err?.message).toMatch(/nccl_device\.h|without CUDA/);
+    }
+    const nccl = addon!.ncclInfo();
+    const canRun = lsa.compiled && nccl.available && addon!.buildInfo().cuda && addon!.cudaDeviceCount() > 0;
+    if (!canRun) ctx.skip(`a one-rank windows group needs the addon built with NCCL's device headers (${lsa.compiled}), libnccl (${nccl.available}) and a GPU`);
+    const saved = { ...process.env };
+    Object.assign(process.env, { HOTPATHS_RANK: '0', HOTPATHS_WORLD_SIZE: '1', HOTPATHS_NCCL_ID_FILE: join(dir, 'windows-id') });
+    try {
+      const cuda = await init({ backend: 'cuda', verbose: false });
+      const g = await moe.ncclGroup({ maxTokensPerRank: 300, maxHidden: 512 });
+      try {
+        if (!g.windows) ctx.skip('this NCCL gave no symmetric windows (HOTPATHS_VERBOSE=1 says why)');
+        const seed = freshSeed();
+        let a = seed >>> 0;
+        const r = () => ((a = (Math.imul(a, 1664525) + 1013904223) >>> 0) / 4294967296);
+        const T = 257, H = 512, k = 4, E = 16;
+        const idx = new Int32Array(T * k);
+        for (let t = 0; t < T; t++) {
+          const s = new Set<number>();
+          while (s.size < k) s.add(Math.floor(r() * E));
+          [...s].forEach((e, j) => (idx[t * k + j] = e));
+        }
+        const inputs = [{ x: cuda.tensor(Float32Array.from({ length: T * H }, () => r() - 0.5), [T, H], 'f32'), indices: cuda.tensor(idx, [T, k], 'i32'), weights: cuda.tensor(Float32Array.from({ length: T * k }, () => r()), [T, k], 'f32') }];
+        const local = moe.localGroup(1, cuda.backend);
+        const bytes = async (t: Tensor) => new Uint8Array(((await t.read()) as Uint8Array).buffer, 0, t.bytes);
+        for (const fp8 of [false, true]) {
+          for (const chunks of [1, 3]) {
+            const [dw] = await moe.dispatch(g, inputs, { numExperts: E, fp8, chunks });
+            const [dl] = await moe.dispatch(local, inputs, { numExperts: E, fp8 });
+            const parts = (q: Tensor | { data: Tensor; scales: Tensor }) => ('data' in q ? [q.data, q.scales] : [q]);
+            const pairs = [
+              ['recvIndices', dw!.recvIndices, dl!.recvIndices], ['recvWeights', dw!.recvWeights, dl!.recvWeights],
+              ...(['sortedPairs', 'blockExpert', 'rowExpert', 'pairPos', 'counts'] as const).map((q) => [q, dw!.alignment[q], dl!.alignment[q]] as const),
+              ...parts(dw!.recv).map((t, j) => [`recv ${j}`, t, parts(dl!.recv)[j]!] as const), ...parts(dw!.expertX).map((t, j) => [`expertX ${j}`, t, parts(dl!.expertX)[j]!] as const),
+            ] as const;
+            for (const [n, x, y] of pairs) {
+              expect(x.shape, `seed ${seed} fp8 ${fp8} chunks ${chunks} ${n}`).toEqual(y.shape);
+              expect(await bytes(x), `seed ${seed} fp8 ${fp8} chunks ${chunks} ${n}`).toEqual(await bytes(y));
+            }
+            if (!fp8) {
+              const [ow] = await moe.combine(g, [dw!.expertX as Tensor], [dw!], { chunks });
+              const [ol] = await moe.combine(local, [dl!.expertX as Tensor], [dl!]);
+              expect(await bytes(ow!), `seed ${seed} combine chunks ${chunks}`).toEqual(await bytes(ol!));
+              ow!.dispose();
+              ol!.dispose();
+            }
+            moe.disposeDispatched([dw!, dl!]);
+          }
+        }
+        inputs.forEach((i) => Object.values(i).forEach((t) => t.dispose()));
+      } finally {
+        g.destroy?.();
       }
     } finally {
       process.env = saved;

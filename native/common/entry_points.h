@@ -151,6 +151,16 @@ Napi::Value NcclSideWait(const Napi::CallbackInfo& info);
 Napi::Value NcclSideRead(const Napi::CallbackInfo& info);
 Napi::Value NcclSideReadStart(const Napi::CallbackInfo& info);
 Napi::Value NcclSideReadFinish(const Napi::CallbackInfo& info);
+Napi::Value CudaLaunchOnSide(const Napi::CallbackInfo& info);
+Napi::Value CudaMoeDispatchChunkEnds(const Napi::CallbackInfo& info);
+Napi::Value CudaMoeDispatchZeroPadding(const Napi::CallbackInfo& info);
+Napi::Value NcclSideTicket(const Napi::CallbackInfo& info);
+// native/cuda/nccl_lsa.cu: NCCL's device API (symmetric buffer, LSA barrier), where built with its headers
+Napi::Value NcclLsaInfo(const Napi::CallbackInfo& info);
+Napi::Value NcclLsaCreate(const Napi::CallbackInfo& info);
+Napi::Value NcclLsaAllGather(const Napi::CallbackInfo& info);
+Napi::Value NcclLsaBarrier(const Napi::CallbackInfo& info);
+Napi::Value NcclLsaDestroy(const Napi::CallbackInfo& info);
 
 // native/cpu/fp8.cc: which CPU kernels this machine runs ("avx2+fma+avx512f", "avx2+fma" or "scalar")
 const char* cpu_simd_name();

@@ -15,6 +15,20 @@ void cuda_check(Napi::Env env, const char* fn, const char* what, cudaError_t err
 // Makes sure a device is there and the stream exists (E_BACKEND otherwise); returns the stream.
 cudaStream_t cuda_stream(Napi::Env env, const char* fn);
 
+// The addon's own stream, whatever cuda_set_launch_stream says.
+cudaStream_t cuda_main_stream(Napi::Env env, const char* fn);
+
+// Routes what cuda_stream() returns — the stream every kernel and copy is queued on — to `s` until it is
+// called again with nullptr (native/cuda/nccl.cu: the side stream, for the work of one expert-parallel
+// op that must run beside the addon's stream). Only kernel launches are made meanwhile.
+void cuda_set_launch_stream(cudaStream_t s);
+
+// Enters (or removes) a device range not from cudaMalloc in the allocation table, so that kernels may
+// take pointers into it (native/cuda/nccl_lsa.cu: NCCL's symmetric windows, this rank's and its peers').
+// cudaFree never gets such a pointer: no tensor owns it.
+void cuda_table_add(uint64_t p, uint64_t bytes);
+void cuda_table_remove(uint64_t p);
+
 // Multiprocessors of the stream's device (for grid sizes); valid after cuda_stream().
 int cuda_sm_count();
 

@@ -12,6 +12,7 @@
 
 #include <map>
 #include <mutex>
+#include <set>
 #include <string>
 
 #include "common/entry_points.h"
@@ -22,7 +23,9 @@ namespace hp {
 
 static std::mutex g_mutex;                          // guards everything below
 static std::map<uint64_t, uint64_t> g_allocations;  // device pointer -> bytes asked for
+static std::set<uint64_t> g_foreign;                // entries of g_allocations that cudaFree must refuse
 static cudaStream_t g_stream = nullptr;             // created on first use
+static cudaStream_t g_launch = nullptr;             // while set (cuda_set_launch_stream), cuda_stream() returns it
 static int g_sm_count = 0;
 static int g_device = 0;                            // the stream's device, fixed at first use
 static cudaEvent_t g_timer_start = nullptr;  // recorded by cudaTimerStart, taken by cudaTimerStop
@@ -42,7 +45,7 @@ void cuda_check(Napi::Env env, const char* fn, const char* what, cudaError_t err
 
 cudaStream_t cuda_stream(Napi::Env env, const char* fn) {
   std::lock_guard<std::mutex> lock(g_mutex);
-  if (g_stream != nullptr) return g_stream;
+  if (g_stream != nullptr) return g_launch != nullptr ? g_launch : g_stream;
   int count = 0;
   const cudaError_t err = cudaGetDeviceCount(&count);
   if (err != cudaSuccess) {
@@ -74,6 +77,29 @@ cudaStream_t cuda_stream(Napi::Env env, const char* fn) {
   cuda_check(env, fn, "cudaStreamCreateWithFlags", cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
   g_stream = stream;
   return g_stream;
+}
+
+cudaStream_t cuda_main_stream(Napi::Env env, const char* fn) {
+  cuda_stream(env, fn);
+  std::lock_guard<std::mutex> lock(g_mutex);
+  return g_stream;
+}
+
+void cuda_set_launch_stream(cudaStream_t s) {
+  std::lock_guard<std::mutex> lock(g_mutex);
+  g_launch = s;
+}
+
+void cuda_table_add(uint64_t p, uint64_t bytes) {
+  std::lock_guard<std::mutex> lock(g_mutex);
+  g_allocations[p] = bytes;
+  g_foreign.insert(p);
+}
+
+void cuda_table_remove(uint64_t p) {
+  std::lock_guard<std::mutex> lock(g_mutex);
+  g_allocations.erase(p);
+  g_foreign.erase(p);
 }
 
 int cuda_sm_count() { return g_sm_count > 0 ? g_sm_count : 1; }
@@ -171,6 +197,12 @@ Napi::Value CudaFree(const Napi::CallbackInfo& info) {
   Args args(info, fn, 1);
   cudaStream_t stream = cuda_stream(info.Env(), fn);
   void* p = cuda_device_arg(args, 0, "ptr", 0);
+  {
+    std::lock_guard<std::mutex> lock(g_mutex);
+    if (g_foreign.count((uint64_t)(uintptr_t)p) || g_allocations.count((uint64_t)(uintptr_t)p) == 0) {
+      args.fail("E_ARG", "ptr is not the base of an allocation from cudaMalloc");
+    }
+  }
   cuda_check(info.Env(), fn, "cudaStreamSynchronize", cudaStreamSynchronize(stream));
   {
     std::lock_guard<std::mutex> lock(g_mutex);

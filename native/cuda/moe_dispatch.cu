@@ -4,6 +4,8 @@
 // Device pointers as BigInts (0n for none) plus sizes; every size is checked against the allocation
 // table before a launch on the addon's stream, and they return at once. Kernels:
 // native/cuda/moe_dispatch.cuh.
+#include <string.h>
+
 #include <string>
 
 #include "common/entry_points.h"
@@ -90,14 +92,17 @@ Napi::Value CudaMoeDispatchPlan(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// cudaMoeDispatchPack(x, xIsBf16, T, H, indices, k, weights, E, R, sendRow, pairRank, S, fp8, packed, stride, scalesAt, metaAt)
+// cudaMoeDispatchPack(x, xIsBf16, T, H, indices, k, weights, E, R, sendRow, pairRank, S, fp8, packed, stride, scalesAt, metaAt,
+//                     destBases, slotRows)
 // x: f32|bf16 [T, H] -> packed: u8 [S, stride], one row (dispatchRowLayout: the payload — x's row, or
 // E4M3 codes then f32 scales at scalesAt when fp8 — and the meta i32 [3k] at metaAt) for every (t, d)
-// with a send row s = sendRow[t, d] in [0, S).
+// with a send row s = sendRow[t, d] in [0, S). With destBases (BigUint64Array [R], not empty) the rows
+// to rank d go to their own buffer instead: row s at destBases[d] + (s − d·slotRows)·stride, for
+// s − d·slotRows in [0, slotRows) (packed is then unused; pass 0n).
 Napi::Value CudaMoeDispatchPack(const Napi::CallbackInfo& info) {
   const char* fn = "cudaMoeDispatchPack";
   Napi::Env env = info.Env();
-  Args args(info, fn, 17);
+  Args args(info, fn, 19);
   const bool bf16 = args.boolean(1, "xIsBf16"), fp8 = args.boolean(12, "fp8");
   const uint64_t T = args.size(2, "T"), H = args.size(3, "H"), k = args.size(5, "k"), E = args.size(7, "E"), R = args.size(8, "R"), S = args.size(11, "S");
   const uint64_t stride = args.size(14, "stride"), scales_at = args.size(15, "scalesAt"), meta_at = args.size(16, "metaAt");
@@ -116,64 +121,144 @@ Napi::Value CudaMoeDispatchPack(const Napi::CallbackInfo& info) {
   const float* weights = (const float*)cuda_device_arg(args, 6, "weights", T * k * 4);
   const int32_t* send_row = (const int32_t*)cuda_device_arg(args, 9, "sendRow", T * R * 4);
   const int32_t* pair_rank = (const int32_t*)cuda_device_arg(args, 10, "pairRank", T * k * 4);
-  uint8_t* packed = (uint8_t*)cuda_device_arg(args, 13, "packed", checked_mul(env, fn, S, stride, "packed bytes"));
-  if (((uintptr_t)packed & 15) != 0) args.fail("E_ARG", "packed must be 16-byte aligned");
+  HostView bases = args.typed_array(17, "destBases", napi_biguint64_array, 0);
+  const uint64_t slot_rows = args.size(18, "slotRows");
+  moe::DestRows to;
+  memset(&to, 0, sizeof(to));
+  int64_t S_rows = (int64_t)S;  // the bound of a row's index within its buffer
+  if (bases.length == 0) {
+    uint8_t* packed = (uint8_t*)cuda_device_arg(args, 13, "packed", checked_mul(env, fn, S, stride, "packed bytes"));
+    if (((uintptr_t)packed & 15) != 0) args.fail("E_ARG", "packed must be 16-byte aligned");
+    for (uint64_t d = 0; d < R; d++) to.p[d] = (uint64_t)(uintptr_t)packed;
+  } else {
+    if (bases.length != R || R > (uint64_t)moe::EP_MAX_RANKS) args.fail("E_ARG", "destBases must hold R pointers (R <= " + std::to_string(moe::EP_MAX_RANKS) + ")");
+    if (slot_rows == 0 || S != R * slot_rows) args.fail("E_ARG", "with destBases, slotRows must be positive and S = R * slotRows");
+    for (uint64_t d = 0; d < R; d++) {
+      const uint64_t p = ((const uint64_t*)bases.data)[d];
+      cuda_device_ptr(args, "destBases[d]", p, checked_mul(env, fn, slot_rows, stride, "slot bytes"));
+      if ((p & 15) != 0) args.fail("E_ARG", "destBases must be 16-byte aligned");
+      to.p[d] = p;
+    }
+    to.slot = (int64_t)slot_rows;
+    S_rows = (int64_t)slot_rows;
+  }
   if (T == 0 || S == 0) return env.Undefined();
-  const int grid = grid_of((int64_t)T, 16);
+  // into per-rank buffers (NVLink stores, bound by the links): half the multiprocessors' CTA slots, so
+  // that the receiver's scatter of the previous piece runs beside it
+  const int grid = grid_of((int64_t)T, bases.length == 0 ? 16 : 8);
   const int t = moe::EP_THREADS;
   if (fp8) {
     if (((uintptr_t)x & 15) != 0) args.fail("E_ARG", "x must be 16-byte aligned for the FP8 payload");
-    if (bf16) moe::pack_fp8_kernel<uint16_t><<<grid, t, 0, stream>>>((const uint16_t*)x, (int64_t)T, (int64_t)H, indices, weights, (int)k, (int)E, (int)R, send_row, pair_rank, (int64_t)S, packed, (int64_t)stride, (int64_t)scales_at, (int64_t)meta_at);
-    else moe::pack_fp8_kernel<float><<<grid, t, 0, stream>>>((const float*)x, (int64_t)T, (int64_t)H, indices, weights, (int)k, (int)E, (int)R, send_row, pair_rank, (int64_t)S, packed, (int64_t)stride, (int64_t)scales_at, (int64_t)meta_at);
+    if (bf16) moe::pack_fp8_kernel<uint16_t><<<grid, t, 0, stream>>>((const uint16_t*)x, (int64_t)T, (int64_t)H, indices, weights, (int)k, (int)E, (int)R, send_row, pair_rank, S_rows, to, (int64_t)stride, (int64_t)scales_at, (int64_t)meta_at);
+    else moe::pack_fp8_kernel<float><<<grid, t, 0, stream>>>((const float*)x, (int64_t)T, (int64_t)H, indices, weights, (int)k, (int)E, (int)R, send_row, pair_rank, S_rows, to, (int64_t)stride, (int64_t)scales_at, (int64_t)meta_at);
   } else {
     const int u = unit_of(x_row, {x});
     const int64_t units = (int64_t)(x_row / u);
-    if (u == 16) moe::pack_rows_kernel<uint4><<<grid, t, 0, stream>>>((const uint4*)x, (int64_t)T, units, indices, weights, (int)k, (int)E, (int)R, send_row, pair_rank, (int64_t)S, packed, (int64_t)stride, (int64_t)meta_at);
-    else if (u == 4) moe::pack_rows_kernel<uint32_t><<<grid, t, 0, stream>>>((const uint32_t*)x, (int64_t)T, units, indices, weights, (int)k, (int)E, (int)R, send_row, pair_rank, (int64_t)S, packed, (int64_t)stride, (int64_t)meta_at);
-    else moe::pack_rows_kernel<uint16_t><<<grid, t, 0, stream>>>((const uint16_t*)x, (int64_t)T, units, indices, weights, (int)k, (int)E, (int)R, send_row, pair_rank, (int64_t)S, packed, (int64_t)stride, (int64_t)meta_at);
+    if (u == 16) moe::pack_rows_kernel<uint4><<<grid, t, 0, stream>>>((const uint4*)x, (int64_t)T, units, indices, weights, (int)k, (int)E, (int)R, send_row, pair_rank, S_rows, to, (int64_t)stride, (int64_t)meta_at);
+    else if (u == 4) moe::pack_rows_kernel<uint32_t><<<grid, t, 0, stream>>>((const uint32_t*)x, (int64_t)T, units, indices, weights, (int)k, (int)E, (int)R, send_row, pair_rank, S_rows, to, (int64_t)stride, (int64_t)meta_at);
+    else moe::pack_rows_kernel<uint16_t><<<grid, t, 0, stream>>>((const uint16_t*)x, (int64_t)T, units, indices, weights, (int)k, (int)E, (int)R, send_row, pair_rank, S_rows, to, (int64_t)stride, (int64_t)meta_at);
   }
   cuda_check(env, fn, "kernel launch", cudaGetLastError());
   return env.Undefined();
 }
 
-// cudaMoeDispatchRecvLayout(tables, R, E, rank, blockSize, k, base, counts, sortedPairs, Pmax, blockExpert,
+// cudaMoeDispatchChunkEnds(sendRow, T, R, slotRows, ends: Int32Array [C], out)
+// sendRow: i32 [T, R] in fixed slots of slotRows rows -> out: i32 [C·R], out[c·R + d] = the tokens t < ends[c]
+// routed to d (MoeKernels.dispatchChunkEnds). ends: 1..64 non-decreasing counts in [0, T].
+Napi::Value CudaMoeDispatchChunkEnds(const Napi::CallbackInfo& info) {
+  const char* fn = "cudaMoeDispatchChunkEnds";
+  Napi::Env env = info.Env();
+  Args args(info, fn, 6);
+  const uint64_t T = args.size(1, "T"), R = args.size(2, "R"), M = args.size(3, "slotRows");
+  HostView ends = args.typed_array(4, "ends", napi_int32_array, 0);
+  const uint64_t C = ends.length;
+  if (R == 0 || R > 4096) args.fail("E_ARG", "R must be in [1, 4096], got " + std::to_string(R));
+  if (C == 0 || C > (uint64_t)moe::CHUNK_MAX) args.fail("E_ARG", "ends must hold 1 to " + std::to_string(moe::CHUNK_MAX) + " entries");
+  if (C * R * 4 > 48 * 1024) args.fail("E_ARG", "C * R must be at most 12288");
+  if (T > I32_LIMIT / R || M == 0 || M > I32_LIMIT / R) args.fail("E_TOO_LARGE", "T * R and slotRows * R must be below 2^31, slotRows positive");
+  moe::ChunkEnds e;
+  int32_t prev = 0;
+  for (uint64_t c = 0; c < C; c++) {
+    const int32_t v = ((const int32_t*)ends.data)[c];
+    if (v < prev || (uint64_t)v > T) args.fail("E_ARG", "ends must be non-decreasing counts in [0, T]");
+    e.end[c] = prev = v;
+  }
+  cudaStream_t stream = cuda_stream(env, fn);
+  const int32_t* send_row = (const int32_t*)cuda_device_arg(args, 0, "sendRow", T * R * 4);
+  int32_t* out = (int32_t*)cuda_device_arg(args, 5, "out", C * R * 4);
+  moe::chunk_ends_kernel<<<1, 1024, C * R * 4, stream>>>(send_row, (int64_t)T, (int)R, (int64_t)M, (int)C, e, out);
+  cuda_check(env, fn, "kernel launch", cudaGetLastError());
+  return env.Undefined();
+}
+
+// expertX's padding rows zero (recv_zero_kernel at the widest unit the row allows).
+static void launch_zero_padding(cudaStream_t stream, int per, int bs, const int32_t* counts, const int32_t* starts, void* ex, uint64_t ex_rows,
+                                uint64_t ex_row_bytes, uint32_t* exs, uint64_t ex_scale_bytes) {
+  const int u = unit_of(ex_row_bytes, {ex});
+  const int64_t units = (int64_t)(ex_row_bytes / u), sw = (int64_t)(ex_scale_bytes / 4);
+  const int zg = grid_of((int64_t)per * bs, 8);
+  if (u == 16) moe::recv_zero_kernel<uint4><<<zg, 128, 0, stream>>>(per, bs, counts, starts, (uint4*)ex, (int64_t)ex_rows, units, exs, sw);
+  else if (u == 4) moe::recv_zero_kernel<uint32_t><<<zg, 128, 0, stream>>>(per, bs, counts, starts, (uint32_t*)ex, (int64_t)ex_rows, units, exs, sw);
+  else if (u == 2) moe::recv_zero_kernel<uint16_t><<<zg, 128, 0, stream>>>(per, bs, counts, starts, (uint16_t*)ex, (int64_t)ex_rows, units, exs, sw);
+  else moe::recv_zero_kernel<uint8_t><<<zg, 128, 0, stream>>>(per, bs, counts, starts, (uint8_t*)ex, (int64_t)ex_rows, units, exs, sw);
+}
+
+// cudaMoeDispatchRecvLayout(tables, R, tableStride, E, rank, blockSize, k, base, counts, sortedPairs, Pmax, blockExpert,
 //                           rowExpert, expertX, exRows, exRowBytes, expertScales | 0n, exScaleBytes, work)
-// tables: i32 [R, R + E + 1] -> base: i32 [R, E/R], counts: i32 [E/R], sortedPairs, rowExpert: i32 [Pmax],
+// tables: i32 [R, tableStride ≥ R + E + 1] -> base: i32 [R, E/R], counts: i32 [E/R], sortedPairs, rowExpert: i32 [Pmax],
 // blockExpert: i32 [Pmax / blockSize], expertX's padding rows zero (exRows rows of exRowBytes; scales of
-// exScaleBytes a row); work: 4·(E/R + 2) bytes.
+// exScaleBytes a row; expertX 0n: left to cudaMoeDispatchZeroPadding); work: 4·(E/R + 2) bytes.
 Napi::Value CudaMoeDispatchRecvLayout(const Napi::CallbackInfo& info) {
   const char* fn = "cudaMoeDispatchRecvLayout";
   Napi::Env env = info.Env();
-  Args args(info, fn, 18);
-  const uint64_t R = args.size(1, "R"), E = args.size(2, "E"), rank = args.size(3, "rank"), bs = args.size(4, "blockSize"), k = args.size(5, "k");
-  const uint64_t pmax = args.size(9, "Pmax"), ex_rows = args.size(13, "exRows"), ex_row_bytes = args.size(14, "exRowBytes"), ex_scale_bytes = args.size(16, "exScaleBytes");
+  Args args(info, fn, 19);
+  // (after tables: its row stride, >= R + E + 1; every later argument one place on from the list above)
+  const uint64_t R = args.size(1, "R"), stride = args.size(2, "tableStride"), E = args.size(3, "E"), rank = args.size(4, "rank"), bs = args.size(5, "blockSize"), k = args.size(6, "k");
+  const uint64_t pmax = args.size(10, "Pmax"), ex_rows = args.size(14, "exRows"), ex_row_bytes = args.size(15, "exRowBytes"), ex_scale_bytes = args.size(17, "exScaleBytes");
   check_ep(args, E, R, k);
   if (rank >= R) args.fail("E_ARG", "rank must be below R (" + std::to_string(R) + "), got " + std::to_string(rank));
   if (bs == 0 || pmax % bs != 0) args.fail("E_ARG", "Pmax must be a multiple of blockSize >= 1");
   check_i32(args, pmax, "Pmax");
   if (ex_scale_bytes % 4 != 0) args.fail("E_ARG", "exScaleBytes must be a multiple of 4");
   const uint64_t per = E / R, W = R + E + 1;
+  if (stride < W) args.fail("E_ARG", "tableStride must be at least R + E + 1 = " + std::to_string(W));
   cudaStream_t stream = cuda_stream(env, fn);
-  const int32_t* tables = (const int32_t*)cuda_device_arg(args, 0, "tables", R * W * 4);
-  int32_t* base = (int32_t*)cuda_device_arg(args, 6, "base", R * per * 4);
-  int32_t* counts = (int32_t*)cuda_device_arg(args, 7, "counts", per * 4);
-  int32_t* sorted = (int32_t*)cuda_device_arg(args, 8, "sortedPairs", pmax * 4);
-  int32_t* block_expert = (int32_t*)cuda_device_arg(args, 10, "blockExpert", pmax / bs * 4);
-  int32_t* row_expert = (int32_t*)cuda_device_arg(args, 11, "rowExpert", pmax * 4);
-  void* ex = cuda_device_arg(args, 12, "expertX", checked_mul(env, fn, ex_rows, ex_row_bytes, "expertX bytes"));
-  uint32_t* exs = (uint32_t*)cuda_device_arg_or_null(args, 15, "expertScales", checked_mul(env, fn, ex_rows, ex_scale_bytes, "expertScales bytes"));
-  int32_t* work = (int32_t*)cuda_device_arg(args, 17, "work", (per + 2) * 4);
+  const int32_t* tables = (const int32_t*)cuda_device_arg(args, 0, "tables", R * stride * 4);
+  int32_t* base = (int32_t*)cuda_device_arg(args, 7, "base", R * per * 4);
+  int32_t* counts = (int32_t*)cuda_device_arg(args, 8, "counts", per * 4);
+  int32_t* sorted = (int32_t*)cuda_device_arg(args, 9, "sortedPairs", pmax * 4);
+  int32_t* block_expert = (int32_t*)cuda_device_arg(args, 11, "blockExpert", pmax / bs * 4);
+  int32_t* row_expert = (int32_t*)cuda_device_arg(args, 12, "rowExpert", pmax * 4);
+  void* ex = cuda_device_arg_or_null(args, 13, "expertX", checked_mul(env, fn, ex_rows, ex_row_bytes, "expertX bytes"));
+  uint32_t* exs = (uint32_t*)cuda_device_arg_or_null(args, 16, "expertScales", checked_mul(env, fn, ex_rows, ex_scale_bytes, "expertScales bytes"));
+  int32_t* work = (int32_t*)cuda_device_arg(args, 18, "work", (per + 2) * 4);
   if (exs && ((uintptr_t)exs & 3) != 0) args.fail("E_ARG", "expertScales must be 4-byte aligned");
-  moe::recv_scan_kernel<<<1, 1024, 0, stream>>>(tables, (int)R, (int)E, (int)rank, (int)bs, base, counts, work);
+  moe::recv_scan_kernel<<<1, 1024, 0, stream>>>(tables, (int)R, (int)stride, (int)E, (int)rank, (int)bs, base, counts, work);
   moe::recv_fill_kernel<<<grid_of((pmax + 255) / 256, 4), 256, 0, stream>>>((int)per, (int)bs, (int)k, (int64_t)pmax, counts, work, sorted, block_expert,
                                                                              row_expert);
-  const int u = unit_of(ex_row_bytes, {ex});
-  const int64_t units = (int64_t)(ex_row_bytes / u), sw = (int64_t)(ex_scale_bytes / 4);
-  const int zg = grid_of((int64_t)(per * bs), 8);
-  if (u == 16) moe::recv_zero_kernel<uint4><<<zg, 128, 0, stream>>>((int)per, (int)bs, counts, work, (uint4*)ex, (int64_t)ex_rows, units, exs, sw);
-  else if (u == 4) moe::recv_zero_kernel<uint32_t><<<zg, 128, 0, stream>>>((int)per, (int)bs, counts, work, (uint32_t*)ex, (int64_t)ex_rows, units, exs, sw);
-  else if (u == 2) moe::recv_zero_kernel<uint16_t><<<zg, 128, 0, stream>>>((int)per, (int)bs, counts, work, (uint16_t*)ex, (int64_t)ex_rows, units, exs, sw);
-  else moe::recv_zero_kernel<uint8_t><<<zg, 128, 0, stream>>>((int)per, (int)bs, counts, work, (uint8_t*)ex, (int64_t)ex_rows, units, exs, sw);
+  if (ex) launch_zero_padding(stream, (int)per, (int)bs, counts, work, ex, ex_rows, ex_row_bytes, exs, ex_scale_bytes);
+  cuda_check(env, fn, "kernel launch", cudaGetLastError());
+  return env.Undefined();
+}
+
+// cudaMoeDispatchZeroPadding(counts, per, blockSize, expertX, exRows, exRowBytes, expertScales | 0n, exScaleBytes, work)
+// counts: i32 [per] (dispatchRecvLayout's) -> expertX's padding rows (rows of [0, P) past an expert's
+// count, below exRows) zero, and their scales; `work`: 4·(per + 1) bytes (the segment starts).
+Napi::Value CudaMoeDispatchZeroPadding(const Napi::CallbackInfo& info) {
+  const char* fn = "cudaMoeDispatchZeroPadding";
+  Napi::Env env = info.Env();
+  Args args(info, fn, 9);
+  const uint64_t per = args.size(1, "per"), bs = args.size(2, "blockSize"), ex_rows = args.size(4, "exRows"), ex_row_bytes = args.size(5, "exRowBytes");
+  const uint64_t ex_scale_bytes = args.size(7, "exScaleBytes");
+  if (per == 0 || per > 1u << 20 || bs == 0 || bs > 1u << 20) args.fail("E_ARG", "per and blockSize must be in [1, 2^20]");
+  if (ex_scale_bytes % 4 != 0) args.fail("E_ARG", "exScaleBytes must be a multiple of 4");
+  cudaStream_t stream = cuda_stream(env, fn);
+  const int32_t* counts = (const int32_t*)cuda_device_arg(args, 0, "counts", per * 4);
+  void* ex = cuda_device_arg(args, 3, "expertX", checked_mul(env, fn, ex_rows, ex_row_bytes, "expertX bytes"));
+  uint32_t* exs = (uint32_t*)cuda_device_arg_or_null(args, 6, "expertScales", checked_mul(env, fn, ex_rows, ex_scale_bytes, "expertScales bytes"));
+  int32_t* work = (int32_t*)cuda_device_arg(args, 8, "work", (per + 1) * 4);
+  moe::padding_starts_kernel<<<1, 1024, 0, stream>>>(counts, (int)per, (int)bs, work);
+  launch_zero_padding(stream, (int)per, (int)bs, counts, work, ex, ex_rows, ex_row_bytes, exs, ex_scale_bytes);
   cuda_check(env, fn, "kernel launch", cudaGetLastError());
   return env.Undefined();
 }

@@ -27,10 +27,10 @@ constexpr int EP_MAX_K = EP_THREADS;
 
 // ---------------------------------------------------------------- plan
 
-// A chunk is 8 rounds of 32 consecutive pairs, a warp's; its counters live in shared memory while
+// A chunk is PLAN_ROUNDS (2) rounds of 32 consecutive pairs, a warp's; its counters live in shared memory while
 // the warp works (PLAN_WARPS warps a CTA, each its own row of E + R + 1 counters: experts, ranks, and
 // the chunk's bad ids).
-constexpr int64_t PLAN_ROUNDS = 8;
+constexpr int64_t PLAN_ROUNDS = 2;
 constexpr int PLAN_WARPS = 4;
 inline int64_t plan_chunks(int64_t pairs) { return (pairs + 32 * PLAN_ROUNDS - 1) / (32 * PLAN_ROUNDS); }
 // The plan's work area: the chunk table [chunks, E + R + 1].
@@ -187,17 +187,26 @@ static __global__ void plan_scatter_kernel(const int32_t* __restrict__ indices, 
 // A packed row (dispatchRowLayout in src/runtime/backend.ts): the payload at 0, the f32 scales at
 // scales_at (FP8), the meta i32 [3k] at meta_at; stride a multiple of 16 bytes.
 
-// Token t's destinations, one slot each: dest[j] = its send row when slot j is the first of the token
-// on its expert's rank (drank[j] = that rank), else −1. Then the meta of every destination row:
-// [local ids | weight bits | pair ranks], −1 / 0 / −1 for slots whose expert is elsewhere.
+// Where each destination's rows go: row s of the send rows (sendRow's value) for rank d is at
+// p[d] + (s − d·slot)·stride. One buffer: p[d] = the buffer, slot = 0. Each rank's own buffer (NCCL's
+// symmetric windows, native/cuda/nccl_lsa.cu): p[d] = this rank's slot in rank d's window, slot = M.
+constexpr int EP_MAX_RANKS = 64;
+struct DestRows {
+  uint64_t p[EP_MAX_RANKS];
+  int64_t slot;
+};
+
+// Token t's destinations, one slot each: row[j] = the address of its send row when slot j is the first
+// of the token on its expert's rank (drank[j] = that rank), else null. Then the meta of every
+// destination row: [local ids | weight bits | pair ranks], −1 / 0 / −1 for slots whose expert is elsewhere.
 __device__ __forceinline__ void pack_head(int64_t t, const int32_t* __restrict__ indices, const float* __restrict__ weights, int k, int E, int R,
                                           const int32_t* __restrict__ send_row, const int32_t* __restrict__ pair_rank, int64_t S,
-                                          uint8_t* __restrict__ packed, int64_t stride, int64_t meta_at, int32_t* dest, int* drank) {
+                                          const DestRows& to, int64_t stride, int64_t meta_at, uint8_t** row, int* drank) {
   const int per = E / R;
   const int j = threadIdx.x;
   if (j < k) {
     const int e = indices[t * k + j];
-    int32_t s = -1;
+    uint8_t* r = nullptr;
     int d = -1;
     if (e >= 0 && e < E) {
       d = e / per;
@@ -207,21 +216,20 @@ __device__ __forceinline__ void pack_head(int64_t t, const int32_t* __restrict__
         if (f >= 0 && f < E && f / per == d) first = false;
       }
       if (first) {
-        s = send_row[t * R + d];
-        if (s < 0 || s >= S) s = -1;
+        const int64_t s = (int64_t)send_row[t * R + d] - d * to.slot;
+        if (s >= 0 && s < S) r = (uint8_t*)(uintptr_t)to.p[d] + s * stride;
       }
     }
-    dest[j] = s;
+    row[j] = r;
     drank[j] = d;
   }
   __syncthreads();
   for (int i = threadIdx.x; i < k * k; i += blockDim.x) {
     const int jd = i / k, js = i % k;  // the destination slot, the slot described
-    const int32_t s = dest[jd];
-    if (s < 0) continue;
+    if (row[jd] == nullptr) continue;
     const int e = indices[t * k + js];
     const bool here = e >= 0 && e < E && e / per == drank[jd];
-    int32_t* m = reinterpret_cast<int32_t*>(packed + s * stride + meta_at);
+    int32_t* m = reinterpret_cast<int32_t*>(row[jd] + meta_at);
     m[js] = here ? e - drank[jd] * per : -1;
     m[k + js] = here ? __float_as_int(weights[t * k + js]) : 0;
     m[2 * k + js] = here ? pair_rank[t * k + js] : -1;
@@ -232,19 +240,19 @@ __device__ __forceinline__ void pack_head(int64_t t, const int32_t* __restrict__
 template <typename U>
 __global__ void __launch_bounds__(EP_THREADS) pack_rows_kernel(const U* __restrict__ x, int64_t T, int64_t units, const int32_t* __restrict__ indices,
                                                                const float* __restrict__ weights, int k, int E, int R, const int32_t* __restrict__ send_row,
-                                                               const int32_t* __restrict__ pair_rank, int64_t S, uint8_t* __restrict__ packed,
+                                                               const int32_t* __restrict__ pair_rank, int64_t S, const DestRows to,
                                                                int64_t stride, int64_t meta_at) {
-  __shared__ int32_t dest[EP_MAX_K];
+  __shared__ uint8_t* row[EP_MAX_K];
   __shared__ int drank[EP_MAX_K];
   for (int64_t t = blockIdx.x; t < T; t += gridDim.x) {
-    pack_head(t, indices, weights, k, E, R, send_row, pair_rank, S, packed, stride, meta_at, dest, drank);
+    pack_head(t, indices, weights, k, E, R, send_row, pair_rank, S, to, stride, meta_at, row, drank);
     for (int64_t u = threadIdx.x; u < units; u += blockDim.x) {
       const U v = x[t * units + u];
       for (int j = 0; j < k; j++) {
-        if (dest[j] >= 0) reinterpret_cast<U*>(packed + dest[j] * stride)[u] = v;
+        if (row[j] != nullptr) reinterpret_cast<U*>(row[j])[u] = v;
       }
     }
-    __syncthreads();  // dest is rewritten for the next token
+    __syncthreads();  // row is rewritten for the next token
   }
 }
 
@@ -285,12 +293,12 @@ __device__ __forceinline__ void load8_bits(const float* p, uint32_t v[8]) {
 template <typename In>
 __global__ void __launch_bounds__(EP_THREADS) pack_fp8_kernel(const In* __restrict__ x, int64_t T, int64_t H, const int32_t* __restrict__ indices,
                                                               const float* __restrict__ weights, int k, int E, int R, const int32_t* __restrict__ send_row,
-                                                              const int32_t* __restrict__ pair_rank, int64_t S, uint8_t* __restrict__ packed,
+                                                              const int32_t* __restrict__ pair_rank, int64_t S, const DestRows to,
                                                               int64_t stride, int64_t scales_at, int64_t meta_at) {
-  __shared__ int32_t dest[EP_MAX_K];
+  __shared__ uint8_t* row[EP_MAX_K];
   __shared__ int drank[EP_MAX_K];
   for (int64_t t = blockIdx.x; t < T; t += gridDim.x) {
-    pack_head(t, indices, weights, k, E, R, send_row, pair_rank, S, packed, stride, meta_at, dest, drank);
+    pack_head(t, indices, weights, k, E, R, send_row, pair_rank, S, to, stride, meta_at, row, drank);
     for (int64_t h0 = 0; h0 < H; h0 += (int64_t)blockDim.x * 8) {
       const int64_t h = h0 + (int64_t)threadIdx.x * 8;
       const bool valid = h < H;  // whole 16-thread groups are in or out (H % 128 == 0)
@@ -309,25 +317,57 @@ __global__ void __launch_bounds__(EP_THREADS) pack_fp8_kernel(const In* __restri
       const bool nan = amax >= 0x7F800000u;
       const uint2 codes = nan ? make_uint2(0x7F7F7F7Fu, 0x7F7F7F7Fu) : make_uint2(e4m3_encode4(y[0], y[1], y[2], y[3]), e4m3_encode4(y[4], y[5], y[6], y[7]));
       for (int j = 0; j < k; j++) {
-        const int32_t s = dest[j];
-        if (s < 0) continue;
-        uint8_t* row = packed + s * stride;
-        *reinterpret_cast<uint2*>(row + h) = codes;
-        if ((threadIdx.x & 15) == 0) reinterpret_cast<float*>(row + scales_at)[h / 128] = scale;
+        uint8_t* r = row[j];
+        if (r == nullptr) continue;
+        *reinterpret_cast<uint2*>(r + h) = codes;
+        if ((threadIdx.x & 15) == 0) reinterpret_cast<float*>(r + scales_at)[h / 128] = scale;
       }
     }
     __syncthreads();
   }
 }
 
+// ---------------------------------------------------------------- chunk ends (symmetric windows)
+
+// One CTA. send_row: i32 [T, R] (fixed slots of M rows: d·M + i, or −1) -> out[c·R + d] = the tokens
+// t < ends[c] with a row on d: one more than the largest slot index i among them (rows fill a slot in
+// token order), by shared-memory atomicMax per (chunk, rank), then a running max over the chunks.
+constexpr int CHUNK_MAX = 64;
+struct ChunkEnds {
+  int32_t end[CHUNK_MAX];
+};
+static __global__ void __launch_bounds__(1024) chunk_ends_kernel(const int32_t* __restrict__ send_row, int64_t T, int R, int64_t M, int C, const ChunkEnds ends,
+                                                                 int32_t* __restrict__ out) {
+  extern __shared__ int32_t top[];  // [C, R]: the largest slot index + 1 of the tokens in chunk c
+  for (int i = threadIdx.x; i < C * R; i += blockDim.x) top[i] = 0;
+  __syncthreads();
+  for (int64_t q = threadIdx.x; q < T * R; q += blockDim.x) {
+    const int64_t t = q / R;
+    const int d = (int)(q % R);
+    const int64_t i = (int64_t)send_row[q] - d * M;
+    if (send_row[q] < 0 || i < 0 || i >= M) continue;
+    int c = 0;
+    while (c < C - 1 && t >= ends.end[c]) c++;
+    if (t < ends.end[c]) atomicMax(&top[c * R + d], (int32_t)(i + 1));
+  }
+  __syncthreads();
+  for (int d = threadIdx.x; d < R; d += blockDim.x) {
+    int32_t m = 0;
+    for (int c = 0; c < C; c++) {
+      m = max(m, top[c * R + d]);
+      out[c * R + d] = m;
+    }
+  }
+}
+
 // ---------------------------------------------------------------- receive layout
 
-// One CTA. tables: i32 [R, R + E + 1] -> base [R, per], counts [per]; work: start [per + 1] (start[per]
-// = P), then n (rows received).
-static __global__ void __launch_bounds__(1024) recv_scan_kernel(const int32_t* __restrict__ tables, int R, int E, int rank, int bs,
+// One CTA. tables: i32 [R, W ≥ R + E + 1] -> base [R, per], counts [per]; work: start [per + 1]
+// (start[per] = P), then n (rows received).
+static __global__ void __launch_bounds__(1024) recv_scan_kernel(const int32_t* __restrict__ tables, int R, int W, int E, int rank, int bs,
                                                                 int32_t* __restrict__ base, int32_t* __restrict__ counts, int32_t* __restrict__ work) {
   __shared__ int64_t wsum[32];
-  const int per = E / R, W = R + E + 1;
+  const int per = E / R;
   int64_t carry = 0;
   for (int l0 = 0; l0 < per; l0 += 1024) {
     const int l = l0 + threadIdx.x;
@@ -382,6 +422,22 @@ static __global__ void recv_fill_kernel(int per, int bs, int k, int64_t pmax, co
   }
 }
 
+// One CTA: counts [per] -> starts [per + 1] (start[l] = Σ_{l' < l} roundup(counts[l'], bs)), the
+// segment starts recv_scan_kernel leaves in its work area, for recv_zero_kernel.
+static __global__ void __launch_bounds__(1024) padding_starts_kernel(const int32_t* __restrict__ counts, int per, int bs, int32_t* __restrict__ starts) {
+  __shared__ int64_t wsum[32];
+  int64_t carry = 0;
+  for (int l0 = 0; l0 < per; l0 += 1024) {
+    const int l = l0 + threadIdx.x;
+    const int64_t padded = l < per ? ((int64_t)counts[l] + bs - 1) / bs * bs : 0;
+    int64_t total;
+    const int64_t incl = cta1024_inclusive_scan(padded, wsum, total);
+    if (l < per) starts[l] = (int32_t)(carry + incl - padded);
+    carry += total;
+  }
+  if (threadIdx.x == 0) starts[per] = (int32_t)carry;
+}
+
 // A CTA per (local expert l, padding slot i < bs) at a time: row start[l] + count[l] + i, when it is
 // still in l's segment (and below exRows), gets zero bytes in expertX and its scales.
 template <typename U>
@@ -418,6 +474,8 @@ struct ScatterArgs {
   uint32_t* recv_scales; // [n, scale_words] or null
 };
 
+constexpr int SCATTER_UNROLL = 4;
+
 // A CTA per packed row at a time: its slots' places from the meta and the source's bases, the index
 // outputs, then the payload (read once) to recv and to each of its experts' rows, and the scales.
 template <typename U>
@@ -445,12 +503,24 @@ __global__ void __launch_bounds__(EP_THREADS) scatter_kernel(ScatterArgs a) {
       dst[j] = (int32_t)p;
     }
     __syncthreads();
+    // the payload: SCATTER_UNROLL loads in flight a thread before their stores (a row is 448 16-byte
+    // units at H = 7168 FP8: one pass of 128 threads)
     const U* src = reinterpret_cast<const U*>(row);
-    for (int64_t u = threadIdx.x; u < a.units; u += blockDim.x) {
-      const U v = src[u];
-      recv[q * a.units + u] = v;
-      for (int jj = 0; jj < k; jj++) {
-        if (dst[jj] >= 0) ex[(int64_t)dst[jj] * a.units + u] = v;
+    for (int64_t u0 = threadIdx.x; u0 < a.units; u0 += (int64_t)SCATTER_UNROLL * blockDim.x) {
+      U v[SCATTER_UNROLL];
+#pragma unroll
+      for (int i = 0; i < SCATTER_UNROLL; i++) {
+        const int64_t u = u0 + (int64_t)i * blockDim.x;
+        if (u < a.units) v[i] = src[u];
+      }
+#pragma unroll
+      for (int i = 0; i < SCATTER_UNROLL; i++) {
+        const int64_t u = u0 + (int64_t)i * blockDim.x;
+        if (u >= a.units) break;
+        recv[q * a.units + u] = v[i];
+        for (int jj = 0; jj < k; jj++) {
+          if (dst[jj] >= 0) ex[(int64_t)dst[jj] * a.units + u] = v[i];
+        }
       }
     }
     if (a.ex_scales) {

@@ -22,6 +22,7 @@
 
 #include "common/entry_points.h"
 #include "cuda/cuda_common.h"
+#include "cuda/nccl_shared.h"
 
 namespace hp {
 
@@ -200,16 +201,19 @@ std::vector<cudaEvent_t> g_free_events;
 std::unordered_map<uint32_t, cudaEvent_t> g_tickets;
 uint32_t g_next_ticket = 1;
 
-cudaStream_t side_stream(Napi::Env env, const char* fn) {
-  cuda_stream(env, fn);  // the device is set
+// *s, created on first use at the device's highest priority.
+cudaStream_t urgent_stream(Napi::Env env, const char* fn, cudaStream_t* s) {
+  cuda_main_stream(env, fn);  // the device is set
   std::lock_guard<std::mutex> lock(g_nccl_mutex);
-  if (g_side == nullptr) {
+  if (*s == nullptr) {
     int least = 0, greatest = 0;
     cuda_check(env, fn, "cudaDeviceGetStreamPriorityRange", cudaDeviceGetStreamPriorityRange(&least, &greatest));
-    cuda_check(env, fn, "cudaStreamCreateWithPriority", cudaStreamCreateWithPriority(&g_side, cudaStreamNonBlocking, greatest));
+    cuda_check(env, fn, "cudaStreamCreateWithPriority", cudaStreamCreateWithPriority(s, cudaStreamNonBlocking, greatest));
   }
-  return g_side;
+  return *s;
 }
+
+cudaStream_t side_stream(Napi::Env env, const char* fn) { return urgent_stream(env, fn, &g_side); }
 
 cudaEvent_t take_event(Napi::Env env, const char* fn) {
   std::lock_guard<std::mutex> lock(g_nccl_mutex);
@@ -227,6 +231,31 @@ cudaEvent_t take_event(Napi::Env env, const char* fn) {
 void give_event(cudaEvent_t e) {
   std::lock_guard<std::mutex> lock(g_nccl_mutex);
   g_free_events.push_back(e);
+}
+
+// The barrier stream (native/cuda/nccl_lsa.cu's all-gathers and barriers: each waits for the main and
+// side streams' work so far, so that what the side stream queues next — the next piece — is not held
+// up behind a barrier waiting for the other ranks). Highest priority, created on first use.
+cudaStream_t g_bar = nullptr;
+
+cudaStream_t bar_stream(Napi::Env env, const char* fn) { return urgent_stream(env, fn, &g_bar); }
+
+// `waiter` waits for the work queued on `waited` so far.
+void order_after(Napi::Env env, const char* fn, cudaStream_t waiter, cudaStream_t waited) {
+  cudaEvent_t e = take_event(env, fn);
+  cuda_check(env, fn, "cudaEventRecord", cudaEventRecord(e, waited));
+  cuda_check(env, fn, "cudaStreamWaitEvent", cudaStreamWaitEvent(waiter, e, 0));
+  give_event(e);
+}
+
+// A ticket for ncclSideWait standing for the work queued on `s` so far.
+uint32_t ticket_of(Napi::Env env, const char* fn, cudaStream_t s) {
+  cudaEvent_t done = take_event(env, fn);
+  cuda_check(env, fn, "cudaEventRecord", cudaEventRecord(done, s));
+  std::lock_guard<std::mutex> lock(g_nccl_mutex);
+  const uint32_t ticket = g_next_ticket++;
+  g_tickets[ticket] = done;
+  return ticket;
 }
 
 // The arguments of ncclSendRecv and ncclSendRecvSide, as one NCCL group on `stream`.
@@ -291,7 +320,7 @@ Napi::Value NcclSendRecvSide(const Napi::CallbackInfo& info) {
   const char* fn = "ncclSendRecvSide";
   Napi::Env env = info.Env();
   Args args(info, fn, 6);
-  cudaStream_t main = cuda_stream(env, fn), side = side_stream(env, fn);
+  cudaStream_t main = cuda_main_stream(env, fn), side = side_stream(env, fn);
   cudaEvent_t before = take_event(env, fn);
   cuda_check(env, fn, "cudaEventRecord", cudaEventRecord(before, main));
   cuda_check(env, fn, "cudaStreamWaitEvent", cudaStreamWaitEvent(side, before, 0));
@@ -312,7 +341,7 @@ Napi::Value NcclSideWait(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Args args(info, fn, 1);
   const uint64_t ticket = args.size(0, "ticket");
-  cudaStream_t main = cuda_stream(env, fn);
+  cudaStream_t main = cuda_main_stream(env, fn);
   cudaEvent_t e = nullptr;
   {
     std::lock_guard<std::mutex> lock(g_nccl_mutex);
@@ -325,6 +354,33 @@ Napi::Value NcclSideWait(const Napi::CallbackInfo& info) {
   give_event(e);
   cuda_check(env, fn, "cudaStreamWaitEvent", err);
   return env.Undefined();
+}
+
+// cudaLaunchOnSide(on: boolean): with true, the side stream first waits for the work queued on the
+// addon's stream so far, and every kernel queued from then on goes on the side stream; with false,
+// they go on the addon's stream again (which does not wait: ncclSideTicket/ncclSideWait order it).
+// The expert-parallel ops (src/ops/moe.ts) launch only kernels in between: no copy, read or allocation.
+Napi::Value CudaLaunchOnSide(const Napi::CallbackInfo& info) {
+  const char* fn = "cudaLaunchOnSide";
+  Napi::Env env = info.Env();
+  Args args(info, fn, 1);
+  const bool on = args.boolean(0, "on");
+  if (!on) {
+    cuda_set_launch_stream(nullptr);
+    return env.Undefined();
+  }
+  cudaStream_t main = cuda_main_stream(env, fn), side = side_stream(env, fn);
+  order_after(env, fn, side, main);
+  cuda_set_launch_stream(side);
+  return env.Undefined();
+}
+
+// ncclSideTicket(): number, a ticket for ncclSideWait that stands for the work queued on the side
+// stream so far.
+Napi::Value NcclSideTicket(const Napi::CallbackInfo& info) {
+  const char* fn = "ncclSideTicket";
+  Napi::Env env = info.Env();
+  return Napi::Number::New(env, ticket_of(env, fn, side_stream(env, fn)));
 }
 
 // ncclSideRead(ptr, dst: TypedArray): device -> host of dst.byteLength bytes on the side stream, after
@@ -365,17 +421,18 @@ cudaStream_t read_stream(Napi::Env env, const char* fn) {
 
 }  // namespace
 
-// ncclSideReadStart(ptr, bytes): number
+// ncclSideReadStart(ptr, bytes, afterBarriers): number
 // A device -> host read of `bytes` bytes at ptr, started once the work queued on the side stream so far
-// is done (e.g. a gather), on a stream of its own, so that side-stream work queued after this call (a
-// payload) runs meanwhile and does not delay it; into pinned memory. Returns a ticket for
-// ncclSideReadFinish (each ticket once).
+// (afterBarriers: on the barrier stream) is done (e.g. a gather), on a stream of its own, so that
+// side-stream work queued after this call (a payload) runs meanwhile and does not delay it; into pinned
+// memory. Returns a ticket for ncclSideReadFinish (each ticket once).
 Napi::Value NcclSideReadStart(const Napi::CallbackInfo& info) {
   const char* fn = "ncclSideReadStart";
   Napi::Env env = info.Env();
-  Args args(info, fn, 2);
+  Args args(info, fn, 3);
   const uint64_t bytes = args.size(1, "bytes");
-  cudaStream_t side = side_stream(env, fn), rs = read_stream(env, fn);
+  const bool after_barriers = args.boolean(2, "afterBarriers");
+  cudaStream_t side = after_barriers ? bar_stream(env, fn) : side_stream(env, fn), rs = read_stream(env, fn);
   void* p = bytes ? cuda_device_arg(args, 0, "ptr", bytes) : nullptr;
   PendingRead r{nullptr, nullptr, 0, (size_t)bytes};
   {
@@ -443,8 +500,9 @@ Napi::Value NcclCommDestroy(const Napi::CallbackInfo& info) {
   Nccl& n = nccl_or_throw(env, fn);
   const uint64_t h = args.size(0, "comm");
   Comm c = comm_arg(args, 0);
-  cuda_check(env, fn, "cudaStreamSynchronize", cudaStreamSynchronize(cuda_stream(env, fn)));
+  cuda_check(env, fn, "cudaStreamSynchronize", cudaStreamSynchronize(cuda_main_stream(env, fn)));
   if (g_side != nullptr) cuda_check(env, fn, "cudaStreamSynchronize", cudaStreamSynchronize(g_side));
+  if (g_bar != nullptr) cuda_check(env, fn, "cudaStreamSynchronize", cudaStreamSynchronize(g_bar));
   {
     std::lock_guard<std::mutex> lock(g_nccl_mutex);
     g_comms[h - 1].comm = nullptr;
@@ -453,5 +511,32 @@ Napi::Value NcclCommDestroy(const Napi::CallbackInfo& info) {
   if (r != ncclSuccess) nccl_fail(env, fn, "ncclCommDestroy", r, nullptr);
   return env.Undefined();
 }
+
+// ---------------------------------------------------------------- shared with nccl_lsa.cu
+
+void* nccl_symbol(Napi::Env env, const char* fn, const char* name) {
+  Nccl& n = nccl_or_throw(env, fn);
+  return dlsym(n.lib, name);
+}
+
+int nccl_version() { return nccl().version; }
+
+NcclCommRef nccl_comm_ref(const Args& args, size_t i) {
+  const Comm c = comm_arg(args, i);
+  return {(void*)c.comm, c.rank, c.size};
+}
+
+cudaStream_t nccl_side_stream(Napi::Env env, const char* fn) { return side_stream(env, fn); }
+
+cudaStream_t nccl_barrier_stream_after_all(Napi::Env env, const char* fn) {
+  cudaStream_t bar = bar_stream(env, fn);
+  order_after(env, fn, bar, cuda_main_stream(env, fn));
+  order_after(env, fn, bar, side_stream(env, fn));
+  return bar;
+}
+
+uint32_t nccl_ticket(Napi::Env env, const char* fn, cudaStream_t s) { return ticket_of(env, fn, s); }
+
+void nccl_throw(Napi::Env env, const char* fn, const char* what, int r, void* comm) { nccl_fail(env, fn, what, r, (ncclComm_t)comm); }
 
 }  // namespace hp

@@ -85,5 +85,19 @@ Napi::Value NcclSideWait(const Napi::CallbackInfo& info) { no_cuda(info, "ncclSi
 Napi::Value NcclSideRead(const Napi::CallbackInfo& info) { no_cuda(info, "ncclSideRead"); }
 Napi::Value NcclSideReadStart(const Napi::CallbackInfo& info) { no_cuda(info, "ncclSideReadStart"); }
 Napi::Value NcclSideReadFinish(const Napi::CallbackInfo& info) { no_cuda(info, "ncclSideReadFinish"); }
+Napi::Value CudaLaunchOnSide(const Napi::CallbackInfo& info) { no_cuda(info, "cudaLaunchOnSide"); }
+Napi::Value CudaMoeDispatchChunkEnds(const Napi::CallbackInfo& info) { no_cuda(info, "cudaMoeDispatchChunkEnds"); }
+Napi::Value CudaMoeDispatchZeroPadding(const Napi::CallbackInfo& info) { no_cuda(info, "cudaMoeDispatchZeroPadding"); }
+Napi::Value NcclSideTicket(const Napi::CallbackInfo& info) { no_cuda(info, "ncclSideTicket"); }
+Napi::Value NcclLsaInfo(const Napi::CallbackInfo& info) {
+  Napi::Object out = Napi::Object::New(info.Env());
+  out.Set("compiled", Napi::Boolean::New(info.Env(), false));
+  out.Set("headerVersion", Napi::Number::New(info.Env(), 0));
+  return out;
+}
+Napi::Value NcclLsaCreate(const Napi::CallbackInfo& info) { no_cuda(info, "ncclLsaCreate"); }
+Napi::Value NcclLsaAllGather(const Napi::CallbackInfo& info) { no_cuda(info, "ncclLsaAllGather"); }
+Napi::Value NcclLsaBarrier(const Napi::CallbackInfo& info) { no_cuda(info, "ncclLsaBarrier"); }
+Napi::Value NcclLsaDestroy(const Napi::CallbackInfo& info) { no_cuda(info, "ncclLsaDestroy"); }
 
 }  // namespace hp

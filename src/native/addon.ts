@@ -244,10 +244,14 @@ export interface Addon {
   cudaMoeDispatchPlan(indices: bigint, T: number, k: number, E: number, R: number, sendRow: bigint, pairRank: bigint, table: bigint, work: bigint, slotRows: number): void;
   /** MoeKernels.dispatchPack: x f32|bf16 [T, H] -> packed u8 [S, stride] (dispatchRowLayout: payload, scales at scalesAt when fp8, meta i32 [3k] at metaAt). */
   cudaMoeDispatchPack(x: bigint, xIsBf16: boolean, T: number, H: number, indices: bigint, k: number, weights: bigint, E: number, R: number, sendRow: bigint,
-    pairRank: bigint, S: number, fp8: boolean, packed: bigint, stride: number, scalesAt: number, metaAt: number): void;
+    pairRank: bigint, S: number, fp8: boolean, packed: bigint, stride: number, scalesAt: number, metaAt: number, destBases: BigUint64Array, slotRows: number): void;
+  /** MoeKernels.dispatchChunkEnds: sendRow i32 [T, R] (slots of slotRows rows) -> out i32 [C·R] (C = ends.length). */
+  cudaMoeDispatchChunkEnds(sendRow: bigint, T: number, R: number, slotRows: number, ends: Int32Array, out: bigint): void;
+  /** MoeKernels.dispatchZeroPadding: counts i32 [per] -> expertX's padding rows zero (exRows rows of exRowBytes, scales exScaleBytes a row or 0n); work: 4·(per + 1) bytes. */
+  cudaMoeDispatchZeroPadding(counts: bigint, per: number, blockSize: number, expertX: bigint, exRows: number, exRowBytes: number, expertScales: bigint, exScaleBytes: number, work: bigint): void;
   /** MoeKernels.dispatchRecvLayout; expertX as exRows rows of exRowBytes (scales: exScaleBytes a row, 0n: none); `work`: 4·(E/R + 2) bytes. */
-  cudaMoeDispatchRecvLayout(tables: bigint, R: number, E: number, rank: number, blockSize: number, k: number, base: bigint, counts: bigint, sortedPairs: bigint,
-    Pmax: number, blockExpert: bigint, rowExpert: bigint, expertX: bigint, exRows: number, exRowBytes: number, expertScales: bigint, exScaleBytes: number, work: bigint): void;
+  cudaMoeDispatchRecvLayout(tables: bigint, R: number, tableStride: number, E: number, rank: number, blockSize: number, k: number, base: bigint, counts: bigint, sortedPairs: bigint,
+    Pmax: number, blockExpert: bigint, rowExpert: bigint, expertX: bigint /* 0n: no zeroing */, exRows: number, exRowBytes: number, expertScales: bigint, exScaleBytes: number, work: bigint): void;
   /** MoeKernels.dispatchScatter (MoeScatterArgs): packed rows src u8 [srcRows, stride] -> recv, expertX ([*, payloadBytes], scales of scaleBytes a row) and the indices. */
   cudaMoeDispatchScatter(src: bigint, srcRows: number, stride: number, payloadBytes: number, scalesAt: number, scaleBytes: number, metaAt: number, srcRow: number,
     rows: number, recvRow: number, base: bigint, R: number, per: number, source: number, k: number, expertX: bigint, P: number, expertScales: bigint,
@@ -270,14 +274,39 @@ export interface Addon {
   /** Device -> host of dst.byteLength bytes on the side stream, after its queued work; returns when they are in dst. */
   ncclSideRead(ptr: bigint, dst: Int32Array | Uint8Array): void;
   /**
-   * Starts a device -> host read of `bytes` bytes once the side stream's work so far is done, on a stream
+   * Starts a device -> host read of `bytes` bytes once the side stream's (afterBarriers: the barrier
+   * stream's) work so far is done, on a stream
    * of its own (later side-stream work does not delay it), into pinned memory; returns a ticket.
    */
-  ncclSideReadStart(ptr: bigint, bytes: number): number;
+  ncclSideReadStart(ptr: bigint, bytes: number, afterBarriers: boolean): number;
   /** Waits for a ticket's read (the host only) and copies it into dst (byteLength = the read's bytes); each ticket once. */
   ncclSideReadFinish(ticket: number, dst: Int32Array | Uint8Array): void;
   /** Waits for the stream and frees the communicator. */
   ncclCommDestroy(comm: number): void;
+  /**
+   * true: the side stream waits for the addon's stream's work so far, and kernels launched from now on
+   * go on the side stream; false: back to the addon's stream. Only kernel launches in between.
+   */
+  cudaLaunchOnSide(on: boolean): void;
+  /** A ticket for ncclSideWait standing for the side stream's work so far. */
+  ncclSideTicket(): number;
+  /** Whether the addon was built with NCCL's device API headers (native/cuda/nccl_lsa.cu), and their version. */
+  ncclLsaInfo(): { compiled: boolean; headerVersion: number };
+  /**
+   * Collective: a symmetric buffer of `bytes` bytes (a multiple of 4096) on every rank of the communicator,
+   * through NCCL's device API; bases[p] is rank p's copy as this GPU addresses it. E_BACKEND where the
+   * device API or load/store access between all ranks is missing.
+   */
+  ncclLsaCreate(comm: number, bytes: number): { handle: number; bases: BigUint64Array };
+  /**
+   * On the barrier stream, after the work queued so far on the addon's and the side stream: `bytes` bytes
+   * at src to offset + rank·bytes of every rank's buffer, then the barrier. Returns a ticket for ncclSideWait.
+   */
+  ncclLsaAllGather(handle: number, src: bigint, bytes: number, offset: number): number;
+  /** NCCL's LSA barrier, placed like ncclLsaAllGather (what every rank queued before it is visible after it); a ticket. */
+  ncclLsaBarrier(handle: number): number;
+  /** Collective: waits for the streams and frees the buffer. */
+  ncclLsaDestroy(handle: number): void;
   // nn (NnKernels) on device memory: the cpuNn* arguments as device pointers; each launches on the
   // stream and returns. `work` is scratch the caller allocates (sizes below) and may release at once.
   cudaNnEmbedding(table: bigint, ids: bigint, V: number, D: number, N: number, out: bigint): void;

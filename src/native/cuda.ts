@@ -223,20 +223,36 @@ export function createCudaBackend(addon: Addon): Backend {
         work.dispose();
       }
     },
-    dispatchPack: (x, indices, weights, sendRow, pairRank, E, fp8, packed) => {
-      const H = x.shape[1]!, k = indices.shape[1]!;
+    dispatchPack: (x, indices, weights, sendRow, pairRank, E, fp8, packed, dest) => {
+      const H = x.shape[1]!, k = indices.shape[1]!, R = sendRow.shape[1]!;
       const L = dispatchRowLayout(fp8 ? H : rowBytes(x), fp8 ? H / 128 : 0, k);
+      const bases = dest ? BigUint64Array.from(dest.rows, (t) => f(t)) : new BigUint64Array(0);
+      const S = dest ? R * dest.slotRows : packed!.shape[0]!;
       nativeCallSync('moe.dispatchPack (cuda)', () =>
-        addon.cudaMoeDispatchPack(f(x), isBf16(x), x.shape[0]!, H, f(indices), k, f(weights), E, sendRow.shape[1]!, f(sendRow), f(pairRank), packed.shape[0]!, fp8,
-          f(packed), L.stride, L.scalesAt, L.metaAt),
+        addon.cudaMoeDispatchPack(f(x), isBf16(x), x.shape[0]!, H, f(indices), k, f(weights), E, R, f(sendRow), f(pairRank), S, fp8,
+          packed ? f(packed) : 0n, L.stride, L.scalesAt, L.metaAt, bases, dest?.slotRows ?? 0),
       );
     },
+    dispatchChunkEnds: (sendRow, slotRows, ends, out, outAt) =>
+      nativeCallSync('moe.dispatchChunkEnds (cuda)', () =>
+        addon.cudaMoeDispatchChunkEnds(f(sendRow), sendRow.shape[0]!, sendRow.shape[1]!, slotRows, ends, f(out) + BigInt(4 * outAt))),
     dispatchRecvLayout: (tables, rank, E, bs, k, base, counts, sortedPairs, blockExpert, rowExpert, expertX, expertScales) => {
       const work = backend.empty('i32', [counts.shape[0]! + 2]);
       try {
         nativeCallSync('moe.dispatchRecvLayout (cuda)', () =>
-          addon.cudaMoeDispatchRecvLayout(f(tables), tables.shape[0]!, E, rank, bs, k, f(base), f(counts), f(sortedPairs), sortedPairs.shape[0]!, f(blockExpert),
-            f(rowExpert), f(expertX), expertX.shape[0]!, rowBytes(expertX), ptrOrNull(expertScales), expertScales ? rowBytes(expertScales) : 0, f(work)),
+          addon.cudaMoeDispatchRecvLayout(f(tables), tables.shape[0]!, tables.shape[1]!, E, rank, bs, k, f(base), f(counts), f(sortedPairs), sortedPairs.shape[0]!, f(blockExpert),
+            f(rowExpert), ptrOrNull(expertX), expertX?.shape[0] ?? 0, expertX ? rowBytes(expertX) : 0, ptrOrNull(expertScales), expertScales ? rowBytes(expertScales) : 0, f(work)),
+        );
+      } finally {
+        work.dispose();
+      }
+    },
+    dispatchZeroPadding: (counts, bs, expertX, expertScales) => {
+      const per = counts.shape[0]!;
+      const work = backend.empty('i32', [per + 1]);
+      try {
+        nativeCallSync('moe.dispatchZeroPadding (cuda)', () =>
+          addon.cudaMoeDispatchZeroPadding(f(counts), per, bs, f(expertX), expertX.shape[0]!, rowBytes(expertX), ptrOrNull(expertScales), expertScales ? rowBytes(expertScales) : 0, f(work)),
         );
       } finally {
         work.dispose();

@@ -14,10 +14,11 @@
 
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { HotpathsError } from '../errors.js';
-import { groupSlots, type ExpertGroup, type GroupOptions, type PendingGather, type PendingMove, type RowWindows } from '../ops/moe.js';
+import { groupHidden, groupSlots, type ExpertGroup, type GroupOptions, type PendingGather, type PendingMove, type RowWindows, type SymmetricWindows } from '../ops/moe.js';
 import { getBackend } from '../runtime/core.js';
-import { dtypeBytes } from '../dtype.js';
-import { numel, type Tensor } from '../tensor.js';
+import { dtypeBytes, type DType } from '../dtype.js';
+import type { Backend } from '../runtime/backend.js';
+import { borrowedTensor, numel, type Tensor } from '../tensor.js';
 import { addonStatus, loadAddon, type Addon } from './addon.js';
 import { nativeCall, nativeCallSync } from './call.js';
 import { cudaPtr } from './cuda.js';
@@ -68,6 +69,13 @@ async function uniqueId(addon: Addon, rank: number): Promise<Uint8Array> {
 /** The process's communicator, shared by its groups (refs: groups not yet destroyed). */
 let shared: { comm: number; rank: number; size: number; refs: number } | undefined;
 
+/** Experts a symmetric table row has room for (the plan's table: R + E + 1 counts, then C·R chunk ends). */
+const WINDOW_MAX_EXPERTS = 4096;
+const WINDOW_MAX_CHUNKS = 16;
+/** Bytes a data row has room for beyond 2·maxHidden: a dispatch row's meta (12·k for k ≤ 128), rounded. */
+const WINDOW_ROW_EXTRA = 1536;
+const roundUp = (n: number, m: number) => Math.ceil(n / m) * m;
+
 /**
  * Joins the NCCL group described by HOTPATHS_RANK, HOTPATHS_WORLD_SIZE and the id (set by `hotpaths
  * launch`), with opts (GroupOptions) agreed by every rank.
@@ -75,12 +83,14 @@ let shared: { comm: number; rank: number; size: number; refs: number } | undefin
 export async function createNcclGroup(opts?: GroupOptions): Promise<ExpertGroup> {
   // a bad option is reported after the agreement below, so that the other ranks do not wait for this one
   let optError: unknown;
-  let slots = 0;
+  let slots = 0, hidden = 0;
   try {
     slots = groupSlots('moe.ncclGroup()', opts) ?? 0;
+    hidden = groupHidden('moe.ncclGroup()', opts) ?? 0;
   } catch (e) {
     optError = e;
     slots = -1;
+    hidden = -1;
   }
   const rank = envInt('HOTPATHS_RANK');
   const size = envInt('HOTPATHS_WORLD_SIZE');
@@ -128,24 +138,29 @@ export async function createNcclGroup(opts?: GroupOptions): Promise<ExpertGroup>
     nativeCallSync(what, () => addon.ncclSendRecv(comm, peers, sp, sendBytes, rp, recvBytes));
   };
 
-  // every rank's maxTokensPerRank (0: none, −1: a bad value), gathered on the addon's stream
+  // every rank's maxTokensPerRank and maxHidden (0: none, −1: a bad value), gathered on the addon's stream
+  let windows: SymmetricWindows | undefined;
   try {
-    const mine = backend.fromHost(new Int32Array(size).fill(slots), 'i32', [size]);
-    const all = backend.empty('i32', [size]);
+    const mine = backend.fromHost(Int32Array.from({ length: 2 * size }, (_, i) => (i % 2 ? hidden : slots)), 'i32', [size, 2]);
+    const all = backend.empty('i32', [size, 2]);
     let got: Int32Array;
     try {
-      const four = new Float64Array(size).fill(4);
-      exchange('moe.ncclGroup()', cudaPtr(mine), four, cudaPtr(all), four);
+      const eight = new Float64Array(size).fill(8);
+      exchange('moe.ncclGroup()', cudaPtr(mine), eight, cudaPtr(all), eight);
       got = (await nativeCall('moe.ncclGroup()', () => backend.read(all))) as Int32Array;
     } finally {
       mine.dispose();
       all.dispose();
     }
     if (optError) throw optError;
-    if (got.some((m) => m !== got[0])) {
-      const show = (m: number) => (m === 0 ? 'none' : m < 0 ? 'a bad value' : String(m));
-      throw new HotpathsError('E_ARG', `moe.ncclGroup(): opts.maxTokensPerRank must be the same on every rank, got ${[...got].map((m, q) => `rank ${q}: ${show(m)}`).join(', ')}`);
+    const show = (m: number) => (m === 0 ? 'none' : m < 0 ? 'a bad value' : String(m));
+    for (const [o, name] of [[0, 'maxTokensPerRank'], [1, 'maxHidden']] as const) {
+      const v = Array.from({ length: size }, (_, q) => got[2 * q + o]!);
+      if (v.some((m) => m !== v[0])) {
+        throw new HotpathsError('E_ARG', `moe.ncclGroup(): opts.${name} must be the same on every rank, got ${v.map((m, q) => `rank ${q}: ${show(m)}`).join(', ')}`);
+      }
     }
+    if (slots > 0 && hidden > 0) windows = symmetricWindows(addon, backend, comm, rank, size, slots, hidden);
   } catch (e) {
     release();
     throw e;
@@ -158,6 +173,7 @@ export async function createNcclGroup(opts?: GroupOptions): Promise<ExpertGroup>
     ranks: [rank],
     backend,
     ...(slots > 0 ? { maxTokensPerRank: slots } : {}),
+    ...(windows ? { windows } : {}),
     async exchangeCounts(sendCounts: Int32Array[]): Promise<Int32Array[]> {
       const what = 'moe.ncclGroup().exchangeCounts()';
       check(what);
@@ -212,7 +228,7 @@ export async function createNcclGroup(opts?: GroupOptions): Promise<ExpertGroup>
       const ticket = nativeCallSync(what, () => addon.ncclSendRecvSide(comm, peers, sp, nb, rp, nb));
       // the read starts now, on a stream of its own once the gather is done: transfers queued on the
       // side stream after this (dispatch's fixed-slot payload) travel while the host waits for it
-      const reading = nativeCallSync(what, () => addon.ncclSideReadStart(cudaPtr(r), r.bytes));
+      const reading = nativeCallSync(what, () => addon.ncclSideReadStart(cudaPtr(r), r.bytes, false));
       return {
         read: async () => {
           const host = new Int32Array(r.size);
@@ -252,20 +268,99 @@ export async function createNcclGroup(opts?: GroupOptions): Promise<ExpertGroup>
       const ticket = nativeCallSync(what, () =>
         addon.ncclSendRecvSide(comm, Int32Array.from(peers), BigUint64Array.from(sp), Float64Array.from(sb), BigUint64Array.from(rp), Float64Array.from(rb)),
       );
-      let waited = false;
-      return {
-        wait: () => {
-          if (waited) return;
-          waited = true;
-          nativeCallSync(what, () => addon.ncclSideWait(ticket));
-        },
-      };
+      return waitOnce(addon, what, ticket);
     },
     destroy() {
       if (!live) return;
       live = false;
+      if (windows) nativeCallSync('moe.ncclGroup().destroy()', () => addon.ncclLsaDestroy((windows as Windows).handle));
       release();
     },
   };
   return group;
+}
+
+type Windows = SymmetricWindows & { handle: number };
+
+/** A side-stream ticket as a PendingMove: the addon's stream waits for it once. */
+function waitOnce(addon: Addon, what: string, ticket: number): PendingMove {
+  let waited = false;
+  return {
+    wait: () => {
+      if (waited) return;
+      waited = true;
+      nativeCallSync(what, () => addon.ncclSideWait(ticket));
+    },
+  };
+}
+
+/**
+ * The group's symmetric buffer (NCCL's device API, native/cuda/nccl_lsa.cu), or undefined where the
+ * addon or the libnccl lacks the device API, or the ranks cannot reach each other's memory: the group
+ * then moves rows with send/recv. Collective: every rank calls it with the same sizes (checked before).
+ * Layout: table halves 0 and 1 (R rows of tableWords i32 each), then data halves 0 and 1 (R slots of M
+ * rows each); successive ops use the halves in turn.
+ */
+function symmetricWindows(addon: Addon, backend: Backend, comm: number, rank: number, R: number, M: number, hidden: number): Windows | undefined {
+  const lsa = addon.ncclLsaInfo();
+  if (!lsa.compiled) {
+    if (process.env.HOTPATHS_VERBOSE) console.error('moe.ncclGroup(): the addon was built without NCCL device API headers: dispatch/combine use send/recv');
+    return undefined;
+  }
+  const tableWords = roundUp(R + WINDOW_MAX_EXPERTS + 1 + WINDOW_MAX_CHUNKS * R, 4);
+  const tableBytes = roundUp(R * tableWords * 4, 4096);
+  const dataBytes = roundUp(R * M * roundUp(2 * hidden + WINDOW_ROW_EXTRA, 16), 4096);
+  let made: { handle: number; bases: BigUint64Array };
+  try {
+    made = addon.ncclLsaCreate(comm, 2 * tableBytes + 2 * dataBytes);
+  } catch (e) {
+    // every rank fails alike here (the library, the headers and the topology are the node's)
+    if (process.env.HOTPATHS_VERBOSE) console.error(`moe.ncclGroup(): no symmetric windows (${(e as Error).message}): dispatch/combine use send/recv`);
+    return undefined;
+  }
+  const { handle, bases } = made;
+  const view = (owner: number, offset: number, dtype: DType, shape: number[]): Tensor =>
+    borrowedTensor(backend, dtype, shape, { ptr: bases[owner]! + BigInt(offset), bytes: numel(shape) * dtypeBytes(dtype) });
+  const what = 'moe.ncclGroup() windows';
+  const ticketMove = (t: number) => waitOnce(addon, what, t);
+  return {
+    handle,
+    tableWords,
+    dataBytes,
+    count: 0,
+    tables: (half, words) => {
+      if (words > tableWords) throw new HotpathsError('E_SHAPE', `${what}: table rows of ${words} words do not fit (${tableWords})`);
+      return view(rank, half * tableBytes, 'i32', [R, words]);
+    },
+    rows: (half, owner, first, count, dtype, width) => {
+      const rowBytes = width * dtypeBytes(dtype);
+      if (R * M * rowBytes > dataBytes || first < 0 || count < 0 || first + count > R * M) {
+        throw new HotpathsError('E_SHAPE', `${what}: rows [${first}, +${count}) of ${rowBytes} bytes do not fit the data area (${dataBytes} bytes for ${R}·${M} rows)`);
+      }
+      return view(owner, 2 * tableBytes + half * dataBytes + first * rowBytes, dtype, [count, width]);
+    },
+    allGather: (src, half) => {
+      if (src.size > tableWords) throw new HotpathsError('E_SHAPE', `${what}: table rows of ${src.size} words do not fit (${tableWords})`);
+      return ticketMove(nativeCallSync(what, () => addon.ncclLsaAllGather(handle, cudaPtr(src), src.bytes, half * tableBytes)));
+    },
+    landed: () => ticketMove(nativeCallSync(what, () => addon.ncclLsaBarrier(handle))),
+    onSide: (fn) => {
+      nativeCallSync(what, () => addon.cudaLaunchOnSide(true));
+      try {
+        return fn();
+      } finally {
+        addon.cudaLaunchOnSide(false);
+      }
+    },
+    startRead: (t) => {
+      const reading = nativeCallSync(what, () => addon.ncclSideReadStart(cudaPtr(t), t.bytes, true));
+      return {
+        finish: () => {
+          const host = new Int32Array(t.size);
+          nativeCallSync(what, () => addon.ncclSideReadFinish(reading, host));
+          return host;
+        },
+      };
+    },
+  };
 }

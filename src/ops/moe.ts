@@ -11,7 +11,7 @@ import { HotpathsError, show } from '../errors.js';
 import { dtypeBytes, type DType } from '../dtype.js';
 import { dispatchRowLayout, type Backend, type BackendName, type MoeGroupScore, type MoeKernels, type MoeRouteParams, type MoeScoring } from '../runtime/backend.js';
 import { startedBackend } from '../runtime/core.js';
-import type { Tensor } from '../tensor.js';
+import { shrinkTo, sliceRows, type Tensor } from '../tensor.js';
 import { alignRowsMax, moeAlign } from '../reference/moe.js';
 import { decode, encode, quantize, type QuantizedTensor } from './fp8.js';
 import { matmul } from './gemm.js';
@@ -359,7 +359,49 @@ export interface ExpertGroup {
    * itself, is skipped).
    */
   startMoveRows?(parts: { send: Tensor[]; recv: Tensor[] }[], windows: RowWindows[]): PendingMove;
+  /**
+   * Optional: symmetric windows (an NCCL group made with maxTokensPerRank and maxHidden, on GPUs of one
+   * node whose NCCL has the device API). dispatch/combine then write rows straight into their peers'
+   * memory with their own kernels and need no send/recv.
+   */
+  readonly windows?: SymmetricWindows;
   destroy?(): void;
+}
+
+/**
+ * One buffer on every rank of a group (NCCL's symmetric memory), addressed by every rank's kernels,
+ * in two halves that successive ops (dispatch or combine) use in turn: each a table of R rows of
+ * `tableWords` i32 and a data area of R slots of M = maxTokensPerRank rows (`dataBytes`). Views never
+ * own memory.
+ * Every launch goes on the stream the caller chose; `onSide` runs launches on the group's side stream
+ * (which first waits for the work queued so far), `ticket` orders later work on the addon's stream after
+ * the side stream's work so far.
+ */
+export interface SymmetricWindows {
+  readonly tableWords: number;
+  readonly dataBytes: number;
+  /** This rank's table in half `half` (0|1) as rows of `words` (≤ tableWords) i32: i32 [R, words], row s written by rank s. */
+  tables(half: number, words: number): Tensor;
+  /**
+   * Rows [first, first + count) of rank `owner`'s data area in half `half`, seen as rows of `width`
+   * elements of `dtype` (slot s of M rows: rows [s·M, (s + 1)·M), rank s's rows); E_SHAPE where R·M
+   * such rows do not fit.
+   */
+  rows(half: number, owner: number, first: number, count: number, dtype: DType, width: number): Tensor;
+  /**
+   * src (i32 [1, words]) to row `rank` of every rank's table half `half` (rows of `words`), then the
+   * barrier; on the group's barrier stream, after the work queued so far on the addon's and the side
+   * stream. wait() orders the addon's stream after it.
+   */
+  allGather(src: Tensor, half: number): PendingMove;
+  /** The barrier across the ranks, placed like allGather: once through, what every rank queued before its own is visible to all. */
+  landed(): PendingMove;
+  /** Runs fn with every launch going to the side stream, which first waits for the work queued so far. */
+  onSide<T>(fn: () => T): T;
+  /** A read of t (on the host) that starts once the barrier stream's work so far is done. */
+  startRead(t: Tensor): { finish(): Int32Array };
+  /** Ops (dispatch or combine) so far: the next uses half count % 2. */
+  count: number;
 }
 
 /** One local rank's rows to and from each rank, as windows of its buffers (startMoveRows). */
@@ -389,6 +431,23 @@ export interface GroupOptions {
    * that costs. Default none: the counts first, then exactly the routed rows.
    */
   maxTokensPerRank?: number;
+  /**
+   * With maxTokensPerRank: the largest hidden size dispatched or combined (bf16 rows; f32 rows of up to
+   * half of it). An NCCL group whose GPUs can load and store each other's memory (one node, NVLink) and
+   * whose NCCL (≥ 2.28, and the addon built with its headers) has the device API then reserves one
+   * symmetric buffer of about R · maxTokensPerRank · (2 · maxHidden + 1536) bytes a rank, and
+   * dispatch/combine write rows straight into their peers' memory. Ignored by localGroup, and by an NCCL
+   * group where the device API is missing (it says so with `verbose`; the send/recv path runs instead).
+   */
+  maxHidden?: number;
+}
+
+/** opts.maxHidden checked: a positive integer, or undefined. */
+export function groupHidden(op: string, opts: GroupOptions | undefined): number | undefined {
+  const h = opts?.maxHidden;
+  if (h === undefined) return undefined;
+  assertNumber(`${op}: opts.maxHidden`, h, { min: 1, max: MAX_ELEMENTS, integer: true });
+  return h;
 }
 
 /** opts.maxTokensPerRank checked: a positive integer, or undefined. */
@@ -634,6 +693,9 @@ export async function dispatch(group: ExpertGroup, inputs: DispatchInput[], opts
   if (useFp8 && H % 128 !== 0) throw new HotpathsError('E_SHAPE', `${op}: opts.fp8: the FP8 payload takes 1×128 scales, so H must be a multiple of 128, got H = ${H}`);
 
   const dev = devicePath(kernels, group);
+  if (dev && windowsFit(group, inputs.length, kernelsOf(group).dispatchChunkEnds !== undefined && kernelsOf(group).dispatchZeroPadding !== undefined, dispatchRowLayout(useFp8 ? H : H * dtypeBytes(dtype), useFp8 ? H / 128 : 0, k).stride)) {
+    return dispatchWindows(op, group, dev, inputs, { E, k, H, dtype, useFp8, blockSize, chunks });
+  }
   if (dev) return dispatchOnDevice(op, group, dev, inputs, { E, k, H, dtype, useFp8, blockSize, chunks });
 
   // send lists, per local rank, built on the host from the read-back ids and weights
@@ -759,6 +821,9 @@ export async function combine(group: ExpertGroup, expertOut: Tensor[], dispatche
   const { handles, dtype } = checkCombineInputs(op, group, expertOut, dispatched, 'expertOut');
   const b = group.backend;
   const kernels = moeKernels(op, b);
+  if (kernels.unpermuteRows && handles[0]?.slotRows && windowsFit(group, dispatched.length, true, handles[0].hidden * dtypeBytes(dtype))) {
+    return combineWindows(group, kernels.unpermuteRows.bind(kernels), expertOut[0]!, dispatched[0]!, handles[0], dtype, weighted, chunks);
+  }
   if (kernels.unpermuteRows && group.startMoveRows) {
     return combineOnDevice(group, kernels.unpermuteRows.bind(kernels), expertOut, dispatched, handles, dtype, weighted, chunks);
   }
@@ -1013,35 +1078,14 @@ async function dispatchOnDevice(op: string, group: ExpertGroup, kern: DeviceMoe,
 
     // a rank past its slots, or bad ids anywhere, stop every rank alike (each sees every rank's table);
     // the transfers above pair up on every rank all the same
-    const t0 = tables[0]!;
-    for (let s = 0; s < R; s++) {
-      const v = t0[s * W + R + E]!;
-      if (v < 0) throw new HotpathsError('E_ARG', `${op}: rank ${s} dispatches T = ${-v} tokens, more than the group's maxTokensPerRank = ${M}`);
-    }
-    for (let s = 0; s < R; s++) {
-      const bad = t0[s * W + R + E]!;
-      if (bad === 0) continue;
+    await checkTables(op, tables[0]!, W, R, E, k, M, (s) => {
       const i = group.ranks.indexOf(s);
-      if (i >= 0) {
-        const idx = (await inputs[i]!.indices.read()) as Int32Array;
-        const q = idx.findIndex((e) => !(e >= 0 && e < E));
-        throw new HotpathsError('E_ARG', `${op}: inputs[${i}].indices[${Math.floor(q / k)}, ${q % k}] = ${idx[q]} is outside [0, numExperts = ${E})`);
-      }
-      throw new HotpathsError('E_ARG', `${op}: rank ${s}'s indices hold ${bad} expert ids outside [0, numExperts = ${E})`);
-    }
+      return i >= 0 ? { i, indices: inputs[i]!.indices } : undefined;
+    });
 
     // each local rank's counts, buffers and receive layout
     const ranks = group.ranks.map((me, i) => {
-      const t = tables[i]!;
-      const sendCounts = Int32Array.from({ length: R }, (_, d) => t[me * W + d]!);
-      const recvCounts = Int32Array.from({ length: R }, (_, s) => t[s * W + me]!);
-      const n = sum(recvCounts);
-      let P = 0;
-      for (let l = 0; l < per; l++) {
-        let c = 0;
-        for (let s = 0; s < R; s++) c += t[s * W + R + me * per + l]!;
-        P += Math.ceil(c / bs) * bs;
-      }
+      const { sendCounts, recvCounts, n, P } = tableCounts(tables[i]!, W, me, R, E, bs);
       const Pmax = alignRowsMax(n * k, per, bs);
       checkSize(op, Pmax, 1);
       checkSize(op, P, H);
@@ -1112,6 +1156,43 @@ async function dispatchOnDevice(op: string, group: ExpertGroup, kern: DeviceMoe,
     for (const m of moves) await m.wait();
     temps.forEach((t) => t.dispose());
   }
+}
+
+/**
+ * Every rank's counts table (rows of `stride` i32, read back): a rank past its slots or bad ids anywhere
+ * make every rank throw the same E_ARG (each sees every table); `indicesOf(s)` gives rank s's indices
+ * where this process drives it, for naming the bad position.
+ */
+async function checkTables(op: string, t: Int32Array, stride: number, R: number, E: number, k: number, M: number, indicesOf: (s: number) => { i: number; indices: Tensor } | undefined): Promise<void> {
+  for (let s = 0; s < R; s++) {
+    const v = t[s * stride + R + E]!;
+    if (v < 0) throw new HotpathsError('E_ARG', `${op}: rank ${s} dispatches T = ${-v} tokens, more than the group's maxTokensPerRank = ${M}`);
+  }
+  for (let s = 0; s < R; s++) {
+    const bad = t[s * stride + R + E]!;
+    if (bad === 0) continue;
+    const mine = indicesOf(s);
+    if (mine) {
+      const idx = (await mine.indices.read()) as Int32Array;
+      const q = idx.findIndex((e) => !(e >= 0 && e < E));
+      throw new HotpathsError('E_ARG', `${op}: inputs[${mine.i}].indices[${Math.floor(q / k)}, ${q % k}] = ${idx[q]} is outside [0, numExperts = ${E})`);
+    }
+    throw new HotpathsError('E_ARG', `${op}: rank ${s}'s indices hold ${bad} expert ids outside [0, numExperts = ${E})`);
+  }
+}
+
+/** Rank me's counts from every rank's table (rows of `stride`): rows it sends each rank and gets from each, n received, P padded expert rows. */
+function tableCounts(t: Int32Array, stride: number, me: number, R: number, E: number, bs: number): { sendCounts: Int32Array; recvCounts: Int32Array; n: number; P: number } {
+  const per = E / R;
+  const sendCounts = Int32Array.from({ length: R }, (_, d) => t[me * stride + d]!);
+  const recvCounts = Int32Array.from({ length: R }, (_, s) => t[s * stride + me]!);
+  let P = 0;
+  for (let l = 0; l < per; l++) {
+    let c = 0;
+    for (let s = 0; s < R; s++) c += t[s * stride + R + me * per + l]!;
+    P += Math.ceil(c / bs) * bs;
+  }
+  return { sendCounts, recvCounts, n: sum(recvCounts), P };
 }
 
 /** Piece c of a local rank's transfers: what it sends each other rank and receives from it. */
@@ -1209,6 +1290,196 @@ async function combineOnDevice(
     for (const m of moves) await m.wait();
     temps.forEach((t) => t.dispose());
     outs.forEach((t) => t.dispose());
+  }
+}
+
+// ---------------------------------------------------------------- dispatch/combine over symmetric windows
+//
+// With the group's windows (src/native/nccl.ts: NCCL's symmetric memory, one buffer a rank that every
+// rank's kernels load and store), no send or receive is queued: the pack kernel writes each row straight
+// into its destination's memory, slot `me` of rank d's data area (fixed slots of M rows), and combine's
+// reduction writes each reduced row straight into the slot of the rank it goes home to. NCCL's LSA
+// barrier says when the rows have landed. The side stream carries what writes into peers' memory, the
+// addon's stream what reads this rank's own, so the two overlap piece by piece:
+//   dispatch  main: plan
+//             side: per piece: pack into the destinations' slots, back to back (after piece 0: the
+//                   chunk ends, each piece's last slot row on each destination)
+//             barrier stream: after piece 0, the tables' all-gather (the host then reads them), whose
+//                   barrier also lands piece 0; after each further piece, a barrier
+//             main: the layout's indices from the gathered tables; outputs sized from the host's read;
+//                   per piece once its barrier is through: every source's rows of that piece from
+//                   this rank's slots into expert order
+//   combine   side: per piece: each source's received rows reduced straight into its slot on that
+//                   source (barrier stream: a barrier after each)
+//             main: own rows reduced into its own slot -> per piece: the final sum of the tokens the
+//                   piece completes (as combineOnDevice)
+// Successive ops use the buffer's two halves in turn, so no op waits for a barrier before it writes:
+// op N starts after this rank's op N − 1 is through its barriers, which every rank reached only after
+// its own addon's stream had finished op N − 2 — the last reader of the half op N writes.
+// The results are the other paths' bit for bit (same kernels, same orders, same f32 sums).
+
+/** Pieces' token ends: multiples of 128 tokens (so that slices of the inputs start on 256-byte boundaries), the last T. */
+function tokenEnds(T: number, C: number): Int32Array {
+  return Int32Array.from({ length: C }, (_, c) => (c === C - 1 ? T : Math.min(T, Math.ceil(Math.floor(((c + 1) * T) / C) / 128) * 128)));
+}
+
+const WINDOW_MAX_PIECES = 16;
+
+function kernelsOf(group: ExpertGroup): MoeKernels {
+  return group.backend.moe ?? {} as MoeKernels;
+}
+
+/** Whether dispatch/combine can use the group's windows: one local rank, fixed slots, rows that fit. */
+function windowsFit(group: ExpertGroup, locals: number, haveKernels: boolean, rowBytes: number): boolean {
+  // (dispatch: haveKernels = the backend has dispatchChunkEnds and dispatchZeroPadding)
+  const w = group.windows, M = group.maxTokensPerRank ?? 0;
+  return w !== undefined && haveKernels && locals === 1 && M > 0 && group.size * M * rowBytes <= w.dataBytes;
+}
+
+async function dispatchWindows(op: string, group: ExpertGroup, kern: DeviceMoe, inputs: DispatchInput[], sh: DispatchShape): Promise<Dispatched[]> {
+  const { E, k, H, dtype, useFp8, blockSize: bs } = sh;
+  const b = group.backend, win = group.windows!;
+  const R = group.size, per = E / R, W = R + E + 1, M = group.maxTokensPerRank!, me = group.ranks[0]!;
+  const { x, indices, weights } = inputs[0]!;
+  const T = x.shape[0]!;
+  const more = moeKernels(op, b);
+  const C = Math.max(1, Math.min(sh.chunks, WINDOW_MAX_PIECES)); // the same on every rank: each queues C barriers
+  const ends = tokenEnds(T, C);
+  const Wt = W + C * R; // a table row: the plan's counts, then each piece's end in each destination's slot
+  const layout = dispatchRowLayout(useFp8 ? H : H * dtypeBytes(dtype), useFp8 ? H / 128 : 0, k);
+  // the layout's index arrays before the counts are known: sized for the most rows a rank can receive
+  const PmaxAll = alignRowsMax(R * M * k, per, bs);
+  checkSize(op, PmaxAll, 1);
+  const temps: Tensor[] = [];
+  const kept: Tensor[] = [];
+  const keep = <T extends Tensor>(t: T) => track(kept, t);
+  const pieces: PendingMove[] = [];
+  try {
+    const sendRow = keep(b.empty('i32', [T, R])), pairRank = track(temps, b.empty('i32', [T, k])), table = track(temps, b.empty('i32', [1, Wt]));
+    await kern.dispatchPlan(indices, E, sendRow, pairRank, table, M);
+    const half = win.count++ % 2;
+    const gathered = win.tables(half, Wt);
+    const slots = Array.from({ length: R }, (_, d) => win.rows(half, d, me * M, M, 'u8', layout.stride)); // this rank's slot on each rank
+    const sorted = track(temps, b.empty('i32', [PmaxAll])), blockExpert = track(temps, b.empty('i32', [PmaxAll / bs])), rowExpert = track(temps, b.empty('i32', [PmaxAll]));
+    const counts = keep(b.empty('i32', [per])), base = track(temps, b.empty('i32', [R, per]));
+    let read: { finish(): Int32Array } | undefined;
+    let tablesIn: PendingMove | undefined;
+    // piece 0 first; then the tables (with each piece's ends) to every rank on the barrier stream, whose
+    // barrier also lands piece 0; then the other pieces back to back, each landed by a barrier
+    for (let c = 0; c < C; c++) {
+      const t0 = c === 0 ? 0 : ends[c - 1]!, t1 = ends[c]!;
+      win.onSide(() => {
+        if (t1 > t0) {
+          const part = (t: Tensor) => sliceRows(t, t0, t1);
+          void kern.dispatchPack(part(x), part(indices), part(weights), part(sendRow), part(pairRank), E, useFp8, null, { rows: slots, slotRows: M });
+        }
+        if (c === 0) void more.dispatchChunkEnds!(sendRow, M, ends, table, W);
+      });
+      if (c === 0) {
+        tablesIn = win.allGather(table, half);
+        read = win.startRead(gathered);
+        pieces.push(tablesIn);
+      } else {
+        pieces.push(win.landed());
+      }
+    }
+    // the layout's indices from the gathered tables while the host reads them (expertX's padding later)
+    await tablesIn!.wait();
+    await kern.dispatchRecvLayout(gathered, me, E, bs, k, base, counts, sorted, blockExpert, rowExpert, null, null);
+    const t = read!.finish();
+    await checkTables(op, t, Wt, R, E, k, M, (s) => (s === me ? { i: 0, indices } : undefined));
+    const { sendCounts, recvCounts, n, P } = tableCounts(t, Wt, me, R, E, bs);
+    const recvStart = starts(recvCounts);
+    const Pmax = alignRowsMax(n * k, per, bs);
+    checkSize(op, P, H);
+    const recv: Tensor | QuantizedTensor = useFp8 ? emptyFp8(b, n, H) : b.empty(dtype, [n, H]);
+    const expertX: Tensor | QuantizedTensor = useFp8 ? emptyFp8(b, P, H) : b.empty(dtype, [P, H]);
+    for (const q of [recv, expertX]) for (const u of isQuantized(q) ? [q.data, q.scales] : [q]) keep(u);
+    const rowsOf = (q: Tensor | QuantizedTensor) => (isQuantized(q) ? q.data : q);
+    const scalesOf = (q: Tensor | QuantizedTensor) => (isQuantized(q) ? q.scales : null);
+    await more.dispatchZeroPadding!(counts, bs, rowsOf(expertX), scalesOf(expertX));
+    // the index arrays at their exact sizes (the same storage)
+    const own = (u: Tensor, shape: number[]) => keep(shrinkTo(temps.splice(temps.indexOf(u), 1)[0]!, shape));
+    const a: Alignment = {
+      tokens: n, topk: k, numExperts: per, blockSize: bs, padded: P, dropped: 0,
+      sortedPairs: own(sorted, [Pmax]), blockExpert: own(blockExpert, [Pmax / bs]), rowExpert: own(rowExpert, [Pmax]),
+      pairPos: keep(b.empty('i32', [n, k])), counts,
+    };
+    const recvIndices = keep(b.empty('i32', [n, k])), recvWeights = keep(b.empty('f32', [n, k]));
+    const mine = Array.from({ length: R }, (_, s) => win.rows(half, me, s * M, M, 'u8', layout.stride)); // source s's slot here
+    const done = new Int32Array(R); // rows of each source's slot scattered so far
+    for (let c = 0; c < C; c++) {
+      await pieces[c]!.wait();
+      for (let s = 0; s < R; s++) {
+        const end = c === C - 1 ? recvCounts[s]! : t[s * Wt + W + c * R + me]!;
+        const rows = end - done[s]!;
+        if (rows < 0 || end > recvCounts[s]!) throw new HotpathsError('E_NATIVE', `${op}: rank ${s}'s piece ${c} ends at slot row ${end}, outside [${done[s]}, ${recvCounts[s]}]`);
+        if (rows > 0) {
+          await kern.dispatchScatter({
+            src: mine[s]!, srcRow: done[s]!, rows, recvRow: recvStart[s]! + done[s]!, base, source: s, k, expertX: rowsOf(expertX), expertScales: scalesOf(expertX),
+            sortedPairs: a.sortedPairs, pairPos: a.pairPos, recvIndices, recvWeights, recv: rowsOf(recv), recvScales: scalesOf(recv),
+          });
+        }
+        done[s] = end;
+      }
+    }
+    return [{ recv, recvIndices, recvWeights, alignment: a, expertX, handle: new DispatchHandle(group, E, T, H, dtype, sendCounts, recvCounts, sendRow, M) }];
+  } catch (e) {
+    for (const m of pieces) await m.wait(); // no buffer goes back to the pool while a launch may still touch it
+    kept.forEach((t) => t.dispose());
+    throw e;
+  } finally {
+    for (const m of pieces) await m.wait();
+    temps.forEach((t) => t.dispose());
+  }
+}
+
+async function combineWindows(group: ExpertGroup, unpermuteRows: UnpermuteRows, expertOut: Tensor, d: Dispatched, h: DispatchHandle, dtype: DType, weighted: boolean, chunks: number): Promise<Tensor[]> {
+  const b = group.backend, win = group.windows!;
+  const R = group.size, M = h.slotRows, me = group.ranks[0]!, H = h.hidden;
+  const C = Math.max(1, Math.min(chunks, WINDOW_MAX_PIECES));
+  const w = weighted ? d.recvWeights : null;
+  const recvStart = starts(h.recvCounts);
+  const half = win.count++ % 2;
+  const back = win.rows(half, me, 0, R * M, dtype, H); // row d·M + i: token backPos⁻¹ from rank d
+  const out = b.empty(h.dtype, [h.tokens, H]);
+  const pieces: PendingMove[] = [];
+  try {
+    for (let c = 0; c < C; c++) {
+      win.onSide(() => {
+        for (let s = 0; s < R; s++) {
+          if (s === me) continue;
+          const [a0, len] = piece(c, C, h.recvCounts[s]!);
+          if (len > 0) void unpermuteRows(expertOut, d.alignment.pairPos, w, recvStart[s]! + a0, len, win.rows(half, s, me * M + a0, len, dtype, H), 0);
+        }
+      });
+      pieces.push(win.landed());
+    }
+    // the rows this rank sent itself, into its own slot, meanwhile
+    const own = h.recvCounts[me]!;
+    if (own > 0) await unpermuteRows(expertOut, d.alignment.pairPos, w, recvStart[me]!, own, back, me * M);
+    // the final sum of every token complete once piece c is home (see combineOnDevice)
+    let summed = 0;
+    for (let c = 0; c < C; c++) {
+      await pieces[c]!.wait();
+      let hi = h.tokens;
+      if (c < C - 1) {
+        for (let q = 0; q < R; q++) {
+          const n = h.sendCounts[q]!;
+          const [a0, len] = piece(c, C, n);
+          if (q !== me && a0 + len < n) hi = Math.min(hi, a0 + len);
+        }
+      }
+      if (hi > summed) await unpermuteRows(back, h.backPos, null, summed, hi - summed, out, summed);
+      summed = Math.max(summed, hi);
+    }
+    return [out];
+  } catch (e) {
+    for (const m of pieces) await m.wait();
+    out.dispose();
+    throw e;
+  } finally {
+    for (const m of pieces) await m.wait();
   }
 }
 

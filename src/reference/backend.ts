@@ -5,6 +5,7 @@ import { hostData, hostStorage } from '../runtime/host.js';
 import { calibrate, ceilingCopyBytes, checkedCeilings, medianHostMs } from '../runtime/measure.js';
 import { dtypeBytes, fromBf16 } from '../dtype.js';
 import type { Tensor } from '../tensor.js';
+import { HotpathsError } from '../errors.js';
 import * as ref from './fp8.js';
 import { gemmFp8, matmul, transpose } from './gemm.js';
 import { grpoAdvantages, grpoFusedTokenLoss, grpoLoss } from './grpo.js';
@@ -171,7 +172,9 @@ const moe: MoeKernels = {
   dispatchPlan: (indices, E, sendRow, pairRank, table, slotRows) =>
     moeDispatchPlan(hostData<Int32Array>(indices), indices.shape[0]!, indices.shape[1]!, E, sendRow.shape[1]!, hostData<Int32Array>(sendRow),
       hostData<Int32Array>(pairRank), hostData<Int32Array>(table), slotRows ?? 0),
-  dispatchPack: (x, indices, weights, sendRow, pairRank, E, fp8, packed) => {
+  dispatchPack: (x, indices, weights, sendRow, pairRank, E, fp8, packedOrNull, dest) => {
+    if (dest || !packedOrNull) throw new HotpathsError('E_NOT_IMPLEMENTED', 'moe.dispatchPack (reference): rows to per-rank buffers (dest) are cuda only');
+    const packed = packedOrNull;
     const [T, H] = x.shape as [number, number];
     const k = indices.shape[1]!;
     let src = bytesOf(x), scales: Uint8Array | null = null;
@@ -187,7 +190,8 @@ const moe: MoeKernels = {
   },
   dispatchRecvLayout: (tables, rank, E, bs, k, base, counts, sortedPairs, blockExpert, rowExpert, expertX, expertScales) =>
     moeDispatchRecvLayout(hostData<Int32Array>(tables), tables.shape[0]!, E, rank, bs, k, hostData<Int32Array>(base), hostData<Int32Array>(counts),
-      hostData<Int32Array>(sortedPairs), hostData<Int32Array>(blockExpert), hostData<Int32Array>(rowExpert), rowArray(expertX), expertScales ? rowArray(expertScales) : null),
+      hostData<Int32Array>(sortedPairs), hostData<Int32Array>(blockExpert), hostData<Int32Array>(rowExpert), expertX ? rowArray(expertX) : null, expertScales ? rowArray(expertScales) : null,
+      tables.shape[1]!),
   dispatchScatter: (a) => {
     const payload = rowBytesOf(a.expertX), scaleCount = a.expertScales ? rowBytesOf(a.expertScales) / 4 : 0;
     moeDispatchScatter(bytesOf(a.src), packedLayout(payload, scaleCount, a.k), a.srcRow, a.rows, a.recvRow, hostData<Int32Array>(a.base), a.source, a.base.shape[1]!, a.k,

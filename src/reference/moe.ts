@@ -452,9 +452,9 @@ export function moeDispatchPack(
  */
 export function moeDispatchRecvLayout(
   tables: Int32Array, R: number, E: number, rank: number, bs: number, k: number, base: Int32Array, counts: Int32Array, sortedPairs: Int32Array,
-  blockExpert: Int32Array, rowExpert: Int32Array, expertX: RowArray, expertScales: RowArray | null,
+  blockExpert: Int32Array, rowExpert: Int32Array, expertX: RowArray | null, expertScales: RowArray | null, tableStride = R + E + 1,
 ): void {
-  const per = E / R, W = R + E + 1;
+  const per = E / R, W = tableStride;
   let n = 0;
   for (let s = 0; s < R; s++) n += tables[s * W + rank]!;
   const start = new Int32Array(per + 1);
@@ -475,7 +475,7 @@ export function moeDispatchRecvLayout(
     for (let p = start[l]!; p < start[l + 1]!; p++) {
       if (p % bs === 0) blockExpert[p / bs] = l;
       if (p - start[l]! < counts[l]!) rowExpert[p] = l;
-      else {
+      else if (expertX) {
         expertX.data.fill(0, p * expertX.width, (p + 1) * expertX.width);
         expertScales?.data.fill(0, p * expertScales.width, (p + 1) * expertScales.width);
       }

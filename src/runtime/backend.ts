@@ -369,10 +369,20 @@ export interface MoeKernels {
    * - the meta, i32 [3k]: [local expert id of slot j if its expert is on d, else −1 (k)] [its weight's
    *   f32 bits, else 0 (k)] [pairRank[t, j], else −1 (k)].
    * Rows of other s are not written.
+   * With `dest` (fixed slots of M = dest.slotRows rows; cuda only, others throw E_NOT_IMPLEMENTED) the rows
+   * to rank d go to their own buffer instead: row s = d·M + i to row i of dest.rows[d] (u8 [M, stride]);
+   * `packed` is then not touched (the NCCL group's symmetric windows: each rank's slot in its peers' memory).
    */
-  dispatchPack?(x: Tensor, indices: Tensor, weights: Tensor, sendRow: Tensor, pairRank: Tensor, numExperts: number, fp8: boolean, packed: Tensor): Promise<void> | void;
+  dispatchPack?(x: Tensor, indices: Tensor, weights: Tensor, sendRow: Tensor, pairRank: Tensor, numExperts: number, fp8: boolean, packed: Tensor | null,
+    dest?: { rows: Tensor[]; slotRows: number }): Promise<void> | void;
   /**
-   * The receiver's layout, from every rank's dispatchPlan table: tables: i32 [R, R + E + 1] (row s =
+   * Optional (dispatch over symmetric windows): sendRow i32 [T, R] (fixed slots of M = slotRows rows) ->
+   * out i32 [≥ outAt + C·R]: out[outAt + c·R + d] = the tokens t < ends[c] with sendRow[t, d] ≥ 0 (rank d's
+   * slot rows that the tokens before ends[c] fill). ends: C ≤ 64 non-decreasing token counts.
+   */
+  dispatchChunkEnds?(sendRow: Tensor, slotRows: number, ends: Int32Array, out: Tensor, outAt: number): Promise<void> | void;
+  /**
+   * The receiver's layout, from every rank's dispatchPlan table: tables: i32 [R, ≥ R + E + 1] (row s =
    * rank s's), this rank's index `rank`, blockSize bs, k slots a token. With c_s[l] = tables[s, R + rank·E/R + l] (pairs
    * rank s sends for local expert l), n = Σ_s tables[s, rank] (rows received), count[l] = Σ_s c_s[l],
    * start[l] = Σ_{l' < l} roundup(count[l'], bs) and P = start[E/R]:
@@ -384,7 +394,13 @@ export interface MoeKernels {
    *   and expertScales f32 [P, H/128] when given.
    */
   dispatchRecvLayout?(tables: Tensor, rank: number, numExperts: number, blockSize: number, k: number, base: Tensor, counts: Tensor, sortedPairs: Tensor,
-    blockExpert: Tensor, rowExpert: Tensor, expertX: Tensor, expertScales: Tensor | null): Promise<void> | void;
+    blockExpert: Tensor, rowExpert: Tensor, expertX: Tensor | null, expertScales: Tensor | null): Promise<void> | void;
+  /**
+   * Optional (dispatch over symmetric windows, where expertX is allocated after the layout ran with
+   * expertX null): expertX's padding rows zero — rows [start[l] + counts[l], start[l] + roundup(counts[l],
+   * bs)) of each local expert l, start as dispatchRecvLayout — and their scales when given.
+   */
+  dispatchZeroPadding?(counts: Tensor, blockSize: number, expertX: Tensor, expertScales: Tensor | null): Promise<void> | void;
   /** Received rows into expert order: see MoeScatterArgs. */
   dispatchScatter?(a: MoeScatterArgs): Promise<void> | void;
   /**

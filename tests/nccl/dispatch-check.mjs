@@ -31,8 +31,13 @@ if (group.size !== R || group.ranks.length !== 1 || group.ranks[0] !== rank) thr
 const M = 48 + 13 * (R - 1);
 const slotGroup = await moe.ncclGroup({ maxTokensPerRank: M });
 if (slotGroup.maxTokensPerRank !== M) throw new Error(`slot group: maxTokensPerRank ${slotGroup.maxTokensPerRank}, expected ${M}`);
+// symmetric windows (NCCL's device API) on the same communicator: fixed slots of M rows, rows up to
+// H = 256; without the device API the group has no windows and its runs are the fixed-slot path again
+const winGroup = await moe.ncclGroup({ maxTokensPerRank: M, maxHidden: 256 });
+const windows = winGroup.windows !== undefined;
+if (!windows && (process.env.HOTPATHS_REQUIRE ?? '').split(',').includes('nccl-windows')) fail('HOTPATHS_REQUIRE=nccl-windows, but the group has no symmetric windows (run with HOTPATHS_VERBOSE=1 for why)');
 const info = cuda.backend.details ?? {};
-console.log(`rank ${rank}/${R} on cuda device ${info.device} (${info.name})`);
+console.log(`rank ${rank}/${R} on cuda device ${info.device} (${info.name}); symmetric windows: ${windows ? 'yes' : 'no'}`);
 
 function fail(msg) {
   throw new Error(`rank ${rank}: ${msg}`);
@@ -142,6 +147,7 @@ for (let s = 0; s < names.length; s++) {
       const [d] = await moe.dispatch(group, [{ x, indices, weights }], { numExperts: E, fp8: useFp8 });
       // the host path, and other piece counts, give the same bits
       const runs = [['host path', hostOnly, {}], ['fixed slots', slotGroup, {}], ...(s === 0 ? [['1 piece', group, { chunks: 1 }], ['3 pieces', group, { chunks: 3 }], ['fixed slots, 3 pieces', slotGroup, { chunks: 3 }]] : [])];
+      if (windows) runs.push(['windows', winGroup, {}], ...(s === 0 ? [['windows, 1 piece', winGroup, { chunks: 1 }], ['windows, 3 pieces', winGroup, { chunks: 3 }]] : []));
       for (const [how, g, opts] of runs) {
         const [h] = await moe.dispatch(g, [{ x, indices, weights }], { numExperts: E, fp8: useFp8, ...opts });
         if (h.alignment.padded !== d.alignment.padded) fail(`${tag}: ${how}: P ${h.alignment.padded}, device path ${d.alignment.padded}`);
@@ -201,7 +207,7 @@ for (let s = 0; s < names.length; s++) {
           if (!(Math.abs(g - want) <= tol * (Math.abs(want) + 0.05))) fail(`${tag}: combine[${t}, ${h}] = ${g}, expected x·Σw = ${want}`);
         }
       }
-      console.log(`ok ${tag}: received ${n} rows exactly (from ${R} ranks); combine of identity experts = x·Σw for ${mine.T} tokens; the host path, fixed slots and other piece counts give the same bits`);
+      console.log(`ok ${tag}: received ${n} rows exactly (from ${R} ranks); combine of identity experts = x·Σw for ${mine.T} tokens; the host path, fixed slots${windows ? ', symmetric windows' : ''} and other piece counts give the same bits`);
       for (const t of [x, indices, weights, out]) t.dispose();
     }
   }
@@ -216,12 +222,12 @@ for (let s = 0; s < names.length; s++) {
     return [{ x: cuda.tensor(toBf16(Float32Array.from({ length: T * H }, () => r() - 0.5)), [T, H], 'bf16'), indices: cuda.tensor(idx, [T, k], 'i32'), weights: cuda.tensor(Float32Array.from({ length: T * k }, () => r()), [T, k], 'f32') }];
   };
   // the last rank has T = M + 1: every rank throws the same E_ARG after the transfers
-  for (const useFp8 of [false, true]) {
+  for (const [useFp8, g] of [[false, slotGroup], [true, slotGroup], ...(windows ? [[false, winGroup], [true, winGroup]] : [])]) {
     const before = cuda.backend.memoryStats?.().inUse;
     const big = inputsOf(rank === R - 1 ? M + 1 : 10 + rank);
     let err;
     try {
-      moe.disposeDispatched(await moe.dispatch(slotGroup, big, { numExperts: E, fp8: useFp8 }));
+      moe.disposeDispatched(await moe.dispatch(g, big, { numExperts: E, fp8: useFp8 }));
     } catch (e) {
       err = e;
     }
@@ -237,6 +243,13 @@ for (let s = 0; s < names.length; s++) {
   const [os] = await moe.combine(slotGroup, [ds.expertX], [ds]);
   const [oh] = await moe.combine(hostOnly, [dh.expertX], [dh]);
   sameBits(await bytesOf(os), await bytesOf(oh), 'after T > M: combine');
+  if (windows) {
+    const [dw] = await moe.dispatch(winGroup, fit, { numExperts: E });
+    sameBits(await bytesOf(dw.expertX), await bytesOf(dh.expertX), 'windows, after T > M: expertX');
+    const [ow] = await moe.combine(winGroup, [dw.expertX], [dw]);
+    sameBits(await bytesOf(ow), await bytesOf(oh), 'windows, after T > M: combine');
+    moe.disposeDispatched([dw]);
+  }
   moe.disposeDispatched([ds, dh]);
   console.log(`ok fixed slots: a rank with T = M + 1 = ${M + 1} makes every rank's dispatch throw the same E_ARG (fp8 and bf16), nothing is left behind, and the group works afterwards (T == M)`);
   // ranks that disagree on M all get E_ARG at creation (and a bad value on one rank too)
@@ -255,6 +268,7 @@ for (let s = 0; s < names.length; s++) {
   for (let q = 0; q < R; q++) if (back[q] !== q * R + rank) fail(`after the rejected groups: exchangeCounts from ${q} got ${back[q]}`);
   console.log('ok ranks passing different maxTokensPerRank (or a bad one) all get E_ARG from moe.ncclGroup(), and the communicator stays usable');
 }
+winGroup.destroy?.();
 slotGroup.destroy?.();
 group.destroy?.();
 console.log('ok all');
