@@ -2,9 +2,12 @@
 # On a GPU machine of 2 (or 4) GPUs, from an unpacked tree with node_modules, a CUDA build/ and dist/:
 # the moe tests that need CUDA and NCCL, then the dispatch/combine stages (bench/moe-nccl-parts.mjs),
 # bench (bench/moe-nccl.mjs) and the torch all_to_all_single peer of the same bytes, in one go. Logs and JSON go to $OUT (or ./out).
-# The bench lines: "dispatch fp8" (counts first), "dispatch fp8 fixed slots (M = …)", "dispatch fp8 fresh
-# routing" (counts first | fixed slots, new indices every iteration), "combine bf16" (and its fixed-slot
-# row), each with its ratio to the raw a2a of the same bytes; "aggregate over N ranks: …" the same rows.
+# The bench lines: "dispatch fp8" (counts first), "dispatch fp8 fixed slots (M = …)", "dispatch fp8
+# symmetric windows (M = …)" (NCCL's device API, where the addon was built with nccl_device.h),
+# "dispatch fp8 fresh routing" (counts first | fixed slots | windows, new indices every iteration),
+# "combine bf16" (and its fixed-slot and windows rows), each with its ratio to the raw a2a of the same
+# bytes; "aggregate over N ranks: …" the same rows. The tests also run dispatch-check with the
+# windows when the group has them (HOTPATHS_REQUIRE=nccl-windows makes their absence fail).
 #   scripts/moe-ep-gpu.sh [nproc] [tests|bench|all]
 set -u
 n=${1:-2}

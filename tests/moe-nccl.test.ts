@@ -126,7 +126,7 @@ describe('moe.ncclGroup() where it cannot run', () => {
 });
 
 describe('moe.ncclGroup() symmetric windows (NCCL device API)', { timeout: 120_000 }, () => {
-  it('built without nccl_device.h, the LSA entry points say so (E_BACKEND); with it, a one-rank group with maxTokensPerRank and maxHidden dispatches and combines through its windows with the LocalGroup\'s bits', async (ctx) => {
+  it('built without nccl_device.h, the LSA entry points say so (E_BACKEND); a one-rank group with maxTokensPerRank and maxHidden dispatches and combines with the LocalGroup\'s bits, through its windows or, where NCCL gives none (NCCL 2.28 gives a one-rank communicator no symmetric memory), through send/recv', async (ctx) => {
     const addon = loadAddon();
     if (!addon) ctx.skip(`no addon here: ${addonStatus()}`);
     const lsa = addon!.ncclLsaInfo();
@@ -141,15 +141,15 @@ describe('moe.ncclGroup() symmetric windows (NCCL device API)', { timeout: 120_0
       expect(err?.message).toMatch(/nccl_device\.h|without CUDA/);
     }
     const nccl = addon!.ncclInfo();
-    const canRun = lsa.compiled && nccl.available && addon!.buildInfo().cuda && addon!.cudaDeviceCount() > 0;
-    if (!canRun) ctx.skip(`a one-rank windows group needs the addon built with NCCL's device headers (${lsa.compiled}), libnccl (${nccl.available}) and a GPU`);
+    const canRun = nccl.available && addon!.buildInfo().cuda && addon!.cudaDeviceCount() > 0;
+    if (!canRun) ctx.skip(`a one-rank NCCL group needs libnccl (${nccl.available ? 'here' : nccl.reason}) and a GPU`);
     const saved = { ...process.env };
     Object.assign(process.env, { HOTPATHS_RANK: '0', HOTPATHS_WORLD_SIZE: '1', HOTPATHS_NCCL_ID_FILE: join(dir, 'windows-id') });
     try {
       const cuda = await init({ backend: 'cuda', verbose: false });
       const g = await moe.ncclGroup({ maxTokensPerRank: 300, maxHidden: 512 });
       try {
-        if (!g.windows) ctx.skip('this NCCL gave no symmetric windows (HOTPATHS_VERBOSE=1 says why)');
+        console.log(`one-rank group: ${g.windows ? 'symmetric windows' : 'no symmetric windows here: the send/recv path'}`);
         const seed = freshSeed();
         let a = seed >>> 0;
         const r = () => ((a = (Math.imul(a, 1664525) + 1013904223) >>> 0) / 4294967296);
