@@ -123,6 +123,8 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   add(env, exports, "cudaMoeDispatchChunkEnds", hp::CudaMoeDispatchChunkEnds);
   add(env, exports, "cudaMoeDispatchZeroPadding", hp::CudaMoeDispatchZeroPadding);
   add(env, exports, "ncclSideTicket", hp::NcclSideTicket);
+  add(env, exports, "ncclTraceMark", hp::NcclTraceMark);
+  add(env, exports, "ncclTraceRead", hp::NcclTraceRead);
   add(env, exports, "ncclLsaInfo", hp::NcclLsaInfo);
   add(env, exports, "ncclLsaCreate", hp::NcclLsaCreate);
   add(env, exports, "ncclLsaAllGather", hp::NcclLsaAllGather);

@@ -155,6 +155,8 @@ Napi::Value CudaLaunchOnSide(const Napi::CallbackInfo& info);
 Napi::Value CudaMoeDispatchChunkEnds(const Napi::CallbackInfo& info);
 Napi::Value CudaMoeDispatchZeroPadding(const Napi::CallbackInfo& info);
 Napi::Value NcclSideTicket(const Napi::CallbackInfo& info);
+Napi::Value NcclTraceMark(const Napi::CallbackInfo& info);
+Napi::Value NcclTraceRead(const Napi::CallbackInfo& info);
 // native/cuda/nccl_lsa.cu: NCCL's device API (symmetric buffer, LSA barrier), where built with its headers
 Napi::Value NcclLsaInfo(const Napi::CallbackInfo& info);
 Napi::Value NcclLsaCreate(const Napi::CallbackInfo& info);

@@ -383,6 +383,50 @@ Napi::Value NcclSideTicket(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, ticket_of(env, fn, side_stream(env, fn)));
 }
 
+namespace {
+std::vector<cudaEvent_t> g_trace;  // ncclTraceMark's events, in order
+}
+
+// ncclTraceMark(stream: 0 the addon's | 1 side | 2 barrier): number — records a timing event on that
+// stream (HOTPATHS_EP_TRACE: src/ops/moe.ts's timeline of the windows paths); returns its index.
+Napi::Value NcclTraceMark(const Napi::CallbackInfo& info) {
+  const char* fn = "ncclTraceMark";
+  Napi::Env env = info.Env();
+  Args args(info, fn, 1);
+  const uint64_t which = args.size(0, "stream");
+  if (which > 2) args.fail("E_ARG", "stream must be 0, 1 or 2");
+  cudaStream_t s = which == 0 ? cuda_main_stream(env, fn) : which == 1 ? side_stream(env, fn) : bar_stream(env, fn);
+  cudaEvent_t e = nullptr;
+  cuda_check(env, fn, "cudaEventCreate", cudaEventCreate(&e));
+  cuda_check(env, fn, "cudaEventRecord", cudaEventRecord(e, s));
+  std::lock_guard<std::mutex> lock(g_nccl_mutex);
+  g_trace.push_back(e);
+  return Napi::Number::New(env, (double)(g_trace.size() - 1));
+}
+
+// ncclTraceRead(): Float64Array — waits for every mark, returns each one's time in ms after the first,
+// and forgets them.
+Napi::Value NcclTraceRead(const Napi::CallbackInfo& info) {
+  const char* fn = "ncclTraceRead";
+  Napi::Env env = info.Env();
+  std::vector<cudaEvent_t> marks;
+  {
+    std::lock_guard<std::mutex> lock(g_nccl_mutex);
+    marks.swap(g_trace);
+  }
+  Napi::Float64Array out = Napi::Float64Array::New(env, marks.size());
+  cudaError_t err = cudaSuccess;
+  for (size_t i = 0; i < marks.size(); i++) {
+    float ms = 0;
+    if (err == cudaSuccess) err = cudaEventSynchronize(marks[i]);
+    if (err == cudaSuccess) err = cudaEventElapsedTime(&ms, marks[0], marks[i]);
+    out[i] = ms;
+  }
+  for (cudaEvent_t e : marks) cudaEventDestroy(e);
+  cuda_check(env, fn, "cudaEventElapsedTime", err);
+  return out;
+}
+
 // ncclSideRead(ptr, dst: TypedArray): device -> host of dst.byteLength bytes on the side stream, after
 // its queued work; returns once they are in dst (the addon's stream is not waited for).
 Napi::Value NcclSideRead(const Napi::CallbackInfo& info) {
@@ -528,10 +572,10 @@ NcclCommRef nccl_comm_ref(const Args& args, size_t i) {
 
 cudaStream_t nccl_side_stream(Napi::Env env, const char* fn) { return side_stream(env, fn); }
 
-cudaStream_t nccl_barrier_stream_after_all(Napi::Env env, const char* fn) {
+cudaStream_t nccl_barrier_stream_after(Napi::Env env, const char* fn, bool main, bool side) {
   cudaStream_t bar = bar_stream(env, fn);
-  order_after(env, fn, bar, cuda_main_stream(env, fn));
-  order_after(env, fn, bar, side_stream(env, fn));
+  if (main) order_after(env, fn, bar, cuda_main_stream(env, fn));
+  if (side) order_after(env, fn, bar, side_stream(env, fn));
   return bar;
 }
 

@@ -21,9 +21,10 @@
 //     every rank's buffer, then the barrier
 //   ncclLsaBarrier(handle): ticket — the barrier alone: once it is through on a rank, what every rank
 //     queued before its own barrier (kernels' stores into any rank's buffer) is visible there
-//   Both run on nccl.cu's barrier stream, after the work queued so far on the addon's and the side
-//   stream; the ticket (for ncclSideWait) stands for them. The barriers of a rank never overlap (one
-//   stream), so one barrier index serves them all.
+//   Both run on nccl.cu's barrier stream — the all-gather after the work queued so far on the addon's
+//   stream (its source), the barrier after the side stream's (the stores it lands) — so that neither
+//   holds up the side stream's next piece; the ticket (for ncclSideWait) stands for them. The barriers
+//   of a rank never overlap (one stream), so one barrier index serves them all.
 //   ncclLsaDestroy(handle) — collective
 #include <string.h>
 
@@ -188,7 +189,7 @@ Napi::Value NcclLsaAllGather(const Napi::CallbackInfo& info) {
   if (bytes % 4 != 0 || offset % 4 != 0) args.fail("E_ARG", "bytes and offset must be multiples of 4");
   if (offset + bytes * l.size > l.bytes) args.fail("E_SHAPE", "offset + R·bytes passes the buffer's " + std::to_string(l.bytes) + " bytes");
   const uint32_t* src = (const uint32_t*)cuda_device_arg(args, 1, "src", bytes);
-  cudaStream_t stream = nccl_barrier_stream_after_all(env, fn);
+  cudaStream_t stream = nccl_barrier_stream_after(env, fn, true, false);
   lsa_all_gather_kernel<<<1, 1024, 0, stream>>>(l.dev, l.buffer, src, (int64_t)(bytes / 4), offset);
   cuda_check(env, fn, "kernel launch", cudaGetLastError());
   return Napi::Number::New(env, nccl_ticket(env, fn, stream));
@@ -199,7 +200,7 @@ Napi::Value NcclLsaBarrier(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Args args(info, fn, 1);
   const Lsa& l = lsa_arg(args, 0);
-  cudaStream_t stream = nccl_barrier_stream_after_all(env, fn);
+  cudaStream_t stream = nccl_barrier_stream_after(env, fn, false, true);
   lsa_barrier_kernel<<<1, 32, 0, stream>>>(l.dev);
   cuda_check(env, fn, "kernel launch", cudaGetLastError());
   return Napi::Number::New(env, nccl_ticket(env, fn, stream));
@@ -212,7 +213,7 @@ Napi::Value NcclLsaDestroy(const Napi::CallbackInfo& info) {
   Lsa& l = lsa_arg(args, 0);
   cuda_check(env, fn, "cudaStreamSynchronize", cudaStreamSynchronize(cuda_main_stream(env, fn)));
   cuda_check(env, fn, "cudaStreamSynchronize", cudaStreamSynchronize(nccl_side_stream(env, fn)));
-  cuda_check(env, fn, "cudaStreamSynchronize", cudaStreamSynchronize(nccl_barrier_stream_after_all(env, fn)));
+  cuda_check(env, fn, "cudaStreamSynchronize", cudaStreamSynchronize(nccl_barrier_stream_after(env, fn, false, false)));
   for (uint64_t b : l.bases) cuda_table_remove(b);
   l.live = false;
   const ncclResult_t r = ((DevCommDestroyFn)nccl_symbol(env, fn, "ncclDevCommDestroy"))((ncclComm_t)l.comm, &l.dev);

@@ -26,8 +26,8 @@ NcclCommRef nccl_comm_ref(const Args& args, size_t i);
 cudaStream_t nccl_side_stream(Napi::Env env, const char* fn);
 
 // The barrier stream, after it has been made to wait for the work queued so far on the addon's stream
-// and the side stream.
-cudaStream_t nccl_barrier_stream_after_all(Napi::Env env, const char* fn);
+// (main) and/or the side stream (side).
+cudaStream_t nccl_barrier_stream_after(Napi::Env env, const char* fn, bool main, bool side);
 
 // A ticket for ncclSideWait standing for the work queued on `s` so far.
 uint32_t nccl_ticket(Napi::Env env, const char* fn, cudaStream_t s);

@@ -89,6 +89,8 @@ Napi::Value CudaLaunchOnSide(const Napi::CallbackInfo& info) { no_cuda(info, "cu
 Napi::Value CudaMoeDispatchChunkEnds(const Napi::CallbackInfo& info) { no_cuda(info, "cudaMoeDispatchChunkEnds"); }
 Napi::Value CudaMoeDispatchZeroPadding(const Napi::CallbackInfo& info) { no_cuda(info, "cudaMoeDispatchZeroPadding"); }
 Napi::Value NcclSideTicket(const Napi::CallbackInfo& info) { no_cuda(info, "ncclSideTicket"); }
+Napi::Value NcclTraceMark(const Napi::CallbackInfo& info) { no_cuda(info, "ncclTraceMark"); }
+Napi::Value NcclTraceRead(const Napi::CallbackInfo& info) { no_cuda(info, "ncclTraceRead"); }
 Napi::Value NcclLsaInfo(const Napi::CallbackInfo& info) {
   Napi::Object out = Napi::Object::New(info.Env());
   out.Set("compiled", Napi::Boolean::New(info.Env(), false));

@@ -290,6 +290,10 @@ export interface Addon {
   cudaLaunchOnSide(on: boolean): void;
   /** A ticket for ncclSideWait standing for the side stream's work so far. */
   ncclSideTicket(): number;
+  /** A timing event on the addon's (0), side (1) or barrier (2) stream; its index (HOTPATHS_EP_TRACE). */
+  ncclTraceMark(stream: number): number;
+  /** Waits for every mark; each one's ms after the first; forgets them. */
+  ncclTraceRead(): Float64Array;
   /** Whether the addon was built with NCCL's device API headers (native/cuda/nccl_lsa.cu), and their version. */
   ncclLsaInfo(): { compiled: boolean; headerVersion: number };
   /**

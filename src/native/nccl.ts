@@ -323,7 +323,24 @@ function symmetricWindows(addon: Addon, backend: Backend, comm: number, rank: nu
     borrowedTensor(backend, dtype, shape, { ptr: bases[owner]! + BigInt(offset), bytes: numel(shape) * dtypeBytes(dtype) });
   const what = 'moe.ncclGroup() windows';
   const ticketMove = (t: number) => waitOnce(addon, what, t);
+  const marks: { label: string; host: number }[] = [];
+  const tracing = process.env.HOTPATHS_EP_TRACE === '1';
+  const trace = tracing
+    ? {
+      trace: (label: string, stream: 'main' | 'side' | 'barrier') => {
+        nativeCallSync(what, () => addon.ncclTraceMark(stream === 'main' ? 0 : stream === 'side' ? 1 : 2));
+        marks.push({ label: `${label} (${stream})`, host: performance.now() });
+      },
+      traceDump: (op: string) => {
+        const gpu = nativeCallSync(what, () => addon.ncclTraceRead());
+        const h0 = marks[0]?.host ?? 0;
+        console.error(`rank ${rank}: ${op} timeline, ms (GPU / host queued): ` + marks.map((m, i) => `${m.label} ${gpu[i]!.toFixed(3)} / ${(m.host - h0).toFixed(3)}`).join(' | '));
+        marks.length = 0;
+      },
+    }
+    : {};
   return {
+    ...trace,
     handle,
     tableWords,
     dataBytes,

@@ -390,11 +390,14 @@ export interface SymmetricWindows {
   rows(half: number, owner: number, first: number, count: number, dtype: DType, width: number): Tensor;
   /**
    * src (i32 [1, words]) to row `rank` of every rank's table half `half` (rows of `words`), then the
-   * barrier; on the group's barrier stream, after the work queued so far on the addon's and the side
-   * stream. wait() orders the addon's stream after it.
+   * barrier; on the group's barrier stream, after the work queued so far on the addon's stream. wait()
+   * orders the addon's stream after it.
    */
   allGather(src: Tensor, half: number): PendingMove;
-  /** The barrier across the ranks, placed like allGather: once through, what every rank queued before its own is visible to all. */
+  /**
+   * The barrier across the ranks on the barrier stream, after the side stream's work so far: once
+   * through, what every rank's side stream queued before its own is visible to all.
+   */
   landed(): PendingMove;
   /** Runs fn with every launch going to the side stream, which first waits for the work queued so far. */
   onSide<T>(fn: () => T): T;
@@ -402,6 +405,12 @@ export interface SymmetricWindows {
   startRead(t: Tensor): { finish(): Int32Array };
   /** Ops (dispatch or combine) so far: the next uses half count % 2. */
   count: number;
+  /**
+   * With HOTPATHS_EP_TRACE=1 (else absent): a timing mark on a stream, and the op's timeline printed
+   * (each mark's GPU time and the host's time when it was queued, ms after the first).
+   */
+  trace?(label: string, stream: 'main' | 'side' | 'barrier'): void;
+  traceDump?(op: string): void;
 }
 
 /** One local rank's rows to and from each rank, as windows of its buffers (startMoveRows). */
@@ -1301,11 +1310,10 @@ async function combineOnDevice(
 // reduction writes each reduced row straight into the slot of the rank it goes home to. NCCL's LSA
 // barrier says when the rows have landed. The side stream carries what writes into peers' memory, the
 // addon's stream what reads this rank's own, so the two overlap piece by piece:
-//   dispatch  main: plan
-//             side: per piece: pack into the destinations' slots, back to back (after piece 0: the
-//                   chunk ends, each piece's last slot row on each destination)
-//             barrier stream: after piece 0, the tables' all-gather (the host then reads them), whose
-//                   barrier also lands piece 0; after each further piece, a barrier
+//   dispatch  main: plan, chunk ends (each piece's last slot row on each destination)
+//             barrier stream: the tables' all-gather (the host then reads them); after each piece
+//                   the side stream packs, a barrier
+//             side: per piece: pack into the destinations' slots, back to back
 //             main: the layout's indices from the gathered tables; outputs sized from the host's read;
 //                   per piece once its barrier is through: every source's rows of that piece from
 //                   this rank's slots into expert order
@@ -1343,7 +1351,7 @@ async function dispatchWindows(op: string, group: ExpertGroup, kern: DeviceMoe, 
   const { x, indices, weights } = inputs[0]!;
   const T = x.shape[0]!;
   const more = moeKernels(op, b);
-  const C = Math.max(1, Math.min(sh.chunks, WINDOW_MAX_PIECES)); // the same on every rank: each queues C barriers
+  const C = Math.max(1, Math.min(sh.chunks, WINDOW_MAX_PIECES)); // the same on every rank: each queues C + 1 barriers
   const ends = tokenEnds(T, C);
   const Wt = W + C * R; // a table row: the plan's counts, then each piece's end in each destination's slot
   const layout = dispatchRowLayout(useFp8 ? H : H * dtypeBytes(dtype), useFp8 ? H / 128 : 0, k);
@@ -1356,6 +1364,7 @@ async function dispatchWindows(op: string, group: ExpertGroup, kern: DeviceMoe, 
   const pieces: PendingMove[] = [];
   try {
     const sendRow = keep(b.empty('i32', [T, R])), pairRank = track(temps, b.empty('i32', [T, k])), table = track(temps, b.empty('i32', [1, Wt]));
+    win.trace?.('start', 'main');
     await kern.dispatchPlan(indices, E, sendRow, pairRank, table, M);
     const half = win.count++ % 2;
     const gathered = win.tables(half, Wt);
@@ -1364,29 +1373,31 @@ async function dispatchWindows(op: string, group: ExpertGroup, kern: DeviceMoe, 
     const counts = keep(b.empty('i32', [per])), base = track(temps, b.empty('i32', [R, per]));
     let read: { finish(): Int32Array } | undefined;
     let tablesIn: PendingMove | undefined;
-    // piece 0 first; then the tables (with each piece's ends) to every rank on the barrier stream, whose
-    // barrier also lands piece 0; then the other pieces back to back, each landed by a barrier
-    for (let c = 0; c < C; c++) {
-      const t0 = c === 0 ? 0 : ends[c - 1]!, t1 = ends[c]!;
-      win.onSide(() => {
+    // the tables (with each piece's ends) to every rank on the barrier stream; the pieces back to back on
+    // the side stream (queued before the layout, which the side stream would otherwise wait for), each
+    // landed by a barrier; the layout's indices from the gathered tables while the host reads them
+    await more.dispatchChunkEnds!(sendRow, M, ends, table, W);
+    win.trace?.('plan and chunk ends', 'main');
+    tablesIn = win.allGather(table, half);
+    read = win.startRead(gathered);
+    win.trace?.('tables', 'barrier');
+    win.onSide(() => {
+      for (let c = 0; c < C; c++) {
+        const t0 = c === 0 ? 0 : ends[c - 1]!, t1 = ends[c]!;
         if (t1 > t0) {
           const part = (t: Tensor) => sliceRows(t, t0, t1);
           void kern.dispatchPack(part(x), part(indices), part(weights), part(sendRow), part(pairRank), E, useFp8, null, { rows: slots, slotRows: M });
         }
-        if (c === 0) void more.dispatchChunkEnds!(sendRow, M, ends, table, W);
-      });
-      if (c === 0) {
-        tablesIn = win.allGather(table, half);
-        read = win.startRead(gathered);
-        pieces.push(tablesIn);
-      } else {
+        win.trace?.(`pack ${c}`, 'side');
         pieces.push(win.landed());
+        win.trace?.(`landed ${c}`, 'barrier');
       }
-    }
-    // the layout's indices from the gathered tables while the host reads them (expertX's padding later)
+    });
     await tablesIn!.wait();
     await kern.dispatchRecvLayout(gathered, me, E, bs, k, base, counts, sorted, blockExpert, rowExpert, null, null);
+    win.trace?.('layout', 'main');
     const t = read!.finish();
+    win.trace?.('host read', 'main');
     await checkTables(op, t, Wt, R, E, k, M, (s) => (s === me ? { i: 0, indices } : undefined));
     const { sendCounts, recvCounts, n, P } = tableCounts(t, Wt, me, R, E, bs);
     const recvStart = starts(recvCounts);
@@ -1398,6 +1409,7 @@ async function dispatchWindows(op: string, group: ExpertGroup, kern: DeviceMoe, 
     const rowsOf = (q: Tensor | QuantizedTensor) => (isQuantized(q) ? q.data : q);
     const scalesOf = (q: Tensor | QuantizedTensor) => (isQuantized(q) ? q.scales : null);
     await more.dispatchZeroPadding!(counts, bs, rowsOf(expertX), scalesOf(expertX));
+    win.trace?.('padding', 'main');
     // the index arrays at their exact sizes (the same storage)
     const own = (u: Tensor, shape: number[]) => keep(shrinkTo(temps.splice(temps.indexOf(u), 1)[0]!, shape));
     const a: Alignment = {
@@ -1422,7 +1434,10 @@ async function dispatchWindows(op: string, group: ExpertGroup, kern: DeviceMoe, 
         }
         done[s] = end;
       }
+      win.trace?.(`scatter ${c}`, 'main');
     }
+    for (const m of pieces) await m.wait();
+    win.traceDump?.(op);
     return [{ recv, recvIndices, recvWeights, alignment: a, expertX, handle: new DispatchHandle(group, E, T, H, dtype, sendCounts, recvCounts, sendRow, M) }];
   } catch (e) {
     for (const m of pieces) await m.wait(); // no buffer goes back to the pool while a launch may still touch it
@@ -1445,16 +1460,19 @@ async function combineWindows(group: ExpertGroup, unpermuteRows: UnpermuteRows, 
   const out = b.empty(h.dtype, [h.tokens, H]);
   const pieces: PendingMove[] = [];
   try {
-    for (let c = 0; c < C; c++) {
-      win.onSide(() => {
+    win.trace?.('start', 'main');
+    win.onSide(() => {
+      for (let c = 0; c < C; c++) {
         for (let s = 0; s < R; s++) {
           if (s === me) continue;
           const [a0, len] = piece(c, C, h.recvCounts[s]!);
           if (len > 0) void unpermuteRows(expertOut, d.alignment.pairPos, w, recvStart[s]! + a0, len, win.rows(half, s, me * M + a0, len, dtype, H), 0);
         }
-      });
-      pieces.push(win.landed());
-    }
+        win.trace?.(`reduce ${c}`, 'side');
+        pieces.push(win.landed());
+        win.trace?.(`landed ${c}`, 'barrier');
+      }
+    });
     // the rows this rank sent itself, into its own slot, meanwhile
     const own = h.recvCounts[me]!;
     if (own > 0) await unpermuteRows(expertOut, d.alignment.pairPos, w, recvStart[me]!, own, back, me * M);
@@ -1472,7 +1490,9 @@ async function combineWindows(group: ExpertGroup, unpermuteRows: UnpermuteRows, 
       }
       if (hi > summed) await unpermuteRows(back, h.backPos, null, summed, hi - summed, out, summed);
       summed = Math.max(summed, hi);
+      win.trace?.(`sum ${c}`, 'main');
     }
+    win.traceDump?.('moe.combine()');
     return [out];
   } catch (e) {
     for (const m of pieces) await m.wait();
