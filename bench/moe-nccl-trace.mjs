@@ -3,7 +3,8 @@
 // A group with maxTokensPerRank = --tokens and maxHidden = --hidden; FP8 dispatch of the same inputs as
 // bench/moe-nccl.mjs at 1, 2 and 4 pieces, 6 calls each after a barrier. With HOTPATHS_EP_TRACE=1 every
 // call prints each stream's marks (src/ops/moe.ts's dispatchWindows: GPU time and the time the host
-// queued them, ms after the start); the last call of each piece count also prints its wall time.
+// queued them, ms after the start); the last call of each piece count also prints its wall time (the
+// marks and the printing slow each call: these are not the bench's times, bench/moe-nccl.mjs has those).
 import { init, moe } from '../dist/src/index.js';
 import { seededInputs, shapeOptions } from './moe-nccl-common.mjs';
 
