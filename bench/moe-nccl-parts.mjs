@@ -87,8 +87,7 @@ const sw = winGroup.windows;
 if (sw) {
   const C = 2, Wt = W + C * R;
   const tbl = b.empty('i32', [1, Wt]), sendRowS = b.empty('i32', [T, R]);
-  await K.dispatchPlan(indices, E, sendRowS, pairRank, tbl, T);
-  times['windows: chunk ends'] = await events(() => K.dispatchChunkEnds(sendRowS, T, Int32Array.of(T >> 1, T), tbl, W));
+  times['windows: plan with the pieces\' ends'] = await events(() => K.dispatchPlan(indices, E, sendRowS, pairRank, tbl, T, Int32Array.of(T >> 1, T)));
   const g = sw.tables(0, Wt);
   times['windows: all-gather of the tables (+ barrier)'] = await events(() => sw.allGather(tbl, 0).wait());
   times['windows: barrier alone'] = await events(() => sw.landed().wait());

@@ -120,7 +120,6 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   add(env, exports, "ncclSideReadStart", hp::NcclSideReadStart);
   add(env, exports, "ncclSideReadFinish", hp::NcclSideReadFinish);
   add(env, exports, "cudaLaunchOnSide", hp::CudaLaunchOnSide);
-  add(env, exports, "cudaMoeDispatchChunkEnds", hp::CudaMoeDispatchChunkEnds);
   add(env, exports, "cudaMoeDispatchZeroPadding", hp::CudaMoeDispatchZeroPadding);
   add(env, exports, "ncclSideTicket", hp::NcclSideTicket);
   add(env, exports, "ncclTraceMark", hp::NcclTraceMark);

@@ -258,7 +258,7 @@ describe.skipIf(!!cuda.skip)(`cuda moe kernels at V3 sizes${cuda.skip ? ` (skipp
     }
   });
 
-  it('the symmetric windows\' kernels: dispatchPack into per-rank slot buffers = the slot rows of one buffer; dispatchChunkEnds = a host count; the layout from wider table rows with expertX left out, then dispatchZeroPadding = the layout in one call', async () => {
+  it('the symmetric windows\' kernels: the plan\'s piece ends = a host count and the reference plan\'s (with and without slots to spare); dispatchPack into per-rank slot buffers = the slot rows of one buffer; the layout from wider table rows with expertX left out, then dispatchZeroPadding = the layout in one call', async () => {
     const seed = freshSeed();
     const r = rng(seed);
     const b = cuda.backend!;
@@ -266,19 +266,29 @@ describe.skipIf(!!cuda.skip)(`cuda moe kernels at V3 sizes${cuda.skip ? ` (skipp
     const idx = routing(r, T, k, E);
     const xs = b.fromHost(toBf16(Float32Array.from({ length: T * H }, () => normal(r))), 'bf16', [T, H]);
     const ix = b.fromHost(idx, 'i32', [T, k]), wt = b.fromHost(Float32Array.from({ length: T * k }, () => r()), 'f32', [T, k]);
-    const sendRow = b.empty('i32', [T, R]), pairRank = b.empty('i32', [T, k]), table = b.empty('i32', [1, W + 3 * R]);
-    await b.moe!.dispatchPlan!(ix, E, sendRow, pairRank, table, M);
-    // chunk ends: for ends [100, 250, 333], the tokens below each end with a row on each rank
-    const ends = Int32Array.of(100, 250, T);
-    await b.moe!.dispatchChunkEnds!(sendRow, M, ends, table, W);
-    const sr = (await read(sendRow)) as Int32Array, tb = (await read(table)) as Int32Array;
-    for (let c = 0; c < 3; c++) {
-      for (let d = 0; d < R; d++) {
-        let want = 0;
-        for (let t = 0; t < ends[c]!; t++) if (sr[t * R + d]! >= 0) want++;
-        expect(tb[W + c * R + d], `seed ${seed} chunk ${c} rank ${d}`).toBe(want);
+    // piece ends [128, 256, 333]: the tokens below each end with a row on each rank; with slots of 200
+    // rows (fewer than some ranks' tokens) the counts stop at 200, as the rows sent do
+    const ends = Int32Array.of(128, 256, T);
+    for (const slots of [M, 200]) {
+      const sr0 = ref.empty('i32', [T, R]), pr0 = ref.empty('i32', [T, k]), tb0 = ref.empty('i32', [1, W + 3 * R]);
+      ref.moe!.dispatchPlan!(ref.fromHost(idx, 'i32', [T, k]), E, sr0, pr0, tb0, slots, ends);
+      const sr1 = b.empty('i32', [T, R]), pr1 = b.empty('i32', [T, k]), tb1 = b.empty('i32', [1, W + 3 * R]);
+      await b.moe!.dispatchPlan!(ix, E, sr1, pr1, tb1, slots, ends);
+      const srh = (await read(sr1)) as Int32Array, tbh = (await read(tb1)) as Int32Array;
+      same(tbh, (await read(tb0)) as Int32Array, `seed ${seed} slots ${slots}: the table with piece ends, against the reference plan`);
+      same(srh, (await read(sr0)) as Int32Array, `seed ${seed} slots ${slots}: sendRow`);
+      for (let c = 0; c < 3; c++) {
+        for (let d = 0; d < R; d++) {
+          let want = 0;
+          for (let t = 0; t < ends[c]!; t++) if (srh[t * R + d]! >= 0) want++;
+          expect(tbh[W + c * R + d], `seed ${seed} slots ${slots} piece ${c} rank ${d}`).toBe(want);
+        }
       }
+      [sr1, pr1, tb1].forEach((t) => t.dispose());
     }
+    const sendRow = b.empty('i32', [T, R]), pairRank = b.empty('i32', [T, k]), table = b.empty('i32', [1, W + 3 * R]);
+    await b.moe!.dispatchPlan!(ix, E, sendRow, pairRank, table, M, ends);
+    const tb = (await read(table)) as Int32Array;
     for (const fp8 of [true, false]) {
       const L = dispatchRowLayout(fp8 ? H : 2 * H, fp8 ? H / 128 : 0, k);
       const whole = b.empty('u8', [R * M, L.stride]);

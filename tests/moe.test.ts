@@ -979,6 +979,18 @@ describe('moe dispatch/combine with fixed slots (group maxTokensPerRank; referen
     }
   });
 
+  it('dispatchPlan with piece ends, hand-worked: after the table, each end\'s tokens with a row on each rank, capped at the slots', async () => {
+    // same routing: rank 0 gets tokens 0, 1; rank 1 gets tokens 0, 2; ends [1, 2, 3]
+    for (const [M, want] of [
+      [3, [1, 1, 2, 1, 2, 2]],
+      [1, [1, 1, 1, 1, 1, 1]],
+    ] as const) {
+      const sendRow = ref.backend.empty('i32', [3, 2]), pairRank = ref.backend.empty('i32', [3, 2]), table = ref.backend.empty('i32', [1, 7 + 6]);
+      await kernels.dispatchPlan!(i32([3, 0, 1, 0, 2, 3], [3, 2]), 4, sendRow, pairRank, table, M, Int32Array.of(1, 2, 3));
+      expectEqual((await readI(table)).slice(7), want, `M ${M} piece ends`);
+    }
+  });
+
   it('localGroup takes maxTokensPerRank (a positive integer) and exposes it; bad values are E_ARG', async () => {
     expect(moe.localGroup(2, ref.backend, { maxTokensPerRank: 16 }).maxTokensPerRank).toBe(16);
     expect(moe.localGroup(2, ref.backend).maxTokensPerRank).toBeUndefined();

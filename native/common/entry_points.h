@@ -152,7 +152,6 @@ Napi::Value NcclSideRead(const Napi::CallbackInfo& info);
 Napi::Value NcclSideReadStart(const Napi::CallbackInfo& info);
 Napi::Value NcclSideReadFinish(const Napi::CallbackInfo& info);
 Napi::Value CudaLaunchOnSide(const Napi::CallbackInfo& info);
-Napi::Value CudaMoeDispatchChunkEnds(const Napi::CallbackInfo& info);
 Napi::Value CudaMoeDispatchZeroPadding(const Napi::CallbackInfo& info);
 Napi::Value NcclSideTicket(const Napi::CallbackInfo& info);
 Napi::Value NcclTraceMark(const Napi::CallbackInfo& info);

@@ -53,16 +53,28 @@ Napi::Value CudaMoeDispatchPlanWorkBytes(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), (double)moe::plan_work_bytes((int64_t)pairs, (int64_t)E, (int64_t)R));
 }
 
-// cudaMoeDispatchPlan(indices, T, k, E, R, sendRow, pairRank, table, work, slotRows)
-// indices: i32 [T, k] -> sendRow: i32 [T, R], pairRank: i32 [T, k], table: i32 [R + E + 1];
+// cudaMoeDispatchPlan(indices, T, k, E, R, sendRow, pairRank, table, work, slotRows, ends: Int32Array)
+// indices: i32 [T, k] -> sendRow: i32 [T, R], pairRank: i32 [T, k], table: i32 [R + E + 1 + C·R];
 // work: cudaMoeDispatchPlanWorkBytes(T·k, E, R) bytes of scratch (the per-chunk counts); slotRows: 0, or
 // M > 0 for fixed slots (rank d's rows from d·M, places ≥ M not sent, −T in the table's last column
-// when T > M). Three kernels, no memset.
+// when T > M); ends: C ≤ 64 pieces' token ends (non-decreasing, each a multiple of 64 or T), whose
+// counts per rank follow the totals (MoeKernels.dispatchPlan). Three kernels, no memset.
 Napi::Value CudaMoeDispatchPlan(const Napi::CallbackInfo& info) {
   const char* fn = "cudaMoeDispatchPlan";
   Napi::Env env = info.Env();
-  Args args(info, fn, 10);
+  Args args(info, fn, 11);
   const uint64_t T = args.size(1, "T"), k = args.size(2, "k"), E = args.size(3, "E"), R = args.size(4, "R"), slot_rows = args.size(9, "slotRows");
+  HostView ends_view = args.typed_array(10, "ends", napi_int32_array, 0);
+  if (ends_view.length > (uint64_t)moe::CHUNK_MAX) args.fail("E_ARG", "ends must hold at most " + std::to_string(moe::CHUNK_MAX) + " entries");
+  moe::ChunkEnds ends;
+  ends.n = (int)ends_view.length;
+  for (int i = 0; i < ends.n; i++) {
+    const int32_t v = ((const int32_t*)ends_view.data)[i];
+    if (v < (i ? ends.end[i - 1] : 0) || (uint64_t)v > T || ((uint64_t)v != T && v % 64 != 0)) {
+      args.fail("E_ARG", "ends must be non-decreasing token counts in [0, T], each a multiple of 64 or T");
+    }
+    ends.end[i] = v;
+  }
   check_ep(args, E, R, k);
   check_i32(args, slot_rows, "slotRows");
   if (slot_rows > 0 && R * slot_rows > I32_LIMIT) args.fail("E_TOO_LARGE", "R * slotRows must be below 2^31");
@@ -73,7 +85,7 @@ Napi::Value CudaMoeDispatchPlan(const Napi::CallbackInfo& info) {
   const int32_t* indices = (const int32_t*)cuda_device_arg(args, 0, "indices", pairs * 4);
   int32_t* send_row = (int32_t*)cuda_device_arg(args, 5, "sendRow", T * R * 4);
   int32_t* pair_rank = (int32_t*)cuda_device_arg(args, 6, "pairRank", pairs * 4);
-  int32_t* table = (int32_t*)cuda_device_arg(args, 7, "table", (R + E + 1) * 4);
+  int32_t* table = (int32_t*)cuda_device_arg(args, 7, "table", (R + E + 1 + (uint64_t)ends.n * R) * 4);
   void* work = cuda_device_arg(args, 8, "work", work_bytes);
   if (((uintptr_t)work & 3) != 0) args.fail("E_ARG", "work must be 4-byte aligned");
   const int64_t chunks = moe::plan_chunks((int64_t)pairs);
@@ -83,7 +95,7 @@ Napi::Value CudaMoeDispatchPlan(const Napi::CallbackInfo& info) {
   const int ctas = (int)((chunks + moe::PLAN_WARPS - 1) / moe::PLAN_WARPS);
   if (chunks > 0) moe::plan_count_kernel<<<ctas, moe::PLAN_WARPS * 32, smem, stream>>>(indices, (int64_t)pairs, (int)k, (int)E, (int)R, chunks, chunk);
   // (every table entry, also for T = 0: one warp a column of the chunk table)
-  moe::plan_scan_kernel<<<(int)((E + R + 1 + 7) / 8), 256, 0, stream>>>((int)E, (int)R, chunks, (int64_t)T, (int64_t)slot_rows, chunk, table);
+  moe::plan_scan_kernel<<<(int)((E + R + 1 + 7) / 8), 256, 0, stream>>>((int)E, (int)R, chunks, (int64_t)T, (int)k, (int64_t)slot_rows, ends, chunk, table);
   if (chunks > 0) {
     moe::plan_scatter_kernel<<<ctas, moe::PLAN_WARPS * 32, smem, stream>>>(indices, (int64_t)pairs, (int)k, (int)E, (int)R, chunks, (int64_t)slot_rows, chunk,
                                                                            table, send_row, pair_rank);
@@ -158,35 +170,6 @@ Napi::Value CudaMoeDispatchPack(const Napi::CallbackInfo& info) {
     else if (u == 4) moe::pack_rows_kernel<uint32_t><<<grid, t, 0, stream>>>((const uint32_t*)x, (int64_t)T, units, indices, weights, (int)k, (int)E, (int)R, send_row, pair_rank, S_rows, to, (int64_t)stride, (int64_t)meta_at);
     else moe::pack_rows_kernel<uint16_t><<<grid, t, 0, stream>>>((const uint16_t*)x, (int64_t)T, units, indices, weights, (int)k, (int)E, (int)R, send_row, pair_rank, S_rows, to, (int64_t)stride, (int64_t)meta_at);
   }
-  cuda_check(env, fn, "kernel launch", cudaGetLastError());
-  return env.Undefined();
-}
-
-// cudaMoeDispatchChunkEnds(sendRow, T, R, slotRows, ends: Int32Array [C], out)
-// sendRow: i32 [T, R] in fixed slots of slotRows rows -> out: i32 [C·R], out[c·R + d] = the tokens t < ends[c]
-// routed to d (MoeKernels.dispatchChunkEnds). ends: 1..64 non-decreasing counts in [0, T].
-Napi::Value CudaMoeDispatchChunkEnds(const Napi::CallbackInfo& info) {
-  const char* fn = "cudaMoeDispatchChunkEnds";
-  Napi::Env env = info.Env();
-  Args args(info, fn, 6);
-  const uint64_t T = args.size(1, "T"), R = args.size(2, "R"), M = args.size(3, "slotRows");
-  HostView ends = args.typed_array(4, "ends", napi_int32_array, 0);
-  const uint64_t C = ends.length;
-  if (R == 0 || R > 4096) args.fail("E_ARG", "R must be in [1, 4096], got " + std::to_string(R));
-  if (C == 0 || C > (uint64_t)moe::CHUNK_MAX) args.fail("E_ARG", "ends must hold 1 to " + std::to_string(moe::CHUNK_MAX) + " entries");
-  if (C * R * 4 > 48 * 1024) args.fail("E_ARG", "C * R must be at most 12288");
-  if (T > I32_LIMIT / R || M == 0 || M > I32_LIMIT / R) args.fail("E_TOO_LARGE", "T * R and slotRows * R must be below 2^31, slotRows positive");
-  moe::ChunkEnds e;
-  int32_t prev = 0;
-  for (uint64_t c = 0; c < C; c++) {
-    const int32_t v = ((const int32_t*)ends.data)[c];
-    if (v < prev || (uint64_t)v > T) args.fail("E_ARG", "ends must be non-decreasing counts in [0, T]");
-    e.end[c] = prev = v;
-  }
-  cudaStream_t stream = cuda_stream(env, fn);
-  const int32_t* send_row = (const int32_t*)cuda_device_arg(args, 0, "sendRow", T * R * 4);
-  int32_t* out = (int32_t*)cuda_device_arg(args, 5, "out", C * R * 4);
-  moe::chunk_ends_kernel<<<1, 1024, C * R * 4, stream>>>(send_row, (int64_t)T, (int)R, (int64_t)M, (int)C, e, out);
   cuda_check(env, fn, "kernel launch", cudaGetLastError());
   return env.Undefined();
 }

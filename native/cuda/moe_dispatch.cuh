@@ -92,14 +92,29 @@ static __global__ void plan_count_kernel(const int32_t* __restrict__ indices, in
   }
 }
 
+// Each piece's end, for the symmetric windows' dispatch (src/ops/moe.ts): token counts, non-decreasing,
+// each a multiple of 64 but the last, which is T. The plan's scan writes, after the table's R + E + 1
+// totals, ends[c]'s count of tokens with a row on rank d (capped at the slots), at [R + E + 1 + c·R + d].
+constexpr int CHUNK_MAX = 64;
+struct ChunkEnds {
+  int n;
+  int32_t end[CHUNK_MAX];
+};
+
 // Pass 2: a warp per column: its counts become exclusive prefixes over the chunks (32 chunks a step,
 // a shuffle scan each); the totals go to the table: rows per destination [R], pairs per expert [E], bad
-// ids — or −T when fixed slots of slot_rows > 0 rows are too few for the T tokens.
-static __global__ void plan_scan_kernel(int E, int R, int64_t chunks, int64_t T, int64_t slot_rows, int32_t* __restrict__ chunk, int32_t* __restrict__ table) {
+// ids — or −T when fixed slots of slot_rows > 0 rows are too few for the T tokens. A piece's end e:
+// tokens t < e have all their pairs below pair e·k and the others none, so rank column d's prefix at the
+// chunk starting at pair e·k (a multiple of the chunk's 32·PLAN_ROUNDS pairs) counts the tokens before e
+// with a row on d.
+static __global__ void plan_scan_kernel(int E, int R, int64_t chunks, int64_t T, int k, int64_t slot_rows, const ChunkEnds ends, int32_t* __restrict__ chunk,
+                                        int32_t* __restrict__ table) {
   const int lane = threadIdx.x & 31;
   const int cols = E + R + 1;
   const int col = (int)(((int64_t)blockIdx.x * blockDim.x + threadIdx.x) >> 5);
   if (col >= cols) return;
+  const bool rank_col = col >= E && col < E + R;
+  const int64_t cap = slot_rows > 0 ? slot_rows : INT64_MAX;
   int32_t carry = 0;
   for (int64_t c0 = 0; c0 < chunks; c0 += 32) {
     const int64_t c = c0 + lane;
@@ -110,13 +125,25 @@ static __global__ void plan_scan_kernel(int E, int R, int64_t chunks, int64_t T,
       const int32_t y = __shfl_up_sync(FULL, x, o);
       if (lane >= o) x += y;
     }
-    if (c < chunks) chunk[c * cols + col] = carry + x - v;
+    if (c < chunks) {
+      chunk[c * cols + col] = carry + x - v;
+      if (rank_col) {
+        for (int i = 0; i < ends.n; i++) {
+          if (ends.end[i] < T && (int64_t)ends.end[i] * k == c * 32 * PLAN_ROUNDS) table[cols + i * R + (col - E)] = (int32_t)min((int64_t)(carry + x - v), cap);
+        }
+      }
+    }
     carry += __shfl_sync(FULL, x, 31);
   }
   if (lane == 0) {
     if (col < E) table[R + col] = carry;
     else if (col < E + R) table[col - E] = carry;
     else table[R + E] = slot_rows > 0 && T > slot_rows ? (int32_t)-T : carry;
+    if (rank_col) {
+      for (int i = 0; i < ends.n; i++) {
+        if (ends.end[i] >= T) table[cols + i * R + (col - E)] = (int32_t)min((int64_t)carry, cap);
+      }
+    }
   }
 }
 
@@ -324,39 +351,6 @@ __global__ void __launch_bounds__(EP_THREADS) pack_fp8_kernel(const In* __restri
       }
     }
     __syncthreads();
-  }
-}
-
-// ---------------------------------------------------------------- chunk ends (symmetric windows)
-
-// One CTA. send_row: i32 [T, R] (fixed slots of M rows: d·M + i, or −1) -> out[c·R + d] = the tokens
-// t < ends[c] with a row on d: one more than the largest slot index i among them (rows fill a slot in
-// token order), by shared-memory atomicMax per (chunk, rank), then a running max over the chunks.
-constexpr int CHUNK_MAX = 64;
-struct ChunkEnds {
-  int32_t end[CHUNK_MAX];
-};
-static __global__ void __launch_bounds__(1024) chunk_ends_kernel(const int32_t* __restrict__ send_row, int64_t T, int R, int64_t M, int C, const ChunkEnds ends,
-                                                                 int32_t* __restrict__ out) {
-  extern __shared__ int32_t top[];  // [C, R]: the largest slot index + 1 of the tokens in chunk c
-  for (int i = threadIdx.x; i < C * R; i += blockDim.x) top[i] = 0;
-  __syncthreads();
-  for (int64_t q = threadIdx.x; q < T * R; q += blockDim.x) {
-    const int64_t t = q / R;
-    const int d = (int)(q % R);
-    const int64_t i = (int64_t)send_row[q] - d * M;
-    if (send_row[q] < 0 || i < 0 || i >= M) continue;
-    int c = 0;
-    while (c < C - 1 && t >= ends.end[c]) c++;
-    if (t < ends.end[c]) atomicMax(&top[c * R + d], (int32_t)(i + 1));
-  }
-  __syncthreads();
-  for (int d = threadIdx.x; d < R; d += blockDim.x) {
-    int32_t m = 0;
-    for (int c = 0; c < C; c++) {
-      m = max(m, top[c * R + d]);
-      out[c * R + d] = m;
-    }
   }
 }
 

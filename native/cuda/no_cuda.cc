@@ -86,7 +86,6 @@ Napi::Value NcclSideRead(const Napi::CallbackInfo& info) { no_cuda(info, "ncclSi
 Napi::Value NcclSideReadStart(const Napi::CallbackInfo& info) { no_cuda(info, "ncclSideReadStart"); }
 Napi::Value NcclSideReadFinish(const Napi::CallbackInfo& info) { no_cuda(info, "ncclSideReadFinish"); }
 Napi::Value CudaLaunchOnSide(const Napi::CallbackInfo& info) { no_cuda(info, "cudaLaunchOnSide"); }
-Napi::Value CudaMoeDispatchChunkEnds(const Napi::CallbackInfo& info) { no_cuda(info, "cudaMoeDispatchChunkEnds"); }
 Napi::Value CudaMoeDispatchZeroPadding(const Napi::CallbackInfo& info) { no_cuda(info, "cudaMoeDispatchZeroPadding"); }
 Napi::Value NcclSideTicket(const Napi::CallbackInfo& info) { no_cuda(info, "ncclSideTicket"); }
 Napi::Value NcclTraceMark(const Napi::CallbackInfo& info) { no_cuda(info, "ncclTraceMark"); }

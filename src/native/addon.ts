@@ -239,14 +239,14 @@ export interface Addon {
   cudaMoeDispatchPlanWorkBytes(pairs: number, E: number, R: number): number;
   /**
    * MoeKernels.dispatchPlan: indices i32 [T, k] -> sendRow i32 [T, R], pairRank i32 [T, k], table i32 [R + E + 1]; `work`:
-   * cudaMoeDispatchPlanWorkBytes bytes; slotRows: 0 (packed rows) or M (fixed slots of M rows a rank).
+   * cudaMoeDispatchPlanWorkBytes bytes; slotRows: 0 (packed rows) or M (fixed slots of M rows a rank);
+   * ends: the pieces' token ends (may be empty), their counts per rank after the table's R + E + 1.
    */
-  cudaMoeDispatchPlan(indices: bigint, T: number, k: number, E: number, R: number, sendRow: bigint, pairRank: bigint, table: bigint, work: bigint, slotRows: number): void;
+  cudaMoeDispatchPlan(indices: bigint, T: number, k: number, E: number, R: number, sendRow: bigint, pairRank: bigint, table: bigint, work: bigint, slotRows: number,
+    ends: Int32Array): void;
   /** MoeKernels.dispatchPack: x f32|bf16 [T, H] -> packed u8 [S, stride] (dispatchRowLayout: payload, scales at scalesAt when fp8, meta i32 [3k] at metaAt). */
   cudaMoeDispatchPack(x: bigint, xIsBf16: boolean, T: number, H: number, indices: bigint, k: number, weights: bigint, E: number, R: number, sendRow: bigint,
     pairRank: bigint, S: number, fp8: boolean, packed: bigint, stride: number, scalesAt: number, metaAt: number, destBases: BigUint64Array, slotRows: number): void;
-  /** MoeKernels.dispatchChunkEnds: sendRow i32 [T, R] (slots of slotRows rows) -> out i32 [C·R] (C = ends.length). */
-  cudaMoeDispatchChunkEnds(sendRow: bigint, T: number, R: number, slotRows: number, ends: Int32Array, out: bigint): void;
   /** MoeKernels.dispatchZeroPadding: counts i32 [per] -> expertX's padding rows zero (exRows rows of exRowBytes, scales exScaleBytes a row or 0n); work: 4·(per + 1) bytes. */
   cudaMoeDispatchZeroPadding(counts: bigint, per: number, blockSize: number, expertX: bigint, exRows: number, exRowBytes: number, expertScales: bigint, exScaleBytes: number, work: bigint): void;
   /** MoeKernels.dispatchRecvLayout; expertX as exRows rows of exRowBytes (scales: exScaleBytes a row, 0n: none); `work`: 4·(E/R + 2) bytes. */

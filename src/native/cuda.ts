@@ -213,12 +213,12 @@ export function createCudaBackend(addon: Addon): Backend {
       nativeCallSync('moe.copyRows (cuda)', () => addon.cudaCopy(f(dst) + BigInt(dstRow * rb), f(src) + BigInt(srcRow * rb), rows * rb));
     },
     // dispatch's device path (native/cuda/moe_dispatch.cu)
-    dispatchPlan: (indices, E, sendRow, pairRank, table, slotRows) => {
+    dispatchPlan: (indices, E, sendRow, pairRank, table, slotRows, pieceEnds) => {
       const [T, k] = indices.shape as [number, number];
       const R = sendRow.shape[1]!;
       const work = backend.empty('u8', [nativeCallSync('moe.dispatchPlan (cuda)', () => addon.cudaMoeDispatchPlanWorkBytes(T * k, E, R))]);
       try {
-        nativeCallSync('moe.dispatchPlan (cuda)', () => addon.cudaMoeDispatchPlan(f(indices), T, k, E, R, f(sendRow), f(pairRank), f(table), f(work), slotRows ?? 0));
+        nativeCallSync('moe.dispatchPlan (cuda)', () => addon.cudaMoeDispatchPlan(f(indices), T, k, E, R, f(sendRow), f(pairRank), f(table), f(work), slotRows ?? 0, pieceEnds ?? new Int32Array(0)));
       } finally {
         work.dispose();
       }
@@ -233,9 +233,6 @@ export function createCudaBackend(addon: Addon): Backend {
           packed ? f(packed) : 0n, L.stride, L.scalesAt, L.metaAt, bases, dest?.slotRows ?? 0),
       );
     },
-    dispatchChunkEnds: (sendRow, slotRows, ends, out, outAt) =>
-      nativeCallSync('moe.dispatchChunkEnds (cuda)', () =>
-        addon.cudaMoeDispatchChunkEnds(f(sendRow), sendRow.shape[0]!, sendRow.shape[1]!, slotRows, ends, f(out) + BigInt(4 * outAt))),
     dispatchRecvLayout: (tables, rank, E, bs, k, base, counts, sortedPairs, blockExpert, rowExpert, expertX, expertScales) => {
       const work = backend.empty('i32', [counts.shape[0]! + 2]);
       try {

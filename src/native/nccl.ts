@@ -69,7 +69,7 @@ async function uniqueId(addon: Addon, rank: number): Promise<Uint8Array> {
 /** The process's communicator, shared by its groups (refs: groups not yet destroyed). */
 let shared: { comm: number; rank: number; size: number; refs: number } | undefined;
 
-/** Experts a symmetric table row has room for (the plan's table: R + E + 1 counts, then C·R chunk ends). */
+/** Experts a symmetric table row has room for (the plan's table: R + E + 1 counts, then C·R piece ends). */
 const WINDOW_MAX_EXPERTS = 4096;
 const WINDOW_MAX_CHUNKS = 16;
 /** Bytes a data row has room for beyond 2·maxHidden: a dispatch row's meta (12·k for k ≤ 128), rounded. */

@@ -702,7 +702,7 @@ export async function dispatch(group: ExpertGroup, inputs: DispatchInput[], opts
   if (useFp8 && H % 128 !== 0) throw new HotpathsError('E_SHAPE', `${op}: opts.fp8: the FP8 payload takes 1×128 scales, so H must be a multiple of 128, got H = ${H}`);
 
   const dev = devicePath(kernels, group);
-  if (dev && windowsFit(group, inputs.length, kernelsOf(group).dispatchChunkEnds !== undefined && kernelsOf(group).dispatchZeroPadding !== undefined, dispatchRowLayout(useFp8 ? H : H * dtypeBytes(dtype), useFp8 ? H / 128 : 0, k).stride)) {
+  if (dev && windowsFit(group, inputs.length, kernelsOf(group).dispatchZeroPadding !== undefined, dispatchRowLayout(useFp8 ? H : H * dtypeBytes(dtype), useFp8 ? H / 128 : 0, k).stride)) {
     return dispatchWindows(op, group, dev, inputs, { E, k, H, dtype, useFp8, blockSize, chunks });
   }
   if (dev) return dispatchOnDevice(op, group, dev, inputs, { E, k, H, dtype, useFp8, blockSize, chunks });
@@ -1310,7 +1310,7 @@ async function combineOnDevice(
 // reduction writes each reduced row straight into the slot of the rank it goes home to. NCCL's LSA
 // barrier says when the rows have landed. The side stream carries what writes into peers' memory, the
 // addon's stream what reads this rank's own, so the two overlap piece by piece:
-//   dispatch  main: plan, chunk ends (each piece's last slot row on each destination)
+//   dispatch  main: plan (with each piece's last slot row on each destination)
 //             barrier stream: the tables' all-gather (the host then reads them); after each piece
 //                   the side stream packs, a barrier
 //             side: per piece: pack into the destinations' slots, back to back
@@ -1326,7 +1326,7 @@ async function combineOnDevice(
 // its own addon's stream had finished op N − 2 — the last reader of the half op N writes.
 // The results are the other paths' bit for bit (same kernels, same orders, same f32 sums).
 
-/** Pieces' token ends: multiples of 128 tokens (so that slices of the inputs start on 256-byte boundaries), the last T. */
+/** Pieces' token ends: multiples of 128 tokens (slices of the inputs start on 256-byte boundaries; the plan needs multiples of 64), the last T. */
 function tokenEnds(T: number, C: number): Int32Array {
   return Int32Array.from({ length: C }, (_, c) => (c === C - 1 ? T : Math.min(T, Math.ceil(Math.floor(((c + 1) * T) / C) / 128) * 128)));
 }
@@ -1339,7 +1339,7 @@ function kernelsOf(group: ExpertGroup): MoeKernels {
 
 /** Whether dispatch/combine can use the group's windows: one local rank, fixed slots, rows that fit. */
 function windowsFit(group: ExpertGroup, locals: number, haveKernels: boolean, rowBytes: number): boolean {
-  // (dispatch: haveKernels = the backend has dispatchChunkEnds and dispatchZeroPadding)
+  // (dispatch: haveKernels = the backend has dispatchZeroPadding)
   const w = group.windows, M = group.maxTokensPerRank ?? 0;
   return w !== undefined && haveKernels && locals === 1 && M > 0 && group.size * M * rowBytes <= w.dataBytes;
 }
@@ -1365,7 +1365,7 @@ async function dispatchWindows(op: string, group: ExpertGroup, kern: DeviceMoe, 
   try {
     const sendRow = keep(b.empty('i32', [T, R])), pairRank = track(temps, b.empty('i32', [T, k])), table = track(temps, b.empty('i32', [1, Wt]));
     win.trace?.('start', 'main');
-    await kern.dispatchPlan(indices, E, sendRow, pairRank, table, M);
+    await kern.dispatchPlan(indices, E, sendRow, pairRank, table, M, ends);
     const half = win.count++ % 2;
     const gathered = win.tables(half, Wt);
     const slots = Array.from({ length: R }, (_, d) => win.rows(half, d, me * M, M, 'u8', layout.stride)); // this rank's slot on each rank
@@ -1376,8 +1376,7 @@ async function dispatchWindows(op: string, group: ExpertGroup, kern: DeviceMoe, 
     // the tables (with each piece's ends) to every rank on the barrier stream; the pieces back to back on
     // the side stream (queued before the layout, which the side stream would otherwise wait for), each
     // landed by a barrier; the layout's indices from the gathered tables while the host reads them
-    await more.dispatchChunkEnds!(sendRow, M, ends, table, W);
-    win.trace?.('plan and chunk ends', 'main');
+    win.trace?.('plan', 'main');
     tablesIn = win.allGather(table, half);
     read = win.startRead(gathered);
     win.trace?.('tables', 'barrier');

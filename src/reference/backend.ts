@@ -169,9 +169,9 @@ const moe: MoeKernels = {
     const w = src.size / src.shape[0]!; // elements per row
     hostData(dst).set(hostData(src).subarray(srcRow * w, (srcRow + rows) * w) as never, dstRow * w);
   },
-  dispatchPlan: (indices, E, sendRow, pairRank, table, slotRows) =>
+  dispatchPlan: (indices, E, sendRow, pairRank, table, slotRows, pieceEnds) =>
     moeDispatchPlan(hostData<Int32Array>(indices), indices.shape[0]!, indices.shape[1]!, E, sendRow.shape[1]!, hostData<Int32Array>(sendRow),
-      hostData<Int32Array>(pairRank), hostData<Int32Array>(table), slotRows ?? 0),
+      hostData<Int32Array>(pairRank), hostData<Int32Array>(table), slotRows ?? 0, pieceEnds),
   dispatchPack: (x, indices, weights, sendRow, pairRank, E, fp8, packedOrNull, dest) => {
     if (dest || !packedOrNull) throw new HotpathsError('E_NOT_IMPLEMENTED', 'moe.dispatchPack (reference): rows to per-rank buffers (dest) are cuda only');
     const packed = packedOrNull;

@@ -370,7 +370,9 @@ export function moeUnpermuteWeightGrad(dOut: RowsView, y: RowsView, H: number, p
  * id), table: [R + E + 1] (tokens per destination, pairs per expert, bad ids). slotRows M > 0: fixed
  * slots, rank d's rows from d·M (a place ≥ M gets −1: not sent), and T > M puts −T in the bad-id column.
  */
-export function moeDispatchPlan(indices: Int32Array, T: number, k: number, E: number, R: number, sendRow: Int32Array, pairRank: Int32Array, table: Int32Array, slotRows = 0): void {
+export function moeDispatchPlan(
+  indices: Int32Array, T: number, k: number, E: number, R: number, sendRow: Int32Array, pairRank: Int32Array, table: Int32Array, slotRows = 0, pieceEnds?: Int32Array,
+): void {
   const per = E / R;
   table.fill(0);
   const member = new Uint8Array(T * R); // token t has an expert on rank d
@@ -398,6 +400,14 @@ export function moeDispatchPlan(indices: Int32Array, T: number, k: number, E: nu
     }
   }
   if (slotRows > 0 && T > slotRows) table[R + E] = -T;
+  // each piece's end: the tokens before it with a row on d (capped at the slots)
+  pieceEnds?.forEach((end, c) => {
+    for (let d = 0; d < R; d++) {
+      let n = 0;
+      for (let t = 0; t < end; t++) n += member[t * R + d]!;
+      table[R + E + 1 + c * R + d] = slotRows > 0 ? Math.min(n, slotRows) : n;
+    }
+  });
 }
 
 /** Rows of W elements in one typed array (expertX and its scales, for the padding). */

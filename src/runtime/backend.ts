@@ -358,8 +358,11 @@ export interface MoeKernels {
    * token's place among the tokens to d, or −1 where that place is ≥ M (rows past the slot are not sent);
    * the table's counts stay the true ones, and when T > M its last column holds −T instead of the bad ids
    * (the flag every rank reads after the gather: the rank does not fit its slots).
+   * pieceEnds (optional, C ≤ 64 non-decreasing token counts, each a multiple of 64 or T): table is then
+   * i32 [1, R + E + 1 + C·R], and table[R + E + 1 + c·R + d] = the tokens t < pieceEnds[c] with a row on
+   * rank d (capped at M with slots): the slot rows the tokens before that end fill (the windows path).
    */
-  dispatchPlan?(indices: Tensor, numExperts: number, sendRow: Tensor, pairRank: Tensor, table: Tensor, slotRows?: number): Promise<void> | void;
+  dispatchPlan?(indices: Tensor, numExperts: number, sendRow: Tensor, pairRank: Tensor, table: Tensor, slotRows?: number, pieceEnds?: Int32Array): Promise<void> | void;
   /**
    * The send buffer: one packed row (dispatchRowLayout) per (token t, rank d) with s = sendRow[t, d] ≥ 0,
    * so that one transfer a peer moves everything. x: f32|bf16 [T, H], indices: i32 [T, k], weights: f32
@@ -375,12 +378,6 @@ export interface MoeKernels {
    */
   dispatchPack?(x: Tensor, indices: Tensor, weights: Tensor, sendRow: Tensor, pairRank: Tensor, numExperts: number, fp8: boolean, packed: Tensor | null,
     dest?: { rows: Tensor[]; slotRows: number }): Promise<void> | void;
-  /**
-   * Optional (dispatch over symmetric windows): sendRow i32 [T, R] (fixed slots of M = slotRows rows) ->
-   * out i32 [≥ outAt + C·R]: out[outAt + c·R + d] = the tokens t < ends[c] with sendRow[t, d] ≥ 0 (rank d's
-   * slot rows that the tokens before ends[c] fill). ends: C ≤ 64 non-decreasing token counts.
-   */
-  dispatchChunkEnds?(sendRow: Tensor, slotRows: number, ends: Int32Array, out: Tensor, outAt: number): Promise<void> | void;
   /**
    * The receiver's layout, from every rank's dispatchPlan table: tables: i32 [R, ≥ R + E + 1] (row s =
    * rank s's), this rank's index `rank`, blockSize bs, k slots a token. With c_s[l] = tables[s, R + rank·E/R + l] (pairs
