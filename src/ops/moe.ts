@@ -1362,6 +1362,7 @@ async function dispatchWindows(op: string, group: ExpertGroup, kern: DeviceMoe, 
   const kept: Tensor[] = [];
   const keep = <T extends Tensor>(t: T) => track(kept, t);
   const pieces: PendingMove[] = [];
+  const queued: PendingMove[] = []; // every ticket, waited before a buffer goes back to the pool
   try {
     const sendRow = keep(b.empty('i32', [T, R])), pairRank = track(temps, b.empty('i32', [T, k])), table = track(temps, b.empty('i32', [1, Wt]));
     win.trace?.('start', 'main');
@@ -1371,14 +1372,12 @@ async function dispatchWindows(op: string, group: ExpertGroup, kern: DeviceMoe, 
     const slots = Array.from({ length: R }, (_, d) => win.rows(half, d, me * M, M, 'u8', layout.stride)); // this rank's slot on each rank
     const sorted = track(temps, b.empty('i32', [PmaxAll])), blockExpert = track(temps, b.empty('i32', [PmaxAll / bs])), rowExpert = track(temps, b.empty('i32', [PmaxAll]));
     const counts = keep(b.empty('i32', [per])), base = track(temps, b.empty('i32', [R, per]));
-    let read: { finish(): Int32Array } | undefined;
-    let tablesIn: PendingMove | undefined;
     // the tables (with each piece's ends) to every rank on the barrier stream; the pieces back to back on
     // the side stream (queued before the layout, which the side stream would otherwise wait for), each
     // landed by a barrier; the layout's indices from the gathered tables while the host reads them
     win.trace?.('plan', 'main');
-    tablesIn = win.allGather(table, half);
-    read = win.startRead(gathered);
+    const tablesIn = track(queued, win.allGather(table, half));
+    const read = win.startRead(gathered);
     win.trace?.('tables', 'barrier');
     win.onSide(() => {
       for (let c = 0; c < C; c++) {
@@ -1388,14 +1387,14 @@ async function dispatchWindows(op: string, group: ExpertGroup, kern: DeviceMoe, 
           void kern.dispatchPack(part(x), part(indices), part(weights), part(sendRow), part(pairRank), E, useFp8, null, { rows: slots, slotRows: M });
         }
         win.trace?.(`pack ${c}`, 'side');
-        pieces.push(win.landed());
+        pieces.push(track(queued, win.landed()));
         win.trace?.(`landed ${c}`, 'barrier');
       }
     });
-    await tablesIn!.wait();
+    await tablesIn.wait();
     await kern.dispatchRecvLayout(gathered, me, E, bs, k, base, counts, sorted, blockExpert, rowExpert, null, null);
     win.trace?.('layout', 'main');
-    const t = read!.finish();
+    const t = read.finish();
     win.trace?.('host read', 'main');
     await checkTables(op, t, Wt, R, E, k, M, (s) => (s === me ? { i: 0, indices } : undefined));
     const { sendCounts, recvCounts, n, P } = tableCounts(t, Wt, me, R, E, bs);
@@ -1439,11 +1438,11 @@ async function dispatchWindows(op: string, group: ExpertGroup, kern: DeviceMoe, 
     win.traceDump?.(op);
     return [{ recv, recvIndices, recvWeights, alignment: a, expertX, handle: new DispatchHandle(group, E, T, H, dtype, sendCounts, recvCounts, sendRow, M) }];
   } catch (e) {
-    for (const m of pieces) await m.wait(); // no buffer goes back to the pool while a launch may still touch it
+    for (const m of queued) await m.wait(); // no buffer goes back to the pool while a launch may still touch it
     kept.forEach((t) => t.dispose());
     throw e;
   } finally {
-    for (const m of pieces) await m.wait();
+    for (const m of queued) await m.wait();
     temps.forEach((t) => t.dispose());
   }
 }
@@ -1720,7 +1719,8 @@ async function widen(kernels: MoeKernels, t: Tensor, temps: Tensor[]): Promise<T
   return out;
 }
 
-function track<T extends Tensor>(list: Tensor[], t: T): T {
+/** Appends t to list (the tensors or tickets an op releases or waits for at its end) and returns it. */
+function track<T>(list: T[], t: T): T {
   list.push(t);
   return t;
 }
