@@ -93,9 +93,7 @@ export function viewAs(t: Tensor, shape: readonly number[]): Tensor {
   if (numel(shape) !== t.size) {
     throw new HotpathsError('E_SHAPE', `viewAs(): ${show(shape)} has ${numel(shape)} elements, ${t.describe()} has ${t.size}`);
   }
-  const v = new Tensor(t.backend, t.dtype, shape, t.storage);
-  VIEWS.add(v);
-  return v;
+  return borrowedTensor(t.backend, t.dtype, shape, t.storage);
 }
 
 /**
@@ -111,14 +109,12 @@ export function sliceRows(t: Tensor, r0: number, r1: number): Tensor {
   if (!t.backend.viewStorage) throw new HotpathsError('E_NOT_IMPLEMENTED', `sliceRows(): the ${t.device} backend has no views`);
   const rowBytes = (rows === 0 ? 0 : t.size / rows) * dtypeBytes(t.dtype);
   const storage = t.backend.viewStorage(t, r0 * rowBytes, (r1 - r0) * rowBytes);
-  const v = new Tensor(t.backend, t.dtype, [r1 - r0, ...t.shape.slice(1)], storage);
-  VIEWS.add(v);
-  return v;
+  return borrowedTensor(t.backend, t.dtype, [r1 - r0, ...t.shape.slice(1)], storage);
 }
 
 /**
- * A tensor over backend storage that no tensor owns (internal: src/native/nccl.ts's windows of NCCL's
- * symmetric memory, this rank's and its peers'): disposing it releases nothing.
+ * A tensor over backend storage that it does not own (views of another tensor, and src/native/nccl.ts's
+ * windows of NCCL's symmetric memory, this rank's and its peers'): disposing it releases nothing.
  */
 export function borrowedTensor(backend: Backend, dtype: DType, shape: readonly number[], storage: unknown): Tensor {
   const v = new Tensor(backend, dtype, shape, storage);

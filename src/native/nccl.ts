@@ -14,7 +14,7 @@
 
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { HotpathsError } from '../errors.js';
-import { groupHidden, groupSlots, type ExpertGroup, type GroupOptions, type PendingGather, type PendingMove, type RowWindows, type SymmetricWindows } from '../ops/moe.js';
+import { groupHidden, groupSlots, WINDOW_MAX_PIECES, type ExpertGroup, type GroupOptions, type PendingGather, type PendingMove, type RowWindows, type SymmetricWindows } from '../ops/moe.js';
 import { getBackend } from '../runtime/core.js';
 import { dtypeBytes, type DType } from '../dtype.js';
 import type { Backend } from '../runtime/backend.js';
@@ -71,7 +71,6 @@ let shared: { comm: number; rank: number; size: number; refs: number } | undefin
 
 /** Experts a symmetric table row has room for (the plan's table: R + E + 1 counts, then C·R piece ends). */
 const WINDOW_MAX_EXPERTS = 4096;
-const WINDOW_MAX_CHUNKS = 16;
 /** Bytes a data row has room for beyond 2·maxHidden: a dispatch row's meta (12·k for k ≤ 128), rounded. */
 const WINDOW_ROW_EXTRA = 1536;
 const roundUp = (n: number, m: number) => Math.ceil(n / m) * m;
@@ -307,7 +306,7 @@ function symmetricWindows(addon: Addon, backend: Backend, comm: number, rank: nu
     if (process.env.HOTPATHS_VERBOSE) console.error('moe.ncclGroup(): the addon was built without NCCL device API headers: dispatch/combine use send/recv');
     return undefined;
   }
-  const tableWords = roundUp(R + WINDOW_MAX_EXPERTS + 1 + WINDOW_MAX_CHUNKS * R, 4);
+  const tableWords = roundUp(R + WINDOW_MAX_EXPERTS + 1 + WINDOW_MAX_PIECES * R, 4);
   const tableBytes = roundUp(R * tableWords * 4, 4096);
   const dataBytes = roundUp(R * M * roundUp(2 * hidden + WINDOW_ROW_EXTRA, 16), 4096);
   let made: { handle: number; bases: BigUint64Array };

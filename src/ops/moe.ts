@@ -702,7 +702,7 @@ export async function dispatch(group: ExpertGroup, inputs: DispatchInput[], opts
   if (useFp8 && H % 128 !== 0) throw new HotpathsError('E_SHAPE', `${op}: opts.fp8: the FP8 payload takes 1×128 scales, so H must be a multiple of 128, got H = ${H}`);
 
   const dev = devicePath(kernels, group);
-  if (dev && windowsFit(group, inputs.length, kernelsOf(group).dispatchZeroPadding !== undefined, dispatchRowLayout(useFp8 ? H : H * dtypeBytes(dtype), useFp8 ? H / 128 : 0, k).stride)) {
+  if (dev && windowsFit(group, inputs.length, kernels.dispatchZeroPadding !== undefined, dispatchRowLayout(useFp8 ? H : H * dtypeBytes(dtype), useFp8 ? H / 128 : 0, k).stride)) {
     return dispatchWindows(op, group, dev, inputs, { E, k, H, dtype, useFp8, blockSize, chunks });
   }
   if (dev) return dispatchOnDevice(op, group, dev, inputs, { E, k, H, dtype, useFp8, blockSize, chunks });
@@ -1012,6 +1012,23 @@ function devicePath(k: MoeKernels, group: ExpertGroup): DeviceMoe | null {
   };
 }
 
+/**
+ * The tokens [0, hi) of local rank `me` whose rows from every rank are home once combine's pieces 0..c
+ * (of C) have arrived: a rank's rows to d are in token order, so the row of token t is at most row t, and
+ * once d's first e rows are home every t < e has its row from d; hi is the least such e over the other
+ * ranks (a rank whose rows are all home bounds nothing; after the last piece, every token).
+ */
+function completeTokens(h: DispatchHandle, me: number, c: number, C: number): number {
+  let hi = h.tokens;
+  if (c === C - 1) return hi;
+  for (let d = 0; d < h.sendCounts.length; d++) {
+    const n = h.sendCounts[d]!;
+    const [a0, len] = piece(c, C, n);
+    if (d !== me && a0 + len < n) hi = Math.min(hi, a0 + len);
+  }
+  return hi;
+}
+
 /** Rows [start, start + len) of piece c (of C) of n rows. */
 function piece(c: number, C: number, n: number): [number, number] {
   const a = Math.floor((c * n) / C), z = Math.floor(((c + 1) * n) / C);
@@ -1274,21 +1291,12 @@ async function combineOnDevice(
       const n = r.h.recvCounts[r.me]!;
       if (n > 0) await unpermuteRows(expertOut[i]!, r.d.alignment.pairPos, r.w, r.recvStart[r.me]!, n, r.back, r.h.sendStart[r.me]!);
     }
-    // the final sum (Σ over ranks, f32, in rank order) of every token complete once piece c is home,
-    // while the next piece travels. A rank's rows to d are in token order, so the row of token t is at
-    // most t: once d's first e rows are home, every token t < e has its row from d. Tokens below the
-    // least such e over the other ranks are complete (a rank whose rows are all home bounds nothing).
+    // the final sum (Σ over ranks, f32, in rank order) of every token complete once piece c is home
+    // (completeTokens), while the next piece travels
     for (let c = 0; c < chunks; c++) {
       await moves[c]!.wait();
       for (const r of ranks) {
-        let hi = r.h.tokens;
-        if (c < chunks - 1) {
-          for (let d = 0; d < R; d++) {
-            const n = r.h.sendCounts[d]!;
-            const [a0, len] = piece(c, chunks, n);
-            if (d !== r.me && a0 + len < n) hi = Math.min(hi, a0 + len);
-          }
-        }
+        const hi = completeTokens(r.h, r.me, c, chunks);
         if (hi > r.summed) await unpermuteRows(r.back, r.h.backPos, null, r.summed, hi - r.summed, r.out, r.summed);
         r.summed = Math.max(r.summed, hi);
       }
@@ -1331,11 +1339,8 @@ function tokenEnds(T: number, C: number): Int32Array {
   return Int32Array.from({ length: C }, (_, c) => (c === C - 1 ? T : Math.min(T, Math.ceil(Math.floor(((c + 1) * T) / C) / 128) * 128)));
 }
 
-const WINDOW_MAX_PIECES = 16;
-
-function kernelsOf(group: ExpertGroup): MoeKernels {
-  return group.backend.moe ?? {} as MoeKernels;
-}
+/** The most pieces an op over the windows moves in (their ends take room in the group's tables: src/native/nccl.ts). */
+export const WINDOW_MAX_PIECES = 16;
 
 /** Whether dispatch/combine can use the group's windows: one local rank, fixed slots, rows that fit. */
 function windowsFit(group: ExpertGroup, locals: number, haveKernels: boolean, rowBytes: number): boolean {
@@ -1434,7 +1439,6 @@ async function dispatchWindows(op: string, group: ExpertGroup, kern: DeviceMoe, 
       }
       win.trace?.(`scatter ${c}`, 'main');
     }
-    for (const m of pieces) await m.wait();
     win.traceDump?.(op);
     return [{ recv, recvIndices, recvWeights, alignment: a, expertX, handle: new DispatchHandle(group, E, T, H, dtype, sendCounts, recvCounts, sendRow, M) }];
   } catch (e) {
@@ -1478,14 +1482,7 @@ async function combineWindows(group: ExpertGroup, unpermuteRows: UnpermuteRows, 
     let summed = 0;
     for (let c = 0; c < C; c++) {
       await pieces[c]!.wait();
-      let hi = h.tokens;
-      if (c < C - 1) {
-        for (let q = 0; q < R; q++) {
-          const n = h.sendCounts[q]!;
-          const [a0, len] = piece(c, C, n);
-          if (q !== me && a0 + len < n) hi = Math.min(hi, a0 + len);
-        }
-      }
+      const hi = completeTokens(h, me, c, C);
       if (hi > summed) await unpermuteRows(back, h.backPos, null, summed, hi - summed, out, summed);
       summed = Math.max(summed, hi);
       win.trace?.(`sum ${c}`, 'main');
