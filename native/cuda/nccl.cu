@@ -233,9 +233,9 @@ void give_event(cudaEvent_t e) {
   g_free_events.push_back(e);
 }
 
-// The barrier stream (native/cuda/nccl_lsa.cu's all-gathers and barriers: each waits for the main and
-// side streams' work so far, so that what the side stream queues next — the next piece — is not held
-// up behind a barrier waiting for the other ranks). Highest priority, created on first use.
+// The barrier stream (native/cuda/nccl_lsa.cu's all-gathers and barriers, each after the stream whose
+// work it lands, so that what the side stream queues next — the next piece — is not held up behind a
+// barrier waiting for the other ranks). Highest priority, created on first use.
 cudaStream_t g_bar = nullptr;
 
 cudaStream_t bar_stream(Napi::Env env, const char* fn) { return urgent_stream(env, fn, &g_bar); }
@@ -320,18 +320,10 @@ Napi::Value NcclSendRecvSide(const Napi::CallbackInfo& info) {
   const char* fn = "ncclSendRecvSide";
   Napi::Env env = info.Env();
   Args args(info, fn, 6);
-  cudaStream_t main = cuda_main_stream(env, fn), side = side_stream(env, fn);
-  cudaEvent_t before = take_event(env, fn);
-  cuda_check(env, fn, "cudaEventRecord", cudaEventRecord(before, main));
-  cuda_check(env, fn, "cudaStreamWaitEvent", cudaStreamWaitEvent(side, before, 0));
-  give_event(before);
+  cudaStream_t side = side_stream(env, fn);
+  order_after(env, fn, side, cuda_main_stream(env, fn));
   send_recv_group(args, env, fn, side);
-  cudaEvent_t done = take_event(env, fn);
-  cuda_check(env, fn, "cudaEventRecord", cudaEventRecord(done, side));
-  std::lock_guard<std::mutex> lock(g_nccl_mutex);
-  const uint32_t ticket = g_next_ticket++;
-  g_tickets[ticket] = done;
-  return Napi::Number::New(env, ticket);
+  return Napi::Number::New(env, ticket_of(env, fn, side));
 }
 
 // ncclSideWait(ticket): the addon's stream waits for the ticket's group (and what the side stream
@@ -494,10 +486,7 @@ Napi::Value NcclSideReadStart(const Napi::CallbackInfo& info) {
     r.cap = bytes < 4096 ? 4096 : (size_t)bytes;
     cuda_check(env, fn, "cudaMallocHost", cudaMallocHost(&r.host, r.cap));
   }
-  cudaEvent_t before = take_event(env, fn);
-  cuda_check(env, fn, "cudaEventRecord", cudaEventRecord(before, side));
-  cuda_check(env, fn, "cudaStreamWaitEvent", cudaStreamWaitEvent(rs, before, 0));
-  give_event(before);
+  order_after(env, fn, rs, side);
   if (bytes) cuda_check(env, fn, "cudaMemcpyAsync", cudaMemcpyAsync(r.host, p, bytes, cudaMemcpyDeviceToHost, rs));
   r.done = take_event(env, fn);
   cuda_check(env, fn, "cudaEventRecord", cudaEventRecord(r.done, rs));

@@ -73,8 +73,8 @@ __global__ void lsa_bases_kernel(ncclDevComm dev, ncclDevResourceHandle_t buffer
   if (p < dev.lsaSize) out[p] = (uint64_t)(uintptr_t)ncclGetResourceBufferLsaPointer(dev, buffer, p);
 }
 
-// One CTA: the barrier of every rank of the LSA team (index 0: the expert-parallel ops queue every
-// barrier on the one side stream, so two never overlap on a rank). Release before, acquire after.
+// One CTA: the barrier of every rank of the LSA team (index 0: every barrier kernel runs on nccl.cu's
+// one barrier stream, so two never overlap on a rank). Release before, acquire after.
 __device__ __forceinline__ void lsa_sync(const ncclDevComm& dev) {
   ncclLsaBarrierSession<ncclCoopCta> bar(ncclCoopCta(), dev, ncclTeamTagLsa(), 0);
   bar.sync(ncclCoopCta(), cuda::memory_order_acq_rel);

@@ -1,5 +1,6 @@
 // What native/cuda/nccl.cu shares with native/cuda/nccl_lsa.cu (which includes NCCL's own headers and
-// so cannot see nccl.cu's ABI declarations): the opened library, the communicator table, the side stream.
+// so cannot see nccl.cu's ABI declarations): the opened library, the communicator table, the side and
+// barrier streams, and tickets.
 #pragma once
 
 #include <cuda_runtime.h>
