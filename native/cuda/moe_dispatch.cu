@@ -161,8 +161,10 @@ Napi::Value CudaMoeDispatchPack(const Napi::CallbackInfo& info) {
   const int t = moe::EP_THREADS;
   if (fp8) {
     if (((uintptr_t)x & 15) != 0) args.fail("E_ARG", "x must be 16-byte aligned for the FP8 payload");
-    if (bf16) moe::pack_fp8_kernel<uint16_t><<<grid, t, 0, stream>>>((const uint16_t*)x, (int64_t)T, (int64_t)H, indices, weights, (int)k, (int)E, (int)R, send_row, pair_rank, S_rows, to, (int64_t)stride, (int64_t)scales_at, (int64_t)meta_at);
-    else moe::pack_fp8_kernel<float><<<grid, t, 0, stream>>>((const float*)x, (int64_t)T, (int64_t)H, indices, weights, (int)k, (int)E, (int)R, send_row, pair_rank, S_rows, to, (int64_t)stride, (int64_t)scales_at, (int64_t)meta_at);
+    const size_t smem = (H / 128 + 3) / 4 * 16;  // the row's scales, whole float4s
+    if (smem > 48 * 1024) args.fail("E_TOO_LARGE", "the FP8 payload's scales need H / 128 * 4 bytes of shared memory, at most 48 KB; got H = " + std::to_string(H));
+    if (bf16) moe::pack_fp8_kernel<uint16_t><<<grid, t, smem, stream>>>((const uint16_t*)x, (int64_t)T, (int64_t)H, indices, weights, (int)k, (int)E, (int)R, send_row, pair_rank, S_rows, to, (int64_t)stride, (int64_t)scales_at, (int64_t)meta_at);
+    else moe::pack_fp8_kernel<float><<<grid, t, smem, stream>>>((const float*)x, (int64_t)T, (int64_t)H, indices, weights, (int)k, (int)E, (int)R, send_row, pair_rank, S_rows, to, (int64_t)stride, (int64_t)scales_at, (int64_t)meta_at);
   } else {
     const int u = unit_of(x_row, {x});
     const int64_t units = (int64_t)(x_row / u);

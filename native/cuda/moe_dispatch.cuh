@@ -316,41 +316,69 @@ __device__ __forceinline__ void load8_bits(const float* p, uint32_t v[8]) {
 // [S, H/128] of each destination row, quantized like fp8.quantize (1×128 blocks, plain scales): a
 // block's amax as integer bits, scale = fp8_scale_from_amax_bits, code = e4m3(x / scale) with an IEEE
 // division, and a block holding NaN or ±inf all 0x7F (scale NaN). A CTA per token; each thread holds 8
-// elements, 16 threads a block (their amax by shuffles), so x is read once and each code computed once.
+// elements a step, 16 threads a block (their amax by shuffles), so x is read once and each code computed once.
+constexpr int PACK_UNROLL = 4;
+// The row's scales are gathered in shared memory (dynamic, H/128 floats) and stored 16 bytes at a time
+// once the codes are out: a destination may be a peer's memory, where a lone 4-byte store costs a
+// whole NVLink write of its own.
 template <typename In>
-__global__ void __launch_bounds__(EP_THREADS) pack_fp8_kernel(const In* __restrict__ x, int64_t T, int64_t H, const int32_t* __restrict__ indices,
+__global__ void __launch_bounds__(EP_THREADS, 8) pack_fp8_kernel(const In* __restrict__ x, int64_t T, int64_t H, const int32_t* __restrict__ indices,
                                                               const float* __restrict__ weights, int k, int E, int R, const int32_t* __restrict__ send_row,
                                                               const int32_t* __restrict__ pair_rank, int64_t S, const DestRows to,
                                                               int64_t stride, int64_t scales_at, int64_t meta_at) {
   __shared__ uint8_t* row[EP_MAX_K];
   __shared__ int drank[EP_MAX_K];
+  extern __shared__ float4 scale_row4[];  // [ceil(H/512)]: the token's H/128 scales
+  float* scale_row = reinterpret_cast<float*>(scale_row4);
+  const int64_t nb = H / 128;
   for (int64_t t = blockIdx.x; t < T; t += gridDim.x) {
     pack_head(t, indices, weights, k, E, R, send_row, pair_rank, S, to, stride, meta_at, row, drank);
-    for (int64_t h0 = 0; h0 < H; h0 += (int64_t)blockDim.x * 8) {
-      const int64_t h = h0 + (int64_t)threadIdx.x * 8;
-      const bool valid = h < H;  // whole 16-thread groups are in or out (H % 128 == 0)
-      uint32_t v[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-      if (valid) load8_bits(x + t * H + h, v);
-      uint32_t amax = 0;
+    // PACK_UNROLL steps' loads in flight a thread before the first is quantized (the kernel is bound by
+    // the latency of x's loads otherwise: one 16-byte load a thread at a time)
+    for (int64_t h0 = 0; h0 < H; h0 += (int64_t)blockDim.x * 8 * PACK_UNROLL) {
+      uint32_t v[PACK_UNROLL][8];
 #pragma unroll
-      for (int i = 0; i < 8; i++) amax = max(amax, v[i] & 0x7FFFFFFFu);
+      for (int s = 0; s < PACK_UNROLL; s++) {
+        const int64_t h = h0 + ((int64_t)s * blockDim.x + threadIdx.x) * 8;
 #pragma unroll
-      for (int o = 8; o > 0; o >>= 1) amax = max(amax, __shfl_xor_sync(FULL, amax, o));
-      if (!valid) continue;
-      const float scale = fp8_scale_from_amax_bits<FP8_E4M3>(amax, false);
-      uint32_t y[8];
+        for (int i = 0; i < 8; i++) v[s][i] = 0;
+        if (h < H) load8_bits(x + t * H + h, v[s]);
+      }
 #pragma unroll
-      for (int i = 0; i < 8; i++) y[i] = __float_as_uint(__fdiv_rn(__uint_as_float(v[i]), scale));
-      const bool nan = amax >= 0x7F800000u;
-      const uint2 codes = nan ? make_uint2(0x7F7F7F7Fu, 0x7F7F7F7Fu) : make_uint2(e4m3_encode4(y[0], y[1], y[2], y[3]), e4m3_encode4(y[4], y[5], y[6], y[7]));
+      for (int s = 0; s < PACK_UNROLL; s++) {
+        const int64_t h = h0 + ((int64_t)s * blockDim.x + threadIdx.x) * 8;
+        const bool valid = h < H;  // whole 16-thread groups are in or out (H % 128 == 0)
+        uint32_t amax = 0;
+#pragma unroll
+        for (int i = 0; i < 8; i++) amax = max(amax, v[s][i] & 0x7FFFFFFFu);
+#pragma unroll
+        for (int o = 8; o > 0; o >>= 1) amax = max(amax, __shfl_xor_sync(FULL, amax, o));
+        if (!valid) continue;
+        const float scale = fp8_scale_from_amax_bits<FP8_E4M3>(amax, false);
+        uint32_t y[8];
+#pragma unroll
+        for (int i = 0; i < 8; i++) y[i] = __float_as_uint(__fdiv_rn(__uint_as_float(v[s][i]), scale));
+        const bool nan = amax >= 0x7F800000u;
+        const uint2 codes = nan ? make_uint2(0x7F7F7F7Fu, 0x7F7F7F7Fu) : make_uint2(e4m3_encode4(y[0], y[1], y[2], y[3]), e4m3_encode4(y[4], y[5], y[6], y[7]));
+        if ((threadIdx.x & 15) == 0) scale_row[h / 128] = scale;
+        for (int j = 0; j < k; j++) {
+          uint8_t* r = row[j];
+          if (r != nullptr) *reinterpret_cast<uint2*>(r + h) = codes;
+        }
+      }
+    }
+    __syncthreads();  // the scales are all in shared memory
+    // 16-byte stores of the whole groups of 4 (scales_at = H is 16-byte aligned), then the last few alone
+    const int64_t n4 = nb / 4;
+    for (int64_t u = threadIdx.x; u < n4 + (nb - 4 * n4); u += blockDim.x) {
       for (int j = 0; j < k; j++) {
         uint8_t* r = row[j];
         if (r == nullptr) continue;
-        *reinterpret_cast<uint2*>(r + h) = codes;
-        if ((threadIdx.x & 15) == 0) reinterpret_cast<float*>(r + scales_at)[h / 128] = scale;
+        if (u < n4) reinterpret_cast<float4*>(r + scales_at)[u] = scale_row4[u];
+        else reinterpret_cast<float*>(r + scales_at)[4 * n4 + (u - n4)] = scale_row[4 * n4 + (u - n4)];
       }
     }
-    __syncthreads();
+    __syncthreads();  // row and the scales are rewritten for the next token
   }
 }
 
