@@ -1465,8 +1465,10 @@ async function combineWindows(group: ExpertGroup, unpermuteRows: UnpermuteRows, 
     win.trace?.('start', 'main');
     win.onSide(() => {
       for (let c = 0; c < C; c++) {
-        for (let s = 0; s < R; s++) {
-          if (s === me) continue;
+        // peer me + i at step i: each rank stores into a different peer, so that no rank takes the rows
+        // of all the others at once while the rest of the links idle
+        for (let i = 1; i < R; i++) {
+          const s = (me + i) % R;
           const [a0, len] = piece(c, C, h.recvCounts[s]!);
           if (len > 0) void unpermuteRows(expertOut, d.alignment.pairPos, w, recvStart[s]! + a0, len, win.rows(half, s, me * M + a0, len, dtype, H), 0);
         }
