@@ -136,6 +136,23 @@ for (const c of [1, 2]) times[`combine (fixed slots), ${c} piece${c > 1 ? 's' : 
 if (sw) {
   const [dw] = await moe.dispatch(winGroup, [{ x, indices, weights }], { numExperts: E, fp8: false });
   for (const c of [1, 2, 4]) times[`windows: combine, ${c} piece${c > 1 ? 's' : ''}`] = await events(async () => (await moe.combine(winGroup, [dw.expertX], [dw], { chunks: c })).forEach((o) => o.dispose()));
+  // combine's windows stages, one piece: the reductions into the peers' buffers (side stream) and the
+  // barrier that lands them; the own rows into this rank's buffer; the final sum out of it
+  const h = dw.handle, rcw = h.recvCounts, rsw = starts(rcw), pos = dw.alignment.pairPos, wts = dw.recvWeights;
+  times['windows: combine, reductions into the peers\' buffers (side, peer rank + i at step i) + barrier'] = await events(() => {
+    sw.onSide(() => {
+      for (let i = 1; i < R; i++) {
+        const q = (rank + i) % R;
+        if (rcw[q] > 0) K.unpermuteRows(dw.expertX, pos, wts, rsw[q], rcw[q], sw.rows(0, q, rank * T, rcw[q], 'bf16', H), 0);
+      }
+    });
+    return sw.landed().wait();
+  });
+  const backW = sw.rows(0, rank, 0, R * T, 'bf16', H);
+  times['windows: combine, own rows into this rank\'s buffer (main)'] = await events(() => K.unpermuteRows(dw.expertX, pos, wts, rsw[rank], rcw[rank], backW, rank * T));
+  const outW = b.empty('bf16', [T, H]);
+  times['windows: combine, final sum (main)'] = await events(() => K.unpermute(backW, h.backPos, null, outW));
+  outW.dispose();
   moe.disposeDispatched([dw]);
 }
 moe.disposeDispatched([d, ds]);

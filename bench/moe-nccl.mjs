@@ -156,7 +156,8 @@ async function breakdown(label, fn, after, g = group) {
   console.log(`rank ${rank}: ${label} breakdown, ms per call (host time to settle; nested calls counted in each): total ${(total / 5).toFixed(3)} | ` +
     Object.entries(spent).filter(([, v]) => v / 5 >= 0.005).sort((p, q) => q[1] - p[1]).map(([n, v]) => `${n} ${(v / 5).toFixed(3)}`).join(', '));
 }
-// --profile: a CPU profile (node:inspector) of 5 dispatches; prints the functions with the most self time
+// --profile: a CPU profile (node:inspector) of 5 dispatches (the windows group's where it has them, else
+// the counts-first group's); prints the functions with the most self time
 if (argv.includes('--profile')) {
   const { Session } = await import('node:inspector/promises');
   const session = new Session();
@@ -164,7 +165,8 @@ if (argv.includes('--profile')) {
   await session.post('Profiler.enable');
   await session.post('Profiler.setSamplingInterval', { interval: 50 });
   await session.post('Profiler.start');
-  for (let i = 0; i < 5; i++) disposeDispatched(await moe.dispatch(group, [{ x, indices, weights }], { numExperts: E, fp8: true }));
+  const pg = useWindows ? winGroup : group; // the windows path where it runs, else the counts-first one
+  for (let i = 0; i < 5; i++) disposeDispatched(await moe.dispatch(pg, [{ x, indices, weights }], { numExperts: E, fp8: true, chunks: bc }));
   const { profile } = await session.post('Profiler.stop');
   const self = new Map();
   const dt = new Map();
@@ -175,7 +177,7 @@ if (argv.includes('--profile')) {
     self.set(key, (self.get(key) ?? 0) + (dt.get(n.id) ?? 0));
   }
   const top = [...self].sort((p, q) => q[1] - p[1]).slice(0, 14);
-  console.log(`rank ${rank}: dispatch CPU profile, self ms per call: ` + top.map(([k, us]) => `${k} ${(us / 5000).toFixed(2)}`).join(' | '));
+  console.log(`rank ${rank}: dispatch CPU profile (${useWindows ? 'windows' : 'counts first'}, ${bc} pieces), self ms per call: ` + top.map(([k, us]) => `${k} ${(us / 5000).toFixed(2)}`).join(' | '));
 }
 
 await breakdown(`dispatch fp8 (${bc} pieces)`, () => moe.dispatch(group, inputs, { numExperts: E, fp8: true, chunks: bc }), disposeDispatched);

@@ -7,7 +7,9 @@
 # "dispatch fp8 fresh routing" (counts first | fixed slots | windows, new indices every iteration),
 # "combine bf16" (and its fixed-slot and windows rows), each with its ratio to the raw a2a of the same
 # bytes; "aggregate over N ranks: …" the same rows. The tests also run dispatch-check with the
-# windows when the group has them (HOTPATHS_REQUIRE=nccl-windows makes their absence fail).
+# windows when the group has them (HOTPATHS_REQUIRE=nccl-windows makes their absence fail). With
+# "bench", also the host's cost of each call the windows dispatch makes (bench/moe-nccl-host.mjs) and
+# the NVLink store/load rates between the GPUs (native/cuda/dev/nvlink_check.sh, needs nvcc).
 #   scripts/moe-ep-gpu.sh [nproc] [tests|bench|all]
 set -u
 n=${1:-2}
@@ -28,6 +30,12 @@ if [[ $what != tests ]]; then
   timeout 90 node dist/src/cli.js launch --nproc "$n" bench/moe-nccl-parts.mjs >"$out/parts.log" 2>&1
   echo "parts exit $?"
   grep -E "stages" "$out/parts.log" | cut -c1-1500
+  timeout 60 node dist/src/cli.js launch --nproc "$n" bench/moe-nccl-host.mjs >"$out/host.log" 2>&1
+  echo "host exit $?"
+  grep -E "host µs" "$out/host.log" | cut -c1-900
+  timeout 90 bash native/cuda/dev/nvlink_check.sh "$out" >/dev/null 2>&1
+  echo "nvlink_check exit $?"
+  cat "$out/nvlink_check.log" 2>/dev/null
   timeout 240 node dist/src/cli.js launch --nproc "$n" bench/moe-nccl.mjs --chunks "${MOE_EP_CHUNKS:-1,2,3,4}" --save-counts /tmp/moe-counts --json "$out/bench" >"$out/bench.log" 2>&1
   echo "bench exit $?"
   timeout 90 torchrun --nproc_per_node "$n" bench/peers/torch_alltoall.py /tmp/moe-counts >"$out/torch.log" 2>&1
