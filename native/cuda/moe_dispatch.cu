@@ -155,9 +155,11 @@ Napi::Value CudaMoeDispatchPack(const Napi::CallbackInfo& info) {
     S_rows = (int64_t)slot_rows;
   }
   if (T == 0 || S == 0) return env.Undefined();
-  // into per-rank buffers (NVLink stores, bound by the links): half the multiprocessors' CTA slots, so
-  // that the receiver's scatter of the previous piece runs beside it
-  const int grid = grid_of((int64_t)T, bases.length == 0 ? 16 : 8);
+  // into per-rank buffers (NVLink stores, bound by the links): 4 CTAs a multiprocessor, under half its
+  // registers (the FP8 kernel takes 60 a thread), so that what the other streams queue meanwhile finds
+  // room beside it: the tables' all-gather (1024 threads; with the registers all taken it waited for
+  // the whole pack, and the host's read of the tables with it) and the scatter of the landed pieces
+  const int grid = grid_of((int64_t)T, bases.length == 0 ? 16 : 4);
   const int t = moe::EP_THREADS;
   if (fp8) {
     if (((uintptr_t)x & 15) != 0) args.fail("E_ARG", "x must be 16-byte aligned for the FP8 payload");
