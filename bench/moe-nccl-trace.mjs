@@ -5,6 +5,7 @@
 // call prints each stream's marks (src/ops/moe.ts's dispatchWindows: GPU time and the time the host
 // queued them, ms after the start); the last call of each piece count also prints its wall time (the
 // marks and the printing slow each call: these are not the bench's times, bench/moe-nccl.mjs has those).
+// With HOTPATHS_EP_TRACE=host each call prints the host's times alone (no events on the streams).
 import { init, moe } from '../dist/src/index.js';
 import { seededInputs, shapeOptions } from './moe-nccl-common.mjs';
 

@@ -324,7 +324,17 @@ function symmetricWindows(addon: Addon, backend: Backend, comm: number, rank: nu
   const ticketMove = (t: number) => waitOnce(addon, what, t);
   const marks: { label: string; host: number }[] = [];
   const tracing = process.env.HOTPATHS_EP_TRACE === '1';
-  const trace = tracing
+  const hostOnly = process.env.HOTPATHS_EP_TRACE === 'host'; // the host's times alone: no events, nothing added to the streams
+  const trace = hostOnly
+    ? {
+      trace: (label: string, stream: 'main' | 'side' | 'barrier') => void marks.push({ label: `${label} (${stream})`, host: performance.now() }),
+      traceDump: (op: string) => {
+        const h0 = marks[0]?.host ?? 0;
+        console.error(`rank ${rank}: ${op} host timeline, ms after the start: ` + marks.map((m) => `${m.label} ${(m.host - h0).toFixed(3)}`).join(' | '));
+        marks.length = 0;
+      },
+    }
+    : tracing
     ? {
       trace: (label: string, stream: 'main' | 'side' | 'barrier') => {
         nativeCallSync(what, () => addon.ncclTraceMark(stream === 'main' ? 0 : stream === 'side' ? 1 : 2));

@@ -407,7 +407,8 @@ export interface SymmetricWindows {
   count: number;
   /**
    * With HOTPATHS_EP_TRACE=1 (else absent): a timing mark on a stream, and the op's timeline printed
-   * (each mark's GPU time and the host's time when it was queued, ms after the first).
+   * (each mark's GPU time and the host's time when it was queued, ms after the first); with
+   * HOTPATHS_EP_TRACE=host, the host's times alone (nothing queued on the streams).
    */
   trace?(label: string, stream: 'main' | 'side' | 'barrier'): void;
   traceDump?(op: string): void;
