@@ -116,12 +116,10 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   add(env, exports, "cudaMoeDispatchScatter", hp::CudaMoeDispatchScatter);
   add(env, exports, "ncclSendRecvSide", hp::NcclSendRecvSide);
   add(env, exports, "ncclSideWait", hp::NcclSideWait);
-  add(env, exports, "ncclSideRead", hp::NcclSideRead);
   add(env, exports, "ncclSideReadStart", hp::NcclSideReadStart);
   add(env, exports, "ncclSideReadFinish", hp::NcclSideReadFinish);
   add(env, exports, "cudaLaunchOnSide", hp::CudaLaunchOnSide);
   add(env, exports, "cudaMoeDispatchZeroPadding", hp::CudaMoeDispatchZeroPadding);
-  add(env, exports, "ncclSideTicket", hp::NcclSideTicket);
   add(env, exports, "ncclTraceMark", hp::NcclTraceMark);
   add(env, exports, "ncclTraceRead", hp::NcclTraceRead);
   add(env, exports, "ncclLsaInfo", hp::NcclLsaInfo);

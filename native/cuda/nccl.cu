@@ -8,9 +8,10 @@
 // byte ranges, one pair per peer), ncclCommDestroy; and for transfers that overlap other work (the
 // device path of dispatch/combine): ncclSendRecvSide (the same group on a side stream, after the work
 // queued so far; returns a ticket), ncclSideWait (the addon's stream waits for a ticket),
-// ncclSideRead (a small device -> host read on the side stream), ncclSideReadStart/ncclSideReadFinish
-// (the same read started on a third stream once the side stream's work so far is done, so that what
-// is queued on the side stream later — a payload — does not delay it).
+// ncclSideReadStart/ncclSideReadFinish (a small device -> host read started on a third stream once the
+// side stream's — or the barrier stream's — work so far is done, so that what is queued on the side
+// stream later — a payload — does not delay it); cudaLaunchOnSide, and the windows paths' timing marks
+// (ncclTraceMark/ncclTraceRead).
 #include <dlfcn.h>
 #include <stdlib.h>
 #include <string.h>
@@ -350,7 +351,7 @@ Napi::Value NcclSideWait(const Napi::CallbackInfo& info) {
 
 // cudaLaunchOnSide(on: boolean): with true, the side stream first waits for the work queued on the
 // addon's stream so far, and every kernel queued from then on goes on the side stream; with false,
-// they go on the addon's stream again (which does not wait: ncclSideTicket/ncclSideWait order it).
+// they go on the addon's stream again (which does not wait: ncclSideWait on a ticket orders it).
 // The expert-parallel ops (src/ops/moe.ts) launch only kernels in between: no copy, read or allocation.
 Napi::Value CudaLaunchOnSide(const Napi::CallbackInfo& info) {
   const char* fn = "cudaLaunchOnSide";
@@ -365,14 +366,6 @@ Napi::Value CudaLaunchOnSide(const Napi::CallbackInfo& info) {
   order_after(env, fn, side, main);
   cuda_set_launch_stream(side);
   return env.Undefined();
-}
-
-// ncclSideTicket(): number, a ticket for ncclSideWait that stands for the work queued on the side
-// stream so far.
-Napi::Value NcclSideTicket(const Napi::CallbackInfo& info) {
-  const char* fn = "ncclSideTicket";
-  Napi::Env env = info.Env();
-  return Napi::Number::New(env, ticket_of(env, fn, side_stream(env, fn)));
 }
 
 namespace {
@@ -417,21 +410,6 @@ Napi::Value NcclTraceRead(const Napi::CallbackInfo& info) {
   for (cudaEvent_t e : marks) cudaEventDestroy(e);
   cuda_check(env, fn, "cudaEventElapsedTime", err);
   return out;
-}
-
-// ncclSideRead(ptr, dst: TypedArray): device -> host of dst.byteLength bytes on the side stream, after
-// its queued work; returns once they are in dst (the addon's stream is not waited for).
-Napi::Value NcclSideRead(const Napi::CallbackInfo& info) {
-  const char* fn = "ncclSideRead";
-  Napi::Env env = info.Env();
-  Args args(info, fn, 2);
-  HostView dst = args.typed_array(1, "dst");
-  cudaStream_t side = side_stream(env, fn);
-  void* p = cuda_device_arg(args, 0, "ptr", dst.bytes);
-  if (dst.bytes == 0) return env.Undefined();
-  cuda_check(env, fn, "cudaMemcpyAsync", cudaMemcpyAsync(dst.data, p, dst.bytes, cudaMemcpyDeviceToHost, side));
-  cuda_check(env, fn, "cudaStreamSynchronize", cudaStreamSynchronize(side));
-  return env.Undefined();
 }
 
 namespace {

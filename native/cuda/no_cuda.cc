@@ -82,12 +82,10 @@ Napi::Value CudaNnAdamw(const Napi::CallbackInfo& info) { no_cuda(info, "cudaNnA
 Napi::Value CudaNnSample(const Napi::CallbackInfo& info) { no_cuda(info, "cudaNnSample"); }
 Napi::Value NcclSendRecvSide(const Napi::CallbackInfo& info) { no_cuda(info, "ncclSendRecvSide"); }
 Napi::Value NcclSideWait(const Napi::CallbackInfo& info) { no_cuda(info, "ncclSideWait"); }
-Napi::Value NcclSideRead(const Napi::CallbackInfo& info) { no_cuda(info, "ncclSideRead"); }
 Napi::Value NcclSideReadStart(const Napi::CallbackInfo& info) { no_cuda(info, "ncclSideReadStart"); }
 Napi::Value NcclSideReadFinish(const Napi::CallbackInfo& info) { no_cuda(info, "ncclSideReadFinish"); }
 Napi::Value CudaLaunchOnSide(const Napi::CallbackInfo& info) { no_cuda(info, "cudaLaunchOnSide"); }
 Napi::Value CudaMoeDispatchZeroPadding(const Napi::CallbackInfo& info) { no_cuda(info, "cudaMoeDispatchZeroPadding"); }
-Napi::Value NcclSideTicket(const Napi::CallbackInfo& info) { no_cuda(info, "ncclSideTicket"); }
 Napi::Value NcclTraceMark(const Napi::CallbackInfo& info) { no_cuda(info, "ncclTraceMark"); }
 Napi::Value NcclTraceRead(const Napi::CallbackInfo& info) { no_cuda(info, "ncclTraceRead"); }
 Napi::Value NcclLsaInfo(const Napi::CallbackInfo& info) {

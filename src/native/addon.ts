@@ -271,8 +271,6 @@ export interface Addon {
   ncclSendRecvSide(comm: number, peers: Int32Array, sendPtrs: BigUint64Array, sendBytes: Float64Array, recvPtrs: BigUint64Array, recvBytes: Float64Array): number;
   /** Makes the addon's stream wait for a ticket's group (and everything before it on the side stream); each ticket once. */
   ncclSideWait(ticket: number): void;
-  /** Device -> host of dst.byteLength bytes on the side stream, after its queued work; returns when they are in dst. */
-  ncclSideRead(ptr: bigint, dst: Int32Array | Uint8Array): void;
   /**
    * Starts a device -> host read of `bytes` bytes once the side stream's (afterBarriers: the barrier
    * stream's) work so far is done, on a stream
@@ -288,8 +286,6 @@ export interface Addon {
    * go on the side stream; false: back to the addon's stream. Only kernel launches in between.
    */
   cudaLaunchOnSide(on: boolean): void;
-  /** A ticket for ncclSideWait standing for the side stream's work so far. */
-  ncclSideTicket(): number;
   /** A timing event on the addon's (0), side (1) or barrier (2) stream; its index (HOTPATHS_EP_TRACE). */
   ncclTraceMark(stream: number): number;
   /** Waits for every mark; each one's ms after the first; forgets them. */
