@@ -323,27 +323,20 @@ function symmetricWindows(addon: Addon, backend: Backend, comm: number, rank: nu
   const what = 'moe.ncclGroup() windows';
   const ticketMove = (t: number) => waitOnce(addon, what, t);
   const marks: { label: string; host: number }[] = [];
-  const tracing = process.env.HOTPATHS_EP_TRACE === '1';
-  const hostOnly = process.env.HOTPATHS_EP_TRACE === 'host'; // the host's times alone: no events, nothing added to the streams
-  const trace = hostOnly
-    ? {
-      trace: (label: string, stream: 'main' | 'side' | 'barrier') => void marks.push({ label: `${label} (${stream})`, host: performance.now() }),
-      traceDump: (op: string) => {
-        const h0 = marks[0]?.host ?? 0;
-        console.error(`rank ${rank}: ${op} host timeline, ms after the start: ` + marks.map((m) => `${m.label} ${(m.host - h0).toFixed(3)}`).join(' | '));
-        marks.length = 0;
-      },
-    }
-    : tracing
+  // HOTPATHS_EP_TRACE=1: each mark an event on its stream too; =host: the host's times alone (nothing queued)
+  const traceMode = process.env.HOTPATHS_EP_TRACE;
+  const gpuMarks = traceMode === '1';
+  const trace = gpuMarks || traceMode === 'host'
     ? {
       trace: (label: string, stream: 'main' | 'side' | 'barrier') => {
-        nativeCallSync(what, () => addon.ncclTraceMark(stream === 'main' ? 0 : stream === 'side' ? 1 : 2));
+        if (gpuMarks) nativeCallSync(what, () => addon.ncclTraceMark(stream === 'main' ? 0 : stream === 'side' ? 1 : 2));
         marks.push({ label: `${label} (${stream})`, host: performance.now() });
       },
       traceDump: (op: string) => {
-        const gpu = nativeCallSync(what, () => addon.ncclTraceRead());
+        const gpu = gpuMarks ? nativeCallSync(what, () => addon.ncclTraceRead()) : null;
         const h0 = marks[0]?.host ?? 0;
-        console.error(`rank ${rank}: ${op} timeline, ms (GPU / host queued): ` + marks.map((m, i) => `${m.label} ${gpu[i]!.toFixed(3)} / ${(m.host - h0).toFixed(3)}`).join(' | '));
+        console.error(`rank ${rank}: ${op} timeline, ms (${gpu ? 'GPU / ' : ''}host queued): ` +
+          marks.map((m, i) => `${m.label} ${gpu ? `${gpu[i]!.toFixed(3)} / ` : ''}${(m.host - h0).toFixed(3)}`).join(' | '));
         marks.length = 0;
       },
     }
