@@ -374,8 +374,8 @@ export interface ExpertGroup {
  * `tableWords` i32 and a data area of R slots of M = maxTokensPerRank rows (`dataBytes`). Views never
  * own memory.
  * Every launch goes on the stream the caller chose; `onSide` runs launches on the group's side stream
- * (which first waits for the work queued so far), `ticket` orders later work on the addon's stream after
- * the side stream's work so far.
+ * (which first waits for the work queued so far); the PendingMoves of `allGather` and `landed` order
+ * later work on the addon's stream after them.
  */
 export interface SymmetricWindows {
   readonly tableWords: number;
@@ -1030,6 +1030,15 @@ function completeTokens(h: DispatchHandle, me: number, c: number, C: number): nu
   return hi;
 }
 
+/**
+ * Waits for every queued transfer or launch, then disposes each list's tensors: no buffer goes back to
+ * the pool while a transfer or a launch on another stream may still touch it.
+ */
+async function settle(moves: PendingMove[], ...lists: Tensor[][]): Promise<void> {
+  for (const m of moves) await m.wait();
+  for (const list of lists) list.forEach((t) => t.dispose());
+}
+
 /** Rows [start, start + len) of piece c (of C) of n rows. */
 function piece(c: number, C: number, n: number): [number, number] {
   const a = Math.floor((c * n) / C), z = Math.floor(((c + 1) * n) / C);
@@ -1176,12 +1185,10 @@ async function dispatchOnDevice(op: string, group: ExpertGroup, kern: DeviceMoe,
       handle: new DispatchHandle(group, E, plans[i]!.T, H, dtype, r.sendCounts, r.recvCounts, plans[i]!.sendRow, M),
     }));
   } catch (e) {
-    for (const m of moves) await m.wait(); // a buffer goes back to the pool only once no transfer can touch it
-    kept.forEach((t) => t.dispose());
+    await settle(moves, kept);
     throw e;
   } finally {
-    for (const m of moves) await m.wait();
-    temps.forEach((t) => t.dispose());
+    await settle(moves, temps);
   }
 }
 
@@ -1305,9 +1312,7 @@ async function combineOnDevice(
     moves.length = 0;
     return outs.splice(0);
   } finally {
-    for (const m of moves) await m.wait();
-    temps.forEach((t) => t.dispose());
-    outs.forEach((t) => t.dispose());
+    await settle(moves, temps, outs);
   }
 }
 
@@ -1443,12 +1448,10 @@ async function dispatchWindows(op: string, group: ExpertGroup, kern: DeviceMoe, 
     win.traceDump?.(op);
     return [{ recv, recvIndices, recvWeights, alignment: a, expertX, handle: new DispatchHandle(group, E, T, H, dtype, sendCounts, recvCounts, sendRow, M) }];
   } catch (e) {
-    for (const m of queued) await m.wait(); // no buffer goes back to the pool while a launch may still touch it
-    kept.forEach((t) => t.dispose());
+    await settle(queued, kept);
     throw e;
   } finally {
-    for (const m of queued) await m.wait();
-    temps.forEach((t) => t.dispose());
+    await settle(queued, temps);
   }
 }
 
@@ -1493,11 +1496,10 @@ async function combineWindows(group: ExpertGroup, unpermuteRows: UnpermuteRows, 
     win.traceDump?.('moe.combine()');
     return [out];
   } catch (e) {
-    for (const m of pieces) await m.wait();
-    out.dispose();
+    await settle(pieces, [out]);
     throw e;
   } finally {
-    for (const m of pieces) await m.wait();
+    await settle(pieces);
   }
 }
 
