@@ -114,6 +114,8 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   add(env, exports, "cudaMoeDispatchPack", hp::CudaMoeDispatchPack);
   add(env, exports, "cudaMoeDispatchRecvLayout", hp::CudaMoeDispatchRecvLayout);
   add(env, exports, "cudaMoeDispatchScatter", hp::CudaMoeDispatchScatter);
+  add(env, exports, "cudaMoeWindowsDispatchStart", hp::CudaMoeWindowsDispatchStart);
+  add(env, exports, "cudaMoeWindowsDispatchScatter", hp::CudaMoeWindowsDispatchScatter);
   add(env, exports, "ncclSendRecvSide", hp::NcclSendRecvSide);
   add(env, exports, "ncclSideWait", hp::NcclSideWait);
   add(env, exports, "ncclSideReadStart", hp::NcclSideReadStart);

@@ -138,6 +138,8 @@ Napi::Value CudaMoeDispatchPlan(const Napi::CallbackInfo& info);
 Napi::Value CudaMoeDispatchPack(const Napi::CallbackInfo& info);
 Napi::Value CudaMoeDispatchRecvLayout(const Napi::CallbackInfo& info);
 Napi::Value CudaMoeDispatchScatter(const Napi::CallbackInfo& info);
+Napi::Value CudaMoeWindowsDispatchStart(const Napi::CallbackInfo& info);
+Napi::Value CudaMoeWindowsDispatchScatter(const Napi::CallbackInfo& info);
 
 // native/cuda/nccl.cu (or native/cuda/no_cuda.cc): libnccl opened at run time; ncclSendRecv launches
 // on the addon's stream and returns at once, ncclCommInit blocks until every rank has joined

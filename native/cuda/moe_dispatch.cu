@@ -11,12 +11,15 @@
 #include "common/entry_points.h"
 #include "cuda/cuda_common.h"
 #include "cuda/moe_dispatch.cuh"
+#include "cuda/nccl_shared.h"
 
 namespace hp {
 
 namespace {
 
 constexpr uint64_t I32_LIMIT = 0x7FFFFFFFull;
+// The pack's CTAs a multiprocessor when it writes into the windows (see cudaMoeDispatchPack).
+constexpr int PACK_PER_SM_WINDOWS = 4;
 
 void check_i32(const Args& args, uint64_t v, const char* what) {
   if (v > I32_LIMIT) args.fail("E_TOO_LARGE", std::string(what) + " must be below 2^31, got " + std::to_string(v));
@@ -42,6 +45,85 @@ void check_ep(const Args& args, uint64_t E, uint64_t R, uint64_t k) {
   if (k == 0 || k > (uint64_t)moe::EP_MAX_K) args.fail("E_ARG", "k must be in [1, " + std::to_string(moe::EP_MAX_K) + "], got " + std::to_string(k));
 }
 
+// Argument i: C ≤ CHUNK_MAX pieces' token ends (an Int32Array, non-decreasing, each a multiple of 64 or T).
+moe::ChunkEnds ends_arg(const Args& args, size_t i, uint64_t T) {
+  HostView view = args.typed_array(i, "ends", napi_int32_array, 0);
+  if (view.length > (uint64_t)moe::CHUNK_MAX) args.fail("E_ARG", "ends must hold at most " + std::to_string(moe::CHUNK_MAX) + " entries");
+  moe::ChunkEnds ends;
+  ends.n = (int)view.length;
+  for (int c = 0; c < ends.n; c++) {
+    const int32_t v = ((const int32_t*)view.data)[c];
+    if (v < (c ? ends.end[c - 1] : 0) || (uint64_t)v > T || ((uint64_t)v != T && v % 64 != 0)) {
+      args.fail("E_ARG", "ends must be non-decreasing token counts in [0, T], each a multiple of 64 or T");
+    }
+    ends.end[c] = v;
+  }
+  return ends;
+}
+
+void check_plan_smem(const Args& args, uint64_t E, uint64_t R) {
+  const size_t smem = moe::plan_smem_bytes((int64_t)E, (int64_t)R);
+  if (smem > 48 * 1024) args.fail("E_TOO_LARGE", "E + R is too large for the plan's shared counters (" + std::to_string(smem) + " bytes)");
+}
+
+// The plan's three launches (arguments checked): indices [T, k] -> table, sendRow [T, R], pairRank [T, k].
+void launch_plan(cudaStream_t stream, const int32_t* indices, int64_t T, int k, int E, int R, int64_t slot_rows, const moe::ChunkEnds& ends, int32_t* work,
+                 int32_t* table, int32_t* send_row, int32_t* pair_rank) {
+  const int64_t pairs = T * k;
+  const int64_t chunks = moe::plan_chunks(pairs);
+  const size_t smem = moe::plan_smem_bytes(E, R);
+  const int ctas = (int)((chunks + moe::PLAN_WARPS - 1) / moe::PLAN_WARPS);
+  if (chunks > 0) moe::plan_count_kernel<<<ctas, moe::PLAN_WARPS * 32, smem, stream>>>(indices, pairs, k, E, R, chunks, work);
+  // (every table entry, also for T = 0: one warp a column of the chunk table)
+  moe::plan_scan_kernel<<<(E + R + 1 + 7) / 8, 256, 0, stream>>>(E, R, chunks, T, k, slot_rows, ends, work, table);
+  if (chunks > 0) moe::plan_scatter_kernel<<<ctas, moe::PLAN_WARPS * 32, smem, stream>>>(indices, pairs, k, E, R, chunks, slot_rows, work, table, send_row, pair_rank);
+}
+
+// stride, scalesAt and metaAt of a packed row must follow dispatchRowLayout (src/runtime/backend.ts).
+void check_row_layout(const Args& args, bool fp8, uint64_t H, uint64_t payload, uint64_t k, uint64_t stride, uint64_t scales_at, uint64_t meta_at) {
+  const uint64_t want_scales = (payload + 3) / 4 * 4, want_meta = want_scales + (fp8 ? 4 * (H / 128) : 0);
+  if (scales_at != want_scales || meta_at != want_meta || stride != (meta_at + 12 * k + 15) / 16 * 16) {
+    args.fail("E_ARG", "stride, scalesAt and metaAt must follow dispatchRowLayout (" + std::to_string(want_scales) + ", " + std::to_string(want_meta) + ")");
+  }
+}
+
+// The pack's launch (arguments checked; x 16-byte aligned for fp8): T tokens' rows to `to`, at most
+// per_sm CTAs a multiprocessor.
+void launch_pack(const Args& args, cudaStream_t stream, bool fp8, bool bf16, const void* x, int64_t T, int64_t H, uint64_t x_row, const int32_t* indices,
+                 const float* weights, int k, int E, int R, const int32_t* send_row, const int32_t* pair_rank, int64_t S_rows, const moe::DestRows& to,
+                 int64_t stride, int64_t scales_at, int64_t meta_at, int per_sm) {
+  if (T == 0) return;
+  const int grid = grid_of(T, per_sm);
+  const int t = moe::EP_THREADS;
+  if (fp8) {
+    if (((uintptr_t)x & 15) != 0) args.fail("E_ARG", "x must be 16-byte aligned for the FP8 payload");
+    const size_t smem = (H / 128 + 3) / 4 * 16;  // the row's scales, whole float4s
+    if (smem > 48 * 1024) args.fail("E_TOO_LARGE", "the FP8 payload's scales need H / 128 * 4 bytes of shared memory, at most 48 KB; got H = " + std::to_string(H));
+    if (bf16) moe::pack_fp8_kernel<uint16_t><<<grid, t, smem, stream>>>((const uint16_t*)x, T, H, indices, weights, k, E, R, send_row, pair_rank, S_rows, to, stride, scales_at, meta_at);
+    else moe::pack_fp8_kernel<float><<<grid, t, smem, stream>>>((const float*)x, T, H, indices, weights, k, E, R, send_row, pair_rank, S_rows, to, stride, scales_at, meta_at);
+  } else {
+    const int u = unit_of(x_row, {x});
+    const int64_t units = (int64_t)(x_row / u);
+    if (u == 16) moe::pack_rows_kernel<uint4><<<grid, t, 0, stream>>>((const uint4*)x, T, units, indices, weights, k, E, R, send_row, pair_rank, S_rows, to, stride, meta_at);
+    else if (u == 4) moe::pack_rows_kernel<uint32_t><<<grid, t, 0, stream>>>((const uint32_t*)x, T, units, indices, weights, k, E, R, send_row, pair_rank, S_rows, to, stride, meta_at);
+    else moe::pack_rows_kernel<uint16_t><<<grid, t, 0, stream>>>((const uint16_t*)x, T, units, indices, weights, k, E, R, send_row, pair_rank, S_rows, to, stride, meta_at);
+  }
+}
+
+// The scatter's launch (a checked): its sources' rows, at the widest unit every row and output allows.
+void launch_scatter(cudaStream_t stream, moe::ScatterArgs a, uint64_t payload) {
+  if (a.n == 0 || a.end[a.n - 1] == 0) return;
+  uintptr_t al = (uintptr_t)payload | (uintptr_t)a.ex | (uintptr_t)a.recv;
+  for (int q = 0; q < a.n; q++) al |= (uintptr_t)a.src[q];
+  const int u = (al & 15) == 0 ? 16 : (al & 3) == 0 ? 4 : (al & 1) == 0 ? 2 : 1;
+  a.units = (int64_t)(payload / u);
+  const int grid = grid_of(a.end[a.n - 1], 8);
+  if (u == 16) moe::scatter_kernel<uint4><<<grid, moe::EP_THREADS, 0, stream>>>(a);
+  else if (u == 4) moe::scatter_kernel<uint32_t><<<grid, moe::EP_THREADS, 0, stream>>>(a);
+  else if (u == 2) moe::scatter_kernel<uint16_t><<<grid, moe::EP_THREADS, 0, stream>>>(a);
+  else moe::scatter_kernel<uint8_t><<<grid, moe::EP_THREADS, 0, stream>>>(a);
+}
+
 }  // namespace
 
 // cudaMoeDispatchPlanWorkBytes(pairs, E, R): the bytes of cudaMoeDispatchPlan's work area.
@@ -64,17 +146,7 @@ Napi::Value CudaMoeDispatchPlan(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Args args(info, fn, 11);
   const uint64_t T = args.size(1, "T"), k = args.size(2, "k"), E = args.size(3, "E"), R = args.size(4, "R"), slot_rows = args.size(9, "slotRows");
-  HostView ends_view = args.typed_array(10, "ends", napi_int32_array, 0);
-  if (ends_view.length > (uint64_t)moe::CHUNK_MAX) args.fail("E_ARG", "ends must hold at most " + std::to_string(moe::CHUNK_MAX) + " entries");
-  moe::ChunkEnds ends;
-  ends.n = (int)ends_view.length;
-  for (int i = 0; i < ends.n; i++) {
-    const int32_t v = ((const int32_t*)ends_view.data)[i];
-    if (v < (i ? ends.end[i - 1] : 0) || (uint64_t)v > T || ((uint64_t)v != T && v % 64 != 0)) {
-      args.fail("E_ARG", "ends must be non-decreasing token counts in [0, T], each a multiple of 64 or T");
-    }
-    ends.end[i] = v;
-  }
+  const moe::ChunkEnds ends = ends_arg(args, 10, T);
   check_ep(args, E, R, k);
   check_i32(args, slot_rows, "slotRows");
   if (slot_rows > 0 && R * slot_rows > I32_LIMIT) args.fail("E_TOO_LARGE", "R * slotRows must be below 2^31");
@@ -88,18 +160,8 @@ Napi::Value CudaMoeDispatchPlan(const Napi::CallbackInfo& info) {
   int32_t* table = (int32_t*)cuda_device_arg(args, 7, "table", (R + E + 1 + (uint64_t)ends.n * R) * 4);
   void* work = cuda_device_arg(args, 8, "work", work_bytes);
   if (((uintptr_t)work & 3) != 0) args.fail("E_ARG", "work must be 4-byte aligned");
-  const int64_t chunks = moe::plan_chunks((int64_t)pairs);
-  int32_t* chunk = (int32_t*)work;
-  const size_t smem = moe::plan_smem_bytes((int64_t)E, (int64_t)R);
-  if (smem > 48 * 1024) args.fail("E_TOO_LARGE", "E + R is too large for the plan's shared counters (" + std::to_string(smem) + " bytes)");
-  const int ctas = (int)((chunks + moe::PLAN_WARPS - 1) / moe::PLAN_WARPS);
-  if (chunks > 0) moe::plan_count_kernel<<<ctas, moe::PLAN_WARPS * 32, smem, stream>>>(indices, (int64_t)pairs, (int)k, (int)E, (int)R, chunks, chunk);
-  // (every table entry, also for T = 0: one warp a column of the chunk table)
-  moe::plan_scan_kernel<<<(int)((E + R + 1 + 7) / 8), 256, 0, stream>>>((int)E, (int)R, chunks, (int64_t)T, (int)k, (int64_t)slot_rows, ends, chunk, table);
-  if (chunks > 0) {
-    moe::plan_scatter_kernel<<<ctas, moe::PLAN_WARPS * 32, smem, stream>>>(indices, (int64_t)pairs, (int)k, (int)E, (int)R, chunks, (int64_t)slot_rows, chunk,
-                                                                           table, send_row, pair_rank);
-  }
+  check_plan_smem(args, E, R);
+  launch_plan(stream, indices, (int64_t)T, (int)k, (int)E, (int)R, (int64_t)slot_rows, ends, (int32_t*)work, table, send_row, pair_rank);
   cuda_check(env, fn, "kernel launch", cudaGetLastError());
   return env.Undefined();
 }
@@ -122,11 +184,7 @@ Napi::Value CudaMoeDispatchPack(const Napi::CallbackInfo& info) {
   if (T > I32_LIMIT / k || T > I32_LIMIT / R) args.fail("E_TOO_LARGE", "T * k and T * R must be below 2^31");
   if (fp8 && H % 128 != 0) args.fail("E_SHAPE", "the FP8 payload needs H % 128 == 0, got H = " + std::to_string(H));
   const uint64_t x_row = checked_mul(env, fn, H, bf16 ? 2 : 4, "x row bytes"), payload = fp8 ? H : x_row;
-  // the layout of src/runtime/backend.ts's dispatchRowLayout
-  const uint64_t want_scales = (payload + 3) / 4 * 4, want_meta = want_scales + (fp8 ? 4 * (H / 128) : 0);
-  if (scales_at != want_scales || meta_at != want_meta || stride != (meta_at + 12 * k + 15) / 16 * 16) {
-    args.fail("E_ARG", "stride, scalesAt and metaAt must follow dispatchRowLayout (" + std::to_string(want_scales) + ", " + std::to_string(want_meta) + ")");
-  }
+  check_row_layout(args, fp8, H, payload, k, stride, scales_at, meta_at);
   cudaStream_t stream = cuda_stream(env, fn);
   const void* x = cuda_device_arg(args, 0, "x", checked_mul(env, fn, T, x_row, "x bytes"));
   const int32_t* indices = (const int32_t*)cuda_device_arg(args, 4, "indices", T * k * 4);
@@ -154,26 +212,13 @@ Napi::Value CudaMoeDispatchPack(const Napi::CallbackInfo& info) {
     to.slot = (int64_t)slot_rows;
     S_rows = (int64_t)slot_rows;
   }
-  if (T == 0 || S == 0) return env.Undefined();
+  if (S == 0) return env.Undefined();
   // into per-rank buffers (NVLink stores, bound by the links): 4 CTAs a multiprocessor, under half its
   // registers (the FP8 kernel takes 60 a thread), so that what the other streams queue meanwhile finds
   // room beside it: the tables' all-gather (1024 threads; with the registers all taken it waited for
   // the whole pack, and the host's read of the tables with it) and the scatter of the landed pieces
-  const int grid = grid_of((int64_t)T, bases.length == 0 ? 16 : 4);
-  const int t = moe::EP_THREADS;
-  if (fp8) {
-    if (((uintptr_t)x & 15) != 0) args.fail("E_ARG", "x must be 16-byte aligned for the FP8 payload");
-    const size_t smem = (H / 128 + 3) / 4 * 16;  // the row's scales, whole float4s
-    if (smem > 48 * 1024) args.fail("E_TOO_LARGE", "the FP8 payload's scales need H / 128 * 4 bytes of shared memory, at most 48 KB; got H = " + std::to_string(H));
-    if (bf16) moe::pack_fp8_kernel<uint16_t><<<grid, t, smem, stream>>>((const uint16_t*)x, (int64_t)T, (int64_t)H, indices, weights, (int)k, (int)E, (int)R, send_row, pair_rank, S_rows, to, (int64_t)stride, (int64_t)scales_at, (int64_t)meta_at);
-    else moe::pack_fp8_kernel<float><<<grid, t, smem, stream>>>((const float*)x, (int64_t)T, (int64_t)H, indices, weights, (int)k, (int)E, (int)R, send_row, pair_rank, S_rows, to, (int64_t)stride, (int64_t)scales_at, (int64_t)meta_at);
-  } else {
-    const int u = unit_of(x_row, {x});
-    const int64_t units = (int64_t)(x_row / u);
-    if (u == 16) moe::pack_rows_kernel<uint4><<<grid, t, 0, stream>>>((const uint4*)x, (int64_t)T, units, indices, weights, (int)k, (int)E, (int)R, send_row, pair_rank, S_rows, to, (int64_t)stride, (int64_t)meta_at);
-    else if (u == 4) moe::pack_rows_kernel<uint32_t><<<grid, t, 0, stream>>>((const uint32_t*)x, (int64_t)T, units, indices, weights, (int)k, (int)E, (int)R, send_row, pair_rank, S_rows, to, (int64_t)stride, (int64_t)meta_at);
-    else moe::pack_rows_kernel<uint16_t><<<grid, t, 0, stream>>>((const uint16_t*)x, (int64_t)T, units, indices, weights, (int)k, (int)E, (int)R, send_row, pair_rank, S_rows, to, (int64_t)stride, (int64_t)meta_at);
-  }
+  launch_pack(args, stream, fp8, bf16, x, (int64_t)T, (int64_t)H, x_row, indices, weights, (int)k, (int)E, (int)R, send_row, pair_rank, S_rows, to,
+              (int64_t)stride, (int64_t)scales_at, (int64_t)meta_at, bases.length == 0 ? 16 : PACK_PER_SM_WINDOWS);
   cuda_check(env, fn, "kernel launch", cudaGetLastError());
   return env.Undefined();
 }
@@ -188,6 +233,14 @@ static void launch_zero_padding(cudaStream_t stream, int per, int bs, const int3
   else if (u == 4) moe::recv_zero_kernel<uint32_t><<<zg, 128, 0, stream>>>(per, bs, counts, starts, (uint32_t*)ex, (int64_t)ex_rows, units, exs, sw);
   else if (u == 2) moe::recv_zero_kernel<uint16_t><<<zg, 128, 0, stream>>>(per, bs, counts, starts, (uint16_t*)ex, (int64_t)ex_rows, units, exs, sw);
   else moe::recv_zero_kernel<uint8_t><<<zg, 128, 0, stream>>>(per, bs, counts, starts, (uint8_t*)ex, (int64_t)ex_rows, units, exs, sw);
+}
+
+// The receive layout's two launches (arguments checked): tables [R, W] -> base, counts, sortedPairs,
+// blockExpert, rowExpert; work [per + 2]: the experts' segment starts, then P and n.
+static void launch_recv_layout(cudaStream_t stream, const int32_t* tables, int R, int W, int E, int rank, int bs, int k, int32_t* base, int32_t* counts,
+                               int32_t* sorted, int64_t pmax, int32_t* block_expert, int32_t* row_expert, int32_t* work) {
+  moe::recv_scan_kernel<<<1, 1024, 0, stream>>>(tables, R, W, E, rank, bs, base, counts, work);
+  moe::recv_fill_kernel<<<grid_of((pmax + 255) / 256, 4), 256, 0, stream>>>(E / R, bs, k, pmax, counts, work, sorted, block_expert, row_expert);
 }
 
 // cudaMoeDispatchRecvLayout(tables, R, tableStride, E, rank, blockSize, k, base, counts, sortedPairs, Pmax, blockExpert,
@@ -220,9 +273,7 @@ Napi::Value CudaMoeDispatchRecvLayout(const Napi::CallbackInfo& info) {
   uint32_t* exs = (uint32_t*)cuda_device_arg_or_null(args, 16, "expertScales", checked_mul(env, fn, ex_rows, ex_scale_bytes, "expertScales bytes"));
   int32_t* work = (int32_t*)cuda_device_arg(args, 18, "work", (per + 2) * 4);
   if (exs && ((uintptr_t)exs & 3) != 0) args.fail("E_ARG", "expertScales must be 4-byte aligned");
-  moe::recv_scan_kernel<<<1, 1024, 0, stream>>>(tables, (int)R, (int)stride, (int)E, (int)rank, (int)bs, base, counts, work);
-  moe::recv_fill_kernel<<<grid_of((pmax + 255) / 256, 4), 256, 0, stream>>>((int)per, (int)bs, (int)k, (int64_t)pmax, counts, work, sorted, block_expert,
-                                                                             row_expert);
+  launch_recv_layout(stream, tables, (int)R, (int)stride, (int)E, (int)rank, (int)bs, (int)k, base, counts, sorted, (int64_t)pmax, block_expert, row_expert, work);
   if (ex) launch_zero_padding(stream, (int)per, (int)bs, counts, work, ex, ex_rows, ex_row_bytes, exs, ex_scale_bytes);
   cuda_check(env, fn, "kernel launch", cudaGetLastError());
   return env.Undefined();
@@ -275,7 +326,8 @@ Napi::Value CudaMoeDispatchScatter(const Napi::CallbackInfo& info) {
   check_i32(args, n * k, "n * k");
   cudaStream_t stream = cuda_stream(env, fn);
   moe::ScatterArgs a;
-  a.src = (const uint8_t*)cuda_device_arg(args, 0, "src", checked_mul(env, fn, src_rows, stride, "src bytes"));
+  a.n = 1;
+  a.src[0] = (const uint8_t*)cuda_device_arg(args, 0, "src", checked_mul(env, fn, src_rows, stride, "src bytes"));
   a.base = (const int32_t*)cuda_device_arg(args, 10, "base", R * per * 4);
   a.ex = cuda_device_arg(args, 15, "expertX", checked_mul(env, fn, P, payload, "expertX bytes"));
   a.ex_scales = (uint32_t*)cuda_device_arg_or_null(args, 17, "expertScales", checked_mul(env, fn, P, scale_bytes, "expertScales bytes"));
@@ -286,28 +338,238 @@ Napi::Value CudaMoeDispatchScatter(const Napi::CallbackInfo& info) {
   a.recv = cuda_device_arg(args, 24, "recv", checked_mul(env, fn, n, payload, "recv bytes"));
   a.recv_scales = (uint32_t*)cuda_device_arg_or_null(args, 25, "recvScales", checked_mul(env, fn, n, scale_bytes, "recvScales bytes"));
   if ((a.ex_scales != nullptr) != (scale_bytes > 0) || (a.recv_scales != nullptr) != (scale_bytes > 0)) args.fail("E_ARG", "expertScales and recvScales come with scaleBytes > 0");
-  if ((((uintptr_t)a.src | (uintptr_t)a.ex_scales | (uintptr_t)a.recv_scales) & 3) != 0) args.fail("E_ARG", "src and the scales must be 4-byte aligned");
+  if ((((uintptr_t)a.src[0] | (uintptr_t)a.ex_scales | (uintptr_t)a.recv_scales) & 3) != 0) args.fail("E_ARG", "src and the scales must be 4-byte aligned");
   a.stride = (int64_t)stride;
   a.scales_at = (int64_t)scales_at;
   a.meta_at = (int64_t)meta_at;
-  a.src_row = (int64_t)src_row;
-  a.rows = (int64_t)rows;
-  a.recv_row = (int64_t)recv_row;
+  check_i32(args, src_row + rows, "srcRow + rows");
+  a.first[0] = (int32_t)src_row;
+  a.end[0] = (int32_t)rows;
+  a.recv_row[0] = (int32_t)recv_row;
   a.per = (int)per;
-  a.source = (int)source;
+  a.source[0] = (int)source;
   a.k = (int)k;
   a.P = (int64_t)P;
   a.pmax = (int64_t)pmax;
   a.scale_words = (int64_t)(scale_bytes / 4);
-  if (rows == 0) return env.Undefined();
-  const int u = unit_of(payload, {a.src, a.ex, a.recv});
-  a.units = (int64_t)(payload / u);
-  const int grid = grid_of((int64_t)rows, 8);
-  if (u == 16) moe::scatter_kernel<uint4><<<grid, moe::EP_THREADS, 0, stream>>>(a);
-  else if (u == 4) moe::scatter_kernel<uint32_t><<<grid, moe::EP_THREADS, 0, stream>>>(a);
-  else if (u == 2) moe::scatter_kernel<uint16_t><<<grid, moe::EP_THREADS, 0, stream>>>(a);
-  else moe::scatter_kernel<uint8_t><<<grid, moe::EP_THREADS, 0, stream>>>(a);
+  launch_scatter(stream, a, payload);
   cuda_check(env, fn, "kernel launch", cudaGetLastError());
+  return env.Undefined();
+}
+
+// ---------------------------------------------------------------- the symmetric windows' dispatch
+//
+// src/ops/moe.ts's dispatchWindows in two calls, so that the host's queueing costs as few CUDA calls as
+// it can (one native call a step cost the host 5–14 µs each, about 25 of them an op): everything up to
+// the host's read of the gathered tables, then everything after it.
+
+// cudaMoeWindowsDispatchStart(lsa, tablesOffset, x, xIsBf16, T, H, indices, k, weights, E, fp8, ends, slotRows, destBases,
+//                             stride, scalesAt, metaAt, sendRow, pairRank, table, tableWords, planWork, tables, rank,
+//                             blockSize, base, counts, sortedPairs, Pmax, blockExpert, rowExpert, layoutWork, trace)
+//   -> Float64Array [1 + 2C]: the read's ticket (ncclSideReadFinish), then per piece two tickets (each
+//      taken by ncclSideWait or cudaMoeWindowsDispatchScatter): its pack done here, its rows landed everywhere
+// Queues, in order:
+//   1. the plan on the addon's stream: indices [T, k] -> sendRow [T, R], pairRank [T, k], table i32
+//      [tableWords = R + E + 1 + C·R] (slotRows = M rows a slot, ends: the C pieces' token ends, the last T);
+//   2. on the side stream (after the plan), per piece: the pack of its tokens into destBases[d] (this
+//      rank's slot of M rows in rank d's window, rows of `stride` bytes, dispatchRowLayout), then on the
+//      barrier stream the LSA barrier (index 0) once the pack is done;
+//   3. on the addon's stream: the table to row `rank` of every rank's tables (tablesOffset in the LSA
+//      buffer `lsa`) and barrier index 1, the read of this rank's gathered tables (i32 [R, tableWords] at
+//      `tables`), the receive layout (cudaMoeDispatchRecvLayout's outputs; layoutWork i32 [E/R + 2]: the
+//      experts' segment starts, P, n — for the scatter's padding).
+// Everything is checked before anything is queued. With trace, timing marks (ncclTraceMark's) after the
+// plan, each piece's pack (side) and barrier (barrier stream), the all-gather and the layout.
+Napi::Value CudaMoeWindowsDispatchStart(const Napi::CallbackInfo& info) {
+  const char* fn = "cudaMoeWindowsDispatchStart";
+  Napi::Env env = info.Env();
+  Args args(info, fn, 33);
+  const bool trace = args.boolean(32, "trace");
+  const uint64_t tables_offset = args.size(1, "tablesOffset");
+  const bool bf16 = args.boolean(3, "xIsBf16"), fp8 = args.boolean(10, "fp8");
+  const uint64_t T = args.size(4, "T"), H = args.size(5, "H"), k = args.size(7, "k"), E = args.size(9, "E");
+  const moe::ChunkEnds ends = ends_arg(args, 11, T);
+  const uint64_t M = args.size(12, "slotRows");
+  HostView bases = args.typed_array(13, "destBases", napi_biguint64_array, 0);
+  const uint64_t R = bases.length;
+  const uint64_t stride = args.size(14, "stride"), scales_at = args.size(15, "scalesAt"), meta_at = args.size(16, "metaAt");
+  const uint64_t W = args.size(20, "tableWords"), rank = args.size(23, "rank"), bs = args.size(24, "blockSize"), pmax = args.size(28, "Pmax");
+  if (R == 0 || R > (uint64_t)moe::EP_MAX_RANKS) args.fail("E_ARG", "destBases must hold R in [1, " + std::to_string(moe::EP_MAX_RANKS) + "] pointers");
+  check_ep(args, E, R, k);
+  if (ends.n < 1 || (uint64_t)ends.end[ends.n - 1] != T) args.fail("E_ARG", "ends must hold at least one piece, the last ending at T");
+  if (W != R + E + 1 + (uint64_t)ends.n * R) args.fail("E_ARG", "tableWords must be R + E + 1 + C·R = " + std::to_string(R + E + 1 + (uint64_t)ends.n * R));
+  if (rank >= R) args.fail("E_ARG", "rank must be below R (" + std::to_string(R) + "), got " + std::to_string(rank));
+  // (T > M is every rank's E_ARG once the tables are read: the plan sends M rows and marks the table)
+  if (M == 0 || R * M > I32_LIMIT) args.fail("E_ARG", "slotRows must be in [1, 2^31 / R), got " + std::to_string(M));
+  if (T > I32_LIMIT / k || T > I32_LIMIT / R) args.fail("E_TOO_LARGE", "T * k and T * R must be below 2^31");
+  if (fp8 && H % 128 != 0) args.fail("E_SHAPE", "the FP8 payload needs H % 128 == 0, got H = " + std::to_string(H));
+  if (bs == 0 || pmax % bs != 0) args.fail("E_ARG", "Pmax must be a multiple of blockSize >= 1");
+  check_i32(args, pmax, "Pmax");
+  const uint64_t x_row = checked_mul(env, fn, H, bf16 ? 2 : 4, "x row bytes"), payload = fp8 ? H : x_row, per = E / R;
+  check_row_layout(args, fp8, H, payload, k, stride, scales_at, meta_at);
+  check_plan_smem(args, E, R);
+  const uint8_t* x = (const uint8_t*)cuda_device_arg(args, 2, "x", checked_mul(env, fn, T, x_row, "x bytes"));
+  const int32_t* indices = (const int32_t*)cuda_device_arg(args, 6, "indices", T * k * 4);
+  const float* weights = (const float*)cuda_device_arg(args, 8, "weights", T * k * 4);
+  int32_t* send_row = (int32_t*)cuda_device_arg(args, 17, "sendRow", T * R * 4);
+  int32_t* pair_rank = (int32_t*)cuda_device_arg(args, 18, "pairRank", T * k * 4);
+  int32_t* table = (int32_t*)cuda_device_arg(args, 19, "table", W * 4);
+  int32_t* plan_work = (int32_t*)cuda_device_arg(args, 21, "planWork", moe::plan_work_bytes((int64_t)(T * k), (int64_t)E, (int64_t)R));
+  const int32_t* tables = (const int32_t*)cuda_device_arg(args, 22, "tables", R * W * 4);
+  int32_t* base = (int32_t*)cuda_device_arg(args, 25, "base", R * per * 4);
+  int32_t* counts = (int32_t*)cuda_device_arg(args, 26, "counts", per * 4);
+  int32_t* sorted = (int32_t*)cuda_device_arg(args, 27, "sortedPairs", pmax * 4);
+  int32_t* block_expert = (int32_t*)cuda_device_arg(args, 29, "blockExpert", pmax / bs * 4);
+  int32_t* row_expert = (int32_t*)cuda_device_arg(args, 30, "rowExpert", pmax * 4);
+  int32_t* layout_work = (int32_t*)cuda_device_arg(args, 31, "layoutWork", (per + 2) * 4);
+  if ((((uintptr_t)plan_work | (uintptr_t)table) & 3) != 0) args.fail("E_ARG", "planWork and table must be 4-byte aligned");
+  moe::DestRows to;
+  memset(&to, 0, sizeof(to));
+  for (uint64_t d = 0; d < R; d++) {
+    const uint64_t p = ((const uint64_t*)bases.data)[d];
+    cuda_device_ptr(args, "destBases[d]", p, checked_mul(env, fn, M, stride, "slot bytes"));
+    if ((p & 15) != 0) args.fail("E_ARG", "destBases must be 16-byte aligned");
+    to.p[d] = p;
+  }
+  to.slot = (int64_t)M;
+  if (fp8 && ((uintptr_t)x & 15) != 0) args.fail("E_ARG", "x must be 16-byte aligned for the FP8 payload");
+
+  cudaStream_t main = cuda_main_stream(env, fn);
+  launch_plan(main, indices, (int64_t)T, (int)k, (int)E, (int)R, (int64_t)M, ends, plan_work, table, send_row, pair_rank);
+  cuda_check(env, fn, "kernel launch", cudaGetLastError());
+  if (trace) nccl_trace_mark(env, fn, main);
+  Napi::Float64Array out = Napi::Float64Array::New(env, 1 + 2 * (size_t)ends.n);
+  cudaStream_t side = nccl_side_after_main(env, fn), bar = nccl_barrier_stream_after(env, fn, false, false);
+  for (int c = 0; c < ends.n; c++) {
+    const int64_t t0 = c ? ends.end[c - 1] : 0, t1 = ends.end[c];
+    launch_pack(args, side, fp8, bf16, x + t0 * x_row, t1 - t0, (int64_t)H, x_row, indices + t0 * k, weights + t0 * k, (int)k, (int)E, (int)R,
+                send_row + t0 * R, pair_rank + t0 * k, (int64_t)M, to, (int64_t)stride, (int64_t)scales_at, (int64_t)meta_at, PACK_PER_SM_WINDOWS);
+    cuda_check(env, fn, "kernel launch", cudaGetLastError());
+    const uint32_t packed = nccl_ticket(env, fn, side);
+    out[1 + 2 * c] = packed;
+    if (trace) nccl_trace_mark(env, fn, side);
+    nccl_stream_waits_ticket(args, bar, packed);
+    nccl_lsa_barrier(args, 0, bar, 0);
+    out[2 + 2 * c] = nccl_ticket(env, fn, bar);
+    if (trace) nccl_trace_mark(env, fn, bar);
+  }
+  nccl_lsa_all_gather(args, 0, table, W * 4, tables_offset, main, 1);
+  if (trace) nccl_trace_mark(env, fn, main);
+  out[0] = nccl_read_start(env, fn, tables, R * W * 4, main);
+  launch_recv_layout(main, tables, (int)R, (int)W, (int)E, (int)rank, (int)bs, (int)k, base, counts, sorted, (int64_t)pmax, block_expert, row_expert, layout_work);
+  cuda_check(env, fn, "kernel launch", cudaGetLastError());
+  if (trace) nccl_trace_mark(env, fn, main);
+  return out;
+}
+
+// cudaMoeWindowsDispatchScatter(pieces, ranges, srcBases, rank, slotRows, stride, payloadBytes, scalesAt, scaleBytes, metaAt, base,
+//                               per, k, counts, layoutWork, blockSize, expertX, P, expertScales | 0n, sortedPairs, Pmax, pairPos,
+//                               n, recvIndices, recvWeights, recv, recvScales | 0n, trace)
+// pieces: Float64Array [2C] (cudaMoeWindowsDispatchStart's piece tickets, each taken here); ranges: Int32Array
+// [C, R, 3]: piece c's rows from source s as (first row of s's slot, rows, first received row); srcBases:
+// BigUint64Array [R], source s's slot of slotRows rows here. Queues on the addon's stream expertX's
+// padding rows zero (counts and layoutWork from the start's layout), then per piece: this rank's own
+// rows once its pack is done here, the other sources' rows (one launch) once the piece has landed;
+// each as cudaMoeDispatchScatter scatters them. Everything is checked first. With trace, timing marks
+// after the padding and after each piece's own and other rows.
+Napi::Value CudaMoeWindowsDispatchScatter(const Napi::CallbackInfo& info) {
+  const char* fn = "cudaMoeWindowsDispatchScatter";
+  Napi::Env env = info.Env();
+  Args args(info, fn, 28);
+  const bool trace = args.boolean(27, "trace");
+  HostView pieces = args.typed_array(0, "pieces", napi_float64_array, 2);
+  HostView src_bases = args.typed_array(2, "srcBases", napi_biguint64_array, 1);
+  const uint64_t C = pieces.length / 2, R = src_bases.length, rank = args.size(3, "rank");
+  HostView ranges = args.typed_array(1, "ranges", napi_int32_array, C * R * 3);
+  const uint64_t M = args.size(4, "slotRows"), stride = args.size(5, "stride"), payload = args.size(6, "payloadBytes"), scales_at = args.size(7, "scalesAt");
+  const uint64_t scale_bytes = args.size(8, "scaleBytes"), meta_at = args.size(9, "metaAt"), per = args.size(11, "per"), k = args.size(12, "k");
+  const uint64_t bs = args.size(15, "blockSize"), P = args.size(17, "P"), pmax = args.size(20, "Pmax"), n = args.size(22, "n");
+  check_ep(args, R * per, R, k);
+  if (pieces.length % 2 != 0) args.fail("E_ARG", "pieces must hold two tickets a piece");
+  if (rank >= R) args.fail("E_ARG", "rank must be below R (" + std::to_string(R) + "), got " + std::to_string(rank));
+  if (ranges.length != C * R * 3) args.fail("E_SHAPE", "ranges must hold C·R·3 = " + std::to_string(C * R * 3) + " entries");
+  if (scale_bytes % 4 != 0 || scales_at % 4 != 0 || meta_at % 4 != 0 || stride % 16 != 0) args.fail("E_ARG", "the packed row's parts must be 4-byte aligned, its stride 16");
+  if (payload > scales_at || scales_at + scale_bytes > meta_at || meta_at + 12 * k > stride) args.fail("E_ARG", "the packed row's parts overlap or pass its stride");
+  if (bs == 0 || bs > 1u << 20) args.fail("E_ARG", "blockSize must be in [1, 2^20]");
+  if (M > I32_LIMIT) args.fail("E_TOO_LARGE", "slotRows must be below 2^31");
+  check_i32(args, pmax, "Pmax");
+  check_i32(args, n * k, "n * k");
+  for (uint64_t i = 0; i < 2 * C; i++) {
+    const double ticket = ((const double*)pieces.data)[i];
+    if (!(ticket >= 1) || ticket > 4294967295.0 || ticket != (double)(uint64_t)ticket) args.fail("E_ARG", "pieces must hold tickets");
+  }
+  const int32_t* rg = (const int32_t*)ranges.data;
+  for (uint64_t i = 0; i < C * R; i++) {
+    const int64_t first = rg[3 * i], rows = rg[3 * i + 1], recv_row = rg[3 * i + 2];
+    if (first < 0 || rows < 0 || recv_row < 0 || (uint64_t)(first + rows) > M || (uint64_t)(recv_row + rows) > n) {
+      args.fail("E_SHAPE", "ranges[" + std::to_string(i / R) + ", " + std::to_string(i % R) + "] (rows [" + std::to_string(first) + ", +" + std::to_string(rows) +
+                               ") to [" + std::to_string(recv_row) + ", …)) passes the slot's " + std::to_string(M) + " rows or the " + std::to_string(n) + " received");
+    }
+  }
+  const uint8_t* src[moe::EP_MAX_RANKS];
+  for (uint64_t s = 0; s < R; s++) {
+    const uint64_t p = ((const uint64_t*)src_bases.data)[s];
+    src[s] = (const uint8_t*)cuda_device_ptr(args, "srcBases[s]", p, checked_mul(env, fn, M, stride, "slot bytes"));
+    if ((p & 3) != 0) args.fail("E_ARG", "srcBases must be 4-byte aligned");
+  }
+  moe::ScatterArgs a;
+  memset(&a, 0, sizeof(a));
+  a.base = (const int32_t*)cuda_device_arg(args, 10, "base", R * per * 4);
+  const int32_t* counts = (const int32_t*)cuda_device_arg(args, 13, "counts", per * 4);
+  const int32_t* starts = (const int32_t*)cuda_device_arg(args, 14, "layoutWork", (per + 2) * 4);
+  a.ex = cuda_device_arg(args, 16, "expertX", checked_mul(env, fn, P, payload, "expertX bytes"));
+  a.ex_scales = (uint32_t*)cuda_device_arg_or_null(args, 18, "expertScales", checked_mul(env, fn, P, scale_bytes, "expertScales bytes"));
+  a.sorted = (int32_t*)cuda_device_arg(args, 19, "sortedPairs", pmax * 4);
+  a.pair_pos = (int32_t*)cuda_device_arg(args, 21, "pairPos", n * k * 4);
+  a.recv_indices = (int32_t*)cuda_device_arg(args, 23, "recvIndices", n * k * 4);
+  a.recv_weights = (float*)cuda_device_arg(args, 24, "recvWeights", n * k * 4);
+  a.recv = cuda_device_arg(args, 25, "recv", checked_mul(env, fn, n, payload, "recv bytes"));
+  a.recv_scales = (uint32_t*)cuda_device_arg_or_null(args, 26, "recvScales", checked_mul(env, fn, n, scale_bytes, "recvScales bytes"));
+  if ((a.ex_scales != nullptr) != (scale_bytes > 0) || (a.recv_scales != nullptr) != (scale_bytes > 0)) args.fail("E_ARG", "expertScales and recvScales come with scaleBytes > 0");
+  if ((((uintptr_t)a.ex_scales | (uintptr_t)a.recv_scales) & 3) != 0) args.fail("E_ARG", "the scales must be 4-byte aligned");
+  a.stride = (int64_t)stride;
+  a.scales_at = (int64_t)scales_at;
+  a.meta_at = (int64_t)meta_at;
+  a.per = (int)per;
+  a.k = (int)k;
+  a.P = (int64_t)P;
+  a.pmax = (int64_t)pmax;
+  a.scale_words = (int64_t)(scale_bytes / 4);
+
+  cudaStream_t main = cuda_main_stream(env, fn);
+  if (P > 0) launch_zero_padding(main, (int)per, (int)bs, counts, starts, a.ex, P, payload, a.ex_scales, scale_bytes);
+  cuda_check(env, fn, "kernel launch", cudaGetLastError());
+  if (trace) nccl_trace_mark(env, fn, main);
+  // the sources of piece c in [s0, s1) of the order (this rank, then the others), as one launch each
+  // SCATTER_MAX_SOURCES sources
+  auto scatter = [&](uint64_t c, uint64_t s0, uint64_t s1) {
+    a.n = 0;
+    int32_t rows = 0;
+    for (uint64_t i = s0; i < s1; i++) {
+      const uint64_t s = (rank + i) % R;
+      const int32_t* r = rg + 3 * (c * R + s);
+      a.src[a.n] = src[s];
+      a.source[a.n] = (int32_t)s;
+      a.first[a.n] = r[0];
+      a.recv_row[a.n] = r[2];
+      rows += r[1];
+      a.end[a.n] = rows;
+      if (++a.n == moe::SCATTER_MAX_SOURCES || i + 1 == s1) {
+        launch_scatter(main, a, payload);
+        a.n = 0;
+        rows = 0;
+      }
+    }
+    cuda_check(env, fn, "kernel launch", cudaGetLastError());
+  };
+  for (uint64_t c = 0; c < C; c++) {
+    nccl_main_waits(args, (uint64_t)((const double*)pieces.data)[2 * c]);
+    scatter(c, 0, 1);
+    if (trace) nccl_trace_mark(env, fn, main);
+    nccl_main_waits(args, (uint64_t)((const double*)pieces.data)[2 * c + 1]);
+    scatter(c, 1, R);
+    if (trace) nccl_trace_mark(env, fn, main);
+  }
   return env.Undefined();
 }
 

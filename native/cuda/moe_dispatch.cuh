@@ -478,12 +478,17 @@ __global__ void recv_zero_kernel(int per, int bs, const int32_t* __restrict__ co
 
 // ---------------------------------------------------------------- scatter
 
+// Up to SCATTER_MAX_SOURCES sources in one launch: source q's packed rows [first[q], first[q] + rows) of
+// src[q] (rank source[q]'s rows), to the received rows from recv_row[q]; end[q] = the rows of sources
+// 0..q together (the CTAs stride over [0, end[n − 1])).
+constexpr int SCATTER_MAX_SOURCES = 8;
 struct ScatterArgs {
-  const uint8_t* src;  // packed rows [*, stride]
+  int n;
+  const uint8_t* src[SCATTER_MAX_SOURCES];  // packed rows [*, stride]
+  int32_t source[SCATTER_MAX_SOURCES], first[SCATTER_MAX_SOURCES], recv_row[SCATTER_MAX_SOURCES], end[SCATTER_MAX_SOURCES];
   int64_t stride, scales_at, meta_at;
-  int64_t src_row, rows, recv_row;
   const int32_t* base;  // [R, per]
-  int per, source, k;
+  int per, k;
   void* ex;              // [P, units]
   uint32_t* ex_scales;   // [P, scale_words] or null
   int64_t P, units, scale_words;
@@ -506,9 +511,14 @@ __global__ void __launch_bounds__(EP_THREADS) scatter_kernel(ScatterArgs a) {
   const int k = a.k;
   U* ex = (U*)a.ex;
   U* recv = (U*)a.recv;
-  for (int64_t i = blockIdx.x; i < a.rows; i += gridDim.x) {
-    const int64_t r = a.src_row + i, q = a.recv_row + i;
-    const uint8_t* row = a.src + r * a.stride;
+  const int64_t total = a.end[a.n - 1];
+  for (int64_t i = blockIdx.x; i < total; i += gridDim.x) {
+    int s = 0;
+    while (i >= a.end[s]) s++;
+    const int64_t off = i - (s ? a.end[s - 1] : 0);
+    const int64_t q = a.recv_row[s] + off;
+    const int source = a.source[s];
+    const uint8_t* row = a.src[s] + (a.first[s] + off) * a.stride;
     const int j = threadIdx.x;
     if (j < k) {
       const int32_t* m = reinterpret_cast<const int32_t*>(row + a.meta_at);
@@ -517,7 +527,7 @@ __global__ void __launch_bounds__(EP_THREADS) scatter_kernel(ScatterArgs a) {
       a.recv_weights[q * k + j] = __int_as_float(m[k + j]);
       int64_t p = -1;
       if (l >= 0 && l < a.per) {
-        p = (int64_t)a.base[a.source * a.per + l] + m[2 * k + j];
+        p = (int64_t)a.base[source * a.per + l] + m[2 * k + j];
         if (p < 0 || p >= a.P || p >= a.pmax) p = -1;
       }
       a.pair_pos[q * k + j] = (int32_t)p;

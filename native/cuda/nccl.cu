@@ -331,10 +331,24 @@ Napi::Value NcclSendRecvSide(const Napi::CallbackInfo& info) {
 // ran before it); returns at once.
 Napi::Value NcclSideWait(const Napi::CallbackInfo& info) {
   const char* fn = "ncclSideWait";
-  Napi::Env env = info.Env();
   Args args(info, fn, 1);
-  const uint64_t ticket = args.size(0, "ticket");
-  cudaStream_t main = cuda_main_stream(env, fn);
+  nccl_main_waits(args, args.size(0, "ticket"));
+  return info.Env().Undefined();
+}
+
+void nccl_stream_waits_ticket(const Args& args, cudaStream_t waiter, uint64_t ticket) {
+  cudaEvent_t e = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(g_nccl_mutex);
+    auto it = g_tickets.find((uint32_t)ticket);
+    if (ticket > 0xFFFFFFFFull || it == g_tickets.end()) args.fail("E_ARG", "ticket " + std::to_string(ticket) + " is not pending");
+    e = it->second;
+  }
+  cuda_check(args.env(), args.fn(), "cudaStreamWaitEvent", cudaStreamWaitEvent(waiter, e, 0));
+}
+
+void nccl_main_waits(const Args& args, uint64_t ticket) {
+  cudaStream_t main = cuda_main_stream(args.env(), args.fn());
   cudaEvent_t e = nullptr;
   {
     std::lock_guard<std::mutex> lock(g_nccl_mutex);
@@ -345,8 +359,7 @@ Napi::Value NcclSideWait(const Napi::CallbackInfo& info) {
   }
   const cudaError_t err = cudaStreamWaitEvent(main, e, 0);
   give_event(e);
-  cuda_check(env, fn, "cudaStreamWaitEvent", err);
-  return env.Undefined();
+  cuda_check(args.env(), args.fn(), "cudaStreamWaitEvent", err);
 }
 
 // cudaLaunchOnSide(on: boolean): with true, the side stream first waits for the work queued on the
@@ -369,7 +382,7 @@ Napi::Value CudaLaunchOnSide(const Napi::CallbackInfo& info) {
 }
 
 namespace {
-std::vector<cudaEvent_t> g_trace;  // ncclTraceMark's events, in order
+std::vector<cudaEvent_t> g_trace;  // nccl_trace_mark's events, in order
 }
 
 // ncclTraceMark(stream: 0 the addon's | 1 side | 2 barrier): number — records a timing event on that
@@ -380,13 +393,16 @@ Napi::Value NcclTraceMark(const Napi::CallbackInfo& info) {
   Args args(info, fn, 1);
   const uint64_t which = args.size(0, "stream");
   if (which > 2) args.fail("E_ARG", "stream must be 0, 1 or 2");
-  cudaStream_t s = which == 0 ? cuda_main_stream(env, fn) : which == 1 ? side_stream(env, fn) : bar_stream(env, fn);
+  return Napi::Number::New(env, nccl_trace_mark(env, fn, which == 0 ? cuda_main_stream(env, fn) : which == 1 ? side_stream(env, fn) : bar_stream(env, fn)));
+}
+
+int nccl_trace_mark(Napi::Env env, const char* fn, cudaStream_t s) {
   cudaEvent_t e = nullptr;
   cuda_check(env, fn, "cudaEventCreate", cudaEventCreate(&e));
   cuda_check(env, fn, "cudaEventRecord", cudaEventRecord(e, s));
   std::lock_guard<std::mutex> lock(g_nccl_mutex);
   g_trace.push_back(e);
-  return Napi::Number::New(env, (double)(g_trace.size() - 1));
+  return (int)g_trace.size() - 1;
 }
 
 // ncclTraceRead(): Float64Array — waits for every mark, returns each one's time in ms after the first,
@@ -442,12 +458,17 @@ cudaStream_t read_stream(Napi::Env env, const char* fn) {
 // memory. Returns a ticket for ncclSideReadFinish (each ticket once).
 Napi::Value NcclSideReadStart(const Napi::CallbackInfo& info) {
   const char* fn = "ncclSideReadStart";
-  Napi::Env env = info.Env();
   Args args(info, fn, 3);
   const uint64_t bytes = args.size(1, "bytes");
   const bool after_barriers = args.boolean(2, "afterBarriers");
-  cudaStream_t side = after_barriers ? bar_stream(env, fn) : side_stream(env, fn), rs = read_stream(env, fn);
-  void* p = bytes ? cuda_device_arg(args, 0, "ptr", bytes) : nullptr;
+  const void* p = bytes ? cuda_device_arg(args, 0, "ptr", bytes) : nullptr;
+  Napi::Env env = info.Env();
+  cudaStream_t after = after_barriers ? bar_stream(env, fn) : side_stream(env, fn), rs = read_stream(env, fn);
+  order_after(env, fn, rs, after);
+  return Napi::Number::New(env, nccl_read_start(env, fn, p, bytes, rs));
+}
+
+uint32_t nccl_read_start(Napi::Env env, const char* fn, const void* p, uint64_t bytes, cudaStream_t rs) {
   PendingRead r{nullptr, nullptr, 0, (size_t)bytes};
   {
     std::lock_guard<std::mutex> lock(g_nccl_mutex);
@@ -464,14 +485,13 @@ Napi::Value NcclSideReadStart(const Napi::CallbackInfo& info) {
     r.cap = bytes < 4096 ? 4096 : (size_t)bytes;
     cuda_check(env, fn, "cudaMallocHost", cudaMallocHost(&r.host, r.cap));
   }
-  order_after(env, fn, rs, side);
   if (bytes) cuda_check(env, fn, "cudaMemcpyAsync", cudaMemcpyAsync(r.host, p, bytes, cudaMemcpyDeviceToHost, rs));
   r.done = take_event(env, fn);
   cuda_check(env, fn, "cudaEventRecord", cudaEventRecord(r.done, rs));
   std::lock_guard<std::mutex> lock(g_nccl_mutex);
   const uint32_t ticket = g_next_ticket++;
   g_reads[ticket] = r;
-  return Napi::Number::New(env, ticket);
+  return ticket;
 }
 
 // ncclSideReadFinish(ticket, dst: TypedArray): waits for the ticket's read (the host blocks; neither the
@@ -538,6 +558,12 @@ NcclCommRef nccl_comm_ref(const Args& args, size_t i) {
 }
 
 cudaStream_t nccl_side_stream(Napi::Env env, const char* fn) { return side_stream(env, fn); }
+
+cudaStream_t nccl_side_after_main(Napi::Env env, const char* fn) {
+  cudaStream_t side = side_stream(env, fn);
+  order_after(env, fn, side, cuda_main_stream(env, fn));
+  return side;
+}
 
 cudaStream_t nccl_barrier_stream_after(Napi::Env env, const char* fn, bool main, bool side) {
   cudaStream_t bar = bar_stream(env, fn);

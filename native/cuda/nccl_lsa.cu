@@ -24,7 +24,9 @@
 //   Both run on nccl.cu's barrier stream — the all-gather after the work queued so far on the addon's
 //   stream (its source), the barrier after the side stream's (the stores it lands) — so that neither
 //   holds up the side stream's next piece; the ticket (for ncclSideWait) stands for them. The barriers
-//   of a rank never overlap (one stream), so one barrier index serves them all.
+//   of a rank on that one stream never overlap, so one barrier index (0) serves them all; index 1 is the
+//   windows dispatch's all-gather on the addon's stream (cudaMoeWindowsDispatchStart, through
+//   nccl_lsa_all_gather).
 //   ncclLsaDestroy(handle) — collective
 #include <string.h>
 
@@ -57,6 +59,8 @@ struct Lsa {
   bool live = false;
 };
 
+constexpr int LSA_BARRIERS = 2;  // see lsa_sync
+
 std::mutex g_lsa_mutex;
 std::vector<Lsa> g_lsa;  // handle h is g_lsa[h - 1]
 
@@ -73,24 +77,25 @@ __global__ void lsa_bases_kernel(ncclDevComm dev, ncclDevResourceHandle_t buffer
   if (p < dev.lsaSize) out[p] = (uint64_t)(uintptr_t)ncclGetResourceBufferLsaPointer(dev, buffer, p);
 }
 
-// One CTA: the barrier of every rank of the LSA team (index 0: every barrier kernel runs on nccl.cu's
-// one barrier stream, so two never overlap on a rank). Release before, acquire after.
-__device__ __forceinline__ void lsa_sync(const ncclDevComm& dev) {
-  ncclLsaBarrierSession<ncclCoopCta> bar(ncclCoopCta(), dev, ncclTeamTagLsa(), 0);
+// One CTA: barrier `index` of every rank of the LSA team. Release before, acquire after. The barriers
+// of one index never overlap on a rank: index 0 serves every barrier queued on nccl.cu's one barrier
+// stream, index 1 the windows dispatch's all-gather of its tables, on the addon's stream.
+__device__ __forceinline__ void lsa_sync(const ncclDevComm& dev, int index) {
+  ncclLsaBarrierSession<ncclCoopCta> bar(ncclCoopCta(), dev, ncclTeamTagLsa(), (uint32_t)index);
   bar.sync(ncclCoopCta(), cuda::memory_order_acq_rel);
 }
 
-// src: u32 [n] -> u32 [n] at byte offset + rank·4n of every rank's buffer; then the barrier.
+// src: u32 [n] -> u32 [n] at byte offset + rank·4n of every rank's buffer; then barrier `index`.
 __global__ void __launch_bounds__(1024) lsa_all_gather_kernel(ncclDevComm dev, ncclDevResourceHandle_t buffer, const uint32_t* __restrict__ src, int64_t n,
-                                                              uint64_t offset) {
+                                                              uint64_t offset, int index) {
   for (int p = 0; p < dev.lsaSize; p++) {
     uint32_t* dst = (uint32_t*)((char*)ncclGetResourceBufferLsaPointer(dev, buffer, p) + offset) + (int64_t)dev.rank * n;
     for (int64_t i = threadIdx.x; i < n; i += blockDim.x) dst[i] = src[i];
   }
-  lsa_sync(dev);
+  lsa_sync(dev, index);
 }
 
-__global__ void lsa_barrier_kernel(ncclDevComm dev) { lsa_sync(dev); }
+__global__ void lsa_barrier_kernel(ncclDevComm dev, int index) { lsa_sync(dev, index); }
 
 typedef ncclResult_t (*DevCommCreateFn)(ncclComm_t, ncclDevCommRequirements_t const*, ncclDevComm_t*);
 typedef ncclResult_t (*DevCommDestroyFn)(ncclComm_t, ncclDevComm_t const*);
@@ -140,7 +145,7 @@ Napi::Value NcclLsaCreate(const Napi::CallbackInfo& info) {
   ncclDevCommRequirements_t reqs;
   memset(&reqs, 0, sizeof(reqs));
   reqs.resourceRequirementsList = &res;
-  reqs.lsaBarrierCount = 1;
+  reqs.lsaBarrierCount = LSA_BARRIERS;
   memset(&l.dev, 0, sizeof(l.dev));
   const ncclResult_t r = create((ncclComm_t)c.comm, &reqs, &l.dev);
   if (r != ncclSuccess) nccl_throw(env, fn, "ncclDevCommCreate", r, c.comm);
@@ -180,30 +185,36 @@ Napi::Value NcclLsaCreate(const Napi::CallbackInfo& info) {
   return out;
 }
 
-Napi::Value NcclLsaAllGather(const Napi::CallbackInfo& info) {
-  const char* fn = "ncclLsaAllGather";
-  Napi::Env env = info.Env();
-  Args args(info, fn, 4);
-  const Lsa& l = lsa_arg(args, 0);
-  const uint64_t bytes = args.size(2, "bytes"), offset = args.size(3, "offset");
+void nccl_lsa_all_gather(const Args& args, size_t handle_arg, const void* src, uint64_t bytes, uint64_t offset, cudaStream_t stream, int index) {
+  const Lsa& l = lsa_arg(args, handle_arg);
   if (bytes % 4 != 0 || offset % 4 != 0) args.fail("E_ARG", "bytes and offset must be multiples of 4");
   if (offset + bytes * l.size > l.bytes) args.fail("E_SHAPE", "offset + R·bytes passes the buffer's " + std::to_string(l.bytes) + " bytes");
-  const uint32_t* src = (const uint32_t*)cuda_device_arg(args, 1, "src", bytes);
-  cudaStream_t stream = nccl_barrier_stream_after(env, fn, true, false);
-  lsa_all_gather_kernel<<<1, 1024, 0, stream>>>(l.dev, l.buffer, src, (int64_t)(bytes / 4), offset);
-  cuda_check(env, fn, "kernel launch", cudaGetLastError());
-  return Napi::Number::New(env, nccl_ticket(env, fn, stream));
+  lsa_all_gather_kernel<<<1, 1024, 0, stream>>>(l.dev, l.buffer, (const uint32_t*)src, (int64_t)(bytes / 4), offset, index);
+  cuda_check(args.env(), args.fn(), "kernel launch", cudaGetLastError());
+}
+
+void nccl_lsa_barrier(const Args& args, size_t handle_arg, cudaStream_t stream, int index) {
+  const Lsa& l = lsa_arg(args, handle_arg);
+  lsa_barrier_kernel<<<1, 32, 0, stream>>>(l.dev, index);
+  cuda_check(args.env(), args.fn(), "kernel launch", cudaGetLastError());
+}
+
+Napi::Value NcclLsaAllGather(const Napi::CallbackInfo& info) {
+  Args args(info, "ncclLsaAllGather", 4);
+  const uint64_t bytes = args.size(2, "bytes"), offset = args.size(3, "offset");
+  const void* src = cuda_device_arg(args, 1, "src", bytes);
+  lsa_arg(args, 0);
+  cudaStream_t stream = nccl_barrier_stream_after(args.env(), args.fn(), true, false);
+  nccl_lsa_all_gather(args, 0, src, bytes, offset, stream, 0);
+  return Napi::Number::New(info.Env(), nccl_ticket(args.env(), args.fn(), stream));
 }
 
 Napi::Value NcclLsaBarrier(const Napi::CallbackInfo& info) {
-  const char* fn = "ncclLsaBarrier";
-  Napi::Env env = info.Env();
-  Args args(info, fn, 1);
-  const Lsa& l = lsa_arg(args, 0);
-  cudaStream_t stream = nccl_barrier_stream_after(env, fn, false, true);
-  lsa_barrier_kernel<<<1, 32, 0, stream>>>(l.dev);
-  cuda_check(env, fn, "kernel launch", cudaGetLastError());
-  return Napi::Number::New(env, nccl_ticket(env, fn, stream));
+  Args args(info, "ncclLsaBarrier", 1);
+  lsa_arg(args, 0);
+  cudaStream_t stream = nccl_barrier_stream_after(args.env(), args.fn(), false, true);
+  nccl_lsa_barrier(args, 0, stream, 0);
+  return Napi::Number::New(info.Env(), nccl_ticket(args.env(), args.fn(), stream));
 }
 
 Napi::Value NcclLsaDestroy(const Napi::CallbackInfo& info) {
@@ -223,11 +234,12 @@ Napi::Value NcclLsaDestroy(const Napi::CallbackInfo& info) {
 
 #else  // built without NCCL's device headers
 
-[[noreturn]] static void no_lsa(const Napi::CallbackInfo& info, const char* fn) {
-  throw_error(info.Env(), "E_BACKEND",
+[[noreturn]] static void no_lsa(Napi::Env env, const char* fn) {
+  throw_error(env, "E_BACKEND",
               std::string(fn) + ": hotpaths was built without NCCL's device API headers (nccl_device.h, NCCL >= 2.28); set HOTPATHS_NCCL_INCLUDE "
                                 "to the include directory holding nccl.h and nccl_device.h of the NCCL this machine runs, and rebuild");
 }
+[[noreturn]] static void no_lsa(const Napi::CallbackInfo& info, const char* fn) { no_lsa(info.Env(), fn); }
 
 Napi::Value NcclLsaInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -240,6 +252,8 @@ Napi::Value NcclLsaCreate(const Napi::CallbackInfo& info) { no_lsa(info, "ncclLs
 Napi::Value NcclLsaAllGather(const Napi::CallbackInfo& info) { no_lsa(info, "ncclLsaAllGather"); }
 Napi::Value NcclLsaBarrier(const Napi::CallbackInfo& info) { no_lsa(info, "ncclLsaBarrier"); }
 Napi::Value NcclLsaDestroy(const Napi::CallbackInfo& info) { no_lsa(info, "ncclLsaDestroy"); }
+void nccl_lsa_all_gather(const Args& args, size_t, const void*, uint64_t, uint64_t, cudaStream_t, int) { no_lsa(args.env(), args.fn()); }
+void nccl_lsa_barrier(const Args& args, size_t, cudaStream_t, int) { no_lsa(args.env(), args.fn()); }
 
 #endif
 

@@ -26,12 +26,35 @@ NcclCommRef nccl_comm_ref(const Args& args, size_t i);
 // The side stream (created on first use, the device's highest priority).
 cudaStream_t nccl_side_stream(Napi::Env env, const char* fn);
 
+// The side stream, after it has been made to wait for the work queued so far on the addon's stream.
+cudaStream_t nccl_side_after_main(Napi::Env env, const char* fn);
+
 // The barrier stream, after it has been made to wait for the work queued so far on the addon's stream
 // (main) and/or the side stream (side).
 cudaStream_t nccl_barrier_stream_after(Napi::Env env, const char* fn, bool main, bool side);
 
 // A ticket for ncclSideWait standing for the work queued on `s` so far.
 uint32_t nccl_ticket(Napi::Env env, const char* fn, cudaStream_t s);
+
+// The addon's stream waits for a ticket (each ticket once; E_ARG for one not pending): ncclSideWait.
+void nccl_main_waits(const Args& args, uint64_t ticket);
+
+// A device -> host read of `bytes` bytes at p into pinned memory, queued on stream s (ncclSideReadStart
+// queues it on a stream of its own). Returns the ticket for ncclSideReadFinish.
+uint32_t nccl_read_start(Napi::Env env, const char* fn, const void* p, uint64_t bytes, cudaStream_t s);
+
+// A timing mark on stream s (ncclTraceMark: HOTPATHS_EP_TRACE=1's timeline); its index among the marks.
+int nccl_trace_mark(Napi::Env env, const char* fn, cudaStream_t s);
+
+// Argument i as a live LSA buffer of native/cuda/nccl_lsa.cu: its tables' all-gather (src's bytes to
+// offset + rank·bytes of every rank's buffer, then barrier `index`) and a barrier alone, queued on
+// `stream` (ncclLsaAllGather and ncclLsaBarrier queue them on the barrier stream with index 0; one
+// index's barriers must never overlap). E_BACKEND where the addon was built without NCCL's device headers.
+void nccl_lsa_all_gather(const Args& args, size_t handle_arg, const void* src, uint64_t bytes, uint64_t offset, cudaStream_t stream, int index);
+void nccl_lsa_barrier(const Args& args, size_t handle_arg, cudaStream_t stream, int index);
+
+// `waiter` waits for ticket t's event without taking the ticket (it stays for ncclSideWait).
+void nccl_stream_waits_ticket(const Args& args, cudaStream_t waiter, uint64_t ticket);
 
 // "<fn>: <what> failed: <NCCL's error string> (ncclResult r)…", thrown as E_NATIVE.
 [[noreturn]] void nccl_throw(Napi::Env env, const char* fn, const char* what, int r, void* comm);

@@ -52,6 +52,8 @@ Napi::Value CudaMoeDispatchPlan(const Napi::CallbackInfo& info) { no_cuda(info, 
 Napi::Value CudaMoeDispatchPack(const Napi::CallbackInfo& info) { no_cuda(info, "cudaMoeDispatchPack"); }
 Napi::Value CudaMoeDispatchRecvLayout(const Napi::CallbackInfo& info) { no_cuda(info, "cudaMoeDispatchRecvLayout"); }
 Napi::Value CudaMoeDispatchScatter(const Napi::CallbackInfo& info) { no_cuda(info, "cudaMoeDispatchScatter"); }
+Napi::Value CudaMoeWindowsDispatchStart(const Napi::CallbackInfo& info) { no_cuda(info, "cudaMoeWindowsDispatchStart"); }
+Napi::Value CudaMoeWindowsDispatchScatter(const Napi::CallbackInfo& info) { no_cuda(info, "cudaMoeWindowsDispatchScatter"); }
 
 // NCCL needs the CUDA part: ncclInfo says so without throwing, the others throw E_BACKEND.
 Napi::Value NcclInfo(const Napi::CallbackInfo& info) {

@@ -256,6 +256,27 @@ export interface Addon {
   cudaMoeDispatchScatter(src: bigint, srcRows: number, stride: number, payloadBytes: number, scalesAt: number, scaleBytes: number, metaAt: number, srcRow: number,
     rows: number, recvRow: number, base: bigint, R: number, per: number, source: number, k: number, expertX: bigint, P: number, expertScales: bigint,
     sortedPairs: bigint, Pmax: number, pairPos: bigint, n: number, recvIndices: bigint, recvWeights: bigint, recv: bigint, recvScales: bigint): void;
+  /**
+   * The symmetric windows' dispatch up to the host's read of the tables, in one call (native/cuda/moe_dispatch.cu):
+   * the plan; each piece's pack into destBases (side stream) and its barrier; the table's all-gather (LSA
+   * buffer `lsa`, at tablesOffset), the read of `tables` and the receive layout. Returns the read's ticket
+   * (ncclSideReadFinish), then two a piece (its pack done, its rows landed). trace: ncclTraceMark's marks
+   * after the plan, each piece's pack and barrier, the all-gather and the layout.
+   */
+  cudaMoeWindowsDispatchStart(lsa: number, tablesOffset: number, x: bigint, xIsBf16: boolean, T: number, H: number, indices: bigint, k: number, weights: bigint,
+    E: number, fp8: boolean, ends: Int32Array, slotRows: number, destBases: BigUint64Array, stride: number, scalesAt: number, metaAt: number, sendRow: bigint,
+    pairRank: bigint, table: bigint, tableWords: number, planWork: bigint, tables: bigint, rank: number, blockSize: number, base: bigint, counts: bigint,
+    sortedPairs: bigint, Pmax: number, blockExpert: bigint, rowExpert: bigint, layoutWork: bigint, trace: boolean): Float64Array;
+  /**
+   * The rest of it: expertX's padding rows zero, then per piece this rank's own rows once packed and the
+   * other sources' rows once landed (the start's two tickets a piece; ranges [C, R, 3]: first slot row,
+   * rows, first received row), scattered from srcBases[s] like cudaMoeDispatchScatter. trace: marks after
+   * the padding and each piece's own and other rows.
+   */
+  cudaMoeWindowsDispatchScatter(pieces: Float64Array, ranges: Int32Array, srcBases: BigUint64Array, rank: number, slotRows: number, stride: number, payloadBytes: number,
+    scalesAt: number, scaleBytes: number, metaAt: number, base: bigint, per: number, k: number, counts: bigint, layoutWork: bigint, blockSize: number,
+    expertX: bigint, P: number, expertScales: bigint, sortedPairs: bigint, Pmax: number, pairPos: bigint, n: number, recvIndices: bigint, recvWeights: bigint,
+    recv: bigint, recvScales: bigint, trace: boolean): void;
   /** Whether libnccl could be opened (dlopen at run time), its version (2.27.3 -> 22703), and why not. Never throws. */
   ncclInfo(): { available: boolean; version: number; library: string; reason: string };
   /** A fresh NCCL unique id (128 bytes) for rank 0 to share; E_BACKEND without libnccl. */

@@ -17,7 +17,7 @@ import { HotpathsError } from '../errors.js';
 import { groupHidden, groupSlots, WINDOW_MAX_PIECES, type ExpertGroup, type GroupOptions, type PendingGather, type PendingMove, type RowWindows, type SymmetricWindows } from '../ops/moe.js';
 import { getBackend } from '../runtime/core.js';
 import { dtypeBytes, type DType } from '../dtype.js';
-import type { Backend } from '../runtime/backend.js';
+import { dispatchRowLayout, type Backend } from '../runtime/backend.js';
 import { borrowedTensor, numel, type Tensor } from '../tensor.js';
 import { addonStatus, loadAddon, type Addon } from './addon.js';
 import { nativeCall, nativeCallSync } from './call.js';
@@ -326,6 +326,11 @@ function symmetricWindows(addon: Addon, backend: Backend, comm: number, rank: nu
   // HOTPATHS_EP_TRACE=1: each mark an event on its stream too; =host: the host's times alone (nothing queued)
   const traceMode = process.env.HOTPATHS_EP_TRACE;
   const gpuMarks = traceMode === '1';
+  // the marks the windows dispatch's native calls queue (with HOTPATHS_EP_TRACE=1), labelled in their order
+  const nativeMarks = (labels: string[]) => {
+    const host = performance.now();
+    if (gpuMarks) for (const label of labels) marks.push({ label, host });
+  };
   const trace = gpuMarks || traceMode === 'host'
     ? {
       trace: (label: string, stream: 'main' | 'side' | 'barrier') => {
@@ -341,7 +346,7 @@ function symmetricWindows(addon: Addon, backend: Backend, comm: number, rank: nu
       },
     }
     : {};
-  return {
+  const windows: Windows = {
     ...trace,
     handle,
     tableWords,
@@ -363,6 +368,55 @@ function symmetricWindows(addon: Addon, backend: Backend, comm: number, rank: nu
       return ticketMove(nativeCallSync(what, () => addon.ncclLsaAllGather(handle, cudaPtr(src), src.bytes, half * tableBytes)));
     },
     landed: () => ticketMove(nativeCallSync(what, () => addon.ncclLsaBarrier(handle))),
+    dispatchStart: (a) => {
+      const [T, H] = a.x.shape as [number, number], k = a.indices.shape[1]!, E = a.numExperts, words = a.table.size;
+      const payload = a.fp8 ? H : H * dtypeBytes(a.x.dtype), scaleBytes = a.fp8 ? 4 * (H / 128) : 0;
+      const L = dispatchRowLayout(payload, scaleBytes / 4, k);
+      const slot = (owner: number, first: number) => cudaPtr(windows.rows(a.half, owner, first, M, 'u8', L.stride));
+      const tables = windows.tables(a.half, words);
+      const work = backend.empty('u8', [nativeCallSync(what, () => addon.cudaMoeDispatchPlanWorkBytes(T * k, E, R))]);
+      let tickets: Float64Array;
+      windows.trace?.('native call', 'main');
+      try {
+        tickets = nativeCallSync(what, () =>
+          addon.cudaMoeWindowsDispatchStart(handle, a.half * tableBytes, cudaPtr(a.x), a.x.dtype === 'bf16', T, H, cudaPtr(a.indices), k, cudaPtr(a.weights), E, a.fp8,
+            a.ends, M, BigUint64Array.from({ length: R }, (_, d) => slot(d, rank * M)), L.stride, L.scalesAt, L.metaAt, cudaPtr(a.sendRow), cudaPtr(a.pairRank),
+            cudaPtr(a.table), words, cudaPtr(work), cudaPtr(tables), rank, a.blockSize, cudaPtr(a.base), cudaPtr(a.counts), cudaPtr(a.sortedPairs),
+            a.sortedPairs.size, cudaPtr(a.blockExpert), cudaPtr(a.rowExpert), cudaPtr(a.layoutWork), gpuMarks),
+        );
+        nativeMarks(['plan (main)', ...Array.from(a.ends, (_, c) => [`pack ${c} (side)`, `landed ${c} (barrier)`]).flat(), 'tables gathered (main)', 'layout (main)']);
+      } finally {
+        work.dispose(); // the plan's, on the addon's stream: whoever takes it next queues behind it
+      }
+      const read = tickets[0]!, pending = Array.from(tickets.subarray(1));
+      let scattered = false;
+      return {
+        readTables: () => {
+          const host = new Int32Array(tables.size);
+          nativeCallSync(what, () => addon.ncclSideReadFinish(read, host));
+          return host;
+        },
+        scatter: (o) => {
+          if (scattered) throw new HotpathsError('E_ARG', `${what}: a dispatch's pieces are scattered once`);
+          const per = E / R, ptrOr0 = (t: Tensor | null) => (t ? cudaPtr(t) : 0n);
+          nativeCallSync(what, () =>
+            addon.cudaMoeWindowsDispatchScatter(Float64Array.from(pending), o.ranges, BigUint64Array.from({ length: R }, (_, s) => slot(rank, s * M)), rank, M, L.stride,
+              payload, L.scalesAt, scaleBytes, L.metaAt, cudaPtr(a.base), per, k, cudaPtr(a.counts), cudaPtr(a.layoutWork), a.blockSize, cudaPtr(o.expertX),
+              o.expertX.shape[0]!, ptrOr0(o.expertScales), cudaPtr(o.sortedPairs), o.sortedPairs.size, cudaPtr(o.pairPos), o.recv.shape[0]!, cudaPtr(o.recvIndices),
+              cudaPtr(o.recvWeights), cudaPtr(o.recv), ptrOr0(o.recvScales), gpuMarks),
+          );
+          nativeMarks(['padding (main)', ...Array.from(a.ends, (_, c) => [`own rows ${c} (main)`, `other rows ${c} (main)`]).flat()]);
+          scattered = true; // (the call checks everything before it takes a ticket)
+        },
+        pieces: pending.map(() => ({
+          wait: () => {
+            if (scattered) return;
+            scattered = true; // the rest of the tickets go too: scatter can no longer take them
+            for (const q of pending) nativeCallSync(what, () => addon.ncclSideWait(q));
+          },
+        })),
+      };
+    },
     onSide: (fn) => {
       nativeCallSync(what, () => addon.cudaLaunchOnSide(true));
       try {
@@ -382,4 +436,5 @@ function symmetricWindows(addon: Addon, backend: Backend, comm: number, rank: nu
       };
     },
   };
+  return windows;
 }

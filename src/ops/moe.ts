@@ -403,6 +403,15 @@ export interface SymmetricWindows {
   onSide<T>(fn: () => T): T;
   /** A read of t (on the host) that starts once the barrier stream's work so far is done. */
   startRead(t: Tensor): { finish(): Int32Array };
+  /**
+   * dispatch's steps up to the host's read of the tables, queued by one native call (see
+   * dispatchWindows): the plan into sendRow, pairRank and table; table to row `rank` of every rank's
+   * tables in half `half` (rows of table.size words) and their read; each piece's pack (its tokens
+   * [ends[c − 1], ends[c])) into this rank's slot of each rank's data half, then the barrier; the
+   * receive layout (base, counts, sortedPairs, blockExpert, rowExpert; layoutWork i32 [E/R + 2]: the
+   * experts' segment starts, P, n).
+   */
+  dispatchStart(a: WindowsDispatchStart): WindowsDispatch;
   /** Ops (dispatch or combine) so far: the next uses half count % 2. */
   count: number;
   /**
@@ -412,6 +421,42 @@ export interface SymmetricWindows {
    */
   trace?(label: string, stream: 'main' | 'side' | 'barrier'): void;
   traceDump?(op: string): void;
+}
+
+/** SymmetricWindows.dispatchStart's arguments: the op's inputs, its pieces, and the buffers it fills. */
+export interface WindowsDispatchStart {
+  half: number;
+  x: Tensor;
+  indices: Tensor;
+  weights: Tensor;
+  numExperts: number;
+  fp8: boolean;
+  /** The pieces' token ends (tokenEnds): non-decreasing, the last T. */
+  ends: Int32Array;
+  sendRow: Tensor;
+  pairRank: Tensor;
+  table: Tensor;
+  blockSize: number;
+  base: Tensor;
+  counts: Tensor;
+  sortedPairs: Tensor;
+  blockExpert: Tensor;
+  rowExpert: Tensor;
+  layoutWork: Tensor;
+}
+
+/** A windows dispatch under way (SymmetricWindows.dispatchStart). */
+export interface WindowsDispatch {
+  /** Blocks until the gathered tables are here; i32 [R · table.size], row s written by rank s. Once. */
+  readTables(): Int32Array;
+  /**
+   * Queues on the addon's stream expertX's padding rows zero, then per piece, once it has landed,
+   * each source's rows: ranges [C, R, 3] holds (first row of source s's slot, rows, first received row).
+   * Once; it orders the addon's stream after every piece.
+   */
+  scatter(a: { ranges: Int32Array; sortedPairs: Tensor; expertX: Tensor; expertScales: Tensor | null; pairPos: Tensor; recvIndices: Tensor; recvWeights: Tensor; recv: Tensor; recvScales: Tensor | null }): void;
+  /** The pieces' landings, for an error path's settle (each a no-op once scatter has queued). */
+  readonly pieces: PendingMove[];
 }
 
 /** One local rank's rows to and from each rank, as windows of its buffers (startMoveRows). */
@@ -703,8 +748,8 @@ export async function dispatch(group: ExpertGroup, inputs: DispatchInput[], opts
   if (useFp8 && H % 128 !== 0) throw new HotpathsError('E_SHAPE', `${op}: opts.fp8: the FP8 payload takes 1×128 scales, so H must be a multiple of 128, got H = ${H}`);
 
   const dev = devicePath(kernels, group);
-  if (dev && windowsFit(group, inputs.length, kernels.dispatchZeroPadding !== undefined, dispatchRowLayout(useFp8 ? H : H * dtypeBytes(dtype), useFp8 ? H / 128 : 0, k).stride)) {
-    return dispatchWindows(op, group, dev, inputs, { E, k, H, dtype, useFp8, blockSize, chunks });
+  if (dev && windowsFit(group, inputs.length, dispatchRowLayout(useFp8 ? H : H * dtypeBytes(dtype), useFp8 ? H / 128 : 0, k).stride)) {
+    return dispatchWindows(op, group, inputs, { E, k, H, dtype, useFp8, blockSize, chunks });
   }
   if (dev) return dispatchOnDevice(op, group, dev, inputs, { E, k, H, dtype, useFp8, blockSize, chunks });
 
@@ -831,7 +876,7 @@ export async function combine(group: ExpertGroup, expertOut: Tensor[], dispatche
   const { handles, dtype } = checkCombineInputs(op, group, expertOut, dispatched, 'expertOut');
   const b = group.backend;
   const kernels = moeKernels(op, b);
-  if (kernels.unpermuteRows && handles[0]?.slotRows && windowsFit(group, dispatched.length, true, handles[0].hidden * dtypeBytes(dtype))) {
+  if (kernels.unpermuteRows && handles[0]?.slotRows && windowsFit(group, dispatched.length, handles[0].hidden * dtypeBytes(dtype))) {
     return combineWindows(group, kernels.unpermuteRows.bind(kernels), expertOut[0]!, dispatched[0]!, handles[0], dtype, weighted, chunks);
   }
   if (kernels.unpermuteRows && group.startMoveRows) {
@@ -1349,76 +1394,63 @@ function tokenEnds(T: number, C: number): Int32Array {
 export const WINDOW_MAX_PIECES = 16;
 
 /** Whether dispatch/combine can use the group's windows: one local rank, fixed slots, rows that fit. */
-function windowsFit(group: ExpertGroup, locals: number, haveKernels: boolean, rowBytes: number): boolean {
-  // (dispatch: haveKernels = the backend has dispatchZeroPadding)
+function windowsFit(group: ExpertGroup, locals: number, rowBytes: number): boolean {
   const w = group.windows, M = group.maxTokensPerRank ?? 0;
-  return w !== undefined && haveKernels && locals === 1 && M > 0 && group.size * M * rowBytes <= w.dataBytes;
+  return w !== undefined && locals === 1 && M > 0 && group.size * M * rowBytes <= w.dataBytes;
 }
 
-async function dispatchWindows(op: string, group: ExpertGroup, kern: DeviceMoe, inputs: DispatchInput[], sh: DispatchShape): Promise<Dispatched[]> {
+async function dispatchWindows(op: string, group: ExpertGroup, inputs: DispatchInput[], sh: DispatchShape): Promise<Dispatched[]> {
   const { E, k, H, dtype, useFp8, blockSize: bs } = sh;
   const b = group.backend, win = group.windows!;
   const R = group.size, per = E / R, W = R + E + 1, M = group.maxTokensPerRank!, me = group.ranks[0]!;
   const { x, indices, weights } = inputs[0]!;
   const T = x.shape[0]!;
-  const more = moeKernels(op, b);
   const C = Math.max(1, Math.min(sh.chunks, WINDOW_MAX_PIECES)); // the same on every rank: each queues C + 1 barriers
   const ends = tokenEnds(T, C);
   const Wt = W + C * R; // a table row: the plan's counts, then each piece's end in each destination's slot
-  const layout = dispatchRowLayout(useFp8 ? H : H * dtypeBytes(dtype), useFp8 ? H / 128 : 0, k);
   // the layout's index arrays before the counts are known: sized for the most rows a rank can receive
   const PmaxAll = alignRowsMax(R * M * k, per, bs);
   checkSize(op, PmaxAll, 1);
   const temps: Tensor[] = [];
   const kept: Tensor[] = [];
   const keep = <T extends Tensor>(t: T) => track(kept, t);
-  const pieces: PendingMove[] = [];
-  const queued: PendingMove[] = []; // every ticket, waited before a buffer goes back to the pool
+  let run: WindowsDispatch | undefined;
   try {
-    const sendRow = keep(b.empty('i32', [T, R])), pairRank = track(temps, b.empty('i32', [T, k])), table = track(temps, b.empty('i32', [1, Wt]));
     win.trace?.('start', 'main');
-    await kern.dispatchPlan(indices, E, sendRow, pairRank, table, M, ends);
-    const half = win.count++ % 2;
-    const gathered = win.tables(half, Wt);
-    const slots = Array.from({ length: R }, (_, d) => win.rows(half, d, me * M, M, 'u8', layout.stride)); // this rank's slot on each rank
+    const sendRow = keep(b.empty('i32', [T, R])), pairRank = track(temps, b.empty('i32', [T, k])), table = track(temps, b.empty('i32', [1, Wt]));
     const sorted = track(temps, b.empty('i32', [PmaxAll])), blockExpert = track(temps, b.empty('i32', [PmaxAll / bs])), rowExpert = track(temps, b.empty('i32', [PmaxAll]));
-    const counts = keep(b.empty('i32', [per])), base = track(temps, b.empty('i32', [R, per]));
-    // the tables (with each piece's ends) to every rank on the barrier stream; the pieces back to back on
-    // the side stream (queued before the layout, which the side stream would otherwise wait for), each
-    // landed by a barrier; the layout's indices from the gathered tables while the host reads them
-    win.trace?.('plan', 'main');
-    const tablesIn = track(queued, win.allGather(table, half));
-    const read = win.startRead(gathered);
-    win.trace?.('tables', 'barrier');
-    win.onSide(() => {
-      for (let c = 0; c < C; c++) {
-        const t0 = c === 0 ? 0 : ends[c - 1]!, t1 = ends[c]!;
-        if (t1 > t0) {
-          const part = (t: Tensor) => sliceRows(t, t0, t1);
-          void kern.dispatchPack(part(x), part(indices), part(weights), part(sendRow), part(pairRank), E, useFp8, null, { rows: slots, slotRows: M });
-        }
-        win.trace?.(`pack ${c}`, 'side');
-        pieces.push(track(queued, win.landed()));
-        win.trace?.(`landed ${c}`, 'barrier');
-      }
+    const counts = keep(b.empty('i32', [per])), base = track(temps, b.empty('i32', [R, per])), layoutWork = track(temps, b.empty('i32', [per + 2]));
+    win.trace?.('buffers', 'main');
+    // one native call queues the plan, the tables' all-gather and read, the pieces' packs into the
+    // destinations' slots (side stream) each landed by a barrier, and the receive layout
+    run = win.dispatchStart({
+      half: win.count++ % 2, x, indices, weights, numExperts: E, fp8: useFp8, ends, sendRow, pairRank, table,
+      blockSize: bs, base, counts, sortedPairs: sorted, blockExpert, rowExpert, layoutWork,
     });
-    await tablesIn.wait();
-    await kern.dispatchRecvLayout(gathered, me, E, bs, k, base, counts, sorted, blockExpert, rowExpert, null, null);
-    win.trace?.('layout', 'main');
-    const t = read.finish();
+    win.trace?.('queued', 'main');
+    const t = run.readTables();
     win.trace?.('host read', 'main');
     await checkTables(op, t, Wt, R, E, k, M, (s) => (s === me ? { i: 0, indices } : undefined));
     const { sendCounts, recvCounts, n, P } = tableCounts(t, Wt, me, R, E, bs);
     const recvStart = starts(recvCounts);
     const Pmax = alignRowsMax(n * k, per, bs);
     checkSize(op, P, H);
+    // each piece's rows of each source's slot: from the row the last piece ended at to this piece's end
+    const ranges = new Int32Array(C * R * 3);
+    const done = new Int32Array(R);
+    for (let c = 0; c < C; c++) {
+      for (let s = 0; s < R; s++) {
+        const end = c === C - 1 ? recvCounts[s]! : t[s * Wt + W + c * R + me]!;
+        if (end < done[s]! || end > recvCounts[s]!) throw new HotpathsError('E_NATIVE', `${op}: rank ${s}'s piece ${c} ends at slot row ${end}, outside [${done[s]}, ${recvCounts[s]}]`);
+        ranges.set([done[s]!, end - done[s]!, recvStart[s]! + done[s]!], (c * R + s) * 3);
+        done[s] = end;
+      }
+    }
     const recv: Tensor | QuantizedTensor = useFp8 ? emptyFp8(b, n, H) : b.empty(dtype, [n, H]);
     const expertX: Tensor | QuantizedTensor = useFp8 ? emptyFp8(b, P, H) : b.empty(dtype, [P, H]);
     for (const q of [recv, expertX]) for (const u of isQuantized(q) ? [q.data, q.scales] : [q]) keep(u);
     const rowsOf = (q: Tensor | QuantizedTensor) => (isQuantized(q) ? q.data : q);
     const scalesOf = (q: Tensor | QuantizedTensor) => (isQuantized(q) ? q.scales : null);
-    await more.dispatchZeroPadding!(counts, bs, rowsOf(expertX), scalesOf(expertX));
-    win.trace?.('padding', 'main');
     // the index arrays at their exact sizes (the same storage)
     const own = (u: Tensor, shape: number[]) => keep(shrinkTo(temps.splice(temps.indexOf(u), 1)[0]!, shape));
     const a: Alignment = {
@@ -1427,31 +1459,16 @@ async function dispatchWindows(op: string, group: ExpertGroup, kern: DeviceMoe, 
       pairPos: keep(b.empty('i32', [n, k])), counts,
     };
     const recvIndices = keep(b.empty('i32', [n, k])), recvWeights = keep(b.empty('f32', [n, k]));
-    const mine = Array.from({ length: R }, (_, s) => win.rows(half, me, s * M, M, 'u8', layout.stride)); // source s's slot here
-    const done = new Int32Array(R); // rows of each source's slot scattered so far
-    for (let c = 0; c < C; c++) {
-      await pieces[c]!.wait();
-      for (let s = 0; s < R; s++) {
-        const end = c === C - 1 ? recvCounts[s]! : t[s * Wt + W + c * R + me]!;
-        const rows = end - done[s]!;
-        if (rows < 0 || end > recvCounts[s]!) throw new HotpathsError('E_NATIVE', `${op}: rank ${s}'s piece ${c} ends at slot row ${end}, outside [${done[s]}, ${recvCounts[s]}]`);
-        if (rows > 0) {
-          await kern.dispatchScatter({
-            src: mine[s]!, srcRow: done[s]!, rows, recvRow: recvStart[s]! + done[s]!, base, source: s, k, expertX: rowsOf(expertX), expertScales: scalesOf(expertX),
-            sortedPairs: a.sortedPairs, pairPos: a.pairPos, recvIndices, recvWeights, recv: rowsOf(recv), recvScales: scalesOf(recv),
-          });
-        }
-        done[s] = end;
-      }
-      win.trace?.(`scatter ${c}`, 'main');
-    }
+    win.trace?.('outputs', 'main');
+    run.scatter({ ranges, sortedPairs: a.sortedPairs, expertX: rowsOf(expertX), expertScales: scalesOf(expertX), pairPos: a.pairPos, recvIndices, recvWeights, recv: rowsOf(recv), recvScales: scalesOf(recv) });
+    win.trace?.('scatter queued', 'main');
     win.traceDump?.(op);
     return [{ recv, recvIndices, recvWeights, alignment: a, expertX, handle: new DispatchHandle(group, E, T, H, dtype, sendCounts, recvCounts, sendRow, M) }];
   } catch (e) {
-    await settle(queued, kept);
+    await settle(run?.pieces ?? [], kept);
     throw e;
   } finally {
-    await settle(queued, temps);
+    await settle(run?.pieces ?? [], temps);
   }
 }
 
