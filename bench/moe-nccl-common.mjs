@@ -8,10 +8,10 @@ export function option(argv, name, d) {
   return i >= 0 ? argv[i + 1] : d;
 }
 
-/** The shape options both benches take: --tokens, --hidden, --topk, --experts, --iters. */
+/** The shape options the benches take: --tokens, --hidden, --topk, --experts, --iters, --warmup (calls before the timed ones, so that V8 has compiled the ops' JS as a training loop would have). */
 export function shapeOptions(argv) {
   const n = (name, d) => Number(option(argv, name, d));
-  return { T: n('tokens', 4096), H: n('hidden', 7168), k: n('topk', 8), E: n('experts', 256), iters: n('iters', 20) };
+  return { T: n('tokens', 4096), H: n('hidden', 7168), k: n('topk', 8), E: n('experts', 256), iters: n('iters', 20), warmup: n('warmup', 30) };
 }
 
 /** A small seeded generator of uniform [0, 1) numbers (mulberry32). */
@@ -62,36 +62,38 @@ export const median = (a) => [...a].sort((p, q) => p - q)[Math.floor(a.length / 
 export const sum = (a) => a.reduce((p, v) => p + v, 0);
 
 /**
- * The barrier (a counts exchange, which synchronizes every rank) and the timers; each timed call gets
- * its iteration's index i (0 and 1 are warm-ups) and starts after a barrier.
- *   wall(fn, after?)  median wall clock of `iters` calls, with a synchronize before and after
+ * The barrier (a counts exchange, which synchronizes every rank) and the timers; every call starts
+ * after a barrier. The `warmup` calls get the index 0 or 1 (the warm-ups' inputs), the `iters` timed
+ * ones 2, 3, …
+ *   wall(fn, after?)  median wall clock of the timed calls, with a synchronize before and after
  *   events(fn)        median of CUDA events on the addon's stream (which waits for the side stream)
  */
-export function timers(group, b, iters) {
+export function timers(group, b, iters, warmup = 2) {
   const R = group.size;
   const barrier = () => group.exchangeCounts([new Int32Array(R)]);
+  const index = (j) => (j < warmup ? j % 2 : j - warmup + 2);
   async function wall(fn, after) {
     const out = [];
-    for (let i = 0; i < iters + 2; i++) {
+    for (let j = 0; j < warmup + iters; j++) {
       await barrier();
       await b.sync();
       const t0 = performance.now();
-      const r = await fn(i);
+      const r = await fn(index(j));
       await b.sync();
       const ms = performance.now() - t0;
       if (after) await after(r);
-      if (i >= 2) out.push(ms);
+      if (j >= warmup) out.push(ms);
     }
     return median(out);
   }
   async function events(fn) {
     const out = [];
-    for (let i = 0; i < iters + 2; i++) {
+    for (let j = 0; j < warmup + iters; j++) {
       await barrier();
       b.deviceTimer.start();
-      await fn(i);
+      await fn(index(j));
       const ms = await b.deviceTimer.stop();
-      if (i >= 2) out.push(ms);
+      if (j >= warmup) out.push(ms);
     }
     return median(out);
   }

@@ -1,8 +1,8 @@
 // Where dispatch's and combine's device path spend their time, one stage at a time, over NCCL:
 //   npm run build && hotpaths launch --nproc N bench/moe-nccl-parts.mjs [--tokens 4096] [--hidden 7168]
-//     [--topk 8] [--experts 256] [--iters 20]
+//     [--topk 8] [--experts 256] [--iters 20] [--warmup 30]
 // The stages are the kernels and group calls src/ops/moe.ts makes (same shapes and arguments, one
-// piece), each timed alone with CUDA events on the addon's stream (median of --iters after 2 warm-ups,
+// piece), each timed alone with CUDA events on the addon's stream (median of --iters after --warmup calls,
 // each after a barrier); the counts gather, which the host waits for, by wall clock. Same inputs as
 // bench/moe-nccl.mjs (FP8 dispatch of bf16 x, bf16 combine of identity experts; bench/moe-nccl-common.mjs).
 // Fixed slots (a second group of the communicator with maxTokensPerRank = --tokens): the plan with
@@ -13,7 +13,7 @@ import { dispatchRowLayout } from '../dist/src/runtime/backend.js';
 import { seededInputs, shapeOptions, sum, timers } from './moe-nccl-common.mjs';
 
 const argv = process.argv.slice(2);
-const { T, H, k, E, iters } = shapeOptions(argv);
+const { T, H, k, E, iters, warmup } = shapeOptions(argv);
 const rank = Number(process.env.HOTPATHS_RANK);
 const rt = await init({ backend: 'cuda', verbose: false });
 const b = rt.backend, K = b.moe;
@@ -23,7 +23,7 @@ const winGroup = await moe.ncclGroup({ maxTokensPerRank: T, maxHidden: H }); // 
 const R = group.size, per = E / R, W = R + E + 1, bs = 128;
 
 const { x, indices, weights } = seededInputs(rt, rank, { T, H, k, E });
-const { events, wall } = timers(group, b, iters);
+const { events, wall } = timers(group, b, iters, warmup);
 const starts = (c) => Int32Array.from(c, (_, i) => c.slice(0, i).reduce((p, v) => p + v, 0));
 const times = {};
 

@@ -1,6 +1,6 @@
 // Expert-parallel dispatch/combine bandwidth over NCCL, one process per GPU:
 //   npm run build && hotpaths launch --nproc N bench/moe-nccl.mjs [--tokens 4096] [--hidden 7168]
-//     [--topk 8] [--experts 256] [--iters 20] [--chunks 1,2,3,4] [--save-counts DIR] [--json FILE]
+//     [--topk 8] [--experts 256] [--iters 20] [--warmup 30] [--chunks 1,2,3,4] [--save-counts DIR] [--json FILE]
 //     [--no-host-path] [--slots M] [--groups counts,slots,windows]
 // Random routing (k distinct experts per token, uniform), bf16 x. Measures on every rank, in one run:
 //   dispatch (FP8)   moe.dispatch(fp8: true) end to end (plan, counts, quantize and pack, payload,
@@ -39,7 +39,7 @@ import { disposeAll, disposeDispatched, hostOnly as hostOnlyOf, option, randomRo
 
 const argv = process.argv.slice(2);
 const opt = (name, d) => option(argv, name, d);
-const { T, H, k, E, iters } = shapeOptions(argv);
+const { T, H, k, E, iters, warmup } = shapeOptions(argv);
 const chunkList = opt('chunks', '1,2,3,4').split(',').map(Number);
 const hostPath = !argv.includes('--no-host-path');
 const saveDir = opt('save-counts', '');
@@ -63,7 +63,7 @@ const { x, indices, weights, idxH, rand } = seededInputs(rt, rank, { T, H, k, E 
 
 // rows to each rank (a token once per rank), and from each rank
 const sendRows = rowsPerRank(idxH, T, k, E, R);
-const { barrier, wall: timeWall, events: timeEvents } = timers(group, b, iters);
+const { barrier, wall: timeWall, events: timeEvents } = timers(group, b, iters, warmup);
 const [recvRows] = await group.exchangeCounts([sendRows]);
 const fp8Row = H + (4 * H) / 128, bf16Row = 2 * H;
 

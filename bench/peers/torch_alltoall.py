@@ -2,9 +2,9 @@
 """PyTorch peer for bench/moe-nccl.mjs: torch.distributed.all_to_all_single over NCCL with the same
 per-peer byte counts as hotpaths' dispatch (FP8 payload) and combine (bf16 payload), which that run
 saved with --save-counts DIR. Run right after it, on the same GPUs:
-    torchrun --nproc_per_node N bench/peers/torch_alltoall.py DIR [iters]
+    torchrun --nproc_per_node N bench/peers/torch_alltoall.py DIR [iters] [warmup]
 Timing per rank: wall clock around the call with a synchronize before and after (as the hotpaths bench
-times its ops), and CUDA events; median of `iters` after 2 warm-ups, each after a barrier. GB/s = the
+times its ops), and CUDA events; median of `iters` after `warmup` (30) calls, each after a barrier. GB/s = the
 bytes this rank receives / its median; aggregate = Σ bytes / the slowest rank's median."""
 import json
 import os
@@ -17,6 +17,7 @@ import torch.distributed as dist
 
 def main():
     folder, iters = sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 20
+    warmup = int(sys.argv[3]) if len(sys.argv) > 3 else 30
     local = int(os.environ["LOCAL_RANK"])
     torch.cuda.set_device(local)
     dist.init_process_group("nccl", device_id=torch.device("cuda", local))
@@ -28,7 +29,7 @@ def main():
         inp = torch.randint(0, 255, (sum(send),), dtype=torch.uint8, device="cuda")
         out = torch.empty(sum(recv), dtype=torch.uint8, device="cuda")
         walls, events = [], []
-        for i in range(iters + 2):
+        for i in range(warmup + iters):
             dist.barrier()
             torch.cuda.synchronize()
             a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
@@ -38,7 +39,7 @@ def main():
             b.record()
             torch.cuda.synchronize()
             t1 = time.perf_counter()
-            if i >= 2:
+            if i >= warmup:
                 walls.append((t1 - t0) * 1e3)
                 events.append(a.elapsed_time(b))
         wall, ev = sorted(walls)[len(walls) // 2], sorted(events)[len(events) // 2]
