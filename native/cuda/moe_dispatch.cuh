@@ -40,20 +40,24 @@ inline size_t plan_smem_bytes(int64_t E, int64_t R) { return 4 * (size_t)(PLAN_W
 // The keys of pair `id` (lane `lane` of a warp whose 32 lanes hold 32 consecutive pair ids; every lane
 // calls it): ke = its expert (−1 past the pairs or for a bad id); kr = E + its expert's rank d when no
 // earlier slot of its token has an expert on d, else −1. Earlier slots come from the lanes below by
-// shuffles, from memory when they lie before the warp's first pair.
+// shuffles; those before the warp's first pair from one load of the k − 1 ids there (lane i holds the
+// id i + 1 places before it), by shuffles too (from memory one at a time past 32 places, k > 32).
 __device__ __forceinline__ void plan_keys(const int32_t* __restrict__ indices, int64_t id, int64_t pairs, int lane, int k, int E, int per, int& ke, int& kr) {
   int e = id < pairs ? indices[id] : -1;
+  const int64_t first_id = id - lane;
+  const int before = lane < k - 1 && first_id - 1 - lane >= 0 ? indices[first_id - 1 - lane] : -1;
   if (e < 0 || e >= E) e = -1;
   const int d = e >= 0 ? e / per : -1;
   const int j = id < pairs ? (int)(id % k) : 0;
   bool first = d >= 0;
   for (int q = 1; q < k; q++) {  // the same trip count on every lane (shuffles)
     const int dq = __shfl_up_sync(FULL, d, q & 31);
+    const int fq = __shfl_sync(FULL, before, (q - lane - 1) & 31);
     if (q > j || d < 0) continue;
     if (q <= lane) {
       if (dq == d) first = false;
     } else {
-      const int f = indices[id - q];
+      const int f = q - lane - 1 < 32 ? fq : indices[id - q];
       if (f >= 0 && f < E && f / per == d) first = false;
     }
   }
@@ -116,24 +120,34 @@ static __global__ void plan_scan_kernel(int E, int R, int64_t chunks, int64_t T,
   const bool rank_col = col >= E && col < E + R;
   const int64_t cap = slot_rows > 0 ? slot_rows : INT64_MAX;
   int32_t carry = 0;
-  for (int64_t c0 = 0; c0 < chunks; c0 += 32) {
-    const int64_t c = c0 + lane;
-    const int32_t v = c < chunks ? chunk[c * cols + col] : 0;
-    int32_t x = v;
+  // SCAN_BATCH steps' loads (strided: a lane a chunk) in flight before they are scanned
+  constexpr int SCAN_BATCH = 16;
+  for (int64_t c0 = 0; c0 < chunks; c0 += 32 * SCAN_BATCH) {
+    int32_t v[SCAN_BATCH];
 #pragma unroll
-    for (int o = 1; o < 32; o <<= 1) {
-      const int32_t y = __shfl_up_sync(FULL, x, o);
-      if (lane >= o) x += y;
+    for (int b = 0; b < SCAN_BATCH; b++) {
+      const int64_t c = c0 + 32 * b + lane;
+      v[b] = c < chunks ? chunk[c * cols + col] : 0;
     }
-    if (c < chunks) {
-      chunk[c * cols + col] = carry + x - v;
-      if (rank_col) {
-        for (int i = 0; i < ends.n; i++) {
-          if (ends.end[i] < T && (int64_t)ends.end[i] * k == c * 32 * PLAN_ROUNDS) table[cols + i * R + (col - E)] = (int32_t)min((int64_t)(carry + x - v), cap);
+#pragma unroll
+    for (int b = 0; b < SCAN_BATCH; b++) {
+      const int64_t c = c0 + 32 * b + lane;
+      int32_t x = v[b];
+#pragma unroll
+      for (int o = 1; o < 32; o <<= 1) {
+        const int32_t y = __shfl_up_sync(FULL, x, o);
+        if (lane >= o) x += y;
+      }
+      if (c < chunks) {
+        chunk[c * cols + col] = carry + x - v[b];
+        if (rank_col) {
+          for (int i = 0; i < ends.n; i++) {
+            if (ends.end[i] < T && (int64_t)ends.end[i] * k == c * 32 * PLAN_ROUNDS) table[cols + i * R + (col - E)] = (int32_t)min((int64_t)(carry + x - v[b]), cap);
+          }
         }
       }
+      carry += __shfl_sync(FULL, x, 31);
     }
-    carry += __shfl_sync(FULL, x, 31);
   }
   if (lane == 0) {
     if (col < E) table[R + col] = carry;
