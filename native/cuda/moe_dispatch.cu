@@ -467,11 +467,12 @@ Napi::Value CudaMoeWindowsDispatchStart(const Napi::CallbackInfo& info) {
 //                               n, recvIndices, recvWeights, recv, recvScales | 0n, trace)
 // pieces: Float64Array [2C] (cudaMoeWindowsDispatchStart's piece tickets, each taken here); ranges: Int32Array
 // [C, R, 3]: piece c's rows from source s as (first row of s's slot, rows, first received row); srcBases:
-// BigUint64Array [R], source s's slot of slotRows rows here. Queues on the addon's stream expertX's
-// padding rows zero (counts and layoutWork from the start's layout), then per piece: this rank's own
-// rows once its pack is done here, the other sources' rows (one launch) once the piece has landed;
-// each as cudaMoeDispatchScatter scatters them. Everything is checked first. With trace, timing marks
-// after the padding and after each piece's own and other rows.
+// BigUint64Array [R], source s's slot of slotRows rows here. Queues expertX's padding rows zero (counts
+// and layoutWork from the start's layout) on the reads' stream, and on the addon's stream per piece:
+// this rank's own rows once its pack is done here, the other sources' rows (one launch) once the piece
+// has landed, each as cudaMoeDispatchScatter scatters them; then the addon's stream waits for the
+// padding. Everything is checked first. With trace, timing marks after the padding (reads' stream)
+// and after each piece's own and other rows.
 Napi::Value CudaMoeWindowsDispatchScatter(const Napi::CallbackInfo& info) {
   const char* fn = "cudaMoeWindowsDispatchScatter";
   Napi::Env env = info.Env();
@@ -537,9 +538,12 @@ Napi::Value CudaMoeWindowsDispatchScatter(const Napi::CallbackInfo& info) {
   a.scale_words = (int64_t)(scale_bytes / 4);
 
   cudaStream_t main = cuda_main_stream(env, fn);
-  if (P > 0) launch_zero_padding(main, (int)per, (int)bs, counts, starts, a.ex, P, payload, a.ex_scales, scale_bytes);
+  // the padding rows (disjoint from every scattered row) on the reads' stream, beside the scatter
+  cudaStream_t aux = nccl_read_stream_after_main(env, fn);
+  if (P > 0) launch_zero_padding(aux, (int)per, (int)bs, counts, starts, a.ex, P, payload, a.ex_scales, scale_bytes);
   cuda_check(env, fn, "kernel launch", cudaGetLastError());
-  if (trace) nccl_trace_mark(env, fn, main);
+  if (trace) nccl_trace_mark(env, fn, aux);
+  const uint32_t padded = nccl_ticket(env, fn, aux);
   // the sources of piece c in [s0, s1) of the order (this rank, then the others), as one launch each
   // SCATTER_MAX_SOURCES sources
   auto scatter = [&](uint64_t c, uint64_t s0, uint64_t s1) {
@@ -570,6 +574,7 @@ Napi::Value CudaMoeWindowsDispatchScatter(const Napi::CallbackInfo& info) {
     scatter(c, 1, R);
     if (trace) nccl_trace_mark(env, fn, main);
   }
+  nccl_main_waits(args, padded);
   return env.Undefined();
 }
 

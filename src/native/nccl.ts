@@ -405,7 +405,7 @@ function symmetricWindows(addon: Addon, backend: Backend, comm: number, rank: nu
               o.expertX.shape[0]!, ptrOr0(o.expertScales), cudaPtr(o.sortedPairs), o.sortedPairs.size, cudaPtr(o.pairPos), o.recv.shape[0]!, cudaPtr(o.recvIndices),
               cudaPtr(o.recvWeights), cudaPtr(o.recv), ptrOr0(o.recvScales), gpuMarks),
           );
-          nativeMarks(['padding (main)', ...Array.from(a.ends, (_, c) => [`own rows ${c} (main)`, `other rows ${c} (main)`]).flat()]);
+          nativeMarks(['padding (reads)', ...Array.from(a.ends, (_, c) => [`own rows ${c} (main)`, `other rows ${c} (main)`]).flat()]);
           scattered = true; // (the call checks everything before it takes a ticket)
         },
         pieces: pending.map(() => ({
