@@ -62,21 +62,34 @@ export const median = (a) => [...a].sort((p, q) => p - q)[Math.floor(a.length / 
 export const sum = (a) => a.reduce((p, v) => p + v, 0);
 
 /**
- * The barrier (a counts exchange, which synchronizes every rank) and the timers; every call starts
- * after a barrier. The `warmup` calls get the index 0 or 1 (the warm-ups' inputs), the `iters` timed
- * ones 2, 3, …
+ * The barrier and the timers. The barrier is a counts exchange, which synchronizes every rank; but the
+ * ranks leave it up to ~0.2 ms apart (each wakes when its own read of the counts lands), and a
+ * collective op then waits for the last rank. So every timed call starts at one instant instead: in the
+ * barrier each rank proposes its clock + 0.3 ms (µs since the epoch, mod 2^31: the ranks of one host
+ * share the clock), and each spins until the latest proposal. The `warmup` calls get the index 0 or 1
+ * (the warm-ups' inputs), the `iters` timed ones 2, 3, …
  *   wall(fn, after?)  median wall clock of the timed calls, with a synchronize before and after
  *   events(fn)        median of CUDA events on the addon's stream (which waits for the side stream)
  */
 export function timers(group, b, iters, warmup = 2) {
   const R = group.size;
   const barrier = () => group.exchangeCounts([new Int32Array(R)]);
+  const WRAP = 2 ** 31;
+  const nowUs = () => Math.round((performance.timeOrigin + performance.now()) * 1000);
+  async function alignedStart() {
+    const proposal = nowUs() + 300, mine = proposal % WRAP;
+    const [got] = await group.exchangeCounts([new Int32Array(R).fill(mine)]);
+    let ahead = 0; // the latest proposal's lead over mine (proposals lie within ms of each other)
+    for (const t of got) ahead = Math.max(ahead, ((t - mine + WRAP + WRAP / 2) % WRAP) - WRAP / 2);
+    const until = proposal + ahead;
+    while (nowUs() < until);
+  }
   const index = (j) => (j < warmup ? j % 2 : j - warmup + 2);
   async function wall(fn, after) {
     const out = [];
     for (let j = 0; j < warmup + iters; j++) {
-      await barrier();
       await b.sync();
+      await alignedStart();
       const t0 = performance.now();
       const r = await fn(index(j));
       await b.sync();
@@ -89,7 +102,8 @@ export function timers(group, b, iters, warmup = 2) {
   async function events(fn) {
     const out = [];
     for (let j = 0; j < warmup + iters; j++) {
-      await barrier();
+      await b.sync();
+      await alignedStart();
       b.deviceTimer.start();
       await fn(index(j));
       const ms = await b.deviceTimer.stop();
@@ -97,7 +111,7 @@ export function timers(group, b, iters, warmup = 2) {
     }
     return median(out);
   }
-  return { barrier, wall, events };
+  return { barrier, wall, events, alignedStart };
 }
 
 /** The group seen through its two collectives only: dispatch and combine then take the host path. */

@@ -2,13 +2,13 @@
 //   npm run build && HOTPATHS_EP_TRACE=1 hotpaths launch --nproc N bench/moe-nccl-trace.mjs [--tokens 4096] [--hidden 7168] [--topk 8] [--experts 256]
 //     [--calls 6] [--chunks 1,2,4]
 // A group with maxTokensPerRank = --tokens and maxHidden = --hidden; FP8 dispatch of the same inputs as
-// bench/moe-nccl.mjs at each --chunks piece count, --calls calls each after a barrier. With HOTPATHS_EP_TRACE=1 every
+// bench/moe-nccl.mjs at each --chunks piece count, --calls calls each started at one instant on every rank. With HOTPATHS_EP_TRACE=1 every
 // call prints each stream's marks (src/ops/moe.ts's dispatchWindows: GPU time and the time the host
 // queued them, ms after the start); the last call of each piece count also prints its wall time, and the median of the later half of the calls' (the
 // marks and the printing slow each call: these are not the bench's times, bench/moe-nccl.mjs has those).
 // With HOTPATHS_EP_TRACE=host each call prints the host's times alone (no events on the streams).
 import { init, moe } from '../dist/src/index.js';
-import { option, seededInputs, shapeOptions } from './moe-nccl-common.mjs';
+import { option, seededInputs, shapeOptions, timers } from './moe-nccl-common.mjs';
 
 const argv = process.argv.slice(2);
 const { T, H, k, E } = shapeOptions(argv);
@@ -20,12 +20,12 @@ const b = rt.backend;
 const g = await moe.ncclGroup({ maxTokensPerRank: T, maxHidden: H });
 if (!g.windows) console.log(`rank ${rank}: no symmetric windows here (HOTPATHS_VERBOSE=1 says why): the send/recv path runs and prints no timeline`);
 const { x, indices, weights } = seededInputs(rt, rank, { T, H, k, E });
-const barrier = () => g.exchangeCounts([new Int32Array(g.size)]);
+const { alignedStart } = timers(g, b, 0);
 for (const chunks of chunkList) {
   const wall = [];
   for (let i = 0; i < calls; i++) {
-    await barrier();
     await b.sync();
+    await alignedStart(); // every rank starts at one instant (bench/moe-nccl-common.mjs)
     const t0 = performance.now();
     const [d] = await moe.dispatch(g, [{ x, indices, weights }], { numExperts: E, fp8: true, chunks });
     await b.sync();

@@ -28,8 +28,8 @@
 // The 12·k bytes a row of ids, weights and pair ranks that dispatch also moves are not counted. The
 // raw a2a moves exactly the counted bytes (its self part too, which the device path copies locally).
 // GB/s per rank = its bytes / its median time; aggregate = Σ bytes over ranks / the slowest rank's
-// median time. Each timed iteration starts after a barrier (a counts exchange, which synchronizes
-// every rank); inputs, barrier and timers: bench/moe-nccl-common.mjs. With --save-counts, each rank
+// median time. Every rank starts each timed call at one instant (agreed in a counts exchange: the
+// ranks share the host's clock); inputs, barrier and timers: bench/moe-nccl-common.mjs. With --save-counts, each rank
 // writes DIR/counts-<rank>.json (per-peer send/recv bytes of both payloads) for
 // bench/peers/torch_alltoall.py (torch.distributed.all_to_all_single, same bytes).
 import { mkdirSync, writeFileSync } from 'node:fs';

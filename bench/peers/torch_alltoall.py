@@ -4,7 +4,9 @@ per-peer byte counts as hotpaths' dispatch (FP8 payload) and combine (bf16 paylo
 saved with --save-counts DIR. Run right after it, on the same GPUs:
     torchrun --nproc_per_node N bench/peers/torch_alltoall.py DIR [iters] [warmup]
 Timing per rank: wall clock around the call with a synchronize before and after (as the hotpaths bench
-times its ops), and CUDA events; median of `iters` after `warmup` (30) calls, each after a barrier. GB/s = the
+times its ops), and CUDA events; median of `iters` after `warmup` (30) calls, each started at one instant
+on every rank as the hotpaths bench starts its calls (each rank proposes its clock + 0.3 ms, all take the
+latest, by an all_reduce MAX, and spin until it). GB/s = the
 bytes this rank receives / its median; aggregate = Σ bytes / the slowest rank's median."""
 import json
 import os
@@ -30,8 +32,12 @@ def main():
         out = torch.empty(sum(recv), dtype=torch.uint8, device="cuda")
         walls, events = [], []
         for i in range(warmup + iters):
-            dist.barrier()
             torch.cuda.synchronize()
+            start = torch.tensor([time.time_ns() // 1000 + 300], dtype=torch.int64, device="cuda")
+            dist.all_reduce(start, op=dist.ReduceOp.MAX)
+            until = int(start.item())
+            while time.time_ns() // 1000 < until:
+                pass
             a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
             t0 = time.perf_counter()
             a.record()
