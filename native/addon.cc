@@ -121,7 +121,6 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   add(env, exports, "ncclSideReadStart", hp::NcclSideReadStart);
   add(env, exports, "ncclSideReadFinish", hp::NcclSideReadFinish);
   add(env, exports, "cudaLaunchOnSide", hp::CudaLaunchOnSide);
-  add(env, exports, "cudaMoeDispatchZeroPadding", hp::CudaMoeDispatchZeroPadding);
   add(env, exports, "ncclTraceMark", hp::NcclTraceMark);
   add(env, exports, "ncclTraceRead", hp::NcclTraceRead);
   add(env, exports, "ncclLsaInfo", hp::NcclLsaInfo);

@@ -8,7 +8,7 @@
 # "combine bf16" (and its fixed-slot and windows rows), each with its ratio to the raw a2a of the same
 # bytes; "aggregate over N ranks: …" the same rows. The tests also run dispatch-check with the
 # windows when the group has them (HOTPATHS_REQUIRE=nccl-windows makes their absence fail). With
-# "bench", also the host's cost of each call the windows dispatch makes (bench/moe-nccl-host.mjs) and
+# "bench", also the windows dispatch's timeline (bench/moe-nccl-trace.mjs, HOTPATHS_EP_TRACE=1) and
 # the NVLink store/load rates between the GPUs (native/cuda/dev/nvlink_check.sh, needs nvcc).
 #   scripts/moe-ep-gpu.sh [nproc] [tests|bench|all]
 set -u
@@ -30,9 +30,9 @@ if [[ $what != tests ]]; then
   timeout 90 node dist/src/cli.js launch --nproc "$n" bench/moe-nccl-parts.mjs >"$out/parts.log" 2>&1
   echo "parts exit $?"
   grep -E "stages" "$out/parts.log" | cut -c1-1500
-  timeout 60 node dist/src/cli.js launch --nproc "$n" bench/moe-nccl-host.mjs >"$out/host.log" 2>&1
-  echo "host exit $?"
-  grep -E "host µs" "$out/host.log" | cut -c1-900
+  HOTPATHS_EP_TRACE=1 timeout 60 node dist/src/cli.js launch --nproc "$n" bench/moe-nccl-trace.mjs --calls 40 --chunks 2 >"$out/trace.log" 2>&1
+  echo "trace exit $?"
+  grep -E "rank 0: moe.dispatch" "$out/trace.log" | tail -2 | cut -c1-1400
   timeout 90 bash native/cuda/dev/nvlink_check.sh "$out" >/dev/null 2>&1
   echo "nvlink_check exit $?"
   cat "$out/nvlink_check.log" 2>/dev/null

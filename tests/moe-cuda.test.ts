@@ -258,7 +258,7 @@ describe.skipIf(!!cuda.skip)(`cuda moe kernels at V3 sizes${cuda.skip ? ` (skipp
     }
   });
 
-  it('the symmetric windows\' kernels: the plan\'s piece ends = a host count and the reference plan\'s (with and without slots to spare); dispatchPack into per-rank slot buffers = the slot rows of one buffer; the layout from wider table rows with expertX left out, then dispatchZeroPadding = the layout in one call', async () => {
+  it('the symmetric windows\' kernels: the plan\'s piece ends = a host count and the reference plan\'s (with and without slots to spare); dispatchPack into per-rank slot buffers = the slot rows of one buffer; the layout from wider table rows with expertX left out = the layout (its index arrays), and leaves expertX untouched', async () => {
     const seed = freshSeed();
     const r = rng(seed);
     const b = cuda.backend!;
@@ -304,7 +304,7 @@ describe.skipIf(!!cuda.skip)(`cuda moe kernels at V3 sizes${cuda.skip ? ` (skipp
       }
       [whole, ...slots].forEach((t) => t.dispose());
     }
-    // receive layout: tables [R, W + 3R] (rank q's row = this table with its counts shifted), expertX null, then the padding
+    // receive layout: tables [R, W + 3R] (rank q's row = this table with its counts shifted), expertX null
     const rows = Array.from({ length: R }, (_, q) => Int32Array.from(tb, (v, i) => (i < W ? v + ((q * 7 + i) % 3) : v)));
     const wide = b.fromHost(Int32Array.from(rows.flatMap((x) => [...x])), 'i32', [R, W + 3 * R]);
     const narrow = b.fromHost(Int32Array.from(rows.flatMap((x) => [...x.subarray(0, W)])), 'i32', [R, W]);
@@ -322,8 +322,7 @@ describe.skipIf(!!cuda.skip)(`cuda moe kernels at V3 sizes${cuda.skip ? ` (skipp
     await b.moe!.dispatchRecvLayout!(narrow, rank, E, bs, k, one.base, one.counts, one.sorted, one.blockExpert, one.rowExpert, one.ex, one.exs);
     await b.moe!.dispatchRecvLayout!(wide, rank, E, bs, k, two.base, two.counts, two.sorted, two.blockExpert, two.rowExpert, null, null);
     expect(Array.from((await read(two.ex)) as Uint8Array).every((v) => v === 0xAB), 'expertX untouched without it').toBe(true);
-    await b.moe!.dispatchZeroPadding!(two.counts, bs, two.ex, two.exs);
-    for (const key of ['base', 'counts', 'sorted', 'blockExpert', 'rowExpert', 'ex', 'exs'] as const) same(Array.from((await read(two[key])) as ArrayLike<number>), Array.from((await read(one[key])) as ArrayLike<number>), `seed ${seed} layout ${key}`);
+    for (const key of ['base', 'counts', 'sorted', 'blockExpert', 'rowExpert'] as const) same(Array.from((await read(two[key])) as ArrayLike<number>), Array.from((await read(one[key])) as ArrayLike<number>), `seed ${seed} layout ${key}`);
     for (const t of [xs, ix, wt, sendRow, pairRank, table, wide, narrow, ...Object.values(one), ...Object.values(two)]) t.dispose();
   });
 

@@ -153,7 +153,6 @@ Napi::Value NcclSideWait(const Napi::CallbackInfo& info);
 Napi::Value NcclSideReadStart(const Napi::CallbackInfo& info);
 Napi::Value NcclSideReadFinish(const Napi::CallbackInfo& info);
 Napi::Value CudaLaunchOnSide(const Napi::CallbackInfo& info);
-Napi::Value CudaMoeDispatchZeroPadding(const Napi::CallbackInfo& info);
 Napi::Value NcclTraceMark(const Napi::CallbackInfo& info);
 Napi::Value NcclTraceRead(const Napi::CallbackInfo& info);
 // native/cuda/nccl_lsa.cu: NCCL's device API (symmetric buffer, LSA barrier), where built with its headers

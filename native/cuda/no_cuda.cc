@@ -87,7 +87,6 @@ Napi::Value NcclSideWait(const Napi::CallbackInfo& info) { no_cuda(info, "ncclSi
 Napi::Value NcclSideReadStart(const Napi::CallbackInfo& info) { no_cuda(info, "ncclSideReadStart"); }
 Napi::Value NcclSideReadFinish(const Napi::CallbackInfo& info) { no_cuda(info, "ncclSideReadFinish"); }
 Napi::Value CudaLaunchOnSide(const Napi::CallbackInfo& info) { no_cuda(info, "cudaLaunchOnSide"); }
-Napi::Value CudaMoeDispatchZeroPadding(const Napi::CallbackInfo& info) { no_cuda(info, "cudaMoeDispatchZeroPadding"); }
 Napi::Value NcclTraceMark(const Napi::CallbackInfo& info) { no_cuda(info, "ncclTraceMark"); }
 Napi::Value NcclTraceRead(const Napi::CallbackInfo& info) { no_cuda(info, "ncclTraceRead"); }
 Napi::Value NcclLsaInfo(const Napi::CallbackInfo& info) {

@@ -247,8 +247,6 @@ export interface Addon {
   /** MoeKernels.dispatchPack: x f32|bf16 [T, H] -> packed u8 [S, stride] (dispatchRowLayout: payload, scales at scalesAt when fp8, meta i32 [3k] at metaAt). */
   cudaMoeDispatchPack(x: bigint, xIsBf16: boolean, T: number, H: number, indices: bigint, k: number, weights: bigint, E: number, R: number, sendRow: bigint,
     pairRank: bigint, S: number, fp8: boolean, packed: bigint, stride: number, scalesAt: number, metaAt: number, destBases: BigUint64Array, slotRows: number): void;
-  /** MoeKernels.dispatchZeroPadding: counts i32 [per] -> expertX's padding rows zero (exRows rows of exRowBytes, scales exScaleBytes a row or 0n); work: 4·(per + 1) bytes. */
-  cudaMoeDispatchZeroPadding(counts: bigint, per: number, blockSize: number, expertX: bigint, exRows: number, exRowBytes: number, expertScales: bigint, exScaleBytes: number, work: bigint): void;
   /** MoeKernels.dispatchRecvLayout; expertX as exRows rows of exRowBytes (scales: exScaleBytes a row, 0n: none); `work`: 4·(E/R + 2) bytes. */
   cudaMoeDispatchRecvLayout(tables: bigint, R: number, tableStride: number, E: number, rank: number, blockSize: number, k: number, base: bigint, counts: bigint, sortedPairs: bigint,
     Pmax: number, blockExpert: bigint, rowExpert: bigint, expertX: bigint /* 0n: no zeroing */, exRows: number, exRowBytes: number, expertScales: bigint, exScaleBytes: number, work: bigint): void;

@@ -244,17 +244,6 @@ export function createCudaBackend(addon: Addon): Backend {
         work.dispose();
       }
     },
-    dispatchZeroPadding: (counts, bs, expertX, expertScales) => {
-      const per = counts.shape[0]!;
-      const work = backend.empty('i32', [per + 1]);
-      try {
-        nativeCallSync('moe.dispatchZeroPadding (cuda)', () =>
-          addon.cudaMoeDispatchZeroPadding(f(counts), per, bs, f(expertX), expertX.shape[0]!, rowBytes(expertX), ptrOrNull(expertScales), expertScales ? rowBytes(expertScales) : 0, f(work)),
-        );
-      } finally {
-        work.dispose();
-      }
-    },
     dispatchScatter: (a) => {
       const payload = rowBytes(a.expertX), scaleBytes = a.expertScales ? rowBytes(a.expertScales) : 0;
       const L = dispatchRowLayout(payload, scaleBytes / 4, a.k);

@@ -392,12 +392,6 @@ export interface MoeKernels {
    */
   dispatchRecvLayout?(tables: Tensor, rank: number, numExperts: number, blockSize: number, k: number, base: Tensor, counts: Tensor, sortedPairs: Tensor,
     blockExpert: Tensor, rowExpert: Tensor, expertX: Tensor | null, expertScales: Tensor | null): Promise<void> | void;
-  /**
-   * Optional (dispatch over symmetric windows, where expertX is allocated after the layout ran with
-   * expertX null): expertX's padding rows zero — rows [start[l] + counts[l], start[l] + roundup(counts[l],
-   * bs)) of each local expert l, start as dispatchRecvLayout — and their scales when given.
-   */
-  dispatchZeroPadding?(counts: Tensor, blockSize: number, expertX: Tensor, expertScales: Tensor | null): Promise<void> | void;
   /** Received rows into expert order: see MoeScatterArgs. */
   dispatchScatter?(a: MoeScatterArgs): Promise<void> | void;
   /**

@@ -124,7 +124,7 @@ export function exactConstWords(): Uint32Array {
 }
 
 /** The device-path dispatch kernels (optional in MoeKernels; WebGPU keeps the host path for now). */
-type OptionalDispatchKernels = 'dispatchPlan' | 'dispatchPack' | 'dispatchRecvLayout' | 'dispatchScatter' | 'unpermuteRows' | 'dispatchZeroPadding';
+type OptionalDispatchKernels = 'dispatchPlan' | 'dispatchPack' | 'dispatchRecvLayout' | 'dispatchScatter' | 'unpermuteRows';
 
 export function createMoeKernels(ctx: MoeLaunchContext): Required<Omit<MoeKernels, OptionalDispatchKernels>> {
   const device = ctx.batcher.device;
