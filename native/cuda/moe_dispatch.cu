@@ -247,7 +247,7 @@ static void launch_recv_layout(cudaStream_t stream, const int32_t* tables, int R
 //                           rowExpert, expertX, exRows, exRowBytes, expertScales | 0n, exScaleBytes, work)
 // tables: i32 [R, tableStride ≥ R + E + 1] -> base: i32 [R, E/R], counts: i32 [E/R], sortedPairs, rowExpert: i32 [Pmax],
 // blockExpert: i32 [Pmax / blockSize], expertX's padding rows zero (exRows rows of exRowBytes; scales of
-// exScaleBytes a row; expertX 0n: left to cudaMoeDispatchZeroPadding); work: 4·(E/R + 2) bytes.
+// exScaleBytes a row; expertX 0n: none, as cudaMoeWindowsDispatchScatter zeroes them later); work: 4·(E/R + 2) bytes.
 Napi::Value CudaMoeDispatchRecvLayout(const Napi::CallbackInfo& info) {
   const char* fn = "cudaMoeDispatchRecvLayout";
   Napi::Env env = info.Env();
@@ -275,28 +275,6 @@ Napi::Value CudaMoeDispatchRecvLayout(const Napi::CallbackInfo& info) {
   if (exs && ((uintptr_t)exs & 3) != 0) args.fail("E_ARG", "expertScales must be 4-byte aligned");
   launch_recv_layout(stream, tables, (int)R, (int)stride, (int)E, (int)rank, (int)bs, (int)k, base, counts, sorted, (int64_t)pmax, block_expert, row_expert, work);
   if (ex) launch_zero_padding(stream, (int)per, (int)bs, counts, work, ex, ex_rows, ex_row_bytes, exs, ex_scale_bytes);
-  cuda_check(env, fn, "kernel launch", cudaGetLastError());
-  return env.Undefined();
-}
-
-// cudaMoeDispatchZeroPadding(counts, per, blockSize, expertX, exRows, exRowBytes, expertScales | 0n, exScaleBytes, work)
-// counts: i32 [per] (dispatchRecvLayout's) -> expertX's padding rows (rows of [0, P) past an expert's
-// count, below exRows) zero, and their scales; `work`: 4·(per + 1) bytes (the segment starts).
-Napi::Value CudaMoeDispatchZeroPadding(const Napi::CallbackInfo& info) {
-  const char* fn = "cudaMoeDispatchZeroPadding";
-  Napi::Env env = info.Env();
-  Args args(info, fn, 9);
-  const uint64_t per = args.size(1, "per"), bs = args.size(2, "blockSize"), ex_rows = args.size(4, "exRows"), ex_row_bytes = args.size(5, "exRowBytes");
-  const uint64_t ex_scale_bytes = args.size(7, "exScaleBytes");
-  if (per == 0 || per > 1u << 20 || bs == 0 || bs > 1u << 20) args.fail("E_ARG", "per and blockSize must be in [1, 2^20]");
-  if (ex_scale_bytes % 4 != 0) args.fail("E_ARG", "exScaleBytes must be a multiple of 4");
-  cudaStream_t stream = cuda_stream(env, fn);
-  const int32_t* counts = (const int32_t*)cuda_device_arg(args, 0, "counts", per * 4);
-  void* ex = cuda_device_arg(args, 3, "expertX", checked_mul(env, fn, ex_rows, ex_row_bytes, "expertX bytes"));
-  uint32_t* exs = (uint32_t*)cuda_device_arg_or_null(args, 6, "expertScales", checked_mul(env, fn, ex_rows, ex_scale_bytes, "expertScales bytes"));
-  int32_t* work = (int32_t*)cuda_device_arg(args, 8, "work", (per + 1) * 4);
-  moe::padding_starts_kernel<<<1, 1024, 0, stream>>>(counts, (int)per, (int)bs, work);
-  launch_zero_padding(stream, (int)per, (int)bs, counts, work, ex, ex_rows, ex_row_bytes, exs, ex_scale_bytes);
   cuda_check(env, fn, "kernel launch", cudaGetLastError());
   return env.Undefined();
 }
@@ -371,15 +349,15 @@ Napi::Value CudaMoeDispatchScatter(const Napi::CallbackInfo& info) {
 // Queues, in order:
 //   1. the plan on the addon's stream: indices [T, k] -> sendRow [T, R], pairRank [T, k], table i32
 //      [tableWords = R + E + 1 + C·R] (slotRows = M rows a slot, ends: the C pieces' token ends, the last T);
-//   2. on the side stream (after the plan), per piece: the pack of its tokens into destBases[d] (this
-//      rank's slot of M rows in rank d's window, rows of `stride` bytes, dispatchRowLayout), then on the
-//      barrier stream the LSA barrier (index 0) once the pack is done;
-//   3. on the addon's stream: the table to row `rank` of every rank's tables (tablesOffset in the LSA
-//      buffer `lsa`) and barrier index 1, the read of this rank's gathered tables (i32 [R, tableWords] at
-//      `tables`), the receive layout (cudaMoeDispatchRecvLayout's outputs; layoutWork i32 [E/R + 2]: the
-//      experts' segment starts, P, n — for the scatter's padding).
+//   2. then on the addon's stream: the table to row `rank` of every rank's tables (tablesOffset in the
+//      LSA buffer `lsa`) and barrier index 1, the read of this rank's gathered tables (i32 [R, tableWords]
+//      at `tables`), and (after the first piece is queued) the receive layout (cudaMoeDispatchRecvLayout's
+//      outputs; layoutWork i32 [E/R + 2]: the experts' segment starts, P, n — for the scatter's padding);
+//   3. on the side stream (after the plan alone), per piece: the pack of its tokens into destBases[d]
+//      (this rank's slot of M rows in rank d's window, rows of `stride` bytes, dispatchRowLayout), then on
+//      the barrier stream the LSA barrier (index 0) once the pack is done.
 // Everything is checked before anything is queued. With trace, timing marks (ncclTraceMark's) after the
-// plan, each piece's pack (side) and barrier (barrier stream), the all-gather and the layout.
+// plan, the all-gather, piece 0's pack (side) and barrier (barrier stream), the layout, the other pieces'.
 Napi::Value CudaMoeWindowsDispatchStart(const Napi::CallbackInfo& info) {
   const char* fn = "cudaMoeWindowsDispatchStart";
   Napi::Env env = info.Env();
@@ -439,7 +417,13 @@ Napi::Value CudaMoeWindowsDispatchStart(const Napi::CallbackInfo& info) {
   cuda_check(env, fn, "kernel launch", cudaGetLastError());
   if (trace) nccl_trace_mark(env, fn, main);
   Napi::Float64Array out = Napi::Float64Array::New(env, 1 + 2 * (size_t)ends.n);
+  // the side stream waits for the plan alone. The host's queueing (a few µs a CUDA call) orders what
+  // starts when: the tables' all-gather and read first (the host waits for the read before it queues the
+  // rest of the op), then the first piece's pack (the scatter's first rows), the layout, the other pieces
   cudaStream_t side = nccl_side_after_main(env, fn), bar = nccl_barrier_stream_after(env, fn, false, false);
+  nccl_lsa_all_gather(args, 0, table, W * 4, tables_offset, main, 1);
+  if (trace) nccl_trace_mark(env, fn, main);
+  out[0] = nccl_read_start(env, fn, tables, R * W * 4, main);
   for (int c = 0; c < ends.n; c++) {
     const int64_t t0 = c ? ends.end[c - 1] : 0, t1 = ends.end[c];
     launch_pack(args, side, fp8, bf16, x + t0 * x_row, t1 - t0, (int64_t)H, x_row, indices + t0 * k, weights + t0 * k, (int)k, (int)E, (int)R,
@@ -452,13 +436,13 @@ Napi::Value CudaMoeWindowsDispatchStart(const Napi::CallbackInfo& info) {
     nccl_lsa_barrier(args, 0, bar, 0);
     out[2 + 2 * c] = nccl_ticket(env, fn, bar);
     if (trace) nccl_trace_mark(env, fn, bar);
+    if (c == 0) {
+      launch_recv_layout(main, tables, (int)R, (int)W, (int)E, (int)rank, (int)bs, (int)k, base, counts, sorted, (int64_t)pmax, block_expert, row_expert,
+                         layout_work);
+      cuda_check(env, fn, "kernel launch", cudaGetLastError());
+      if (trace) nccl_trace_mark(env, fn, main);
+    }
   }
-  nccl_lsa_all_gather(args, 0, table, W * 4, tables_offset, main, 1);
-  if (trace) nccl_trace_mark(env, fn, main);
-  out[0] = nccl_read_start(env, fn, tables, R * W * 4, main);
-  launch_recv_layout(main, tables, (int)R, (int)W, (int)E, (int)rank, (int)bs, (int)k, base, counts, sorted, (int64_t)pmax, block_expert, row_expert, layout_work);
-  cuda_check(env, fn, "kernel launch", cudaGetLastError());
-  if (trace) nccl_trace_mark(env, fn, main);
   return out;
 }
 
@@ -467,12 +451,12 @@ Napi::Value CudaMoeWindowsDispatchStart(const Napi::CallbackInfo& info) {
 //                               n, recvIndices, recvWeights, recv, recvScales | 0n, trace)
 // pieces: Float64Array [2C] (cudaMoeWindowsDispatchStart's piece tickets, each taken here); ranges: Int32Array
 // [C, R, 3]: piece c's rows from source s as (first row of s's slot, rows, first received row); srcBases:
-// BigUint64Array [R], source s's slot of slotRows rows here. Queues expertX's padding rows zero (counts
-// and layoutWork from the start's layout) on the reads' stream, and on the addon's stream per piece:
-// this rank's own rows once its pack is done here, the other sources' rows (one launch) once the piece
-// has landed, each as cudaMoeDispatchScatter scatters them; then the addon's stream waits for the
-// padding. Everything is checked first. With trace, timing marks after the padding (reads' stream)
-// and after each piece's own and other rows.
+// BigUint64Array [R], source s's slot of slotRows rows here. Queues on the addon's stream per piece this
+// rank's own rows once its pack is done here, the other sources' rows (one launch) once the piece has
+// landed, each as cudaMoeDispatchScatter scatters them; after piece 0's own rows, expertX's padding rows
+// zero (counts and layoutWork from the start's layout) on the reads' stream, which the addon's stream
+// waits for at the end. Everything is checked first. With trace, timing marks after piece 0's own rows,
+// the padding (reads' stream), and each piece's other and own rows.
 Napi::Value CudaMoeWindowsDispatchScatter(const Napi::CallbackInfo& info) {
   const char* fn = "cudaMoeWindowsDispatchScatter";
   Napi::Env env = info.Env();
@@ -538,12 +522,6 @@ Napi::Value CudaMoeWindowsDispatchScatter(const Napi::CallbackInfo& info) {
   a.scale_words = (int64_t)(scale_bytes / 4);
 
   cudaStream_t main = cuda_main_stream(env, fn);
-  // the padding rows (disjoint from every scattered row) on the reads' stream, beside the scatter
-  cudaStream_t aux = nccl_read_stream_after_main(env, fn);
-  if (P > 0) launch_zero_padding(aux, (int)per, (int)bs, counts, starts, a.ex, P, payload, a.ex_scales, scale_bytes);
-  cuda_check(env, fn, "kernel launch", cudaGetLastError());
-  if (trace) nccl_trace_mark(env, fn, aux);
-  const uint32_t padded = nccl_ticket(env, fn, aux);
   // the sources of piece c in [s0, s1) of the order (this rank, then the others), as one launch each
   // SCATTER_MAX_SOURCES sources
   auto scatter = [&](uint64_t c, uint64_t s0, uint64_t s1) {
@@ -566,11 +544,24 @@ Napi::Value CudaMoeWindowsDispatchScatter(const Napi::CallbackInfo& info) {
     }
     cuda_check(env, fn, "kernel launch", cudaGetLastError());
   };
+  const double* tickets = (const double*)pieces.data;
+  // piece 0's own rows first (the head of the addon's stream's work), then the padding rows (disjoint
+  // from every scattered row) on the reads' stream, beside the rest
+  nccl_main_waits(args, (uint64_t)tickets[0]);
+  scatter(0, 0, 1);
+  if (trace) nccl_trace_mark(env, fn, main);
+  cudaStream_t aux = nccl_read_stream_after_main(env, fn);
+  if (P > 0) launch_zero_padding(aux, (int)per, (int)bs, counts, starts, a.ex, P, payload, a.ex_scales, scale_bytes);
+  cuda_check(env, fn, "kernel launch", cudaGetLastError());
+  if (trace) nccl_trace_mark(env, fn, aux);
+  const uint32_t padded = nccl_ticket(env, fn, aux);
   for (uint64_t c = 0; c < C; c++) {
-    nccl_main_waits(args, (uint64_t)((const double*)pieces.data)[2 * c]);
-    scatter(c, 0, 1);
-    if (trace) nccl_trace_mark(env, fn, main);
-    nccl_main_waits(args, (uint64_t)((const double*)pieces.data)[2 * c + 1]);
+    if (c > 0) {
+      nccl_main_waits(args, (uint64_t)tickets[2 * c]);
+      scatter(c, 0, 1);
+      if (trace) nccl_trace_mark(env, fn, main);
+    }
+    nccl_main_waits(args, (uint64_t)tickets[2 * c + 1]);
     scatter(c, 1, R);
     if (trace) nccl_trace_mark(env, fn, main);
   }

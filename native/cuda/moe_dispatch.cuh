@@ -458,22 +458,6 @@ static __global__ void recv_fill_kernel(int per, int bs, int k, int64_t pmax, co
   }
 }
 
-// One CTA: counts [per] -> starts [per + 1] (start[l] = Σ_{l' < l} roundup(counts[l'], bs)), the
-// segment starts recv_scan_kernel leaves in its work area, for recv_zero_kernel.
-static __global__ void __launch_bounds__(1024) padding_starts_kernel(const int32_t* __restrict__ counts, int per, int bs, int32_t* __restrict__ starts) {
-  __shared__ int64_t wsum[32];
-  int64_t carry = 0;
-  for (int l0 = 0; l0 < per; l0 += 1024) {
-    const int l = l0 + threadIdx.x;
-    const int64_t padded = l < per ? ((int64_t)counts[l] + bs - 1) / bs * bs : 0;
-    int64_t total;
-    const int64_t incl = cta1024_inclusive_scan(padded, wsum, total);
-    if (l < per) starts[l] = (int32_t)(carry + incl - padded);
-    carry += total;
-  }
-  if (threadIdx.x == 0) starts[per] = (int32_t)carry;
-}
-
 // A CTA per (local expert l, padding slot i < bs) at a time: row start[l] + count[l] + i, when it is
 // still in l's segment (and below exRows), gets zero bytes in expertX and its scales.
 template <typename U>

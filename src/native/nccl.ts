@@ -340,7 +340,8 @@ function symmetricWindows(addon: Addon, backend: Backend, comm: number, rank: nu
       traceDump: (op: string) => {
         const gpu = gpuMarks ? nativeCallSync(what, () => addon.ncclTraceRead()) : null;
         const h0 = marks[0]?.host ?? 0;
-        console.error(`rank ${rank}: ${op} timeline, ms (${gpu ? 'GPU / ' : ''}host queued): ` +
+        // (the start's wall-clock time, µs since the epoch, to line the ranks' timelines up)
+        console.error(`rank ${rank}: ${op} timeline from ${Math.round((performance.timeOrigin + h0) * 1000)} µs, ms (${gpu ? 'GPU / ' : ''}host queued): ` +
           marks.map((m, i) => `${m.label} ${gpu ? `${gpu[i]!.toFixed(3)} / ` : ''}${(m.host - h0).toFixed(3)}`).join(' | '));
         marks.length = 0;
       },
@@ -384,7 +385,7 @@ function symmetricWindows(addon: Addon, backend: Backend, comm: number, rank: nu
             cudaPtr(a.table), words, cudaPtr(work), cudaPtr(tables), rank, a.blockSize, cudaPtr(a.base), cudaPtr(a.counts), cudaPtr(a.sortedPairs),
             a.sortedPairs.size, cudaPtr(a.blockExpert), cudaPtr(a.rowExpert), cudaPtr(a.layoutWork), gpuMarks),
         );
-        nativeMarks(['plan (main)', ...Array.from(a.ends, (_, c) => [`pack ${c} (side)`, `landed ${c} (barrier)`]).flat(), 'tables gathered (main)', 'layout (main)']);
+        nativeMarks(['plan (main)', 'tables gathered (main)', 'pack 0 (side)', 'landed 0 (barrier)', 'layout (main)', ...Array.from(a.ends.subarray(1), (_, c) => [`pack ${c + 1} (side)`, `landed ${c + 1} (barrier)`]).flat()]);
       } finally {
         work.dispose(); // the plan's, on the addon's stream: whoever takes it next queues behind it
       }
@@ -405,7 +406,7 @@ function symmetricWindows(addon: Addon, backend: Backend, comm: number, rank: nu
               o.expertX.shape[0]!, ptrOr0(o.expertScales), cudaPtr(o.sortedPairs), o.sortedPairs.size, cudaPtr(o.pairPos), o.recv.shape[0]!, cudaPtr(o.recvIndices),
               cudaPtr(o.recvWeights), cudaPtr(o.recv), ptrOr0(o.recvScales), gpuMarks),
           );
-          nativeMarks(['padding (reads)', ...Array.from(a.ends, (_, c) => [`own rows ${c} (main)`, `other rows ${c} (main)`]).flat()]);
+          nativeMarks(['own rows 0 (main)', 'padding (reads)', 'other rows 0 (main)', ...Array.from(a.ends.subarray(1), (_, c) => [`own rows ${c + 1} (main)`, `other rows ${c + 1} (main)`]).flat()]);
           scattered = true; // (the call checks everything before it takes a ticket)
         },
         pieces: pending.map(() => ({

@@ -406,10 +406,10 @@ export interface SymmetricWindows {
   /**
    * dispatch's steps up to the host's read of the tables, queued by one native call (see
    * dispatchWindows): the plan into sendRow, pairRank and table; table to row `rank` of every rank's
-   * tables in half `half` (rows of table.size words) and their read; each piece's pack (its tokens
-   * [ends[c − 1], ends[c])) into this rank's slot of each rank's data half, then the barrier; the
-   * receive layout (base, counts, sortedPairs, blockExpert, rowExpert; layoutWork i32 [E/R + 2]: the
-   * experts' segment starts, P, n).
+   * tables in half `half` (rows of table.size words), their read, and the receive layout (base, counts,
+   * sortedPairs, blockExpert, rowExpert; layoutWork i32 [E/R + 2]: the experts' segment starts, P, n);
+   * each piece's pack (its tokens [ends[c − 1], ends[c])) into this rank's slot of each rank's data
+   * half (side stream), then the barrier.
    */
   dispatchStart(a: WindowsDispatchStart): WindowsDispatch;
   /** Ops (dispatch or combine) so far: the next uses half count % 2. */
@@ -861,6 +861,8 @@ export async function dispatch(group: ExpertGroup, inputs: DispatchInput[], opts
  * weights: the backward of dispatch). Each receiver first reduces its own experts' outputs per
  * received row (unpermute, f32 sum, rounded to expertOut's dtype: the payload sent back), the rows go
  * home with allToAllRows, and each source sums its rows from every rank in f32, in rank order.
+ * opts.chunks: the pieces the rows travel in on the device paths (default 2; 1 over the group's
+ * symmetric windows); the results do not depend on it.
  *
  * Backward: d(out) -> d(expertOut) is dispatch of d(out) with the same routing (combineBackward does
  * it, with the routing weights' gradient too).
@@ -871,13 +873,13 @@ export async function combine(group: ExpertGroup, expertOut: Tensor[], dispatche
   assertOptions(`${op}: opts`, opts);
   const weighted = opts?.weighted ?? true;
   assertBoolean(`${op}: opts.weighted`, weighted);
+  if (opts?.chunks !== undefined) assertNumber(`${op}: opts.chunks`, opts.chunks, { min: 1, integer: true });
   const chunks = opts?.chunks ?? DEFAULT_CHUNKS;
-  assertNumber(`${op}: opts.chunks`, chunks, { min: 1, integer: true });
   const { handles, dtype } = checkCombineInputs(op, group, expertOut, dispatched, 'expertOut');
   const b = group.backend;
   const kernels = moeKernels(op, b);
   if (kernels.unpermuteRows && handles[0]?.slotRows && windowsFit(group, dispatched.length, handles[0].hidden * dtypeBytes(dtype))) {
-    return combineWindows(group, kernels.unpermuteRows.bind(kernels), expertOut[0]!, dispatched[0]!, handles[0], dtype, weighted, chunks);
+    return combineWindows(group, kernels.unpermuteRows.bind(kernels), expertOut[0]!, dispatched[0]!, handles[0], dtype, weighted, opts?.chunks ?? DEFAULT_WINDOW_COMBINE_CHUNKS);
   }
   if (kernels.unpermuteRows && group.startMoveRows) {
     return combineOnDevice(group, kernels.unpermuteRows.bind(kernels), expertOut, dispatched, handles, dtype, weighted, chunks);
@@ -1046,6 +1048,13 @@ async function packedBackPos(h: DispatchHandle): Promise<Tensor> {
 // The results are the host path's bit for bit (same orders, same f32 sums), with or without slots.
 
 const DEFAULT_CHUNKS = 2;
+/**
+ * combine over the symmetric windows moves its rows in one piece unless asked otherwise: on 2× and 4×
+ * H200 (bench/RESULTS.md, 2026-11-22, starts aligned) one piece reached 0.84–0.94× the raw all-to-all
+ * on 2 ranks and 0.86–0.90× on 4; two pieces 0.87–1.02× and 0.67–0.71× (each piece adds a barrier and
+ * its own reduction launches, and the final sum overlaps little).
+ */
+const DEFAULT_WINDOW_COMBINE_CHUNKS = 1;
 
 type DeviceMoe = Required<Pick<MoeKernels, 'dispatchPlan' | 'dispatchPack' | 'dispatchRecvLayout' | 'dispatchScatter'>>;
 
