@@ -279,6 +279,40 @@ Napi::Value CudaMoeDispatchRecvLayout(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// What both scatter entry points take alike: the packed row's parts (checked: aligned, in order, inside
+// the stride) and, from argument `at` on, the outputs expertX, P, expertScales | 0n, sortedPairs, Pmax,
+// pairPos, n, recvIndices, recvWeights, recv, recvScales | 0n (checked against the allocation table).
+// Fills every field of `a` but the sources and base; returns n.
+static uint64_t scatter_outputs(const Args& args, size_t at, uint64_t stride, uint64_t payload, uint64_t scales_at, uint64_t scale_bytes, uint64_t meta_at,
+                                uint64_t per, uint64_t k, moe::ScatterArgs& a) {
+  Napi::Env env = args.env();
+  const char* fn = args.fn();
+  const uint64_t P = args.size(at + 1, "P"), pmax = args.size(at + 4, "Pmax"), n = args.size(at + 6, "n");
+  if (scale_bytes % 4 != 0 || scales_at % 4 != 0 || meta_at % 4 != 0 || stride % 16 != 0) args.fail("E_ARG", "the packed row's parts must be 4-byte aligned, its stride 16");
+  if (payload > scales_at || scales_at + scale_bytes > meta_at || meta_at + 12 * k > stride) args.fail("E_ARG", "the packed row's parts overlap or pass its stride");
+  check_i32(args, pmax, "Pmax");
+  check_i32(args, n * k, "n * k");
+  a.ex = cuda_device_arg(args, at, "expertX", checked_mul(env, fn, P, payload, "expertX bytes"));
+  a.ex_scales = (uint32_t*)cuda_device_arg_or_null(args, at + 2, "expertScales", checked_mul(env, fn, P, scale_bytes, "expertScales bytes"));
+  a.sorted = (int32_t*)cuda_device_arg(args, at + 3, "sortedPairs", pmax * 4);
+  a.pair_pos = (int32_t*)cuda_device_arg(args, at + 5, "pairPos", n * k * 4);
+  a.recv_indices = (int32_t*)cuda_device_arg(args, at + 7, "recvIndices", n * k * 4);
+  a.recv_weights = (float*)cuda_device_arg(args, at + 8, "recvWeights", n * k * 4);
+  a.recv = cuda_device_arg(args, at + 9, "recv", checked_mul(env, fn, n, payload, "recv bytes"));
+  a.recv_scales = (uint32_t*)cuda_device_arg_or_null(args, at + 10, "recvScales", checked_mul(env, fn, n, scale_bytes, "recvScales bytes"));
+  if ((a.ex_scales != nullptr) != (scale_bytes > 0) || (a.recv_scales != nullptr) != (scale_bytes > 0)) args.fail("E_ARG", "expertScales and recvScales come with scaleBytes > 0");
+  if ((((uintptr_t)a.ex_scales | (uintptr_t)a.recv_scales) & 3) != 0) args.fail("E_ARG", "the scales must be 4-byte aligned");
+  a.stride = (int64_t)stride;
+  a.scales_at = (int64_t)scales_at;
+  a.meta_at = (int64_t)meta_at;
+  a.per = (int)per;
+  a.k = (int)k;
+  a.P = (int64_t)P;
+  a.pmax = (int64_t)pmax;
+  a.scale_words = (int64_t)(scale_bytes / 4);
+  return n;
+}
+
 // cudaMoeDispatchScatter(src, srcRows, stride, payloadBytes, scalesAt, scaleBytes, metaAt, srcRow, rows, recvRow, base, R,
 //                        per, source, k, expertX, P, expertScales | 0n, sortedPairs, Pmax, pairPos, n, recvIndices,
 //                        recvWeights, recv, recvScales | 0n)
@@ -293,43 +327,22 @@ Napi::Value CudaMoeDispatchScatter(const Napi::CallbackInfo& info) {
   const uint64_t scales_at = args.size(4, "scalesAt"), scale_bytes = args.size(5, "scaleBytes"), meta_at = args.size(6, "metaAt");
   const uint64_t src_row = args.size(7, "srcRow"), rows = args.size(8, "rows"), recv_row = args.size(9, "recvRow");
   const uint64_t R = args.size(11, "R"), per = args.size(12, "per"), source = args.size(13, "source"), k = args.size(14, "k");
-  const uint64_t P = args.size(16, "P"), pmax = args.size(19, "Pmax"), n = args.size(21, "n");
   check_ep(args, R * per, R, k);
   if (source >= R) args.fail("E_ARG", "source must be below R (" + std::to_string(R) + "), got " + std::to_string(source));
   if (src_row + rows > src_rows) args.fail("E_SHAPE", "rows [srcRow, srcRow + rows) pass the " + std::to_string(src_rows) + " source rows");
-  if (recv_row + rows > n) args.fail("E_SHAPE", "rows [recvRow, recvRow + rows) pass the " + std::to_string(n) + " received rows");
-  if (scale_bytes % 4 != 0 || scales_at % 4 != 0 || meta_at % 4 != 0 || stride % 16 != 0) args.fail("E_ARG", "the packed row's parts must be 4-byte aligned, its stride 16");
-  if (payload > scales_at || scales_at + scale_bytes > meta_at || meta_at + 12 * k > stride) args.fail("E_ARG", "the packed row's parts overlap or pass its stride");
-  check_i32(args, pmax, "Pmax");
-  check_i32(args, n * k, "n * k");
-  cudaStream_t stream = cuda_stream(env, fn);
   moe::ScatterArgs a;
+  const uint64_t n = scatter_outputs(args, 15, stride, payload, scales_at, scale_bytes, meta_at, per, k, a);
+  if (recv_row + rows > n) args.fail("E_SHAPE", "rows [recvRow, recvRow + rows) pass the " + std::to_string(n) + " received rows");
+  check_i32(args, src_row + rows, "srcRow + rows");
+  cudaStream_t stream = cuda_stream(env, fn);
   a.n = 1;
   a.src[0] = (const uint8_t*)cuda_device_arg(args, 0, "src", checked_mul(env, fn, src_rows, stride, "src bytes"));
+  if (((uintptr_t)a.src[0] & 3) != 0) args.fail("E_ARG", "src and the scales must be 4-byte aligned");
   a.base = (const int32_t*)cuda_device_arg(args, 10, "base", R * per * 4);
-  a.ex = cuda_device_arg(args, 15, "expertX", checked_mul(env, fn, P, payload, "expertX bytes"));
-  a.ex_scales = (uint32_t*)cuda_device_arg_or_null(args, 17, "expertScales", checked_mul(env, fn, P, scale_bytes, "expertScales bytes"));
-  a.sorted = (int32_t*)cuda_device_arg(args, 18, "sortedPairs", pmax * 4);
-  a.pair_pos = (int32_t*)cuda_device_arg(args, 20, "pairPos", n * k * 4);
-  a.recv_indices = (int32_t*)cuda_device_arg(args, 22, "recvIndices", n * k * 4);
-  a.recv_weights = (float*)cuda_device_arg(args, 23, "recvWeights", n * k * 4);
-  a.recv = cuda_device_arg(args, 24, "recv", checked_mul(env, fn, n, payload, "recv bytes"));
-  a.recv_scales = (uint32_t*)cuda_device_arg_or_null(args, 25, "recvScales", checked_mul(env, fn, n, scale_bytes, "recvScales bytes"));
-  if ((a.ex_scales != nullptr) != (scale_bytes > 0) || (a.recv_scales != nullptr) != (scale_bytes > 0)) args.fail("E_ARG", "expertScales and recvScales come with scaleBytes > 0");
-  if ((((uintptr_t)a.src[0] | (uintptr_t)a.ex_scales | (uintptr_t)a.recv_scales) & 3) != 0) args.fail("E_ARG", "src and the scales must be 4-byte aligned");
-  a.stride = (int64_t)stride;
-  a.scales_at = (int64_t)scales_at;
-  a.meta_at = (int64_t)meta_at;
-  check_i32(args, src_row + rows, "srcRow + rows");
+  a.source[0] = (int)source;
   a.first[0] = (int32_t)src_row;
   a.end[0] = (int32_t)rows;
   a.recv_row[0] = (int32_t)recv_row;
-  a.per = (int)per;
-  a.source[0] = (int)source;
-  a.k = (int)k;
-  a.P = (int64_t)P;
-  a.pmax = (int64_t)pmax;
-  a.scale_words = (int64_t)(scale_bytes / 4);
   launch_scatter(stream, a, payload);
   cuda_check(env, fn, "kernel launch", cudaGetLastError());
   return env.Undefined();
@@ -468,17 +481,16 @@ Napi::Value CudaMoeWindowsDispatchScatter(const Napi::CallbackInfo& info) {
   HostView ranges = args.typed_array(1, "ranges", napi_int32_array, C * R * 3);
   const uint64_t M = args.size(4, "slotRows"), stride = args.size(5, "stride"), payload = args.size(6, "payloadBytes"), scales_at = args.size(7, "scalesAt");
   const uint64_t scale_bytes = args.size(8, "scaleBytes"), meta_at = args.size(9, "metaAt"), per = args.size(11, "per"), k = args.size(12, "k");
-  const uint64_t bs = args.size(15, "blockSize"), P = args.size(17, "P"), pmax = args.size(20, "Pmax"), n = args.size(22, "n");
+  const uint64_t bs = args.size(15, "blockSize"), P = args.size(17, "P");
   check_ep(args, R * per, R, k);
   if (pieces.length % 2 != 0) args.fail("E_ARG", "pieces must hold two tickets a piece");
   if (rank >= R) args.fail("E_ARG", "rank must be below R (" + std::to_string(R) + "), got " + std::to_string(rank));
   if (ranges.length != C * R * 3) args.fail("E_SHAPE", "ranges must hold C·R·3 = " + std::to_string(C * R * 3) + " entries");
-  if (scale_bytes % 4 != 0 || scales_at % 4 != 0 || meta_at % 4 != 0 || stride % 16 != 0) args.fail("E_ARG", "the packed row's parts must be 4-byte aligned, its stride 16");
-  if (payload > scales_at || scales_at + scale_bytes > meta_at || meta_at + 12 * k > stride) args.fail("E_ARG", "the packed row's parts overlap or pass its stride");
   if (bs == 0 || bs > 1u << 20) args.fail("E_ARG", "blockSize must be in [1, 2^20]");
   if (M > I32_LIMIT) args.fail("E_TOO_LARGE", "slotRows must be below 2^31");
-  check_i32(args, pmax, "Pmax");
-  check_i32(args, n * k, "n * k");
+  moe::ScatterArgs a;
+  memset(&a, 0, sizeof(a));
+  const uint64_t n = scatter_outputs(args, 16, stride, payload, scales_at, scale_bytes, meta_at, per, k, a);
   for (uint64_t i = 0; i < 2 * C; i++) {
     const double ticket = ((const double*)pieces.data)[i];
     if (!(ticket >= 1) || ticket > 4294967295.0 || ticket != (double)(uint64_t)ticket) args.fail("E_ARG", "pieces must hold tickets");
@@ -497,29 +509,9 @@ Napi::Value CudaMoeWindowsDispatchScatter(const Napi::CallbackInfo& info) {
     src[s] = (const uint8_t*)cuda_device_ptr(args, "srcBases[s]", p, checked_mul(env, fn, M, stride, "slot bytes"));
     if ((p & 3) != 0) args.fail("E_ARG", "srcBases must be 4-byte aligned");
   }
-  moe::ScatterArgs a;
-  memset(&a, 0, sizeof(a));
   a.base = (const int32_t*)cuda_device_arg(args, 10, "base", R * per * 4);
   const int32_t* counts = (const int32_t*)cuda_device_arg(args, 13, "counts", per * 4);
   const int32_t* starts = (const int32_t*)cuda_device_arg(args, 14, "layoutWork", (per + 2) * 4);
-  a.ex = cuda_device_arg(args, 16, "expertX", checked_mul(env, fn, P, payload, "expertX bytes"));
-  a.ex_scales = (uint32_t*)cuda_device_arg_or_null(args, 18, "expertScales", checked_mul(env, fn, P, scale_bytes, "expertScales bytes"));
-  a.sorted = (int32_t*)cuda_device_arg(args, 19, "sortedPairs", pmax * 4);
-  a.pair_pos = (int32_t*)cuda_device_arg(args, 21, "pairPos", n * k * 4);
-  a.recv_indices = (int32_t*)cuda_device_arg(args, 23, "recvIndices", n * k * 4);
-  a.recv_weights = (float*)cuda_device_arg(args, 24, "recvWeights", n * k * 4);
-  a.recv = cuda_device_arg(args, 25, "recv", checked_mul(env, fn, n, payload, "recv bytes"));
-  a.recv_scales = (uint32_t*)cuda_device_arg_or_null(args, 26, "recvScales", checked_mul(env, fn, n, scale_bytes, "recvScales bytes"));
-  if ((a.ex_scales != nullptr) != (scale_bytes > 0) || (a.recv_scales != nullptr) != (scale_bytes > 0)) args.fail("E_ARG", "expertScales and recvScales come with scaleBytes > 0");
-  if ((((uintptr_t)a.ex_scales | (uintptr_t)a.recv_scales) & 3) != 0) args.fail("E_ARG", "the scales must be 4-byte aligned");
-  a.stride = (int64_t)stride;
-  a.scales_at = (int64_t)scales_at;
-  a.meta_at = (int64_t)meta_at;
-  a.per = (int)per;
-  a.k = (int)k;
-  a.P = (int64_t)P;
-  a.pmax = (int64_t)pmax;
-  a.scale_words = (int64_t)(scale_bytes / 4);
 
   cudaStream_t main = cuda_main_stream(env, fn);
   // the sources of piece c in [s0, s1) of the order (this rank, then the others), as one launch each
