@@ -88,10 +88,11 @@ if (sw) {
   const C = 2, Wt = W + C * R;
   const tbl = b.empty('i32', [1, Wt]), sendRowS = b.empty('i32', [T, R]);
   times['windows: plan with the pieces\' ends'] = await events(() => K.dispatchPlan(indices, E, sendRowS, pairRank, tbl, T, Int32Array.of(T >> 1, T)));
-  const g = sw.tables(0, Wt);
-  times['windows: all-gather of the tables (+ barrier)'] = await events(() => sw.allGather(tbl, 0).wait());
+  // (the windows dispatch gathers these tables itself, inside its first native call: HOTPATHS_EP_TRACE=1
+  // with bench/moe-nccl-trace.mjs times that; here the group's counts all-gather fills them)
+  const g = b.empty('i32', [R, Wt]);
+  const [wt] = await group.startAllGather([tbl], [g]).read();
   times['windows: barrier alone'] = await events(() => sw.landed().wait());
-  const wt = await g.read();
   const slots = Array.from({ length: R }, (_, q) => sw.rows(0, q, rank * T, T, 'u8', L.stride));
   times['windows: pack into every rank\'s slot (side) + barrier'] = await events(() => {
     sw.onSide(() => K.dispatchPack(x, indices, weights, sendRowS, pairRank, E, true, null, { rows: slots, slotRows: T }));
@@ -107,6 +108,7 @@ if (sw) {
   for (const c of [1, 2, 4]) times[`windows: dispatch, ${c} piece${c > 1 ? 's' : ''}`] = await events(async () => moe.disposeDispatched(await moe.dispatch(winGroup, [{ x, indices, weights }], { numExperts: E, fp8: true, chunks: c })));
   for (const c of [1, 2, 4]) times[`windows: dispatch, ${c} piece${c > 1 ? 's' : ''} (wall)`] = await wall(async () => moe.disposeDispatched(await moe.dispatch(winGroup, [{ x, indices, weights }], { numExperts: E, fp8: true, chunks: c })));
   tbl.dispose();
+  g.dispose();
   sendRowS.dispose();
 }
 

@@ -125,7 +125,6 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   add(env, exports, "ncclTraceRead", hp::NcclTraceRead);
   add(env, exports, "ncclLsaInfo", hp::NcclLsaInfo);
   add(env, exports, "ncclLsaCreate", hp::NcclLsaCreate);
-  add(env, exports, "ncclLsaAllGather", hp::NcclLsaAllGather);
   add(env, exports, "ncclLsaBarrier", hp::NcclLsaBarrier);
   add(env, exports, "ncclLsaDestroy", hp::NcclLsaDestroy);
   return exports;

@@ -158,7 +158,6 @@ Napi::Value NcclTraceRead(const Napi::CallbackInfo& info);
 // native/cuda/nccl_lsa.cu: NCCL's device API (symmetric buffer, LSA barrier), where built with its headers
 Napi::Value NcclLsaInfo(const Napi::CallbackInfo& info);
 Napi::Value NcclLsaCreate(const Napi::CallbackInfo& info);
-Napi::Value NcclLsaAllGather(const Napi::CallbackInfo& info);
 Napi::Value NcclLsaBarrier(const Napi::CallbackInfo& info);
 Napi::Value NcclLsaDestroy(const Napi::CallbackInfo& info);
 

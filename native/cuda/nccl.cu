@@ -9,8 +9,8 @@
 // device path of dispatch/combine): ncclSendRecvSide (the same group on a side stream, after the work
 // queued so far; returns a ticket), ncclSideWait (the addon's stream waits for a ticket),
 // ncclSideReadStart/ncclSideReadFinish (a small device -> host read started on a third stream once the
-// side stream's — or the barrier stream's — work so far is done, so that what is queued on the side
-// stream later — a payload — does not delay it); cudaLaunchOnSide, and the windows paths' timing marks
+// side stream's work so far is done, so that what is queued on the side stream later — a payload — does
+// not delay it); cudaLaunchOnSide, and the windows paths' timing marks
 // (ncclTraceMark/ncclTraceRead).
 #include <dlfcn.h>
 #include <stdlib.h>
@@ -336,31 +336,26 @@ Napi::Value NcclSideWait(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-void nccl_stream_waits_ticket(const Args& args, cudaStream_t waiter, uint64_t ticket) {
-  cudaEvent_t e = nullptr;
-  {
-    std::lock_guard<std::mutex> lock(g_nccl_mutex);
-    auto it = g_tickets.find((uint32_t)ticket);
-    if (ticket > 0xFFFFFFFFull || it == g_tickets.end()) args.fail("E_ARG", "ticket " + std::to_string(ticket) + " is not pending");
-    e = it->second;
-  }
-  cuda_check(args.env(), args.fn(), "cudaStreamWaitEvent", cudaStreamWaitEvent(waiter, e, 0));
-}
-
-void nccl_main_waits(const Args& args, uint64_t ticket) {
-  cudaStream_t main = cuda_main_stream(args.env(), args.fn());
+namespace {
+// `waiter` waits for ticket t's event; with take, the ticket is used up (its event back to the pool).
+void wait_ticket(const Args& args, cudaStream_t waiter, uint64_t ticket, bool take) {
   cudaEvent_t e = nullptr;
   {
     std::lock_guard<std::mutex> lock(g_nccl_mutex);
     auto it = g_tickets.find((uint32_t)ticket);
     if (ticket > 0xFFFFFFFFull || it == g_tickets.end()) args.fail("E_ARG", "ticket " + std::to_string(ticket) + " is not pending (each ticket is waited once)");
     e = it->second;
-    g_tickets.erase(it);
+    if (take) g_tickets.erase(it);
   }
-  const cudaError_t err = cudaStreamWaitEvent(main, e, 0);
-  give_event(e);
+  const cudaError_t err = cudaStreamWaitEvent(waiter, e, 0);
+  if (take) give_event(e);
   cuda_check(args.env(), args.fn(), "cudaStreamWaitEvent", err);
 }
+}  // namespace
+
+void nccl_stream_waits_ticket(const Args& args, cudaStream_t waiter, uint64_t ticket) { wait_ticket(args, waiter, ticket, false); }
+
+void nccl_main_waits(const Args& args, uint64_t ticket) { wait_ticket(args, cuda_main_stream(args.env(), args.fn()), ticket, true); }
 
 // cudaLaunchOnSide(on: boolean): with true, the side stream first waits for the work queued on the
 // addon's stream so far, and every kernel queued from then on goes on the side stream; with false,
@@ -451,20 +446,19 @@ cudaStream_t read_stream(Napi::Env env, const char* fn) {
 
 }  // namespace
 
-// ncclSideReadStart(ptr, bytes, afterBarriers): number
+// ncclSideReadStart(ptr, bytes): number
 // A device -> host read of `bytes` bytes at ptr, started once the work queued on the side stream so far
-// (afterBarriers: on the barrier stream) is done (e.g. a gather), on a stream of its own, so that
-// side-stream work queued after this call (a payload) runs meanwhile and does not delay it; into pinned
-// memory. Returns a ticket for ncclSideReadFinish (each ticket once).
+// is done (e.g. a gather), on a stream of its own, so that side-stream work queued after this call (a
+// payload) runs meanwhile and does not delay it; into pinned memory. Returns a ticket for
+// ncclSideReadFinish (each ticket once).
 Napi::Value NcclSideReadStart(const Napi::CallbackInfo& info) {
   const char* fn = "ncclSideReadStart";
-  Args args(info, fn, 3);
+  Args args(info, fn, 2);
   const uint64_t bytes = args.size(1, "bytes");
-  const bool after_barriers = args.boolean(2, "afterBarriers");
   const void* p = bytes ? cuda_device_arg(args, 0, "ptr", bytes) : nullptr;
   Napi::Env env = info.Env();
-  cudaStream_t after = after_barriers ? bar_stream(env, fn) : side_stream(env, fn), rs = read_stream(env, fn);
-  order_after(env, fn, rs, after);
+  cudaStream_t rs = read_stream(env, fn);
+  order_after(env, fn, rs, side_stream(env, fn));
   return Napi::Number::New(env, nccl_read_start(env, fn, p, bytes, rs));
 }
 

@@ -17,16 +17,14 @@
 //   ncclLsaCreate(comm, bytes): { handle, bases: BigUint64Array [R] } — collective; bases[p] is rank p's
 //     copy of the buffer as this GPU addresses it (bases[rank] its own), each entered in the allocation
 //     table so that kernels take pointers into them
-//   ncclLsaAllGather(handle, src, bytes, offset): ticket — one CTA: src's bytes to offset + rank·bytes of
-//     every rank's buffer, then the barrier
-//   ncclLsaBarrier(handle): ticket — the barrier alone: once it is through on a rank, what every rank
-//     queued before its own barrier (kernels' stores into any rank's buffer) is visible there
-//   Both run on nccl.cu's barrier stream — the all-gather after the work queued so far on the addon's
-//   stream (its source), the barrier after the side stream's (the stores it lands) — so that neither
-//   holds up the side stream's next piece; the ticket (for ncclSideWait) stands for them. The barriers
-//   of a rank on that one stream never overlap, so one barrier index (0) serves them all; index 1 is the
-//   windows dispatch's all-gather on the addon's stream (cudaMoeWindowsDispatchStart, through
-//   nccl_lsa_all_gather).
+//   ncclLsaBarrier(handle): ticket — the barrier: once it is through on a rank, what every rank queued
+//     before its own barrier (kernels' stores into any rank's buffer) is visible there. It runs on
+//     nccl.cu's barrier stream after the side stream's work so far (the stores it lands), so that it
+//     does not hold up the side stream's next piece; the ticket (for ncclSideWait) stands for it. The
+//     barriers of a rank on that one stream never overlap, so one barrier index (0) serves them all.
+//   For native/cuda/moe_dispatch.cu (nccl_shared.h): nccl_lsa_all_gather — one CTA: src's bytes to
+//     offset + rank·bytes of every rank's buffer, then barrier index 1 (the windows dispatch's tables, on
+//     the addon's stream) — and nccl_lsa_barrier, on a stream the caller picks.
 //   ncclLsaDestroy(handle) — collective
 #include <string.h>
 
@@ -199,16 +197,6 @@ void nccl_lsa_barrier(const Args& args, size_t handle_arg, cudaStream_t stream, 
   cuda_check(args.env(), args.fn(), "kernel launch", cudaGetLastError());
 }
 
-Napi::Value NcclLsaAllGather(const Napi::CallbackInfo& info) {
-  Args args(info, "ncclLsaAllGather", 4);
-  const uint64_t bytes = args.size(2, "bytes"), offset = args.size(3, "offset");
-  const void* src = cuda_device_arg(args, 1, "src", bytes);
-  lsa_arg(args, 0);
-  cudaStream_t stream = nccl_barrier_stream_after(args.env(), args.fn(), true, false);
-  nccl_lsa_all_gather(args, 0, src, bytes, offset, stream, 0);
-  return Napi::Number::New(info.Env(), nccl_ticket(args.env(), args.fn(), stream));
-}
-
 Napi::Value NcclLsaBarrier(const Napi::CallbackInfo& info) {
   Args args(info, "ncclLsaBarrier", 1);
   lsa_arg(args, 0);
@@ -249,7 +237,6 @@ Napi::Value NcclLsaInfo(const Napi::CallbackInfo& info) {
   return out;
 }
 Napi::Value NcclLsaCreate(const Napi::CallbackInfo& info) { no_lsa(info, "ncclLsaCreate"); }
-Napi::Value NcclLsaAllGather(const Napi::CallbackInfo& info) { no_lsa(info, "ncclLsaAllGather"); }
 Napi::Value NcclLsaBarrier(const Napi::CallbackInfo& info) { no_lsa(info, "ncclLsaBarrier"); }
 Napi::Value NcclLsaDestroy(const Napi::CallbackInfo& info) { no_lsa(info, "ncclLsaDestroy"); }
 void nccl_lsa_all_gather(const Args& args, size_t, const void*, uint64_t, uint64_t, cudaStream_t, int) { no_lsa(args.env(), args.fn()); }

@@ -53,8 +53,8 @@ int nccl_trace_mark(Napi::Env env, const char* fn, cudaStream_t s);
 
 // Argument i as a live LSA buffer of native/cuda/nccl_lsa.cu: its tables' all-gather (src's bytes to
 // offset + rank·bytes of every rank's buffer, then barrier `index`) and a barrier alone, queued on
-// `stream` (ncclLsaAllGather and ncclLsaBarrier queue them on the barrier stream with index 0; one
-// index's barriers must never overlap). E_BACKEND where the addon was built without NCCL's device headers.
+// `stream` (ncclLsaBarrier queues the barrier on the barrier stream with index 0; one index's
+// barriers must never overlap). E_BACKEND where the addon was built without NCCL's device headers.
 void nccl_lsa_all_gather(const Args& args, size_t handle_arg, const void* src, uint64_t bytes, uint64_t offset, cudaStream_t stream, int index);
 void nccl_lsa_barrier(const Args& args, size_t handle_arg, cudaStream_t stream, int index);
 

@@ -96,7 +96,6 @@ Napi::Value NcclLsaInfo(const Napi::CallbackInfo& info) {
   return out;
 }
 Napi::Value NcclLsaCreate(const Napi::CallbackInfo& info) { no_cuda(info, "ncclLsaCreate"); }
-Napi::Value NcclLsaAllGather(const Napi::CallbackInfo& info) { no_cuda(info, "ncclLsaAllGather"); }
 Napi::Value NcclLsaBarrier(const Napi::CallbackInfo& info) { no_cuda(info, "ncclLsaBarrier"); }
 Napi::Value NcclLsaDestroy(const Napi::CallbackInfo& info) { no_cuda(info, "ncclLsaDestroy"); }
 

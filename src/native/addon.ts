@@ -291,11 +291,10 @@ export interface Addon {
   /** Makes the addon's stream wait for a ticket's group (and everything before it on the side stream); each ticket once. */
   ncclSideWait(ticket: number): void;
   /**
-   * Starts a device -> host read of `bytes` bytes once the side stream's (afterBarriers: the barrier
-   * stream's) work so far is done, on a stream
+   * Starts a device -> host read of `bytes` bytes once the side stream's work so far is done, on a stream
    * of its own (later side-stream work does not delay it), into pinned memory; returns a ticket.
    */
-  ncclSideReadStart(ptr: bigint, bytes: number, afterBarriers: boolean): number;
+  ncclSideReadStart(ptr: bigint, bytes: number): number;
   /** Waits for a ticket's read (the host only) and copies it into dst (byteLength = the read's bytes); each ticket once. */
   ncclSideReadFinish(ticket: number, dst: Int32Array | Uint8Array): void;
   /** Waits for the stream and frees the communicator. */
@@ -318,11 +317,9 @@ export interface Addon {
    */
   ncclLsaCreate(comm: number, bytes: number): { handle: number; bases: BigUint64Array };
   /**
-   * On the barrier stream, after the work queued so far on the addon's and the side stream: `bytes` bytes
-   * at src to offset + rank·bytes of every rank's buffer, then the barrier. Returns a ticket for ncclSideWait.
+   * NCCL's LSA barrier on the barrier stream, after the work queued so far on the side stream (what every
+   * rank queued before it is visible after it); a ticket for ncclSideWait.
    */
-  ncclLsaAllGather(handle: number, src: bigint, bytes: number, offset: number): number;
-  /** NCCL's LSA barrier, placed like ncclLsaAllGather (what every rank queued before it is visible after it); a ticket. */
   ncclLsaBarrier(handle: number): number;
   /** Collective: waits for the streams and frees the buffer. */
   ncclLsaDestroy(handle: number): void;

@@ -227,7 +227,7 @@ export async function createNcclGroup(opts?: GroupOptions): Promise<ExpertGroup>
       const ticket = nativeCallSync(what, () => addon.ncclSendRecvSide(comm, peers, sp, nb, rp, nb));
       // the read starts now, on a stream of its own once the gather is done: transfers queued on the
       // side stream after this (dispatch's fixed-slot payload) travel while the host waits for it
-      const reading = nativeCallSync(what, () => addon.ncclSideReadStart(cudaPtr(r), r.bytes, false));
+      const reading = nativeCallSync(what, () => addon.ncclSideReadStart(cudaPtr(r), r.bytes));
       return {
         read: async () => {
           const host = new Int32Array(r.size);
@@ -364,10 +364,6 @@ function symmetricWindows(addon: Addon, backend: Backend, comm: number, rank: nu
       }
       return view(owner, 2 * tableBytes + half * dataBytes + first * rowBytes, dtype, [count, width]);
     },
-    allGather: (src, half) => {
-      if (src.size > tableWords) throw new HotpathsError('E_SHAPE', `${what}: table rows of ${src.size} words do not fit (${tableWords})`);
-      return ticketMove(nativeCallSync(what, () => addon.ncclLsaAllGather(handle, cudaPtr(src), src.bytes, half * tableBytes)));
-    },
     landed: () => ticketMove(nativeCallSync(what, () => addon.ncclLsaBarrier(handle))),
     dispatchStart: (a) => {
       const [T, H] = a.x.shape as [number, number], k = a.indices.shape[1]!, E = a.numExperts, words = a.table.size;
@@ -409,13 +405,13 @@ function symmetricWindows(addon: Addon, backend: Backend, comm: number, rank: nu
           nativeMarks(['own rows 0 (main)', 'padding (reads)', 'other rows 0 (main)', ...Array.from(a.ends.subarray(1), (_, c) => [`own rows ${c + 1} (main)`, `other rows ${c + 1} (main)`]).flat()]);
           scattered = true; // (the call checks everything before it takes a ticket)
         },
-        pieces: pending.map(() => ({
+        pieces: {
           wait: () => {
             if (scattered) return;
-            scattered = true; // the rest of the tickets go too: scatter can no longer take them
+            scattered = true; // scatter can no longer take the tickets
             for (const q of pending) nativeCallSync(what, () => addon.ncclSideWait(q));
           },
-        })),
+        },
       };
     },
     onSide: (fn) => {
@@ -425,16 +421,6 @@ function symmetricWindows(addon: Addon, backend: Backend, comm: number, rank: nu
       } finally {
         addon.cudaLaunchOnSide(false);
       }
-    },
-    startRead: (t) => {
-      const reading = nativeCallSync(what, () => addon.ncclSideReadStart(cudaPtr(t), t.bytes, true));
-      return {
-        finish: () => {
-          const host = new Int32Array(t.size);
-          nativeCallSync(what, () => addon.ncclSideReadFinish(reading, host));
-          return host;
-        },
-      };
     },
   };
   return windows;

@@ -389,20 +389,12 @@ export interface SymmetricWindows {
    */
   rows(half: number, owner: number, first: number, count: number, dtype: DType, width: number): Tensor;
   /**
-   * src (i32 [1, words]) to row `rank` of every rank's table half `half` (rows of `words`), then the
-   * barrier; on the group's barrier stream, after the work queued so far on the addon's stream. wait()
-   * orders the addon's stream after it.
-   */
-  allGather(src: Tensor, half: number): PendingMove;
-  /**
    * The barrier across the ranks on the barrier stream, after the side stream's work so far: once
    * through, what every rank's side stream queued before its own is visible to all.
    */
   landed(): PendingMove;
   /** Runs fn with every launch going to the side stream, which first waits for the work queued so far. */
   onSide<T>(fn: () => T): T;
-  /** A read of t (on the host) that starts once the barrier stream's work so far is done. */
-  startRead(t: Tensor): { finish(): Int32Array };
   /**
    * dispatch's steps up to the host's read of the tables, queued by one native call (see
    * dispatchWindows): the plan into sendRow, pairRank and table; table to row `rank` of every rank's
@@ -455,8 +447,8 @@ export interface WindowsDispatch {
    * Once; it orders the addon's stream after every piece.
    */
   scatter(a: { ranges: Int32Array; sortedPairs: Tensor; expertX: Tensor; expertScales: Tensor | null; pairPos: Tensor; recvIndices: Tensor; recvWeights: Tensor; recv: Tensor; recvScales: Tensor | null }): void;
-  /** The pieces' landings, for an error path's settle (each a no-op once scatter has queued). */
-  readonly pieces: PendingMove[];
+  /** Every piece's pack and landing, for an error path's settle (a no-op once scatter has queued). */
+  readonly pieces: PendingMove;
 }
 
 /** One local rank's rows to and from each rank, as windows of its buffers (startMoveRows). */
@@ -1474,10 +1466,10 @@ async function dispatchWindows(op: string, group: ExpertGroup, inputs: DispatchI
     win.traceDump?.(op);
     return [{ recv, recvIndices, recvWeights, alignment: a, expertX, handle: new DispatchHandle(group, E, T, H, dtype, sendCounts, recvCounts, sendRow, M) }];
   } catch (e) {
-    await settle(run?.pieces ?? [], kept);
+    await settle(run ? [run.pieces] : [], kept);
     throw e;
   } finally {
-    await settle(run?.pieces ?? [], temps);
+    await settle(run ? [run.pieces] : [], temps);
   }
 }
 
