@@ -87,6 +87,21 @@ void check_row_layout(const Args& args, bool fp8, uint64_t H, uint64_t payload, 
   }
 }
 
+// destBases (a BigUint64Array of R ≤ EP_MAX_RANKS pointers, checked by the caller) as the pack's
+// destinations: each a slot of slot_rows rows of `stride` bytes in the allocation table, 16-byte aligned.
+moe::DestRows dest_rows_arg(const Args& args, const HostView& bases, uint64_t slot_rows, uint64_t stride) {
+  moe::DestRows to;
+  memset(&to, 0, sizeof(to));
+  for (uint64_t d = 0; d < bases.length; d++) {
+    const uint64_t p = ((const uint64_t*)bases.data)[d];
+    cuda_device_ptr(args, "destBases[d]", p, checked_mul(args.env(), args.fn(), slot_rows, stride, "slot bytes"));
+    if ((p & 15) != 0) args.fail("E_ARG", "destBases must be 16-byte aligned");
+    to.p[d] = p;
+  }
+  to.slot = (int64_t)slot_rows;
+  return to;
+}
+
 // The pack's launch (arguments checked; x 16-byte aligned for fp8): T tokens' rows to `to`, at most
 // per_sm CTAs a multiprocessor.
 void launch_pack(const Args& args, cudaStream_t stream, bool fp8, bool bf16, const void* x, int64_t T, int64_t H, uint64_t x_row, const int32_t* indices,
@@ -203,13 +218,7 @@ Napi::Value CudaMoeDispatchPack(const Napi::CallbackInfo& info) {
   } else {
     if (bases.length != R || R > (uint64_t)moe::EP_MAX_RANKS) args.fail("E_ARG", "destBases must hold R pointers (R <= " + std::to_string(moe::EP_MAX_RANKS) + ")");
     if (slot_rows == 0 || S != R * slot_rows) args.fail("E_ARG", "with destBases, slotRows must be positive and S = R * slotRows");
-    for (uint64_t d = 0; d < R; d++) {
-      const uint64_t p = ((const uint64_t*)bases.data)[d];
-      cuda_device_ptr(args, "destBases[d]", p, checked_mul(env, fn, slot_rows, stride, "slot bytes"));
-      if ((p & 15) != 0) args.fail("E_ARG", "destBases must be 16-byte aligned");
-      to.p[d] = p;
-    }
-    to.slot = (int64_t)slot_rows;
+    to = dest_rows_arg(args, bases, slot_rows, stride);
     S_rows = (int64_t)slot_rows;
   }
   if (S == 0) return env.Undefined();
@@ -414,15 +423,7 @@ Napi::Value CudaMoeWindowsDispatchStart(const Napi::CallbackInfo& info) {
   int32_t* row_expert = (int32_t*)cuda_device_arg(args, 30, "rowExpert", pmax * 4);
   int32_t* layout_work = (int32_t*)cuda_device_arg(args, 31, "layoutWork", (per + 2) * 4);
   if ((((uintptr_t)plan_work | (uintptr_t)table) & 3) != 0) args.fail("E_ARG", "planWork and table must be 4-byte aligned");
-  moe::DestRows to;
-  memset(&to, 0, sizeof(to));
-  for (uint64_t d = 0; d < R; d++) {
-    const uint64_t p = ((const uint64_t*)bases.data)[d];
-    cuda_device_ptr(args, "destBases[d]", p, checked_mul(env, fn, M, stride, "slot bytes"));
-    if ((p & 15) != 0) args.fail("E_ARG", "destBases must be 16-byte aligned");
-    to.p[d] = p;
-  }
-  to.slot = (int64_t)M;
+  const moe::DestRows to = dest_rows_arg(args, bases, M, stride);
   if (fp8 && ((uintptr_t)x & 15) != 0) args.fail("E_ARG", "x must be 16-byte aligned for the FP8 payload");
 
   cudaStream_t main = cuda_main_stream(env, fn);
