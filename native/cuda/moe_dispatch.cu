@@ -244,12 +244,40 @@ static void launch_zero_padding(cudaStream_t stream, int per, int bs, const int3
   else moe::recv_zero_kernel<uint8_t><<<zg, 128, 0, stream>>>(per, bs, counts, starts, (uint8_t*)ex, (int64_t)ex_rows, units, exs, sw);
 }
 
-// The receive layout's two launches (arguments checked): tables [R, W] -> base, counts, sortedPairs,
-// blockExpert, rowExpert; work [per + 2]: the experts' segment starts, then P and n.
-static void launch_recv_layout(cudaStream_t stream, const int32_t* tables, int R, int W, int E, int rank, int bs, int k, int32_t* base, int32_t* counts,
-                               int32_t* sorted, int64_t pmax, int32_t* block_expert, int32_t* row_expert, int32_t* work) {
-  moe::recv_scan_kernel<<<1, 1024, 0, stream>>>(tables, R, W, E, rank, bs, base, counts, work);
-  moe::recv_fill_kernel<<<grid_of((pmax + 255) / 256, 4), 256, 0, stream>>>(E / R, bs, k, pmax, counts, work, sorted, block_expert, row_expert);
+// The receive layout's outputs: base i32 [R, per], counts i32 [per], sortedPairs and rowExpert i32
+// [Pmax], blockExpert i32 [Pmax / bs], work i32 [per + 2] (the experts' segment starts, then P and n).
+struct RecvLayout {
+  int32_t* base;
+  int32_t* counts;
+  int32_t* sorted;
+  int64_t pmax;
+  int32_t* block_expert;
+  int32_t* row_expert;
+  int32_t* work;
+};
+
+// Arguments at .. at + 5: base, counts, sortedPairs, Pmax, blockExpert, rowExpert; work (named
+// work_name) at work_at. Checked: Pmax a multiple of bs ≥ 1 below 2^31, each buffer's size in the
+// allocation table.
+RecvLayout recv_layout_args(const Args& args, size_t at, size_t work_at, const char* work_name, uint64_t R, uint64_t per, uint64_t bs) {
+  RecvLayout o;
+  const uint64_t pmax = args.size(at + 3, "Pmax");
+  if (bs == 0 || pmax % bs != 0) args.fail("E_ARG", "Pmax must be a multiple of blockSize >= 1");
+  check_i32(args, pmax, "Pmax");
+  o.pmax = (int64_t)pmax;
+  o.base = (int32_t*)cuda_device_arg(args, at, "base", R * per * 4);
+  o.counts = (int32_t*)cuda_device_arg(args, at + 1, "counts", per * 4);
+  o.sorted = (int32_t*)cuda_device_arg(args, at + 2, "sortedPairs", pmax * 4);
+  o.block_expert = (int32_t*)cuda_device_arg(args, at + 4, "blockExpert", pmax / bs * 4);
+  o.row_expert = (int32_t*)cuda_device_arg(args, at + 5, "rowExpert", pmax * 4);
+  o.work = (int32_t*)cuda_device_arg(args, work_at, work_name, (per + 2) * 4);
+  return o;
+}
+
+// The receive layout's two launches (arguments checked): tables [R, W] -> o.
+static void launch_recv_layout(cudaStream_t stream, const int32_t* tables, int R, int W, int E, int rank, int bs, int k, const RecvLayout& o) {
+  moe::recv_scan_kernel<<<1, 1024, 0, stream>>>(tables, R, W, E, rank, bs, o.base, o.counts, o.work);
+  moe::recv_fill_kernel<<<grid_of((o.pmax + 255) / 256, 4), 256, 0, stream>>>(E / R, bs, k, o.pmax, o.counts, o.work, o.sorted, o.block_expert, o.row_expert);
 }
 
 // cudaMoeDispatchRecvLayout(tables, R, tableStride, E, rank, blockSize, k, base, counts, sortedPairs, Pmax, blockExpert,
@@ -263,27 +291,20 @@ Napi::Value CudaMoeDispatchRecvLayout(const Napi::CallbackInfo& info) {
   Args args(info, fn, 19);
   // (after tables: its row stride, >= R + E + 1; every later argument one place on from the list above)
   const uint64_t R = args.size(1, "R"), stride = args.size(2, "tableStride"), E = args.size(3, "E"), rank = args.size(4, "rank"), bs = args.size(5, "blockSize"), k = args.size(6, "k");
-  const uint64_t pmax = args.size(10, "Pmax"), ex_rows = args.size(14, "exRows"), ex_row_bytes = args.size(15, "exRowBytes"), ex_scale_bytes = args.size(17, "exScaleBytes");
+  const uint64_t ex_rows = args.size(14, "exRows"), ex_row_bytes = args.size(15, "exRowBytes"), ex_scale_bytes = args.size(17, "exScaleBytes");
   check_ep(args, E, R, k);
   if (rank >= R) args.fail("E_ARG", "rank must be below R (" + std::to_string(R) + "), got " + std::to_string(rank));
-  if (bs == 0 || pmax % bs != 0) args.fail("E_ARG", "Pmax must be a multiple of blockSize >= 1");
-  check_i32(args, pmax, "Pmax");
   if (ex_scale_bytes % 4 != 0) args.fail("E_ARG", "exScaleBytes must be a multiple of 4");
   const uint64_t per = E / R, W = R + E + 1;
   if (stride < W) args.fail("E_ARG", "tableStride must be at least R + E + 1 = " + std::to_string(W));
   cudaStream_t stream = cuda_stream(env, fn);
   const int32_t* tables = (const int32_t*)cuda_device_arg(args, 0, "tables", R * stride * 4);
-  int32_t* base = (int32_t*)cuda_device_arg(args, 7, "base", R * per * 4);
-  int32_t* counts = (int32_t*)cuda_device_arg(args, 8, "counts", per * 4);
-  int32_t* sorted = (int32_t*)cuda_device_arg(args, 9, "sortedPairs", pmax * 4);
-  int32_t* block_expert = (int32_t*)cuda_device_arg(args, 11, "blockExpert", pmax / bs * 4);
-  int32_t* row_expert = (int32_t*)cuda_device_arg(args, 12, "rowExpert", pmax * 4);
+  const RecvLayout o = recv_layout_args(args, 7, 18, "work", R, per, bs);
   void* ex = cuda_device_arg_or_null(args, 13, "expertX", checked_mul(env, fn, ex_rows, ex_row_bytes, "expertX bytes"));
   uint32_t* exs = (uint32_t*)cuda_device_arg_or_null(args, 16, "expertScales", checked_mul(env, fn, ex_rows, ex_scale_bytes, "expertScales bytes"));
-  int32_t* work = (int32_t*)cuda_device_arg(args, 18, "work", (per + 2) * 4);
   if (exs && ((uintptr_t)exs & 3) != 0) args.fail("E_ARG", "expertScales must be 4-byte aligned");
-  launch_recv_layout(stream, tables, (int)R, (int)stride, (int)E, (int)rank, (int)bs, (int)k, base, counts, sorted, (int64_t)pmax, block_expert, row_expert, work);
-  if (ex) launch_zero_padding(stream, (int)per, (int)bs, counts, work, ex, ex_rows, ex_row_bytes, exs, ex_scale_bytes);
+  launch_recv_layout(stream, tables, (int)R, (int)stride, (int)E, (int)rank, (int)bs, (int)k, o);
+  if (ex) launch_zero_padding(stream, (int)per, (int)bs, o.counts, o.work, ex, ex_rows, ex_row_bytes, exs, ex_scale_bytes);
   cuda_check(env, fn, "kernel launch", cudaGetLastError());
   return env.Undefined();
 }
@@ -393,7 +414,7 @@ Napi::Value CudaMoeWindowsDispatchStart(const Napi::CallbackInfo& info) {
   HostView bases = args.typed_array(13, "destBases", napi_biguint64_array, 0);
   const uint64_t R = bases.length;
   const uint64_t stride = args.size(14, "stride"), scales_at = args.size(15, "scalesAt"), meta_at = args.size(16, "metaAt");
-  const uint64_t W = args.size(20, "tableWords"), rank = args.size(23, "rank"), bs = args.size(24, "blockSize"), pmax = args.size(28, "Pmax");
+  const uint64_t W = args.size(20, "tableWords"), rank = args.size(23, "rank"), bs = args.size(24, "blockSize");
   if (R == 0 || R > (uint64_t)moe::EP_MAX_RANKS) args.fail("E_ARG", "destBases must hold R in [1, " + std::to_string(moe::EP_MAX_RANKS) + "] pointers");
   check_ep(args, E, R, k);
   if (ends.n < 1 || (uint64_t)ends.end[ends.n - 1] != T) args.fail("E_ARG", "ends must hold at least one piece, the last ending at T");
@@ -403,8 +424,6 @@ Napi::Value CudaMoeWindowsDispatchStart(const Napi::CallbackInfo& info) {
   if (M == 0 || R * M > I32_LIMIT) args.fail("E_ARG", "slotRows must be in [1, 2^31 / R), got " + std::to_string(M));
   if (T > I32_LIMIT / k || T > I32_LIMIT / R) args.fail("E_TOO_LARGE", "T * k and T * R must be below 2^31");
   if (fp8 && H % 128 != 0) args.fail("E_SHAPE", "the FP8 payload needs H % 128 == 0, got H = " + std::to_string(H));
-  if (bs == 0 || pmax % bs != 0) args.fail("E_ARG", "Pmax must be a multiple of blockSize >= 1");
-  check_i32(args, pmax, "Pmax");
   const uint64_t x_row = checked_mul(env, fn, H, bf16 ? 2 : 4, "x row bytes"), payload = fp8 ? H : x_row, per = E / R;
   check_row_layout(args, fp8, H, payload, k, stride, scales_at, meta_at);
   check_plan_smem(args, E, R);
@@ -416,12 +435,7 @@ Napi::Value CudaMoeWindowsDispatchStart(const Napi::CallbackInfo& info) {
   int32_t* table = (int32_t*)cuda_device_arg(args, 19, "table", W * 4);
   int32_t* plan_work = (int32_t*)cuda_device_arg(args, 21, "planWork", moe::plan_work_bytes((int64_t)(T * k), (int64_t)E, (int64_t)R));
   const int32_t* tables = (const int32_t*)cuda_device_arg(args, 22, "tables", R * W * 4);
-  int32_t* base = (int32_t*)cuda_device_arg(args, 25, "base", R * per * 4);
-  int32_t* counts = (int32_t*)cuda_device_arg(args, 26, "counts", per * 4);
-  int32_t* sorted = (int32_t*)cuda_device_arg(args, 27, "sortedPairs", pmax * 4);
-  int32_t* block_expert = (int32_t*)cuda_device_arg(args, 29, "blockExpert", pmax / bs * 4);
-  int32_t* row_expert = (int32_t*)cuda_device_arg(args, 30, "rowExpert", pmax * 4);
-  int32_t* layout_work = (int32_t*)cuda_device_arg(args, 31, "layoutWork", (per + 2) * 4);
+  const RecvLayout layout = recv_layout_args(args, 25, 31, "layoutWork", R, per, bs);
   if ((((uintptr_t)plan_work | (uintptr_t)table) & 3) != 0) args.fail("E_ARG", "planWork and table must be 4-byte aligned");
   const moe::DestRows to = dest_rows_arg(args, bases, M, stride);
   if (fp8 && ((uintptr_t)x & 15) != 0) args.fail("E_ARG", "x must be 16-byte aligned for the FP8 payload");
@@ -451,8 +465,7 @@ Napi::Value CudaMoeWindowsDispatchStart(const Napi::CallbackInfo& info) {
     out[2 + 2 * c] = nccl_ticket(env, fn, bar);
     if (trace) nccl_trace_mark(env, fn, bar);
     if (c == 0) {
-      launch_recv_layout(main, tables, (int)R, (int)W, (int)E, (int)rank, (int)bs, (int)k, base, counts, sorted, (int64_t)pmax, block_expert, row_expert,
-                         layout_work);
+      launch_recv_layout(main, tables, (int)R, (int)W, (int)E, (int)rank, (int)bs, (int)k, layout);
       cuda_check(env, fn, "kernel launch", cudaGetLastError());
       if (trace) nccl_trace_mark(env, fn, main);
     }
