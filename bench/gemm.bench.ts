@@ -5,6 +5,9 @@
 // Peers in the same run: OpenBLAS sgemm for cpu (same shapes, f32), the cpu backend for webgpu,
 // torch._scaled_mm (cuBLASLt, row-wise scales) and bf16 torch.matmul for cuda (bench/peers/torch_gemm.py);
 // for 'matmul bf16' on cuda the peer is bf16 torch.matmul alone and the ceiling its rate at 8192³.
+// 'fp8 grouped gathered' (A rows read through pair ids, never copied into expert order) is compared
+// with its own alternative in the same run: materialise the expert-ordered A then the GEMM (peer), and
+// the GEMM alone on an A already materialised (second peer); speedup > 1: the gathered GEMM is faster.
 
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
@@ -12,7 +15,7 @@ import { loadAddon } from '../src/native/addon.js';
 import type { Backend } from '../src/runtime/backend.js';
 import { packageRoot } from '../src/util/paths.js';
 import type { Ceilings } from './ceilings.js';
-import { gemmCaseKey, gemmCases, gemmFlops as flops, pattern, prepareGemm as prepare, type GemmCase } from './gemm.cases.js';
+import { gemmCaseKey, gemmCases, gemmFlops as flops, pattern, prepareGathered, prepareGemm as prepare, type GemmCase } from './gemm.cases.js';
 import { timeHost, timeOp, type BenchOptions, type Measurement } from './harness.js';
 
 export { gemmCaseKey, gemmCases, type GemmCase } from './gemm.cases.js';
@@ -34,7 +37,7 @@ async function openblasMs(c: GemmCase, quick: boolean): Promise<number | undefin
 function torchPeers(cases: GemmCase[]):
   | { byKey: Record<string, { scaled_mm_ms?: number; bf16_ms: number }>; ceilingTflops: number; bf16CeilingTflops?: number }
   | undefined {
-  const input = cases.filter((c) => c.op !== 'matmul f32').map((c) => ({ ...c, key: gemmCaseKey(c) }));
+  const input = cases.filter((c) => c.op !== 'matmul f32' && c.op !== 'fp8 grouped gathered').map((c) => ({ ...c, key: gemmCaseKey(c) }));
   const r = spawnSync('python3', [join(packageRoot(), 'bench', 'peers', 'torch_gemm.py')], { input: JSON.stringify(input), encoding: 'utf8', timeout: 600_000 });
   if (r.status !== 0) {
     process.stderr.write(`bench: no PyTorch peer (${(r.stderr || r.error?.message || '').trim().split('\n').pop()})\n`);
@@ -49,18 +52,26 @@ export async function benchGemm(backend: Backend, ceilings: Ceilings, opts: Benc
   const blas = backend.name === 'cpu' ? loadAddon()?.cpuBlasInfo() : undefined;
   const out: Measurement[] = [];
   for (const c of cases) {
-    const p = await prepare(backend, c);
+    const gathered = c.op === 'fp8 grouped gathered' ? await prepareGathered(backend, c) : undefined;
+    const p = gathered ?? (await prepare(backend, c));
     const { ms, timer } = await timeOp(backend, p.run, opts.quick);
+    // the gathered GEMM against materialise + GEMM and against the GEMM on a materialised A
+    const vsMaterialised = gathered?.materialiseAndRun && gathered.runMaterialised ? {
+      peer: 'materialise + GEMM', peer_ms: (await timeOp(backend, gathered.materialiseAndRun, opts.quick)).ms,
+      peer_alt: 'GEMM on materialised A', peer_alt_ms: (await timeOp(backend, gathered.runMaterialised, opts.quick)).ms,
+    } : undefined;
     p.free();
     const tflops = flops(c) / (ms * 1e9);
-    const fp8OnCuda = backend.name === 'cuda' && (c.op === 'fp8' || c.op === 'fp8 grouped');
+    const fp8OnCuda = backend.name === 'cuda' && c.op.startsWith('fp8');
     const bf16OnCuda = backend.name === 'cuda' && c.op === 'matmul bf16';
     const ceiling = fp8OnCuda ? torch?.ceilingTflops : bf16OnCuda ? torch?.bf16CeilingTflops : ceilings.tflops;
     const m: Measurement = {
       family: 'gemm', op: c.op, backend: backend.name, shape: `${c.G > 1 ? `${c.G}x` : ''}${c.M}x${c.N}x${c.K}`, ms, timer, tflops,
       ...(ceiling ? { ceiling_fraction: tflops / ceiling } : {}),
     };
-    if (backend.name === 'cpu' && blas) {
+    if (vsMaterialised) {
+      Object.assign(m, vsMaterialised);
+    } else if (backend.name === 'cpu' && blas) {
       const peerMs = await openblasMs(c, opts.quick);
       if (peerMs !== undefined) Object.assign(m, { peer: 'openblas sgemm', peer_ms: peerMs });
     } else if (torch && torch.byKey[gemmCaseKey(c)]) {

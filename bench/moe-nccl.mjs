@@ -7,6 +7,9 @@
 //                    receive layout and scatter into expert order), for each --chunks value (the
 //                    pieces each peer's rows travel in); wall clock with a synchronize before and
 //                    after, and CUDA events on the addon's stream (which waits for the side stream)
+//   dispatch, expand: false   the same with expand: false: recv and the alignment only, no expertX (the
+//                    grouped GEMM gathers recv's rows through sortedPairs: gemm.fp8GroupedContiguous's
+//                    gather option), so the rows are never written a second time in expert order
 //   combine (bf16)   moe.combine of the bf16 dispatch's expertX (identity experts), likewise
 //   fixed slots      the same two ops on a second group of the communicator made with
 //                    maxTokensPerRank = --slots (default --tokens): the payload leaves before the
@@ -91,8 +94,10 @@ const timedGroups = [['', group, dBf16, 'counts'], ['slots/', slotGroup, sBf16, 
 for (const [name, g, d] of timedGroups) {
   for (const c of chunkList) {
     const dispatch = () => moe.dispatch(g, inputs, { numExperts: E, fp8: true, chunks: c });
+    const lean = () => moe.dispatch(g, inputs, { numExperts: E, fp8: true, chunks: c, expand: false });
     const combine = () => moe.combine(g, [d.expertX], [d], { chunks: c });
     ops[`dispatch/${name}${c}`] = { ms: await timeWall(dispatch, disposeDispatched), eventMs: await timeEvents(async () => disposeDispatched(await dispatch())) };
+    ops[`dispatch/${name}lean/${c}`] = { ms: await timeWall(lean, disposeDispatched), eventMs: await timeEvents(async () => disposeDispatched(await lean())) };
     ops[`combine/${name}${c}`] = { ms: await timeWall(combine, disposeAll), eventMs: await timeEvents(async () => disposeAll(await combine())) };
   }
 }
@@ -108,6 +113,8 @@ for (let i = 0; i < iters + 2; i++) {
 for (const [name, g] of timedGroups) {
   const dispatch = (i) => moe.dispatch(g, [{ x, indices: fresh[i], weights }], { numExperts: E, fp8: true, chunks: bc });
   ops[`dispatch/fresh/${name}${bc}`] = { ms: await timeWall(dispatch, disposeDispatched), eventMs: await timeEvents(async (i) => disposeDispatched(await dispatch(i))) };
+  const lean = (i) => moe.dispatch(g, [{ x, indices: fresh[i], weights }], { numExperts: E, fp8: true, chunks: bc, expand: false });
+  ops[`dispatch/fresh/${name}lean/${bc}`] = { ms: await timeWall(lean, disposeDispatched), eventMs: await timeEvents(async (i) => disposeDispatched(await lean(i))) };
 }
 if (hostPath) {
   const [hBf16] = await moe.dispatch(hostOnly, inputs, { numExperts: E, fp8: false });
@@ -203,7 +210,10 @@ const rows = [
   ['dispatch fp8', 'dispatch', [...chunkList.map((c) => [colName(c), `dispatch/${c}`]), ...(hostPath ? [['host path', 'dispatch/host']] : [])]],
   [`dispatch fp8 fixed slots (M = ${M})`, 'dispatch', chunkList.map((c) => [colName(c), `dispatch/slots/${c}`])],
   [`dispatch fp8 symmetric windows (M = ${M})`, 'dispatch', chunkList.map((c) => [colName(c), `dispatch/windows/${c}`])],
-  [`dispatch fp8 fresh routing (${bc} pieces)`, 'dispatch', [['counts first', `dispatch/fresh/${bc}`], [`fixed slots (M = ${M})`, `dispatch/fresh/slots/${bc}`], ['windows', `dispatch/fresh/windows/${bc}`]]],
+  ['dispatch fp8, expand: false', 'dispatch', chunkList.map((c) => [colName(c), `dispatch/lean/${c}`])],
+  [`dispatch fp8 fixed slots, expand: false (M = ${M})`, 'dispatch', chunkList.map((c) => [colName(c), `dispatch/slots/lean/${c}`])],
+  [`dispatch fp8 symmetric windows, expand: false (M = ${M})`, 'dispatch', chunkList.map((c) => [colName(c), `dispatch/windows/lean/${c}`])],
+  [`dispatch fp8 fresh routing (${bc} pieces)`, 'dispatch', [['counts first', `dispatch/fresh/${bc}`], [`fixed slots (M = ${M})`, `dispatch/fresh/slots/${bc}`], ['windows', `dispatch/fresh/windows/${bc}`], ['windows, expand: false', `dispatch/fresh/windows/lean/${bc}`]]],
   ['combine bf16', 'combine', [...chunkList.map((c) => [colName(c), `combine/${c}`]), ...(hostPath ? [['host path', 'combine/host']] : [])]],
   [`combine bf16 fixed slots (M = ${M})`, 'combine', chunkList.map((c) => [colName(c), `combine/slots/${c}`])],
   [`combine bf16 symmetric windows (M = ${M})`, 'combine', chunkList.map((c) => [colName(c), `combine/windows/${c}`])],

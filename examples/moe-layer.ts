@@ -2,16 +2,19 @@
 //
 //   routed = moe.gate(x, Wg)                         sigmoid scores, group-limited top-k, weights
 //   a      = moe.alignBlocks(indices, E, 128)        (token, slot) pairs by expert, 128-row blocks
-//   xe     = moe.permute(x, a)                       [P, H] in expert order, padding rows zero
+//   qx     = fp8.quantize(x)                         [T, H] E4M3 + 1×128 scales, once a token
 //   h      = silu(xe·W1[e]ᵀ) · (xe·W3[e]ᵀ)          two FP8 grouped-contiguous GEMMs (groupIndex =
-//                                                    a.rowExpert's first P rows), then SwiGLU
+//                                                    a.rowExpert's first P rows) whose A rows xe [P, H]
+//                                                    are qx's rows gathered through a.sortedPairs (the
+//                                                    expert-ordered copy is never written), then SwiGLU
 //   y      = h·W2[e]ᵀ                                a third grouped GEMM, [P, H]
 //   out    = moe.unpermute(y, a, weights)            Σ_j w_j · y_j per token, in f32
 //          + shared expert: silu(x·S1ᵀ)·(x·S3ᵀ)·S2ᵀ (three plain FP8 GEMMs)
 //
 // moeLayerParallel does the routed part across an expert-parallel group instead: moe.dispatch with the
-// FP8 payload hands each rank its rows already quantized and in expert order (expertX), the rank runs
-// its own experts, and moe.combine brings the weighted outputs home.
+// FP8 payload and expand: false hands each rank its received rows already quantized (recv) and their
+// expert order (alignment); the rank runs its own experts, gathering recv's rows the same way, and
+// moe.combine brings the weighted outputs home.
 //
 // SwiGLU and the final sum use nn.swiglu / nn.addScaled where the backend has the nn kernels, and a
 // host loop otherwise (they are not the point of the example).
@@ -57,12 +60,16 @@ async function add(a: Tensor, b: Tensor): Promise<Tensor> {
 }
 
 /**
- * One rank's experts on rows already in expert order: qx [P, H] (E4M3, 1×128), groupIndex i32 [P]
- * -> y f32 [P, H] = (silu(qx·W1ᵀ) · (qx·W3ᵀ))·W2ᵀ per row's expert; padding rows (−1) stay zero.
+ * One rank's experts: qx [n, H] (E4M3, 1×128) holds the tokens once each; a's first P sortedPairs
+ * (pair t·k + j, the sentinel for padding) put them in expert order and a.rowExpert is each row's
+ * expert -> y f32 [P, H] = (silu(xe·W1ᵀ) · (xe·W3ᵀ))·W2ᵀ per row's expert, with xe row p = qx row
+ * sortedPairs[p] / k (the GEMMs gather it); padding rows (−1) stay zero.
  */
-async function experts(qx: QuantizedTensor, groupIndex: Tensor, w: Pick<MoeLayerWeights, 'w1' | 'w3' | 'w2'>): Promise<Tensor> {
-  const g = await gemm.fp8GroupedContiguous(qx, w.w1, groupIndex, { out: 'f32' }); // [P, F]
-  const u = await gemm.fp8GroupedContiguous(qx, w.w3, groupIndex, { out: 'f32' });
+async function experts(qx: QuantizedTensor, a: moe.Alignment, w: Pick<MoeLayerWeights, 'w1' | 'w3' | 'w2'>): Promise<Tensor> {
+  const groupIndex = sliceRows(a.rowExpert, 0, a.padded);
+  const gather = { pairs: a.sortedPairs, k: a.topk };
+  const g = await gemm.fp8GroupedContiguous(qx, w.w1, groupIndex, { out: 'f32', gather }); // [P, F]
+  const u = await gemm.fp8GroupedContiguous(qx, w.w3, groupIndex, { out: 'f32', gather });
   const h = await swiglu(g, u);
   const qh = await fp8.quantize(h, { block: [1, 128] });
   const y = await gemm.fp8GroupedContiguous(qh, w.w2, groupIndex, { out: 'f32' }); // [P, H]
@@ -88,18 +95,17 @@ export async function moeLayer(x: Tensor, w: MoeLayerWeights, routing: LayerRout
   const E = w.gate.shape[0]!;
   const routed = await moe.gate(x, w.gate, { ...routing, ...(w.bias ? { bias: w.bias } : {}) });
   const a = await moe.alignBlocks(routed.indices, E, 128);
-  const xe = await moe.permute(x, a); // [P, H]
   let out: Tensor;
   if (a.padded === 0) out = x.backend.fromHost(new Float32Array(x.size), 'f32', x.shape);
   else {
-    const qx = await fp8.quantize(xe, { block: [1, 128] });
-    const y = await experts(qx, sliceRows(a.rowExpert, 0, a.padded), w);
+    const qx = await fp8.quantize(x, { block: [1, 128] }); // [T, H]: the GEMMs gather its rows
+    const y = await experts(qx, a, w);
     out = await moe.unpermute(y, a, { weights: routed.weights, out: 'f32' });
     for (const t of [qx.data, qx.scales, y]) t.dispose();
   }
   const s = await sharedExpert(x, w);
   const sum = await add(out, s);
-  for (const t of [xe, out, s, routed.weights, routed.indices, routed.scores]) t.dispose();
+  for (const t of [out, s, routed.weights, routed.indices, routed.scores]) t.dispose();
   moe.disposeAlignment(a);
   return sum;
 }
@@ -116,12 +122,12 @@ export async function moeLayerParallel(
   const E = w.gate.shape[0]!;
   const routes: moe.GateResult[] = [];
   for (const x of xs) routes.push(await moe.gate(x, w.gate, { ...routing, ...(w.bias ? { bias: w.bias } : {}) }));
-  const disp = await moe.dispatch(group, xs.map((x, i) => ({ x, indices: routes[i]!.indices, weights: routes[i]!.weights })), { numExperts: E, fp8: true, blockSize: 128 });
+  const disp = await moe.dispatch(group, xs.map((x, i) => ({ x, indices: routes[i]!.indices, weights: routes[i]!.weights })), { numExperts: E, fp8: true, blockSize: 128, expand: false });
   const ys: Tensor[] = [];
   for (let i = 0; i < xs.length; i++) {
     const d = disp[i]!;
     const P = d.alignment.padded;
-    ys.push(P === 0 ? group.backend.empty('f32', [0, xs[i]!.shape[1]!]) : await experts(d.expertX as QuantizedTensor, sliceRows(d.alignment.rowExpert, 0, P), local[i]!));
+    ys.push(P === 0 ? group.backend.empty('f32', [0, xs[i]!.shape[1]!]) : await experts(d.recv as QuantizedTensor, d.alignment, local[i]!));
   }
   const routed = await moe.combine(group, ys, disp);
   moe.disposeDispatched(disp);

@@ -6,7 +6,10 @@
 
 import { describe, expect, it } from 'vitest';
 import { loadAddon, type Addon } from '../src/native/addon.js';
-import { freshSeed, rng, thrown } from './helpers.js';
+import { cudaPtr } from '../src/native/cuda.js';
+import { getBackend, probeBackend } from '../src/runtime/index.js';
+import type { Tensor } from '../src/tensor.js';
+import { freshSeed, gatherPairs, gatherRowsHost, rng, thrown } from './helpers.js';
 
 const loaded = loadAddon();
 if (!loaded && (process.env.HOTPATHS_REQUIRE ?? '').split(',').includes('cpu')) {
@@ -82,13 +85,13 @@ function fp8Reference(a: Uint8Array, aS: Float32Array, b: Uint8Array, bS: Float3
   return { d, bound };
 }
 
-/** Index of the first element outside the tolerance, or -1 (NaN output never passes). */
-function firstOff(out: Float32Array | Uint16Array, d: Float64Array, bound: Float64Array): number {
+/** Index of the first element outside the tolerance (tolFactor · bound, plus rounding), or -1 (NaN output never passes). */
+function firstOff(out: Float32Array | Uint16Array, d: Float64Array, bound: Float64Array, tolFactor = TOL): number {
   const isBf16 = out instanceof Uint16Array;
   for (let i = 0; i < d.length; i++) {
     const v = isBf16 ? bf16ToF32(out[i]!) : out[i]!;
     // the output's own rounding: half an ulp of |ref| (f32: it matters when C dominates the sum)
-    const tol = TOL * bound[i]! + Math.abs(d[i]!) * (isBf16 ? 2 ** -8 : 2 ** -24);
+    const tol = tolFactor * bound[i]! + Math.abs(d[i]!) * (isBf16 ? 2 ** -8 : 2 ** -24);
     if (!(Math.abs(v - d[i]!) <= tol)) return i;
   }
   return -1;
@@ -469,4 +472,99 @@ describe.skipIf(!loaded)('cpu GEMM entry points (addon, direct)', () => {
       }
     });
   });
+});
+
+// ---------------------------------------------------------------- cuda: gathered A rows
+
+// cudaGemmFp8's aPairs / aK / rowsA (src/ops/gemm.ts's opts.gather on cuda), called directly with
+// device tensors: bad arguments throw with a code before any launch, then gathered calls against the
+// naive loop above on the explicitly gathered A (fresh random codes, outputs poisoned with NaN).
+// Tolerance 2e-3 · Σ|a·sa|·|b·sb| (the Hopper kernel's tensor cores, as tests/gemm.test.ts's TOL).
+const cudaProbe = loaded ? await probeBackend('cuda') : { ok: false, reason: 'the addon did not load' };
+const cudaSkip = cudaProbe.ok ? '' : cudaProbe.reason;
+if (cudaSkip) console.warn(`[skip] cudaGemmFp8 with gathered A rows: ${cudaSkip}`);
+
+describe.skipIf(cudaSkip !== '')(`cudaGemmFp8 with gathered A rows (addon, direct)${cudaSkip ? ` (skipped: ${cudaSkip})` : ''}`, () => {
+  const addon = loaded as Addon;
+  const seed = freshSeed();
+  const r = rng(seed);
+
+  /** Uploads host arrays to the cuda backend; returns the tensors (disposed by the caller's `free`). */
+  async function upload(xs: [Uint8Array | Float32Array | Int32Array | Uint16Array, 'fp8e4m3' | 'f32' | 'i32' | 'bf16'][]): Promise<Tensor[]> {
+    const cuda = await getBackend('cuda');
+    return xs.map(([x, dt]) => cuda.fromHost(x, dt, [x.length]));
+  }
+
+  it('bad arguments throw with a code', async () => {
+    // M = 256 rows gathered from rowsA = 4, K = 128, G = 1, N = 8, mode 1
+    const M = 256, R = 4, K = 128, N = 8;
+    const [a, aS, b, bS, gi, pairs, shortPairs, out] = await upload([
+      [new Uint8Array(R * K), 'fp8e4m3'], [new Float32Array(R), 'f32'], [new Uint8Array(N * K), 'fp8e4m3'], [new Float32Array(1), 'f32'],
+      [new Int32Array(M), 'i32'], [new Int32Array(M), 'i32'], [new Int32Array(64), 'i32'], [new Float32Array(M * N), 'f32'],
+    ]);
+    const good = (): unknown[] => [cudaPtr(a!), cudaPtr(aS!), cudaPtr(b!), cudaPtr(bS!), M, N, K, 1, M, 128, 1, cudaPtr(gi!), 0n, cudaPtr(out!), false, cudaPtr(pairs!), 8, R];
+    const withArgs = (...kv: [number, unknown][]): unknown[] => {
+      const x = good();
+      for (const [i, v] of kv) x[i] = v;
+      return x;
+    };
+    const cases: [string, unknown[], string][] = [
+      ['17 arguments', good().slice(0, 17), 'E_ARG'],
+      ['aPairs in mode 0', withArgs([10, 0], [11, 0n], [7, 1]), 'E_ARG'],
+      ['aPairs in mode 2', withArgs([10, 2], [8, M]), 'E_ARG'],
+      ['aK = 0', withArgs([16, 0]), 'E_ARG'],
+      ['aK = 2^31', withArgs([16, 2 ** 31]), 'E_ARG'],
+      ['aK fractional', withArgs([16, 1.5]), 'E_ARG'],
+      ['aPairs too short for M', withArgs([15, cudaPtr(shortPairs!)]), 'E_SHAPE'],
+      ['aPairs not an allocation', withArgs([15, 16n]), 'E_ARG'],
+      ['a too short for rowsA', withArgs([17, 1000]), 'E_SHAPE'],
+      ['rowsA too large', withArgs([17, 2 ** 40]), 'E_TOO_LARGE'],
+      ['rowsA != M without aPairs', withArgs([15, 0n]), 'E_SHAPE'],
+    ];
+    for (const [what, args, code] of cases) {
+      const e = await thrown(() => (addon.cudaGemmFp8 as (...x: unknown[]) => unknown)(...args));
+      expect(e, what).toBeInstanceOf(Error);
+      expect((e as { code?: string }).code, `${what}: ${(e as Error).message}`).toBe(code);
+    }
+    for (const t of [a, aS, b, bS, gi, pairs, shortPairs, out]) t!.dispose();
+  });
+
+  // [R, k, G, group sizes, N, K, bBlockRows, bf16]: K % 16 == 0 takes the Hopper kernel (cp.async
+  // gather) where the GPU has it, K = 200 the SIMT kernel; R = 0: every row reads zeros
+  for (const [R, k, sizes, N, K, bBlockRows, bf16] of [
+    [100, 8, [300, 0, 5, 128], 200, 1040, 128, true],
+    [37, 3, [129, 64], 136, 2048, 1, false],
+    [64, 1, [200], 64, 200, 128, false],
+    [0, 8, [10], 16, 256, 1, false],
+  ] as const) {
+    it(`gathered: R = ${R}, k = ${k}, groups ${JSON.stringify(sizes)}, N = ${N}, K = ${K}, bBlockRows ${bBlockRows}, ${bf16 ? 'bf16' : 'f32'} out`, async () => {
+      const G = sizes.length;
+      const KB = Math.ceil(K / 128);
+      const groups: number[] = [];
+      sizes.forEach((n, g) => { for (let i = 0; i < Math.ceil(n / 128) * 128; i++) groups.push(i < n ? g : -1); });
+      const M = groups.length;
+      const rowGroups = Int32Array.from(groups);
+      const a = codes(R * K, r), aS = scales(R * KB, r);
+      const b = codes(G * N * K, r), bS = scales((bBlockRows === 128 ? G * Math.ceil(N / 128) : G * N) * KB, r);
+      // pair ids with repeats and ids outside [0, R·k), 11 more never read; the explicitly gathered A
+      const pairs = gatherPairs(r, rowGroups, R, k, 11);
+      const { codes: ga, scales: gaS } = gatherRowsHost(a, aS, K, pairs, M, k);
+      const t: Fp8Case = { M, N, K, G, Mmax: M, bBlockRows, mode: 1, rowGroups, withC: false };
+      const { d, bound } = fp8Reference(ga, gaS, b, bS, null, t);
+      const host = poisoned(M * N, bf16);
+      const ts = await upload([[a, 'fp8e4m3'], [aS, 'f32'], [b, 'fp8e4m3'], [bS, 'f32'], [rowGroups, 'i32'], [pairs, 'i32'], [host, bf16 ? 'bf16' : 'f32']]);
+      const [ta, taS, tb, tbS, tgi, tp, tout] = ts as [Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor];
+      addon.cudaGemmFp8(cudaPtr(ta), cudaPtr(taS), cudaPtr(tb), cudaPtr(tbS), M, N, K, G, M, bBlockRows, 1, cudaPtr(tgi), 0n, cudaPtr(tout), bf16, cudaPtr(tp), k, R);
+      const out = (await tout.read()) as Float32Array | Uint16Array;
+      const i = firstOff(out, d, bound, 2e-3);
+      expect(i, `seed ${seed}: element ${i} = ${bf16 ? bf16ToF32(out[i]!) : out[i]}, expected ${d[i]}`).toBe(-1);
+      // rows that read zeros (padding, ids outside) are exact zeros
+      for (let m = 0; m < M; m++) {
+        const id = pairs[m]!;
+        if (rowGroups[m] !== -1 && id >= 0 && id < R * k) continue;
+        for (let n = 0; n < N; n++) if ((bf16 ? bf16ToF32(out[m * N + n]!) : out[m * N + n]) !== 0) expect.fail(`seed ${seed}: row ${m} (pair ${id}) element ${n} is not 0`);
+      }
+      ts.forEach((x) => x.dispose());
+    });
+  }
 });

@@ -17,7 +17,7 @@ import { sliceRows } from '../src/tensor.js';
 import type { Backend, BackendName } from '../src/runtime/backend.js';
 import type { WebGPUBackend } from '../src/webgpu/backend.js';
 import { decodeValue, encodeValue } from '../src/reference/fp8.js';
-import { backendsUnderTest, expectWithinDivisionSlack, freshSeed, randomF32, rng } from './helpers.js';
+import { backendsUnderTest, expectWithinDivisionSlack, firstBitDiff, freshSeed, gatherPairs, gatherRowsHost, randomF32, rng } from './helpers.js';
 
 const show = (v: unknown) => JSON.stringify(v);
 const ref = await init({ backend: 'reference' });
@@ -168,6 +168,36 @@ describe('gemm.fp8 (reference)', () => {
     const h = (await (await gemm.fp8(A.q, B.q)).read()) as Uint16Array;
     expect([...h]).toEqual([...toBf16(f)]);
   });
+
+  it('fp8GroupedContiguous with gathered A rows: a hand-worked case (pair ids, a sentinel, a padding row, a longer pairs)', async () => {
+    // a: R = 3 rows, K = 4, k = 2 slots a row: pair id p reads row floor(p / 2); 6 = R·k is the sentinel
+    const e = (v: number) => encodeValue(v, 'e4m3');
+    const a = Uint8Array.from([e(1), e(2), 0, 0, e(0.5), 0, 0, e(-1), e(2), e(2), e(2), e(2)]);
+    const qa: QuantizedTensor = { data: ref.tensor(a, [3, 4], 'fp8e4m3'), scales: ref.tensor(new Float32Array([1, 2, 0.25]), [3, 1]), format: 'e4m3', block: [1, 128], ue8m0: false, shape: [3, 4] };
+    // b: G = 1, N = 2, 1×128 scales, both 2
+    const b = Uint8Array.from([e(1), e(1), e(1), e(1), e(1), e(-1), e(0.5), 0]);
+    const qb: QuantizedTensor = { data: ref.tensor(b, [1, 2, 4], 'fp8e4m3'), scales: ref.tensor(new Float32Array([2, 2]), [1, 2, 1]), format: 'e4m3', block: [1, 128], ue8m0: false, shape: [1, 2, 4] };
+    const gi = ref.tensor(Int32Array.from([0, 0, 0, 0, -1]), [5], 'i32');
+    // rows: pair 5 -> a row 2; 0 -> row 0; 6 -> zeros; 3 -> row 1; 1 -> row 0 (a padding row: zeros); the 7th id is never read
+    const pairs = ref.tensor(Int32Array.from([5, 0, 6, 3, 1, 2, -9]), [7], 'i32');
+    const d = (await (await gemm.fp8GroupedContiguous(qa, qb, gi, { out: 'f32', gather: { pairs, k: 2 } })).read()) as Float32Array;
+    // row 0: a row 2 (scale 0.25): n0 (2+2+2+2)·0.25·2 = 4, n1 (2−2+1+0)·0.5 = 0.5
+    // row 1: a row 0 (scale 1): n0 (1+2)·2 = 6, n1 (1−2)·2 = −2
+    // row 3: a row 1 (scale 2): n0 (0.5−1)·4 = −2, n1 (0.5)·4 = 2
+    expect([...d]).toEqual([4, 0.5, 6, -2, 0, 0, -2, 2, 0, 0]);
+  });
+
+  it('fp8GroupedContiguous with a gather equals the call on the explicitly gathered A, bit for bit', async () => {
+    const seed = freshSeed();
+    const r = rng(seed);
+    const g = await gatheredCase(r, 40, 3, [150, 0, 33], 300);
+    const B = await randomQ([3, 70, 300], 1, r);
+    for (const out of ['f32', 'bf16'] as const) {
+      const want = await (await gemm.fp8GroupedContiguous(g.explicit, B.q, ref.tensor(g.gi, [g.M], 'i32'), { out })).read();
+      const got = await (await gemm.fp8GroupedContiguous(g.source, B.q, ref.tensor(g.gi, [g.M], 'i32'), { out, gather: { pairs: ref.tensor(g.pairs, [g.pairs.length], 'i32'), k: g.k } })).read();
+      expect(firstBitDiff(got, want), `seed ${seed} ${out}`).toBe(-1);
+    }
+  });
 });
 
 describe('gemm.matmul and gemm.transpose (reference)', () => {
@@ -235,6 +265,23 @@ function contiguousIndex(sizes: number[]): Int32Array {
   });
   for (let i = 0; i < 128; i++) gi.push(-1); // one all-padding block at the end
   return Int32Array.from(gi);
+}
+
+/**
+ * A gathered grouped-contiguous case on the reference: source a [R, K] (1×128 scales, random; R may be
+ * 0), groupIndex [M] (contiguousIndex(sizes)), pairs i32 [M + 37] (gatherPairs: repeats, ids outside
+ * [0, R·k), a tail never read); explicit: the gathered A built on the host (gatherRowsHost).
+ */
+async function gatheredCase(r: () => number, R: number, k: number, sizes: number[], K: number) {
+  const gi = contiguousIndex(sizes);
+  const M = gi.length;
+  const KB = Math.ceil(K / 128);
+  const q = (c: Uint8Array, sc: Float32Array, rows: number): QuantizedTensor =>
+    ({ data: ref.tensor(c, [rows, K], 'fp8e4m3'), scales: ref.tensor(sc, [rows, KB]), format: 'e4m3', block: [1, 128], ue8m0: false, shape: [rows, K] });
+  const source = R > 0 ? (await randomQ([R, K], 1, r)).q : q(new Uint8Array(0), new Float32Array(0), 0);
+  const pairs = gatherPairs(r, gi, R, k, 37);
+  const g = gatherRowsHost((await source.data.read()) as Uint8Array, (await source.scales.read()) as Float32Array, K, pairs, M, k);
+  return { gi, M, k, pairs, source, explicit: q(g.codes, g.scales, M) };
 }
 
 for (const u of under) {
@@ -321,6 +368,39 @@ for (const u of under) {
       expect(firstOutside(got, want, S, tol, false), `seed ${seed}`).toBeNull();
       for (let row = 0; row < M; row++) if (gi[row] === -1) expect(got[row * Nb]).toBe(0);
     });
+
+    // gathered A rows (opts.gather): [R, k, group sizes, N, K, B block, out]. K = 300 is not a multiple
+    // of 16 (cuda: the SIMT kernel), 1040 and 256 are (cuda: the Hopper kernel's cp.async gather);
+    // R = 0: every id is outside, every row zero
+    for (const [R, k, sizes, N, K, bBlock, out] of [
+      [50, 4, [130, 0, 77], 136, 300, 1, 'f32'],
+      [300, 8, [256, 3, 129, 64], 256, 1040, 128, 'bf16'],
+      [7, 1, [1, 200], 128, 256, 128, 'f32'],
+      [333, 3, [129], 72, 1040, 1, 'bf16'],
+      [0, 8, [5, 40], 32, 256, 1, 'f32'],
+    ] as const) {
+      it(`fp8GroupedContiguous, gathered A: R = ${R}, k = ${k}, groups ${show(sizes)}, N = ${N}, K = ${K}, B ${bBlock}×128, ${out}`, async () => {
+        const seed = freshSeed();
+        const r = rng(seed);
+        const g = await gatheredCase(r, R, k, [...sizes], K);
+        const G = sizes.length;
+        const B = await randomQ([G, N, K], bBlock, r);
+        const gi = ref.tensor(g.gi, [g.M], 'i32');
+        const want = await values(await gemm.fp8GroupedContiguous(g.explicit, B.q, gi, { out }));
+        const got = await values(await gemm.fp8GroupedContiguous(await moveQ(g.source, name), await moveQ(B.q, name), await gi.to(name), {
+          out, gather: { pairs: await ref.tensor(g.pairs, [g.pairs.length], 'i32').to(name), k },
+        }));
+        const { S } = await f64Product(g.explicit, B.q, g.M, N, K, (row) => g.gi[row]!);
+        const tag = `seed ${seed}`;
+        expect(firstOutside(got, want, S, tol, out === 'bf16'), tag).toBeNull();
+        // padding rows and rows whose pair id is outside [0, R·k): exact zeros (the outputs were poisoned)
+        for (let m = 0; m < g.M; m++) {
+          const id = g.pairs[m]!;
+          if (g.gi[m] !== -1 && id >= 0 && id < R * k) continue;
+          for (let n = 0; n < N; n++) if (got[m * N + n] !== 0) expect.fail(`${tag}: row ${m} (group ${g.gi[m]}, pair ${id}) element ${n} = ${got[m * N + n]}, want 0`);
+        }
+      });
+    }
 
     it('fp8GroupedMasked: an empty group, a full group, a partial one (rows past maskedM are zeros)', async () => {
       const seed = freshSeed();
@@ -556,6 +636,27 @@ describe('gemm: bad inputs', () => {
     cases.push([gemm.fp8GroupedContiguous(Abig.q, G.q, ref.tensor(new Float32Array(256), [256])), 'E_DTYPE', /groupIndex/]);
     cases.push([gemm.fp8GroupedMasked(A3.q, G.q, ref.tensor(new Int32Array([1, 17]), [2], 'i32')), 'E_ARG', /maskedM\[1\] = 17/]);
     cases.push([gemm.fp8GroupedMasked(A3.q, G.q, ref.tensor(new Int32Array([1]), [1], 'i32')), 'E_SHAPE', /maskedM/]);
+    // gathered A rows: a [4, 256] read by M_sum = 256 rows
+    const gi0 = ref.tensor(new Int32Array(256), [256], 'i32');
+    const pairs = ref.tensor(new Int32Array(300), [300], 'i32');
+    const gathered = (gather: unknown, g = gi0, a: QuantizedTensor = A.q) => gemm.fp8GroupedContiguous(a, G.q, g, { gather: gather as { pairs: Tensor; k: number } });
+    cases.push(
+      [gathered(null), 'E_ARG', /opts.gather: expected \{ pairs, k \}/],
+      [gathered({ k: 1 }), 'E_ARG', /opts.gather.pairs: expected a Tensor/],
+      [gathered({ pairs: ref.tensor(new Float32Array(256), [256]), k: 1 }), 'E_DTYPE', /opts.gather.pairs/],
+      [gathered({ pairs: ref.tensor(new Int32Array(256), [16, 16], 'i32'), k: 1 }), 'E_SHAPE', /opts.gather.pairs: expected a 1-D/],
+      [gathered({ pairs: ref.tensor(new Int32Array(255), [255], 'i32'), k: 1 }), 'E_SHAPE', /opts.gather.pairs: expected at least M_sum = 256/],
+      [gathered({ pairs, k: 0 }), 'E_ARG', /opts.gather.k/],
+      [gathered({ pairs, k: 1.5 }), 'E_ARG', /opts.gather.k/],
+      [gathered({ pairs, k: '8' }), 'E_ARG', /opts.gather.k/],
+      [gathered({ pairs, k: 1 }, ref.tensor(new Int32Array(256), [2, 128], 'i32')), 'E_SHAPE', /groupIndex: expected a 1-D/],
+      [gathered({ pairs, k: 1 }, ref.tensor(new Float32Array(256), [256])), 'E_DTYPE', /groupIndex/],
+      [gathered({ pairs, k: 1 }, gi0, A3.q), 'E_SHAPE', /a.data: expected a 2-D/],
+      [gathered({ pairs, k: 1 }, ref.tensor(Int32Array.from({ length: 256 }, (_, i) => (i === 9 ? 2 : 0)), [256], 'i32')), 'E_ARG', /groupIndex\[9\] = 2 is outside/],
+    );
+    // without a gather an empty a is still refused
+    const empty: QuantizedTensor = { data: ref.tensor(new Uint8Array(0), [0, 256], 'fp8e4m3'), scales: ref.tensor(new Float32Array(0), [0, 2]), format: 'e4m3', block: [1, 128], ue8m0: false, shape: [0, 256] };
+    cases.push([gemm.fp8GroupedContiguous(empty, G.q, ref.tensor(new Int32Array(0), [0], 'i32')), 'E_EMPTY', /a.data/]);
     for (const [p, code, msg] of cases) {
       const e = await p.then(() => null, (x: unknown) => x);
       expect(e, `${code} ${msg}`).toBeInstanceOf(HotpathsError);
@@ -571,5 +672,9 @@ describe('gemm: bad inputs', () => {
     const A = await randomQ([4, 128], 1, r);
     const B = await randomQ([4, 128], 128, r);
     await expect(gemm.fp8(A.q, await moveQ(B.q, other.name))).rejects.toMatchObject({ code: 'E_DEVICE' });
+    const G = await randomQ([1, 128, 128], 128, r);
+    const gi = ref.tensor(new Int32Array(128), [128], 'i32');
+    const pairs = await ref.tensor(new Int32Array(128), [128], 'i32').to(other.name);
+    await expect(gemm.fp8GroupedContiguous(A.q, G.q, gi, { gather: { pairs, k: 1 } })).rejects.toMatchObject({ code: 'E_DEVICE' });
   });
 });

@@ -100,3 +100,43 @@ export function expectWithinDivisionSlack(tag: string, x: Float32Array, M: numbe
     expect(nearMid && adjacent, `${tag} data[${i}] got ${hex(db[i])} want ${hex(dr[i])} (x/scale = ${q})`).toBe(true);
   }
 }
+
+/**
+ * Pair ids for gathered GEMM rows (gemm.fp8GroupedContiguous's opts.gather) over R source rows of k
+ * slots, laid out as moe align's sortedPairs for the groupIndex gi (−1: padding): computed rows get a
+ * real id (rows repeat: ~30% of them come from 4 ids drawn often) or, on ~10%, an id outside
+ * [0, R·k) (the sentinel R·k, −1, past it, 2³¹ − 1); padding rows mostly the sentinel, else a real id
+ * (still a zero row). `extra` more random ids follow the M_sum = gi.length read ones: never read.
+ */
+export function gatherPairs(r: () => number, gi: Int32Array, R: number, k: number, extra: number): Int32Array {
+  const n = R * k;
+  const often = Array.from({ length: 4 }, () => Math.floor(r() * n));
+  const outside = [n, n, -1, n + 17, 2 ** 31 - 1];
+  const pairs = new Int32Array(gi.length + extra);
+  for (let m = 0; m < pairs.length; m++) {
+    const u = r();
+    const real = n === 0 ? n : u < 0.3 ? often[Math.floor(r() * often.length)]! : Math.floor(r() * n);
+    if (m >= gi.length) pairs[m] = Math.floor(r() * 2 ** 31);
+    else if (gi[m] === -1) pairs[m] = u < 0.8 ? n : real;
+    else pairs[m] = u > 0.9 ? outside[Math.floor(r() * outside.length)]! : real;
+  }
+  return pairs;
+}
+
+/**
+ * The explicitly gathered rows of an FP8 operand on the host: codes [R, K] and scales [R, KB] -> row m
+ * (m < M) = row floor(pairs[m] / k), all zeros (codes 0, scales 0) for an id outside [0, R·k).
+ */
+export function gatherRowsHost(codes: Uint8Array, scales: Float32Array, K: number, pairs: Int32Array, M: number, k: number): { codes: Uint8Array; scales: Float32Array } {
+  const KB = Math.ceil(K / 128);
+  const R = codes.length / Math.max(K, 1);
+  const out = { codes: new Uint8Array(M * K), scales: new Float32Array(M * KB) };
+  for (let m = 0; m < M; m++) {
+    const id = pairs[m]!;
+    if (id < 0 || id >= R * k) continue;
+    const src = Math.floor(id / k);
+    out.codes.set(codes.subarray(src * K, (src + 1) * K), m * K);
+    out.scales.set(scales.subarray(src * KB, (src + 1) * KB), m * KB);
+  }
+  return out;
+}

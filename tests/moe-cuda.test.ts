@@ -384,6 +384,25 @@ describe.skipIf(!!cuda.skip)(`cuda moe kernels at V3 sizes${cuda.skip ? ` (skipp
           same(await bytes(x), await bytes(y), `${tag} rank ${i} ${n}`);
         }
       }
+      // expand: false: no expertX, the rest the same bits, and recv gathered through sortedPairs = expertX
+      const dl = await moe.dispatch(gg, inputsOn(cuda.backend!), { ...opts, expand: false });
+      for (let i = 0; i < R; i++) {
+        const [a, b] = [dl[i]!, dw[i]!];
+        expect(a.expertX, `${tag} rank ${i} expand false`).toBeNull();
+        for (const [n, x, y] of [
+          ['recvIndices', a.recvIndices, b.recvIndices], ['recvWeights', a.recvWeights, b.recvWeights],
+          ...(['sortedPairs', 'blockExpert', 'rowExpert', 'pairPos', 'counts'] as const).map((q) => [q, a.alignment[q], b.alignment[q]] as const),
+          ...parts(a.recv).map((t, j) => [`recv ${j}`, t, parts(b.recv)[j]!] as const),
+        ] as const) same(await bytes(x), await bytes(y), `${tag} rank ${i} expand false ${n}`);
+        const P = a.alignment.padded, nr = a.alignment.tokens, sorted = (await read(a.alignment.sortedPairs)) as Int32Array;
+        const rp = parts(a.recv), ep = parts(b.expertX!);
+        for (let j = 0; j < rp.length; j++) {
+          const src = await bytes(rp[j]!), w = nr > 0 ? src.length / nr : 0, want = new Uint8Array(P * w);
+          for (let q = 0; q < P; q++) if (sorted[q]! < nr * k) want.set(src.subarray(Math.floor(sorted[q]! / k) * w, (Math.floor(sorted[q]! / k) + 1) * w), q * w);
+          same(await bytes(ep[j]!), want, `${tag} rank ${i} expand false: recv gathered = expertX part ${j}`);
+        }
+      }
+      moe.disposeDispatched(dl);
       if (!fp8) {
         const ow = await moe.combine(gw, dw.map((d) => d.expertX as Tensor), dw, { chunks });
         // the final sum per piece: the same bits at any piece count

@@ -931,6 +931,50 @@ describe('moe dispatch/combine on the device path (plan, pack, receive layout an
     });
   }
 
+  it('expand: false, every case above, device and host paths: expertX null, the rest the same bits; recv gathered through sortedPairs is expand: true\'s expertX; nothing left behind', async () => {
+    const parts = (q: Tensor | { data: Tensor; scales: Tensor }) => ('data' in q ? [q.data, q.scales] : [q]);
+    const bytes = async (t: Tensor) => new Uint8Array(((await t.read()) as Int32Array).buffer.slice(0));
+    for (const c of cases) {
+      const seed = freshSeed();
+      const tag = `seed ${seed} ${c.name}`;
+      const inputs = dispatchInputs(rng(seed), c);
+      const opts = { numExperts: c.E, fp8: c.fp8 ?? false, blockSize: c.bs, chunks: c.chunks };
+      for (const [path, group] of [['device', moe.localGroup(c.R, ref.backend)], ['host', hostOnly(moe.localGroup(c.R, ref.backend))]] as const) {
+        const full = await moe.dispatch(group, inputs, opts);
+        const before = ref.backend.memoryStats!().inUse;
+        const lean = await moe.dispatch(group, inputs, { ...opts, expand: false });
+        for (let i = 0; i < c.R; i++) {
+          const [a, b] = [lean[i]!, full[i]!];
+          expect(a.expertX, `${tag} ${path} rank ${i}`).toBeNull();
+          expect(a.alignment.padded).toBe(b.alignment.padded);
+          for (const [name, x, y] of [
+            ['recvIndices', a.recvIndices, b.recvIndices], ['recvWeights', a.recvWeights, b.recvWeights],
+            ...(['sortedPairs', 'blockExpert', 'rowExpert', 'pairPos', 'counts'] as const).map((n) => [n, a.alignment[n], b.alignment[n]] as const),
+            ...parts(a.recv).map((t, j) => [`recv part ${j}`, t, parts(b.recv)[j]!] as const),
+          ] as const) {
+            expectEqual(await bytes(x), await bytes(y), `${tag} ${path} rank ${i} ${name}`);
+          }
+          // the rows the GEMM gathers: row p of expertX = recv row sortedPairs[p] / k, zero for the sentinel
+          const P = a.alignment.padded, n = a.alignment.tokens, sorted = (await a.alignment.sortedPairs.read()) as Int32Array;
+          const rp = parts(a.recv), ep = parts(b.expertX!);
+          for (let j = 0; j < rp.length; j++) {
+            const src = await bytes(rp[j]!), w = n > 0 ? src.length / n : 0, want = new Uint8Array(P * w);
+            for (let q = 0; q < P; q++) if (sorted[q]! < n * c.k) want.set(src.subarray(Math.floor(sorted[q]! / c.k) * w, (Math.floor(sorted[q]! / c.k) + 1) * w), q * w);
+            expectEqual(await bytes(ep[j]!), want, `${tag} ${path} rank ${i} expertX part ${j} = gathered recv`);
+          }
+        }
+        moe.disposeDispatched(lean);
+        expect(ref.backend.memoryStats!().inUse, `${tag} ${path}: released`).toBe(before);
+        moe.disposeDispatched(full);
+      }
+    }
+    const g = moe.localGroup(2, ref.backend);
+    const bad = [0, 1].map(() => ({ x: f32(new Float32Array(6), [2, 3]), indices: i32([0, 1], [2, 1]), weights: f32([1, 1], [2, 1]) }));
+    const e = await thrown(() => moe.dispatch(g, bad, { numExperts: 2, expand: 'no' as unknown as boolean }));
+    expect((e as HotpathsError).code).toBe('E_ARG');
+    expect((e as Error).message).toMatch(/opts\.expand/);
+  });
+
   it('leaves nothing behind (send buffers, tables, metadata) once its results are released', async () => {
     const r = rng(freshSeed());
     const [R, E, k, H] = [3, 6, 2, 128];

@@ -27,20 +27,31 @@ static void check_dim(const Args& args, uint64_t v, const char* what) {
   if (v > GEMM_DIM_LIMIT) args.fail("E_TOO_LARGE", std::string(what) + " = " + std::to_string(v) + " passes the kernels' limit of 2^31 - 1");
 }
 
-// cudaGemmFp8(a, aScales, b, bScales, M, N, K, G, Mmax, bBlockRows, mode, rowGroups, c, out, outIsBf16)
-// a: e4m3 [M, K], aScales: f32 [M, KB], b: e4m3 [G, N, K], bScales: f32 [G*ceil(N/128), KB] or
-// [G*N, KB], rowGroups: i32 [M] (mode 1) / [G] (mode 2) / 0n, c: f32 [M, N] or 0n (mode 0 only),
-// out: f32 | bf16 [M, N]; KB = ceil(K/128).
+// cudaGemmFp8(a, aScales, b, bScales, M, N, K, G, Mmax, bBlockRows, mode, rowGroups, c, out, outIsBf16,
+//             aPairs, aK, rowsA)
+// a: e4m3 [rowsA, K], aScales: f32 [rowsA, KB], b: e4m3 [G, N, K], bScales: f32 [G*ceil(N/128), KB]
+// or [G*N, KB], rowGroups: i32 [M] (mode 1) / [G] (mode 2) / 0n, c: f32 [M, N] or 0n (mode 0 only),
+// out: f32 | bf16 [M, N]; KB = ceil(K/128). aPairs: 0n (rowsA == M: row m reads A row m) or, in
+// mode 1 only, i32 [M] pair ids: row m reads A row aPairs[m] / aK, an all-zero row for an id outside
+// [0, rowsA * aK) (GemmFp8Params); aK >= 1.
 Napi::Value CudaGemmFp8(const Napi::CallbackInfo& info) {
   const char* fn = "cudaGemmFp8";
   Napi::Env env = info.Env();
-  Args args(info, fn, 15);
+  Args args(info, fn, 18);
   const uint64_t M = args.size(4, "M"), N = args.size(5, "N"), K = args.size(6, "K"), G = args.size(7, "G");
   const uint64_t Mmax = args.size(8, "Mmax");
   const int br = args.block_rows(9);
   const uint64_t mode = args.size(10, "mode");
   const bool out_bf16 = args.boolean(14, "outIsBf16");
+  const bool gather = args.bigint(15, "aPairs") != 0;
+  const uint64_t a_k = args.size(16, "aK"), rows_a = args.size(17, "rowsA");
   if (mode > 2) args.fail("E_ARG", "mode must be 0 (none), 1 (contiguous) or 2 (masked), got " + std::to_string(mode));
+  if (gather) {
+    if (mode != GEMM_CONTIGUOUS) args.fail("E_ARG", "aPairs (gathered A rows) needs mode 1 (contiguous), got mode " + std::to_string(mode));
+    if (a_k < 1 || a_k > GEMM_DIM_LIMIT) args.fail("E_ARG", "aK must be in [1, 2^31 - 1] with aPairs, got " + std::to_string(a_k));
+  } else if (rows_a != M) {
+    args.fail("E_SHAPE", "rowsA must equal M without aPairs, got " + std::to_string(rows_a) + " and M = " + std::to_string(M));
+  }
   if (G < 1) args.fail("E_ARG", "G must be at least 1");
   if (mode == GEMM_NONE && G != 1) args.fail("E_SHAPE", "G must be 1 without grouping, got " + std::to_string(G));
   if (mode == GEMM_MASKED) {
@@ -51,14 +62,15 @@ Napi::Value CudaGemmFp8(const Napi::CallbackInfo& info) {
     args.fail("E_SHAPE", "Mmax must equal M without masked grouping, got " + std::to_string(Mmax) + " and " + std::to_string(M));
   }
   check_dim(args, M, "M");
+  check_dim(args, rows_a, "rowsA");
   check_dim(args, K, "K");
   check_dim(args, checked_mul(env, fn, G, N, "G * N"), "G * N");
   const uint64_t KB = ceil_div(K, 128);
   const uint64_t b_scale_rows = br == 128 ? checked_mul(env, fn, G, ceil_div(N, 128), "bScales rows") : checked_mul(env, fn, G, N, "bScales rows");
   const uint64_t mn = checked_mul(env, fn, M, N, "M * N");
-  const uint64_t a_bytes = checked_mul(env, fn, M, K, "a bytes");
+  const uint64_t a_bytes = checked_mul(env, fn, rows_a, K, "a bytes");
   const uint64_t b_bytes = checked_mul(env, fn, checked_mul(env, fn, G, N, "G * N"), K, "b bytes");
-  const uint64_t sa_bytes = checked_mul(env, fn, checked_mul(env, fn, M, KB, "aScales count"), 4, "aScales bytes");
+  const uint64_t sa_bytes = checked_mul(env, fn, checked_mul(env, fn, rows_a, KB, "aScales count"), 4, "aScales bytes");
   const uint64_t sb_bytes = checked_mul(env, fn, checked_mul(env, fn, b_scale_rows, KB, "bScales count"), 4, "bScales bytes");
   const uint64_t out_bytes = checked_mul(env, fn, mn, out_bf16 ? 2 : 4, "out bytes");
   // grid sizes: tiles of 64x64 (the SIMT kernel, the most) must fit a 1-D grid
@@ -78,6 +90,9 @@ Napi::Value CudaGemmFp8(const Napi::CallbackInfo& info) {
     const uint64_t count = mode == GEMM_CONTIGUOUS ? M : G;
     p.row_groups = (const int32_t*)cuda_device_arg(args, 11, "rowGroups", checked_mul(env, fn, count, 4, "rowGroups bytes"));
   }
+  p.a_pairs = gather ? (const int32_t*)cuda_device_arg(args, 15, "aPairs", checked_mul(env, fn, M, 4, "aPairs bytes")) : nullptr;
+  p.a_k = gather ? (int)a_k : 1;
+  p.a_rows = (int64_t)rows_a;
   p.c = (const float*)cuda_optional_arg(args, 12, "c", checked_mul(env, fn, mn, 4, "c bytes"));
   if (p.c && mode != GEMM_NONE) args.fail("E_ARG", "c is only supported without grouping (mode 0)");
   p.out = cuda_device_arg(args, 13, "out", out_bytes);

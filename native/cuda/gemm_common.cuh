@@ -15,6 +15,12 @@ enum GemmMode : int { GEMM_NONE = 0, GEMM_CONTIGUOUS = 1, GEMM_MASKED = 2 };
 //   b: e4m3 [G, N, K], b_scales: f32 [G*ceil(N/128), KB] (b_block_rows 128) or [G*N, KB] (1)
 //   row_groups: i32 groupIndex [M] (contiguous), maskedM [G] (masked), null (none)
 //   c: f32 [M, N] or null (none only), out: f32 or bf16 [M, N]
+// Gathered A rows (contiguous only; a_pairs null = no gather): a is [a_rows, K], a_scales
+// [a_rows, KB], and output row m reads A row a_pairs[m] / a_k (a_pairs: i32 [M], pair ids
+// row * a_k + slot, as moe align's sortedPairs); an id outside [0, a_rows * a_k) reads an all-zero
+// row (codes 0, scales 0). The expert-ordered copy of A is never written.
+// Kept at 128 bytes: a larger kernel parameter is read through its address (nvcc 13), which changed
+// the Hopper kernel's code and made it spill; the fields are ordered to leave no hole.
 struct GemmFp8Params {
   const uint8_t* a;
   const float* a_scales;
@@ -27,9 +33,21 @@ struct GemmFp8Params {
   const float* c;
   void* out;
   bool out_bf16;
+  int a_k = 1;
+  const int32_t* a_pairs = nullptr;
+  int64_t a_rows = 0;
 };
+static_assert(sizeof(GemmFp8Params) <= 128, "GemmFp8Params: keep the kernel parameter at 128 bytes or less");
 
 enum RowKind : int { ROW_COMPUTE = 0, ROW_ZERO = 1, ROW_NAN = 2 };
+
+// The row of a (and of a_scales) that output row r < M reads: r itself, or with a gather
+// a_pairs[r] / a_k, or -1 for an all-zero A row (a pair id outside [0, a_rows * a_k): padding).
+__device__ __forceinline__ int64_t gemm_a_row(const GemmFp8Params& p, int64_t r) {
+  if (!p.a_pairs) return r;
+  const int32_t id = __ldg(p.a_pairs + r);
+  return (id >= 0 && (int64_t)id < p.a_rows * p.a_k) ? id / p.a_k : -1;
+}
 
 // The rows one M-tile of `bm` rows covers: [m0, m_end), and its group for masked mode. Tiles never
 // cross a masked group (each group's Mmax rows are tiled on their own); for none/contiguous the

@@ -10,7 +10,8 @@ namespace hp {
 
 static constexpr int SIMT_BM = 64, SIMT_BN = 64, SIMT_KC = 32;  // tile rows, columns, K chunk
 
-// a: e4m3 [M, K], a_scales: f32 [M, KB], b: e4m3 [G, N, K], b_scales (see GemmFp8Params) -> out [M, N]
+// a: e4m3 [M, K] (or [a_rows, K] read through a_pairs), a_scales: f32 [M, KB] (or [a_rows, KB]),
+// b: e4m3 [G, N, K], b_scales (see GemmFp8Params) -> out [M, N]
 // One 64x64 output tile per block of 256 threads; thread (ty, tx) of a 16x16 grid owns rows
 // m0 + ty + 16i and columns n0 + tx + 16j (i, j < 4). Per 128-K block: decoded 64x32 panels of A and
 // B go through shared memory (k-major, so a warp reads broadcast / consecutive words), the block's
@@ -38,8 +39,16 @@ __global__ void __launch_bounds__(256) gemm_fp8_simt_kernel(GemmFp8Params p) {
   if (g >= 0) {
     // loader mapping: 64 rows x 32 k = 2048 codes, 8 consecutive k of one row per thread
     const int lr = tid / 4, lk = (tid % 4) * 8;
-    const int64_t ar = t.m0 + lr, bn = n0 + lr;
-    const uint8_t* arow = p.a + ar * p.K;
+    // A rows as gemm_a_row gives them (-1: a zero row, also past the tile's rows): the one this
+    // thread loads codes from, and the four whose scales it promotes with
+    const int64_t ar = t.m0 + lr < t.m_end ? gemm_a_row(p, t.m0 + lr) : -1, bn = n0 + lr;
+    const uint8_t* arow = p.a + max(ar, (int64_t)0) * p.K;
+    int64_t sr[4];
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+      const int64_t r = t.m0 + ty + 16 * i;
+      sr[i] = r < t.m_end ? gemm_a_row(p, r) : -1;
+    }
     const uint8_t* brow = p.b + (g * p.N + bn) * p.K;
     for (int64_t kb = 0; kb < KB; kb++) {
       float part[4][4] = {};
@@ -50,7 +59,7 @@ __global__ void __launch_bounds__(256) gemm_fp8_simt_kernel(GemmFp8Params p) {
         for (int e = 0; e < 8; e++) {
           const int64_t k = k0 + lk + e;
           const bool kin = k < p.K;
-          As[lk + e][lr] = (kin && ar < t.m_end) ? __uint_as_float(fp8_decode_bits<FP8_E4M3>(arow[k])) : 0.0f;
+          As[lk + e][lr] = (kin && ar >= 0) ? __uint_as_float(fp8_decode_bits<FP8_E4M3>(arow[k])) : 0.0f;
           Bs[lk + e][lr] = (kin && bn < p.N) ? __uint_as_float(fp8_decode_bits<FP8_E4M3>(brow[k])) : 0.0f;
         }
         __syncthreads();
@@ -70,10 +79,7 @@ __global__ void __launch_bounds__(256) gemm_fp8_simt_kernel(GemmFp8Params p) {
       }
       float sa[4], sb[4];
 #pragma unroll
-      for (int i = 0; i < 4; i++) {
-        const int64_t r = t.m0 + ty + 16 * i;
-        sa[i] = r < t.m_end ? __ldg(p.a_scales + r * KB + kb) : 0.0f;
-      }
+      for (int i = 0; i < 4; i++) sa[i] = sr[i] >= 0 ? __ldg(p.a_scales + sr[i] * KB + kb) : 0.0f;
 #pragma unroll
       for (int j = 0; j < 4; j++) {
         const int64_t n = n0 + tx + 16 * j;

@@ -17,11 +17,28 @@
 // outside the tensors (rows past M or G*N, K past K), so any M, N and K % 16 == 0 work; rows of
 // another group that a tile's box reaches (contiguous B at n >= N, masked A past Mmax) only feed
 // outputs that are never stored.
+//
+// Gathered A rows (GATHER, contiguous mode: GemmFp8Params.a_pairs): A cannot come by TMA. Producer
+// thread tid resolves tile row m0 + tid's source row once (gemm_a_row; -1, and a row past the tile,
+// is zero-filled) into shared memory; per K block the 128 producer threads copy the tile's 128 rows
+// x 128 bytes, 8 threads a row (8 cp.async of 16 bytes each a thread, src-size 0 for zeros, also
+// past K; the row's scale by a 4-byte cp.async alike), to the places TMA's 128-byte swizzle would put
+// them; thread 0's TMA brings B alone. cp.async writes through the generic proxy and wgmma reads
+// through the async proxy, so a thread arrives on a stage's "full" barrier for its copies only after
+// they have completed (cp.async.wait_group, GATHER_LAG stages later, keeping that many in flight) and
+// after fence.proxy.async. Thread 0 arrives twice per stage (B's expect_tx, then its copies): the full
+// barriers count 129 arrivals in this mode. Measured on an H200 at a DeepSeek-like shape (~32.7k
+// rows gathered from ~8.2k, N 4096, K 7168): ~510 TFLOP/s against ~730 for the TMA kernel on a
+// materialised A (bench/RESULTS.md). Neither a longer lag, nor dropping the fence (timing only), nor
+// 8 threads a row (each 32-byte sector asked for once) moved it much; one TMA a row (1-row boxes:
+// TMA's swizzle follows the shared address, so the bits were right) ran at ~120.
+//
 #pragma once
 
 #include <cuda.h>  // CUtensorMap (types only: the encoder is fetched from the driver at run time)
 
 #include "cuda/gemm_common.cuh"
+#include "cuda/mma_sm80.cuh"  // cp.async (gathered A rows)
 #include "cuda/ptx_sm90.cuh"
 
 namespace hp {
@@ -35,7 +52,8 @@ struct Fp8Config {
   static constexpr int STAGES = BN == 128 ? 6 : 8;
   static constexpr int A_TILE = BM * BK;  // bytes of one stage's A tile
   static constexpr int B_TILE = BN * BK;
-  static constexpr int SMEM = STAGES * (A_TILE + B_TILE) + STAGES * (BM + BN) * 4 + 2 * STAGES * 8 + 16;
+  // (+ 16: the tile's group; + BM * 4: the gathered A rows' sources)
+  static constexpr int SMEM = STAGES * (A_TILE + B_TILE) + STAGES * (BM + BN) * 4 + 2 * STAGES * 8 + 16 + BM * 4;
   static constexpr int SMEM_ALLOC = SMEM + 1024;  // slack to align the base to 1024 (128B swizzle atoms)
 };
 
@@ -43,15 +61,23 @@ struct Fp8Config {
 // CTAs in flight share B tiles and A panels in L2.
 static constexpr int64_t BAND_N = 8;
 
-// a (through tmap_a): e4m3 [M, K]; b (through tmap_b): e4m3 [G*N, K]; scales, groups, c, out: see
-// GemmFp8Params. B_ROWS1: bBlockRows == 1 (1x128 B scales, the 1D1D variant). Grid: m_tiles*n_tiles.
-template <int BN, bool B_ROWS1>
+// GATHER: stages a producer thread keeps its A copies in flight before it waits for the oldest.
+// Consumers free stage j only once stage j + 1 is full (its wgmmas are issued before j's are
+// promoted), and a producer arrives on stage j at its iteration j + GATHER_LAG, after waiting for
+// stage j + GATHER_LAG - STAGES to be free: no deadlock needs GATHER_LAG <= STAGES - 2.
+static constexpr int GATHER_LAG = 2;
+
+// a (through tmap_a): e4m3 [M, K], or with GATHER [a_rows, K] read through p.a_pairs (tmap_a
+// unused); b (through tmap_b): e4m3 [G*N, K]; scales, groups, c, out: see GemmFp8Params.
+// B_ROWS1: bBlockRows == 1 (1x128 B scales, the 1D1D variant). Grid: m_tiles*n_tiles.
+template <int BN, bool B_ROWS1, bool GATHER>
 __global__ void __launch_bounds__(THREADS, 1)
     gemm_fp8_sm90_kernel(const GemmFp8Params p, const __grid_constant__ CUtensorMap tmap_a,
                          const __grid_constant__ CUtensorMap tmap_b, int64_t m_tiles, int64_t n_tiles) {
 #if HP_SM90A
   typedef Fp8Config<BN> C;
   constexpr int STAGES = C::STAGES;
+  static_assert(!GATHER || GATHER_LAG <= STAGES - 2, "gathered A: the producer's lag must leave two stages");
   extern __shared__ uint8_t smem_raw[];
   uint8_t* smem = (uint8_t*)(((uintptr_t)smem_raw + 1023) & ~(uintptr_t)1023);
   uint8_t* sA = smem;                                    // [STAGES][BM][128] swizzled
@@ -61,6 +87,7 @@ __global__ void __launch_bounds__(THREADS, 1)
   uint64_t* full = (uint64_t*)(sSb + STAGES * BN);       // [STAGES]
   uint64_t* empty = full + STAGES;                       // [STAGES]
   int* s_tile_group = (int*)(empty + STAGES);
+  int32_t* s_src = (int32_t*)(s_tile_group + 4);          // [BM] GATHER: tile row -> A row, -1 zeros
 
   // tile -> (mt, nt) through bands of BAND_N N-tiles
   const int64_t tile = blockIdx.x;
@@ -77,7 +104,8 @@ __global__ void __launch_bounds__(THREADS, 1)
     if (threadIdx.x == 0) {
       *s_tile_group = tg;
       for (int s = 0; s < STAGES; s++) {
-        mbar_init(&full[s], 128);   // every producer thread arrives (thread 0 with the TMA bytes)
+        // every producer thread arrives (thread 0 with the TMA bytes; GATHER: once more for its A row)
+        mbar_init(&full[s], GATHER ? 129 : 128);
         mbar_init(&empty[s], 256);  // every consumer thread arrives
       }
       mbar_init_fence();
@@ -94,29 +122,67 @@ __global__ void __launch_bounds__(THREADS, 1)
     setmaxnreg_dec<40>();
     if (g < 0) return;
     if (tid == 0) {
-      tma_prefetch_desc(&tmap_a);
+      if (!GATHER) tma_prefetch_desc(&tmap_a);
       tma_prefetch_desc(&tmap_b);
     }
     const int64_t r = t.m0 + tid;
-    const float* a_scale_row = p.a_scales + r * KB;
+    // the A row (codes and scales) tile row tid reads; GATHER: -1 = zeros (padding, or past the tile)
+    const int64_t a_row = GATHER ? (r < t.m_end ? gemm_a_row(p, r) : -1) : r;
+    const bool a_live = GATHER ? a_row >= 0 : r < t.m_end;
+    const float* a_scale_row = p.a_scales + (GATHER ? max(a_row, (int64_t)0) : r) * KB;
+    if (GATHER) {
+      s_src[tid] = (int32_t)a_row;
+      asm volatile("bar.sync 1, 128;" ::: "memory");  // the producer warpgroup alone
+    }
     const int32_t a_c1 = (int32_t)t.m0, b_c1 = (int32_t)(g * p.N + n0);
     for (int64_t kb = 0; kb < KB; kb++) {
       const int s = (int)(kb % STAGES);
       const uint32_t phase = (uint32_t)((kb / STAGES) & 1);
       mbar_wait(&empty[s], phase ^ 1);  // a fresh barrier passes parity 1 at once
-      sSa[s * BM + tid] = r < t.m_end ? __ldg(a_scale_row + kb) : 0.0f;
+      // (GATHER: the scale comes with the row's copies below, so the thread never waits on a load)
+      if (!GATHER) sSa[s * BM + tid] = a_live ? __ldg(a_scale_row + kb) : 0.0f;
       if (B_ROWS1) {
         if (tid < BN) sSb[s * BN + tid] = n0 + tid < p.N ? __ldg(p.b_scales + (g * p.N + n0 + tid) * KB + kb) : 0.0f;
       } else if (tid == 0) {
         sSb[s * BN] = __ldg(p.b_scales + (g * ((p.N + 127) / 128) + n0 / 128) * KB + kb);
       }
       if (tid == 0) {
-        mbar_arrive_expect_tx(&full[s], C::A_TILE + C::B_TILE);
-        tma_load_2d(sA + s * C::A_TILE, &tmap_a, &full[s], (int32_t)(kb * BK), a_c1);
+        mbar_arrive_expect_tx(&full[s], GATHER ? C::B_TILE : C::A_TILE + C::B_TILE);
+        if (!GATHER) tma_load_2d(sA + s * C::A_TILE, &tmap_a, &full[s], (int32_t)(kb * BK), a_c1);
         tma_load_2d(sB + s * C::B_TILE, &tmap_b, &full[s], (int32_t)(kb * BK), b_c1);
-      } else {
+      } else if (!GATHER) {
         mbar_arrive(&full[s]);
       }
+      if (GATHER) {
+        // the stage's A tile [BM][128], 128-byte swizzle (the stage base is 1024-aligned): thread tid
+        // copies 16-byte chunk j = tid % 8 of rows tid / 8 + 16 i (i < 8), so that 8 neighbouring
+        // threads read one row's 128 bytes whole (each 32-byte sector requested once); chunk j of row
+        // r sits at chunk j ^ (r % 8), and r % 8 = (tid / 8) % 8 for all of the thread's rows. K % 16
+        // == 0: a chunk is all inside K or all past it. A zero chunk reads nothing (src-size 0) and
+        // names p.a, a valid address.
+        sm80::cp_async_4(sm80::smem_u32(sSa + s * BM + tid), a_live ? a_scale_row + kb : p.a_scales, a_live);
+        const int j = tid % 8, r0 = tid / 8;
+        const uint32_t dst = sm80::smem_u32(sA + s * C::A_TILE + r0 * BK + 16 * (j ^ (r0 % 8)));
+        const bool k_live = j < (p.K - kb * BK) / 16;
+        const uint8_t* col = p.a + kb * BK + 16 * j;
+#pragma unroll
+        for (int i = 0; i < BM / 16; i++) {
+          const int32_t src = s_src[r0 + 16 * i];
+          const bool live = k_live && src >= 0;
+          sm80::cp_async_16(dst + 16 * i * BK, live ? col + (int64_t)src * p.K : p.a, live);
+        }
+        sm80::cp_async_commit();
+        if (kb >= GATHER_LAG) {  // stage kb - GATHER_LAG's copies are done: fence, then arrive
+          sm80::cp_async_wait<GATHER_LAG>();
+          fence_proxy_async_shared();
+          mbar_arrive(&full[(kb - GATHER_LAG) % STAGES]);
+        }
+      }
+    }
+    if (GATHER) {  // the last GATHER_LAG stages
+      sm80::cp_async_wait<0>();
+      fence_proxy_async_shared();
+      for (int64_t kb = max(KB - GATHER_LAG, (int64_t)0); kb < KB; kb++) mbar_arrive(&full[kb % STAGES]);
     }
   } else {
     // ---------------- consumers

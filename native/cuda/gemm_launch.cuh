@@ -67,17 +67,19 @@ inline bool make_tensor_map_2d(CUtensorMap* map, const void* base, uint64_t rows
                 CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
 }
 
-template <int BN, bool B_ROWS1>
+template <int BN, bool B_ROWS1, bool GATHER>
 inline cudaError_t gemm_fp8_sm90_launch_t(const GemmFp8Params& p, cudaStream_t stream) {
   typedef sm90::Fp8Config<BN> C;
-  auto kernel = sm90::gemm_fp8_sm90_kernel<BN, B_ROWS1>;
+  auto kernel = sm90::gemm_fp8_sm90_kernel<BN, B_ROWS1, GATHER>;
   static std::once_flag once;
   static cudaError_t attr_err = cudaSuccess;
   std::call_once(once, [&] { attr_err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, C::SMEM_ALLOC); });
   if (attr_err != cudaSuccess) return attr_err;
   CUtensorMap ma, mb;
-  if (!make_tensor_map_2d(&ma, p.a, (uint64_t)p.M, (uint64_t)p.K, sm90::BM) ||
-      !make_tensor_map_2d(&mb, p.b, (uint64_t)(p.G * p.N), (uint64_t)p.K, BN)) {
+  if (!make_tensor_map_2d(&mb, p.b, (uint64_t)(p.G * p.N), (uint64_t)p.K, BN)) return cudaErrorInvalidValue;
+  if (GATHER) {
+    ma = mb;  // not read: the producer copies the gathered A rows itself
+  } else if (!make_tensor_map_2d(&ma, p.a, (uint64_t)p.M, (uint64_t)p.K, sm90::BM)) {
     return cudaErrorInvalidValue;
   }
   const int64_t m_tiles = gemm_m_tiles(p, sm90::BM), n_tiles = (p.N + BN - 1) / BN;
@@ -85,9 +87,18 @@ inline cudaError_t gemm_fp8_sm90_launch_t(const GemmFp8Params& p, cudaStream_t s
   return cudaGetLastError();
 }
 
-// Which kernel a call would take (path: GEMM_PATH_AUTO, or a forced one for the harness).
+template <int BN>
+inline cudaError_t gemm_fp8_sm90_launch_bn(const GemmFp8Params& p, cudaStream_t stream) {
+  const bool gather = p.a_pairs != nullptr;
+  if (p.b_block_rows == 1) return gather ? gemm_fp8_sm90_launch_t<BN, true, true>(p, stream) : gemm_fp8_sm90_launch_t<BN, true, false>(p, stream);
+  return gather ? gemm_fp8_sm90_launch_t<BN, false, true>(p, stream) : gemm_fp8_sm90_launch_t<BN, false, false>(p, stream);
+}
+
+// Which kernel a call would take (path: GEMM_PATH_AUTO, or a forced one for the harness). Gathered A
+// rows go to the Hopper kernel's cp.async copies, which need a 16-byte aligned a (TMA needs it too).
 inline int gemm_fp8_choose(const GemmFp8Params& p, int path) {
-  const bool sm90_ok = p.K > 0 && p.K % 16 == 0 && gemm_sm90a_available();
+  const bool aligned = p.a_pairs == nullptr || (uintptr_t)p.a % 16 == 0;
+  const bool sm90_ok = p.K > 0 && p.K % 16 == 0 && aligned && gemm_sm90a_available();
   if (path == GEMM_PATH_SIMT || !sm90_ok) return GEMM_PATH_SIMT;
   return GEMM_PATH_SM90;
 }
@@ -104,10 +115,7 @@ inline cudaError_t gemm_fp8_launch(const GemmFp8Params& p, cudaStream_t stream, 
     const int64_t tiles128 = gemm_m_tiles(p, sm90::BM) * ((p.N + 127) / 128);
     bn = tiles128 < sms ? 64 : 128;
   }
-  if (bn == 64) {
-    return p.b_block_rows == 1 ? gemm_fp8_sm90_launch_t<64, true>(p, stream) : gemm_fp8_sm90_launch_t<64, false>(p, stream);
-  }
-  return p.b_block_rows == 1 ? gemm_fp8_sm90_launch_t<128, true>(p, stream) : gemm_fp8_sm90_launch_t<128, false>(p, stream);
+  return bn == 64 ? gemm_fp8_sm90_launch_bn<64>(p, stream) : gemm_fp8_sm90_launch_bn<128>(p, stream);
 }
 
 }  // namespace hp

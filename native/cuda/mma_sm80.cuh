@@ -26,6 +26,15 @@ __device__ __forceinline__ void cp_async_16(uint32_t dst, const void* src, bool 
 #endif
 }
 
+// 4 bytes global -> shared (through L1: .ca, the only cache mode below 16 bytes), zero-filled when
+// !pred; dst and src 4-byte aligned.
+__device__ __forceinline__ void cp_async_4(uint32_t dst, const void* src, bool pred) {
+#if HP_SM80
+  const int n = pred ? 4 : 0;
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;" ::"r"(dst), "l"(src), "r"(n) : "memory");
+#endif
+}
+
 __device__ __forceinline__ void cp_async_commit() {
 #if HP_SM80
   asm volatile("cp.async.commit_group;" ::: "memory");

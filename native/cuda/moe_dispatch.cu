@@ -310,8 +310,9 @@ Napi::Value CudaMoeDispatchRecvLayout(const Napi::CallbackInfo& info) {
 }
 
 // What both scatter entry points take alike: the packed row's parts (checked: aligned, in order, inside
-// the stride) and, from argument `at` on, the outputs expertX, P, expertScales | 0n, sortedPairs, Pmax,
+// the stride) and, from argument `at` on, the outputs expertX | 0n, P, expertScales | 0n, sortedPairs, Pmax,
 // pairPos, n, recvIndices, recvWeights, recv, recvScales | 0n (checked against the allocation table).
+// expertX 0n (dispatch's expand: false, P 0): recv and the index outputs only.
 // Fills every field of `a` but the sources and base; returns n.
 static uint64_t scatter_outputs(const Args& args, size_t at, uint64_t stride, uint64_t payload, uint64_t scales_at, uint64_t scale_bytes, uint64_t meta_at,
                                 uint64_t per, uint64_t k, moe::ScatterArgs& a) {
@@ -322,7 +323,8 @@ static uint64_t scatter_outputs(const Args& args, size_t at, uint64_t stride, ui
   if (payload > scales_at || scales_at + scale_bytes > meta_at || meta_at + 12 * k > stride) args.fail("E_ARG", "the packed row's parts overlap or pass its stride");
   check_i32(args, pmax, "Pmax");
   check_i32(args, n * k, "n * k");
-  a.ex = cuda_device_arg(args, at, "expertX", checked_mul(env, fn, P, payload, "expertX bytes"));
+  a.ex = cuda_device_arg_or_null(args, at, "expertX", checked_mul(env, fn, P, payload, "expertX bytes"));
+  if (!a.ex && P != 0) args.fail("E_ARG", "expertX 0n (no expert-ordered copy) comes with P = 0");
   a.ex_scales = (uint32_t*)cuda_device_arg_or_null(args, at + 2, "expertScales", checked_mul(env, fn, P, scale_bytes, "expertScales bytes"));
   a.sorted = (int32_t*)cuda_device_arg(args, at + 3, "sortedPairs", pmax * 4);
   a.pair_pos = (int32_t*)cuda_device_arg(args, at + 5, "pairPos", n * k * 4);
@@ -330,7 +332,8 @@ static uint64_t scatter_outputs(const Args& args, size_t at, uint64_t stride, ui
   a.recv_weights = (float*)cuda_device_arg(args, at + 8, "recvWeights", n * k * 4);
   a.recv = cuda_device_arg(args, at + 9, "recv", checked_mul(env, fn, n, payload, "recv bytes"));
   a.recv_scales = (uint32_t*)cuda_device_arg_or_null(args, at + 10, "recvScales", checked_mul(env, fn, n, scale_bytes, "recvScales bytes"));
-  if ((a.ex_scales != nullptr) != (scale_bytes > 0) || (a.recv_scales != nullptr) != (scale_bytes > 0)) args.fail("E_ARG", "expertScales and recvScales come with scaleBytes > 0");
+  if ((a.recv_scales != nullptr) != (scale_bytes > 0) || (a.ex && (a.ex_scales != nullptr) != (scale_bytes > 0))) args.fail("E_ARG", "recvScales (and expertScales with expertX) come with scaleBytes > 0");
+  if (!a.ex && a.ex_scales) args.fail("E_ARG", "expertScales comes with expertX");
   if ((((uintptr_t)a.ex_scales | (uintptr_t)a.recv_scales) & 3) != 0) args.fail("E_ARG", "the scales must be 4-byte aligned");
   a.stride = (int64_t)stride;
   a.scales_at = (int64_t)scales_at;
@@ -557,7 +560,7 @@ Napi::Value CudaMoeWindowsDispatchScatter(const Napi::CallbackInfo& info) {
   scatter(0, 0, 1);
   if (trace) nccl_trace_mark(env, fn, main);
   cudaStream_t aux = nccl_read_stream_after_main(env, fn);
-  if (P > 0) launch_zero_padding(aux, (int)per, (int)bs, counts, starts, a.ex, P, payload, a.ex_scales, scale_bytes);
+  if (a.ex && P > 0) launch_zero_padding(aux, (int)per, (int)bs, counts, starts, a.ex, P, payload, a.ex_scales, scale_bytes);
   cuda_check(env, fn, "kernel launch", cudaGetLastError());
   if (trace) nccl_trace_mark(env, fn, aux);
   const uint32_t padded = nccl_ticket(env, fn, aux);

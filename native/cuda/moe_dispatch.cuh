@@ -487,8 +487,8 @@ struct ScatterArgs {
   int64_t stride, scales_at, meta_at;
   const int32_t* base;  // [R, per]
   int per, k;
-  void* ex;              // [P, units]
-  uint32_t* ex_scales;   // [P, scale_words] or null
+  void* ex;              // [P, units], or null: recv and the index outputs only
+  uint32_t* ex_scales;   // [P, scale_words] or null (null with ex)
   int64_t P, units, scale_words;
   int32_t* sorted;       // [Pmax]
   int64_t pmax;
@@ -526,11 +526,11 @@ __global__ void __launch_bounds__(EP_THREADS) scatter_kernel(ScatterArgs a) {
       int64_t p = -1;
       if (l >= 0 && l < a.per) {
         p = (int64_t)a.base[source * a.per + l] + m[2 * k + j];
-        if (p < 0 || p >= a.P || p >= a.pmax) p = -1;
+        if (p < 0 || (ex && p >= a.P) || p >= a.pmax) p = -1;
       }
       a.pair_pos[q * k + j] = (int32_t)p;
       if (p >= 0) a.sorted[p] = (int32_t)(q * k + j);
-      dst[j] = (int32_t)p;
+      dst[j] = ex ? (int32_t)p : -1;  // (no expert-ordered copy without ex)
     }
     __syncthreads();
     // the payload: SCATTER_UNROLL loads in flight a thread before their stores (a row is 448 16-byte
@@ -553,11 +553,11 @@ __global__ void __launch_bounds__(EP_THREADS) scatter_kernel(ScatterArgs a) {
         }
       }
     }
-    if (a.ex_scales) {
+    if (a.recv_scales) {  // (and ex_scales, when ex is given: the host checked)
       const uint32_t* sc = reinterpret_cast<const uint32_t*>(row + a.scales_at);
       for (int64_t u = threadIdx.x; u < a.scale_words; u += blockDim.x) {
         const uint32_t v = sc[u];
-        if (a.recv_scales) a.recv_scales[q * a.scale_words + u] = v;
+        a.recv_scales[q * a.scale_words + u] = v;
         for (int jj = 0; jj < k; jj++) {
           if (dst[jj] >= 0) a.ex_scales[(int64_t)dst[jj] * a.scale_words + u] = v;
         }

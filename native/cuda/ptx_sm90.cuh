@@ -1,7 +1,8 @@
-// Thin PTX wrappers for the Hopper (sm_90a) GEMM: mbarriers, the bulk tensor copy (TMA), wgmma and
-// its fences, setmaxnreg. Their bodies exist only in the sm_90a compile pass (HP_SM90A); the sm_90,
-// sm_80 and host passes see empty functions that are never called (the launcher picks the Hopper
-// kernel only after a probe kernel proved that the sm_90a cubin is the one the driver loaded).
+// Thin PTX wrappers for the Hopper (sm_90a) GEMM: mbarriers, the bulk tensor copy (TMA), the proxy
+// fence (gathered A rows; their cp.async is mma_sm80.cuh's), wgmma and its fences, setmaxnreg.
+// Their bodies exist only in the sm_90a compile pass (HP_SM90A); the sm_90, sm_80 and host passes
+// see empty functions that are never called (the launcher picks the Hopper kernel only after a
+// probe kernel proved that the sm_90a cubin is the one the driver loaded).
 #pragma once
 
 #include <stdint.h>
@@ -80,6 +81,17 @@ __device__ __forceinline__ void tma_load_2d(void* dst, const void* tmap, uint64_
           smem_addr(dst)),
       "l"((uint64_t)tmap), "r"(smem_addr(bar)), "r"(c0), "r"(c1)
       : "memory");
+#endif
+}
+
+// ---------------------------------------------------------------- proxy fence (gathered A rows)
+
+// Orders this thread's earlier shared-memory writes through the generic proxy (st.shared, completed
+// cp.async) before later accesses through the async proxy (wgmma operands, TMA): a thread that
+// filled a wgmma tile runs it before it arrives on the barrier the wgmma side waits on.
+__device__ __forceinline__ void fence_proxy_async_shared() {
+#if HP_SM90A
+  asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
 #endif
 }
 

@@ -157,8 +157,13 @@ export interface Addon {
   cudaFp8Decode(q: bigint, out: bigint, n: number, format: number): void;
   cudaFp8Quantize(x: bigint, xIsBf16: boolean, rows: number, cols: number, blockRows: number, format: number, ue8m0: boolean, data: bigint, scales: bigint): void;
   cudaFp8Dequantize(data: bigint, scales: bigint, rows: number, cols: number, blockRows: number, format: number, out: bigint): void;
-  /** cpuGemmFp8's arguments as device pointers (0n for null); launches on the stream and returns. */
-  cudaGemmFp8(a: bigint, aScales: bigint, b: bigint, bScales: bigint, M: number, N: number, K: number, G: number, Mmax: number, bBlockRows: number, mode: number, rowGroups: bigint, c: bigint, out: bigint, outIsBf16: boolean): void;
+  /**
+   * cpuGemmFp8's arguments as device pointers (0n for null); launches on the stream and returns. Then
+   * gathered A rows: aPairs 0n (none; rowsA must be M) or, in mode 1, i32 [M] pair ids: a is [rowsA, K]
+   * (aScales [rowsA, KB]) and row m reads A row aPairs[m] / aK, zeros for an id outside [0, rowsA·aK).
+   */
+  cudaGemmFp8(a: bigint, aScales: bigint, b: bigint, bScales: bigint, M: number, N: number, K: number, G: number, Mmax: number, bBlockRows: number, mode: number, rowGroups: bigint, c: bigint, out: bigint, outIsBf16: boolean,
+    aPairs: bigint, aK: number, rowsA: number): void;
   /** cpuMatmul's arguments as device pointers (c: 0n for none); launches on the stream and returns. */
   cudaMatmul(a: bigint, b: bigint, inIsBf16: boolean, M: number, N: number, K: number, transA: boolean, transB: boolean, c: bigint, out: bigint, outIsBf16: boolean): void;
   /** x [rows, cols] -> out [cols, rows], elemBytes 1, 2 or 4; launches on the stream and returns. */

@@ -77,11 +77,13 @@ export function createCudaBackend(addon: Addon): Backend {
   const GROUPING_CODE = { none: 0, contiguous: 1, masked: 2 } as const;
   const ptrOrNull = (t: Tensor | null) => (t ? cudaPtr(t) : 0n);
   const gemm: GemmKernels = {
+    gathers: true,
     fp8: (g) =>
       nativeCallSync('gemm.fp8 (cuda)', () =>
         addon.cudaGemmFp8(
           f(g.a), f(g.aScales), f(g.b), f(g.bScales), g.M, g.N, g.K, g.G, g.Mmax, g.bBlockRows, GROUPING_CODE[g.grouping],
           ptrOrNull(g.rowGroups), ptrOrNull(g.c), f(g.out), g.out.dtype === 'bf16',
+          ptrOrNull(g.gather?.pairs ?? null), g.gather?.k ?? 1, g.gather?.rowsA ?? g.M,
         ),
       ),
     matmul: (a, b, transA, transB, c, out) => {
@@ -245,11 +247,11 @@ export function createCudaBackend(addon: Addon): Backend {
       }
     },
     dispatchScatter: (a) => {
-      const payload = rowBytes(a.expertX), scaleBytes = a.expertScales ? rowBytes(a.expertScales) : 0;
+      const payload = rowBytes(a.recv), scaleBytes = a.recvScales ? rowBytes(a.recvScales) : 0;
       const L = dispatchRowLayout(payload, scaleBytes / 4, a.k);
       nativeCallSync('moe.dispatchScatter (cuda)', () =>
         addon.cudaMoeDispatchScatter(f(a.src), a.src.shape[0]!, L.stride, payload, L.scalesAt, scaleBytes, L.metaAt, a.srcRow, a.rows, a.recvRow, f(a.base),
-          a.base.shape[0]!, a.base.shape[1]!, a.source, a.k, f(a.expertX), a.expertX.shape[0]!, ptrOrNull(a.expertScales), f(a.sortedPairs),
+          a.base.shape[0]!, a.base.shape[1]!, a.source, a.k, ptrOrNull(a.expertX), a.expertX?.shape[0] ?? 0, ptrOrNull(a.expertX && a.expertScales), f(a.sortedPairs),
           a.sortedPairs.shape[0]!, f(a.pairPos), a.pairPos.shape[0]!, f(a.recvIndices), f(a.recvWeights), f(a.recv), ptrOrNull(a.recvScales)),
       );
     },

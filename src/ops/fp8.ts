@@ -156,9 +156,12 @@ export async function dequantize(q: QuantizedTensor): Promise<Tensor> {
 
 /**
  * Checks a QuantizedTensor argument (what fp8.quantize returns): live tensors on one device, codes
- * [M, K] or [G, M, K], scales of the matching shape. Returns its resolved format, block and sizes.
+ * [M, K] or [G, M, K], not empty (zeroRowsOk: [0, K] with K > 0 passes), scales of the matching
+ * shape. Returns its resolved format, block and sizes.
  */
-export function checkQuantized(fn: string, name: string, q: QuantizedTensor): { format: Fp8Format; block: readonly [1 | 128, 128]; stack: number; M: number; K: number } {
+export function checkQuantized(
+  fn: string, name: string, q: QuantizedTensor, opts: { zeroRowsOk?: boolean } = {},
+): { format: Fp8Format; block: readonly [1 | 128, 128]; stack: number; M: number; K: number } {
   if (typeof q !== 'object' || q === null || !('data' in q)) throw new HotpathsError('E_ARG', `${fn}: ${name}: expected the result of fp8.quantize(), got ${show(q)}`);
   assertTensor(`${fn}: ${name}.data`, q.data);
   assertTensor(`${fn}: ${name}.scales`, q.scales);
@@ -166,7 +169,7 @@ export function checkQuantized(fn: string, name: string, q: QuantizedTensor): { 
   if (q.data.shape.length !== 2 && q.data.shape.length !== 3) {
     throw new HotpathsError('E_SHAPE', `${fn}: ${name}.data: expected a 2-D or 3-D tensor, got ${q.data.describe()}`);
   }
-  assertNonEmpty(`${fn}: ${name}.data`, q.data);
+  if (!(opts.zeroRowsOk && q.data.shape.length === 2 && q.data.shape[0] === 0 && q.data.shape[1]! > 0)) assertNonEmpty(`${fn}: ${name}.data`, q.data);
   assertDTypeIn(`${fn}: ${name}.scales`, q.scales, ['f32']);
   const format = formatOf(fn, q.data, q.format);
   const block = parseBlock(q.block);

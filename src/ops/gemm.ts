@@ -8,12 +8,13 @@
 // accumulator ("promotion every 128 K"). K need not be a multiple of 128.
 
 import { HotpathsError, show } from '../errors.js';
-import type { Backend, GemmFp8Args, GemmGrouping, GemmKernels } from '../runtime/backend.js';
+import type { Backend, GemmFp8Args, GemmGather, GemmGrouping, GemmKernels } from '../runtime/backend.js';
 import { hostData } from '../runtime/host.js';
 import type { Tensor } from '../tensor.js';
 import { checkQuantized, quantize, type QuantizedTensor } from './fp8.js';
+import { gatherQuantized } from './gather.js';
 import {
-  assertBoolean, assertDTypeIn, assertOneOf, assertOptions, assertRank, assertSameDevice, assertShapeEquals, assertTensor, MAX_ELEMENTS,
+  assertBoolean, assertDTypeIn, assertNumber, assertOneOf, assertOptions, assertRank, assertSameDevice, assertShapeEquals, assertTensor, MAX_ELEMENTS,
 } from './validate.js';
 
 /** Output dtype of a GEMM. */
@@ -44,7 +45,7 @@ export async function fp8(a: QuantizedTensor, b: QuantizedTensor, opts: GemmFp8O
     assertShapeEquals(`${fn}: opts.c`, c, [A.M, B.N], `[M, N] to match a ${show(a.shape)} and b ${show(b.shape)}`);
   }
   const backend = sameBackend(fn, a, b, c);
-  return run(backend, fn, { a, b, grouping: 'none', rowGroups: null, M: A.M, N: B.N, K: A.K, G: 1, Mmax: A.M, c, outShape: [A.M, B.N], out });
+  return run(backend, fn, { a, b, grouping: 'none', rowGroups: null, M: A.M, N: B.N, K: A.K, G: 1, Mmax: A.M, c, outShape: [A.M, B.N], out, gather: null });
 }
 
 /**
@@ -53,19 +54,45 @@ export async function fp8(a: QuantizedTensor, b: QuantizedTensor, opts: GemmFp8O
  * whose output row is zeros. Each expert's segment is padded to a multiple of 128 rows: all rows of a
  * 128-row-aligned block share one group (or are padding). Indices are checked here on host backends;
  * GPU kernels write NaN rows for a bad index or a block that mixes groups. Returns [M_sum, N].
+ *
+ * opts.gather = { pairs, k }: gathered A rows, so that MoE's expert-ordered copy of the received
+ * rows is never written. a is then the received rows once each, [R, K] (any R ≥ 0, 1×128 scales
+ * [R, KB]); M_sum is groupIndex's length (i32 [M_sum]); pairs: i32 1-D with at least M_sum elements,
+ * of which the first M_sum are read (moe's Alignment.sortedPairs can be passed as it is): pair id
+ * = row·k + slot; k: an integer ≥ 1 (moe's topk). Output row m is the product of A row
+ * floor(pairs[m] / k) (its codes and its scales row) with b[groupIndex[m]]; a pair id outside
+ * [0, R·k) (align's sentinel R·k for padding) reads an all-zero A row, so its output row is 0.
+ * Same as the call without a gather on the explicitly gathered A (codes and scales, zero rows for
+ * those ids). The cuda and reference backends read A through the index; the others materialise the
+ * gathered A first (moe's permute kernels) and free it after the call.
  */
-export async function fp8GroupedContiguous(a: QuantizedTensor, b: QuantizedTensor, groupIndex: Tensor, opts: { out?: GemmOut } = {}): Promise<Tensor> {
+export async function fp8GroupedContiguous(
+  a: QuantizedTensor, b: QuantizedTensor, groupIndex: Tensor, opts: { out?: GemmOut; gather?: { pairs: Tensor; k: number } } = {},
+): Promise<Tensor> {
   const fn = 'gemm.fp8GroupedContiguous()';
   assertOptions(`${fn}: opts`, opts);
-  const A = checkA(fn, a, 2);
+  const gather = opts.gather === undefined ? null : checkGather(fn, opts.gather);
+  const A = checkA(fn, a, 2, gather !== null);
   const B = checkB(fn, b, 3, A.K);
   const out = outDtype(fn, opts.out);
   assertTensor(`${fn}: groupIndex`, groupIndex);
   assertDTypeIn(`${fn}: groupIndex`, groupIndex, ['i32']);
-  assertShapeEquals(`${fn}: groupIndex`, groupIndex, [A.M], `[M_sum] to match a ${show(a.shape)}`);
-  const backend = sameBackend(fn, a, b, groupIndex);
+  let M = A.M;
+  if (gather) {
+    assertRank(`${fn}: groupIndex`, groupIndex, 1);
+    M = groupIndex.shape[0]!;
+    if (gather.pairs.size < M) {
+      throw new HotpathsError('E_SHAPE', `${fn}: opts.gather.pairs: expected at least M_sum = ${M} elements (groupIndex ${groupIndex.describe()}), got ${gather.pairs.describe()}`);
+    }
+  } else {
+    assertShapeEquals(`${fn}: groupIndex`, groupIndex, [A.M], `[M_sum] to match a ${show(a.shape)}`);
+  }
+  const backend = sameBackend(fn, a, b, groupIndex, gather?.pairs ?? null);
   if (isHost(backend)) checkGroupIndex(fn, hostData<Int32Array>(groupIndex), B.G);
-  return run(backend, fn, { a, b, grouping: 'contiguous', rowGroups: groupIndex, M: A.M, N: B.N, K: A.K, G: B.G, Mmax: A.M, c: null, outShape: [A.M, B.N], out });
+  return run(backend, fn, {
+    a, b, grouping: 'contiguous', rowGroups: groupIndex, M, N: B.N, K: A.K, G: B.G, Mmax: M, c: null, outShape: [M, B.N], out,
+    gather: gather && { pairs: gather.pairs, k: gather.k, rowsA: A.M },
+  });
 }
 
 /**
@@ -89,7 +116,7 @@ export async function fp8GroupedMasked(a: QuantizedTensor, b: QuantizedTensor, m
     const bad = m.findIndex((v) => v < 0 || v > A.M);
     if (bad >= 0) throw new HotpathsError('E_ARG', `${fn}: maskedM[${bad}] = ${m[bad]} is outside [0, M_max = ${A.M}]`);
   }
-  return run(backend, fn, { a, b, grouping: 'masked', rowGroups: maskedM, M: A.G * A.M, N: B.N, K: A.K, G: B.G, Mmax: A.M, c: null, outShape: [A.G, A.M, B.N], out });
+  return run(backend, fn, { a, b, grouping: 'masked', rowGroups: maskedM, M: A.G * A.M, N: B.N, K: A.K, G: B.G, Mmax: A.M, c: null, outShape: [A.G, A.M, B.N], out, gather: null });
 }
 
 export interface MatmulOptions {
@@ -240,16 +267,42 @@ async function run(backend: Backend, fn: string, r: RunArgs): Promise<Tensor> {
   checkOutSize(fn, r.M, r.N);
   const out = backend.empty(r.out, r.outShape);
   if (r.M === 0) return out;
-  await kernels.fp8({
-    a: r.a.data, aScales: r.a.scales, b: r.b.data, bScales: r.b.scales, bBlockRows: r.b.block[0],
-    grouping: r.grouping, rowGroups: r.rowGroups, M: r.M, N: r.N, K: r.K, G: r.G, Mmax: r.Mmax, c: r.c, out,
-  });
+  // a gather the kernel does not read through itself: the gathered A, codes [M, K] and scales [M, KB], first
+  const a = r.gather && !kernels.gathers ? await materialiseGather(backend, fn, r.a, r.gather, r.M) : r.a;
+  try {
+    await kernels.fp8({
+      a: a.data, aScales: a.scales, b: r.b.data, bScales: r.b.scales, bBlockRows: r.b.block[0],
+      grouping: r.grouping, rowGroups: r.rowGroups, M: r.M, N: r.N, K: r.K, G: r.G, Mmax: r.Mmax, c: r.c, out,
+      gather: a === r.a ? r.gather : null,
+    });
+  } finally {
+    if (a !== r.a) disposeQ(a);
+  }
   return out;
 }
 
-/** A: E4M3 with 1×128 blocks, rank 2 ([M, K]) or 3 ([G, M_max, K]). */
-function checkA(fn: string, a: QuantizedTensor, rank: 2 | 3): { G: number; M: number; K: number } {
-  const { format, block, stack, M, K } = checkQuantized(fn, 'a', a);
+/** a [rowsA, K] gathered into [M, K] (and its scales) with the backend's moe row movers. */
+async function materialiseGather(backend: Backend, fn: string, a: QuantizedTensor, g: GemmGather, M: number): Promise<QuantizedTensor> {
+  if (!backend.moe) {
+    throw new HotpathsError('E_NOT_IMPLEMENTED', `${fn}: opts.gather on the ${backend.name} backend needs its moe permute kernels (its GEMM does not gather), and it has none; move the tensors to 'reference'`);
+  }
+  return gatherQuantized(backend.moe, a, { sortedPairs: g.pairs, topk: g.k, padded: M });
+}
+
+/** opts.gather of fp8GroupedContiguous: { pairs: i32 1-D, k: integer ≥ 1 } (pairs' length is checked against M_sum by the caller). */
+function checkGather(fn: string, g: unknown): { pairs: Tensor; k: number } {
+  if (typeof g !== 'object' || g === null || Array.isArray(g)) throw new HotpathsError('E_ARG', `${fn}: opts.gather: expected { pairs, k }, got ${show(g)}`);
+  const { pairs, k } = g as { pairs?: unknown; k?: unknown };
+  assertTensor(`${fn}: opts.gather.pairs`, pairs);
+  assertDTypeIn(`${fn}: opts.gather.pairs`, pairs, ['i32']);
+  assertRank(`${fn}: opts.gather.pairs`, pairs, 1);
+  assertNumber(`${fn}: opts.gather.k`, k, { min: 1, max: 2 ** 31 - 1, integer: true });
+  return { pairs, k };
+}
+
+/** A: E4M3 with 1×128 blocks, rank 2 ([M, K]) or 3 ([G, M_max, K]); zeroRowsOk: [0, K] passes (a gather's source). */
+function checkA(fn: string, a: QuantizedTensor, rank: 2 | 3, zeroRowsOk = false): { G: number; M: number; K: number } {
+  const { format, block, stack, M, K } = checkQuantized(fn, 'a', a, { zeroRowsOk });
   if (a.data.shape.length !== rank) throw new HotpathsError('E_SHAPE', `${fn}: a.data: expected a ${rank}-D tensor (${rank === 2 ? '[M, K]' : '[G, M_max, K]'}), got ${a.data.describe()}`);
   if (format !== 'e4m3') throw new HotpathsError('E_DTYPE', `${fn}: a: expected E4M3 codes, got ${format} (the GEMM takes E4M3 operands, as DeepGEMM does)`);
   if (block[0] !== 1) throw new HotpathsError('E_ARG', `${fn}: a: expected 1×128 scales (fp8.quantize(x, { block: [1, 128] })), got ${block[0]}×128`);

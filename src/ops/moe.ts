@@ -13,7 +13,8 @@ import { dispatchRowLayout, type Backend, type BackendName, type MoeGroupScore, 
 import { startedBackend } from '../runtime/core.js';
 import { shrinkTo, sliceRows, type Tensor } from '../tensor.js';
 import { alignRowsMax, moeAlign } from '../reference/moe.js';
-import { decode, encode, quantize, type QuantizedTensor } from './fp8.js';
+import { quantize, type QuantizedTensor } from './fp8.js';
+import { permuteCodes } from './gather.js';
 import { matmul } from './gemm.js';
 import {
   assertBoolean, assertDTypeIn, assertNumber, assertOneOf, assertOptions, assertRank, assertSameDevice, assertShapeEquals, assertTensor, hostValues, MAX_ELEMENTS, notImplemented,
@@ -444,9 +445,10 @@ export interface WindowsDispatch {
   /**
    * Queues on the addon's stream expertX's padding rows zero, then per piece, once it has landed,
    * each source's rows: ranges [C, R, 3] holds (first row of source s's slot, rows, first received row).
-   * Once; it orders the addon's stream after every piece.
+   * expertX null: recv and the index outputs only (expand: false). Once; it orders the addon's stream
+   * after every piece.
    */
-  scatter(a: { ranges: Int32Array; sortedPairs: Tensor; expertX: Tensor; expertScales: Tensor | null; pairPos: Tensor; recvIndices: Tensor; recvWeights: Tensor; recv: Tensor; recvScales: Tensor | null }): void;
+  scatter(a: { ranges: Int32Array; sortedPairs: Tensor; expertX: Tensor | null; expertScales: Tensor | null; pairPos: Tensor; recvIndices: Tensor; recvWeights: Tensor; recv: Tensor; recvScales: Tensor | null }): void;
   /** Every piece's pack and landing, for an error path's settle (a no-op once scatter has queued). */
   readonly pieces: PendingMove;
 }
@@ -637,6 +639,14 @@ export interface DispatchOptions {
    * expert order while the next is in flight. Default 2. The result does not depend on it.
    */
   chunks?: number;
+  /**
+   * Write the received rows into expert order, expertX [P, H] (default true). false: expertX is null
+   * and nothing but recv holds the rows; the grouped GEMM reads them through the alignment instead
+   * (`gemm.fp8GroupedContiguous(recv, w, rowExpert, { gather: { pairs: alignment.sortedPairs, k } })`),
+   * so the expansion into expert order — each token once per local expert of its, plus the padding —
+   * is never written: at top-8 over 2 ranks that is ~4× recv's bytes of HBM writes a dispatch saved.
+   */
+  expand?: boolean;
 }
 
 export interface Dispatched {
@@ -648,8 +658,11 @@ export interface Dispatched {
   recvWeights: Tensor;
   /** alignBlocks over recvIndices (local experts). */
   alignment: Alignment;
-  /** The received rows permuted into expert order, [P, H]: what the grouped GEMM consumes. */
-  expertX: Tensor | QuantizedTensor;
+  /**
+   * The received rows permuted into expert order, [P, H] (padding rows zero): what the grouped GEMM
+   * consumes; null with expand: false (the GEMM then gathers recv's rows through alignment.sortedPairs).
+   */
+  expertX: Tensor | QuantizedTensor | null;
   /** What combine needs to send results back (counts, source rows). */
   readonly handle: unknown;
 }
@@ -687,7 +700,8 @@ class DispatchHandle {
  * gathers the rows (permute with k = 1), quantizes them when opts.fp8, exchanges counts, then moves
  * the payload (x rows, or FP8 codes and their 1×128 scales), the rows' local expert ids and their
  * weights with allToAllRows. Each receiver then aligns its rows by local expert (blockSize) and
- * permutes them into expertX [P, H] (FP8 codes and scales each permuted; codes move bit-exact).
+ * permutes them into expertX [P, H] (FP8 codes and scales each permuted; codes move bit-exact) —
+ * unless opts.expand is false, which leaves expertX null (see DispatchOptions.expand).
  * All local inputs share k, H and x's dtype.
  *
  * Backward: d(expertX) -> d(x) is combine(group, dExpertX, dispatched, { weighted: false }).
@@ -711,6 +725,8 @@ export async function dispatch(group: ExpertGroup, inputs: DispatchInput[], opts
   assertNumber(`${op}: opts.blockSize`, blockSize, { min: 1, integer: true });
   const chunks = opts.chunks ?? DEFAULT_CHUNKS;
   assertNumber(`${op}: opts.chunks`, chunks, { min: 1, integer: true });
+  const expand = opts.expand ?? true;
+  assertBoolean(`${op}: opts.expand`, expand);
   const kernels = moeKernels(op, b);
   const perRank = E / R;
 
@@ -741,9 +757,9 @@ export async function dispatch(group: ExpertGroup, inputs: DispatchInput[], opts
 
   const dev = devicePath(kernels, group);
   if (dev && windowsFit(group, inputs.length, dispatchRowLayout(useFp8 ? H : H * dtypeBytes(dtype), useFp8 ? H / 128 : 0, k).stride)) {
-    return dispatchWindows(op, group, inputs, { E, k, H, dtype, useFp8, blockSize, chunks });
+    return dispatchWindows(op, group, inputs, { E, k, H, dtype, useFp8, blockSize, chunks, expand });
   }
-  if (dev) return dispatchOnDevice(op, group, dev, inputs, { E, k, H, dtype, useFp8, blockSize, chunks });
+  if (dev) return dispatchOnDevice(op, group, dev, inputs, { E, k, H, dtype, useFp8, blockSize, chunks, expand });
 
   // send lists, per local rank, built on the host from the read-back ids and weights
   const temps: Tensor[] = [];
@@ -827,8 +843,10 @@ export async function dispatch(group: ExpertGroup, inputs: DispatchInput[], opts
       // send side has already excluded)
       const { a } = await runAlign(op, recvIdx[i]!, perRank, blockSize, 0, true);
       const rx = recvX[i]!;
-      let expertX: Tensor | QuantizedTensor;
-      if (isQuantized(rx)) {
+      let expertX: Tensor | QuantizedTensor | null = null;
+      if (!expand) {
+        // (recv and the alignment are the output: the grouped GEMM gathers)
+      } else if (isQuantized(rx)) {
         const data = await permuteCodes(kernels, rx.data, a);
         const scales = b.empty('f32', [a.padded, H / 128]);
         if (a.padded > 0) await kernels.permute(rx.scales, a.sortedPairs, k, null, scales);
@@ -915,7 +933,7 @@ export async function combine(group: ExpertGroup, expertOut: Tensor[], dispatche
  */
 export function disposeDispatched(dispatched: Dispatched[]): void {
   for (const d of dispatched) {
-    const parts = [d.recv, d.expertX].flatMap((x) => (isQuantized(x) ? [x.data, x.scales] : [x]));
+    const parts = [d.recv, d.expertX].flatMap((x) => (x === null ? [] : isQuantized(x) ? [x.data, x.scales] : [x]));
     for (const t of [...parts, d.recvIndices, d.recvWeights]) t.dispose();
     disposeAlignment(d.alignment);
     if (d.handle instanceof DispatchHandle) d.handle.backPos.dispose();
@@ -1112,10 +1130,12 @@ interface DispatchShape {
   useFp8: boolean;
   blockSize: number;
   chunks: number;
+  /** DispatchOptions.expand: false leaves expertX null (not allocated, not written). */
+  expand: boolean;
 }
 
 async function dispatchOnDevice(op: string, group: ExpertGroup, kern: DeviceMoe, inputs: DispatchInput[], sh: DispatchShape): Promise<Dispatched[]> {
-  const { E, k, H, dtype, useFp8, blockSize: bs, chunks } = sh;
+  const { E, k, H, dtype, useFp8, blockSize: bs, chunks, expand } = sh;
   const b = group.backend;
   const R = group.size, per = E / R, W = R + E + 1;
   // M > 0: fixed slots of M rows a peer, sent before the counts are known; 0: the counts first
@@ -1172,8 +1192,8 @@ async function dispatchOnDevice(op: string, group: ExpertGroup, kern: DeviceMoe,
       checkSize(op, Pmax, 1);
       checkSize(op, P, H);
       const recv: Tensor | QuantizedTensor = useFp8 ? emptyFp8(b, n, H) : b.empty(dtype, [n, H]);
-      const expertX: Tensor | QuantizedTensor = useFp8 ? emptyFp8(b, P, H) : b.empty(dtype, [P, H]);
-      for (const q of [recv, expertX]) for (const u of isQuantized(q) ? [q.data, q.scales] : [q]) keep(u);
+      const expertX = expand ? (useFp8 ? emptyFp8(b, P, H) : b.empty(dtype, [P, H])) : null;
+      for (const q of [recv, expertX]) keepRows(q, keep);
       const a: Alignment = {
         tokens: n, topk: k, numExperts: per, blockSize: bs, padded: P, dropped: 0,
         sortedPairs: keep(b.empty('i32', [Pmax])), blockExpert: keep(b.empty('i32', [Pmax / bs])), rowExpert: keep(b.empty('i32', [Pmax])),
@@ -1185,8 +1205,6 @@ async function dispatchOnDevice(op: string, group: ExpertGroup, kern: DeviceMoe,
         recvPacked: M > 0 ? slotRecv[i]! : track(temps, b.empty('u8', [n, layout.stride])), base: track(temps, b.empty('i32', [R, per])),
       };
     });
-    const rowsOf = (q: Tensor | QuantizedTensor) => (isQuantized(q) ? q.data : q);
-    const scalesOf = (q: Tensor | QuantizedTensor) => (isQuantized(q) ? q.scales : null);
     // counts first: the rows to the other ranks now, piece by piece, exactly the routed ones
     if (M === 0) {
       const parts = [{ send: packs, recv: ranks.map((r) => r.recvPacked) }];
@@ -1448,10 +1466,8 @@ async function dispatchWindows(op: string, group: ExpertGroup, inputs: DispatchI
       }
     }
     const recv: Tensor | QuantizedTensor = useFp8 ? emptyFp8(b, n, H) : b.empty(dtype, [n, H]);
-    const expertX: Tensor | QuantizedTensor = useFp8 ? emptyFp8(b, P, H) : b.empty(dtype, [P, H]);
-    for (const q of [recv, expertX]) for (const u of isQuantized(q) ? [q.data, q.scales] : [q]) keep(u);
-    const rowsOf = (q: Tensor | QuantizedTensor) => (isQuantized(q) ? q.data : q);
-    const scalesOf = (q: Tensor | QuantizedTensor) => (isQuantized(q) ? q.scales : null);
+    const expertX = sh.expand ? (useFp8 ? emptyFp8(b, P, H) : b.empty(dtype, [P, H])) : null;
+    for (const q of [recv, expertX]) keepRows(q, keep);
     // the index arrays at their exact sizes (the same storage)
     const own = (u: Tensor, shape: number[]) => keep(shrinkTo(temps.splice(temps.indexOf(u), 1)[0]!, shape));
     const a: Alignment = {
@@ -1688,32 +1704,6 @@ async function runAlign(op: string, indices: Tensor, E: number, bs: number, capa
 }
 
 
-/**
- * FP8 codes [N, H] into expert order [P, H], bit-exact: the backend's permuteBytes, or (without one)
- * decode -> permute (f32) -> encode, exact because every code's value is an f32 that encodes back to
- * the same code (NaN codes come back as 0x7F).
- */
-async function permuteCodes(kernels: MoeKernels, codes: Tensor, a: Alignment): Promise<Tensor> {
-  const b = codes.backend;
-  const H = codes.shape[1]!;
-  const out = b.empty('fp8e4m3', [a.padded, H]);
-  if (a.padded === 0) return out;
-  if (kernels.permuteBytes) {
-    await kernels.permuteBytes(codes, a.sortedPairs, a.topk, out);
-    return out;
-  }
-  out.dispose();
-  const f = await decode(codes);
-  const g = b.empty('f32', [a.padded, H]);
-  try {
-    await kernels.permute(f, a.sortedPairs, a.topk, null, g);
-    return await encode(g, 'e4m3');
-  } finally {
-    f.dispose();
-    g.dispose();
-  }
-}
-
 function emptyFp8(b: Backend, rows: number, H: number): QuantizedTensor {
   return { data: b.empty('fp8e4m3', [rows, H]), scales: b.empty('f32', [rows, H / 128]), format: 'e4m3', block: [1, 128], ue8m0: false, shape: [rows, H] };
 }
@@ -1743,4 +1733,19 @@ async function widen(kernels: MoeKernels, t: Tensor, temps: Tensor[]): Promise<T
 function track<T>(list: T[], t: T): T {
   list.push(t);
   return t;
+}
+
+/** An output's storage (codes and scales of a quantized one; nothing for null), each passed to keep. */
+function keepRows(q: Tensor | QuantizedTensor | null, keep: (t: Tensor) => Tensor): void {
+  if (q !== null) for (const u of isQuantized(q) ? [q.data, q.scales] : [q]) keep(u);
+}
+
+/** An output's rows and scales tensors (codes and scales when quantized; null for null). */
+function rowsOf(q: Tensor | QuantizedTensor): Tensor;
+function rowsOf(q: Tensor | QuantizedTensor | null): Tensor | null;
+function rowsOf(q: Tensor | QuantizedTensor | null): Tensor | null {
+  return q === null ? null : isQuantized(q) ? q.data : q;
+}
+function scalesOf(q: Tensor | QuantizedTensor | null): Tensor | null {
+  return q !== null && isQuantized(q) ? q.scales : null;
 }

@@ -31,12 +31,14 @@ const fp8: Fp8Kernels = {
 };
 
 const gemm: GemmKernels = {
+  gathers: true,
   fp8: (x) =>
     gemmFp8(
       hostData<Uint8Array>(x.a), hostData<Float32Array>(x.aScales), hostData<Uint8Array>(x.b), hostData<Float32Array>(x.bScales),
       { M: x.M, N: x.N, K: x.K, G: x.G, Mmax: x.Mmax, bBlockRows: x.bBlockRows, grouping: x.grouping },
       x.rowGroups ? hostData<Int32Array>(x.rowGroups) : null, x.c ? hostData<Float32Array>(x.c) : null,
       hostData<Float32Array | Uint16Array>(x.out), x.out.dtype === 'bf16',
+      x.gather ? { pairs: hostData<Int32Array>(x.gather.pairs), k: x.gather.k, rowsA: x.gather.rowsA } : null,
     ),
   matmul: (a, b, transA, transB, c, out) => {
     const [M, K] = transA ? [a.shape[1]!, a.shape[0]!] : [a.shape[0]!, a.shape[1]!];
@@ -193,9 +195,9 @@ const moe: MoeKernels = {
       hostData<Int32Array>(sortedPairs), hostData<Int32Array>(blockExpert), hostData<Int32Array>(rowExpert), expertX ? rowArray(expertX) : null, expertScales ? rowArray(expertScales) : null,
       tables.shape[1]!),
   dispatchScatter: (a) => {
-    const payload = rowBytesOf(a.expertX), scaleCount = a.expertScales ? rowBytesOf(a.expertScales) / 4 : 0;
+    const payload = rowBytesOf(a.recv), scaleCount = a.recvScales ? rowBytesOf(a.recvScales) / 4 : 0;
     moeDispatchScatter(bytesOf(a.src), packedLayout(payload, scaleCount, a.k), a.srcRow, a.rows, a.recvRow, hostData<Int32Array>(a.base), a.source, a.base.shape[1]!, a.k,
-      bytesOf(a.expertX), a.expertScales ? bytesOf(a.expertScales) : null, hostData<Int32Array>(a.sortedPairs), hostData<Int32Array>(a.pairPos),
+      a.expertX ? bytesOf(a.expertX) : null, a.expertX && a.expertScales ? bytesOf(a.expertScales) : null, hostData<Int32Array>(a.sortedPairs), hostData<Int32Array>(a.pairPos),
       hostData<Int32Array>(a.recvIndices), hostData<Float32Array>(a.recvWeights), bytesOf(a.recv), a.recvScales ? bytesOf(a.recvScales) : null);
   },
   unpermuteRows: (y, pairPos, weights, row0, rows, out, outRow0) =>

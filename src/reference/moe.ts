@@ -495,11 +495,12 @@ export function moeDispatchRecvLayout(
 
 /**
  * Packed rows into expert order (MoeScatterArgs in src/runtime/backend.ts): rows [srcRow, +rows) of
- * `src` from rank `source` are the receiver's rows [recvRow, +rows). Byte views of every tensor.
+ * `src` from rank `source` are the receiver's rows [recvRow, +rows). Byte views of every tensor;
+ * expertX null: no expert-ordered copy (dispatch's expand: false).
  */
 export function moeDispatchScatter(
   src: Uint8Array, L: PackedLayout, srcRow: number, rows: number, recvRow: number, base: Int32Array, source: number, per: number, k: number,
-  expertX: Uint8Array, expertScales: Uint8Array | null, sortedPairs: Int32Array, pairPos: Int32Array, recvIndices: Int32Array, recvWeights: Float32Array,
+  expertX: Uint8Array | null, expertScales: Uint8Array | null, sortedPairs: Int32Array, pairPos: Int32Array, recvIndices: Int32Array, recvWeights: Float32Array,
   recv: Uint8Array, recvScales: Uint8Array | null,
 ): void {
   const view = new DataView(src.buffer, src.byteOffset, src.byteLength);
@@ -518,8 +519,8 @@ export function moeDispatchScatter(
         continue;
       }
       const p = base[source * per + l]! + view.getInt32(o + L.metaAt + 4 * (2 * k + j), true);
-      expertX.set(row, p * L.payload);
-      expertScales?.set(sc, p * L.scaleBytes);
+      expertX?.set(row, p * L.payload);
+      if (expertX) expertScales?.set(sc, p * L.scaleBytes);
       sortedPairs[p] = q * k + j;
       pairPos[q * k + j] = p;
     }

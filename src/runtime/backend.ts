@@ -45,11 +45,23 @@ export interface Fp8Kernels {
  */
 export type GemmGrouping = 'none' | 'contiguous' | 'masked';
 
+/**
+ * Gathered A rows ('contiguous' only): A is [rowsA, K] and row m of the product reads A row
+ * floor(pairs[m] / k) (codes and scales), an all-zero row (codes 0, scales 0, so a zero product) for
+ * a pair id outside [0, rowsA·k). pairs: i32 [≥ M] (moe's sortedPairs: pair id = row·k + slot, the
+ * sentinel rowsA·k for padding); only its first M elements are read. k ≥ 1.
+ */
+export interface GemmGather {
+  pairs: Tensor;
+  k: number;
+  rowsA: number;
+}
+
 /** One FP8 GEMM call with every shape resolved (src/ops/gemm.ts checked them all). */
 export interface GemmFp8Args {
-  /** E4M3 codes, [M, K] ('none', 'contiguous') or [G, Mmax, K] ('masked'). */
+  /** E4M3 codes, [M, K] ('none', 'contiguous') or [G, Mmax, K] ('masked'); [rowsA, K] with a gather. */
   a: Tensor;
-  /** f32 [rowsA, KB] with KB = ceil(K/128): one scale per row and 128-wide K block (1×128). */
+  /** f32 [rows of a, KB] with KB = ceil(K/128): one scale per row and 128-wide K block (1×128). */
   aScales: Tensor;
   /** E4M3 codes, [N, K] ('none') or [G, N, K]. */
   b: Tensor;
@@ -59,7 +71,10 @@ export interface GemmFp8Args {
   grouping: GemmGrouping;
   /** i32: groupIndex [M] ('contiguous'), maskedM [G] ('masked'), null ('none'). */
   rowGroups: Tensor | null;
-  /** Rows of A in all (M, M_sum, or G·Mmax), N, K, the number of B matrices G, rows per group (Mmax; M for 'none'/'contiguous'). */
+  /**
+   * Rows of the product (M, M_sum, or G·Mmax: A's rows, or with a gather pairs' first M), N, K, the
+   * number of B matrices G, rows per group (Mmax; M for 'none'/'contiguous').
+   */
   M: number;
   N: number;
   K: number;
@@ -69,6 +84,11 @@ export interface GemmFp8Args {
   c: Tensor | null;
   /** f32 or bf16 (round to nearest even) [M, N] / [G, Mmax, N]. */
   out: Tensor;
+  /**
+   * Gathered A rows, or null (row m reads A row m). Only a backend whose GemmKernels.gathers is true
+   * gets one: for the others src/ops/gemm.ts materialises the gathered A (moe's permute kernels) first.
+   */
+  gather: GemmGather | null;
 }
 
 /**
@@ -76,6 +96,8 @@ export interface GemmFp8Args {
  * dtypes were checked by src/ops/gemm.ts.
  */
 export interface GemmKernels {
+  /** fp8 reads gathered A rows itself (GemmFp8Args.gather); absent: it never gets a gather. */
+  readonly gathers?: true;
   /**
    * D[m, n] = Σ_kb (Σ_{k in block kb} a[m,k]·b[n,k]) · aScale[m,kb] · bScale[n,kb] (+ C[m, n]):
    * each 128-wide K block's partial sum is scaled and added into an f32 accumulator (promotion every
@@ -409,7 +431,8 @@ export interface MoeKernels {
  * recvIndices[q] and recvWeights[q] = its meta's ids and weights; and for each slot j with local expert
  * l = id ≥ 0: p = base[source, l] + its pair rank, expertX[p] = the payload (and its scales),
  * sortedPairs[p] = q·k + j, pairPos[q, j] = p; pairPos[q, j] = −1 for the other slots. The payload is
- * fp8 (codes and scales) exactly when expertScales is given; its row is expertX's.
+ * fp8 (codes and scales) exactly when recvScales is given; its row is recv's. expertX null (dispatch's
+ * expand: false): everything but the expertX rows (and their scales), which are not written at all.
  */
 export interface MoeScatterArgs {
   src: Tensor;
@@ -420,7 +443,8 @@ export interface MoeScatterArgs {
   base: Tensor;
   source: number;
   k: number;
-  expertX: Tensor;
+  /** [P, payload] (and its scales), or null: no expert-ordered copy (the scales null then too). */
+  expertX: Tensor | null;
   expertScales: Tensor | null;
   sortedPairs: Tensor;
   pairPos: Tensor;

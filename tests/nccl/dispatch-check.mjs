@@ -148,17 +148,32 @@ for (let s = 0; s < names.length; s++) {
       // the host path, and other piece counts, give the same bits
       const runs = [['host path', hostOnly, {}], ['fixed slots', slotGroup, {}], ...(s === 0 ? [['1 piece', group, { chunks: 1 }], ['3 pieces', group, { chunks: 3 }], ['fixed slots, 3 pieces', slotGroup, { chunks: 3 }]] : [])];
       if (windows) runs.push(['windows', winGroup, {}], ...(s === 0 ? [['windows, 1 piece', winGroup, { chunks: 1 }], ['windows, 3 pieces', winGroup, { chunks: 3 }]] : []));
+      // expand: false (no expertX; the grouped GEMM gathers recv through sortedPairs) on every path
+      runs.push(['expand false', group, { expand: false }], ['host path, expand false', hostOnly, { expand: false }], ['fixed slots, expand false', slotGroup, { expand: false }]);
+      if (windows) runs.push(['windows, expand false', winGroup, { expand: false }], ...(s === 0 ? [['windows, 3 pieces, expand false', winGroup, { chunks: 3, expand: false }]] : []));
       for (const [how, g, opts] of runs) {
         const [h] = await moe.dispatch(g, [{ x, indices, weights }], { numExperts: E, fp8: useFp8, ...opts });
+        const lean = opts.expand === false;
         if (h.alignment.padded !== d.alignment.padded) fail(`${tag}: ${how}: P ${h.alignment.padded}, device path ${d.alignment.padded}`);
+        if (lean !== (h.expertX === null)) fail(`${tag}: ${how}: expertX ${h.expertX === null ? 'null' : 'given'}`);
         const pairs = [
           ['recvIndices', h.recvIndices, d.recvIndices], ['recvWeights', h.recvWeights, d.recvWeights],
           ...['sortedPairs', 'blockExpert', 'rowExpert', 'pairPos', 'counts'].map((n) => [n, h.alignment[n], d.alignment[n]]),
-          ...partsOf(h.recv).map((t, j) => [`recv ${j}`, t, partsOf(d.recv)[j]]), ...partsOf(h.expertX).map((t, j) => [`expertX ${j}`, t, partsOf(d.expertX)[j]]),
+          ...partsOf(h.recv).map((t, j) => [`recv ${j}`, t, partsOf(d.recv)[j]]), ...(lean ? [] : partsOf(h.expertX).map((t, j) => [`expertX ${j}`, t, partsOf(d.expertX)[j]])),
         ];
         for (const [n, a, b] of pairs) sameBits(await bytesOf(a), await bytesOf(b), `${tag}: ${how}: ${n}`);
+        if (lean) {
+          // recv gathered through sortedPairs (what the GEMM reads) is the device path's expertX
+          const P = h.alignment.padded, nr = h.alignment.tokens, sorted = await h.alignment.sortedPairs.read();
+          const rp = partsOf(h.recv), ep = partsOf(d.expertX);
+          for (let j = 0; j < rp.length; j++) {
+            const src = await bytesOf(rp[j]), w = nr > 0 ? src.length / nr : 0, want = new Uint8Array(P * w);
+            for (let q = 0; q < P; q++) if (sorted[q] < nr * k) want.set(src.subarray(Math.floor(sorted[q] / k) * w, (Math.floor(sorted[q] / k) + 1) * w), q * w);
+            sameBits(await bytesOf(ep[j]), want, `${tag}: ${how}: recv gathered by sortedPairs, part ${j}`);
+          }
+        }
         if (!useFp8) {
-          const [oh] = await moe.combine(g, [h.expertX], [h], opts);
+          const [oh] = await moe.combine(g, [lean ? d.expertX : h.expertX], [h], opts.chunks ? { chunks: opts.chunks } : {});
           const [od] = await moe.combine(group, [d.expertX], [d]);
           sameBits(await bytesOf(oh), await bytesOf(od), `${tag}: ${how}: combine`);
           oh.dispose();
@@ -207,7 +222,7 @@ for (let s = 0; s < names.length; s++) {
           if (!(Math.abs(g - want) <= tol * (Math.abs(want) + 0.05))) fail(`${tag}: combine[${t}, ${h}] = ${g}, expected x·Σw = ${want}`);
         }
       }
-      console.log(`ok ${tag}: received ${n} rows exactly (from ${R} ranks); combine of identity experts = x·Σw for ${mine.T} tokens; the host path, fixed slots${windows ? ', symmetric windows' : ''} and other piece counts give the same bits`);
+      console.log(`ok ${tag}: received ${n} rows exactly (from ${R} ranks); combine of identity experts = x·Σw for ${mine.T} tokens; the host path, fixed slots${windows ? ', symmetric windows' : ''} and other piece counts give the same bits, and with expand: false recv gathered through sortedPairs is expertX`);
       for (const t of [x, indices, weights, out]) t.dispose();
     }
   }

@@ -1,6 +1,8 @@
 // Standalone GPU harness for the cuda backend's GEMM kernels (no Node): correctness of every
 // kernel / grouping / output against an fp64 reference, DeepGEMM's diff metric against the fp32
 // product of the unquantized inputs, and TFLOP/s at the brief's shapes (CSV for bench_torch.py).
+// Gathered A rows (GemmFp8Params.a_pairs): checked against the same reference on the explicitly
+// gathered A, and bit for bit against the kernel run on that A; timed against materialise + GEMM.
 // Build and run: native/cuda/dev/gemm_check.sh (needs an sm_90a GPU for the fast path).
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +52,30 @@ __global__ void fill_codes_kernel(uint8_t* q, int64_t n, uint64_t seed) {
 __global__ void fill_scales_kernel(float* s, int64_t n, uint64_t seed) {
   for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
     s[i] = 0.5f + 1.5f * (hash32(seed ^ (i * 0x12345)) >> 8) * (1.0f / 16777216.0f);
+}
+
+// dst[m] = src[pairs[m] / k] for m < M (rows of row_elems T's), a zero row for an id outside
+// [0, src_rows * k): the materialised expert order (what moe's permuteBytes / permute write).
+template <typename T>
+__global__ void gather_rows_kernel(const T* src, int64_t src_rows, int64_t row_elems, const int* pairs, int k, int64_t M, T* dst) {
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < M * row_elems; i += (int64_t)gridDim.x * blockDim.x) {
+    const int64_t m = i / row_elems, e = i % row_elems;
+    const int id = pairs[m];
+    T v{};
+    if (id >= 0 && id < src_rows * k) v = src[(id / k) * row_elems + e];
+    dst[i] = v;
+  }
+}
+
+static unsigned blocks_for(int64_t n);
+
+// gather_rows_kernel over rows of row_bytes bytes (16-byte units when the rows allow)
+static void gather_rows(const void* src, int64_t src_rows, int64_t row_bytes, const int* pairs, int k, int64_t M, void* dst, cudaStream_t stream = 0) {
+  if (row_bytes % 16 == 0) {
+    gather_rows_kernel<uint4><<<blocks_for(M * row_bytes / 16), 256, 0, stream>>>((const uint4*)src, src_rows, row_bytes / 16, pairs, k, M, (uint4*)dst);
+  } else {
+    gather_rows_kernel<uint8_t><<<blocks_for(M * row_bytes), 256, 0, stream>>>((const uint8_t*)src, src_rows, row_bytes, pairs, k, M, (uint8_t*)dst);
+  }
 }
 
 // x: f32 [G * rpg, K] -> q: e4m3 [G * rpg, K], s: f32 [G * ceil(rpg / br), KB]; scale = amax / 448.
@@ -163,6 +189,10 @@ struct Case {
   int br;
   bool bf16, with_c;
   std::vector<int> row_groups;  // groupIndex [M] or maskedM [G]
+  // gathered A rows (contiguous): A is [R, K] and row m reads A row pairs[m] / k (R < 0: no gather)
+  int64_t R = -1;
+  int k = 1;
+  std::vector<int> pairs;  // [M]
 };
 
 // rowg[r]: group the row computes with, -1 zero row, -2 NaN row (the contract's semantics)
@@ -193,6 +223,7 @@ static int g_failures = 0;
 static void run_case(const Case& c, int path, int bn, int max_rows, double tol) {
   const int64_t KB = (c.K + 127) / 128, rowsB = c.G * c.N;
   const int64_t sbRows = c.br == 128 ? c.G * ((c.N + 127) / 128) : rowsB;
+  const bool gather = c.R >= 0;
   float *xa, *xb, *sa, *sb, *cc = nullptr;
   uint8_t *qa, *qb;
   void* out;
@@ -204,14 +235,31 @@ static void run_case(const Case& c, int path, int bn, int max_rows, double tol) 
   CK(cudaMalloc(&sa, std::max<int64_t>(1, c.M * KB) * 4));
   CK(cudaMalloc(&sb, std::max<int64_t>(1, sbRows * KB) * 4));
   CK(cudaMalloc(&out, c.M * c.N * 4));
-  fill_kernel<<<blocks_for(c.M * c.K), 256>>>(xa, c.M * c.K, std::max<int64_t>(1, c.K), ++g_seed);
+  // gather: the source rows xs/qs/ss [R, ...]; xa/qa/sa become the explicitly gathered A [M, ...]
+  float *xs = nullptr, *ss = nullptr;
+  uint8_t* qs = nullptr;
+  int* d_pairs = nullptr;
+  if (gather) {
+    CK(cudaMalloc(&xs, std::max<int64_t>(1, c.R * c.K) * 4));
+    CK(cudaMalloc(&qs, std::max<int64_t>(1, c.R * c.K)));
+    CK(cudaMalloc(&ss, std::max<int64_t>(1, c.R * KB) * 4));
+    CK(cudaMalloc(&d_pairs, std::max<size_t>(1, c.pairs.size()) * 4));
+    CK(cudaMemcpy(d_pairs, c.pairs.data(), c.pairs.size() * 4, cudaMemcpyHostToDevice));
+    fill_kernel<<<blocks_for(c.R * c.K), 256>>>(xs, c.R * c.K, std::max<int64_t>(1, c.K), ++g_seed);
+    if (KB > 0 && c.R > 0) quantize_kernel<<<dim3((unsigned)c.R, (unsigned)KB), 128>>>(xs, c.R, c.K, 1, qs, ss);
+    gather_rows(xs, c.R, c.K * 4, d_pairs, c.k, c.M, xa);
+    gather_rows(qs, c.R, c.K, d_pairs, c.k, c.M, qa);
+    gather_rows(ss, c.R, KB * 4, d_pairs, c.k, c.M, sa);
+  } else {
+    fill_kernel<<<blocks_for(c.M * c.K), 256>>>(xa, c.M * c.K, std::max<int64_t>(1, c.K), ++g_seed);
+  }
   fill_kernel<<<blocks_for(rowsB * c.K), 256>>>(xb, rowsB * c.K, std::max<int64_t>(1, c.K), ++g_seed);
   if (c.with_c) {
     CK(cudaMalloc(&cc, c.M * c.N * 4));
     fill_kernel<<<blocks_for(c.M * c.N), 256>>>(cc, c.M * c.N, c.N, ++g_seed);
   }
   if (KB > 0) {
-    quantize_kernel<<<dim3((unsigned)c.M, (unsigned)KB), 128>>>(xa, c.M, c.K, 1, qa, sa);
+    if (!gather) quantize_kernel<<<dim3((unsigned)c.M, (unsigned)KB), 128>>>(xa, c.M, c.K, 1, qa, sa);
     quantize_kernel<<<dim3((unsigned)sbRows, (unsigned)KB), 128>>>(xb, c.N, c.K, c.br, qb, sb);
   }
   if (!c.row_groups.empty()) {
@@ -219,10 +267,35 @@ static void run_case(const Case& c, int path, int bn, int max_rows, double tol) 
     CK(cudaMemcpy(d_rg, c.row_groups.data(), c.row_groups.size() * 4, cudaMemcpyHostToDevice));
   }
   CK(cudaMemset(out, 0xFF, c.M * c.N * 4));  // NaN poison (f32 and bf16)
+  // p: the explicit A (what the reference and the checks read); run: the call under test
   GemmFp8Params p{qa, sa, qb, sb, c.M, c.N, c.K, c.G, c.Mmax, c.br, c.mode, d_rg, cc, out, c.bf16};
-  const int chosen = gemm_fp8_choose(p, path);
-  CK(gemm_fp8_launch(p, 0, path, bn));
+  GemmFp8Params run = p;
+  if (gather) {
+    run.a = qs;
+    run.a_scales = ss;
+    run.a_pairs = d_pairs;
+    run.a_k = c.k;
+    run.a_rows = c.R;
+  }
+  const int chosen = gemm_fp8_choose(run, path);
+  CK(gemm_fp8_launch(run, 0, path, bn));
   CK(cudaDeviceSynchronize());
+  // gather: the same kernel on the explicitly gathered A must give the same bits
+  unsigned long long bit_diffs = 0;
+  if (gather) {
+    void* out2;
+    CK(cudaMalloc(&out2, c.M * c.N * 4));
+    CK(cudaMemset(out2, 0xFF, c.M * c.N * 4));
+    GemmFp8Params q = p;
+    q.out = out2;
+    CK(gemm_fp8_launch(q, 0, path, bn));
+    std::vector<uint8_t> h1(c.M * c.N * 4), h2(c.M * c.N * 4);
+    CK(cudaMemcpy(h1.data(), out, h1.size(), cudaMemcpyDeviceToHost));
+    CK(cudaMemcpy(h2.data(), out2, h2.size(), cudaMemcpyDeviceToHost));
+    const size_t es = c.bf16 ? 2 : 4;
+    for (size_t i = 0; i < (size_t)(c.M * c.N); i++) bit_diffs += memcmp(&h1[i * es], &h2[i * es], es) != 0;
+    CK(cudaFree(out2));
+  }
 
   // sampled rows (all when few), kinds, reference
   std::vector<int> kinds = row_kinds(c);
@@ -263,15 +336,38 @@ static void run_case(const Case& c, int path, int bn, int max_rows, double tol) 
   const double diff = h.sxx > 0 ? 1 - 2 * h.sxy / h.sxx : 0;
   float ratio;
   memcpy(&ratio, &h.max_ratio_bits, 4);
-  const bool ok = h.fails == 0 && h.bad_special == 0 && (int64_t)h_nan == expect_nan && (c.with_c || c.M * c.N < 10000 || diff < 1e-3);  // diff: too noisy on a few elements
+  const bool ok = h.fails == 0 && h.bad_special == 0 && (int64_t)h_nan == expect_nan && (c.with_c || c.M * c.N < 10000 || diff < 1e-3) &&  // diff: too noisy on a few elements
+                  bit_diffs == 0;
   if (!ok) g_failures++;
-  printf("%-4s %-34s %-5s M=%-6lld N=%-5lld K=%-5lld G=%-2lld br=%-3d %s%s fails=%llu special=%llu nan=%llu/%lld maxerr/bound=%.2e diff=%.2e\n",
+  printf("%-4s %-34s %-5s M=%-6lld N=%-5lld K=%-5lld G=%-2lld br=%-3d %s%s fails=%llu special=%llu nan=%llu/%lld maxerr/bound=%.2e diff=%.2e",
          ok ? "OK" : "FAIL", c.name.c_str(), chosen == GEMM_PATH_SM90 ? (bn == 64 ? "sm90n64" : "sm90") : "simt", (long long)c.M,
          (long long)c.N, (long long)c.K, (long long)c.G, c.br, c.bf16 ? "bf16" : "f32 ", c.with_c ? "+C" : "  ", h.fails, h.bad_special,
          h_nan, (long long)expect_nan, ratio, diff);
+  if (gather) printf(" R=%lld k=%d bits-vs-explicit-A=%llu", (long long)c.R, c.k, bit_diffs);
+  printf("\n");
   for (void* q : {(void*)xa, (void*)xb, (void*)qa, (void*)qb, (void*)sa, (void*)sb, out, (void*)cc, (void*)d_rg, (void*)d_rows,
-                  (void*)d_kinds, (void*)ref, (void*)bnd, (void*)unq, (void*)sums, (void*)nan_count})
+                  (void*)d_kinds, (void*)ref, (void*)bnd, (void*)unq, (void*)sums, (void*)nan_count, (void*)xs, (void*)qs, (void*)ss,
+                  (void*)d_pairs})
     if (q) CK(cudaFree(q));
+}
+
+// Pair ids for a contiguous groupIndex gi (align's sortedPairs over R rows of k slots): real ids with
+// repeats (a few drawn often), and on ~1 in 8 computed rows an id outside [0, R*k) (the sentinel R*k,
+// -1, past it, INT_MAX); padding rows get the sentinel, or now and then a real id (still a zero row).
+static std::vector<int> gathered_pairs(const std::vector<int>& gi, int64_t R, int k) {
+  std::mt19937_64 rng(++g_seed);
+  const int64_t n = R * k;
+  const int often[3] = {n ? (int)(rng() % n) : 0, n ? (int)(rng() % n) : 0, n ? (int)(rng() % n) : 0};
+  const int outside[4] = {(int)n, -1, (int)n + 3, 0x7FFFFFFF};
+  std::vector<int> pairs(gi.size());
+  for (size_t m = 0; m < gi.size(); m++) {
+    const unsigned u = (unsigned)(rng() % 16);
+    if (n == 0) pairs[m] = 0;  // the sentinel R*k = 0: every row reads zeros
+    else if (gi[m] == -1) pairs[m] = u < 13 ? (int)n : (int)(rng() % n);
+    else if (u == 15) pairs[m] = outside[rng() % 4];
+    else pairs[m] = u < 5 ? often[rng() % 3] : (int)(rng() % n);
+  }
+  return pairs;
 }
 
 // ---------------------------------------------------------------- matmul / transpose checks (CPU fp64 reference)
@@ -344,6 +440,29 @@ static void check_transpose(int64_t R, int64_t C, int es) {
 
 static float median(std::vector<float> v) { std::sort(v.begin(), v.end()); return v[v.size() / 2]; }
 
+// Median ms of launch() between two CUDA events, after 3 warm-up runs; 5 to 100 runs (about 300 ms).
+template <class F>
+static float median_ms(F launch) {
+  cudaEvent_t e0, e1;
+  CK(cudaEventCreate(&e0)); CK(cudaEventCreate(&e1));
+  auto once = [&]() -> float {
+    CK(cudaEventRecord(e0));
+    launch();
+    CK(cudaEventRecord(e1));
+    CK(cudaEventSynchronize(e1));
+    float ms;
+    CK(cudaEventElapsedTime(&ms, e0, e1));
+    return ms;
+  };
+  float warm = 0;
+  for (int i = 0; i < 3; i++) warm = once();
+  const int reps = std::max(5, std::min(100, (int)(300.0f / std::max(warm, 1e-3f))));
+  std::vector<float> t;
+  for (int i = 0; i < reps; i++) t.push_back(once());
+  CK(cudaEventDestroy(e0)); CK(cudaEventDestroy(e1));
+  return median(t);
+}
+
 // TFLOP/s of the auto-chosen kernel (bf16 out, 128x128 B blocks) over rotating input sets
 static double time_gemm(FILE* csv, const char* label, int mode, int64_t M, int64_t N, int64_t K, int64_t G, int path) {
   const int64_t KB = (K + 127) / 128;
@@ -372,38 +491,113 @@ static double time_gemm(FILE* csv, const char* label, int mode, int64_t M, int64
     bufs.insert(bufs.end(), {(void*)qa, (void*)qb, (void*)sa, (void*)sb});
     ps.push_back(GemmFp8Params{qa, sa, qb, sb, M, N, K, G, mode == GEMM_NONE ? M : M, 128, mode, d_rg, nullptr, out, true});
   }
-  cudaEvent_t e0, e1;
-  CK(cudaEventCreate(&e0)); CK(cudaEventCreate(&e1));
   int it = 0;
-  auto once = [&]() -> float {
-    CK(cudaEventRecord(e0));
-    CK(gemm_fp8_launch(ps[it++ % sets], 0, path));
-    CK(cudaEventRecord(e1));
-    CK(cudaEventSynchronize(e1));
-    float ms;
-    CK(cudaEventElapsedTime(&ms, e0, e1));
-    return ms;
-  };
-  float warm = 0;
-  for (int i = 0; i < 3; i++) warm = once();
-  const int reps = std::max(5, std::min(100, (int)(300.0f / std::max(warm, 1e-3f))));
-  std::vector<float> t;
-  for (int i = 0; i < reps; i++) t.push_back(once());
-  const float ms = median(t);
+  const float ms = median_ms([&] { CK(gemm_fp8_launch(ps[it++ % sets], 0, path)); });
   const double tflops = 2.0 * M * N * K / (ms * 1e-3) / 1e12;
   printf("time %-10s %-5s M=%-6lld N=%-6lld K=%-6lld G=%-2lld  %9.4f ms  %7.1f TFLOP/s\n", label, path == GEMM_PATH_SIMT ? "simt" : "auto",
          (long long)M, (long long)N, (long long)K, (long long)G, ms, tflops);
   if (csv) fprintf(csv, "%s,%lld,%lld,%lld,%lld,%.5f,%.2f\n", label, (long long)M, (long long)N, (long long)K, (long long)G, ms, tflops);
-  CK(cudaEventDestroy(e0)); CK(cudaEventDestroy(e1));
   for (void* b : bufs) CK(cudaFree(b));
   CK(cudaFree(out));
   if (d_rg) CK(cudaFree(d_rg));
   return tflops;
 }
 
+// The gathered grouped GEMM against materialise + GEMM at a MoE layer's shape: T tokens of k slots,
+// each slot a random expert of E (distinct within a token); this rank holds experts [0, G) and
+// receives the R tokens with at least one of them, once each (row q: pair ids q*k + slot). Their
+// pairs come in expert order (ascending pair id inside one), each expert padded to a multiple of 128
+// rows (sentinel R*k, group -1), as moe align lays them out. Times the gathered GEMM, the
+// materialisation alone (codes and scales into expert order: gather_rows, a 16-byte row copy like
+// permuteBytes), the GEMM on the materialised A, and materialise + GEMM; TFLOP/s count 2*M_sum*N*K with
+// the padding rows, as the contig timings do. Both GEMMs must give the same bits.
+static void time_gathered(int64_t T, int k, int E, int64_t G, int64_t N, int64_t K) {
+  const int64_t KB = (K + 127) / 128;
+  std::mt19937_64 rng(++g_seed);
+  std::vector<std::vector<int>> per(G);
+  std::vector<int> experts(E);
+  int64_t R = 0;  // rows received
+  for (int64_t t = 0; t < T; t++) {
+    for (int e = 0; e < E; e++) experts[e] = e;
+    bool here = false;
+    for (int j = 0; j < k; j++) {  // k distinct experts: a partial Fisher-Yates shuffle
+      std::swap(experts[j], experts[j + rng() % (E - j)]);
+      if (experts[j] < G) {
+        per[experts[j]].push_back((int)(R * k + j));
+        here = true;
+      }
+    }
+    R += here;
+  }
+  std::vector<int> gi, pairs;
+  for (int64_t g = 0; g < G; g++) {
+    const int64_t n = (int64_t)per[g].size();
+    for (int64_t i = 0; i < (n + 127) / 128 * 128; i++) {
+      gi.push_back(i < n ? (int)g : -1);
+      pairs.push_back(i < n ? per[g][i] : (int)(R * k));
+    }
+  }
+  const int64_t M = (int64_t)gi.size();
+  uint8_t *qs, *qb, *qa;
+  float *ss, *sb, *sa;
+  int *d_gi, *d_pairs;
+  void *out, *out2;
+  CK(cudaMalloc(&qs, R * K)); CK(cudaMalloc(&ss, R * KB * 4));
+  CK(cudaMalloc(&qb, G * N * K)); CK(cudaMalloc(&sb, G * ((N + 127) / 128) * KB * 4));
+  CK(cudaMalloc(&qa, M * K)); CK(cudaMalloc(&sa, M * KB * 4));
+  CK(cudaMalloc(&d_gi, M * 4)); CK(cudaMalloc(&d_pairs, M * 4));
+  CK(cudaMalloc(&out, M * N * 2)); CK(cudaMalloc(&out2, M * N * 2));
+  fill_codes_kernel<<<blocks_for(R * K), 256>>>(qs, R * K, ++g_seed * 1000003);
+  fill_codes_kernel<<<blocks_for(G * N * K), 256>>>(qb, G * N * K, ++g_seed * 1000003);
+  fill_scales_kernel<<<blocks_for(R * KB), 256>>>(ss, R * KB, ++g_seed);
+  fill_scales_kernel<<<blocks_for(G * ((N + 127) / 128) * KB), 256>>>(sb, G * ((N + 127) / 128) * KB, ++g_seed);
+  CK(cudaMemcpy(d_gi, gi.data(), M * 4, cudaMemcpyHostToDevice));
+  CK(cudaMemcpy(d_pairs, pairs.data(), M * 4, cudaMemcpyHostToDevice));
+  GemmFp8Params pm{qa, sa, qb, sb, M, N, K, G, M, 128, GEMM_CONTIGUOUS, d_gi, nullptr, out2, true};  // on the materialised A
+  GemmFp8Params pg = pm;  // gathered
+  pg.a = qs;
+  pg.a_scales = ss;
+  pg.a_pairs = d_pairs;
+  pg.a_k = k;
+  pg.a_rows = R;
+  pg.out = out;
+  auto materialise = [&] {
+    gather_rows(qs, R, K, d_pairs, k, M, qa);
+    gather_rows(ss, R, KB * 4, d_pairs, k, M, sa);
+  };
+  // the same bits both ways
+  CK(cudaMemset(out, 0xFF, M * N * 2));
+  CK(cudaMemset(out2, 0xFF, M * N * 2));
+  materialise();
+  CK(gemm_fp8_launch(pg, 0));
+  CK(gemm_fp8_launch(pm, 0));
+  std::vector<uint16_t> h1(M * N), h2(M * N);
+  CK(cudaMemcpy(h1.data(), out, M * N * 2, cudaMemcpyDeviceToHost));
+  CK(cudaMemcpy(h2.data(), out2, M * N * 2, cudaMemcpyDeviceToHost));
+  int64_t diffs = 0;
+  for (int64_t i = 0; i < M * N; i++) diffs += h1[i] != h2[i];
+  if (diffs) g_failures++;
+  const double flop = 2.0 * M * N * K;
+  const float t_g = median_ms([&] { CK(gemm_fp8_launch(pg, 0)); });
+  const float t_mat = median_ms(materialise);
+  const float t_m = median_ms([&] { CK(gemm_fp8_launch(pm, 0)); });
+  const float t_mg = median_ms([&] { materialise(); CK(gemm_fp8_launch(pm, 0)); });
+  const char* kernel = gemm_fp8_choose(pg, GEMM_PATH_AUTO) == GEMM_PATH_SM90 ? "sm90" : "simt";
+  printf("time gathered %-4s R=%lld k=%d E=%d G=%lld M_sum=%lld (%lld real) N=%lld K=%lld\n", kernel, (long long)R, k, E, (long long)G, (long long)M,
+         (long long)std::count_if(gi.begin(), gi.end(), [](int g) { return g >= 0; }), (long long)N, (long long)K);
+  printf("     gathered GEMM              %9.4f ms  %7.1f TFLOP/s\n", t_g, flop / (t_g * 1e-3) / 1e12);
+  printf("     materialise (codes+scales) %9.4f ms\n", t_mat);
+  printf("     GEMM on materialised A     %9.4f ms  %7.1f TFLOP/s\n", t_m, flop / (t_m * 1e-3) / 1e12);
+  printf("     materialise + GEMM         %9.4f ms  %7.1f TFLOP/s\n", t_mg, flop / (t_mg * 1e-3) / 1e12);
+  printf("%-4s gathered speed: %.3fx GEMM on materialised A, %.3fx materialise + GEMM (> 1: gathered faster); bits differ in %lld of %lld outputs\n",
+         diffs ? "FAIL" : "OK", t_m / t_g, t_mg / t_g, (long long)diffs, (long long)(M * N));
+  for (void* q : {(void*)qs, (void*)ss, (void*)qb, (void*)sb, (void*)qa, (void*)sa, (void*)d_gi, (void*)d_pairs, out, out2}) CK(cudaFree(q));
+}
+
 int main(int argc, char** argv) {
   const char* csv_path = argc > 1 ? argv[1] : "gemm_cuda.csv";
   const bool quick = argc > 2 && std::string(argv[2]) == "quick";
+  const bool gathered_only = argc > 2 && std::string(argv[2]) == "gathered";  // the correctness cases, then the gathered timing alone
   g_seed = (uint64_t)time(nullptr);
   CK(cudaFree(0));
   printf("sm90a path available: %d (probe kernel reports the sm_90a cubin)\n", (int)gemm_sm90a_available());
@@ -429,10 +623,13 @@ int main(int argc, char** argv) {
   run_case({"none K=0", GEMM_NONE, 5, 7, 0, 1, 5, 128, false, true, {}}, GEMM_PATH_AUTO, 0, 256, TOL_SIMT);
 
   // ---- contiguous: G=5; group 1 empty; an all-padding block; partial padding; a 1-row group
+  std::vector<int> gi5;
   {
-    std::vector<int> gi;
-    auto seg = [&](int g, int valid, int padded) { for (int i = 0; i < padded; i++) gi.push_back(i < valid ? g : -1); };
+    auto seg = [&](int g, int valid, int padded) { for (int i = 0; i < padded; i++) gi5.push_back(i < valid ? g : -1); };
     seg(0, 200, 256); seg(-1, 0, 128); seg(2, 128, 128); seg(3, 1, 128); seg(4, 300, 384); seg(0, 17, 128);
+  }
+  {
+    const std::vector<int>& gi = gi5;
     const int64_t M = gi.size();
     for (int br : {128, 1})
       for (int path : {GEMM_PATH_AUTO, GEMM_PATH_SIMT})
@@ -447,6 +644,25 @@ int main(int argc, char** argv) {
     for (int path : {GEMM_PATH_AUTO, GEMM_PATH_SIMT})
       run_case({"contiguous bad indices", GEMM_CONTIGUOUS, M, 256, 512, 5, M, 128, false, false, bad}, path, 0, 100000,
                path == GEMM_PATH_SIMT ? TOL_SIMT : TOL_TC);
+  }
+  // ---- contiguous with gathered A rows (GemmFp8Params.a_pairs), the layout above: rows read through
+  // pair ids into R source rows of k slots (R*k = 616, 600, 3, 0), repeats and ids outside [0, R*k);
+  // against the reference on the explicitly gathered A and bit for bit against the kernel run on it.
+  // K = 128 (1 K block), 144 and 256 (2): no more K blocks than the Hopper kernel's gather lag (144:
+  // a last block of 16 bytes); K = 1040 (9): past every stage count; K = 200: the SIMT kernel only.
+  {
+    struct GS { int64_t R; int k; int64_t N, K; int br; bool bf16; };
+    const GS gs[] = {{77, 8, 256, 512, 128, false}, {77, 8, 520, 1040, 1, true}, {1, 3, 136, 256, 128, true}, {0, 8, 64, 128, 1, false},
+                     {300, 2, 96, 144, 128, false}, {77, 8, 200, 200, 128, true}};
+    const int64_t M = gi5.size();
+    for (const GS& g : gs) {
+      Case c{"contiguous gathered", GEMM_CONTIGUOUS, M, g.N, g.K, 5, M, g.br, g.bf16, false, gi5};
+      c.R = g.R;
+      c.k = g.k;
+      c.pairs = gathered_pairs(gi5, g.R, g.k);
+      for (int path : {GEMM_PATH_AUTO, GEMM_PATH_SIMT}) run_case(c, path, 0, 100000, path == GEMM_PATH_SIMT || g.K % 16 ? TOL_SIMT : TOL_TC);
+      if (g.K % 16 == 0) run_case(c, GEMM_PATH_AUTO, 64, 100000, TOL_TC);  // the 64-wide N tile (8 stages)
+    }
   }
   // ---- masked: G=4, Mmax=200; maskedM 0, 200, 77, 1; then one invalid (201)
   for (int br : {128, 1})
@@ -472,7 +688,21 @@ int main(int argc, char** argv) {
   // ---- correctness at a few timed shapes (sampled rows), then timing
   run_case({"check 4096x7168x16384", GEMM_NONE, 4096, 7168, 16384, 1, 4096, 128, true, false, {}}, GEMM_PATH_AUTO, 0, 32, TOL_TC);
   run_case({"check 64x2112x7168", GEMM_NONE, 64, 2112, 7168, 1, 64, 128, true, false, {}}, GEMM_PATH_AUTO, 0, 64, TOL_TC);
-  FILE* csv = fopen(csv_path, "w");
+  {  // gathered, ragged groups of a few hundred rows, at K = 7168
+    std::vector<int> gi;
+    for (int g = 0; g < 8; g++) {
+      const int valid = 100 + 97 * g;
+      for (int i = 0; i < (valid + 127) / 128 * 128; i++) gi.push_back(i < valid ? g : -1);
+    }
+    const int64_t M = gi.size();
+    Case c{"check gathered x2112x7168", GEMM_CONTIGUOUS, M, 2112, 7168, 8, M, 128, true, false, gi};
+    c.R = 1001;
+    c.k = 6;
+    c.pairs = gathered_pairs(gi, c.R, c.k);
+    run_case(c, GEMM_PATH_AUTO, 0, 64, TOL_TC);
+  }
+  FILE* csv = gathered_only ? nullptr : fopen(csv_path, "w");
+  if (!gathered_only) {
   fprintf(csv, "label,M,N,K,G,ms,tflops\n");
   const int64_t NKs[][2] = {{2112, 7168}, {24576, 1536}, {7168, 2048}, {4096, 7168}, {7168, 16384}};
   for (int64_t M : {64, 128, 4096})
@@ -482,6 +712,12 @@ int main(int argc, char** argv) {
   time_gemm(csv, "contig", GEMM_CONTIGUOUS, 8 * 4096, 4096, 7168, 8, GEMM_PATH_AUTO);
   time_gemm(nullptr, "dense", GEMM_NONE, 4096, 7168, 16384, 1, GEMM_PATH_SIMT);
   fclose(csv);
+  }
+  // gathered A rows vs materialise + GEMM (not in the CSV): DeepSeek-V3's 256 experts, top-8, hidden
+  // 7168, N = 4096, M_sum about 32768 rows: 2 ranks (128 experts each, 8192 tokens) and 8 ranks (32
+  // each, 32768 tokens)
+  time_gathered(8192, 8, 256, 128, 4096, 7168);
+  time_gathered(32768, 8, 256, 32, 4096, 7168);
   printf("correctness: %d failure(s)\n", g_failures);
   return g_failures ? 1 : 0;
 }
