@@ -124,19 +124,28 @@ export function gatherPairs(r: () => number, gi: Int32Array, R: number, k: numbe
 }
 
 /**
+ * Rows of `width` bytes gathered on the host through pair ids (moe align's sortedPairs, gemm's
+ * opts.gather): row m (m < M) = src row floor(pairs[m] / k), all zeros for an id outside [0, R·k)
+ * with R = src's rows.
+ */
+export function gatherRowBytes(src: Uint8Array, width: number, pairs: ArrayLike<number>, M: number, k: number): Uint8Array {
+  const R = width > 0 ? src.length / width : 0;
+  const out = new Uint8Array(M * width);
+  for (let m = 0; m < M; m++) {
+    const id = pairs[m]!;
+    if (id < 0 || id >= R * k) continue;
+    const row = Math.floor(id / k);
+    out.set(src.subarray(row * width, (row + 1) * width), m * width);
+  }
+  return out;
+}
+
+/**
  * The explicitly gathered rows of an FP8 operand on the host: codes [R, K] and scales [R, KB] -> row m
  * (m < M) = row floor(pairs[m] / k), all zeros (codes 0, scales 0) for an id outside [0, R·k).
  */
 export function gatherRowsHost(codes: Uint8Array, scales: Float32Array, K: number, pairs: Int32Array, M: number, k: number): { codes: Uint8Array; scales: Float32Array } {
   const KB = Math.ceil(K / 128);
-  const R = codes.length / Math.max(K, 1);
-  const out = { codes: new Uint8Array(M * K), scales: new Float32Array(M * KB) };
-  for (let m = 0; m < M; m++) {
-    const id = pairs[m]!;
-    if (id < 0 || id >= R * k) continue;
-    const src = Math.floor(id / k);
-    out.codes.set(codes.subarray(src * K, (src + 1) * K), m * K);
-    out.scales.set(scales.subarray(src * KB, (src + 1) * KB), m * KB);
-  }
-  return out;
+  const bytes = (f: Float32Array) => new Uint8Array(f.buffer, f.byteOffset, f.byteLength);
+  return { codes: gatherRowBytes(codes, K, pairs, M, k), scales: new Float32Array(gatherRowBytes(bytes(scales), 4 * KB, pairs, M, k).buffer) };
 }

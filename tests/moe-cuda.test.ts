@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fromBf16, HotpathsError, init, moe, setPoison, toBf16, type HostArray, type Tensor } from '../src/index.js';
 import { dispatchRowLayout, type Backend, type MoeRouteParams } from '../src/runtime/backend.js';
 import { alignRowsMax } from '../src/reference/moe.js';
-import { backendsUnderTest, freshSeed, rng, thrown } from './helpers.js';
+import { backendsUnderTest, freshSeed, gatherRowBytes, rng, thrown } from './helpers.js';
 
 const ref = (await init({ backend: 'reference' })).backend;
 const cuda = (await backendsUnderTest()).find((u) => u.name === 'cuda')!;
@@ -397,8 +397,7 @@ describe.skipIf(!!cuda.skip)(`cuda moe kernels at V3 sizes${cuda.skip ? ` (skipp
         const P = a.alignment.padded, nr = a.alignment.tokens, sorted = (await read(a.alignment.sortedPairs)) as Int32Array;
         const rp = parts(a.recv), ep = parts(b.expertX!);
         for (let j = 0; j < rp.length; j++) {
-          const src = await bytes(rp[j]!), w = nr > 0 ? src.length / nr : 0, want = new Uint8Array(P * w);
-          for (let q = 0; q < P; q++) if (sorted[q]! < nr * k) want.set(src.subarray(Math.floor(sorted[q]! / k) * w, (Math.floor(sorted[q]! / k) + 1) * w), q * w);
+          const src = await bytes(rp[j]!), want = gatherRowBytes(src, nr > 0 ? src.length / nr : 0, sorted, P, k);
           same(await bytes(ep[j]!), want, `${tag} rank ${i} expand false: recv gathered = expertX part ${j}`);
         }
       }

@@ -9,7 +9,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fp8, fromBf16, HotpathsError, init, moe, setPoison, toBf16, type Tensor } from '../src/index.js';
 import type { MoeRouteParams } from '../src/runtime/backend.js';
-import { backendsUnderTest, freshSeed, rng, thrown } from './helpers.js';
+import { backendsUnderTest, freshSeed, gatherRowBytes, rng, thrown } from './helpers.js';
 import { expertSlice, moeLayer, moeLayerParallel, type MoeLayerWeights } from '../examples/moe-layer.js';
 
 const ref = await init({ backend: 'reference' });
@@ -958,8 +958,7 @@ describe('moe dispatch/combine on the device path (plan, pack, receive layout an
           const P = a.alignment.padded, n = a.alignment.tokens, sorted = (await a.alignment.sortedPairs.read()) as Int32Array;
           const rp = parts(a.recv), ep = parts(b.expertX!);
           for (let j = 0; j < rp.length; j++) {
-            const src = await bytes(rp[j]!), w = n > 0 ? src.length / n : 0, want = new Uint8Array(P * w);
-            for (let q = 0; q < P; q++) if (sorted[q]! < n * c.k) want.set(src.subarray(Math.floor(sorted[q]! / c.k) * w, (Math.floor(sorted[q]! / c.k) + 1) * w), q * w);
+            const src = await bytes(rp[j]!), want = gatherRowBytes(src, n > 0 ? src.length / n : 0, sorted, P, c.k);
             expectEqual(await bytes(ep[j]!), want, `${tag} ${path} rank ${i} expertX part ${j} = gathered recv`);
           }
         }

@@ -251,7 +251,7 @@ export function createCudaBackend(addon: Addon): Backend {
       const L = dispatchRowLayout(payload, scaleBytes / 4, a.k);
       nativeCallSync('moe.dispatchScatter (cuda)', () =>
         addon.cudaMoeDispatchScatter(f(a.src), a.src.shape[0]!, L.stride, payload, L.scalesAt, scaleBytes, L.metaAt, a.srcRow, a.rows, a.recvRow, f(a.base),
-          a.base.shape[0]!, a.base.shape[1]!, a.source, a.k, ptrOrNull(a.expertX), a.expertX?.shape[0] ?? 0, ptrOrNull(a.expertX && a.expertScales), f(a.sortedPairs),
+          a.base.shape[0]!, a.base.shape[1]!, a.source, a.k, ptrOrNull(a.expertX), a.expertX?.shape[0] ?? 0, ptrOrNull(a.expertScales), f(a.sortedPairs),
           a.sortedPairs.shape[0]!, f(a.pairPos), a.pairPos.shape[0]!, f(a.recvIndices), f(a.recvWeights), f(a.recv), ptrOrNull(a.recvScales)),
       );
     },

@@ -399,7 +399,7 @@ function symmetricWindows(addon: Addon, backend: Backend, comm: number, rank: nu
           nativeCallSync(what, () =>
             addon.cudaMoeWindowsDispatchScatter(Float64Array.from(pending), o.ranges, BigUint64Array.from({ length: R }, (_, s) => slot(rank, s * M)), rank, M, L.stride,
               payload, L.scalesAt, scaleBytes, L.metaAt, cudaPtr(a.base), per, k, cudaPtr(a.counts), cudaPtr(a.layoutWork), a.blockSize, ptrOr0(o.expertX),
-              o.expertX?.shape[0] ?? 0, ptrOr0(o.expertX && o.expertScales), cudaPtr(o.sortedPairs), o.sortedPairs.size, cudaPtr(o.pairPos), o.recv.shape[0]!, cudaPtr(o.recvIndices),
+              o.expertX?.shape[0] ?? 0, ptrOr0(o.expertScales), cudaPtr(o.sortedPairs), o.sortedPairs.size, cudaPtr(o.pairPos), o.recv.shape[0]!, cudaPtr(o.recvIndices),
               cudaPtr(o.recvWeights), cudaPtr(o.recv), ptrOr0(o.recvScales), gpuMarks),
           );
           nativeMarks(['own rows 0 (main)', 'padding (reads)', 'other rows 0 (main)', ...Array.from(a.ends.subarray(1), (_, c) => [`own rows ${c + 1} (main)`, `other rows ${c + 1} (main)`]).flat()]);

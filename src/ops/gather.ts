@@ -23,7 +23,7 @@ export interface RowOrder {
  * (without one) decode -> permute (f32) -> encode, exact because every code's value is an f32 that
  * encodes back to the same code (NaN codes come back as 0x7F).
  */
-export async function permuteCodes(kernels: MoeKernels, codes: Tensor, a: RowOrder): Promise<Tensor> {
+async function permuteCodes(kernels: MoeKernels, codes: Tensor, a: RowOrder): Promise<Tensor> {
   const b = codes.backend;
   const H = codes.shape[1]!;
   const out = b.empty('fp8e4m3', [a.padded, H]);

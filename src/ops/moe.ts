@@ -14,7 +14,7 @@ import { startedBackend } from '../runtime/core.js';
 import { shrinkTo, sliceRows, type Tensor } from '../tensor.js';
 import { alignRowsMax, moeAlign } from '../reference/moe.js';
 import { quantize, type QuantizedTensor } from './fp8.js';
-import { permuteCodes } from './gather.js';
+import { gatherQuantized } from './gather.js';
 import { matmul } from './gemm.js';
 import {
   assertBoolean, assertDTypeIn, assertNumber, assertOneOf, assertOptions, assertRank, assertSameDevice, assertShapeEquals, assertTensor, hostValues, MAX_ELEMENTS, notImplemented,
@@ -847,10 +847,7 @@ export async function dispatch(group: ExpertGroup, inputs: DispatchInput[], opts
       if (!expand) {
         // (recv and the alignment are the output: the grouped GEMM gathers)
       } else if (isQuantized(rx)) {
-        const data = await permuteCodes(kernels, rx.data, a);
-        const scales = b.empty('f32', [a.padded, H / 128]);
-        if (a.padded > 0) await kernels.permute(rx.scales, a.sortedPairs, k, null, scales);
-        expertX = { data, scales, format: 'e4m3', block: [1, 128], ue8m0: false, shape: [a.padded, H] };
+        expertX = await gatherQuantized(kernels, rx, a);
       } else {
         expertX = b.empty(dtype, [a.padded, H]);
         if (a.padded > 0) await kernels.permute(rx, a.sortedPairs, k, null, expertX);
@@ -933,7 +930,7 @@ export async function combine(group: ExpertGroup, expertOut: Tensor[], dispatche
  */
 export function disposeDispatched(dispatched: Dispatched[]): void {
   for (const d of dispatched) {
-    const parts = [d.recv, d.expertX].flatMap((x) => (x === null ? [] : isQuantized(x) ? [x.data, x.scales] : [x]));
+    const parts = [d.recv, d.expertX].flatMap(partsOf);
     for (const t of [...parts, d.recvIndices, d.recvWeights]) t.dispose();
     disposeAlignment(d.alignment);
     if (d.handle instanceof DispatchHandle) d.handle.backPos.dispose();
@@ -1193,7 +1190,7 @@ async function dispatchOnDevice(op: string, group: ExpertGroup, kern: DeviceMoe,
       checkSize(op, P, H);
       const recv: Tensor | QuantizedTensor = useFp8 ? emptyFp8(b, n, H) : b.empty(dtype, [n, H]);
       const expertX = expand ? (useFp8 ? emptyFp8(b, P, H) : b.empty(dtype, [P, H])) : null;
-      for (const q of [recv, expertX]) keepRows(q, keep);
+      for (const u of [recv, expertX].flatMap(partsOf)) keep(u);
       const a: Alignment = {
         tokens: n, topk: k, numExperts: per, blockSize: bs, padded: P, dropped: 0,
         sortedPairs: keep(b.empty('i32', [Pmax])), blockExpert: keep(b.empty('i32', [Pmax / bs])), rowExpert: keep(b.empty('i32', [Pmax])),
@@ -1467,7 +1464,7 @@ async function dispatchWindows(op: string, group: ExpertGroup, inputs: DispatchI
     }
     const recv: Tensor | QuantizedTensor = useFp8 ? emptyFp8(b, n, H) : b.empty(dtype, [n, H]);
     const expertX = sh.expand ? (useFp8 ? emptyFp8(b, P, H) : b.empty(dtype, [P, H])) : null;
-    for (const q of [recv, expertX]) keepRows(q, keep);
+    for (const u of [recv, expertX].flatMap(partsOf)) keep(u);
     // the index arrays at their exact sizes (the same storage)
     const own = (u: Tensor, shape: number[]) => keep(shrinkTo(temps.splice(temps.indexOf(u), 1)[0]!, shape));
     const a: Alignment = {
@@ -1735,9 +1732,9 @@ function track<T>(list: T[], t: T): T {
   return t;
 }
 
-/** An output's storage (codes and scales of a quantized one; nothing for null), each passed to keep. */
-function keepRows(q: Tensor | QuantizedTensor | null, keep: (t: Tensor) => Tensor): void {
-  if (q !== null) for (const u of isQuantized(q) ? [q.data, q.scales] : [q]) keep(u);
+/** An output's storage: the codes and scales of a quantized one, the tensor itself, nothing for null. */
+function partsOf(q: Tensor | QuantizedTensor | null): Tensor[] {
+  return q === null ? [] : isQuantized(q) ? [q.data, q.scales] : [q];
 }
 
 /** An output's rows and scales tensors (codes and scales when quantized; null for null). */

@@ -197,7 +197,7 @@ const moe: MoeKernels = {
   dispatchScatter: (a) => {
     const payload = rowBytesOf(a.recv), scaleCount = a.recvScales ? rowBytesOf(a.recvScales) / 4 : 0;
     moeDispatchScatter(bytesOf(a.src), packedLayout(payload, scaleCount, a.k), a.srcRow, a.rows, a.recvRow, hostData<Int32Array>(a.base), a.source, a.base.shape[1]!, a.k,
-      a.expertX ? bytesOf(a.expertX) : null, a.expertX && a.expertScales ? bytesOf(a.expertScales) : null, hostData<Int32Array>(a.sortedPairs), hostData<Int32Array>(a.pairPos),
+      a.expertX ? bytesOf(a.expertX) : null, a.expertScales ? bytesOf(a.expertScales) : null, hostData<Int32Array>(a.sortedPairs), hostData<Int32Array>(a.pairPos),
       hostData<Int32Array>(a.recvIndices), hostData<Float32Array>(a.recvWeights), bytesOf(a.recv), a.recvScales ? bytesOf(a.recvScales) : null);
   },
   unpermuteRows: (y, pairPos, weights, row0, rows, out, outRow0) =>

@@ -520,7 +520,7 @@ export function moeDispatchScatter(
       }
       const p = base[source * per + l]! + view.getInt32(o + L.metaAt + 4 * (2 * k + j), true);
       expertX?.set(row, p * L.payload);
-      if (expertX) expertScales?.set(sc, p * L.scaleBytes);
+      expertScales?.set(sc, p * L.scaleBytes);
       sortedPairs[p] = q * k + j;
       pairPos[q * k + j] = p;
     }
