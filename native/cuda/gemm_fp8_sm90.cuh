@@ -28,7 +28,7 @@
 // they have completed (cp.async.wait_group, GATHER_LAG stages later, keeping that many in flight) and
 // after fence.proxy.async. Thread 0 arrives twice per stage (B's expect_tx, then its copies): the full
 // barriers count 129 arrivals in this mode. Measured on an H200 at a DeepSeek-like shape (~32.7k
-// rows gathered from ~8.2k, N 4096, K 7168): ~510 TFLOP/s against ~730 for the TMA kernel on a
+// rows gathered from ~8.2k, N 4096, K 7168): ~520 TFLOP/s against 720–760 for the TMA kernel on a
 // materialised A (bench/RESULTS.md). Neither a longer lag, nor dropping the fence (timing only), nor
 // 8 threads a row (each 32-byte sector asked for once) moved it much; one TMA a row (1-row boxes:
 // TMA's swizzle follows the shared address, so the bits were right) ran at ~120.
