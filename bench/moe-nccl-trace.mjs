@@ -1,6 +1,6 @@
 // The timeline of dispatch over NCCL's symmetric memory, one process per GPU:
 //   npm run build && HOTPATHS_EP_TRACE=1 hotpaths launch --nproc N bench/moe-nccl-trace.mjs [--tokens 4096] [--hidden 7168] [--topk 8] [--experts 256]
-//     [--calls 6] [--chunks 1,2,4]
+//     [--calls 6] [--chunks 1,2,4] [--expand false]
 // A group with maxTokensPerRank = --tokens and maxHidden = --hidden; FP8 dispatch of the same inputs as
 // bench/moe-nccl.mjs at each --chunks piece count, --calls calls each started at one instant on every rank. With HOTPATHS_EP_TRACE=1 every
 // call prints each stream's marks (src/ops/moe.ts's dispatchWindows: GPU time and the time the host
@@ -14,6 +14,7 @@ const argv = process.argv.slice(2);
 const { T, H, k, E } = shapeOptions(argv);
 const calls = Number(option(argv, 'calls', '6'));
 const chunkList = option(argv, 'chunks', '1,2,4').split(',').map(Number);
+const expand = option(argv, 'expand', 'true') !== 'false'; // dispatch's expand option
 const rank = Number(process.env.HOTPATHS_RANK);
 const rt = await init({ backend: 'cuda', verbose: false });
 const b = rt.backend;
@@ -27,12 +28,12 @@ for (const chunks of chunkList) {
     await b.sync();
     await alignedStart(); // every rank starts at one instant (bench/moe-nccl-common.mjs)
     const t0 = performance.now();
-    const [d] = await moe.dispatch(g, [{ x, indices, weights }], { numExperts: E, fp8: true, chunks });
+    const [d] = await moe.dispatch(g, [{ x, indices, weights }], { numExperts: E, fp8: true, chunks, expand });
     await b.sync();
     wall.push(performance.now() - t0);
     if (i === calls - 1) {
       const late = wall.slice(Math.floor(calls / 2)).sort((a, b) => a - b);
-      console.log(`rank ${rank}: dispatch, ${chunks} piece(s): ${wall[i].toFixed(3)} ms wall; median of calls ${Math.floor(calls / 2)}–${calls - 1}: ${late[Math.floor(late.length / 2)].toFixed(3)} ms`);
+      console.log(`rank ${rank}: dispatch${expand ? '' : ' (expand: false)'}, ${chunks} piece(s): ${wall[i].toFixed(3)} ms wall; median of calls ${Math.floor(calls / 2)}–${calls - 1}: ${late[Math.floor(late.length / 2)].toFixed(3)} ms`);
     }
     moe.disposeDispatched([d]);
   }

@@ -237,16 +237,17 @@ for (let s = 0; s < names.length; s++) {
     return [{ x: cuda.tensor(toBf16(Float32Array.from({ length: T * H }, () => r() - 0.5)), [T, H], 'bf16'), indices: cuda.tensor(idx, [T, k], 'i32'), weights: cuda.tensor(Float32Array.from({ length: T * k }, () => r()), [T, k], 'f32') }];
   };
   // the last rank has T = M + 1: every rank throws the same E_ARG after the transfers
-  for (const [useFp8, g] of [[false, slotGroup], [true, slotGroup], ...(windows ? [[false, winGroup], [true, winGroup]] : [])]) {
+  // (and the windows with expand: false: its error path frees recv and the alignment, none of expertX)
+  for (const [useFp8, g, expand] of [[false, slotGroup, true], [true, slotGroup, true], ...(windows ? [[false, winGroup, true], [true, winGroup, true], [true, winGroup, false]] : [])]) {
     const before = cuda.backend.memoryStats?.().inUse;
     const big = inputsOf(rank === R - 1 ? M + 1 : 10 + rank);
     let err;
     try {
-      moe.disposeDispatched(await moe.dispatch(g, big, { numExperts: E, fp8: useFp8 }));
+      moe.disposeDispatched(await moe.dispatch(g, big, { numExperts: E, fp8: useFp8, expand }));
     } catch (e) {
       err = e;
     }
-    if (err?.code !== 'E_ARG' || !new RegExp(`rank ${R - 1} dispatches T = ${M + 1} tokens, more than the group's maxTokensPerRank = ${M}`).test(err.message)) fail(`T > M (fp8 ${useFp8}): expected the same E_ARG on every rank, got ${err?.code} ${err?.message}`);
+    if (err?.code !== 'E_ARG' || !new RegExp(`rank ${R - 1} dispatches T = ${M + 1} tokens, more than the group's maxTokensPerRank = ${M}`).test(err.message)) fail(`T > M (fp8 ${useFp8}, expand ${expand}): expected the same E_ARG on every rank, got ${err?.code} ${err?.message}`);
     for (const t of Object.values(big[0])) t.dispose();
     if (before !== undefined && cuda.backend.memoryStats().inUse !== before) fail(`T > M: ${cuda.backend.memoryStats().inUse - before} bytes left behind`);
   }
@@ -266,7 +267,7 @@ for (let s = 0; s < names.length; s++) {
     moe.disposeDispatched([dw]);
   }
   moe.disposeDispatched([ds, dh]);
-  console.log(`ok fixed slots: a rank with T = M + 1 = ${M + 1} makes every rank's dispatch throw the same E_ARG (fp8 and bf16), nothing is left behind, and the group works afterwards (T == M)`);
+  console.log(`ok fixed slots: a rank with T = M + 1 = ${M + 1} makes every rank's dispatch throw the same E_ARG (fp8 and bf16; windows with expand: false too), nothing is left behind, and the group works afterwards (T == M)`);
   // ranks that disagree on M all get E_ARG at creation (and a bad value on one rank too)
   for (const [what, m] of [['different M', rank === 0 ? 8 : 16], ['a bad M on one rank', rank === R - 1 ? 1.5 : 8], ['M on some ranks only', rank === 0 ? undefined : 8]]) {
     let err;
