@@ -636,7 +636,8 @@ export interface DispatchOptions {
   blockSize?: number;
   /**
    * Pieces the rows to each rank travel in on the device path, so that a receiver puts one piece into
-   * expert order while the next is in flight. Default 2. The result does not depend on it.
+   * expert order while the next is in flight. Default 2 (1 over the symmetric windows of a 2-rank
+   * group with expand: false). The result does not depend on it.
    */
   chunks?: number;
   /**
@@ -757,7 +758,7 @@ export async function dispatch(group: ExpertGroup, inputs: DispatchInput[], opts
 
   const dev = devicePath(kernels, group);
   if (dev && windowsFit(group, inputs.length, dispatchRowLayout(useFp8 ? H : H * dtypeBytes(dtype), useFp8 ? H / 128 : 0, k).stride)) {
-    return dispatchWindows(op, group, inputs, { E, k, H, dtype, useFp8, blockSize, chunks, expand });
+    return dispatchWindows(op, group, inputs, { E, k, H, dtype, useFp8, blockSize, chunks: opts.chunks ?? (!expand && R === 2 ? DEFAULT_WINDOW_LEAN_PAIR_CHUNKS : DEFAULT_CHUNKS), expand });
   }
   if (dev) return dispatchOnDevice(op, group, dev, inputs, { E, k, H, dtype, useFp8, blockSize, chunks, expand });
 
@@ -1062,6 +1063,16 @@ const DEFAULT_CHUNKS = 2;
  * its own reduction launches, and the final sum overlaps little).
  */
 const DEFAULT_WINDOW_COMBINE_CHUNKS = 1;
+/**
+ * dispatch over the symmetric windows with expand: false between 2 ranks moves its rows in one piece
+ * unless asked otherwise: with one peer the pack is short (~0.1 ms at 4096 tokens, H 7168), the scatter
+ * a second piece would hide behind it is ~4× lighter without the expansion, and the second barrier and
+ * launches cost more than that overlap gains (2 of a 4× H200 host, bench/RESULTS.md, 2026-11-22: 1 piece
+ * 0.66–0.80× the raw all-to-all, 2 pieces 0.52–0.73×, 1 better in 6 of 7 runs). With more ranks the pack
+ * writes each token to ~3 peers and the second piece pays (4 ranks: 2 pieces 0.73–0.85× against
+ * 0.69–0.80×, better in 5 of 5), so they keep DEFAULT_CHUNKS.
+ */
+const DEFAULT_WINDOW_LEAN_PAIR_CHUNKS = 1;
 
 type DeviceMoe = Required<Pick<MoeKernels, 'dispatchPlan' | 'dispatchPack' | 'dispatchRecvLayout' | 'dispatchScatter'>>;
 
