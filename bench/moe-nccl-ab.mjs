@@ -3,13 +3,15 @@
 //     [--experts 256] [--iters 40] [--warmup 20] [--chunks 1] [--expand false] [--modes base,NAME=VAR[+VAR]...]
 // Each mode is a set of environment variables set to 1 around its calls ("base": none), for a try
 // branch whose code reads switches at each call (e.g. try/sparse-pack-early-scatter's HOTPATHS_AB_*;
-// main reads none, so there every mode times the same code: the method's own spread); every iteration times the raw grouped send/recv of the same bytes and then each mode once (in
-// an order that rotates from one iteration to the next), each call started at one instant on every rank (bench/moe-nccl-common.mjs), so that the machine's drift
-// from second to second (the raw all-to-all moves by ±20% between runs here) falls on every mode alike.
-// Prints per mode the aggregate GB/s (Σ payload bytes / the slowest rank's median) and its ratio to the
-// raw all-to-all's, as bench/moe-nccl.mjs counts them (FP8 dispatch: H + 4·H/128 bytes a received row).
+// main reads none, so there every mode times the same code: the method's own spread). Every iteration
+// times the raw grouped send/recv of the same bytes and then each mode once, in an order that rotates
+// from one iteration to the next, each call started at one instant on every rank
+// (bench/moe-nccl-common.mjs), so that the machine's drift (the same code's ratio moved by 0.2× between
+// runs minutes apart) falls on every mode alike. Prints per mode the aggregate GB/s (Σ payload bytes /
+// the slowest rank's median) and its ratio to the raw all-to-all's, as bench/moe-nccl.mjs counts them
+// (FP8 dispatch: H + 4·H/128 bytes a received row).
 import { init, moe } from '../dist/src/index.js';
-import { median, option, rowsPerRank, seededInputs, shapeOptions, sum, timers } from './moe-nccl-common.mjs';
+import { aggregate, median, option, rowsPerRank, seededInputs, shapeOptions, sum, timers } from './moe-nccl-common.mjs';
 
 const argv = process.argv.slice(2);
 const { T, H, k, E, iters, warmup } = shapeOptions(argv);
@@ -28,27 +30,18 @@ const group = await moe.ncclGroup({ maxTokensPerRank: T, maxHidden: H });
 if (!group.windows) throw new Error('no symmetric windows here (HOTPATHS_VERBOSE=1 says why)');
 const R = group.size;
 const { x, indices, weights, idxH } = seededInputs(rt, rank, { T, H, k, E });
-const [recvRows] = await group.exchangeCounts([rowsPerRank(idxH, T, k, E, R)]);
 const sendRows = rowsPerRank(idxH, T, k, E, R);
+const [recvRows] = await group.exchangeCounts([sendRows]);
 const rowBytes = H + (4 * H) / 128;
 const bytes = sum(recvRows) * rowBytes;
 const send = b.empty('u8', [sum(sendRows), rowBytes]), recv = b.empty('u8', [sum(recvRows), rowBytes]);
-const { alignedStart } = timers(group, b, 0);
+const { once } = timers(group, b, 0);
 
 const setMode = (m) => {
   for (const v of allVars) delete process.env[v];
   for (const v of m.vars) process.env[v] = '1';
 };
-const timeOne = async (fn) => {
-  await b.sync();
-  await alignedStart();
-  const t0 = performance.now();
-  const out = await fn();
-  await b.sync();
-  const ms = performance.now() - t0;
-  if (out) moe.disposeDispatched(out);
-  return ms;
-};
+const timeOne = (fn) => once(fn, (out) => out && moe.disposeDispatched(out));
 const rawFn = async () => void (await group.allToAllRows([send], [sendRows], [recv], [recvRows]));
 const opFn = () => moe.dispatch(group, [{ x, indices, weights }], { numExperts: E, fp8: true, chunks, expand });
 const times = { raw: [], ...Object.fromEntries(modes.map((m) => [m.name, []])) };
@@ -65,17 +58,11 @@ for (let j = 0; j < warmup + iters; j++) {
   }
 }
 setMode({ vars: [] });
-// aggregate: Σ bytes over ranks / the slowest rank's median (µs, gathered with the counts exchange)
-// (exchangeCounts sends entry d to rank d: the same value to every rank gathers it)
-const gather = async (v) => (await group.exchangeCounts([new Int32Array(R).fill(v)]))[0];
-const names = Object.keys(times);
-const slowest = [];
-for (const n of names) slowest.push(Math.max(...(await gather(Math.round(median(times[n]) * 1000)))));
-const allBytes = await gather(Math.round(bytes / 1024));
+// aggregate: Σ bytes over ranks / the slowest rank's median
+const agg = [];
+for (const t of Object.values(times)) agg.push(await aggregate(group, median(t), bytes));
 if (rank === 0) {
-  const total = sum(allBytes) * 1024;
-  const gbps = slowest.map((us) => total / (us * 1e3));
-  const line = names.map((n, i) => `${n} ${(slowest[i] / 1000).toFixed(3)} ms ${gbps[i].toFixed(1)} GB/s${i ? ` ${(gbps[i] / gbps[0]).toFixed(2)}x` : ''}`).join(' | ');
+  const line = Object.keys(times).map((n, i) => `${n} ${agg[i].slowestMs.toFixed(3)} ms ${agg[i].gbps.toFixed(1)} GB/s${i ? ` ${(agg[i].gbps / agg[0].gbps).toFixed(2)}x` : ''}`).join(' | ');
   console.log(`A/B over ${R} ranks, ${chunks} piece(s), expand ${expand}, ${iters} interleaved calls: ${line}`);
 }
 send.dispose();

@@ -85,16 +85,21 @@ export function timers(group, b, iters, warmup = 2) {
     while (nowUs() < until);
   }
   const index = (j) => (j < warmup ? j % 2 : j - warmup + 2);
+  // one call's wall-clock ms: synchronized, started at one instant on every rank; after(result) untimed
+  async function once(fn, after, i) {
+    await b.sync();
+    await alignedStart();
+    const t0 = performance.now();
+    const r = await fn(i);
+    await b.sync();
+    const ms = performance.now() - t0;
+    if (after) await after(r);
+    return ms;
+  }
   async function wall(fn, after) {
     const out = [];
     for (let j = 0; j < warmup + iters; j++) {
-      await b.sync();
-      await alignedStart();
-      const t0 = performance.now();
-      const r = await fn(index(j));
-      await b.sync();
-      const ms = performance.now() - t0;
-      if (after) await after(r);
+      const ms = await once(fn, after, index(j));
       if (j >= warmup) out.push(ms);
     }
     return median(out);
@@ -111,7 +116,18 @@ export function timers(group, b, iters, warmup = 2) {
     }
     return median(out);
   }
-  return { barrier, wall, events, alignedStart };
+  return { barrier, wall, events, alignedStart, once };
+}
+
+/**
+ * Aggregate over the group's ranks: Σ bytes / the slowest rank's ms (each rank's values gathered with
+ * the counts exchange, in µs and KB: it sends entry d to rank d, so the same value to every rank).
+ */
+export async function aggregate(group, ms, bytes) {
+  const gather = async (v) => [...(await group.exchangeCounts([new Int32Array(group.size).fill(Math.round(v))]))[0]];
+  const us = await gather(ms * 1000), kb = await gather(bytes / 1000);
+  const slowestMs = Math.max(...us) / 1000;
+  return { gbps: (sum(kb) * 1000) / slowestMs / 1e6, slowestMs };
 }
 
 /** The group seen through its two collectives only: dispatch and combine then take the host path. */

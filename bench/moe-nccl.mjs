@@ -38,7 +38,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { init, moe } from '../dist/src/index.js';
-import { disposeAll, disposeDispatched, hostOnly as hostOnlyOf, option, randomRouting, rowsPerRank, seededInputs, shapeOptions, sum, timers } from './moe-nccl-common.mjs';
+import { aggregate, disposeAll, disposeDispatched, hostOnly as hostOnlyOf, option, randomRouting, rowsPerRank, seededInputs, shapeOptions, sum, timers } from './moe-nccl-common.mjs';
 
 const argv = process.argv.slice(2);
 const opt = (name, d) => option(argv, name, d);
@@ -227,17 +227,10 @@ for (const [label, op, cols] of rows) {
   console.log(`rank ${rank}: ${label}: ${text.join(' | ')} | raw a2a same bytes ${f(rawOp.gbps)} GB/s wall (${rawOp.ms.toFixed(3)} ms), ${f(rawOp.eventGbps)} events`);
 }
 
-// aggregate on every rank: Σ bytes / the slowest rank's time (gathered with the counts exchange, in µs and KB)
-async function gather(v) {
-  const [got] = await group.exchangeCounts([new Int32Array(R).fill(Math.round(v))]);
-  return [...got];
-}
+// aggregate on every rank: Σ bytes / the slowest rank's time
 const agg = {};
 const named = [...Object.entries(mine.ops).map(([n, v]) => [n, v.ms, bytesOf(n)]), ['rawDispatchBytes', mine.rawDispatchBytes.ms, bytes.dispatch], ['rawCombineBytes', mine.rawCombineBytes.ms, bytes.combine]];
-for (const [name, ms, by] of named) {
-  const us = await gather(ms * 1000), kb = await gather(by / 1000);
-  agg[name] = { gbps: (sum(kb) * 1000) / (Math.max(...us) / 1000) / 1e6, slowestMs: Math.max(...us) / 1000 };
-}
+for (const [name, ms, by] of named) agg[name] = await aggregate(group, ms, by);
 if (rank === 0) {
   for (const [label, op, cols] of rows) {
     const rawAgg = agg[op === 'dispatch' ? 'rawDispatchBytes' : 'rawCombineBytes'];
