@@ -15,6 +15,7 @@
 
 #include "cuda/gemm_launch.cuh"
 #include "cuda/matmul.cuh"
+#include "dev_hash.cuh"
 
 using namespace hp;
 
@@ -29,10 +30,6 @@ using namespace hp;
 
 static uint64_t g_seed = 0;
 
-__device__ __forceinline__ uint32_t hash32(uint64_t x) {
-  x ^= x >> 33; x *= 0xff51afd7ed558ccdull; x ^= x >> 33; x *= 0xc4ceb9fe1a85ec53ull; x ^= x >> 33;
-  return (uint32_t)x;
-}
 
 // x[i] = uniform(-1, 1) * 2^(row % 5 - 2): rows of different magnitude, so the scales matter
 __global__ void fill_kernel(float* x, int64_t n, int64_t cols, uint64_t seed) {

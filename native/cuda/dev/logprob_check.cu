@@ -16,6 +16,7 @@
 
 #include "cuda/grpo.cuh"
 #include "cuda/logprob.cuh"
+#include "dev_hash.cuh"
 
 using namespace hp;
 
@@ -569,14 +570,6 @@ static void check_grpo() {
 
 // ---------------------------------------------------------------- timing
 
-__device__ __forceinline__ uint32_t hash32(uint64_t x) {
-  x ^= x >> 33;
-  x *= 0xff51afd7ed558ccdull;
-  x ^= x >> 33;
-  x *= 0xc4ceb9fe1a85ec53ull;
-  x ^= x >> 33;
-  return (uint32_t)x;
-}
 // bf16 logits ~ uniform(−8, 8) with a few large ones (like a trained LM head's spread)
 __global__ void fill_bf16(uint16_t* z, int64_t n, uint64_t seed) {
   for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "cuda/matmul.cuh"
+#include "dev_hash.cuh"
 
 using namespace hp;
 
@@ -29,10 +30,6 @@ static int g_failures = 0;
 static float g_worst = 0;  // the largest |D - ref| / (K·2^-24·S) of the f32-out checks
 static uint64_t g_seed = 12345;
 
-__device__ __forceinline__ uint32_t hash32(uint64_t x) {
-  x ^= x >> 33; x *= 0xff51afd7ed558ccdull; x ^= x >> 33; x *= 0xc4ceb9fe1a85ec53ull; x ^= x >> 33;
-  return (uint32_t)x;
-}
 __device__ __forceinline__ float uni(uint64_t seed, int64_t i) {
   return (hash32(seed * 0x9E3779B97F4A7C15ull + (uint64_t)i) >> 8) * (2.0f / 16777216.0f) - 1.0f;
 }
