@@ -219,7 +219,7 @@ describe.skipIf(!!cuda.skip)(`cuda moe kernels at V3 sizes${cuda.skip ? ` (skipp
     });
   }
 
-  it('dispatchPack at H = 7168: packed rows, FP8 codes and scales equal fp8.quantize\'s (bf16 and f32 x, a NaN, an inf, a zero and a tiny block), plain rows bit-exact; meta exact', async () => {
+  it('dispatchPack at H = 7168: packed rows, FP8 codes and scales equal fp8.quantize\'s (bf16 and f32 x, a NaN, an inf, a zero and a tiny block, −0s and subnormals among normal values), plain rows bit-exact; meta exact', async () => {
     const seed = freshSeed();
     const r = rng(seed);
     const T = 300, k = 8, E = 256, R = 8, H = 7168;
@@ -229,6 +229,10 @@ describe.skipIf(!!cuda.skip)(`cuda moe kernels at V3 sizes${cuda.skip ? ` (skipp
     xf[7 * H + 300] = Infinity;
     xf.fill(0, 11 * H + 128, 11 * H + 256);
     for (let h = 12 * H; h < 12 * H + 128; h++) xf[h] = 1e-30 * normal(r);
+    // negative zeros, and subnormals, among normal values of one block (the pack divides by a reciprocal
+    // and one correction step: a zero's sign and the tiniest quotients are its edge cases)
+    for (let h = 13 * H; h < 13 * H + 128; h++) xf[h] = h % 2 ? -0 : normal(r);
+    for (let h = 14 * H; h < 14 * H + 128; h++) xf[h] = h % 2 ? 1e-40 * normal(r) : normal(r);
     const wts = Float32Array.from({ length: T * k }, () => r());
     // the plan from the reference (checked above), then each backend packs
     const plan = { sendRow: ref.empty('i32', [T, R]), pairRank: ref.empty('i32', [T, k]), table: ref.empty('i32', [1, R + E + 1]) };

@@ -238,11 +238,13 @@ struct DestRows {
 };
 
 // Token t's destinations, one slot each: row[j] = the address of its send row when slot j is the first
-// of the token on its expert's rank (drank[j] = that rank), else null. Then the meta of every
-// destination row: [local ids | weight bits | pair ranks], −1 / 0 / −1 for slots whose expert is elsewhere.
+// of the token on its expert's rank (drank[j] = that rank), else null; and the same addresses without
+// the nulls, dst[0, *nd) in slot order, so that the payload's stores loop over the token's destinations
+// (≤ R) instead of its k slots. Then the meta of every destination row: [local ids | weight bits | pair
+// ranks], −1 / 0 / −1 for slots whose expert is elsewhere. Ends with the CTA synchronized.
 __device__ __forceinline__ void pack_head(int64_t t, const int32_t* __restrict__ indices, const float* __restrict__ weights, int k, int E, int R,
                                           const int32_t* __restrict__ send_row, const int32_t* __restrict__ pair_rank, int64_t S,
-                                          const DestRows& to, int64_t stride, int64_t meta_at, uint8_t** row, int* drank) {
+                                          const DestRows& to, int64_t stride, int64_t meta_at, uint8_t** row, int* drank, uint8_t** dst, int* nd) {
   const int per = E / R;
   const int j = threadIdx.x;
   if (j < k) {
@@ -275,6 +277,14 @@ __device__ __forceinline__ void pack_head(int64_t t, const int32_t* __restrict__
     m[k + js] = here ? __float_as_int(weights[t * k + js]) : 0;
     m[2 * k + js] = here ? pair_rank[t * k + js] : -1;
   }
+  if (threadIdx.x == 0) {
+    int n = 0;
+    for (int j = 0; j < k; j++) {
+      if (row[j] != nullptr) dst[n++] = row[j];
+    }
+    *nd = n;
+  }
+  __syncthreads();
 }
 
 // x rows [T, units] (U units) -> the payload of each destination row of each token. A CTA per token.
@@ -284,16 +294,16 @@ __global__ void __launch_bounds__(EP_THREADS) pack_rows_kernel(const U* __restri
                                                                const int32_t* __restrict__ pair_rank, int64_t S, const DestRows to,
                                                                int64_t stride, int64_t meta_at) {
   __shared__ uint8_t* row[EP_MAX_K];
+  __shared__ uint8_t* dst[EP_MAX_K];
   __shared__ int drank[EP_MAX_K];
+  __shared__ int nd;
   for (int64_t t = blockIdx.x; t < T; t += gridDim.x) {
-    pack_head(t, indices, weights, k, E, R, send_row, pair_rank, S, to, stride, meta_at, row, drank);
+    pack_head(t, indices, weights, k, E, R, send_row, pair_rank, S, to, stride, meta_at, row, drank, dst, &nd);
     for (int64_t u = threadIdx.x; u < units; u += blockDim.x) {
       const U v = x[t * units + u];
-      for (int j = 0; j < k; j++) {
-        if (row[j] != nullptr) reinterpret_cast<U*>(row[j])[u] = v;
-      }
+      for (int i = 0; i < nd; i++) reinterpret_cast<U*>(dst[i])[u] = v;
     }
-    __syncthreads();  // row is rewritten for the next token
+    __syncthreads();  // row and dst are rewritten for the next token
   }
 }
 
@@ -326,11 +336,27 @@ __device__ __forceinline__ void load8_bits(const float* p, uint32_t v[8]) {
   v[0] = a.x, v[1] = a.y, v[2] = a.z, v[3] = a.w, v[4] = b.x, v[5] = b.y, v[6] = b.z, v[7] = b.w;
 }
 
+// x / scale for a bf16 x, from r = __frcp_rn(scale): one reciprocal for a thread's 8 elements of a
+// block instead of a division each. q = x·r, then two steps with the exact remainder x − q·scale (an
+// fma); the sign is x's (copysign: a zero remainder's fma would turn −0 into +0). The result can differ from __fdiv_rn(x, scale) in the f32 quotient's last place (when
+// x / scale lies very near a midpoint of two f32s), but never in its E4M3 code: for every bf16 x and
+// every bf16 amax with |x| ≤ amax (all the pairs a block of bf16 x can hold), the codes are the same —
+// native/cuda/dev/quotient_check.cu checks them all. For f32 x the pack divides (__fdiv_rn): sampled
+// pairs agree too, but they cannot all be checked.
+__device__ __forceinline__ float quotient_rn(float x, float scale, float r) {
+  float q = __fmul_rn(x, r);
+  q = __fmaf_rn(__fmaf_rn(-q, scale, x), r, q);
+  q = __fmaf_rn(__fmaf_rn(-q, scale, x), r, q);
+  return copysignf(q, x);
+}
+
 // x: f32|bf16 [T, H] (H % 128 == 0, 16-byte aligned rows) -> rows: E4M3 codes [S, H], scales: f32
 // [S, H/128] of each destination row, quantized like fp8.quantize (1×128 blocks, plain scales): a
-// block's amax as integer bits, scale = fp8_scale_from_amax_bits, code = e4m3(x / scale) with an IEEE
-// division, and a block holding NaN or ±inf all 0x7F (scale NaN). A CTA per token; each thread holds 8
-// elements a step, 16 threads a block (their amax by shuffles), so x is read once and each code computed once.
+// block's amax as integer bits, scale = fp8_scale_from_amax_bits, code = e4m3(x / scale) with x / scale
+// an IEEE division (for bf16 x quotient_rn, which gives the same codes), and a block holding NaN or ±inf
+// all 0x7F (scale NaN). A CTA per token; each thread holds 8 elements a step, 16 threads a block (their
+// amax by shuffles), so x is read once and each code computed once, then stored to each of the token's
+// destinations.
 constexpr int PACK_UNROLL = 4;
 // The row's scales are gathered in shared memory (dynamic, H/128 floats) and stored 16 bytes at a time
 // once the codes are out: a destination may be a peer's memory, where a lone 4-byte store costs a
@@ -341,12 +367,15 @@ __global__ void __launch_bounds__(EP_THREADS, 8) pack_fp8_kernel(const In* __res
                                                               const int32_t* __restrict__ pair_rank, int64_t S, const DestRows to,
                                                               int64_t stride, int64_t scales_at, int64_t meta_at) {
   __shared__ uint8_t* row[EP_MAX_K];
+  __shared__ uint8_t* dst[EP_MAX_K];
   __shared__ int drank[EP_MAX_K];
+  __shared__ int nd;
   extern __shared__ float4 scale_row4[];  // [ceil(H/512)]: the token's H/128 scales
   float* scale_row = reinterpret_cast<float*>(scale_row4);
   const int64_t nb = H / 128;
   for (int64_t t = blockIdx.x; t < T; t += gridDim.x) {
-    pack_head(t, indices, weights, k, E, R, send_row, pair_rank, S, to, stride, meta_at, row, drank);
+    pack_head(t, indices, weights, k, E, R, send_row, pair_rank, S, to, stride, meta_at, row, drank, dst, &nd);
+    const int n = nd;
     // PACK_UNROLL steps' loads in flight a thread before the first is quantized (the kernel is bound by
     // the latency of x's loads otherwise: one 16-byte load a thread at a time)
     for (int64_t h0 = 0; h0 < H; h0 += (int64_t)blockDim.x * 8 * PACK_UNROLL) {
@@ -358,6 +387,7 @@ __global__ void __launch_bounds__(EP_THREADS, 8) pack_fp8_kernel(const In* __res
         for (int i = 0; i < 8; i++) v[s][i] = 0;
         if (h < H) load8_bits(x + t * H + h, v[s]);
       }
+      uint2 codes[PACK_UNROLL];
 #pragma unroll
       for (int s = 0; s < PACK_UNROLL; s++) {
         const int64_t h = h0 + ((int64_t)s * blockDim.x + threadIdx.x) * 8;
@@ -367,17 +397,27 @@ __global__ void __launch_bounds__(EP_THREADS, 8) pack_fp8_kernel(const In* __res
         for (int i = 0; i < 8; i++) amax = max(amax, v[s][i] & 0x7FFFFFFFu);
 #pragma unroll
         for (int o = 8; o > 0; o >>= 1) amax = max(amax, __shfl_xor_sync(FULL, amax, o));
-        if (!valid) continue;
         const float scale = fp8_scale_from_amax_bits<FP8_E4M3>(amax, false);
         uint32_t y[8];
+        if constexpr (sizeof(In) == 2) {
+          const float r = __frcp_rn(scale);
 #pragma unroll
-        for (int i = 0; i < 8; i++) y[i] = __float_as_uint(__fdiv_rn(__uint_as_float(v[s][i]), scale));
+          for (int i = 0; i < 8; i++) y[i] = __float_as_uint(quotient_rn(__uint_as_float(v[s][i]), scale, r));
+        } else {
+#pragma unroll
+          for (int i = 0; i < 8; i++) y[i] = __float_as_uint(__fdiv_rn(__uint_as_float(v[s][i]), scale));
+        }
         const bool nan = amax >= 0x7F800000u;
-        const uint2 codes = nan ? make_uint2(0x7F7F7F7Fu, 0x7F7F7F7Fu) : make_uint2(e4m3_encode4(y[0], y[1], y[2], y[3]), e4m3_encode4(y[4], y[5], y[6], y[7]));
-        if ((threadIdx.x & 15) == 0) scale_row[h / 128] = scale;
-        for (int j = 0; j < k; j++) {
-          uint8_t* r = row[j];
-          if (r != nullptr) *reinterpret_cast<uint2*>(r + h) = codes;
+        codes[s] = nan ? make_uint2(0x7F7F7F7Fu, 0x7F7F7F7Fu) : make_uint2(e4m3_encode4(y[0], y[1], y[2], y[3]), e4m3_encode4(y[4], y[5], y[6], y[7]));
+        if (valid && (threadIdx.x & 15) == 0) scale_row[h / 128] = scale;
+      }
+      // each destination's stores of the step together (its address read once)
+      for (int i = 0; i < n; i++) {
+        uint8_t* r = dst[i];
+#pragma unroll
+        for (int s = 0; s < PACK_UNROLL; s++) {
+          const int64_t h = h0 + ((int64_t)s * blockDim.x + threadIdx.x) * 8;
+          if (h < H) *reinterpret_cast<uint2*>(r + h) = codes[s];
         }
       }
     }
@@ -385,14 +425,13 @@ __global__ void __launch_bounds__(EP_THREADS, 8) pack_fp8_kernel(const In* __res
     // 16-byte stores of the whole groups of 4 (scales_at = H is 16-byte aligned), then the last few alone
     const int64_t n4 = nb / 4;
     for (int64_t u = threadIdx.x; u < n4 + (nb - 4 * n4); u += blockDim.x) {
-      for (int j = 0; j < k; j++) {
-        uint8_t* r = row[j];
-        if (r == nullptr) continue;
+      for (int i = 0; i < n; i++) {
+        uint8_t* r = dst[i];
         if (u < n4) reinterpret_cast<float4*>(r + scales_at)[u] = scale_row4[u];
         else reinterpret_cast<float*>(r + scales_at)[4 * n4 + (u - n4)] = scale_row[4 * n4 + (u - n4)];
       }
     }
-    __syncthreads();  // row and the scales are rewritten for the next token
+    __syncthreads();  // row, dst and the scales are rewritten for the next token
   }
 }
 
