@@ -11,17 +11,13 @@
 // the slowest rank's median) and its ratio to the raw all-to-all's, as bench/moe-nccl.mjs counts them
 // (FP8 dispatch: H + 4·H/128 bytes a received row).
 import { init, moe } from '../dist/src/index.js';
-import { aggregate, median, option, rowsPerRank, seededInputs, shapeOptions, sum, timers } from './moe-nccl-common.mjs';
+import { aggregate, median, option, rowsPerRank, seededInputs, shapeOptions, sum, switchModes, timers } from './moe-nccl-common.mjs';
 
 const argv = process.argv.slice(2);
 const { T, H, k, E, iters, warmup } = shapeOptions(argv);
 const chunks = Number(option(argv, 'chunks', '1'));
 const expand = option(argv, 'expand', 'false') !== 'false';
-const modes = option(argv, 'modes', 'base').split(',').map((m) => {
-  const [name, vars] = m.split('=');
-  return { name, vars: vars ? vars.split('+') : [] };
-});
-const allVars = [...new Set(modes.flatMap((m) => m.vars))];
+const { modes, setMode } = switchModes(argv);
 const rank = Number(process.env.HOTPATHS_RANK);
 
 const rt = await init({ backend: 'cuda', verbose: false });
@@ -37,10 +33,6 @@ const bytes = sum(recvRows) * rowBytes;
 const send = b.empty('u8', [sum(sendRows), rowBytes]), recv = b.empty('u8', [sum(recvRows), rowBytes]);
 const { once } = timers(group, b, 0);
 
-const setMode = (m) => {
-  for (const v of allVars) delete process.env[v];
-  for (const v of m.vars) process.env[v] = '1';
-};
 const timeOne = (fn) => once(fn, (out) => out && moe.disposeDispatched(out));
 const rawFn = async () => void (await group.allToAllRows([send], [sendRows], [recv], [recvRows]));
 const opFn = () => moe.dispatch(group, [{ x, indices, weights }], { numExperts: E, fp8: true, chunks, expand });
@@ -57,7 +49,7 @@ for (let j = 0; j < warmup + iters; j++) {
     if (j >= warmup) times[m.name].push(ms);
   }
 }
-setMode({ vars: [] });
+setMode(null);
 // aggregate: Σ bytes over ranks / the slowest rank's median
 const agg = [];
 for (const t of Object.values(times)) agg.push(await aggregate(group, median(t), bytes));

@@ -1,11 +1,31 @@
-// What bench/moe-nccl.mjs and bench/moe-nccl-parts.mjs share: their options, the seeded inputs (the
-// same on both, different on every rank), the barrier and the timers. Runs under `hotpaths launch`.
+// What bench/moe-nccl.mjs, moe-nccl-parts.mjs, moe-nccl-ab.mjs and moe-nccl-trace.mjs (and the dev
+// harnesses native/cuda/dev/pack_time.mjs and scatter_ncu.mjs) share: their options and A/B modes,
+// the seeded inputs (the same on every script, different on every rank), the barrier and the timers.
+// The benches run under `hotpaths launch`.
 import { moe, toBf16 } from '../dist/src/index.js';
 
 /** --name value from the command line, else d. */
 export function option(argv, name, d) {
   const i = argv.indexOf(`--${name}`);
   return i >= 0 ? argv[i + 1] : d;
+}
+
+/**
+ * The A/B variants of --modes base,NAME=VAR[+VAR]... (default: base alone): each a name and the
+ * environment variables set to 1 around its calls, for a try branch whose code reads switches at each
+ * call. setMode(m) unsets every mode's variables, then sets m's (setMode(null): none).
+ */
+export function switchModes(argv) {
+  const modes = option(argv, 'modes', 'base').split(',').map((m) => {
+    const [name, vars] = m.split('=');
+    return { name, vars: vars ? vars.split('+') : [] };
+  });
+  const all = [...new Set(modes.flatMap((m) => m.vars))];
+  const setMode = (m) => {
+    for (const v of all) delete process.env[v];
+    for (const v of m?.vars ?? []) process.env[v] = '1';
+  };
+  return { modes, setMode };
 }
 
 /** The shape options the benches take: --tokens, --hidden, --topk, --experts, --iters, --warmup (calls before the timed ones, so that V8 has compiled the ops' JS as a training loop would have). */

@@ -7,13 +7,10 @@
 //   npm run build && node native/cuda/dev/pack_time.mjs [--ranks 2] [--modes ...]
 import { init, setPoison } from '../../../dist/src/index.js';
 import { dispatchRowLayout } from '../../../dist/src/runtime/backend.js';
-import { median, option, seededInputs } from '../../../bench/moe-nccl-common.mjs';
+import { median, option, seededInputs, switchModes } from '../../../bench/moe-nccl-common.mjs';
 const argv = process.argv.slice(2);
 const R = Number(option(argv, 'ranks', '2'));
-const modes = option(argv, 'modes', 'base').split(',').map((m) => {
-  const [name, v] = m.split('=');
-  return { name, vars: v ? v.split('+') : [] };
-});
+const { modes, setMode } = switchModes(argv);
 const T = 4096, H = 7168, k = 8, E = 256, M = T;
 const rt = await init({ backend: 'cuda', verbose: false });
 const b = rt.backend, K = b.moe;
@@ -25,10 +22,6 @@ let slots;
 await K.dispatchPlan(indices, E, sendRow, pairRank, table, M, Int32Array.of(T));
 const th = await table.read();
 const bytes = (Array.from(th.subarray(0, R)).reduce((a, v) => a + v, 0)) * L.stride + T * H * 2;
-const setMode = (m) => {
-  for (const n of modes.flatMap((q) => q.vars)) delete process.env[n];
-  for (const n of m.vars) process.env[n] = '1';
-};
 const times = Object.fromEntries(modes.map((m) => [m.name, []]));
 let first;
 for (const m of modes) {
