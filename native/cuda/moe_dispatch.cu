@@ -403,7 +403,8 @@ Napi::Value CudaMoeDispatchScatter(const Napi::CallbackInfo& info) {
 //      (this rank's slot of M rows in rank d's window, rows of `stride` bytes, dispatchRowLayout), then on
 //      the barrier stream the LSA barrier (index 0) once the pack is done.
 // Everything is checked before anything is queued. With trace, timing marks (ncclTraceMark's) after the
-// plan, the all-gather, piece 0's pack (side) and barrier (barrier stream), the layout, the other pieces'.
+// checks, the plan, the all-gather, piece 0's pack (side) and barrier (barrier stream), the layout, the
+// other pieces'.
 Napi::Value CudaMoeWindowsDispatchStart(const Napi::CallbackInfo& info) {
   const char* fn = "cudaMoeWindowsDispatchStart";
   Napi::Env env = info.Env();
@@ -444,6 +445,7 @@ Napi::Value CudaMoeWindowsDispatchStart(const Napi::CallbackInfo& info) {
   if (fp8 && ((uintptr_t)x & 15) != 0) args.fail("E_ARG", "x must be 16-byte aligned for the FP8 payload");
 
   cudaStream_t main = cuda_main_stream(env, fn);
+  if (trace) nccl_trace_mark(env, fn, main);  // the checks done: where the host issues the plan
   launch_plan(main, indices, (int64_t)T, (int)k, (int)E, (int)R, (int64_t)M, ends, plan_work, table, send_row, pair_rank);
   cuda_check(env, fn, "kernel launch", cudaGetLastError());
   if (trace) nccl_trace_mark(env, fn, main);

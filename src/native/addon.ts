@@ -264,7 +264,7 @@ export interface Addon {
    * the plan; each piece's pack into destBases (side stream) and its barrier; the table's all-gather (LSA
    * buffer `lsa`, at tablesOffset), the read of `tables` and the receive layout. Returns the read's ticket
    * (ncclSideReadFinish), then two a piece (its pack done, its rows landed). trace: ncclTraceMark's marks
-   * after the plan, each piece's pack and barrier, the all-gather and the layout.
+   * after the checks (where the host issues the plan), the plan, each piece's pack and barrier, the all-gather and the layout.
    */
   cudaMoeWindowsDispatchStart(lsa: number, tablesOffset: number, x: bigint, xIsBf16: boolean, T: number, H: number, indices: bigint, k: number, weights: bigint,
     E: number, fp8: boolean, ends: Int32Array, slotRows: number, destBases: BigUint64Array, stride: number, scalesAt: number, metaAt: number, sendRow: bigint,

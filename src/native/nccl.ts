@@ -381,7 +381,7 @@ function symmetricWindows(addon: Addon, backend: Backend, comm: number, rank: nu
             cudaPtr(a.table), words, cudaPtr(work), cudaPtr(tables), rank, a.blockSize, cudaPtr(a.base), cudaPtr(a.counts), cudaPtr(a.sortedPairs),
             a.sortedPairs.size, cudaPtr(a.blockExpert), cudaPtr(a.rowExpert), cudaPtr(a.layoutWork), gpuMarks),
         );
-        nativeMarks(['plan (main)', 'tables gathered (main)', 'pack 0 (side)', 'landed 0 (barrier)', 'layout (main)', ...Array.from(a.ends.subarray(1), (_, c) => [`pack ${c + 1} (side)`, `landed ${c + 1} (barrier)`]).flat()]);
+        nativeMarks(['checked (main)', 'plan (main)', 'tables gathered (main)', 'pack 0 (side)', 'landed 0 (barrier)', 'layout (main)', ...Array.from(a.ends.subarray(1), (_, c) => [`pack ${c + 1} (side)`, `landed ${c + 1} (barrier)`]).flat()]);
       } finally {
         work.dispose(); // the plan's, on the addon's stream: whoever takes it next queues behind it
       }
