@@ -356,6 +356,8 @@ describe.skipIf(!!cuda.skip)(`cuda moe kernels at V3 sizes${cuda.skip ? ` (skipp
     ['2 ranks, V3 routing, H = 7168, bf16', 2, 256, 8, [700, 1000], 7168, 'bf16', false, 1],
     ['4 ranks, an empty one, 3 pieces, FP8 from f32', 4, 32, 4, [300, 0, 170, 64], 512, 'f32', true, 3],
     ['8 ranks, f32 rows of an odd width', 8, 64, 6, [50, 20, 0, 33, 7, 1, 90, 12], 1030, 'f32', false, 2],
+    // (k > 32: the pack and the scatter take their CTA-a-token and CTA-a-row kernels, not a warp's)
+    ['2 ranks, top-40 of 64, FP8', 2, 64, 40, [120, 90], 256, 'bf16', true, 2],
   ] as const) {
     it(`dispatch/combine over a LocalGroup, ${name}: every output bit-exact against the reference group`, async () => {
       const seed = freshSeed();

@@ -6,6 +6,7 @@
 // native/cuda/moe_dispatch.cuh.
 #include <string.h>
 
+#include <algorithm>
 #include <string>
 
 #include "common/entry_points.h"
@@ -114,6 +115,15 @@ void launch_pack(const Args& args, cudaStream_t stream, bool fp8, bool bf16, con
     if (((uintptr_t)x & 15) != 0) args.fail("E_ARG", "x must be 16-byte aligned for the FP8 payload");
     const size_t smem = (H / 128 + 3) / 4 * 16;  // the row's scales, whole float4s
     if (smem > 48 * 1024) args.fail("E_TOO_LARGE", "the FP8 payload's scales need H / 128 * 4 bytes of shared memory, at most 48 KB; got H = " + std::to_string(H));
+    if (k <= 32 && smem * moe::PACK_WARPS <= 48 * 1024) {
+      // a warp a token (pack_fp8_warp_kernel: 1.3-1.5x pack_fp8_kernel into local buffers, the same bytes),
+      // as many warps a multiprocessor as per_sm CTAs of EP_THREADS would have
+      const int wgrid = grid_of((T + moe::PACK_WARPS - 1) / moe::PACK_WARPS, std::max(1, per_sm * moe::EP_THREADS / (moe::PACK_WARPS * 32)));
+      const size_t wsmem = smem * moe::PACK_WARPS;
+      if (bf16) moe::pack_fp8_warp_kernel<uint16_t><<<wgrid, moe::PACK_WARPS * 32, wsmem, stream>>>((const uint16_t*)x, T, H, indices, weights, k, E, R, send_row, pair_rank, S_rows, to, stride, scales_at, meta_at);
+      else moe::pack_fp8_warp_kernel<float><<<wgrid, moe::PACK_WARPS * 32, wsmem, stream>>>((const float*)x, T, H, indices, weights, k, E, R, send_row, pair_rank, S_rows, to, stride, scales_at, meta_at);
+      return;
+    }
     if (bf16) moe::pack_fp8_kernel<uint16_t><<<grid, t, smem, stream>>>((const uint16_t*)x, T, H, indices, weights, k, E, R, send_row, pair_rank, S_rows, to, stride, scales_at, meta_at);
     else moe::pack_fp8_kernel<float><<<grid, t, smem, stream>>>((const float*)x, T, H, indices, weights, k, E, R, send_row, pair_rank, S_rows, to, stride, scales_at, meta_at);
   } else {
@@ -132,6 +142,16 @@ void launch_scatter(cudaStream_t stream, moe::ScatterArgs a, uint64_t payload) {
   for (int q = 0; q < a.n; q++) al |= (uintptr_t)a.src[q];
   const int u = (al & 15) == 0 ? 16 : (al & 3) == 0 ? 4 : (al & 1) == 0 ? 2 : 1;
   a.units = (int64_t)(payload / u);
+  if (a.k <= 32 && !a.ex) {
+    // without expertX, a warp a row (scatter_warp_kernel: ~1.35x scatter_kernel, the same bytes); with
+    // it the stores bound both kernels alike, so the CTA kernel stays
+    const int grid = grid_of((a.end[a.n - 1] + moe::SCATTER_WARPS - 1) / moe::SCATTER_WARPS, 4), t = moe::SCATTER_WARPS * 32;
+    if (u == 16) moe::scatter_warp_kernel<uint4><<<grid, t, 0, stream>>>(a);
+    else if (u == 4) moe::scatter_warp_kernel<uint32_t><<<grid, t, 0, stream>>>(a);
+    else if (u == 2) moe::scatter_warp_kernel<uint16_t><<<grid, t, 0, stream>>>(a);
+    else moe::scatter_warp_kernel<uint8_t><<<grid, t, 0, stream>>>(a);
+    return;
+  }
   const int grid = grid_of(a.end[a.n - 1], 8);
   if (u == 16) moe::scatter_kernel<uint4><<<grid, moe::EP_THREADS, 0, stream>>>(a);
   else if (u == 4) moe::scatter_kernel<uint32_t><<<grid, moe::EP_THREADS, 0, stream>>>(a);

@@ -13,6 +13,10 @@
 //
 // Values read from device buffers (send rows, meta, bases) are bounds-checked before they address
 // memory: a corrupt one drops its row or pair instead of writing out of bounds.
+//
+// The FP8 pack and the scatter have two forms each: a CTA a token / row (any k ≤ EP_MAX_K) and a warp a
+// token / row (k ≤ 32, no CTA-wide barrier: 1.3–1.5× faster where HBM or latency bounds them). The
+// launchers in moe_dispatch.cu pick the warp form when it applies; both write the same bytes.
 #pragma once
 
 #include "common/fp8_codec.h"
@@ -350,6 +354,30 @@ __device__ __forceinline__ float quotient_rn(float x, float scale, float r) {
   return copysignf(q, x);
 }
 
+// A lane's 8 elements (f32 bit patterns) -> their E4M3 codes (element 0 in the low byte) and, in
+// `scale`, their 1×128 block's scale; 16 consecutive lanes hold a block (the amax by shuffles, so every
+// lane of the warp calls it). The arithmetic is pack_fp8_kernel's, described below.
+template <typename In>
+__device__ __forceinline__ uint2 quantize8(const uint32_t v[8], float& scale) {
+  uint32_t amax = 0;
+#pragma unroll
+  for (int i = 0; i < 8; i++) amax = max(amax, v[i] & 0x7FFFFFFFu);
+#pragma unroll
+  for (int o = 8; o > 0; o >>= 1) amax = max(amax, __shfl_xor_sync(FULL, amax, o));
+  scale = fp8_scale_from_amax_bits<FP8_E4M3>(amax, false);
+  uint32_t y[8];
+  if constexpr (sizeof(In) == 2) {
+    const float r = __frcp_rn(scale);
+#pragma unroll
+    for (int i = 0; i < 8; i++) y[i] = __float_as_uint(quotient_rn(__uint_as_float(v[i]), scale, r));
+  } else {
+#pragma unroll
+    for (int i = 0; i < 8; i++) y[i] = __float_as_uint(__fdiv_rn(__uint_as_float(v[i]), scale));
+  }
+  if (amax >= 0x7F800000u) return make_uint2(0x7F7F7F7Fu, 0x7F7F7F7Fu);  // a NaN or ±inf in the block
+  return make_uint2(e4m3_encode4(y[0], y[1], y[2], y[3]), e4m3_encode4(y[4], y[5], y[6], y[7]));
+}
+
 // x: f32|bf16 [T, H] (H % 128 == 0, 16-byte aligned rows) -> rows: E4M3 codes [S, H], scales: f32
 // [S, H/128] of each destination row, quantized like fp8.quantize (1×128 blocks, plain scales): a
 // block's amax as integer bits, scale = fp8_scale_from_amax_bits, code = e4m3(x / scale) with x / scale
@@ -392,23 +420,8 @@ __global__ void __launch_bounds__(EP_THREADS, 8) pack_fp8_kernel(const In* __res
       for (int s = 0; s < PACK_UNROLL; s++) {
         const int64_t h = h0 + ((int64_t)s * blockDim.x + threadIdx.x) * 8;
         const bool valid = h < H;  // whole 16-thread groups are in or out (H % 128 == 0)
-        uint32_t amax = 0;
-#pragma unroll
-        for (int i = 0; i < 8; i++) amax = max(amax, v[s][i] & 0x7FFFFFFFu);
-#pragma unroll
-        for (int o = 8; o > 0; o >>= 1) amax = max(amax, __shfl_xor_sync(FULL, amax, o));
-        const float scale = fp8_scale_from_amax_bits<FP8_E4M3>(amax, false);
-        uint32_t y[8];
-        if constexpr (sizeof(In) == 2) {
-          const float r = __frcp_rn(scale);
-#pragma unroll
-          for (int i = 0; i < 8; i++) y[i] = __float_as_uint(quotient_rn(__uint_as_float(v[s][i]), scale, r));
-        } else {
-#pragma unroll
-          for (int i = 0; i < 8; i++) y[i] = __float_as_uint(__fdiv_rn(__uint_as_float(v[s][i]), scale));
-        }
-        const bool nan = amax >= 0x7F800000u;
-        codes[s] = nan ? make_uint2(0x7F7F7F7Fu, 0x7F7F7F7Fu) : make_uint2(e4m3_encode4(y[0], y[1], y[2], y[3]), e4m3_encode4(y[4], y[5], y[6], y[7]));
+        float scale;
+        codes[s] = quantize8<In>(v[s], scale);
         if (valid && (threadIdx.x & 15) == 0) scale_row[h / 128] = scale;
       }
       // each destination's stores of the step together (its address read once)
@@ -432,6 +445,104 @@ __global__ void __launch_bounds__(EP_THREADS, 8) pack_fp8_kernel(const In* __res
       }
     }
     __syncthreads();  // row, dst and the scales are rewritten for the next token
+  }
+}
+
+// pack_fp8_kernel with a warp per token at a time (k ≤ 32; pack_fp8_kernel for more): the token's
+// destinations come from lanes < k by shuffles and ballots and the scales are gathered in the warp's
+// own row of shared memory, so nothing waits at a CTA-wide barrier, and each warp goes through its
+// tokens on its own. Same arithmetic and stores as pack_fp8_kernel, so the same bytes
+// (native/cuda/dev/pack_check.cu compares them).
+constexpr int PACK_WARPS = 8;  // warps a CTA
+template <typename In>
+__global__ void __launch_bounds__(PACK_WARPS * 32, 4) pack_fp8_warp_kernel(const In* __restrict__ x, int64_t T, int64_t H, const int32_t* __restrict__ indices,
+                                                                        const float* __restrict__ weights, int k, int E, int R, const int32_t* __restrict__ send_row,
+                                                                        const int32_t* __restrict__ pair_rank, int64_t S, const DestRows to, int64_t stride,
+                                                                        int64_t scales_at, int64_t meta_at) {
+  __shared__ uint8_t* dst_of[PACK_WARPS][32];
+  extern __shared__ float4 scale_rows4[];  // [PACK_WARPS, ceil(H/512)]: each warp's token's H/128 scales
+  const int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
+  uint8_t** dst = dst_of[w];
+  const int64_t nb = H / 128, n4 = nb / 4;
+  float4* srow4 = scale_rows4 + w * ((nb + 3) / 4);
+  float* srow = reinterpret_cast<float*>(srow4);
+  const int per = E / R;
+  for (int64_t t = (int64_t)blockIdx.x * PACK_WARPS + w; t < T; t += (int64_t)gridDim.x * PACK_WARPS) {
+    // slot `lane`'s rank d (−1 for a bad id or lane ≥ k) and, when no earlier slot of the token is on d,
+    // its send row's address there
+    int e = -1, d = -1;
+    float wt = 0.f;
+    int32_t pr = -1;
+    if (lane < k) {
+      e = indices[t * k + lane];
+      wt = weights[t * k + lane];
+      pr = pair_rank[t * k + lane];
+      if (e >= 0 && e < E) d = e / per;
+    }
+    bool first = d >= 0;
+    for (int q = 0; q < k; q++) {
+      const int dq = __shfl_sync(FULL, d, q);
+      if (q < lane && dq == d) first = false;
+    }
+    uint8_t* r = nullptr;
+    if (first) {
+      const int64_t srow_ = (int64_t)send_row[t * R + d] - d * to.slot;
+      if (srow_ >= 0 && srow_ < S) r = (uint8_t*)(uintptr_t)to.p[d] + srow_ * stride;
+    }
+    const unsigned has = __ballot_sync(FULL, r != nullptr);
+    const int n = __popc(has);
+    __syncwarp();  // the last token's list has been read by every lane
+    if (r != nullptr) dst[__popc(has & ((1u << lane) - 1))] = r;
+    // the meta of every destination row: [local ids | weight bits | pair ranks], −1 / 0 / −1 elsewhere
+    for (unsigned m = has; m; m &= m - 1) {
+      const int jd = __ffs(m) - 1;
+      uint8_t* rd = reinterpret_cast<uint8_t*>(__shfl_sync(FULL, reinterpret_cast<unsigned long long>(r), jd));
+      const int dd = __shfl_sync(FULL, d, jd);
+      if (lane < k) {
+        const bool here = d == dd;
+        int32_t* mm = reinterpret_cast<int32_t*>(rd + meta_at);
+        mm[lane] = here ? e - dd * per : -1;
+        mm[k + lane] = here ? __float_as_int(wt) : 0;
+        mm[2 * k + lane] = here ? pr : -1;
+      }
+    }
+    __syncwarp();
+    // the payload: 8 elements a lane, 16 lanes a 1×128 block, PACK_UNROLL steps' loads in flight
+    for (int64_t h0 = 0; h0 < H; h0 += 32 * 8 * PACK_UNROLL) {
+      uint32_t v[PACK_UNROLL][8];
+#pragma unroll
+      for (int s = 0; s < PACK_UNROLL; s++) {
+        const int64_t h = h0 + ((int64_t)s * 32 + lane) * 8;
+#pragma unroll
+        for (int i = 0; i < 8; i++) v[s][i] = 0;
+        if (h < H) load8_bits(x + t * H + h, v[s]);
+      }
+      uint2 codes[PACK_UNROLL];
+#pragma unroll
+      for (int s = 0; s < PACK_UNROLL; s++) {
+        const int64_t h = h0 + ((int64_t)s * 32 + lane) * 8;
+        const bool valid = h < H;  // whole 16-lane groups are in or out (H % 128 == 0)
+        float scale;
+        codes[s] = quantize8<In>(v[s], scale);
+        if (valid && (lane & 15) == 0) srow[h / 128] = scale;
+      }
+      for (int i = 0; i < n; i++) {
+        uint8_t* rr = dst[i];
+#pragma unroll
+        for (int s = 0; s < PACK_UNROLL; s++) {
+          const int64_t h = h0 + ((int64_t)s * 32 + lane) * 8;
+          if (h < H) *reinterpret_cast<uint2*>(rr + h) = codes[s];
+        }
+      }
+    }
+    __syncwarp();  // the scales are all in shared memory
+    for (int64_t u = lane; u < n4 + (nb - 4 * n4); u += 32) {
+      for (int i = 0; i < n; i++) {
+        uint8_t* rr = dst[i];
+        if (u < n4) reinterpret_cast<float4*>(rr + scales_at)[u] = srow4[u];
+        else reinterpret_cast<float*>(rr + scales_at)[4 * n4 + (u - n4)] = srow[4 * n4 + (u - n4)];
+      }
+    }
   }
 }
 
@@ -603,6 +714,90 @@ __global__ void __launch_bounds__(EP_THREADS) scatter_kernel(ScatterArgs a) {
       }
     }
     __syncthreads();  // dst is rewritten for the next row
+  }
+}
+
+// A warp per packed row at a time (k ≤ 32; scatter_kernel above for more): lanes < k read the row's meta
+// and write its index outputs, the slots' expertX rows go to the warp's list in shared memory (a
+// __syncwarp, no CTA-wide barrier), and each lane's first SCATTER_WARP_UNROLL payload loads are issued
+// before the meta's, so a row's payload does not wait for its meta and no warp waits for another. Same
+// outputs as scatter_kernel, bit for bit (native/cuda/dev/scatter_check.cu compares them).
+constexpr int SCATTER_WARPS = 8;  // warps a CTA
+constexpr int SCATTER_WARP_UNROLL = 8;
+template <typename U>
+__global__ void __launch_bounds__(SCATTER_WARPS * 32, 4) scatter_warp_kernel(ScatterArgs a) {
+  __shared__ int32_t dst_of[SCATTER_WARPS][32];
+  const int lane = threadIdx.x & 31;
+  int32_t* dst = dst_of[threadIdx.x >> 5];
+  const int k = a.k;
+  U* ex = (U*)a.ex;
+  U* recv = (U*)a.recv;
+  const int64_t total = a.end[a.n - 1];
+  const int64_t warps = (int64_t)gridDim.x * SCATTER_WARPS;
+  for (int64_t i = (int64_t)blockIdx.x * SCATTER_WARPS + (threadIdx.x >> 5); i < total; i += warps) {
+    int s = 0;
+    while (i >= a.end[s]) s++;
+    const int64_t off = i - (s ? a.end[s - 1] : 0);
+    const int64_t q = a.recv_row[s] + off;
+    const int source = a.source[s];
+    const uint8_t* row = a.src[s] + (a.first[s] + off) * a.stride;
+    const U* src = reinterpret_cast<const U*>(row);
+    // the first step's payload, then the meta (lanes < k)
+    U v[SCATTER_WARP_UNROLL];
+#pragma unroll
+    for (int b = 0; b < SCATTER_WARP_UNROLL; b++) {
+      const int64_t u = lane + 32 * b;
+      if (u < a.units) v[b] = src[u];
+    }
+    __syncwarp();  // the last row's list has been read by every lane
+    if (lane < k) {
+      const int32_t* m = reinterpret_cast<const int32_t*>(row + a.meta_at);
+      const int32_t l = m[lane];
+      const int32_t w = m[k + lane], r = m[2 * k + lane];
+      a.recv_indices[q * k + lane] = l;
+      a.recv_weights[q * k + lane] = __int_as_float(w);
+      int64_t p = -1;
+      if (l >= 0 && l < a.per) {
+        p = (int64_t)a.base[source * a.per + l] + r;
+        if (p < 0 || (ex && p >= a.P) || p >= a.pmax) p = -1;
+      }
+      a.pair_pos[q * k + lane] = (int32_t)p;
+      if (p >= 0) a.sorted[p] = (int32_t)(q * k + lane);
+      dst[lane] = ex ? (int32_t)p : -1;
+    }
+    __syncwarp();
+    for (int64_t u0 = 0;;) {
+#pragma unroll
+      for (int b = 0; b < SCATTER_WARP_UNROLL; b++) {
+        const int64_t u = u0 + lane + 32 * b;
+        if (u >= a.units) break;
+        recv[q * a.units + u] = v[b];
+        if (ex) {
+          for (int jj = 0; jj < k; jj++) {
+            if (dst[jj] >= 0) ex[(int64_t)dst[jj] * a.units + u] = v[b];
+          }
+        }
+      }
+      u0 += 32 * SCATTER_WARP_UNROLL;
+      if (u0 >= a.units) break;
+#pragma unroll
+      for (int b = 0; b < SCATTER_WARP_UNROLL; b++) {
+        const int64_t u = u0 + lane + 32 * b;
+        if (u < a.units) v[b] = src[u];
+      }
+    }
+    if (a.recv_scales) {  // (and ex_scales, when ex is given: the host checked)
+      const uint32_t* sc = reinterpret_cast<const uint32_t*>(row + a.scales_at);
+      for (int64_t u = lane; u < a.scale_words; u += 32) {
+        const uint32_t x = sc[u];
+        a.recv_scales[q * a.scale_words + u] = x;
+        if (ex) {
+          for (int jj = 0; jj < k; jj++) {
+            if (dst[jj] >= 0) a.ex_scales[(int64_t)dst[jj] * a.scale_words + u] = x;
+          }
+        }
+      }
+    }
   }
 }
 

@@ -1,0 +1,194 @@
+// Standalone harness for dispatch's FP8 pack (native/cuda/moe_dispatch.cuh), no Node: the warp-a-token
+// pack_fp8_warp_kernel against the CTA-a-token pack_fp8_kernel, bit for bit on every destination byte
+// (each destination buffer poisoned with 0xFF before each kernel), at several shapes: ragged T, k = 1,
+// 6, 8, R = 2, 4, 8, bf16 and f32 x, bad expert ids, repeated experts, NaN blocks; then CUDA-event
+// medians of both (interleaved) on the windows' shape (4096 tokens, H 7168 bf16, top-8 of 256 over
+// 2 ranks, every destination a local buffer) at the CTAs a multiprocessor of the windows (4) and of a
+// local pack (16), and a device-to-device copy of x for scale.
+// Build and run: native/cuda/dev/pack_check.sh
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <algorithm>
+#include <random>
+#include <vector>
+
+#include "cuda/moe_dispatch.cuh"
+
+using namespace hp;
+
+#define CK(x)                                                                               \
+  do {                                                                                      \
+    cudaError_t e_ = (x);                                                                   \
+    if (e_ != cudaSuccess) {                                                                \
+      fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_)); \
+      exit(1);                                                                              \
+    }                                                                                       \
+  } while (0)
+
+struct Case {
+  int T, H, k, E, R;
+  bool bf16;
+};
+
+static int sms() {
+  int d, v;
+  cudaGetDevice(&d);
+  cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, d);
+  return v;
+}
+
+int main() {
+  std::mt19937 rng(20261122);
+  const Case cases[] = {{4096, 7168, 8, 256, 2, true}, {1000, 256, 6, 64, 4, true}, {77, 512, 1, 16, 2, false}, {300, 384, 8, 32, 8, true}, {129, 7168, 8, 256, 2, false}};
+  int bad = 0;
+  cudaEvent_t e0, e1;
+  CK(cudaEventCreate(&e0));
+  CK(cudaEventCreate(&e1));
+  for (const Case& c : cases) {
+    const int T = c.T, H = c.H, k = c.k, E = c.E, R = c.R, per = E / R;
+    const int64_t scales_at = H, meta_at = H + 4 * (H / 128), stride = (meta_at + 12 * k + 15) / 16 * 16, M = T;
+    // routing: distinct experts mostly, some bad ids and repeats
+    std::vector<int32_t> idx((size_t)T * k);
+    for (int t = 0; t < T; t++) {
+      std::vector<int> e(E);
+      for (int i = 0; i < E; i++) e[i] = i;
+      std::shuffle(e.begin(), e.end(), rng);
+      for (int j = 0; j < k; j++) {
+        const int u = rng() % 100;
+        idx[(size_t)t * k + j] = u < 3 ? -1 : u < 5 ? E + 3 : (u < 8 && j > 0) ? idx[(size_t)t * k + j - 1] : e[j];
+      }
+    }
+    std::vector<int32_t> send((size_t)T * R), prank((size_t)T * k);
+    std::vector<int32_t> count(R, 0);
+    for (int t = 0; t < T; t++) {
+      for (int d = 0; d < R; d++) {
+        bool any = false;
+        for (int j = 0; j < k; j++) {
+          const int e = idx[(size_t)t * k + j];
+          any = any || (e >= 0 && e < E && e / per == d);
+        }
+        send[(size_t)t * R + d] = any ? d * (int32_t)M + count[d]++ : -1;
+      }
+    }
+    for (auto& v : prank) v = (int32_t)(rng() % 100000);
+    std::vector<float> w((size_t)T * k);
+    for (auto& v : w) v = std::uniform_real_distribution<float>(0.f, 1.f)(rng);
+    // x: normal values of varied scale a block, some NaN blocks
+    const size_t xn = (size_t)T * H;
+    std::vector<float> xf(xn);
+    std::normal_distribution<float> nd(0.f, 1.f);
+    for (size_t b = 0; b < xn / 128; b++) {
+      const float sc = std::ldexp(1.f, (int)(rng() % 40) - 20);
+      for (int i = 0; i < 128; i++) xf[b * 128 + i] = nd(rng) * sc;
+      if (rng() % 500 == 0) xf[b * 128 + rng() % 128] = NAN;
+    }
+    std::vector<uint16_t> xb(xn);
+    for (size_t i = 0; i < xn; i++) {
+      uint32_t u;
+      memcpy(&u, &xf[i], 4);
+      xb[i] = (uint16_t)(u >> 16);
+    }
+    void* d_x;
+    int32_t *d_idx, *d_send, *d_prank;
+    float* d_w;
+    CK(cudaMalloc(&d_x, xn * 4));
+    CK(cudaMemcpy(d_x, c.bf16 ? (const void*)xb.data() : (const void*)xf.data(), xn * (c.bf16 ? 2 : 4), cudaMemcpyHostToDevice));
+    CK(cudaMalloc(&d_idx, idx.size() * 4));
+    CK(cudaMemcpy(d_idx, idx.data(), idx.size() * 4, cudaMemcpyHostToDevice));
+    CK(cudaMalloc(&d_send, send.size() * 4));
+    CK(cudaMemcpy(d_send, send.data(), send.size() * 4, cudaMemcpyHostToDevice));
+    CK(cudaMalloc(&d_prank, prank.size() * 4));
+    CK(cudaMemcpy(d_prank, prank.data(), prank.size() * 4, cudaMemcpyHostToDevice));
+    CK(cudaMalloc(&d_w, w.size() * 4));
+    CK(cudaMemcpy(d_w, w.data(), w.size() * 4, cudaMemcpyHostToDevice));
+    moe::DestRows to;
+    memset(&to, 0, sizeof(to));
+    std::vector<uint8_t*> bufs(R);
+    for (int d = 0; d < R; d++) {
+      CK(cudaMalloc(&bufs[d], M * stride));
+      to.p[d] = (uint64_t)(uintptr_t)bufs[d];
+    }
+    to.slot = M;
+    const size_t smem = (H / 128 + 3) / 4 * 16;
+    auto run = [&](bool warp, int per_sm) {
+      if (warp) {
+        const int grid = (int)std::min<int64_t>((T + moe::PACK_WARPS - 1) / moe::PACK_WARPS, (int64_t)sms() * std::max(1, per_sm * moe::EP_THREADS / (moe::PACK_WARPS * 32)));
+        if (c.bf16) moe::pack_fp8_warp_kernel<uint16_t><<<grid, moe::PACK_WARPS * 32, smem * moe::PACK_WARPS>>>((const uint16_t*)d_x, T, H, d_idx, d_w, k, E, R, d_send, d_prank, M, to, stride, scales_at, meta_at);
+        else moe::pack_fp8_warp_kernel<float><<<grid, moe::PACK_WARPS * 32, smem * moe::PACK_WARPS>>>((const float*)d_x, T, H, d_idx, d_w, k, E, R, d_send, d_prank, M, to, stride, scales_at, meta_at);
+      } else {
+        const int grid = (int)std::min<int64_t>(T, (int64_t)sms() * per_sm);
+        if (c.bf16) moe::pack_fp8_kernel<uint16_t><<<grid, moe::EP_THREADS, smem>>>((const uint16_t*)d_x, T, H, d_idx, d_w, k, E, R, d_send, d_prank, M, to, stride, scales_at, meta_at);
+        else moe::pack_fp8_kernel<float><<<grid, moe::EP_THREADS, smem>>>((const float*)d_x, T, H, d_idx, d_w, k, E, R, d_send, d_prank, M, to, stride, scales_at, meta_at);
+      }
+      CK(cudaGetLastError());
+    };
+    auto snap = [&] {
+      std::vector<uint8_t> all((size_t)R * M * stride);
+      for (int d = 0; d < R; d++) CK(cudaMemcpy(all.data() + (size_t)d * M * stride, bufs[d], M * stride, cudaMemcpyDeviceToHost));
+      return all;
+    };
+    auto poison = [&] {
+      for (int d = 0; d < R; d++) CK(cudaMemset(bufs[d], 0xFF, M * stride));
+    };
+    poison();
+    run(false, 4);
+    CK(cudaDeviceSynchronize());
+    const auto want = snap();
+    size_t diff = 0;
+    for (int per_sm : {4, 16}) {
+      poison();
+      run(true, per_sm);
+      CK(cudaDeviceSynchronize());
+      const auto got = snap();
+      for (size_t i = 0; i < want.size(); i++) diff += want[i] != got[i];
+    }
+    // every payload byte of the rows sent is written (0xFF is an E4M3 NaN code; NaN blocks are 0x7F)
+    size_t unwritten = 0;
+    for (int d = 0; d < R; d++)
+      for (int r = 0; r < count[d]; r++)
+        for (int i = 0; i < H; i++) unwritten += want[((size_t)d * M + r) * stride + i] == 0xFF;
+    printf("T %d, H %d, k %d, E %d, R %d, x %s: %zu bytes of %zu differ (warp a token at 4 and 16 CTAs a multiprocessor's warps), %zu payload bytes unwritten\n", T, H, k, E, R,
+           c.bf16 ? "bf16" : "f32", diff, 2 * want.size(), unwritten);
+    bad += diff != 0 || unwritten != 0;
+    if (&c == &cases[0]) {
+      auto med = [](std::vector<float> v) {
+        std::sort(v.begin(), v.end());
+        return v[v.size() / 2];
+      };
+      auto time = [&](auto fn) {
+        CK(cudaEventRecord(e0));
+        fn();
+        CK(cudaEventRecord(e1));
+        CK(cudaEventSynchronize(e1));
+        float ms;
+        CK(cudaEventElapsedTime(&ms, e0, e1));
+        return ms;
+      };
+      void* d_copy;
+      CK(cudaMalloc(&d_copy, xn * 2));
+      for (int per_sm : {4, 16}) {
+        std::vector<float> a, b, m;
+        for (int i = 0; i < 55; i++) {
+          const float ta = time([&] { run(false, per_sm); });
+          const float tb = time([&] { run(true, per_sm); });
+          const float tm = time([&] { CK(cudaMemcpyAsync(d_copy, d_x, xn * 2, cudaMemcpyDeviceToDevice)); });
+          if (i >= 5) a.push_back(ta), b.push_back(tb), m.push_back(tm);
+        }
+        const double bytes = xn * 2.0 + (double)(count[0] + count[1]) * stride;  // x read, rows written
+        printf("  pack of %d tokens into %d local slots, %2d CTAs' warps a multiprocessor: CTA a token %.1f us (%.0f GB/s), warp a token %.1f us (%.0f GB/s), %.2fx; copy of x %.1f us\n", T, R,
+               per_sm, med(a) * 1e3, bytes / med(a) / 1e6, med(b) * 1e3, bytes / med(b) / 1e6, med(a) / med(b), med(m) * 1e3);
+      }
+      CK(cudaFree(d_copy));
+    }
+    for (int d = 0; d < R; d++) CK(cudaFree(bufs[d]));
+    CK(cudaFree(d_x));
+    CK(cudaFree(d_idx));
+    CK(cudaFree(d_send));
+    CK(cudaFree(d_prank));
+    CK(cudaFree(d_w));
+  }
+  printf(bad ? "FAIL: %d shapes differ\n" : "ok: every shape bit for bit\n", bad);
+  return bad ? 1 : 0;
+}
