@@ -143,8 +143,7 @@ void launch_scatter(cudaStream_t stream, moe::ScatterArgs a, uint64_t payload) {
   const int u = (al & 15) == 0 ? 16 : (al & 3) == 0 ? 4 : (al & 1) == 0 ? 2 : 1;
   a.units = (int64_t)(payload / u);
   if (a.k <= 32 && !a.ex) {
-    // without expertX, a warp a row (scatter_warp_kernel: ~1.35x scatter_kernel, the same bytes); with
-    // it the stores bound both kernels alike, so the CTA kernel stays
+    // without expertX, a warp a row (scatter_warp_kernel: ~1.35x scatter_kernel, the same bytes)
     const int grid = grid_of((a.end[a.n - 1] + moe::SCATTER_WARPS - 1) / moe::SCATTER_WARPS, 4), t = moe::SCATTER_WARPS * 32;
     if (u == 16) moe::scatter_warp_kernel<uint4><<<grid, t, 0, stream>>>(a);
     else if (u == 4) moe::scatter_warp_kernel<uint32_t><<<grid, t, 0, stream>>>(a);

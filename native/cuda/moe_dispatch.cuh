@@ -378,6 +378,22 @@ __device__ __forceinline__ uint2 quantize8(const uint32_t v[8], float& scale) {
   return make_uint2(e4m3_encode4(y[0], y[1], y[2], y[3]), e4m3_encode4(y[4], y[5], y[6], y[7]));
 }
 
+// A token's H/128 scales, gathered in shared memory (row4: whole float4s), to the scales of each of its
+// n destination rows (at scales_at, 16-byte aligned): 16-byte stores of the whole groups of 4, then the
+// last few alone (a destination may be a peer's memory, where a lone 4-byte store costs a whole NVLink
+// write of its own). This thread takes items u0, u0 + step, …
+__device__ __forceinline__ void store_scales(uint8_t* const* dst, int n, const float4* row4, int64_t nb, int64_t scales_at, int64_t u0, int64_t step) {
+  const float* row = reinterpret_cast<const float*>(row4);
+  const int64_t n4 = nb / 4;
+  for (int64_t u = u0; u < n4 + (nb - 4 * n4); u += step) {
+    for (int i = 0; i < n; i++) {
+      uint8_t* r = dst[i];
+      if (u < n4) reinterpret_cast<float4*>(r + scales_at)[u] = row4[u];
+      else reinterpret_cast<float*>(r + scales_at)[4 * n4 + (u - n4)] = row[4 * n4 + (u - n4)];
+    }
+  }
+}
+
 // x: f32|bf16 [T, H] (H % 128 == 0, 16-byte aligned rows) -> rows: E4M3 codes [S, H], scales: f32
 // [S, H/128] of each destination row, quantized like fp8.quantize (1×128 blocks, plain scales): a
 // block's amax as integer bits, scale = fp8_scale_from_amax_bits, code = e4m3(x / scale) with x / scale
@@ -435,15 +451,7 @@ __global__ void __launch_bounds__(EP_THREADS, 8) pack_fp8_kernel(const In* __res
       }
     }
     __syncthreads();  // the scales are all in shared memory
-    // 16-byte stores of the whole groups of 4 (scales_at = H is 16-byte aligned), then the last few alone
-    const int64_t n4 = nb / 4;
-    for (int64_t u = threadIdx.x; u < n4 + (nb - 4 * n4); u += blockDim.x) {
-      for (int i = 0; i < n; i++) {
-        uint8_t* r = dst[i];
-        if (u < n4) reinterpret_cast<float4*>(r + scales_at)[u] = scale_row4[u];
-        else reinterpret_cast<float*>(r + scales_at)[4 * n4 + (u - n4)] = scale_row[4 * n4 + (u - n4)];
-      }
-    }
+    store_scales(dst, n, scale_row4, nb, scales_at, threadIdx.x, blockDim.x);
     __syncthreads();  // row, dst and the scales are rewritten for the next token
   }
 }
@@ -463,7 +471,7 @@ __global__ void __launch_bounds__(PACK_WARPS * 32, 4) pack_fp8_warp_kernel(const
   extern __shared__ float4 scale_rows4[];  // [PACK_WARPS, ceil(H/512)]: each warp's token's H/128 scales
   const int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
   uint8_t** dst = dst_of[w];
-  const int64_t nb = H / 128, n4 = nb / 4;
+  const int64_t nb = H / 128;
   float4* srow4 = scale_rows4 + w * ((nb + 3) / 4);
   float* srow = reinterpret_cast<float*>(srow4);
   const int per = E / R;
@@ -536,13 +544,7 @@ __global__ void __launch_bounds__(PACK_WARPS * 32, 4) pack_fp8_warp_kernel(const
       }
     }
     __syncwarp();  // the scales are all in shared memory
-    for (int64_t u = lane; u < n4 + (nb - 4 * n4); u += 32) {
-      for (int i = 0; i < n; i++) {
-        uint8_t* rr = dst[i];
-        if (u < n4) reinterpret_cast<float4*>(rr + scales_at)[u] = srow4[u];
-        else reinterpret_cast<float*>(rr + scales_at)[4 * n4 + (u - n4)] = srow[4 * n4 + (u - n4)];
-      }
-    }
+    store_scales(dst, n, srow4, nb, scales_at, lane, 32);
   }
 }
 
@@ -651,6 +653,24 @@ struct ScatterArgs {
 
 constexpr int SCATTER_UNROLL = 4;
 
+// Slot j of received row q (its meta m, from rank `source`): the row's index outputs for the slot, and
+// the slot's place p in expert order (−1 for none, or one out of bounds), with sortedPairs[p] = q·k + j.
+// Returns p.
+__device__ __forceinline__ int64_t scatter_slot(const ScatterArgs& a, const int32_t* m, int source, int64_t q, int j) {
+  const int k = a.k;
+  const int32_t l = m[j];
+  a.recv_indices[q * k + j] = l;
+  a.recv_weights[q * k + j] = __int_as_float(m[k + j]);
+  int64_t p = -1;
+  if (l >= 0 && l < a.per) {
+    p = (int64_t)a.base[source * a.per + l] + m[2 * k + j];
+    if (p < 0 || (a.ex && p >= a.P) || p >= a.pmax) p = -1;
+  }
+  a.pair_pos[q * k + j] = (int32_t)p;
+  if (p >= 0) a.sorted[p] = (int32_t)(q * k + j);
+  return p;
+}
+
 // A CTA per packed row at a time: its slots' places from the meta and the source's bases, the index
 // outputs, then the payload (read once) to recv and to each of its experts' rows, and the scales.
 template <typename U>
@@ -669,17 +689,7 @@ __global__ void __launch_bounds__(EP_THREADS) scatter_kernel(ScatterArgs a) {
     const uint8_t* row = a.src[s] + (a.first[s] + off) * a.stride;
     const int j = threadIdx.x;
     if (j < k) {
-      const int32_t* m = reinterpret_cast<const int32_t*>(row + a.meta_at);
-      const int32_t l = m[j];
-      a.recv_indices[q * k + j] = l;
-      a.recv_weights[q * k + j] = __int_as_float(m[k + j]);
-      int64_t p = -1;
-      if (l >= 0 && l < a.per) {
-        p = (int64_t)a.base[source * a.per + l] + m[2 * k + j];
-        if (p < 0 || (ex && p >= a.P) || p >= a.pmax) p = -1;
-      }
-      a.pair_pos[q * k + j] = (int32_t)p;
-      if (p >= 0) a.sorted[p] = (int32_t)(q * k + j);
+      const int64_t p = scatter_slot(a, reinterpret_cast<const int32_t*>(row + a.meta_at), source, q, j);
       dst[j] = ex ? (int32_t)p : -1;  // (no expert-ordered copy without ex)
     }
     __syncthreads();
@@ -717,20 +727,17 @@ __global__ void __launch_bounds__(EP_THREADS) scatter_kernel(ScatterArgs a) {
   }
 }
 
-// A warp per packed row at a time (k ≤ 32; scatter_kernel above for more): lanes < k read the row's meta
-// and write its index outputs, the slots' expertX rows go to the warp's list in shared memory (a
-// __syncwarp, no CTA-wide barrier), and each lane's first SCATTER_WARP_UNROLL payload loads are issued
-// before the meta's, so a row's payload does not wait for its meta and no warp waits for another. Same
-// outputs as scatter_kernel, bit for bit (native/cuda/dev/scatter_check.cu compares them).
+// scatter_kernel without expertX (a.ex null: the launcher's check), a warp per packed row at a time
+// (k ≤ 32): lanes < k take the row's slots, and each lane's first SCATTER_WARP_UNROLL payload loads are
+// issued before them, so a row's payload does not wait for its meta and no warp waits for another (no
+// CTA-wide barrier). Same outputs as scatter_kernel, bit for bit (native/cuda/dev/scatter_check.cu
+// compares them). With expertX the stores bound both forms alike (a first version of this one that
+// wrote expertX too ran at 0.98–0.99× scatter_kernel), so scatter_kernel does that.
 constexpr int SCATTER_WARPS = 8;  // warps a CTA
 constexpr int SCATTER_WARP_UNROLL = 8;
 template <typename U>
 __global__ void __launch_bounds__(SCATTER_WARPS * 32, 4) scatter_warp_kernel(ScatterArgs a) {
-  __shared__ int32_t dst_of[SCATTER_WARPS][32];
   const int lane = threadIdx.x & 31;
-  int32_t* dst = dst_of[threadIdx.x >> 5];
-  const int k = a.k;
-  U* ex = (U*)a.ex;
   U* recv = (U*)a.recv;
   const int64_t total = a.end[a.n - 1];
   const int64_t warps = (int64_t)gridDim.x * SCATTER_WARPS;
@@ -739,44 +746,21 @@ __global__ void __launch_bounds__(SCATTER_WARPS * 32, 4) scatter_warp_kernel(Sca
     while (i >= a.end[s]) s++;
     const int64_t off = i - (s ? a.end[s - 1] : 0);
     const int64_t q = a.recv_row[s] + off;
-    const int source = a.source[s];
     const uint8_t* row = a.src[s] + (a.first[s] + off) * a.stride;
     const U* src = reinterpret_cast<const U*>(row);
-    // the first step's payload, then the meta (lanes < k)
+    // the first step's payload, then the slots (lanes < k)
     U v[SCATTER_WARP_UNROLL];
 #pragma unroll
     for (int b = 0; b < SCATTER_WARP_UNROLL; b++) {
       const int64_t u = lane + 32 * b;
       if (u < a.units) v[b] = src[u];
     }
-    __syncwarp();  // the last row's list has been read by every lane
-    if (lane < k) {
-      const int32_t* m = reinterpret_cast<const int32_t*>(row + a.meta_at);
-      const int32_t l = m[lane];
-      const int32_t w = m[k + lane], r = m[2 * k + lane];
-      a.recv_indices[q * k + lane] = l;
-      a.recv_weights[q * k + lane] = __int_as_float(w);
-      int64_t p = -1;
-      if (l >= 0 && l < a.per) {
-        p = (int64_t)a.base[source * a.per + l] + r;
-        if (p < 0 || (ex && p >= a.P) || p >= a.pmax) p = -1;
-      }
-      a.pair_pos[q * k + lane] = (int32_t)p;
-      if (p >= 0) a.sorted[p] = (int32_t)(q * k + lane);
-      dst[lane] = ex ? (int32_t)p : -1;
-    }
-    __syncwarp();
+    if (lane < a.k) scatter_slot(a, reinterpret_cast<const int32_t*>(row + a.meta_at), a.source[s], q, lane);
     for (int64_t u0 = 0;;) {
 #pragma unroll
       for (int b = 0; b < SCATTER_WARP_UNROLL; b++) {
         const int64_t u = u0 + lane + 32 * b;
-        if (u >= a.units) break;
-        recv[q * a.units + u] = v[b];
-        if (ex) {
-          for (int jj = 0; jj < k; jj++) {
-            if (dst[jj] >= 0) ex[(int64_t)dst[jj] * a.units + u] = v[b];
-          }
-        }
+        if (u < a.units) recv[q * a.units + u] = v[b];
       }
       u0 += 32 * SCATTER_WARP_UNROLL;
       if (u0 >= a.units) break;
@@ -786,17 +770,9 @@ __global__ void __launch_bounds__(SCATTER_WARPS * 32, 4) scatter_warp_kernel(Sca
         if (u < a.units) v[b] = src[u];
       }
     }
-    if (a.recv_scales) {  // (and ex_scales, when ex is given: the host checked)
+    if (a.recv_scales) {
       const uint32_t* sc = reinterpret_cast<const uint32_t*>(row + a.scales_at);
-      for (int64_t u = lane; u < a.scale_words; u += 32) {
-        const uint32_t x = sc[u];
-        a.recv_scales[q * a.scale_words + u] = x;
-        if (ex) {
-          for (int jj = 0; jj < k; jj++) {
-            if (dst[jj] >= 0) a.ex_scales[(int64_t)dst[jj] * a.scale_words + u] = x;
-          }
-        }
-      }
+      for (int64_t u = lane; u < a.scale_words; u += 32) a.recv_scales[q * a.scale_words + u] = sc[u];
     }
   }
 }

@@ -15,31 +15,19 @@
 #include <vector>
 
 #include "cuda/moe_dispatch.cuh"
+#include "dev_check.cuh"
 
 using namespace hp;
-
-#define CK(x)                                                                               \
-  do {                                                                                      \
-    cudaError_t e_ = (x);                                                                   \
-    if (e_ != cudaSuccess) {                                                                \
-      fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_)); \
-      exit(1);                                                                              \
-    }                                                                                       \
-  } while (0)
 
 struct Case {
   int T, H, k, E, R;
   bool bf16;
 };
 
-static int sms() {
-  int d, v;
-  cudaGetDevice(&d);
-  cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, d);
-  return v;
-}
+static int sms;  // the device's multiprocessors (main reads them once)
 
 int main() {
+  CK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
   std::mt19937 rng(20261122);
   const Case cases[] = {{4096, 7168, 8, 256, 2, true}, {1000, 256, 6, 64, 4, true}, {77, 512, 1, 16, 2, false}, {300, 384, 8, 32, 8, true}, {129, 7168, 8, 256, 2, false}};
   int bad = 0;
@@ -114,11 +102,11 @@ int main() {
     const size_t smem = (H / 128 + 3) / 4 * 16;
     auto run = [&](bool warp, int per_sm) {
       if (warp) {
-        const int grid = (int)std::min<int64_t>((T + moe::PACK_WARPS - 1) / moe::PACK_WARPS, (int64_t)sms() * std::max(1, per_sm * moe::EP_THREADS / (moe::PACK_WARPS * 32)));
+        const int grid = (int)std::min<int64_t>((T + moe::PACK_WARPS - 1) / moe::PACK_WARPS, (int64_t)sms * std::max(1, per_sm * moe::EP_THREADS / (moe::PACK_WARPS * 32)));
         if (c.bf16) moe::pack_fp8_warp_kernel<uint16_t><<<grid, moe::PACK_WARPS * 32, smem * moe::PACK_WARPS>>>((const uint16_t*)d_x, T, H, d_idx, d_w, k, E, R, d_send, d_prank, M, to, stride, scales_at, meta_at);
         else moe::pack_fp8_warp_kernel<float><<<grid, moe::PACK_WARPS * 32, smem * moe::PACK_WARPS>>>((const float*)d_x, T, H, d_idx, d_w, k, E, R, d_send, d_prank, M, to, stride, scales_at, meta_at);
       } else {
-        const int grid = (int)std::min<int64_t>(T, (int64_t)sms() * per_sm);
+        const int grid = (int)std::min<int64_t>(T, (int64_t)sms * per_sm);
         if (c.bf16) moe::pack_fp8_kernel<uint16_t><<<grid, moe::EP_THREADS, smem>>>((const uint16_t*)d_x, T, H, d_idx, d_w, k, E, R, d_send, d_prank, M, to, stride, scales_at, meta_at);
         else moe::pack_fp8_kernel<float><<<grid, moe::EP_THREADS, smem>>>((const float*)d_x, T, H, d_idx, d_w, k, E, R, d_send, d_prank, M, to, stride, scales_at, meta_at);
       }

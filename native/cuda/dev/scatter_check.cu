@@ -1,8 +1,9 @@
-// Standalone harness for dispatch's scatter (native/cuda/moe_dispatch.cuh), no Node: the warp-a-row
-// scatter_warp_kernel against the CTA-a-row scatter_kernel on the windows' shapes (2 ranks, H 7168 FP8
-// rows with 1×128 scales, top-8 of 256, 4096 tokens a source, this rank's 128 experts), bit for bit on
-// every output (each poisoned with 0xFF before each kernel, so a byte one leaves unwritten differs), with and without expertX, one and two sources a launch;
-// then CUDA-event medians of each (interleaved) next to a device-to-device copy of the same bytes.
+// Standalone harness for dispatch's scatter without expertX (native/cuda/moe_dispatch.cuh), no Node: the
+// warp-a-row scatter_warp_kernel against the CTA-a-row scatter_kernel on the windows' shapes (2 ranks,
+// H 7168 FP8 rows with 1×128 scales, top-8 of 256, 4096 tokens a source, this rank's 128 experts), bit
+// for bit on every output (each poisoned with 0xFF before each kernel, so a byte one leaves unwritten
+// differs), one and two sources a launch; then CUDA-event medians of each (interleaved) next to a
+// device-to-device copy of the same bytes.
 // Build and run: native/cuda/dev/scatter_check.sh
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,25 +14,17 @@
 #include <vector>
 
 #include "cuda/moe_dispatch.cuh"
+#include "dev_check.cuh"
 
 using namespace hp;
-
-#define CK(x)                                                                               \
-  do {                                                                                      \
-    cudaError_t e_ = (x);                                                                   \
-    if (e_ != cudaSuccess) {                                                                \
-      fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_)); \
-      exit(1);                                                                              \
-    }                                                                                       \
-  } while (0)
 
 constexpr int R = 2, E = 256, PER = E / R, K = 8, H = 7168, T = 4096;
 constexpr int64_t PAYLOAD = H, SCALE_WORDS = H / 128, SCALES_AT = H, META_AT = H + 4 * SCALE_WORDS;
 constexpr int64_t STRIDE = (META_AT + 12 * K + 15) / 16 * 16;
 
 struct Outputs {
-  uint8_t *recv, *ex;
-  uint32_t *recv_scales, *ex_scales;
+  uint8_t* recv;
+  uint32_t* recv_scales;
   int32_t *idx, *pos, *sorted;
   float* w;
   int64_t n, P;
@@ -44,17 +37,11 @@ static void poison(const Outputs& o) {
   CK(cudaMemset(o.w, 0xFF, o.n * K * 4));
   CK(cudaMemset(o.pos, 0xFF, o.n * K * 4));
   CK(cudaMemset(o.sorted, 0xFF, o.P * 4));
-  CK(cudaMemset(o.ex, 0xFF, o.P * PAYLOAD));
-  CK(cudaMemset(o.ex_scales, 0xFF, o.P * SCALE_WORDS * 4));
 }
 
-static std::vector<uint8_t> snapshot(const Outputs& o, bool expand) {
+static std::vector<uint8_t> snapshot(const Outputs& o) {
   std::vector<std::pair<const void*, size_t>> parts = {{o.recv, o.n * PAYLOAD}, {o.recv_scales, o.n * SCALE_WORDS * 4}, {o.idx, o.n * K * 4},
                                                        {o.w, o.n * K * 4},      {o.pos, o.n * K * 4},                   {o.sorted, o.P * 4}};
-  if (expand) {
-    parts.push_back({o.ex, o.P * PAYLOAD});
-    parts.push_back({o.ex_scales, o.P * SCALE_WORDS * 4});
-  }
   std::vector<uint8_t> all;
   for (auto& [p, n] : parts) {
     const size_t at = all.size();
@@ -64,14 +51,11 @@ static std::vector<uint8_t> snapshot(const Outputs& o, bool expand) {
   return all;
 }
 
+static int sms;  // the device's multiprocessors (main reads them once)
+
+// each form at the addon's grid (launch_scatter in native/cuda/moe_dispatch.cu)
 template <bool WARP>
 static void launch(const moe::ScatterArgs& a, cudaStream_t st) {
-  const int sms = [] {
-    int d, v;
-    cudaGetDevice(&d);
-    cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, d);
-    return v;
-  }();
   const int64_t total = a.end[a.n - 1];
   if (WARP) {
     const int64_t items = (total + moe::SCATTER_WARPS - 1) / moe::SCATTER_WARPS;
@@ -83,6 +67,7 @@ static void launch(const moe::ScatterArgs& a, cudaStream_t st) {
 }
 
 int main() {
+  CK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
   std::mt19937 rng(20261122);
   // two sources' slots of T rows each, every token on this rank (rank 0) with its local slots' meta
   std::vector<uint8_t> slots((size_t)R * T * STRIDE);
@@ -137,11 +122,9 @@ int main() {
   CK(cudaMalloc(&o.w, n * K * 4));
   CK(cudaMalloc(&o.pos, n * K * 4));
   CK(cudaMalloc(&o.sorted, P * 4));
-  CK(cudaMalloc(&o.ex, P * PAYLOAD));
-  CK(cudaMalloc(&o.ex_scales, P * SCALE_WORDS * 4));
 
   // sources: {0}, {1}, {0, 1} (the windows' own-rows, other-rows and one-launch forms)
-  auto args = [&](std::vector<int> srcs, bool expand) {
+  auto args = [&](std::vector<int> srcs) {
     moe::ScatterArgs a;
     memset(&a, 0, sizeof(a));
     int32_t end = 0;
@@ -160,9 +143,9 @@ int main() {
     a.base = d_base;
     a.per = PER;
     a.k = K;
-    a.ex = expand ? o.ex : nullptr;
-    a.ex_scales = expand ? o.ex_scales : nullptr;
-    a.P = expand ? P : 0;
+    a.ex = nullptr;  // (expertX: scatter_kernel alone)
+    a.ex_scales = nullptr;
+    a.P = 0;
     a.units = PAYLOAD / 16;
     a.scale_words = SCALE_WORDS;
     a.sorted = o.sorted;
@@ -177,22 +160,21 @@ int main() {
 
   int bad = 0;
   const std::vector<std::vector<int>> forms = {{0}, {1}, {0, 1}};
-  for (bool expand : {false, true}) {
-    for (auto& f : forms) {
-      const moe::ScatterArgs a = args(f, expand);
-      poison(o);
-      launch<false>(a, 0);
-      CK(cudaDeviceSynchronize());
-      const auto want = snapshot(o, expand);
-      poison(o);
-      launch<true>(a, 0);
-      CK(cudaDeviceSynchronize());
-      const auto got = snapshot(o, expand);
-      size_t diff = 0;
-      for (size_t i = 0; i < want.size(); i++) diff += want[i] != got[i];
-      printf("expand %d, sources %s: %zu of %zu output bytes differ\n", expand, f.size() == 2 ? "0+1" : f[0] ? "1" : "0", diff, want.size());
-      bad += diff != 0;
-    }
+  auto name = [](const std::vector<int>& f) { return f.size() == 2 ? "0+1" : f[0] ? "1" : "0"; };
+  for (auto& f : forms) {
+    const moe::ScatterArgs a = args(f);
+    poison(o);
+    launch<false>(a, 0);
+    CK(cudaDeviceSynchronize());
+    const auto want = snapshot(o);
+    poison(o);
+    launch<true>(a, 0);
+    CK(cudaDeviceSynchronize());
+    const auto got = snapshot(o);
+    size_t diff = 0;
+    for (size_t i = 0; i < want.size(); i++) diff += want[i] != got[i];
+    printf("sources %s: %zu of %zu output bytes differ\n", name(f), diff, want.size());
+    bad += diff != 0;
   }
 
   // timings: each form interleaved, 50 reps after 5 warm-ups, events around each launch
@@ -214,26 +196,22 @@ int main() {
   };
   uint8_t* d_copy;
   CK(cudaMalloc(&d_copy, (size_t)R * T * STRIDE));
-  for (bool expand : {false, true}) {
-    for (auto& f : forms) {
-      const moe::ScatterArgs a = args(f, expand);
-      std::vector<float> tc, tw, tm;
-      int64_t nrows = 0;
-      for (int s : f) nrows += rows[s];
-      for (int r = 0; r < 55; r++) {
-        const float c = time([&] { launch<false>(a, 0); });
-        const float w = time([&] { launch<true>(a, 0); });
-        const float m = time([&] { CK(cudaMemcpyAsync(d_copy, d_slots, nrows * STRIDE, cudaMemcpyDeviceToDevice)); });
-        if (r >= 5) tc.push_back(c), tw.push_back(w), tm.push_back(m);
-      }
-      // bytes moved: the rows read (payload, scales, meta) and written (recv + scales + 3 index rows, ex rows)
-      const double rb = (double)nrows * (PAYLOAD + 4 * SCALE_WORDS + 12 * K);
-      const double wb = (double)nrows * (PAYLOAD + 4 * SCALE_WORDS + 12 * K) + (expand ? (double)P * nrows / n * (PAYLOAD + 4 * SCALE_WORDS) : 0);
-      const double c = med(tc), w = med(tw), m = med(tm);
-      printf("expand %d, sources %-3s %5lld rows: CTA a row %.1f us (%.0f GB/s), warp a row %.1f us (%.0f GB/s), %.2fx; copy of the rows %.1f us (%.0f GB/s r+w)\n", expand,
-             f.size() == 2 ? "0+1" : f[0] ? "1" : "0", (long long)nrows, c * 1e3, (rb + wb) / c / 1e6, w * 1e3, (rb + wb) / w / 1e6, c / w, m * 1e3,
-             2.0 * nrows * STRIDE / m / 1e6);
+  for (auto& f : forms) {
+    const moe::ScatterArgs a = args(f);
+    std::vector<float> tc, tw, tm;
+    int64_t nrows = 0;
+    for (int s : f) nrows += rows[s];
+    for (int r = 0; r < 55; r++) {
+      const float c = time([&] { launch<false>(a, 0); });
+      const float w = time([&] { launch<true>(a, 0); });
+      const float m = time([&] { CK(cudaMemcpyAsync(d_copy, d_slots, nrows * STRIDE, cudaMemcpyDeviceToDevice)); });
+      if (r >= 5) tc.push_back(c), tw.push_back(w), tm.push_back(m);
     }
+    // bytes moved: the rows read (payload, scales, meta) and written (recv, its scales, 3 index rows)
+    const double bytes = 2.0 * nrows * (PAYLOAD + 4 * SCALE_WORDS + 12 * K);
+    const double c = med(tc), w = med(tw), m = med(tm);
+    printf("sources %-3s %5lld rows: CTA a row %.1f us (%.0f GB/s), warp a row %.1f us (%.0f GB/s), %.2fx; copy of the rows %.1f us (%.0f GB/s r+w)\n", name(f),
+           (long long)nrows, c * 1e3, bytes / c / 1e6, w * 1e3, bytes / w / 1e6, c / w, m * 1e3, 2.0 * nrows * STRIDE / m / 1e6);
   }
   printf(bad ? "FAIL: %d forms differ\n" : "ok: every form bit for bit\n", bad);
   return bad ? 1 : 0;
