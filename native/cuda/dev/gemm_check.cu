@@ -15,18 +15,10 @@
 
 #include "cuda/gemm_launch.cuh"
 #include "cuda/matmul.cuh"
+#include "dev_check.cuh"
 #include "dev_hash.cuh"
 
 using namespace hp;
-
-#define CK(x)                                                                               \
-  do {                                                                                      \
-    cudaError_t e_ = (x);                                                                   \
-    if (e_ != cudaSuccess) {                                                                \
-      fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_)); \
-      exit(1);                                                                              \
-    }                                                                                       \
-  } while (0)
 
 static uint64_t g_seed = 0;
 

@@ -16,18 +16,10 @@
 
 #include "cuda/grpo.cuh"
 #include "cuda/logprob.cuh"
+#include "dev_check.cuh"
 #include "dev_hash.cuh"
 
 using namespace hp;
-
-#define CK(x)                                                                               \
-  do {                                                                                      \
-    cudaError_t e_ = (x);                                                                   \
-    if (e_ != cudaSuccess) {                                                                \
-      fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_)); \
-      exit(1);                                                                              \
-    }                                                                                       \
-  } while (0)
 
 static std::mt19937_64 rng(12345);
 static int g_fail = 0;

@@ -13,18 +13,10 @@
 #include <vector>
 
 #include "cuda/matmul.cuh"
+#include "dev_check.cuh"
 #include "dev_hash.cuh"
 
 using namespace hp;
-
-#define CK(x)                                                                               \
-  do {                                                                                      \
-    cudaError_t e_ = (x);                                                                   \
-    if (e_ != cudaSuccess) {                                                                \
-      fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_)); \
-      exit(1);                                                                              \
-    }                                                                                       \
-  } while (0)
 
 static int g_failures = 0;
 static float g_worst = 0;  // the largest |D - ref| / (K·2^-24·S) of the f32-out checks

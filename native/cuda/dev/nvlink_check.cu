@@ -19,14 +19,7 @@
 #include <initializer_list>
 #include <vector>
 
-#define CK(x)                                                                                  \
-  do {                                                                                         \
-    cudaError_t e_ = (x);                                                                      \
-    if (e_ != cudaSuccess) {                                                                   \
-      std::fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_)); \
-      std::exit(1);                                                                            \
-    }                                                                                          \
-  } while (0)
+#include "dev_check.cuh"
 
 // src [n] V -> dst[blockIdx.y] [n] V: every CTA row y copies the whole buffer to destination y.
 template <typename V>
