@@ -499,10 +499,13 @@ Napi::Value CudaMoeWindowsDispatchStart(const Napi::CallbackInfo& info) {
 
 // cudaMoeWindowsDispatchScatter(pieces, ranges, srcBases, rank, slotRows, stride, payloadBytes, scalesAt, scaleBytes, metaAt, base,
 //                               per, k, counts, layoutWork, blockSize, expertX, P, expertScales | 0n, sortedPairs, Pmax, pairPos,
-//                               n, recvIndices, recvWeights, recv, recvScales | 0n, trace)
+//                               n, recvIndices, recvWeights, recv, recvScales | 0n, trace, tables | 0n, tableWords)
 // pieces: Float64Array [2C] (cudaMoeWindowsDispatchStart's piece tickets, each taken here); ranges: Int32Array
 // [C, R, 3]: piece c's rows from source s as (first row of s's slot, rows, first received row); srcBases:
-// BigUint64Array [R], source s's slot of slotRows rows here. Queues on the addon's stream per piece this
+// BigUint64Array [R], source s's slot of slotRows rows here. With tables (this rank's gathered tables, i32
+// [R, tableWords], as cudaMoeWindowsDispatchStart left them) the ranges come from them on the device
+// (moe::scatter_ranges) and `ranges` is empty: the call can then come before the host has read the tables,
+// with the outputs sized for the most rows the slots hold (n ≥ R·slotRows). Queues on the addon's stream per piece this
 // rank's own rows once its pack is done here, the other sources' rows (one launch) once the piece has
 // landed, each as cudaMoeDispatchScatter scatters them; after piece 0's own rows, expertX's padding rows
 // zero (counts and layoutWork from the start's layout) on the reads' stream, which the addon's stream
@@ -511,30 +514,46 @@ Napi::Value CudaMoeWindowsDispatchStart(const Napi::CallbackInfo& info) {
 Napi::Value CudaMoeWindowsDispatchScatter(const Napi::CallbackInfo& info) {
   const char* fn = "cudaMoeWindowsDispatchScatter";
   Napi::Env env = info.Env();
-  Args args(info, fn, 28);
+  Args args(info, fn, 30);
   const bool trace = args.boolean(27, "trace");
   HostView pieces = args.typed_array(0, "pieces", napi_float64_array, 2);
   HostView src_bases = args.typed_array(2, "srcBases", napi_biguint64_array, 1);
   const uint64_t C = pieces.length / 2, R = src_bases.length, rank = args.size(3, "rank");
-  HostView ranges = args.typed_array(1, "ranges", napi_int32_array, C * R * 3);
+  const bool on_device = args.bigint(28, "tables") != 0;
+  HostView ranges = args.typed_array(1, "ranges", napi_int32_array, on_device ? 0 : C * R * 3);
   const uint64_t M = args.size(4, "slotRows"), stride = args.size(5, "stride"), payload = args.size(6, "payloadBytes"), scales_at = args.size(7, "scalesAt");
   const uint64_t scale_bytes = args.size(8, "scaleBytes"), meta_at = args.size(9, "metaAt"), per = args.size(11, "per"), k = args.size(12, "k");
   const uint64_t bs = args.size(15, "blockSize"), P = args.size(17, "P");
   check_ep(args, R * per, R, k);
   if (pieces.length % 2 != 0) args.fail("E_ARG", "pieces must hold two tickets a piece");
   if (rank >= R) args.fail("E_ARG", "rank must be below R (" + std::to_string(R) + "), got " + std::to_string(rank));
-  if (ranges.length != C * R * 3) args.fail("E_SHAPE", "ranges must hold C·R·3 = " + std::to_string(C * R * 3) + " entries");
+  if (ranges.length != (on_device ? 0 : C * R * 3)) {
+    args.fail("E_SHAPE", on_device ? "ranges must be empty with tables" : "ranges must hold C·R·3 = " + std::to_string(C * R * 3) + " entries");
+  }
   if (bs == 0 || bs > 1u << 20) args.fail("E_ARG", "blockSize must be in [1, 2^20]");
   if (M > I32_LIMIT) args.fail("E_TOO_LARGE", "slotRows must be below 2^31");
   moe::ScatterArgs a;
   memset(&a, 0, sizeof(a));
   const uint64_t n = scatter_outputs(args, 16, stride, payload, scales_at, scale_bytes, meta_at, per, k, a);
+  if (on_device) {
+    const uint64_t W = args.size(29, "tableWords");
+    if (W != R + R * per + 1 + C * R) args.fail("E_ARG", "tableWords must be R + E + 1 + C·R = " + std::to_string(R + R * per + 1 + C * R));
+    if (R * M > I32_LIMIT) args.fail("E_TOO_LARGE", "with tables R·slotRows must be below 2^31");
+    if (n < R * M) args.fail("E_SHAPE", "with tables the outputs must hold R·slotRows = " + std::to_string(R * M) + " rows, got n = " + std::to_string(n));
+    a.tables = (const int32_t*)cuda_device_arg(args, 28, "tables", R * W * 4);
+    a.table_words = (int)W;
+    a.ranks = (int)R;
+    a.experts = (int)(R * per);
+    a.me = (int)rank;
+    a.pieces = (int)C;
+    a.slot_rows = (int32_t)M;
+  }
   for (uint64_t i = 0; i < 2 * C; i++) {
     const double ticket = ((const double*)pieces.data)[i];
     if (!(ticket >= 1) || ticket > 4294967295.0 || ticket != (double)(uint64_t)ticket) args.fail("E_ARG", "pieces must hold tickets");
   }
   const int32_t* rg = (const int32_t*)ranges.data;
-  for (uint64_t i = 0; i < C * R; i++) {
+  for (uint64_t i = 0; !on_device && i < C * R; i++) {
     const int64_t first = rg[3 * i], rows = rg[3 * i + 1], recv_row = rg[3 * i + 2];
     if (first < 0 || rows < 0 || recv_row < 0 || (uint64_t)(first + rows) > M || (uint64_t)(recv_row + rows) > n) {
       args.fail("E_SHAPE", "ranges[" + std::to_string(i / R) + ", " + std::to_string(i % R) + "] (rows [" + std::to_string(first) + ", +" + std::to_string(rows) +
@@ -557,14 +576,19 @@ Napi::Value CudaMoeWindowsDispatchScatter(const Napi::CallbackInfo& info) {
   auto scatter = [&](uint64_t c, uint64_t s0, uint64_t s1) {
     a.n = 0;
     int32_t rows = 0;
+    a.piece = (int)c;
     for (uint64_t i = s0; i < s1; i++) {
       const uint64_t s = (rank + i) % R;
-      const int32_t* r = rg + 3 * (c * R + s);
       a.src[a.n] = src[s];
       a.source[a.n] = (int32_t)s;
-      a.first[a.n] = r[0];
-      a.recv_row[a.n] = r[2];
-      rows += r[1];
+      if (on_device) {
+        rows += (int32_t)M;  // (the most a piece of a source can be: the grid's bound; the kernels read their rows)
+      } else {
+        const int32_t* r = rg + 3 * (c * R + s);
+        a.first[a.n] = r[0];
+        a.recv_row[a.n] = r[2];
+        rows += r[1];
+      }
       a.end[a.n] = rows;
       if (++a.n == moe::SCATTER_MAX_SOURCES || i + 1 == s1) {
         launch_scatter(main, a, payload);

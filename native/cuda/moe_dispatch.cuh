@@ -630,12 +630,19 @@ __global__ void recv_zero_kernel(int per, int bs, const int32_t* __restrict__ co
 
 // Up to SCATTER_MAX_SOURCES sources in one launch: source q's packed rows [first[q], first[q] + rows) of
 // src[q] (rank source[q]'s rows), to the received rows from recv_row[q]; end[q] = the rows of sources
-// 0..q together (the CTAs stride over [0, end[n − 1])).
+// 0..q together (the CTAs stride over [0, end[n − 1])). With `tables` those three come from the windows'
+// gathered tables on the device instead (scatter_ranges), so that the launch can be queued before the
+// host has read them; the host's end[] then only bounds the grid.
 constexpr int SCATTER_MAX_SOURCES = 8;
 struct ScatterArgs {
   int n;
   const uint8_t* src[SCATTER_MAX_SOURCES];  // packed rows [*, stride]
   int32_t source[SCATTER_MAX_SOURCES], first[SCATTER_MAX_SOURCES], recv_row[SCATTER_MAX_SOURCES], end[SCATTER_MAX_SOURCES];
+  // null, or the gathered tables i32 [ranks, table_words] (row s: rank s's plan table, R + E + 1 + C·R
+  // words): piece `piece` of `pieces` of each source's rows to rank `me`, counts clamped to [0, slot_rows]
+  const int32_t* tables = nullptr;
+  int table_words = 0, ranks = 0, experts = 0, me = 0, piece = 0, pieces = 0;
+  int32_t slot_rows = 0;
   int64_t stride, scales_at, meta_at;
   const int32_t* base;  // [R, per]
   int per, k;
@@ -652,6 +659,41 @@ struct ScatterArgs {
 };
 
 constexpr int SCATTER_UNROLL = 4;
+
+// The launch's ranges into shared memory (thread 0; the caller syncs): a's own, or with a.tables the
+// host's dispatchWindows arithmetic on the device — source s's rows to `me` are its table's column me,
+// clamped to [0, slot_rows]; its received rows start after those of every source before it; piece c
+// takes slot rows [end of piece c − 1, end of piece c) (the table's column R + E + 1 + c·R + me, the last
+// piece to the count), clamped inside [0, count]. So every row read lies in the source's slot and every
+// row written below ranks · slot_rows, whatever the tables hold; the host checks them after its read.
+__device__ __forceinline__ void scatter_ranges(const ScatterArgs& a, int32_t* first, int32_t* recv_row, int32_t* end) {
+  if (threadIdx.x != 0) return;
+  if (!a.tables) {
+    for (int i = 0; i < a.n; i++) {
+      first[i] = a.first[i];
+      recv_row[i] = a.recv_row[i];
+      end[i] = a.end[i];
+    }
+    return;
+  }
+  const int32_t* t = a.tables;
+  const int W = a.table_words, ends_at = a.ranks + a.experts + 1;
+  auto count = [&](int s) { return min(max(t[(int64_t)s * W + a.me], 0), a.slot_rows); };
+  auto piece_end = [&](int s, int c, int32_t lo, int32_t rows) { return min(max(t[(int64_t)s * W + ends_at + c * a.ranks + a.me], lo), rows); };
+  int32_t total = 0;
+  for (int i = 0; i < a.n; i++) {
+    const int s = a.source[i];
+    int32_t start = 0;
+    for (int p = 0; p < s; p++) start += count(p);
+    const int32_t rows = count(s);
+    const int32_t lo = a.piece == 0 ? 0 : piece_end(s, a.piece - 1, 0, rows);
+    const int32_t hi = a.piece == a.pieces - 1 ? rows : piece_end(s, a.piece, lo, rows);
+    first[i] = lo;
+    recv_row[i] = start + lo;
+    total += hi - lo;
+    end[i] = total;
+  }
+}
 
 // Slot j of received row q (its meta m, from rank `source`): the row's index outputs for the slot, and
 // the slot's place p in expert order (−1 for none, or one out of bounds), with sortedPairs[p] = q·k + j.
@@ -676,17 +718,20 @@ __device__ __forceinline__ int64_t scatter_slot(const ScatterArgs& a, const int3
 template <typename U>
 __global__ void __launch_bounds__(EP_THREADS) scatter_kernel(ScatterArgs a) {
   __shared__ int32_t dst[EP_MAX_K];
+  __shared__ int32_t first[SCATTER_MAX_SOURCES], recv_row[SCATTER_MAX_SOURCES], end[SCATTER_MAX_SOURCES];
+  scatter_ranges(a, first, recv_row, end);
+  __syncthreads();
   const int k = a.k;
   U* ex = (U*)a.ex;
   U* recv = (U*)a.recv;
-  const int64_t total = a.end[a.n - 1];
+  const int64_t total = end[a.n - 1];
   for (int64_t i = blockIdx.x; i < total; i += gridDim.x) {
     int s = 0;
-    while (i >= a.end[s]) s++;
-    const int64_t off = i - (s ? a.end[s - 1] : 0);
-    const int64_t q = a.recv_row[s] + off;
+    while (i >= end[s]) s++;
+    const int64_t off = i - (s ? end[s - 1] : 0);
+    const int64_t q = recv_row[s] + off;
     const int source = a.source[s];
-    const uint8_t* row = a.src[s] + (a.first[s] + off) * a.stride;
+    const uint8_t* row = a.src[s] + (first[s] + off) * a.stride;
     const int j = threadIdx.x;
     if (j < k) {
       const int64_t p = scatter_slot(a, reinterpret_cast<const int32_t*>(row + a.meta_at), source, q, j);
@@ -737,16 +782,19 @@ constexpr int SCATTER_WARPS = 8;  // warps a CTA
 constexpr int SCATTER_WARP_UNROLL = 8;
 template <typename U>
 __global__ void __launch_bounds__(SCATTER_WARPS * 32, 4) scatter_warp_kernel(ScatterArgs a) {
+  __shared__ int32_t first[SCATTER_MAX_SOURCES], recv_row[SCATTER_MAX_SOURCES], end[SCATTER_MAX_SOURCES];
+  scatter_ranges(a, first, recv_row, end);
+  __syncthreads();
   const int lane = threadIdx.x & 31;
   U* recv = (U*)a.recv;
-  const int64_t total = a.end[a.n - 1];
+  const int64_t total = end[a.n - 1];
   const int64_t warps = (int64_t)gridDim.x * SCATTER_WARPS;
   for (int64_t i = (int64_t)blockIdx.x * SCATTER_WARPS + (threadIdx.x >> 5); i < total; i += warps) {
     int s = 0;
-    while (i >= a.end[s]) s++;
-    const int64_t off = i - (s ? a.end[s - 1] : 0);
-    const int64_t q = a.recv_row[s] + off;
-    const uint8_t* row = a.src[s] + (a.first[s] + off) * a.stride;
+    while (i >= end[s]) s++;
+    const int64_t off = i - (s ? end[s - 1] : 0);
+    const int64_t q = recv_row[s] + off;
+    const uint8_t* row = a.src[s] + (first[s] + off) * a.stride;
     const U* src = reinterpret_cast<const U*>(row);
     // the first step's payload, then the slots (lanes < k)
     U v[SCATTER_WARP_UNROLL];

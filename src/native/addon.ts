@@ -274,12 +274,14 @@ export interface Addon {
    * The rest of it: expertX's padding rows zero, then per piece this rank's own rows once packed and the
    * other sources' rows once landed (the start's two tickets a piece; ranges [C, R, 3]: first slot row,
    * rows, first received row), scattered from srcBases[s] like cudaMoeDispatchScatter. trace: marks after
-   * the padding and each piece's own and other rows.
+   * the padding and each piece's own and other rows. tables (0n: none, the host's ranges): this rank's
+   * gathered tables i32 [R, tableWords], from which the kernels take the ranges on the device, `ranges`
+   * then empty and the outputs sized for R·slotRows rows, so that the call may precede the host's read.
    */
   cudaMoeWindowsDispatchScatter(pieces: Float64Array, ranges: Int32Array, srcBases: BigUint64Array, rank: number, slotRows: number, stride: number, payloadBytes: number,
     scalesAt: number, scaleBytes: number, metaAt: number, base: bigint, per: number, k: number, counts: bigint, layoutWork: bigint, blockSize: number,
     expertX: bigint, P: number, expertScales: bigint, sortedPairs: bigint, Pmax: number, pairPos: bigint, n: number, recvIndices: bigint, recvWeights: bigint,
-    recv: bigint, recvScales: bigint, trace: boolean): void;
+    recv: bigint, recvScales: bigint, trace: boolean, tables: bigint, tableWords: number): void;
   /** Whether libnccl could be opened (dlopen at run time), its version (2.27.3 -> 22703), and why not. Never throws. */
   ncclInfo(): { available: boolean; version: number; library: string; reason: string };
   /** A fresh NCCL unique id (128 bytes) for rank 0 to share; E_BACKEND without libnccl. */

@@ -397,10 +397,10 @@ function symmetricWindows(addon: Addon, backend: Backend, comm: number, rank: nu
           if (scattered) throw new HotpathsError('E_ARG', `${what}: a dispatch's pieces are scattered once`);
           const per = E / R, ptrOr0 = (t: Tensor | null) => (t ? cudaPtr(t) : 0n);
           nativeCallSync(what, () =>
-            addon.cudaMoeWindowsDispatchScatter(Float64Array.from(pending), o.ranges, BigUint64Array.from({ length: R }, (_, s) => slot(rank, s * M)), rank, M, L.stride,
+            addon.cudaMoeWindowsDispatchScatter(Float64Array.from(pending), o.ranges ?? new Int32Array(0), BigUint64Array.from({ length: R }, (_, s) => slot(rank, s * M)), rank, M, L.stride,
               payload, L.scalesAt, scaleBytes, L.metaAt, cudaPtr(a.base), per, k, cudaPtr(a.counts), cudaPtr(a.layoutWork), a.blockSize, ptrOr0(o.expertX),
               o.expertX?.shape[0] ?? 0, ptrOr0(o.expertScales), cudaPtr(o.sortedPairs), o.sortedPairs.size, cudaPtr(o.pairPos), o.recv.shape[0]!, cudaPtr(o.recvIndices),
-              cudaPtr(o.recvWeights), cudaPtr(o.recv), ptrOr0(o.recvScales), gpuMarks),
+              cudaPtr(o.recvWeights), cudaPtr(o.recv), ptrOr0(o.recvScales), gpuMarks, o.ranges ? 0n : cudaPtr(tables), words),
           );
           nativeMarks(['own rows 0 (main)', 'padding (reads)', 'other rows 0 (main)', ...Array.from(a.ends.subarray(1), (_, c) => [`own rows ${c + 1} (main)`, `other rows ${c + 1} (main)`]).flat()]);
           scattered = true; // (the call checks everything before it takes a ticket)

@@ -445,10 +445,11 @@ export interface WindowsDispatch {
   /**
    * Queues on the addon's stream expertX's padding rows zero, then per piece, once it has landed,
    * each source's rows: ranges [C, R, 3] holds (first row of source s's slot, rows, first received row).
-   * expertX null: recv and the index outputs only (expand: false). Once; it orders the addon's stream
-   * after every piece.
+   * ranges null: the kernels take them from the gathered tables on the device, so the call may come
+   * before readTables; the outputs then hold R·M rows (the most the slots can). expertX null: recv and
+   * the index outputs only (expand: false). Once; it orders the addon's stream after every piece.
    */
-  scatter(a: { ranges: Int32Array; sortedPairs: Tensor; expertX: Tensor | null; expertScales: Tensor | null; pairPos: Tensor; recvIndices: Tensor; recvWeights: Tensor; recv: Tensor; recvScales: Tensor | null }): void;
+  scatter(a: { ranges: Int32Array | null; sortedPairs: Tensor; expertX: Tensor | null; expertScales: Tensor | null; pairPos: Tensor; recvIndices: Tensor; recvWeights: Tensor; recv: Tensor; recvScales: Tensor | null }): void;
   /** Every piece's pack and landing, for an error path's settle (a no-op once scatter has queued). */
   readonly pieces: PendingMove;
 }
@@ -1402,7 +1403,11 @@ async function combineOnDevice(
 //             side: per piece: pack into the destinations' slots, back to back
 //             main: the layout's indices from the gathered tables; outputs sized from the host's read;
 //                   per piece once its barrier is through: every source's rows of that piece from
-//                   this rank's slots into expert order
+//                   this rank's slots into expert order. With expand: false that scatter is queued
+//                   before the host's read instead: its kernels take each piece's rows from the gathered
+//                   tables on the device, and recv and its index arrays are allocated for the R·M rows
+//                   the slots can hold, then cut to the n received (a view of the same storage), so
+//                   that the host's read and allocations are off the GPU's path
 //   combine   side: per piece: each source's received rows reduced straight into its slot on that
 //                   source (barrier stream: a barrier after each)
 //             main: own rows reduced into its own slot -> per piece: the final sum of the tokens the
@@ -1455,6 +1460,18 @@ async function dispatchWindows(op: string, group: ExpertGroup, inputs: DispatchI
       blockSize: bs, base, counts, sortedPairs: sorted, blockExpert, rowExpert, layoutWork,
     });
     win.trace?.('queued', 'main');
+    // expand: false: the scatter is queued now, before the host's read, with its ranges taken from the
+    // gathered tables on the device and its outputs sized for the R·M rows the slots can hold (cut to
+    // the n received below), so that the host's read and the allocations after it stay off the GPU's path
+    const early = sh.expand ? null : {
+      recv: useFp8 ? emptyFp8(b, R * M, H) : b.empty(dtype, [R * M, H]),
+      recvIndices: track(temps, b.empty('i32', [R * M, k])), recvWeights: track(temps, b.empty('f32', [R * M, k])), pairPos: track(temps, b.empty('i32', [R * M, k])),
+    };
+    if (early) {
+      for (const u of partsOf(early.recv)) track(temps, u);
+      run.scatter({ ranges: null, sortedPairs: sorted, expertX: null, expertScales: null, pairPos: early.pairPos, recvIndices: early.recvIndices, recvWeights: early.recvWeights, recv: rowsOf(early.recv), recvScales: scalesOf(early.recv) });
+      win.trace?.('scatter queued', 'main');
+    }
     const t = run.readTables();
     win.trace?.('host read', 'main');
     await checkTables(op, t, Wt, R, E, k, M, (s) => (s === me ? { i: 0, indices } : undefined));
@@ -1465,6 +1482,10 @@ async function dispatchWindows(op: string, group: ExpertGroup, inputs: DispatchI
     // each piece's rows of each source's slot: from the row the last piece ended at to this piece's end
     const ranges = new Int32Array(C * R * 3);
     const done = new Int32Array(R);
+    for (let s = 0; s < R; s++) {
+      // (the early scatter's kernels clamp each count to [0, M]: a count outside says they differ from here)
+      if (!(recvCounts[s]! >= 0 && recvCounts[s]! <= M)) throw new HotpathsError('E_NATIVE', `${op}: rank ${s} sends ${recvCounts[s]} rows, outside [0, maxTokensPerRank = ${M}]`);
+    }
     for (let c = 0; c < C; c++) {
       for (let s = 0; s < R; s++) {
         const end = c === C - 1 ? recvCounts[s]! : t[s * Wt + W + c * R + me]!;
@@ -1473,20 +1494,25 @@ async function dispatchWindows(op: string, group: ExpertGroup, inputs: DispatchI
         done[s] = end;
       }
     }
-    const recv: Tensor | QuantizedTensor = useFp8 ? emptyFp8(b, n, H) : b.empty(dtype, [n, H]);
-    const expertX = sh.expand ? (useFp8 ? emptyFp8(b, P, H) : b.empty(dtype, [P, H])) : null;
-    for (const u of [recv, expertX].flatMap(partsOf)) keep(u);
-    // the index arrays at their exact sizes (the same storage)
+    // the outputs allocated before the read cut to their exact sizes (the same storage)
     const own = (u: Tensor, shape: number[]) => keep(shrinkTo(temps.splice(temps.indexOf(u), 1)[0]!, shape));
+    const recv: Tensor | QuantizedTensor = early
+      ? (isQuantized(early.recv) ? { ...early.recv, data: own(early.recv.data, [n, H]), scales: own(early.recv.scales, [n, H / 128]), shape: [n, H] } : own(early.recv, [n, H]))
+      : useFp8 ? emptyFp8(b, n, H) : b.empty(dtype, [n, H]);
+    const expertX = sh.expand ? (useFp8 ? emptyFp8(b, P, H) : b.empty(dtype, [P, H])) : null;
+    if (!early) for (const u of [recv, expertX].flatMap(partsOf)) keep(u);
     const a: Alignment = {
       tokens: n, topk: k, numExperts: per, blockSize: bs, padded: P, dropped: 0,
       sortedPairs: own(sorted, [Pmax]), blockExpert: own(blockExpert, [Pmax / bs]), rowExpert: own(rowExpert, [Pmax]),
-      pairPos: keep(b.empty('i32', [n, k])), counts,
+      pairPos: early ? own(early.pairPos, [n, k]) : keep(b.empty('i32', [n, k])), counts,
     };
-    const recvIndices = keep(b.empty('i32', [n, k])), recvWeights = keep(b.empty('f32', [n, k]));
+    const recvIndices = early ? own(early.recvIndices, [n, k]) : keep(b.empty('i32', [n, k]));
+    const recvWeights = early ? own(early.recvWeights, [n, k]) : keep(b.empty('f32', [n, k]));
     win.trace?.('outputs', 'main');
-    run.scatter({ ranges, sortedPairs: a.sortedPairs, expertX: rowsOf(expertX), expertScales: scalesOf(expertX), pairPos: a.pairPos, recvIndices, recvWeights, recv: rowsOf(recv), recvScales: scalesOf(recv) });
-    win.trace?.('scatter queued', 'main');
+    if (!early) {
+      run.scatter({ ranges, sortedPairs: a.sortedPairs, expertX: rowsOf(expertX), expertScales: scalesOf(expertX), pairPos: a.pairPos, recvIndices, recvWeights, recv: rowsOf(recv), recvScales: scalesOf(recv) });
+      win.trace?.('scatter queued', 'main');
+    }
     win.traceDump?.(op);
     return [{ recv, recvIndices, recvWeights, alignment: a, expertX, handle: new DispatchHandle(group, E, T, H, dtype, sendCounts, recvCounts, sendRow, M) }];
   } catch (e) {

@@ -2,8 +2,9 @@
 // warp-a-row scatter_warp_kernel against the CTA-a-row scatter_kernel on the windows' shapes (2 ranks,
 // H 7168 FP8 rows with 1×128 scales, top-8 of 256, 4096 tokens a source, this rank's 128 experts), bit
 // for bit on every output (each poisoned with 0xFF before each kernel, so a byte one leaves unwritten
-// differs), one and two sources a launch; then CUDA-event medians of each (interleaved) next to a
-// device-to-device copy of the same bytes.
+// differs), one and two sources a launch, and again with the ranges taken from gathered tables on the
+// device (the windows' early scatter, one and two pieces); then CUDA-event medians of each (interleaved)
+// next to a device-to-device copy of the same bytes.
 // Build and run: native/cuda/dev/scatter_check.sh
 #include <stdio.h>
 #include <stdlib.h>
@@ -175,6 +176,53 @@ int main() {
     for (size_t i = 0; i < want.size(); i++) diff += want[i] != got[i];
     printf("sources %s: %zu of %zu output bytes differ\n", name(f), diff, want.size());
     bad += diff != 0;
+  }
+
+  // the windows' early scatter: the same rows with the ranges taken from gathered tables on the device
+  // (moe::scatter_ranges; receiving rank 0, slots of T rows), in one piece and in two (each source's
+  // piece 0 ending at half its rows), by both forms: the bytes of the host's ranges
+  constexpr int W = R + E + 1 + 2 * R;
+  std::vector<int32_t> h_tables((size_t)R * W, 0);
+  for (int s = 0; s < R; s++) {
+    h_tables[(size_t)s * W + 0] = rows[s];
+    h_tables[(size_t)s * W + R + E + 1 + 0 * R + 0] = rows[s] / 2;
+  }
+  int32_t* d_tables;
+  CK(cudaMalloc(&d_tables, h_tables.size() * 4));
+  CK(cudaMemcpy(d_tables, h_tables.data(), h_tables.size() * 4, cudaMemcpyHostToDevice));
+  auto device_args = [&](const std::vector<int>& srcs, int piece, int pieces) {
+    moe::ScatterArgs a = args(srcs);
+    a.tables = d_tables;
+    a.table_words = W;
+    a.ranks = R;
+    a.experts = E;
+    a.me = 0;
+    a.piece = piece;
+    a.pieces = pieces;
+    a.slot_rows = T;
+    for (int i = 0; i < a.n; i++) a.end[i] = (i + 1) * T;  // (the grid's bound alone)
+    return a;
+  };
+  for (auto& f : forms) {
+    poison(o);
+    launch<false>(args(f), 0);
+    CK(cudaDeviceSynchronize());
+    const auto want = snapshot(o);
+    for (int pieces = 1; pieces <= 2; pieces++) {
+      for (int warp = 0; warp < 2; warp++) {
+        poison(o);
+        for (int c = 0; c < pieces; c++) {
+          if (warp) launch<true>(device_args(f, c, pieces), 0);
+          else launch<false>(device_args(f, c, pieces), 0);
+        }
+        CK(cudaDeviceSynchronize());
+        const auto got = snapshot(o);
+        size_t diff = 0;
+        for (size_t i = 0; i < want.size(); i++) diff += want[i] != got[i];
+        printf("sources %s, ranges from the tables, %d piece(s), %s a row: %zu of %zu output bytes differ\n", name(f), pieces, warp ? "warp" : "CTA", diff, want.size());
+        bad += diff != 0;
+      }
+    }
   }
 
   // timings: each form interleaved, 50 reps after 5 warm-ups, events around each launch
