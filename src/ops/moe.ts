@@ -486,7 +486,9 @@ export interface GroupOptions {
    * half of it). An NCCL group whose GPUs can load and store each other's memory (one node, NVLink) and
    * whose NCCL (≥ 2.28, and the addon built with its headers) has the device API then reserves one
    * symmetric buffer of about R · maxTokensPerRank · (2 · maxHidden + 1536) bytes a rank, and
-   * dispatch/combine write rows straight into their peers' memory. Ignored by localGroup, and by an NCCL
+   * dispatch/combine write rows straight into their peers' memory. There dispatch with expand: false
+   * allocates recv and its index arrays for R · maxTokensPerRank rows (so that its last kernels are
+   * queued before the counts are read) and returns a view of the n rows received. Ignored by localGroup, and by an NCCL
    * group where the device API is missing (it says so with `verbose`; the send/recv path runs instead).
    */
   maxHidden?: number;
