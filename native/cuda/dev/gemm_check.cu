@@ -427,29 +427,19 @@ static void check_transpose(int64_t R, int64_t C, int es) {
 
 // ---------------------------------------------------------------- timing
 
-static float median(std::vector<float> v) { std::sort(v.begin(), v.end()); return v[v.size() / 2]; }
-
 // Median ms of launch() between two CUDA events, after 3 warm-up runs; 5 to 100 runs (about 300 ms).
 template <class F>
 static float median_ms(F launch) {
   cudaEvent_t e0, e1;
   CK(cudaEventCreate(&e0)); CK(cudaEventCreate(&e1));
-  auto once = [&]() -> float {
-    CK(cudaEventRecord(e0));
-    launch();
-    CK(cudaEventRecord(e1));
-    CK(cudaEventSynchronize(e1));
-    float ms;
-    CK(cudaEventElapsedTime(&ms, e0, e1));
-    return ms;
-  };
+  auto once = [&] { return event_ms(e0, e1, launch); };
   float warm = 0;
   for (int i = 0; i < 3; i++) warm = once();
   const int reps = std::max(5, std::min(100, (int)(300.0f / std::max(warm, 1e-3f))));
   std::vector<float> t;
   for (int i = 0; i < reps; i++) t.push_back(once());
   CK(cudaEventDestroy(e0)); CK(cudaEventDestroy(e1));
-  return median(t);
+  return median_of(t);
 }
 
 // TFLOP/s of the auto-chosen kernel (bf16 out, 128x128 B blocks) over rotating input sets

@@ -582,20 +582,11 @@ static double median_ms(F launch, int reps) {
   CK(cudaGetLastError());
   CK(cudaDeviceSynchronize());
   std::vector<double> t;
-  for (int i = 0; i < reps; i++) {
-    CK(cudaEventRecord(a));
-    launch();
-    CK(cudaEventRecord(b));
-    CK(cudaEventSynchronize(b));
-    float ms;
-    CK(cudaEventElapsedTime(&ms, a, b));
-    t.push_back(ms);
-  }
+  for (int i = 0; i < reps; i++) t.push_back(event_ms(a, b, launch));
   CK(cudaGetLastError());
-  std::sort(t.begin(), t.end());
   cudaEventDestroy(a);
   cudaEventDestroy(b);
-  return t[t.size() / 2];
+  return median_of(t);
 }
 
 static FILE* g_csv = nullptr;

@@ -141,19 +141,7 @@ int main() {
            c.bf16 ? "bf16" : "f32", diff, 2 * want.size(), unwritten);
     bad += diff != 0 || unwritten != 0;
     if (&c == &cases[0]) {
-      auto med = [](std::vector<float> v) {
-        std::sort(v.begin(), v.end());
-        return v[v.size() / 2];
-      };
-      auto time = [&](auto fn) {
-        CK(cudaEventRecord(e0));
-        fn();
-        CK(cudaEventRecord(e1));
-        CK(cudaEventSynchronize(e1));
-        float ms;
-        CK(cudaEventElapsedTime(&ms, e0, e1));
-        return ms;
-      };
+      auto time = [&](auto fn) { return event_ms(e0, e1, fn); };
       void* d_copy;
       CK(cudaMalloc(&d_copy, xn * 2));
       for (int per_sm : {4, 16}) {
@@ -166,7 +154,7 @@ int main() {
         }
         const double bytes = xn * 2.0 + (double)(count[0] + count[1]) * stride;  // x read, rows written
         printf("  pack of %d tokens into %d local slots, %2d CTAs' warps a multiprocessor: CTA a token %.1f us (%.0f GB/s), warp a token %.1f us (%.0f GB/s), %.2fx; copy of x %.1f us\n", T, R,
-               per_sm, med(a) * 1e3, bytes / med(a) / 1e6, med(b) * 1e3, bytes / med(b) / 1e6, med(a) / med(b), med(m) * 1e3);
+               per_sm, median_of(a) * 1e3, bytes / median_of(a) / 1e6, median_of(b) * 1e3, bytes / median_of(b) / 1e6, median_of(a) / median_of(b), median_of(m) * 1e3);
       }
       CK(cudaFree(d_copy));
     }

@@ -229,19 +229,7 @@ int main() {
   cudaEvent_t e0, e1;
   CK(cudaEventCreate(&e0));
   CK(cudaEventCreate(&e1));
-  auto time = [&](auto fn) {
-    CK(cudaEventRecord(e0));
-    fn();
-    CK(cudaEventRecord(e1));
-    CK(cudaEventSynchronize(e1));
-    float ms;
-    CK(cudaEventElapsedTime(&ms, e0, e1));
-    return ms;
-  };
-  auto med = [](std::vector<float> v) {
-    std::sort(v.begin(), v.end());
-    return v[v.size() / 2];
-  };
+  auto time = [&](auto fn) { return event_ms(e0, e1, fn); };
   uint8_t* d_copy;
   CK(cudaMalloc(&d_copy, (size_t)R * T * STRIDE));
   for (auto& f : forms) {
@@ -257,7 +245,7 @@ int main() {
     }
     // bytes moved: the rows read (payload, scales, meta) and written (recv, its scales, 3 index rows)
     const double bytes = 2.0 * nrows * (PAYLOAD + 4 * SCALE_WORDS + 12 * K);
-    const double c = med(tc), w = med(tw), m = med(tm);
+    const double c = median_of(tc), w = median_of(tw), m = median_of(tm);
     printf("sources %-3s %5lld rows: CTA a row %.1f us (%.0f GB/s), warp a row %.1f us (%.0f GB/s), %.2fx; copy of the rows %.1f us (%.0f GB/s r+w)\n", name(f),
            (long long)nrows, c * 1e3, bytes / c / 1e6, w * 1e3, bytes / w / 1e6, c / w, m * 1e3, 2.0 * nrows * STRIDE / m / 1e6);
   }
