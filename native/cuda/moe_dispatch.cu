@@ -415,8 +415,9 @@ Napi::Value CudaMoeDispatchScatter(const Napi::CallbackInfo& info) {
 //   1. the plan on the addon's stream: indices [T, k] -> sendRow [T, R], pairRank [T, k], table i32
 //      [tableWords = R + E + 1 + C·R] (slotRows = M rows a slot, ends: the C pieces' token ends, the last T);
 //   2. then on the addon's stream: the table to row `rank` of every rank's tables (tablesOffset in the
-//      LSA buffer `lsa`) and barrier index 1, the read of this rank's gathered tables (i32 [R, tableWords]
-//      at `tables`), and (after the first piece is queued) the receive layout (cudaMoeDispatchRecvLayout's
+//      LSA buffer `lsa`) and barrier index 1, after which the same kernel stores this rank's gathered
+//      tables (i32 [R, tableWords] at `tables`) into pinned memory for the host's read (no copy or event
+//      queued for it), and (after the first piece is queued) the receive layout (cudaMoeDispatchRecvLayout's
 //      outputs; layoutWork i32 [E/R + 2]: the experts' segment starts, P, n — for the scatter's padding);
 //   3. on the side stream (after the plan alone), per piece: the pack of its tokens into destBases[d]
 //      (this rank's slot of M rows in rank d's window, rows of `stride` bytes, dispatchRowLayout), then on
@@ -473,9 +474,16 @@ Napi::Value CudaMoeWindowsDispatchStart(const Napi::CallbackInfo& info) {
   // starts when: the tables' all-gather and read first (the host waits for the read before it queues the
   // rest of the op), then the first piece's pack (the scatter's first rows), the layout, the other pieces
   cudaStream_t side = nccl_side_after_main(env, fn), bar = nccl_barrier_stream_after(env, fn, false, false);
-  nccl_lsa_all_gather(args, 0, table, W * 4, tables_offset, main, 1);
+  // the all-gather's kernel itself stores the gathered tables into pinned memory for the host's read
+  const DeviceRead read = nccl_device_read_staging(env, fn, R * W * 4);
+  try {
+    nccl_lsa_all_gather(args, 0, table, W * 4, tables_offset, main, 1, &read);
+  } catch (...) {
+    nccl_device_read_give_back(read);
+    throw;
+  }
+  out[0] = nccl_device_read_start(read, R * W * 4, main);
   if (trace) nccl_trace_mark(env, fn, main);
-  out[0] = nccl_read_start(env, fn, tables, R * W * 4, main);
   for (int c = 0; c < ends.n; c++) {
     const int64_t t0 = c ? ends.end[c - 1] : 0, t1 = ends.end[c];
     launch_pack(args, side, fp8, bf16, x + t0 * x_row, t1 - t0, (int64_t)H, x_row, indices + t0 * k, weights + t0 * k, (int)k, (int)E, (int)R,
@@ -507,10 +515,11 @@ Napi::Value CudaMoeWindowsDispatchStart(const Napi::CallbackInfo& info) {
 // (moe::scatter_ranges) and `ranges` is empty: the call can then come before the host has read the tables,
 // with the outputs sized for the most rows the slots hold (n ≥ R·slotRows). Queues on the addon's stream per piece this
 // rank's own rows once its pack is done here, the other sources' rows (one launch) once the piece has
-// landed, each as cudaMoeDispatchScatter scatters them; after piece 0's own rows, expertX's padding rows
-// zero (counts and layoutWork from the start's layout) on the reads' stream, which the addon's stream
-// waits for at the end. Everything is checked first. With trace, timing marks after piece 0's own rows,
-// the padding (reads' stream), and each piece's other and own rows.
+// landed, each as cudaMoeDispatchScatter scatters them; with expertX and P > 0, after piece 0's own rows,
+// expertX's padding rows zero (counts and layoutWork from the start's layout) on the reads' stream, which
+// the addon's stream waits for at the end (without, nothing goes there: four CUDA calls fewer).
+// Everything is checked first. With trace, timing marks after piece 0's own rows, the padding (reads'
+// stream; only where it is zeroed), and each piece's other and own rows.
 Napi::Value CudaMoeWindowsDispatchScatter(const Napi::CallbackInfo& info) {
   const char* fn = "cudaMoeWindowsDispatchScatter";
   Napi::Env env = info.Env();
@@ -604,11 +613,15 @@ Napi::Value CudaMoeWindowsDispatchScatter(const Napi::CallbackInfo& info) {
   nccl_main_waits(args, (uint64_t)tickets[0]);
   scatter(0, 0, 1);
   if (trace) nccl_trace_mark(env, fn, main);
-  cudaStream_t aux = nccl_read_stream_after_main(env, fn);
-  if (a.ex && P > 0) launch_zero_padding(aux, (int)per, (int)bs, counts, starts, a.ex, P, payload, a.ex_scales, scale_bytes);
-  cuda_check(env, fn, "kernel launch", cudaGetLastError());
-  if (trace) nccl_trace_mark(env, fn, aux);
-  const uint32_t padded = nccl_ticket(env, fn, aux);
+  const bool pad = a.ex && P > 0;
+  uint32_t padded = 0;
+  if (pad) {
+    cudaStream_t aux = nccl_read_stream_after_main(env, fn);
+    launch_zero_padding(aux, (int)per, (int)bs, counts, starts, a.ex, P, payload, a.ex_scales, scale_bytes);
+    cuda_check(env, fn, "kernel launch", cudaGetLastError());
+    if (trace) nccl_trace_mark(env, fn, aux);
+    padded = nccl_ticket(env, fn, aux);
+  }
   for (uint64_t c = 0; c < C; c++) {
     if (c > 0) {
       nccl_main_waits(args, (uint64_t)tickets[2 * c]);
@@ -619,7 +632,7 @@ Napi::Value CudaMoeWindowsDispatchScatter(const Napi::CallbackInfo& info) {
     scatter(c, 1, R);
     if (trace) nccl_trace_mark(env, fn, main);
   }
-  nccl_main_waits(args, padded);
+  if (pad) nccl_main_waits(args, padded);
   return env.Undefined();
 }
 

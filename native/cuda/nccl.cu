@@ -10,7 +10,8 @@
 // queued so far; returns a ticket), ncclSideWait (the addon's stream waits for a ticket),
 // ncclSideReadStart/ncclSideReadFinish (a small device -> host read started on a third stream once the
 // side stream's work so far is done, so that what is queued on the side stream later — a payload — does
-// not delay it); cudaLaunchOnSide, and the windows paths' timing marks
+// not delay it; ncclSideReadFinish also finishes the reads a kernel writes itself into mapped pinned
+// memory, nccl_device_read_start's); cudaLaunchOnSide, and the windows paths' timing marks
 // (ncclTraceMark/ncclTraceRead).
 #include <dlfcn.h>
 #include <stdlib.h>
@@ -427,14 +428,19 @@ namespace {
 
 // Reads started by ncclSideReadStart: a stream of their own (waits for the side stream's events), and
 // per ticket the pinned host staging buffer and the event of the copy; staging buffers are kept for reuse.
+// A read a kernel writes itself (nccl_device_read_start) has no event: its flag word, which the kernel
+// sets to seq after the bytes, and the stream whose errors end the host's wait.
 struct PendingRead {
   cudaEvent_t done;
   void* host;
   size_t cap;
   size_t bytes;
+  DeviceRead mapped;  // host != nullptr: written by a kernel queued on `stream`
+  cudaStream_t stream = nullptr;
 };
 cudaStream_t g_read = nullptr;
 std::vector<std::pair<void*, size_t>> g_free_pinned;
+std::vector<DeviceRead> g_free_mapped;  // the device-written reads' staging (cap bytes, then the flag)
 std::unordered_map<uint32_t, PendingRead> g_reads;
 
 cudaStream_t read_stream(Napi::Env env, const char* fn) {
@@ -488,9 +494,54 @@ uint32_t nccl_read_start(Napi::Env env, const char* fn, const void* p, uint64_t 
   return ticket;
 }
 
+DeviceRead nccl_device_read_staging(Napi::Env env, const char* fn, uint64_t bytes) {
+  DeviceRead d;
+  {
+    std::lock_guard<std::mutex> lock(g_nccl_mutex);
+    for (size_t i = 0; i < g_free_mapped.size(); i++) {
+      if (g_free_mapped[i].cap >= bytes) {
+        d = g_free_mapped[i];
+        g_free_mapped.erase(g_free_mapped.begin() + (long)i);
+        break;
+      }
+    }
+    d.seq = g_next_ticket++;
+  }
+  if (d.host == nullptr) {
+    d.cap = bytes < 4096 ? 4096 : (size_t)(bytes + 63) / 64 * 64;
+    void* p = nullptr;
+    cuda_check(env, fn, "cudaHostAlloc", cudaHostAlloc(&p, d.cap + 64, cudaHostAllocMapped));
+    void* dp = nullptr;
+    const cudaError_t err = cudaHostGetDevicePointer(&dp, p, 0);
+    if (err != cudaSuccess) cudaFreeHost(p);
+    cuda_check(env, fn, "cudaHostGetDevicePointer", err);
+    d.host = (uint8_t*)p;
+    d.dst = (uint32_t*)dp;
+    d.flag = (uint32_t*)((uint8_t*)dp + d.cap);
+  }
+  *(volatile uint32_t*)(d.host + d.cap) = 0;  // (no kernel holds a staging buffer in the free list)
+  return d;
+}
+
+void nccl_device_read_give_back(const DeviceRead& d) {
+  std::lock_guard<std::mutex> lock(g_nccl_mutex);
+  g_free_mapped.push_back(d);
+}
+
+uint32_t nccl_device_read_start(const DeviceRead& d, uint64_t bytes, cudaStream_t s) {
+  PendingRead r{nullptr, d.host, d.cap, (size_t)bytes};
+  r.mapped = d;
+  r.stream = s;
+  std::lock_guard<std::mutex> lock(g_nccl_mutex);
+  g_reads[d.seq] = r;
+  return d.seq;
+}
+
 // ncclSideReadFinish(ticket, dst: TypedArray): waits for the ticket's read (the host blocks; neither the
 // addon's stream nor the side stream is waited for) and copies its bytes into dst (dst.byteLength must
-// equal the read's bytes).
+// equal the read's bytes). A read written by a kernel (nccl_device_read_start) is waited for by spinning
+// on its flag, the stream it was queued on asked every ~1000 turns for an error (or for having finished
+// without the flag: an error too).
 Napi::Value NcclSideReadFinish(const Napi::CallbackInfo& info) {
   const char* fn = "ncclSideReadFinish";
   Napi::Env env = info.Env();
@@ -505,6 +556,31 @@ Napi::Value NcclSideReadFinish(const Napi::CallbackInfo& info) {
     r = it->second;
     if (dst.bytes != r.bytes) args.fail("E_ARG", "dst holds " + std::to_string(dst.bytes) + " bytes, the read " + std::to_string(r.bytes));
     g_reads.erase(it);
+  }
+  if (r.mapped.host) {
+    const volatile uint32_t* flag = (const volatile uint32_t*)(r.mapped.host + r.mapped.cap);
+    const uint32_t seq = r.mapped.seq;
+    cudaError_t err = cudaSuccess;
+    for (uint32_t turn = 1; *flag != seq; turn++) {
+      if (turn % 1024 != 0) continue;
+      err = cudaStreamQuery(r.stream);
+      if (err == cudaErrorNotReady) {
+        cudaGetLastError();  // (not an error: cleared, as it may be recorded)
+        err = cudaSuccess;
+        continue;
+      }
+      if (err == cudaSuccess && *flag != seq) err = cudaErrorLaunchFailure;  // the stream is done, the flag never came
+      break;
+    }
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    if (err == cudaSuccess && r.bytes) memcpy(dst.data, r.host, r.bytes);
+    // (after an error a kernel may still write the staging: it is not reused)
+    if (err == cudaSuccess) {
+      std::lock_guard<std::mutex> lock(g_nccl_mutex);
+      g_free_mapped.push_back(r.mapped);
+    }
+    cuda_check(env, fn, "waiting for the device-written read", err);
+    return env.Undefined();
   }
   const cudaError_t err = cudaEventSynchronize(r.done);
   if (err == cudaSuccess && r.bytes) memcpy(dst.data, r.host, r.bytes);

@@ -24,7 +24,8 @@
 //     barriers of a rank on that one stream never overlap, so one barrier index (0) serves them all.
 //   For native/cuda/moe_dispatch.cu (nccl_shared.h): nccl_lsa_all_gather — one CTA: src's bytes to
 //     offset + rank·bytes of every rank's buffer, then barrier index 1 (the windows dispatch's tables, on
-//     the addon's stream) — and nccl_lsa_barrier, on a stream the caller picks.
+//     the addon's stream; optionally then this rank's gathered rows into a device-written read's pinned
+//     staging, and its flag) — and nccl_lsa_barrier, on a stream the caller picks.
 //   ncclLsaDestroy(handle) — collective
 #include <string.h>
 
@@ -83,14 +84,25 @@ __device__ __forceinline__ void lsa_sync(const ncclDevComm& dev, int index) {
   bar.sync(ncclCoopCta(), cuda::memory_order_acq_rel);
 }
 
-// src: u32 [n] -> u32 [n] at byte offset + rank·4n of every rank's buffer; then barrier `index`.
+// src: u32 [n] -> u32 [n] at byte offset + rank·4n of every rank's buffer; then barrier `index`. With
+// host (pinned, mapped memory), this rank's gathered u32 [size·n] at offset are then stored there too, and
+// seq into *flag once every thread's stores are fenced at system scope (the host spins on the flag).
 __global__ void __launch_bounds__(1024) lsa_all_gather_kernel(ncclDevComm dev, ncclDevResourceHandle_t buffer, const uint32_t* __restrict__ src, int64_t n,
-                                                              uint64_t offset, int index) {
+                                                              uint64_t offset, int index, uint32_t* __restrict__ host, uint32_t* flag, uint32_t seq) {
   for (int p = 0; p < dev.lsaSize; p++) {
     uint32_t* dst = (uint32_t*)((char*)ncclGetResourceBufferLsaPointer(dev, buffer, p) + offset) + (int64_t)dev.rank * n;
     for (int64_t i = threadIdx.x; i < n; i += blockDim.x) dst[i] = src[i];
   }
   lsa_sync(dev, index);
+  if (host == nullptr) return;
+  const uint32_t* mine = (const uint32_t*)((const char*)ncclGetResourceBufferLsaPointer(dev, buffer, dev.rank) + offset);
+  for (int64_t i = threadIdx.x; i < (int64_t)dev.lsaSize * n; i += blockDim.x) host[i] = mine[i];
+  __threadfence_system();
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    __threadfence_system();
+    *(volatile uint32_t*)flag = seq;
+  }
 }
 
 __global__ void lsa_barrier_kernel(ncclDevComm dev, int index) { lsa_sync(dev, index); }
@@ -183,11 +195,14 @@ Napi::Value NcclLsaCreate(const Napi::CallbackInfo& info) {
   return out;
 }
 
-void nccl_lsa_all_gather(const Args& args, size_t handle_arg, const void* src, uint64_t bytes, uint64_t offset, cudaStream_t stream, int index) {
+void nccl_lsa_all_gather(const Args& args, size_t handle_arg, const void* src, uint64_t bytes, uint64_t offset, cudaStream_t stream, int index,
+                         const DeviceRead* read) {
   const Lsa& l = lsa_arg(args, handle_arg);
   if (bytes % 4 != 0 || offset % 4 != 0) args.fail("E_ARG", "bytes and offset must be multiples of 4");
   if (offset + bytes * l.size > l.bytes) args.fail("E_SHAPE", "offset + R·bytes passes the buffer's " + std::to_string(l.bytes) + " bytes");
-  lsa_all_gather_kernel<<<1, 1024, 0, stream>>>(l.dev, l.buffer, (const uint32_t*)src, (int64_t)(bytes / 4), offset, index);
+  if (read && read->cap < bytes * l.size) args.fail("E_SHAPE", "the read's staging is smaller than R·bytes");
+  lsa_all_gather_kernel<<<1, 1024, 0, stream>>>(l.dev, l.buffer, (const uint32_t*)src, (int64_t)(bytes / 4), offset, index, read ? read->dst : nullptr,
+                                                read ? read->flag : nullptr, read ? read->seq : 0);
   cuda_check(args.env(), args.fn(), "kernel launch", cudaGetLastError());
 }
 
@@ -239,7 +254,7 @@ Napi::Value NcclLsaInfo(const Napi::CallbackInfo& info) {
 Napi::Value NcclLsaCreate(const Napi::CallbackInfo& info) { no_lsa(info, "ncclLsaCreate"); }
 Napi::Value NcclLsaBarrier(const Napi::CallbackInfo& info) { no_lsa(info, "ncclLsaBarrier"); }
 Napi::Value NcclLsaDestroy(const Napi::CallbackInfo& info) { no_lsa(info, "ncclLsaDestroy"); }
-void nccl_lsa_all_gather(const Args& args, size_t, const void*, uint64_t, uint64_t, cudaStream_t, int) { no_lsa(args.env(), args.fn()); }
+void nccl_lsa_all_gather(const Args& args, size_t, const void*, uint64_t, uint64_t, cudaStream_t, int, const DeviceRead*) { no_lsa(args.env(), args.fn()); }
 void nccl_lsa_barrier(const Args& args, size_t, cudaStream_t, int) { no_lsa(args.env(), args.fn()); }
 
 #endif

@@ -48,6 +48,23 @@ void nccl_main_waits(const Args& args, uint64_t ticket);
 // queues it on a stream of its own). Returns the ticket for ncclSideReadFinish.
 uint32_t nccl_read_start(Napi::Env env, const char* fn, const void* p, uint64_t bytes, cudaStream_t s);
 
+// A device -> host read that a kernel writes itself (the windows dispatch's tables: the all-gather's
+// kernel stores them into pinned, mapped memory, then seq into the flag word after them), so that no
+// copy or event is queued for it. host: the staging's host address; dst, flag: its device addresses.
+struct DeviceRead {
+  uint8_t* host = nullptr;
+  uint32_t* dst = nullptr;
+  uint32_t* flag = nullptr;
+  size_t cap = 0;
+  uint32_t seq = 0;
+};
+// Staging for a read of `bytes` bytes (from a pool; its flag cleared, a fresh seq).
+DeviceRead nccl_device_read_staging(Napi::Env env, const char* fn, uint64_t bytes);
+// Once the kernel that writes d is queued on s: the ticket for ncclSideReadFinish (d.seq).
+uint32_t nccl_device_read_start(const DeviceRead& d, uint64_t bytes, cudaStream_t s);
+// Staging whose kernel was never queued, back to the pool.
+void nccl_device_read_give_back(const DeviceRead& d);
+
 // A timing mark on stream s (ncclTraceMark: HOTPATHS_EP_TRACE=1's timeline); its index among the marks.
 int nccl_trace_mark(Napi::Env env, const char* fn, cudaStream_t s);
 
@@ -55,7 +72,10 @@ int nccl_trace_mark(Napi::Env env, const char* fn, cudaStream_t s);
 // offset + rank·bytes of every rank's buffer, then barrier `index`) and a barrier alone, queued on
 // `stream` (ncclLsaBarrier queues the barrier on the barrier stream with index 0; one index's
 // barriers must never overlap). E_BACKEND where the addon was built without NCCL's device headers.
-void nccl_lsa_all_gather(const Args& args, size_t handle_arg, const void* src, uint64_t bytes, uint64_t offset, cudaStream_t stream, int index);
+// With `read` (nccl_device_read_staging's, for R·bytes), the all-gather's kernel then stores this rank's
+// gathered rows (R·bytes at offset) into it, and its seq into its flag.
+void nccl_lsa_all_gather(const Args& args, size_t handle_arg, const void* src, uint64_t bytes, uint64_t offset, cudaStream_t stream, int index,
+                         const DeviceRead* read = nullptr);
 void nccl_lsa_barrier(const Args& args, size_t handle_arg, cudaStream_t stream, int index);
 
 // `waiter` waits for ticket t's event without taking the ticket (it stays for ncclSideWait).

@@ -367,6 +367,7 @@ export function createCudaBackend(addon: Addon): Backend {
       free.push(s.ptr);
       stats.inUse -= s.bytes;
     },
+    // (an idle stream settles at once; otherwise a worker thread waits for it)
     sync: () => nativeCall('sync (cuda)', () => addon.cudaSynchronize()),
     deviceTimer: {
       start: () => nativeCallSync('timer (cuda)', () => addon.cudaTimerStart()),

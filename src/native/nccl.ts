@@ -321,6 +321,13 @@ function symmetricWindows(addon: Addon, backend: Backend, comm: number, rank: nu
   const view = (owner: number, offset: number, dtype: DType, shape: number[]): Tensor =>
     borrowedTensor(backend, dtype, shape, { ptr: bases[owner]! + BigInt(offset), bytes: numel(shape) * dtypeBytes(dtype) });
   const what = 'moe.ncclGroup() windows';
+  // the byte offset of rows [first, first + count) of rowBytes each in a data half (E_SHAPE past it)
+  const rowsAt = (half: number, first: number, count: number, rowBytes: number): number => {
+    if (R * M * rowBytes > dataBytes || first < 0 || count < 0 || first + count > R * M) {
+      throw new HotpathsError('E_SHAPE', `${what}: rows [${first}, +${count}) of ${rowBytes} bytes do not fit the data area (${dataBytes} bytes for ${R}·${M} rows)`);
+    }
+    return 2 * tableBytes + half * dataBytes + first * rowBytes;
+  };
   const ticketMove = (t: number) => waitOnce(addon, what, t);
   const marks: { label: string; host: number }[] = [];
   // HOTPATHS_EP_TRACE=1: each mark an event on its stream too; =host: the host's times alone (nothing queued)
@@ -357,19 +364,14 @@ function symmetricWindows(addon: Addon, backend: Backend, comm: number, rank: nu
       if (words > tableWords) throw new HotpathsError('E_SHAPE', `${what}: table rows of ${words} words do not fit (${tableWords})`);
       return view(rank, half * tableBytes, 'i32', [R, words]);
     },
-    rows: (half, owner, first, count, dtype, width) => {
-      const rowBytes = width * dtypeBytes(dtype);
-      if (R * M * rowBytes > dataBytes || first < 0 || count < 0 || first + count > R * M) {
-        throw new HotpathsError('E_SHAPE', `${what}: rows [${first}, +${count}) of ${rowBytes} bytes do not fit the data area (${dataBytes} bytes for ${R}·${M} rows)`);
-      }
-      return view(owner, 2 * tableBytes + half * dataBytes + first * rowBytes, dtype, [count, width]);
-    },
+    rows: (half, owner, first, count, dtype, width) => view(owner, rowsAt(half, first, count, width * dtypeBytes(dtype)), dtype, [count, width]),
     landed: () => ticketMove(nativeCallSync(what, () => addon.ncclLsaBarrier(handle))),
     dispatchStart: (a) => {
       const [T, H] = a.x.shape as [number, number], k = a.indices.shape[1]!, E = a.numExperts, words = a.table.size;
       const payload = a.fp8 ? H : H * dtypeBytes(a.x.dtype), scaleBytes = a.fp8 ? 4 * (H / 128) : 0;
       const L = dispatchRowLayout(payload, scaleBytes / 4, k);
-      const slot = (owner: number, first: number) => cudaPtr(windows.rows(a.half, owner, first, M, 'u8', L.stride));
+      // (addresses, not views: this runs every call)
+      const slot = (owner: number, first: number) => bases[owner]! + BigInt(rowsAt(a.half, first, M, L.stride));
       const tables = windows.tables(a.half, words);
       const work = backend.empty('u8', [nativeCallSync(what, () => addon.cudaMoeDispatchPlanWorkBytes(T * k, E, R))]);
       let tickets: Float64Array;
@@ -402,7 +404,7 @@ function symmetricWindows(addon: Addon, backend: Backend, comm: number, rank: nu
               o.expertX?.shape[0] ?? 0, ptrOr0(o.expertScales), cudaPtr(o.sortedPairs), o.sortedPairs.size, cudaPtr(o.pairPos), o.recv.shape[0]!, cudaPtr(o.recvIndices),
               cudaPtr(o.recvWeights), cudaPtr(o.recv), ptrOr0(o.recvScales), gpuMarks, o.ranges ? 0n : cudaPtr(tables), words),
           );
-          nativeMarks(['own rows 0 (main)', 'padding (reads)', 'other rows 0 (main)', ...Array.from(a.ends.subarray(1), (_, c) => [`own rows ${c + 1} (main)`, `other rows ${c + 1} (main)`]).flat()]);
+          nativeMarks(['own rows 0 (main)', ...(o.expertX && o.expertX.shape[0]! > 0 ? ['padding (reads)'] : []), 'other rows 0 (main)', ...Array.from(a.ends.subarray(1), (_, c) => [`own rows ${c + 1} (main)`, `other rows ${c + 1} (main)`]).flat()]);
           scattered = true; // (the call checks everything before it takes a ticket)
         },
         pieces: {
