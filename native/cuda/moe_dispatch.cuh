@@ -394,6 +394,45 @@ __device__ __forceinline__ void store_scales(uint8_t* const* dst, int n, const f
   }
 }
 
+constexpr int PACK_UNROLL = 4;
+
+// One token's payload, by thread i of `threads` (a CTA's or a warp's, a multiple of 16): x's row xt [H]
+// -> its E4M3 codes at each of the n destination rows dst, its H/128 scales into srow (shared memory,
+// stored to the rows after by store_scales). 8 elements a thread a step, 16 threads a 1×128 block (their
+// amax by shuffles); PACK_UNROLL steps' loads in flight before the first is quantized (the kernels are
+// bound by the latency of x's loads otherwise: one 16-byte load a thread at a time); each destination's
+// stores of a step together (its address read once).
+template <typename In>
+__device__ __forceinline__ void pack_payload(const In* __restrict__ xt, int64_t H, uint8_t* const* dst, int n, float* srow, int i, int threads) {
+  for (int64_t h0 = 0; h0 < H; h0 += (int64_t)threads * 8 * PACK_UNROLL) {
+    uint32_t v[PACK_UNROLL][8];
+#pragma unroll
+    for (int s = 0; s < PACK_UNROLL; s++) {
+      const int64_t h = h0 + ((int64_t)s * threads + i) * 8;
+#pragma unroll
+      for (int j = 0; j < 8; j++) v[s][j] = 0;
+      if (h < H) load8_bits(xt + h, v[s]);
+    }
+    uint2 codes[PACK_UNROLL];
+#pragma unroll
+    for (int s = 0; s < PACK_UNROLL; s++) {
+      const int64_t h = h0 + ((int64_t)s * threads + i) * 8;
+      const bool valid = h < H;  // whole 16-thread groups are in or out (H % 128 == 0)
+      float scale;
+      codes[s] = quantize8<In>(v[s], scale);
+      if (valid && (i & 15) == 0) srow[h / 128] = scale;
+    }
+    for (int d = 0; d < n; d++) {
+      uint8_t* r = dst[d];
+#pragma unroll
+      for (int s = 0; s < PACK_UNROLL; s++) {
+        const int64_t h = h0 + ((int64_t)s * threads + i) * 8;
+        if (h < H) *reinterpret_cast<uint2*>(r + h) = codes[s];
+      }
+    }
+  }
+}
+
 // x: f32|bf16 [T, H] (H % 128 == 0, 16-byte aligned rows) -> rows: E4M3 codes [S, H], scales: f32
 // [S, H/128] of each destination row, quantized like fp8.quantize (1×128 blocks, plain scales): a
 // block's amax as integer bits, scale = fp8_scale_from_amax_bits, code = e4m3(x / scale) with x / scale
@@ -401,7 +440,6 @@ __device__ __forceinline__ void store_scales(uint8_t* const* dst, int n, const f
 // all 0x7F (scale NaN). A CTA per token; each thread holds 8 elements a step, 16 threads a block (their
 // amax by shuffles), so x is read once and each code computed once, then stored to each of the token's
 // destinations.
-constexpr int PACK_UNROLL = 4;
 // The row's scales are gathered in shared memory (dynamic, H/128 floats) and stored 16 bytes at a time
 // once the codes are out: a destination may be a peer's memory, where a lone 4-byte store costs a
 // whole NVLink write of its own.
@@ -420,36 +458,7 @@ __global__ void __launch_bounds__(EP_THREADS, 8) pack_fp8_kernel(const In* __res
   for (int64_t t = blockIdx.x; t < T; t += gridDim.x) {
     pack_head(t, indices, weights, k, E, R, send_row, pair_rank, S, to, stride, meta_at, row, drank, dst, &nd);
     const int n = nd;
-    // PACK_UNROLL steps' loads in flight a thread before the first is quantized (the kernel is bound by
-    // the latency of x's loads otherwise: one 16-byte load a thread at a time)
-    for (int64_t h0 = 0; h0 < H; h0 += (int64_t)blockDim.x * 8 * PACK_UNROLL) {
-      uint32_t v[PACK_UNROLL][8];
-#pragma unroll
-      for (int s = 0; s < PACK_UNROLL; s++) {
-        const int64_t h = h0 + ((int64_t)s * blockDim.x + threadIdx.x) * 8;
-#pragma unroll
-        for (int i = 0; i < 8; i++) v[s][i] = 0;
-        if (h < H) load8_bits(x + t * H + h, v[s]);
-      }
-      uint2 codes[PACK_UNROLL];
-#pragma unroll
-      for (int s = 0; s < PACK_UNROLL; s++) {
-        const int64_t h = h0 + ((int64_t)s * blockDim.x + threadIdx.x) * 8;
-        const bool valid = h < H;  // whole 16-thread groups are in or out (H % 128 == 0)
-        float scale;
-        codes[s] = quantize8<In>(v[s], scale);
-        if (valid && (threadIdx.x & 15) == 0) scale_row[h / 128] = scale;
-      }
-      // each destination's stores of the step together (its address read once)
-      for (int i = 0; i < n; i++) {
-        uint8_t* r = dst[i];
-#pragma unroll
-        for (int s = 0; s < PACK_UNROLL; s++) {
-          const int64_t h = h0 + ((int64_t)s * blockDim.x + threadIdx.x) * 8;
-          if (h < H) *reinterpret_cast<uint2*>(r + h) = codes[s];
-        }
-      }
-    }
+    pack_payload(x + t * H, H, dst, n, scale_row, threadIdx.x, blockDim.x);
     __syncthreads();  // the scales are all in shared memory
     store_scales(dst, n, scale_row4, nb, scales_at, threadIdx.x, blockDim.x);
     __syncthreads();  // row, dst and the scales are rewritten for the next token
@@ -515,34 +524,7 @@ __global__ void __launch_bounds__(PACK_WARPS * 32, 4) pack_fp8_warp_kernel(const
       }
     }
     __syncwarp();
-    // the payload: 8 elements a lane, 16 lanes a 1×128 block, PACK_UNROLL steps' loads in flight
-    for (int64_t h0 = 0; h0 < H; h0 += 32 * 8 * PACK_UNROLL) {
-      uint32_t v[PACK_UNROLL][8];
-#pragma unroll
-      for (int s = 0; s < PACK_UNROLL; s++) {
-        const int64_t h = h0 + ((int64_t)s * 32 + lane) * 8;
-#pragma unroll
-        for (int i = 0; i < 8; i++) v[s][i] = 0;
-        if (h < H) load8_bits(x + t * H + h, v[s]);
-      }
-      uint2 codes[PACK_UNROLL];
-#pragma unroll
-      for (int s = 0; s < PACK_UNROLL; s++) {
-        const int64_t h = h0 + ((int64_t)s * 32 + lane) * 8;
-        const bool valid = h < H;  // whole 16-lane groups are in or out (H % 128 == 0)
-        float scale;
-        codes[s] = quantize8<In>(v[s], scale);
-        if (valid && (lane & 15) == 0) srow[h / 128] = scale;
-      }
-      for (int i = 0; i < n; i++) {
-        uint8_t* rr = dst[i];
-#pragma unroll
-        for (int s = 0; s < PACK_UNROLL; s++) {
-          const int64_t h = h0 + ((int64_t)s * 32 + lane) * 8;
-          if (h < H) *reinterpret_cast<uint2*>(rr + h) = codes[s];
-        }
-      }
-    }
+    pack_payload(x + t * H, H, dst, n, srow, lane, 32);
     __syncwarp();  // the scales are all in shared memory
     store_scales(dst, n, srow4, nb, scales_at, lane, 32);
   }
