@@ -537,6 +537,26 @@ uint32_t nccl_device_read_start(const DeviceRead& d, uint64_t bytes, cudaStream_
   return d.seq;
 }
 
+namespace {
+// Spins until the kernel writing d (queued on stream s) has set its flag; the stream is asked every 1024
+// turns for an error, and having finished without the flag is one too.
+cudaError_t wait_device_read(const DeviceRead& d, cudaStream_t s) {
+  const volatile uint32_t* flag = (const volatile uint32_t*)(d.host + d.cap);
+  for (uint32_t turn = 1; *flag != d.seq; turn++) {
+    if (turn % 1024 != 0) continue;
+    const cudaError_t err = cudaStreamQuery(s);
+    if (err == cudaErrorNotReady) {
+      cudaGetLastError();  // (not an error: cleared, as it may be recorded)
+      continue;
+    }
+    if (err != cudaSuccess) return err;
+    if (*flag != d.seq) return cudaErrorLaunchFailure;  // the stream is done, the flag never came
+  }
+  __atomic_thread_fence(__ATOMIC_ACQUIRE);
+  return cudaSuccess;
+}
+}  // namespace
+
 // ncclSideReadFinish(ticket, dst: TypedArray): waits for the ticket's read (the host blocks; neither the
 // addon's stream nor the side stream is waited for) and copies its bytes into dst (dst.byteLength must
 // equal the read's bytes). A read written by a kernel (nccl_device_read_start) is waited for by spinning
@@ -557,39 +577,16 @@ Napi::Value NcclSideReadFinish(const Napi::CallbackInfo& info) {
     if (dst.bytes != r.bytes) args.fail("E_ARG", "dst holds " + std::to_string(dst.bytes) + " bytes, the read " + std::to_string(r.bytes));
     g_reads.erase(it);
   }
-  if (r.mapped.host) {
-    const volatile uint32_t* flag = (const volatile uint32_t*)(r.mapped.host + r.mapped.cap);
-    const uint32_t seq = r.mapped.seq;
-    cudaError_t err = cudaSuccess;
-    for (uint32_t turn = 1; *flag != seq; turn++) {
-      if (turn % 1024 != 0) continue;
-      err = cudaStreamQuery(r.stream);
-      if (err == cudaErrorNotReady) {
-        cudaGetLastError();  // (not an error: cleared, as it may be recorded)
-        err = cudaSuccess;
-        continue;
-      }
-      if (err == cudaSuccess && *flag != seq) err = cudaErrorLaunchFailure;  // the stream is done, the flag never came
-      break;
-    }
-    __atomic_thread_fence(__ATOMIC_ACQUIRE);
-    if (err == cudaSuccess && r.bytes) memcpy(dst.data, r.host, r.bytes);
-    // (after an error a kernel may still write the staging: it is not reused)
-    if (err == cudaSuccess) {
-      std::lock_guard<std::mutex> lock(g_nccl_mutex);
-      g_free_mapped.push_back(r.mapped);
-    }
-    cuda_check(env, fn, "waiting for the device-written read", err);
-    return env.Undefined();
-  }
-  const cudaError_t err = cudaEventSynchronize(r.done);
+  const bool mapped = r.mapped.host != nullptr;
+  const cudaError_t err = mapped ? wait_device_read(r.mapped, r.stream) : cudaEventSynchronize(r.done);
   if (err == cudaSuccess && r.bytes) memcpy(dst.data, r.host, r.bytes);
-  give_event(r.done);
+  if (!mapped) give_event(r.done);
   {
     std::lock_guard<std::mutex> lock(g_nccl_mutex);
-    g_free_pinned.push_back({r.host, r.cap});
+    if (!mapped) g_free_pinned.push_back({r.host, r.cap});
+    else if (err == cudaSuccess) g_free_mapped.push_back(r.mapped);  // (after an error a kernel may still write it: not reused)
   }
-  cuda_check(env, fn, "cudaEventSynchronize", err);
+  cuda_check(env, fn, mapped ? "waiting for the device-written read" : "cudaEventSynchronize", err);
   return env.Undefined();
 }
 
