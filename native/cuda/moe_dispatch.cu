@@ -108,7 +108,7 @@ moe::DestRows dest_rows_arg(const Args& args, const HostView& bases, uint64_t sl
 void launch_pack(const Args& args, cudaStream_t stream, bool fp8, bool bf16, const void* x, int64_t T, int64_t H, uint64_t x_row, const int32_t* indices,
                  const float* weights, int k, int E, int R, const int32_t* send_row, const int32_t* pair_rank, int64_t S_rows, const moe::DestRows& to,
                  int64_t stride, int64_t scales_at, int64_t meta_at, int per_sm) {
-  if (T == 0) return;
+  if (T == 0 && to.done == nullptr) return;  // (with a landing signal the launch signals even without rows)
   const int grid = grid_of(T, per_sm);
   const int t = moe::EP_THREADS;
   if (fp8) {
@@ -408,27 +408,31 @@ Napi::Value CudaMoeDispatchScatter(const Napi::CallbackInfo& info) {
 
 // cudaMoeWindowsDispatchStart(lsa, tablesOffset, x, xIsBf16, T, H, indices, k, weights, E, fp8, ends, slotRows, destBases,
 //                             stride, scalesAt, metaAt, sendRow, pairRank, table, tableWords, planWork, tables, rank,
-//                             blockSize, base, counts, sortedPairs, Pmax, blockExpert, rowExpert, layoutWork, trace)
-//   -> Float64Array [1 + 2C]: the read's ticket (ncclSideReadFinish), then per piece two tickets (each
-//      taken by ncclSideWait or cudaMoeWindowsDispatchScatter): its pack done here, its rows landed everywhere
+//                             blockSize, base, counts, sortedPairs, Pmax, blockExpert, rowExpert, layoutWork, trace,
+//                             signals, signalFromSlot, seq)
+//   -> Float64Array [1 + C]: the read's ticket (ncclSideReadFinish), then per piece its pack's ticket (done
+//      here; each taken by ncclSideWait or cudaMoeWindowsDispatchScatter)
 // Queues, in order:
-//   1. the plan on the addon's stream: indices [T, k] -> sendRow [T, R], pairRank [T, k], table i32
-//      [tableWords = R + E + 1 + C·R] (slotRows = M rows a slot, ends: the C pieces' token ends, the last T);
+//   1. the plan on the addon's stream, as soon as its own arguments are checked (it writes only the op's
+//      scratch): indices [T, k] -> sendRow [T, R], pairRank [T, k], table i32 [tableWords = R + E + 1 +
+//      C·R] (slotRows = M rows a slot, ends: the C pieces' token ends, the last T);
 //   2. then on the addon's stream: the table to row `rank` of every rank's tables (tablesOffset in the
 //      LSA buffer `lsa`) and barrier index 1, after which the same kernel stores this rank's gathered
 //      tables (i32 [R, tableWords] at `tables`) into pinned memory for the host's read (no copy or event
 //      queued for it), and (after the first piece is queued) the receive layout (cudaMoeDispatchRecvLayout's
 //      outputs; layoutWork i32 [E/R + 2]: the experts' segment starts, P, n — for the scatter's padding);
 //   3. on the side stream (after the plan alone), per piece: the pack of its tokens into destBases[d]
-//      (this rank's slot of M rows in rank d's window, rows of `stride` bytes, dispatchRowLayout), then on
-//      the barrier stream the LSA barrier (index 0) once the pack is done.
-// Everything is checked before anything is queued. With trace, timing marks (ncclTraceMark's) after the
-// checks, the plan, the all-gather, piece 0's pack (side) and barrier (barrier stream), the layout, the
-// other pieces'.
+//      (this rank's slot of M rows in rank d's window, rows of `stride` bytes, dispatchRowLayout), whose
+//      last CTA then stores seq (the dispatch's number, the same on every rank) into word 1 + c·R + rank
+//      of each destination's landing signals, at destBases[d] + signalFromSlot (pack_signal: release at
+//      system scope, after every CTA's stores); `signals` is this rank's, whose word 0 counts the CTAs.
+// The rest is checked before anything else is queued. With trace, timing marks (ncclTraceMark's) after
+// the plan's checks, the plan, the all-gather, on the side stream before piece 0's pack and after each
+// pack, and after the layout.
 Napi::Value CudaMoeWindowsDispatchStart(const Napi::CallbackInfo& info) {
   const char* fn = "cudaMoeWindowsDispatchStart";
   Napi::Env env = info.Env();
-  Args args(info, fn, 33);
+  Args args(info, fn, 36);
   const bool trace = args.boolean(32, "trace");
   const uint64_t tables_offset = args.size(1, "tablesOffset");
   const bool bf16 = args.boolean(3, "xIsBf16"), fp8 = args.boolean(10, "fp8");
@@ -451,29 +455,37 @@ Napi::Value CudaMoeWindowsDispatchStart(const Napi::CallbackInfo& info) {
   const uint64_t x_row = checked_mul(env, fn, H, bf16 ? 2 : 4, "x row bytes"), payload = fp8 ? H : x_row, per = E / R;
   check_row_layout(args, fp8, H, payload, k, stride, scales_at, meta_at);
   check_plan_smem(args, E, R);
-  const uint8_t* x = (const uint8_t*)cuda_device_arg(args, 2, "x", checked_mul(env, fn, T, x_row, "x bytes"));
   const int32_t* indices = (const int32_t*)cuda_device_arg(args, 6, "indices", T * k * 4);
-  const float* weights = (const float*)cuda_device_arg(args, 8, "weights", T * k * 4);
   int32_t* send_row = (int32_t*)cuda_device_arg(args, 17, "sendRow", T * R * 4);
   int32_t* pair_rank = (int32_t*)cuda_device_arg(args, 18, "pairRank", T * k * 4);
   int32_t* table = (int32_t*)cuda_device_arg(args, 19, "table", W * 4);
   int32_t* plan_work = (int32_t*)cuda_device_arg(args, 21, "planWork", moe::plan_work_bytes((int64_t)(T * k), (int64_t)E, (int64_t)R));
-  const int32_t* tables = (const int32_t*)cuda_device_arg(args, 22, "tables", R * W * 4);
-  const RecvLayout layout = recv_layout_args(args, 25, 31, "layoutWork", R, per, bs);
   if ((((uintptr_t)plan_work | (uintptr_t)table) & 3) != 0) args.fail("E_ARG", "planWork and table must be 4-byte aligned");
-  const moe::DestRows to = dest_rows_arg(args, bases, M, stride);
-  if (fp8 && ((uintptr_t)x & 15) != 0) args.fail("E_ARG", "x must be 16-byte aligned for the FP8 payload");
 
+  // the plan first, as soon as its own arguments are checked (it writes only the op's scratch: should a
+  // check below fail, nothing else has been queued and no rank waits for this one)
   cudaStream_t main = cuda_main_stream(env, fn);
-  if (trace) nccl_trace_mark(env, fn, main);  // the checks done: where the host issues the plan
+  if (trace) nccl_trace_mark(env, fn, main);  // the plan's checks done: where the host issues the plan
   launch_plan(main, indices, (int64_t)T, (int)k, (int)E, (int)R, (int64_t)M, ends, plan_work, table, send_row, pair_rank);
   cuda_check(env, fn, "kernel launch", cudaGetLastError());
   if (trace) nccl_trace_mark(env, fn, main);
-  Napi::Float64Array out = Napi::Float64Array::New(env, 1 + 2 * (size_t)ends.n);
+  const uint8_t* x = (const uint8_t*)cuda_device_arg(args, 2, "x", checked_mul(env, fn, T, x_row, "x bytes"));
+  const float* weights = (const float*)cuda_device_arg(args, 8, "weights", T * k * 4);
+  const int32_t* tables = (const int32_t*)cuda_device_arg(args, 22, "tables", R * W * 4);
+  const RecvLayout layout = recv_layout_args(args, 25, 31, "layoutWork", R, per, bs);
+  moe::DestRows to = dest_rows_arg(args, bases, M, stride);
+  if (fp8 && ((uintptr_t)x & 15) != 0) args.fail("E_ARG", "x must be 16-byte aligned for the FP8 payload");
+  const int64_t signal_from_slot = (int64_t)args.size(34, "signalFromSlot");  // (the signals lie after every slot)
+  const uint64_t signal_words = 1 + (uint64_t)ends.n * R;
+  to.done = (uint32_t*)cuda_device_arg(args, 33, "signals", signal_words * 4);
+  to.seq = (uint32_t)args.size(35, "seq");
+  if ((((uintptr_t)to.done | (uint64_t)signal_from_slot) & 3) != 0) args.fail("E_ARG", "signals and signalFromSlot must be 4-byte aligned");
+  for (uint64_t d = 0; d < R; d++) cuda_device_ptr(args, "destBases[d] + signalFromSlot", to.p[d] + signal_from_slot, signal_words * 4);
+  Napi::Float64Array out = Napi::Float64Array::New(env, 1 + (size_t)ends.n);
   // the side stream waits for the plan alone. The host's queueing (a few µs a CUDA call) orders what
   // starts when: the tables' all-gather and read first (the host waits for the read before it queues the
   // rest of the op), then the first piece's pack (the scatter's first rows), the layout, the other pieces
-  cudaStream_t side = nccl_side_after_main(env, fn), bar = nccl_barrier_stream_after(env, fn, false, false);
+  cudaStream_t side = nccl_side_after_main(env, fn);
   // the all-gather's kernel itself stores the gathered tables into pinned memory for the host's read
   const DeviceRead read = nccl_device_read_staging(env, fn, R * W * 4);
   try {
@@ -486,16 +498,14 @@ Napi::Value CudaMoeWindowsDispatchStart(const Napi::CallbackInfo& info) {
   if (trace) nccl_trace_mark(env, fn, main);
   for (int c = 0; c < ends.n; c++) {
     const int64_t t0 = c ? ends.end[c - 1] : 0, t1 = ends.end[c];
+    // piece c's signal from this rank: word 1 + c·R + rank of each destination's signals
+    to.signal = signal_from_slot + (int64_t)(1 + c * R + rank) * 4;
+    if (trace && c == 0) nccl_trace_mark(env, fn, side);  // where the side stream can start the pack
     launch_pack(args, side, fp8, bf16, x + t0 * x_row, t1 - t0, (int64_t)H, x_row, indices + t0 * k, weights + t0 * k, (int)k, (int)E, (int)R,
                 send_row + t0 * R, pair_rank + t0 * k, (int64_t)M, to, (int64_t)stride, (int64_t)scales_at, (int64_t)meta_at, PACK_PER_SM_WINDOWS);
     cuda_check(env, fn, "kernel launch", cudaGetLastError());
-    const uint32_t packed = nccl_ticket(env, fn, side);
-    out[1 + 2 * c] = packed;
+    out[1 + c] = nccl_ticket(env, fn, side);
     if (trace) nccl_trace_mark(env, fn, side);
-    nccl_stream_waits_ticket(args, bar, packed);
-    nccl_lsa_barrier(args, 0, bar, 0);
-    out[2 + 2 * c] = nccl_ticket(env, fn, bar);
-    if (trace) nccl_trace_mark(env, fn, bar);
     if (c == 0) {
       launch_recv_layout(main, tables, (int)R, (int)W, (int)E, (int)rank, (int)bs, (int)k, layout);
       cuda_check(env, fn, "kernel launch", cudaGetLastError());
@@ -507,34 +517,36 @@ Napi::Value CudaMoeWindowsDispatchStart(const Napi::CallbackInfo& info) {
 
 // cudaMoeWindowsDispatchScatter(pieces, ranges, srcBases, rank, slotRows, stride, payloadBytes, scalesAt, scaleBytes, metaAt, base,
 //                               per, k, counts, layoutWork, blockSize, expertX, P, expertScales | 0n, sortedPairs, Pmax, pairPos,
-//                               n, recvIndices, recvWeights, recv, recvScales | 0n, trace, tables | 0n, tableWords)
-// pieces: Float64Array [2C] (cudaMoeWindowsDispatchStart's piece tickets, each taken here); ranges: Int32Array
+//                               n, recvIndices, recvWeights, recv, recvScales | 0n, trace, tables | 0n, tableWords, signals, seq)
+// pieces: Float64Array [C] (cudaMoeWindowsDispatchStart's pack tickets, each taken here); ranges: Int32Array
 // [C, R, 3]: piece c's rows from source s as (first row of s's slot, rows, first received row); srcBases:
 // BigUint64Array [R], source s's slot of slotRows rows here. With tables (this rank's gathered tables, i32
 // [R, tableWords], as cudaMoeWindowsDispatchStart left them) the ranges come from them on the device
 // (moe::scatter_ranges) and `ranges` is empty: the call can then come before the host has read the tables,
-// with the outputs sized for the most rows the slots hold (n ≥ R·slotRows). Queues on the addon's stream per piece this
-// rank's own rows once its pack is done here, the other sources' rows (one launch) once the piece has
-// landed, each as cudaMoeDispatchScatter scatters them; with expertX and P > 0, after piece 0's own rows,
-// expertX's padding rows zero (counts and layoutWork from the start's layout) on the reads' stream, which
-// the addon's stream waits for at the end (without, nothing goes there: four CUDA calls fewer).
-// Everything is checked first. With trace, timing marks after piece 0's own rows, the padding (reads'
-// stream; only where it is zeroed), and each piece's other and own rows.
+// with the outputs sized for the most rows the slots hold (n ≥ R·slotRows). Queues on the addon's stream,
+// per piece once its pack is done here, one launch (up to 8 sources) that scatters each source's rows as
+// cudaMoeDispatchScatter does, this rank's first, each once its landing signal (word 1 + c·R + s of
+// `signals`, this rank's) has reached seq (moe::wait_signal); with expertX and P > 0, after piece 0's
+// launch, expertX's padding rows zero (counts and layoutWork from the start's layout) on the reads'
+// stream, which the addon's stream waits for at the end (without, nothing goes there).
+// Everything is checked first. With trace, timing marks after each piece's launch and the padding (reads'
+// stream; only where it is zeroed).
 Napi::Value CudaMoeWindowsDispatchScatter(const Napi::CallbackInfo& info) {
   const char* fn = "cudaMoeWindowsDispatchScatter";
   Napi::Env env = info.Env();
-  Args args(info, fn, 30);
+  Args args(info, fn, 32);
   const bool trace = args.boolean(27, "trace");
-  HostView pieces = args.typed_array(0, "pieces", napi_float64_array, 2);
+  HostView pieces = args.typed_array(0, "pieces", napi_float64_array, 1);
   HostView src_bases = args.typed_array(2, "srcBases", napi_biguint64_array, 1);
-  const uint64_t C = pieces.length / 2, R = src_bases.length, rank = args.size(3, "rank");
+  const uint64_t C = pieces.length, R = src_bases.length, rank = args.size(3, "rank");
   const bool on_device = args.bigint(28, "tables") != 0;
   HostView ranges = args.typed_array(1, "ranges", napi_int32_array, on_device ? 0 : C * R * 3);
   const uint64_t M = args.size(4, "slotRows"), stride = args.size(5, "stride"), payload = args.size(6, "payloadBytes"), scales_at = args.size(7, "scalesAt");
   const uint64_t scale_bytes = args.size(8, "scaleBytes"), meta_at = args.size(9, "metaAt"), per = args.size(11, "per"), k = args.size(12, "k");
   const uint64_t bs = args.size(15, "blockSize"), P = args.size(17, "P");
   check_ep(args, R * per, R, k);
-  if (pieces.length % 2 != 0) args.fail("E_ARG", "pieces must hold two tickets a piece");
+  const uint32_t* landed = (const uint32_t*)cuda_device_arg(args, 30, "signals", (1 + C * R) * 4);
+  if (((uintptr_t)landed & 3) != 0) args.fail("E_ARG", "signals must be 4-byte aligned");
   if (rank >= R) args.fail("E_ARG", "rank must be below R (" + std::to_string(R) + "), got " + std::to_string(rank));
   if (ranges.length != (on_device ? 0 : C * R * 3)) {
     args.fail("E_SHAPE", on_device ? "ranges must be empty with tables" : "ranges must hold C·R·3 = " + std::to_string(C * R * 3) + " entries");
@@ -543,6 +555,7 @@ Napi::Value CudaMoeWindowsDispatchScatter(const Napi::CallbackInfo& info) {
   if (M > I32_LIMIT) args.fail("E_TOO_LARGE", "slotRows must be below 2^31");
   moe::ScatterArgs a;
   memset(&a, 0, sizeof(a));
+  a.seq = (uint32_t)args.size(31, "seq");
   const uint64_t n = scatter_outputs(args, 16, stride, payload, scales_at, scale_bytes, meta_at, per, k, a);
   if (on_device) {
     const uint64_t W = args.size(29, "tableWords");
@@ -557,7 +570,7 @@ Napi::Value CudaMoeWindowsDispatchScatter(const Napi::CallbackInfo& info) {
     a.pieces = (int)C;
     a.slot_rows = (int32_t)M;
   }
-  for (uint64_t i = 0; i < 2 * C; i++) {
+  for (uint64_t i = 0; i < pieces.length; i++) {
     const double ticket = ((const double*)pieces.data)[i];
     if (!(ticket >= 1) || ticket > 4294967295.0 || ticket != (double)(uint64_t)ticket) args.fail("E_ARG", "pieces must hold tickets");
   }
@@ -580,13 +593,12 @@ Napi::Value CudaMoeWindowsDispatchScatter(const Napi::CallbackInfo& info) {
   const int32_t* starts = (const int32_t*)cuda_device_arg(args, 14, "layoutWork", (per + 2) * 4);
 
   cudaStream_t main = cuda_main_stream(env, fn);
-  // the sources of piece c in [s0, s1) of the order (this rank, then the others), as one launch each
-  // SCATTER_MAX_SOURCES sources
-  auto scatter = [&](uint64_t c, uint64_t s0, uint64_t s1) {
+  // the sources of piece c in the order this rank, then the others, as one launch each SCATTER_MAX_SOURCES
+  auto scatter = [&](uint64_t c) {
     a.n = 0;
     int32_t rows = 0;
     a.piece = (int)c;
-    for (uint64_t i = s0; i < s1; i++) {
+    for (uint64_t i = 0; i < R; i++) {
       const uint64_t s = (rank + i) % R;
       a.src[a.n] = src[s];
       a.source[a.n] = (int32_t)s;
@@ -599,7 +611,7 @@ Napi::Value CudaMoeWindowsDispatchScatter(const Napi::CallbackInfo& info) {
         rows += r[1];
       }
       a.end[a.n] = rows;
-      if (++a.n == moe::SCATTER_MAX_SOURCES || i + 1 == s1) {
+      if (++a.n == moe::SCATTER_MAX_SOURCES || i + 1 == R) {
         launch_scatter(main, a, payload);
         a.n = 0;
         rows = 0;
@@ -608,29 +620,23 @@ Napi::Value CudaMoeWindowsDispatchScatter(const Napi::CallbackInfo& info) {
     cuda_check(env, fn, "kernel launch", cudaGetLastError());
   };
   const double* tickets = (const double*)pieces.data;
-  // piece 0's own rows first (the head of the addon's stream's work), then the padding rows (disjoint
-  // from every scattered row) on the reads' stream, beside the rest
-  nccl_main_waits(args, (uint64_t)tickets[0]);
-  scatter(0, 0, 1);
-  if (trace) nccl_trace_mark(env, fn, main);
   const bool pad = a.ex && P > 0;
   uint32_t padded = 0;
-  if (pad) {
-    cudaStream_t aux = nccl_read_stream_after_main(env, fn);
-    launch_zero_padding(aux, (int)per, (int)bs, counts, starts, a.ex, P, payload, a.ex_scales, scale_bytes);
-    cuda_check(env, fn, "kernel launch", cudaGetLastError());
-    if (trace) nccl_trace_mark(env, fn, aux);
-    padded = nccl_ticket(env, fn, aux);
-  }
+  // per piece one launch once this rank's pack of it is done here (its own rows), each source's rows
+  // read once its landing signal is there; after piece 0's, expertX's padding rows (disjoint from every
+  // scattered row) zeroed on the reads' stream, beside the rest
   for (uint64_t c = 0; c < C; c++) {
-    if (c > 0) {
-      nccl_main_waits(args, (uint64_t)tickets[2 * c]);
-      scatter(c, 0, 1);
-      if (trace) nccl_trace_mark(env, fn, main);
-    }
-    nccl_main_waits(args, (uint64_t)tickets[2 * c + 1]);
-    scatter(c, 1, R);
+    nccl_main_waits(args, (uint64_t)tickets[c]);
+    a.landed = landed + 1 + c * R;
+    scatter(c);
     if (trace) nccl_trace_mark(env, fn, main);
+    if (c == 0 && pad) {
+      cudaStream_t aux = nccl_read_stream_after_main(env, fn);
+      launch_zero_padding(aux, (int)per, (int)bs, counts, starts, a.ex, P, payload, a.ex_scales, scale_bytes);
+      cuda_check(env, fn, "kernel launch", cudaGetLastError());
+      if (trace) nccl_trace_mark(env, fn, aux);
+      padded = nccl_ticket(env, fn, aux);
+    }
   }
   if (pad) nccl_main_waits(args, padded);
   return env.Undefined();

@@ -19,6 +19,8 @@
 // launchers in moe_dispatch.cu pick the warp form when it applies; both write the same bytes.
 #pragma once
 
+#include <cstdio>
+
 #include "common/fp8_codec.h"
 #include "cuda/moe.cuh"
 
@@ -239,7 +241,55 @@ constexpr int EP_MAX_RANKS = 64;
 struct DestRows {
   uint64_t p[EP_MAX_RANKS];
   int64_t slot;
+  // The windows' landing signal (null `done` elsewhere: none): once every CTA's rows are stored, the
+  // last CTA to finish stores seq at p[d] + signal in each destination d < R (a u32 of d's window, with
+  // release semantics at system scope: pack_signal); done is this rank's CTA counter, zero between launches.
+  int64_t signal;
+  uint32_t* done;
+  uint32_t seq;
 };
+
+// The end of a pack kernel, by every thread of every CTA (a no-op without to.done): each thread's row
+// stores (some into peers' memory) fenced at system scope, then a CTA's arrival counted; the CTA that
+// arrives last (every other CTA's stores fenced before its count) resets the counter for the next
+// launch on the stream and stores the signal into each destination, after a fence of its own.
+__device__ __forceinline__ void pack_signal(const DestRows& to, int R) {
+  if (to.done == nullptr) return;
+  __threadfence_system();
+  __syncthreads();
+  if (threadIdx.x != 0) return;
+  if (atomicAdd(to.done, 1u) != gridDim.x - 1) return;
+  __threadfence_system();
+  *to.done = 0;
+  for (int d = 0; d < R; d++) {
+    uint32_t* flag = reinterpret_cast<uint32_t*>((uintptr_t)(to.p[d] + to.signal));
+    asm volatile("st.release.sys.global.u32 [%0], %1;" ::"l"(flag), "r"(to.seq) : "memory");
+  }
+}
+
+// A receiver's wait for a landing signal (every thread that will read the rows calls it): until *flag
+// has reached seq (u32 sequence numbers, compared modulo 2^32), loads with acquire semantics at system
+// scope, so that the rows read after it are those stored before the signal. A sender that never
+// signals (a rank that stopped or called a different op) would hang the stream: after 30 s the kernel
+// traps instead, with a message, and the next CUDA call reports the error.
+__device__ __forceinline__ void wait_signal(const uint32_t* flag, uint32_t seq, int source) {
+  uint32_t v;
+  asm volatile("ld.acquire.sys.global.u32 %0, [%1];" : "=r"(v) : "l"(flag) : "memory");
+  if ((int32_t)(v - seq) >= 0) return;
+  uint64_t t0, t;
+  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t0));
+  for (uint32_t spin = 1;; spin++) {
+    asm volatile("ld.acquire.sys.global.u32 %0, [%1];" : "=r"(v) : "l"(flag) : "memory");
+    if ((int32_t)(v - seq) >= 0) return;
+    if ((spin & 1023) == 0) {
+      asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+      if (t - t0 > 30000000000ull) {
+        if ((threadIdx.x & 31) == 0) printf("hotpaths: moe.dispatch waited 30 s for rank %d's rows (signal %u, want %u): a rank stopped or called another op\n", source, v, seq);
+        __trap();
+      }
+    }
+  }
+}
 
 // Token t's destinations, one slot each: row[j] = the address of its send row when slot j is the first
 // of the token on its expert's rank (drank[j] = that rank), else null; and the same addresses without
@@ -309,6 +359,7 @@ __global__ void __launch_bounds__(EP_THREADS) pack_rows_kernel(const U* __restri
     }
     __syncthreads();  // row and dst are rewritten for the next token
   }
+  pack_signal(to, R);
 }
 
 // Four f32 bit patterns -> four E4M3 codes (element 0 in the low byte): the hardware conversion on
@@ -463,6 +514,7 @@ __global__ void __launch_bounds__(EP_THREADS, 8) pack_fp8_kernel(const In* __res
     store_scales(dst, n, scale_row4, nb, scales_at, threadIdx.x, blockDim.x);
     __syncthreads();  // row, dst and the scales are rewritten for the next token
   }
+  pack_signal(to, R);
 }
 
 // pack_fp8_kernel with a warp per token at a time (k ≤ 32; pack_fp8_kernel for more): the token's
@@ -528,6 +580,7 @@ __global__ void __launch_bounds__(PACK_WARPS * 32, 4) pack_fp8_warp_kernel(const
     __syncwarp();  // the scales are all in shared memory
     store_scales(dst, n, srow4, nb, scales_at, lane, 32);
   }
+  pack_signal(to, R);
 }
 
 // ---------------------------------------------------------------- receive layout
@@ -625,6 +678,10 @@ struct ScatterArgs {
   const int32_t* tables = nullptr;
   int table_words = 0, ranks = 0, experts = 0, me = 0, piece = 0, pieces = 0;
   int32_t slot_rows = 0;
+  // null, or this rank's landing signals of the piece (u32 [ranks]: source s's at landed[s], set by its
+  // pack_signal): the rows of source s are read once landed[s] has reached seq (wait_signal)
+  const uint32_t* landed = nullptr;
+  uint32_t seq = 0;
   int64_t stride, scales_at, meta_at;
   const int32_t* base;  // [R, per]
   int per, k;
@@ -707,12 +764,17 @@ __global__ void __launch_bounds__(EP_THREADS) scatter_kernel(ScatterArgs a) {
   U* ex = (U*)a.ex;
   U* recv = (U*)a.recv;
   const int64_t total = end[a.n - 1];
+  uint32_t waited = 0;  // the sources (bits of s) whose signal this thread has seen
   for (int64_t i = blockIdx.x; i < total; i += gridDim.x) {
     int s = 0;
     while (i >= end[s]) s++;
     const int64_t off = i - (s ? end[s - 1] : 0);
     const int64_t q = recv_row[s] + off;
     const int source = a.source[s];
+    if (a.landed && !(waited >> s & 1)) {
+      wait_signal(a.landed + source, a.seq, source);
+      waited |= 1u << s;
+    }
     const uint8_t* row = a.src[s] + (first[s] + off) * a.stride;
     const int j = threadIdx.x;
     if (j < k) {
@@ -771,9 +833,14 @@ __global__ void __launch_bounds__(SCATTER_WARPS * 32, 4) scatter_warp_kernel(Sca
   U* recv = (U*)a.recv;
   const int64_t total = end[a.n - 1];
   const int64_t warps = (int64_t)gridDim.x * SCATTER_WARPS;
+  uint32_t waited = 0;  // the sources (bits of s) whose signal this thread has seen
   for (int64_t i = (int64_t)blockIdx.x * SCATTER_WARPS + (threadIdx.x >> 5); i < total; i += warps) {
     int s = 0;
     while (i >= end[s]) s++;
+    if (a.landed && !(waited >> s & 1)) {
+      wait_signal(a.landed + a.source[s], a.seq, a.source[s]);
+      waited |= 1u << s;
+    }
     const int64_t off = i - (s ? end[s - 1] : 0);
     const int64_t q = recv_row[s] + off;
     const uint8_t* row = a.src[s] + (first[s] + off) * a.stride;

@@ -14,9 +14,10 @@
 //
 // Entry points:
 //   ncclLsaInfo(): { compiled, headerVersion }
-//   ncclLsaCreate(comm, bytes): { handle, bases: BigUint64Array [R] } — collective; bases[p] is rank p's
-//     copy of the buffer as this GPU addresses it (bases[rank] its own), each entered in the allocation
-//     table so that kernels take pointers into them
+//   ncclLsaCreate(comm, bytes, zeroFrom): { handle, bases: BigUint64Array [R] } — collective; bases[p] is
+//     rank p's copy of the buffer as this GPU addresses it (bases[rank] its own), each entered in the
+//     allocation table so that kernels take pointers into them; bytes [zeroFrom, bytes) of every copy
+//     are zero when it returns (and before any rank's kernels can store into them: a barrier)
 //   ncclLsaBarrier(handle): ticket — the barrier: once it is through on a rank, what every rank queued
 //     before its own barrier (kernels' stores into any rank's buffer) is visible there. It runs on
 //     nccl.cu's barrier stream after the side stream's work so far (the stores it lands), so that it
@@ -134,10 +135,11 @@ Napi::Value NcclLsaInfo(const Napi::CallbackInfo& info) {
 Napi::Value NcclLsaCreate(const Napi::CallbackInfo& info) {
   const char* fn = "ncclLsaCreate";
   Napi::Env env = info.Env();
-  Args args(info, fn, 2);
+  Args args(info, fn, 3);
   const NcclCommRef c = nccl_comm_ref(args, 0);
-  const uint64_t bytes = args.size(1, "bytes");
+  const uint64_t bytes = args.size(1, "bytes"), zero_from = args.size(2, "zeroFrom");
   if (bytes == 0 || bytes % 4096 != 0) args.fail("E_ARG", "bytes must be a positive multiple of 4096, got " + std::to_string(bytes));
+  if (zero_from > bytes) args.fail("E_ARG", "zeroFrom must be at most bytes (" + std::to_string(bytes) + "), got " + std::to_string(zero_from));
   const std::string why = unusable(env, fn);
   if (!why.empty()) throw_error(env, "E_BACKEND", std::string(fn) + ": " + why);
   auto create = (DevCommCreateFn)nccl_symbol(env, fn, "ncclDevCommCreate");
@@ -172,6 +174,14 @@ Napi::Value NcclLsaCreate(const Napi::CallbackInfo& info) {
     l.bases.resize(c.size);
     err = cudaGetLastError();
     if (err == cudaSuccess) err = cudaMemcpyAsync(l.bases.data(), d_bases, 8 * (size_t)c.size, cudaMemcpyDeviceToHost, stream);
+    if (err == cudaSuccess) err = cudaStreamSynchronize(stream);
+    // [zeroFrom, bytes) of this rank's copy zeroed (the windows dispatch's landing signals start at 0),
+    // then a barrier, so that no rank's kernels store into a copy before it is zeroed
+    if (err == cudaSuccess && zero_from < bytes) err = cudaMemsetAsync((void*)(uintptr_t)(l.bases[c.rank] + zero_from), 0, bytes - zero_from, stream);
+    if (err == cudaSuccess) {
+      lsa_barrier_kernel<<<1, 32, 0, stream>>>(l.dev, 0);
+      err = cudaGetLastError();
+    }
     if (err == cudaSuccess) err = cudaStreamSynchronize(stream);
     cudaFree(d_bases);
   }

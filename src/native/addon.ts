@@ -261,27 +261,31 @@ export interface Addon {
     sortedPairs: bigint, Pmax: number, pairPos: bigint, n: number, recvIndices: bigint, recvWeights: bigint, recv: bigint, recvScales: bigint): void;
   /**
    * The symmetric windows' dispatch up to the host's read of the tables, in one call (native/cuda/moe_dispatch.cu):
-   * the plan; each piece's pack into destBases (side stream) and its barrier; the table's all-gather (LSA
-   * buffer `lsa`, at tablesOffset), the read of `tables` and the receive layout. Returns the read's ticket
-   * (ncclSideReadFinish), then two a piece (its pack done, its rows landed). trace: ncclTraceMark's marks
-   * after the checks (where the host issues the plan), the plan, each piece's pack and barrier, the all-gather and the layout.
+   * the plan; each piece's pack into destBases (side stream), whose last CTA then stores seq into word
+   * 1 + c·R + rank of each destination's landing signals (at destBases[d] + signalFromSlot; `signals`:
+   * this rank's, whose word 0 counts the pack's CTAs); the table's all-gather (LSA buffer `lsa`, at
+   * tablesOffset), the read of `tables` and the receive layout. Returns the read's ticket
+   * (ncclSideReadFinish), then one a piece (its pack done). trace: ncclTraceMark's marks after the checks
+   * (where the host issues the plan), the plan, the all-gather, each piece's pack and the layout.
    */
   cudaMoeWindowsDispatchStart(lsa: number, tablesOffset: number, x: bigint, xIsBf16: boolean, T: number, H: number, indices: bigint, k: number, weights: bigint,
     E: number, fp8: boolean, ends: Int32Array, slotRows: number, destBases: BigUint64Array, stride: number, scalesAt: number, metaAt: number, sendRow: bigint,
     pairRank: bigint, table: bigint, tableWords: number, planWork: bigint, tables: bigint, rank: number, blockSize: number, base: bigint, counts: bigint,
-    sortedPairs: bigint, Pmax: number, blockExpert: bigint, rowExpert: bigint, layoutWork: bigint, trace: boolean): Float64Array;
+    sortedPairs: bigint, Pmax: number, blockExpert: bigint, rowExpert: bigint, layoutWork: bigint, trace: boolean, signals: bigint, signalFromSlot: number,
+    seq: number): Float64Array;
   /**
-   * The rest of it: expertX's padding rows zero, then per piece this rank's own rows once packed and the
-   * other sources' rows once landed (the start's two tickets a piece; ranges [C, R, 3]: first slot row,
-   * rows, first received row), scattered from srcBases[s] like cudaMoeDispatchScatter. trace: marks after
-   * the padding and each piece's own and other rows. tables (0n: none, the host's ranges): this rank's
+   * The rest of it: expertX's padding rows zero, then per piece (the start's ticket a piece: once this
+   * rank's pack of it is done) one launch that scatters each source's rows from srcBases[s] like
+   * cudaMoeDispatchScatter once its landing signal (word 1 + c·R + s of `signals`, this rank's) has
+   * reached seq (ranges [C, R, 3]: first slot row, rows, first received row). trace: marks after the
+   * padding and each piece's rows. tables (0n: none, the host's ranges): this rank's
    * gathered tables i32 [R, tableWords], from which the kernels take the ranges on the device, `ranges`
    * then empty and the outputs sized for R·slotRows rows, so that the call may precede the host's read.
    */
   cudaMoeWindowsDispatchScatter(pieces: Float64Array, ranges: Int32Array, srcBases: BigUint64Array, rank: number, slotRows: number, stride: number, payloadBytes: number,
     scalesAt: number, scaleBytes: number, metaAt: number, base: bigint, per: number, k: number, counts: bigint, layoutWork: bigint, blockSize: number,
     expertX: bigint, P: number, expertScales: bigint, sortedPairs: bigint, Pmax: number, pairPos: bigint, n: number, recvIndices: bigint, recvWeights: bigint,
-    recv: bigint, recvScales: bigint, trace: boolean, tables: bigint, tableWords: number): void;
+    recv: bigint, recvScales: bigint, trace: boolean, tables: bigint, tableWords: number, signals: bigint, seq: number): void;
   /** Whether libnccl could be opened (dlopen at run time), its version (2.27.3 -> 22703), and why not. Never throws. */
   ncclInfo(): { available: boolean; version: number; library: string; reason: string };
   /** A fresh NCCL unique id (128 bytes) for rank 0 to share; E_BACKEND without libnccl. */
@@ -319,10 +323,11 @@ export interface Addon {
   ncclLsaInfo(): { compiled: boolean; headerVersion: number };
   /**
    * Collective: a symmetric buffer of `bytes` bytes (a multiple of 4096) on every rank of the communicator,
-   * through NCCL's device API; bases[p] is rank p's copy as this GPU addresses it. E_BACKEND where the
+   * through NCCL's device API; bases[p] is rank p's copy as this GPU addresses it; bytes [zeroFrom,
+   * bytes) of every copy are zero (and no rank's kernels have stored into them yet). E_BACKEND where the
    * device API or load/store access between all ranks is missing.
    */
-  ncclLsaCreate(comm: number, bytes: number): { handle: number; bases: BigUint64Array };
+  ncclLsaCreate(comm: number, bytes: number, zeroFrom: number): { handle: number; bases: BigUint64Array };
   /**
    * NCCL's LSA barrier on the barrier stream, after the work queued so far on the side stream (what every
    * rank queued before it is visible after it); a ticket for ncclSideWait.

@@ -298,7 +298,8 @@ function waitOnce(addon: Addon, what: string, ticket: number): PendingMove {
  * addon or the libnccl lacks the device API, or the ranks cannot reach each other's memory: the group
  * then moves rows with send/recv. Collective: every rank calls it with the same sizes (checked before).
  * Layout: table halves 0 and 1 (R rows of tableWords i32 each), then data halves 0 and 1 (R slots of M
- * rows each); successive ops use the halves in turn.
+ * rows each; successive ops use the halves in turn), then the dispatch's landing signals (u32: word 0 the
+ * pack's CTA count, word 1 + c·R + s piece c's from rank s; zero at first).
  */
 function symmetricWindows(addon: Addon, backend: Backend, comm: number, rank: number, R: number, M: number, hidden: number): Windows | undefined {
   const lsa = addon.ncclLsaInfo();
@@ -309,9 +310,10 @@ function symmetricWindows(addon: Addon, backend: Backend, comm: number, rank: nu
   const tableWords = roundUp(R + WINDOW_MAX_EXPERTS + 1 + WINDOW_MAX_PIECES * R, 4);
   const tableBytes = roundUp(R * tableWords * 4, 4096);
   const dataBytes = roundUp(R * M * roundUp(2 * hidden + WINDOW_ROW_EXTRA, 16), 4096);
+  const signalsAt = 2 * tableBytes + 2 * dataBytes, signalBytes = roundUp(4 * (1 + WINDOW_MAX_PIECES * R), 4096);
   let made: { handle: number; bases: BigUint64Array };
   try {
-    made = addon.ncclLsaCreate(comm, 2 * tableBytes + 2 * dataBytes);
+    made = addon.ncclLsaCreate(comm, signalsAt + signalBytes, signalsAt);
   } catch (e) {
     // every rank fails alike here (the library, the headers and the topology are the node's)
     if (process.env.HOTPATHS_VERBOSE) console.error(`moe.ncclGroup(): no symmetric windows (${(e as Error).message}): dispatch/combine use send/recv`);
@@ -360,6 +362,7 @@ function symmetricWindows(addon: Addon, backend: Backend, comm: number, rank: nu
     tableWords,
     dataBytes,
     count: 0,
+    dispatches: 0,
     tables: (half, words) => {
       if (words > tableWords) throw new HotpathsError('E_SHAPE', `${what}: table rows of ${words} words do not fit (${tableWords})`);
       return view(rank, half * tableBytes, 'i32', [R, words]);
@@ -373,6 +376,9 @@ function symmetricWindows(addon: Addon, backend: Backend, comm: number, rank: nu
       // (addresses, not views: this runs every call)
       const slot = (owner: number, first: number) => bases[owner]! + BigInt(rowsAt(a.half, first, M, L.stride));
       const tables = windows.tables(a.half, words);
+      // the dispatch's number, the same on every rank (every rank makes the same calls): its landing signals' value
+      const seq = (windows.dispatches = (windows.dispatches + 1) % 2 ** 32) || (windows.dispatches = 1);
+      const signals = bases[rank]! + BigInt(signalsAt), signalFromSlot = signalsAt - rowsAt(a.half, rank * M, M, L.stride);
       const work = backend.empty('u8', [nativeCallSync(what, () => addon.cudaMoeDispatchPlanWorkBytes(T * k, E, R))]);
       let tickets: Float64Array;
       windows.trace?.('native call', 'main');
@@ -381,9 +387,9 @@ function symmetricWindows(addon: Addon, backend: Backend, comm: number, rank: nu
           addon.cudaMoeWindowsDispatchStart(handle, a.half * tableBytes, cudaPtr(a.x), a.x.dtype === 'bf16', T, H, cudaPtr(a.indices), k, cudaPtr(a.weights), E, a.fp8,
             a.ends, M, BigUint64Array.from({ length: R }, (_, d) => slot(d, rank * M)), L.stride, L.scalesAt, L.metaAt, cudaPtr(a.sendRow), cudaPtr(a.pairRank),
             cudaPtr(a.table), words, cudaPtr(work), cudaPtr(tables), rank, a.blockSize, cudaPtr(a.base), cudaPtr(a.counts), cudaPtr(a.sortedPairs),
-            a.sortedPairs.size, cudaPtr(a.blockExpert), cudaPtr(a.rowExpert), cudaPtr(a.layoutWork), gpuMarks),
+            a.sortedPairs.size, cudaPtr(a.blockExpert), cudaPtr(a.rowExpert), cudaPtr(a.layoutWork), gpuMarks, signals, signalFromSlot, seq),
         );
-        nativeMarks(['checked (main)', 'plan (main)', 'tables gathered (main)', 'pack 0 (side)', 'landed 0 (barrier)', 'layout (main)', ...Array.from(a.ends.subarray(1), (_, c) => [`pack ${c + 1} (side)`, `landed ${c + 1} (barrier)`]).flat()]);
+        nativeMarks(['checked (main)', 'plan (main)', 'tables gathered (main)', 'pack 0 issued (side)', 'pack 0 (side)', 'layout (main)', ...Array.from(a.ends.subarray(1), (_, c) => `pack ${c + 1} (side)`)]);
       } finally {
         work.dispose(); // the plan's, on the addon's stream: whoever takes it next queues behind it
       }
@@ -402,9 +408,9 @@ function symmetricWindows(addon: Addon, backend: Backend, comm: number, rank: nu
             addon.cudaMoeWindowsDispatchScatter(Float64Array.from(pending), o.ranges ?? new Int32Array(0), BigUint64Array.from({ length: R }, (_, s) => slot(rank, s * M)), rank, M, L.stride,
               payload, L.scalesAt, scaleBytes, L.metaAt, cudaPtr(a.base), per, k, cudaPtr(a.counts), cudaPtr(a.layoutWork), a.blockSize, ptrOr0(o.expertX),
               o.expertX?.shape[0] ?? 0, ptrOr0(o.expertScales), cudaPtr(o.sortedPairs), o.sortedPairs.size, cudaPtr(o.pairPos), o.recv.shape[0]!, cudaPtr(o.recvIndices),
-              cudaPtr(o.recvWeights), cudaPtr(o.recv), ptrOr0(o.recvScales), gpuMarks, o.ranges ? 0n : cudaPtr(tables), words),
+              cudaPtr(o.recvWeights), cudaPtr(o.recv), ptrOr0(o.recvScales), gpuMarks, o.ranges ? 0n : cudaPtr(tables), words, signals, seq),
           );
-          nativeMarks(['own rows 0 (main)', ...(o.expertX && o.expertX.shape[0]! > 0 ? ['padding (reads)'] : []), 'other rows 0 (main)', ...Array.from(a.ends.subarray(1), (_, c) => [`own rows ${c + 1} (main)`, `other rows ${c + 1} (main)`]).flat()]);
+          nativeMarks(['rows 0 (main)', ...(o.expertX && o.expertX.shape[0]! > 0 ? ['padding (reads)'] : []), ...Array.from(a.ends.subarray(1), (_, c) => `rows ${c + 1} (main)`)]);
           scattered = true; // (the call checks everything before it takes a ticket)
         },
         pieces: {

@@ -402,11 +402,13 @@ export interface SymmetricWindows {
    * tables in half `half` (rows of table.size words), their read, and the receive layout (base, counts,
    * sortedPairs, blockExpert, rowExpert; layoutWork i32 [E/R + 2]: the experts' segment starts, P, n);
    * each piece's pack (its tokens [ends[c − 1], ends[c])) into this rank's slot of each rank's data
-   * half (side stream), then the barrier.
+   * half (side stream), whose last CTA then signals each destination that the piece's rows have landed.
    */
   dispatchStart(a: WindowsDispatchStart): WindowsDispatch;
   /** Ops (dispatch or combine) so far: the next uses half count % 2. */
   count: number;
+  /** Dispatches so far, modulo 2^32 (0 skipped): the last one's landing signals' value. */
+  dispatches: number;
   /**
    * With HOTPATHS_EP_TRACE=1 (else absent): a timing mark on a stream, and the op's timeline printed
    * (each mark's GPU time and the host's time when it was queued, ms after the first); with
@@ -1456,7 +1458,8 @@ async function dispatchWindows(op: string, group: ExpertGroup, inputs: DispatchI
     const counts = keep(b.empty('i32', [per])), base = track(temps, b.empty('i32', [R, per])), layoutWork = track(temps, b.empty('i32', [per + 2]));
     win.trace?.('buffers', 'main');
     // one native call queues the plan, the tables' all-gather and read, the pieces' packs into the
-    // destinations' slots (side stream) each landed by a barrier, and the receive layout
+    // destinations' slots (side stream; each pack's last CTA signals every destination that its rows
+    // have landed), and the receive layout
     run = win.dispatchStart({
       half: win.count++ % 2, x, indices, weights, numExperts: E, fp8: useFp8, ends, sendRow, pairRank, table,
       blockSize: bs, base, counts, sortedPairs: sorted, blockExpert, rowExpert, layoutWork,
