@@ -445,14 +445,14 @@ export interface WindowsDispatch {
   /** Blocks until the gathered tables are here; i32 [R · table.size], row s written by rank s. Once. */
   readTables(): Int32Array;
   /**
-   * Queues on the addon's stream expertX's padding rows zero, then per piece, once it has landed,
-   * each source's rows: ranges [C, R, 3] holds (first row of source s's slot, rows, first received row).
+   * Queues on the addon's stream expertX's padding rows zero, then per piece, once its pack is done here,
+   * each source's rows (each once its landing signal is there): ranges [C, R, 3] holds (first row of source s's slot, rows, first received row).
    * ranges null: the kernels take them from the gathered tables on the device, so the call may come
    * before readTables; the outputs then hold R·M rows (the most the slots can). expertX null: recv and
    * the index outputs only (expand: false). Once; it orders the addon's stream after every piece.
    */
   scatter(a: { ranges: Int32Array | null; sortedPairs: Tensor; expertX: Tensor | null; expertScales: Tensor | null; pairPos: Tensor; recvIndices: Tensor; recvWeights: Tensor; recv: Tensor; recvScales: Tensor | null }): void;
-  /** Every piece's pack and landing, for an error path's settle (a no-op once scatter has queued). */
+  /** Every piece's pack, for an error path's settle (a no-op once scatter has queued). */
   readonly pieces: PendingMove;
 }
 
@@ -1398,16 +1398,18 @@ async function combineOnDevice(
 // With the group's windows (src/native/nccl.ts: NCCL's symmetric memory, one buffer a rank that every
 // rank's kernels load and store), no send or receive is queued: the pack kernel writes each row straight
 // into its destination's memory, slot `me` of rank d's data area (fixed slots of M rows), and combine's
-// reduction writes each reduced row straight into the slot of the rank it goes home to. NCCL's LSA
-// barrier says when the rows have landed. The side stream carries what writes into peers' memory, the
-// addon's stream what reads this rank's own, so the two overlap piece by piece:
-//   dispatch  main: plan (with each piece's last slot row on each destination)
-//             barrier stream: the tables' all-gather (the host then reads them); after each piece
-//                   the side stream packs, a barrier
-//             side: per piece: pack into the destinations' slots, back to back
-//             main: the layout's indices from the gathered tables; outputs sized from the host's read;
-//                   per piece once its barrier is through: every source's rows of that piece from
-//                   this rank's slots into expert order. With expand: false that scatter is queued
+// reduction writes each reduced row straight into the slot of the rank it goes home to. Dispatch's
+// rows are known landed by a signal word the pack's last CTA stores into each destination (the
+// dispatch's number, release at system scope), combine's by NCCL's LSA barrier. The side stream carries
+// what writes into peers' memory, the addon's stream what reads this rank's own, so the two overlap:
+//   dispatch  main: plan (with each piece's last slot row on each destination); the tables' all-gather
+//                   (LSA barrier index 1), whose kernel also stores them for the host's read; the
+//                   layout's indices from the gathered tables
+//             side: per piece: pack into the destinations' slots, back to back, each ending with the
+//                   piece's signal into every destination
+//             main: outputs sized from the host's read; per piece once its pack is done here: every
+//                   source's rows of that piece (each source's once its signal is there) from this
+//                   rank's slots into expert order. With expand: false that scatter is queued
 //                   before the host's read instead: its kernels take each piece's rows from the gathered
 //                   tables on the device, and recv and its index arrays are allocated for the R·M rows
 //                   the slots can hold, then cut to the n received (a view of the same storage), so
@@ -1417,8 +1419,9 @@ async function combineOnDevice(
 //             main: own rows reduced into its own slot -> per piece: the final sum of the tokens the
 //                   piece completes (as combineOnDevice)
 // Successive ops use the buffer's two halves in turn, so no op waits for a barrier before it writes:
-// op N starts after this rank's op N − 1 is through its barriers, which every rank reached only after
-// its own addon's stream had finished op N − 2 — the last reader of the half op N writes.
+// op N writes after this rank's addon's stream is through op N − 1's barrier (dispatch: its tables'
+// all-gather; combine: its landing barriers), which every rank reached only after its own addon's
+// stream had finished op N − 2 — the last reader of the half op N writes.
 // The results are the other paths' bit for bit (same kernels, same orders, same f32 sums).
 
 /** Pieces' token ends: multiples of 128 tokens (slices of the inputs start on 256-byte boundaries; the plan needs multiples of 64), the last T. */
