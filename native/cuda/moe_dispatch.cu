@@ -489,7 +489,7 @@ Napi::Value CudaMoeWindowsDispatchStart(const Napi::CallbackInfo& info) {
   // the all-gather's kernel itself stores the gathered tables into pinned memory for the host's read
   const DeviceRead read = nccl_device_read_staging(env, fn, R * W * 4);
   try {
-    nccl_lsa_all_gather(args, 0, table, W * 4, tables_offset, main, 1, &read);
+    nccl_lsa_all_gather(args, 0, table, W * 4, tables_offset, main, 1, read);
   } catch (...) {
     nccl_device_read_give_back(read);
     throw;

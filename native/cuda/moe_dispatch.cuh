@@ -273,17 +273,16 @@ __device__ __forceinline__ void pack_signal(const DestRows& to, int R) {
 // signals (a rank that stopped or called a different op) would hang the stream: after 30 s the kernel
 // traps instead, with a message, and the next CUDA call reports the error.
 __device__ __forceinline__ void wait_signal(const uint32_t* flag, uint32_t seq, int source) {
-  uint32_t v;
-  asm volatile("ld.acquire.sys.global.u32 %0, [%1];" : "=r"(v) : "l"(flag) : "memory");
-  if ((int32_t)(v - seq) >= 0) return;
-  uint64_t t0, t;
-  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t0));
-  for (uint32_t spin = 1;; spin++) {
+  uint64_t t0 = 0;  // the clock at the first miss
+  for (uint32_t spin = 0;; spin++) {
+    uint32_t v;
     asm volatile("ld.acquire.sys.global.u32 %0, [%1];" : "=r"(v) : "l"(flag) : "memory");
     if ((int32_t)(v - seq) >= 0) return;
     if ((spin & 1023) == 0) {
+      uint64_t t;
       asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
-      if (t - t0 > 30000000000ull) {
+      if (spin == 0) t0 = t;
+      else if (t - t0 > 30000000000ull) {
         if ((threadIdx.x & 31) == 0) printf("hotpaths: moe.dispatch waited 30 s for rank %d's rows (signal %u, want %u): a rank stopped or called another op\n", source, v, seq);
         __trap();
       }
@@ -699,6 +698,14 @@ struct ScatterArgs {
 
 constexpr int SCATTER_UNROLL = 4;
 
+// Before a thread first reads rows of the launch's source s: with landing signals, the wait for that
+// source's (once a thread: `waited` holds the sources, bits of s, whose signal it has seen).
+__device__ __forceinline__ void wait_source_once(const ScatterArgs& a, int s, uint32_t& waited) {
+  if (a.landed == nullptr || (waited >> s & 1)) return;
+  wait_signal(a.landed + a.source[s], a.seq, a.source[s]);
+  waited |= 1u << s;
+}
+
 // The launch's ranges into shared memory (thread 0; the caller syncs): a's own, or with a.tables the
 // host's dispatchWindows arithmetic on the device — source s's rows to `me` are its table's column me,
 // clamped to [0, slot_rows]; its received rows start after those of every source before it; piece c
@@ -764,17 +771,14 @@ __global__ void __launch_bounds__(EP_THREADS) scatter_kernel(ScatterArgs a) {
   U* ex = (U*)a.ex;
   U* recv = (U*)a.recv;
   const int64_t total = end[a.n - 1];
-  uint32_t waited = 0;  // the sources (bits of s) whose signal this thread has seen
+  uint32_t waited = 0;  // (wait_source_once's)
   for (int64_t i = blockIdx.x; i < total; i += gridDim.x) {
     int s = 0;
     while (i >= end[s]) s++;
     const int64_t off = i - (s ? end[s - 1] : 0);
     const int64_t q = recv_row[s] + off;
     const int source = a.source[s];
-    if (a.landed && !(waited >> s & 1)) {
-      wait_signal(a.landed + source, a.seq, source);
-      waited |= 1u << s;
-    }
+    wait_source_once(a, s, waited);
     const uint8_t* row = a.src[s] + (first[s] + off) * a.stride;
     const int j = threadIdx.x;
     if (j < k) {
@@ -833,14 +837,11 @@ __global__ void __launch_bounds__(SCATTER_WARPS * 32, 4) scatter_warp_kernel(Sca
   U* recv = (U*)a.recv;
   const int64_t total = end[a.n - 1];
   const int64_t warps = (int64_t)gridDim.x * SCATTER_WARPS;
-  uint32_t waited = 0;  // the sources (bits of s) whose signal this thread has seen
+  uint32_t waited = 0;  // (wait_source_once's)
   for (int64_t i = (int64_t)blockIdx.x * SCATTER_WARPS + (threadIdx.x >> 5); i < total; i += warps) {
     int s = 0;
     while (i >= end[s]) s++;
-    if (a.landed && !(waited >> s & 1)) {
-      wait_signal(a.landed + a.source[s], a.seq, a.source[s]);
-      waited |= 1u << s;
-    }
+    wait_source_once(a, s, waited);
     const int64_t off = i - (s ? end[s - 1] : 0);
     const int64_t q = recv_row[s] + off;
     const uint8_t* row = a.src[s] + (first[s] + off) * a.stride;

@@ -337,26 +337,20 @@ Napi::Value NcclSideWait(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-namespace {
-// `waiter` waits for ticket t's event; with take, the ticket is used up (its event back to the pool).
-void wait_ticket(const Args& args, cudaStream_t waiter, uint64_t ticket, bool take) {
+// The addon's stream waits for ticket t's event, and the ticket is used up (its event back to the pool).
+void nccl_main_waits(const Args& args, uint64_t ticket) {
   cudaEvent_t e = nullptr;
   {
     std::lock_guard<std::mutex> lock(g_nccl_mutex);
     auto it = g_tickets.find((uint32_t)ticket);
     if (ticket > 0xFFFFFFFFull || it == g_tickets.end()) args.fail("E_ARG", "ticket " + std::to_string(ticket) + " is not pending (each ticket is waited once)");
     e = it->second;
-    if (take) g_tickets.erase(it);
+    g_tickets.erase(it);
   }
-  const cudaError_t err = cudaStreamWaitEvent(waiter, e, 0);
-  if (take) give_event(e);
+  const cudaError_t err = cudaStreamWaitEvent(cuda_main_stream(args.env(), args.fn()), e, 0);
+  give_event(e);
   cuda_check(args.env(), args.fn(), "cudaStreamWaitEvent", err);
 }
-}  // namespace
-
-void nccl_stream_waits_ticket(const Args& args, cudaStream_t waiter, uint64_t ticket) { wait_ticket(args, waiter, ticket, false); }
-
-void nccl_main_waits(const Args& args, uint64_t ticket) { wait_ticket(args, cuda_main_stream(args.env(), args.fn()), ticket, true); }
 
 // cudaLaunchOnSide(on: boolean): with true, the side stream first waits for the work queued on the
 // addon's stream so far, and every kernel queued from then on goes on the side stream; with false,
@@ -465,10 +459,6 @@ Napi::Value NcclSideReadStart(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   cudaStream_t rs = read_stream(env, fn);
   order_after(env, fn, rs, side_stream(env, fn));
-  return Napi::Number::New(env, nccl_read_start(env, fn, p, bytes, rs));
-}
-
-uint32_t nccl_read_start(Napi::Env env, const char* fn, const void* p, uint64_t bytes, cudaStream_t rs) {
   PendingRead r{nullptr, nullptr, 0, (size_t)bytes};
   {
     std::lock_guard<std::mutex> lock(g_nccl_mutex);
@@ -491,7 +481,7 @@ uint32_t nccl_read_start(Napi::Env env, const char* fn, const void* p, uint64_t 
   std::lock_guard<std::mutex> lock(g_nccl_mutex);
   const uint32_t ticket = g_next_ticket++;
   g_reads[ticket] = r;
-  return ticket;
+  return Napi::Number::New(env, ticket);
 }
 
 DeviceRead nccl_device_read_staging(Napi::Env env, const char* fn, uint64_t bytes) {

@@ -25,8 +25,8 @@
 //     barriers of a rank on that one stream never overlap, so one barrier index (0) serves them all.
 //   For native/cuda/moe_dispatch.cu (nccl_shared.h): nccl_lsa_all_gather — one CTA: src's bytes to
 //     offset + rank·bytes of every rank's buffer, then barrier index 1 (the windows dispatch's tables, on
-//     the addon's stream; optionally then this rank's gathered rows into a device-written read's pinned
-//     staging, and its flag) — and nccl_lsa_barrier, on a stream the caller picks.
+//     the addon's stream), then this rank's gathered rows into a device-written read's pinned staging,
+//     and its flag.
 //   ncclLsaDestroy(handle) — collective
 #include <string.h>
 
@@ -85,9 +85,9 @@ __device__ __forceinline__ void lsa_sync(const ncclDevComm& dev, int index) {
   bar.sync(ncclCoopCta(), cuda::memory_order_acq_rel);
 }
 
-// src: u32 [n] -> u32 [n] at byte offset + rank·4n of every rank's buffer; then barrier `index`. With
-// host (pinned, mapped memory), this rank's gathered u32 [size·n] at offset are then stored there too, and
-// seq into *flag once every thread's stores are fenced at system scope (the host spins on the flag).
+// src: u32 [n] -> u32 [n] at byte offset + rank·4n of every rank's buffer; then barrier `index`; then
+// this rank's gathered u32 [size·n] at offset into host (pinned, mapped memory), and seq into *flag once
+// every thread's stores are fenced at system scope (the host spins on the flag).
 __global__ void __launch_bounds__(1024) lsa_all_gather_kernel(ncclDevComm dev, ncclDevResourceHandle_t buffer, const uint32_t* __restrict__ src, int64_t n,
                                                               uint64_t offset, int index, uint32_t* __restrict__ host, uint32_t* flag, uint32_t seq) {
   for (int p = 0; p < dev.lsaSize; p++) {
@@ -95,7 +95,6 @@ __global__ void __launch_bounds__(1024) lsa_all_gather_kernel(ncclDevComm dev, n
     for (int64_t i = threadIdx.x; i < n; i += blockDim.x) dst[i] = src[i];
   }
   lsa_sync(dev, index);
-  if (host == nullptr) return;
   const uint32_t* mine = (const uint32_t*)((const char*)ncclGetResourceBufferLsaPointer(dev, buffer, dev.rank) + offset);
   for (int64_t i = threadIdx.x; i < (int64_t)dev.lsaSize * n; i += blockDim.x) host[i] = mine[i];
   __threadfence_system();
@@ -206,27 +205,21 @@ Napi::Value NcclLsaCreate(const Napi::CallbackInfo& info) {
 }
 
 void nccl_lsa_all_gather(const Args& args, size_t handle_arg, const void* src, uint64_t bytes, uint64_t offset, cudaStream_t stream, int index,
-                         const DeviceRead* read) {
+                         const DeviceRead& read) {
   const Lsa& l = lsa_arg(args, handle_arg);
   if (bytes % 4 != 0 || offset % 4 != 0) args.fail("E_ARG", "bytes and offset must be multiples of 4");
   if (offset + bytes * l.size > l.bytes) args.fail("E_SHAPE", "offset + R·bytes passes the buffer's " + std::to_string(l.bytes) + " bytes");
-  if (read && read->cap < bytes * l.size) args.fail("E_SHAPE", "the read's staging is smaller than R·bytes");
-  lsa_all_gather_kernel<<<1, 1024, 0, stream>>>(l.dev, l.buffer, (const uint32_t*)src, (int64_t)(bytes / 4), offset, index, read ? read->dst : nullptr,
-                                                read ? read->flag : nullptr, read ? read->seq : 0);
-  cuda_check(args.env(), args.fn(), "kernel launch", cudaGetLastError());
-}
-
-void nccl_lsa_barrier(const Args& args, size_t handle_arg, cudaStream_t stream, int index) {
-  const Lsa& l = lsa_arg(args, handle_arg);
-  lsa_barrier_kernel<<<1, 32, 0, stream>>>(l.dev, index);
+  if (read.cap < bytes * l.size) args.fail("E_SHAPE", "the read's staging is smaller than R·bytes");
+  lsa_all_gather_kernel<<<1, 1024, 0, stream>>>(l.dev, l.buffer, (const uint32_t*)src, (int64_t)(bytes / 4), offset, index, read.dst, read.flag, read.seq);
   cuda_check(args.env(), args.fn(), "kernel launch", cudaGetLastError());
 }
 
 Napi::Value NcclLsaBarrier(const Napi::CallbackInfo& info) {
   Args args(info, "ncclLsaBarrier", 1);
-  lsa_arg(args, 0);
+  const Lsa& l = lsa_arg(args, 0);
   cudaStream_t stream = nccl_barrier_stream_after(args.env(), args.fn(), false, true);
-  nccl_lsa_barrier(args, 0, stream, 0);
+  lsa_barrier_kernel<<<1, 32, 0, stream>>>(l.dev, 0);
+  cuda_check(args.env(), args.fn(), "kernel launch", cudaGetLastError());
   return Napi::Number::New(info.Env(), nccl_ticket(args.env(), args.fn(), stream));
 }
 
@@ -264,8 +257,7 @@ Napi::Value NcclLsaInfo(const Napi::CallbackInfo& info) {
 Napi::Value NcclLsaCreate(const Napi::CallbackInfo& info) { no_lsa(info, "ncclLsaCreate"); }
 Napi::Value NcclLsaBarrier(const Napi::CallbackInfo& info) { no_lsa(info, "ncclLsaBarrier"); }
 Napi::Value NcclLsaDestroy(const Napi::CallbackInfo& info) { no_lsa(info, "ncclLsaDestroy"); }
-void nccl_lsa_all_gather(const Args& args, size_t, const void*, uint64_t, uint64_t, cudaStream_t, int, const DeviceRead*) { no_lsa(args.env(), args.fn()); }
-void nccl_lsa_barrier(const Args& args, size_t, cudaStream_t, int) { no_lsa(args.env(), args.fn()); }
+void nccl_lsa_all_gather(const Args& args, size_t, const void*, uint64_t, uint64_t, cudaStream_t, int, const DeviceRead&) { no_lsa(args.env(), args.fn()); }
 
 #endif
 

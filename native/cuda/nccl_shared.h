@@ -44,10 +44,6 @@ uint32_t nccl_ticket(Napi::Env env, const char* fn, cudaStream_t s);
 // The addon's stream waits for a ticket (each ticket once; E_ARG for one not pending): ncclSideWait.
 void nccl_main_waits(const Args& args, uint64_t ticket);
 
-// A device -> host read of `bytes` bytes at p into pinned memory, queued on stream s (ncclSideReadStart
-// queues it on a stream of its own). Returns the ticket for ncclSideReadFinish.
-uint32_t nccl_read_start(Napi::Env env, const char* fn, const void* p, uint64_t bytes, cudaStream_t s);
-
 // A device -> host read that a kernel writes itself (the windows dispatch's tables: the all-gather's
 // kernel stores them into pinned, mapped memory, then seq into the flag word after them), so that no
 // copy or event is queued for it. host: the staging's host address; dst, flag: its device addresses.
@@ -69,17 +65,12 @@ void nccl_device_read_give_back(const DeviceRead& d);
 int nccl_trace_mark(Napi::Env env, const char* fn, cudaStream_t s);
 
 // Argument i as a live LSA buffer of native/cuda/nccl_lsa.cu: its tables' all-gather (src's bytes to
-// offset + rank·bytes of every rank's buffer, then barrier `index`) and a barrier alone, queued on
-// `stream` (ncclLsaBarrier queues the barrier on the barrier stream with index 0; one index's
-// barriers must never overlap). E_BACKEND where the addon was built without NCCL's device headers.
-// With `read` (nccl_device_read_staging's, for R·bytes), the all-gather's kernel then stores this rank's
-// gathered rows (R·bytes at offset) into it, and its seq into its flag.
+// offset + rank·bytes of every rank's buffer, then barrier `index`, queued on `stream`; one index's
+// barriers must never overlap, and ncclLsaBarrier's take index 0), after which the same kernel stores
+// this rank's gathered rows (R·bytes at offset) into `read` (nccl_device_read_staging's, for R·bytes)
+// and its seq into its flag. E_BACKEND where the addon was built without NCCL's device headers.
 void nccl_lsa_all_gather(const Args& args, size_t handle_arg, const void* src, uint64_t bytes, uint64_t offset, cudaStream_t stream, int index,
-                         const DeviceRead* read = nullptr);
-void nccl_lsa_barrier(const Args& args, size_t handle_arg, cudaStream_t stream, int index);
-
-// `waiter` waits for ticket t's event without taking the ticket (it stays for ncclSideWait).
-void nccl_stream_waits_ticket(const Args& args, cudaStream_t waiter, uint64_t ticket);
+                         const DeviceRead& read);
 
 // "<fn>: <what> failed: <NCCL's error string> (ncclResult r)…", thrown as E_NATIVE.
 [[noreturn]] void nccl_throw(Napi::Env env, const char* fn, const char* what, int r, void* comm);

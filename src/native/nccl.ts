@@ -331,6 +331,7 @@ function symmetricWindows(addon: Addon, backend: Backend, comm: number, rank: nu
     return 2 * tableBytes + half * dataBytes + first * rowBytes;
   };
   const ticketMove = (t: number) => waitOnce(addon, what, t);
+  let dispatches = 0; // dispatchStart's calls, modulo 2^32 with 0 skipped: the last one's landing signals' value
   const marks: { label: string; host: number }[] = [];
   // HOTPATHS_EP_TRACE=1: each mark an event on its stream too; =host: the host's times alone (nothing queued)
   const traceMode = process.env.HOTPATHS_EP_TRACE;
@@ -362,7 +363,6 @@ function symmetricWindows(addon: Addon, backend: Backend, comm: number, rank: nu
     tableWords,
     dataBytes,
     count: 0,
-    dispatches: 0,
     tables: (half, words) => {
       if (words > tableWords) throw new HotpathsError('E_SHAPE', `${what}: table rows of ${words} words do not fit (${tableWords})`);
       return view(rank, half * tableBytes, 'i32', [R, words]);
@@ -376,8 +376,10 @@ function symmetricWindows(addon: Addon, backend: Backend, comm: number, rank: nu
       // (addresses, not views: this runs every call)
       const slot = (owner: number, first: number) => bases[owner]! + BigInt(rowsAt(a.half, first, M, L.stride));
       const tables = windows.tables(a.half, words);
-      // the dispatch's number, the same on every rank (every rank makes the same calls): its landing signals' value
-      const seq = (windows.dispatches = (windows.dispatches + 1) % 2 ** 32) || (windows.dispatches = 1);
+      // the dispatch's number, the same on every rank (every rank makes the same calls): its landing
+      // signals' value, a u32 that skips 0 (the signals' value before any dispatch)
+      dispatches = dispatches === 0xffffffff ? 1 : dispatches + 1;
+      const seq = dispatches;
       const signals = bases[rank]! + BigInt(signalsAt), signalFromSlot = signalsAt - rowsAt(a.half, rank * M, M, L.stride);
       const work = backend.empty('u8', [nativeCallSync(what, () => addon.cudaMoeDispatchPlanWorkBytes(T * k, E, R))]);
       let tickets: Float64Array;

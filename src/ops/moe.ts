@@ -407,8 +407,6 @@ export interface SymmetricWindows {
   dispatchStart(a: WindowsDispatchStart): WindowsDispatch;
   /** Ops (dispatch or combine) so far: the next uses half count % 2. */
   count: number;
-  /** Dispatches so far, modulo 2^32 (0 skipped): the last one's landing signals' value. */
-  dispatches: number;
   /**
    * With HOTPATHS_EP_TRACE=1 (else absent): a timing mark on a stream, and the op's timeline printed
    * (each mark's GPU time and the host's time when it was queued, ms after the first); with
