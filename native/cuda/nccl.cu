@@ -628,9 +628,8 @@ cudaStream_t nccl_side_after_main(Napi::Env env, const char* fn) {
   return side;
 }
 
-cudaStream_t nccl_barrier_stream_after(Napi::Env env, const char* fn, bool main, bool side) {
+cudaStream_t nccl_barrier_stream_after(Napi::Env env, const char* fn, bool side) {
   cudaStream_t bar = bar_stream(env, fn);
-  if (main) order_after(env, fn, bar, cuda_main_stream(env, fn));
   if (side) order_after(env, fn, bar, side_stream(env, fn));
   return bar;
 }

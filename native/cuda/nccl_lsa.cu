@@ -217,7 +217,7 @@ void nccl_lsa_all_gather(const Args& args, size_t handle_arg, const void* src, u
 Napi::Value NcclLsaBarrier(const Napi::CallbackInfo& info) {
   Args args(info, "ncclLsaBarrier", 1);
   const Lsa& l = lsa_arg(args, 0);
-  cudaStream_t stream = nccl_barrier_stream_after(args.env(), args.fn(), false, true);
+  cudaStream_t stream = nccl_barrier_stream_after(args.env(), args.fn(), true);
   lsa_barrier_kernel<<<1, 32, 0, stream>>>(l.dev, 0);
   cuda_check(args.env(), args.fn(), "kernel launch", cudaGetLastError());
   return Napi::Number::New(info.Env(), nccl_ticket(args.env(), args.fn(), stream));
@@ -230,7 +230,7 @@ Napi::Value NcclLsaDestroy(const Napi::CallbackInfo& info) {
   Lsa& l = lsa_arg(args, 0);
   cuda_check(env, fn, "cudaStreamSynchronize", cudaStreamSynchronize(cuda_main_stream(env, fn)));
   cuda_check(env, fn, "cudaStreamSynchronize", cudaStreamSynchronize(nccl_side_stream(env, fn)));
-  cuda_check(env, fn, "cudaStreamSynchronize", cudaStreamSynchronize(nccl_barrier_stream_after(env, fn, false, false)));
+  cuda_check(env, fn, "cudaStreamSynchronize", cudaStreamSynchronize(nccl_barrier_stream_after(env, fn, false)));
   for (uint64_t b : l.bases) cuda_table_remove(b);
   l.live = false;
   const ncclResult_t r = ((DevCommDestroyFn)nccl_symbol(env, fn, "ncclDevCommDestroy"))((ncclComm_t)l.comm, &l.dev);

@@ -34,9 +34,9 @@ cudaStream_t nccl_side_after_main(Napi::Env env, const char* fn);
 // padding rows there, beside the scatter on the addon's stream).
 cudaStream_t nccl_read_stream_after_main(Napi::Env env, const char* fn);
 
-// The barrier stream, after it has been made to wait for the work queued so far on the addon's stream
-// (main) and/or the side stream (side).
-cudaStream_t nccl_barrier_stream_after(Napi::Env env, const char* fn, bool main, bool side);
+// The barrier stream; with side, after it has been made to wait for the work queued so far on the side
+// stream.
+cudaStream_t nccl_barrier_stream_after(Napi::Env env, const char* fn, bool side);
 
 // A ticket for ncclSideWait standing for the work queued on `s` so far.
 uint32_t nccl_ticket(Napi::Env env, const char* fn, cudaStream_t s);
