@@ -372,7 +372,9 @@ Napi::Value CudaLaunchOnSide(const Napi::CallbackInfo& info) {
 }
 
 namespace {
-std::vector<cudaEvent_t> g_trace;  // nccl_trace_mark's events, in order
+std::vector<cudaEvent_t> g_trace;       // nccl_trace_mark's events, in order
+std::vector<cudaEvent_t> g_trace_free;  // the events of marks read, for the next marks: a mark should cost
+                                        // the host as little as it can, since the timeline is the host's too
 }
 
 // ncclTraceMark(stream: 0 the addon's | 1 side | 2 barrier): number — records a timing event on that
@@ -388,7 +390,14 @@ Napi::Value NcclTraceMark(const Napi::CallbackInfo& info) {
 
 int nccl_trace_mark(Napi::Env env, const char* fn, cudaStream_t s) {
   cudaEvent_t e = nullptr;
-  cuda_check(env, fn, "cudaEventCreate", cudaEventCreate(&e));
+  {
+    std::lock_guard<std::mutex> lock(g_nccl_mutex);
+    if (!g_trace_free.empty()) {
+      e = g_trace_free.back();
+      g_trace_free.pop_back();
+    }
+  }
+  if (e == nullptr) cuda_check(env, fn, "cudaEventCreate", cudaEventCreate(&e));
   cuda_check(env, fn, "cudaEventRecord", cudaEventRecord(e, s));
   std::lock_guard<std::mutex> lock(g_nccl_mutex);
   g_trace.push_back(e);
@@ -413,7 +422,10 @@ Napi::Value NcclTraceRead(const Napi::CallbackInfo& info) {
     if (err == cudaSuccess) err = cudaEventElapsedTime(&ms, marks[0], marks[i]);
     out[i] = ms;
   }
-  for (cudaEvent_t e : marks) cudaEventDestroy(e);
+  {
+    std::lock_guard<std::mutex> lock(g_nccl_mutex);
+    g_trace_free.insert(g_trace_free.end(), marks.begin(), marks.end());
+  }
   cuda_check(env, fn, "cudaEventElapsedTime", err);
   return out;
 }
