@@ -423,7 +423,7 @@ Napi::Value CudaMoeDispatchScatter(const Napi::CallbackInfo& info) {
 //      outputs; layoutWork i32 [E/R + 2]: the experts' segment starts, P, n — for the scatter's padding);
 //   3. on the side stream (after the plan alone), per piece: the pack of its tokens into destBases[d]
 //      (this rank's slot of M rows in rank d's window, rows of `stride` bytes, dispatchRowLayout), whose
-//      last CTA then stores seq (the dispatch's number, the same on every rank) into word 1 + c·R + rank
+//      last CTA then stores seq (the dispatch's number, the same on every rank) into word SIGNAL_HEAD + c·R + rank
 //      of each destination's landing signals, at destBases[d] + signalFromSlot (pack_signal: release at
 //      system scope, after every CTA's stores); `signals` is this rank's, whose word 0 counts the CTAs.
 // The rest is checked before anything else is queued. With trace, timing marks (ncclTraceMark's) after
@@ -476,7 +476,7 @@ Napi::Value CudaMoeWindowsDispatchStart(const Napi::CallbackInfo& info) {
   moe::DestRows to = dest_rows_arg(args, bases, M, stride);
   if (fp8 && ((uintptr_t)x & 15) != 0) args.fail("E_ARG", "x must be 16-byte aligned for the FP8 payload");
   const int64_t signal_from_slot = (int64_t)args.size(34, "signalFromSlot");  // (the signals lie after every slot)
-  const uint64_t signal_words = 1 + (uint64_t)ends.n * R;
+  const uint64_t signal_words = moe::SIGNAL_HEAD + (uint64_t)ends.n * R;
   to.done = (uint32_t*)cuda_device_arg(args, 33, "signals", signal_words * 4);
   to.seq = (uint32_t)args.size(35, "seq");
   if ((((uintptr_t)to.done | (uint64_t)signal_from_slot) & 3) != 0) args.fail("E_ARG", "signals and signalFromSlot must be 4-byte aligned");
@@ -498,8 +498,8 @@ Napi::Value CudaMoeWindowsDispatchStart(const Napi::CallbackInfo& info) {
   if (trace) nccl_trace_mark(env, fn, main);
   for (int c = 0; c < ends.n; c++) {
     const int64_t t0 = c ? ends.end[c - 1] : 0, t1 = ends.end[c];
-    // piece c's signal from this rank: word 1 + c·R + rank of each destination's signals
-    to.signal = signal_from_slot + (int64_t)(1 + c * R + rank) * 4;
+    // piece c's signal from this rank: word SIGNAL_HEAD + c·R + rank of each destination's signals
+    to.signal = signal_from_slot + (int64_t)(moe::SIGNAL_HEAD + c * R + rank) * 4;
     if (trace && c == 0) nccl_trace_mark(env, fn, side);  // where the side stream can start the pack
     launch_pack(args, side, fp8, bf16, x + t0 * x_row, t1 - t0, (int64_t)H, x_row, indices + t0 * k, weights + t0 * k, (int)k, (int)E, (int)R,
                 send_row + t0 * R, pair_rank + t0 * k, (int64_t)M, to, (int64_t)stride, (int64_t)scales_at, (int64_t)meta_at, PACK_PER_SM_WINDOWS);
@@ -525,7 +525,7 @@ Napi::Value CudaMoeWindowsDispatchStart(const Napi::CallbackInfo& info) {
 // (moe::scatter_ranges) and `ranges` is empty: the call can then come before the host has read the tables,
 // with the outputs sized for the most rows the slots hold (n ≥ R·slotRows). Queues on the addon's stream,
 // per piece once its pack is done here, one launch (up to 8 sources) that scatters each source's rows as
-// cudaMoeDispatchScatter does, this rank's first, each once its landing signal (word 1 + c·R + s of
+// cudaMoeDispatchScatter does, this rank's first, each once its landing signal (word SIGNAL_HEAD + c·R + s of
 // `signals`, this rank's) has reached seq (moe::wait_signal); with expertX and P > 0, after piece 0's
 // launch, expertX's padding rows zero (counts and layoutWork from the start's layout) on the reads'
 // stream, which the addon's stream waits for at the end (without, nothing goes there).
@@ -545,7 +545,7 @@ Napi::Value CudaMoeWindowsDispatchScatter(const Napi::CallbackInfo& info) {
   const uint64_t scale_bytes = args.size(8, "scaleBytes"), meta_at = args.size(9, "metaAt"), per = args.size(11, "per"), k = args.size(12, "k");
   const uint64_t bs = args.size(15, "blockSize"), P = args.size(17, "P");
   check_ep(args, R * per, R, k);
-  const uint32_t* landed = (const uint32_t*)cuda_device_arg(args, 30, "signals", (1 + C * R) * 4);
+  const uint32_t* landed = (const uint32_t*)cuda_device_arg(args, 30, "signals", (moe::SIGNAL_HEAD + C * R) * 4);
   if (((uintptr_t)landed & 3) != 0) args.fail("E_ARG", "signals must be 4-byte aligned");
   if (rank >= R) args.fail("E_ARG", "rank must be below R (" + std::to_string(R) + "), got " + std::to_string(rank));
   if (ranges.length != (on_device ? 0 : C * R * 3)) {
@@ -627,7 +627,7 @@ Napi::Value CudaMoeWindowsDispatchScatter(const Napi::CallbackInfo& info) {
   // scattered row) zeroed on the reads' stream, beside the rest
   for (uint64_t c = 0; c < C; c++) {
     nccl_main_waits(args, (uint64_t)tickets[c]);
-    a.landed = landed + 1 + c * R;
+    a.landed = landed + moe::SIGNAL_HEAD + c * R;
     scatter(c);
     if (trace) nccl_trace_mark(env, fn, main);
     if (c == 0 && pad) {

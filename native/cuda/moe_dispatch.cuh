@@ -249,6 +249,11 @@ struct DestRows {
   uint32_t seq;
 };
 
+// The windows dispatch's signal words (u32, after the data halves of each rank's window, zero at first):
+// word 0 this rank's pack CTA count (DestRows::done), then word SIGNAL_HEAD + c·R + s piece c's landing
+// signal from rank s (src/native/nccl.ts sizes the area).
+constexpr int SIGNAL_HEAD = 1;
+
 // The end of a pack kernel, by every thread of every CTA (a no-op without to.done): each thread's row
 // stores (some into peers' memory) fenced at system scope, then a CTA's arrival counted; the CTA that
 // arrives last (every other CTA's stores fenced before its count) resets the counter for the next

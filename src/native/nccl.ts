@@ -310,7 +310,7 @@ function symmetricWindows(addon: Addon, backend: Backend, comm: number, rank: nu
   const tableWords = roundUp(R + WINDOW_MAX_EXPERTS + 1 + WINDOW_MAX_PIECES * R, 4);
   const tableBytes = roundUp(R * tableWords * 4, 4096);
   const dataBytes = roundUp(R * M * roundUp(2 * hidden + WINDOW_ROW_EXTRA, 16), 4096);
-  const signalsAt = 2 * tableBytes + 2 * dataBytes, signalBytes = roundUp(4 * (1 + WINDOW_MAX_PIECES * R), 4096);
+  const signalsAt = 2 * tableBytes + 2 * dataBytes, signalBytes = roundUp(4 * (1 + WINDOW_MAX_PIECES * R), 4096); // (1: moe::SIGNAL_HEAD)
   let made: { handle: number; bases: BigUint64Array };
   try {
     made = addon.ncclLsaCreate(comm, signalsAt + signalBytes, signalsAt);
