@@ -1,6 +1,6 @@
 // Interleaved A/B of the windows dispatch's variants, one process per GPU:
 //   npm run build && hotpaths launch --nproc N bench/moe-nccl-ab.mjs [--tokens 4096] [--hidden 7168] [--topk 8]
-//     [--experts 256] [--iters 40] [--warmup 20] [--chunks 1] [--expand false] [--modes base,NAME=VAR[+VAR]...]
+//     [--experts 256] [--iters 300] [--warmup 30] [--chunks 1] [--expand false] [--modes base,NAME=VAR[+VAR]...]
 // Each mode is a set of environment variables set to 1 around its calls ("base": none), for a try
 // branch whose code reads switches at each call (e.g. try/sparse-pack-early-scatter's HOTPATHS_AB_*;
 // main reads none, so there every mode times the same code: the method's own spread). Every iteration
@@ -14,7 +14,9 @@ import { init, moe } from '../dist/src/index.js';
 import { aggregate, median, option, rowsPerRank, seededInputs, shapeOptions, sum, switchModes, timers } from './moe-nccl-common.mjs';
 
 const argv = process.argv.slice(2);
-const { T, H, k, E, iters, warmup } = shapeOptions(argv);
+const { T, H, k, E, warmup } = shapeOptions(argv);
+// (300 by default: at 80, two copies of the same code differed by up to 0.05x within a run; at 300, by 0.02)
+const iters = Number(option(argv, 'iters', '300'));
 const chunks = Number(option(argv, 'chunks', '1'));
 const expand = option(argv, 'expand', 'false') !== 'false';
 const { modes, setMode } = switchModes(argv);

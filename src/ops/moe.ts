@@ -1452,6 +1452,7 @@ async function dispatchWindows(op: string, group: ExpertGroup, inputs: DispatchI
   const kept: Tensor[] = [];
   const keep = <T extends Tensor>(t: T) => track(kept, t);
   let run: WindowsDispatch | undefined;
+  let out: Dispatched[];
   try {
     win.trace?.('start', 'main');
     const sendRow = keep(b.empty('i32', [T, R])), pairRank = track(temps, b.empty('i32', [T, k])), table = track(temps, b.empty('i32', [1, Wt]));
@@ -1481,6 +1482,7 @@ async function dispatchWindows(op: string, group: ExpertGroup, inputs: DispatchI
     const t = run.readTables();
     win.trace?.('host read', 'main');
     await checkTables(op, t, Wt, R, E, k, M, (s) => (s === me ? { i: 0, indices } : undefined));
+    win.trace?.('checked', 'main');
     const { sendCounts, recvCounts, n, P } = tableCounts(t, Wt, me, R, E, bs);
     const recvStart = starts(recvCounts);
     const Pmax = alignRowsMax(n * k, per, bs);
@@ -1519,14 +1521,17 @@ async function dispatchWindows(op: string, group: ExpertGroup, inputs: DispatchI
       run.scatter({ ranges, sortedPairs: a.sortedPairs, expertX: rowsOf(expertX), expertScales: scalesOf(expertX), pairPos: a.pairPos, recvIndices, recvWeights, recv: rowsOf(recv), recvScales: scalesOf(recv) });
       win.trace?.('scatter queued', 'main');
     }
-    win.traceDump?.(op);
-    return [{ recv, recvIndices, recvWeights, alignment: a, expertX, handle: new DispatchHandle(group, E, T, H, dtype, sendCounts, recvCounts, sendRow, M) }];
+    out = [{ recv, recvIndices, recvWeights, alignment: a, expertX, handle: new DispatchHandle(group, E, T, H, dtype, sendCounts, recvCounts, sendRow, M) }];
   } catch (e) {
     await settle(run ? [run.pieces] : [], kept);
     throw e;
   } finally {
     await settle(run ? [run.pieces] : [], temps);
   }
+  // (the trace's last mark: when the op returns, its temporaries given back)
+  win.trace?.('settled', 'main');
+  win.traceDump?.(op);
+  return out;
 }
 
 async function combineWindows(group: ExpertGroup, unpermuteRows: UnpermuteRows, expertOut: Tensor, d: Dispatched, h: DispatchHandle, dtype: DType, weighted: boolean, chunks: number): Promise<Tensor[]> {
