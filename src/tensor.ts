@@ -123,13 +123,17 @@ export function borrowedTensor(backend: Backend, dtype: DType, shape: readonly n
 }
 
 /**
- * Internal: t's storage under a shape of at most t's elements, owned by the returned tensor (disposing
- * it releases the storage); t itself must not be used or disposed after this. The windows path of
- * moe.dispatch sizes its index arrays for the worst case before the counts are known.
+ * Internal: t's storage under a shape of at most t's elements, from `byteOffset` on (backends with
+ * takeStorage, 256-byte multiples on GPUs), owned by the returned tensor (disposing it releases the
+ * storage); t itself must not be used or disposed after this. The windows path of moe.dispatch sizes
+ * its outputs for the worst case before the counts are known.
  */
-export function shrinkTo(t: Tensor, shape: readonly number[]): Tensor {
-  if (numel(shape) > t.size) throw new HotpathsError('E_SHAPE', `shrinkTo(): ${show(shape)} has more elements than ${t.describe()}`);
-  const owner = new Tensor(t.backend, t.dtype, shape, t.storage);
+export function shrinkTo(t: Tensor, shape: readonly number[], byteOffset = 0): Tensor {
+  if (!(Number.isSafeInteger(byteOffset) && byteOffset >= 0 && byteOffset + numel(shape) * dtypeBytes(t.dtype) <= t.bytes)) {
+    throw new HotpathsError('E_SHAPE', `shrinkTo(): ${show(shape)} from byte ${byteOffset} on does not fit in ${t.describe()}`);
+  }
+  if (byteOffset > 0 && !t.backend.takeStorage) throw new HotpathsError('E_NOT_IMPLEMENTED', `shrinkTo(): the ${t.device} backend cannot hand over storage from an offset`);
+  const owner = new Tensor(t.backend, t.dtype, shape, byteOffset > 0 ? t.backend.takeStorage!(t, byteOffset) : t.storage);
   VIEWS.add(t);
   return owner;
 }

@@ -1,10 +1,12 @@
 // sliceRows: views that share a tensor's storage, on every backend — reads, a kernel reading a view,
-// a kernel writing into a view (the rest of the tensor untouched), alignment rules, and disposal.
+// a kernel writing into a view (the rest of the tensor untouched), alignment rules, and disposal. And
+// shrinkTo with a byte offset (the windows dispatch's recv): the storage handed over from the offset
+// on, where the backend can (takeStorage), released whole.
 
 import { describe, expect, it } from 'vitest';
 import { fp8, init } from '../src/index.js';
 import type { Backend } from '../src/runtime/backend.js';
-import { sliceRows, type Tensor } from '../src/tensor.js';
+import { shrinkTo, sliceRows, type Tensor } from '../src/tensor.js';
 import { backendsUnderTest, randomF32, rng } from './helpers.js';
 
 const ref = await init({ backend: 'reference' });
@@ -39,6 +41,34 @@ for (const u of under) {
       if (u.name === 'reference' || u.name === 'cpu') expect((await sliceRows(t, 1, 2).read())[0]).toBe(1);
       else expect(() => sliceRows(t, 1, 2)).toThrow(/256|multiple/);
       expect(() => sliceRows(t, 5, 11)).toThrow(/not inside/);
+    });
+
+    it((u.backend as Backend | undefined)?.takeStorage ? 'shrinkTo hands over storage from a byte offset, released whole' : 'shrinkTo from a byte offset says this backend cannot', async () => {
+      const b = u.backend as Backend;
+      const [R, C] = [8, 64]; // 256 bytes a row
+      const x = randomF32(R * C, rng(5), 10);
+      const t = b.fromHost(x, 'f32', [R, C]);
+      expect(() => shrinkTo(t, [R, C], 256)).toThrow(expect.objectContaining({ code: 'E_SHAPE' }));
+      if (!b.takeStorage) {
+        expect(() => shrinkTo(t, [2, C], 256)).toThrow(expect.objectContaining({ code: 'E_NOT_IMPLEMENTED' }));
+        t.dispose();
+        return;
+      }
+      expect(() => shrinkTo(t, [2, C], 4)).toThrow(/256|multiple/);
+      const before = b.memoryStats!().inUse;
+      const ptr = (t.storage as { ptr?: bigint }).ptr;
+      const s = shrinkTo(t, [3, C], 2 * 256); // rows 2..4
+      expect(s.shape).toEqual([3, C]);
+      expect([...((await s.read()) as Float32Array)]).toEqual([...x.subarray(2 * C, 5 * C)]);
+      s.dispose(); // gives back t's whole allocation
+      const after = b.memoryStats!().inUse;
+      expect(before - after).toBeGreaterThanOrEqual(R * C * 4);
+      t.dispose(); // (t was handed over: disposing it releases nothing more)
+      expect(b.memoryStats!().inUse).toBe(after);
+      // the pool got the allocation's own address back, not the offset one (it hands out the last freed)
+      const again = b.empty('f32', [R, C]);
+      if (ptr !== undefined) expect((again.storage as { ptr?: bigint }).ptr).toBe(ptr);
+      again.dispose();
     });
   });
 }

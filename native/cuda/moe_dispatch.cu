@@ -103,6 +103,10 @@ moe::DestRows dest_rows_arg(const Args& args, const HostView& bases, uint64_t sl
   return to;
 }
 
+// Whether launch_pack takes pack_fp8_warp_kernel for the FP8 payload (a warp a token: k ≤ 32 and every
+// warp's scales in shared memory), the one pack that writes DestRows::own's codes elsewhere.
+bool warp_pack_fits(uint64_t k, uint64_t H) { return k <= 32 && (H / 128 + 3) / 4 * 16 * moe::PACK_WARPS <= 48 * 1024; }
+
 // The pack's launch (arguments checked; x 16-byte aligned for fp8): T tokens' rows to `to`, at most
 // per_sm CTAs a multiprocessor.
 void launch_pack(const Args& args, cudaStream_t stream, bool fp8, bool bf16, const void* x, int64_t T, int64_t H, uint64_t x_row, const int32_t* indices,
@@ -115,7 +119,7 @@ void launch_pack(const Args& args, cudaStream_t stream, bool fp8, bool bf16, con
     if (((uintptr_t)x & 15) != 0) args.fail("E_ARG", "x must be 16-byte aligned for the FP8 payload");
     const size_t smem = (H / 128 + 3) / 4 * 16;  // the row's scales, whole float4s
     if (smem > 48 * 1024) args.fail("E_TOO_LARGE", "the FP8 payload's scales need H / 128 * 4 bytes of shared memory, at most 48 KB; got H = " + std::to_string(H));
-    if (k <= 32 && smem * moe::PACK_WARPS <= 48 * 1024) {
+    if (warp_pack_fits(k, H)) {
       // a warp a token (pack_fp8_warp_kernel: 1.3-1.5x pack_fp8_kernel into local buffers, the same bytes),
       // as many warps a multiprocessor as per_sm CTAs of EP_THREADS would have
       const int wgrid = grid_of((T + moe::PACK_WARPS - 1) / moe::PACK_WARPS, std::max(1, per_sm * moe::EP_THREADS / (moe::PACK_WARPS * 32)));
@@ -409,7 +413,7 @@ Napi::Value CudaMoeDispatchScatter(const Napi::CallbackInfo& info) {
 // cudaMoeWindowsDispatchStart(lsa, tablesOffset, x, xIsBf16, T, H, indices, k, weights, E, fp8, ends, slotRows, destBases,
 //                             stride, scalesAt, metaAt, sendRow, pairRank, table, tableWords, planWork, tables, rank,
 //                             blockSize, base, counts, sortedPairs, Pmax, blockExpert, rowExpert, layoutWork, trace,
-//                             signals, signalFromSlot, seq)
+//                             signals, signalFromSlot, seq, ownCodes | 0n)
 //   -> Float64Array [1 + C]: the read's ticket (ncclSideReadFinish), then per piece its pack's ticket (done
 //      here; each taken by ncclSideWait or cudaMoeWindowsDispatchScatter)
 // Queues, in order:
@@ -426,13 +430,16 @@ Napi::Value CudaMoeDispatchScatter(const Napi::CallbackInfo& info) {
 //      last CTA then stores seq (the dispatch's number, the same on every rank) into word SIGNAL_HEAD + c·R + rank
 //      of each destination's landing signals, at destBases[d] + signalFromSlot (pack_signal: release at
 //      system scope, after every CTA's stores); `signals` is this rank's, whose word 0 counts the CTAs.
+//      With ownCodes (u8 [R·M, H], the storage recv will have; FP8, k ≤ 32): this rank's own rows' codes
+//      go to its rows from rank·M on instead of the slot (moe::DestRows::own), their scales and meta still
+//      to the slot (cudaMoeWindowsDispatchScatter's ownCodes takes them from there).
 // The rest is checked before anything else is queued. With trace, timing marks (ncclTraceMark's) after
 // the plan's checks, the plan, the all-gather, on the side stream before piece 0's pack and after each
 // pack, and after the layout.
 Napi::Value CudaMoeWindowsDispatchStart(const Napi::CallbackInfo& info) {
   const char* fn = "cudaMoeWindowsDispatchStart";
   Napi::Env env = info.Env();
-  Args args(info, fn, 36);
+  Args args(info, fn, 37);
   const bool trace = args.boolean(32, "trace");
   const uint64_t tables_offset = args.size(1, "tablesOffset");
   const bool bf16 = args.boolean(3, "xIsBf16"), fp8 = args.boolean(10, "fp8");
@@ -474,6 +481,13 @@ Napi::Value CudaMoeWindowsDispatchStart(const Napi::CallbackInfo& info) {
   const int32_t* tables = (const int32_t*)cuda_device_arg(args, 22, "tables", R * W * 4);
   const RecvLayout layout = recv_layout_args(args, 25, 31, "layoutWork", R, per, bs);
   moe::DestRows to = dest_rows_arg(args, bases, M, stride);
+  if (args.bigint(36, "ownCodes") != 0) {
+    if (!fp8 || !warp_pack_fits(k, H)) args.fail("E_ARG", "ownCodes needs the FP8 payload, k <= 32 and H / 128 * 4 * " + std::to_string(moe::PACK_WARPS) + " bytes at most 48 KB");
+    const uint64_t codes = (uint64_t)(uintptr_t)cuda_device_arg(args, 36, "ownCodes", checked_mul(env, fn, R * M, H, "ownCodes bytes"));
+    if ((codes & 15) != 0) args.fail("E_ARG", "ownCodes must be 16-byte aligned");
+    to.own = (int)rank + 1;
+    to.own_codes = codes + rank * M * H;
+  }
   if (fp8 && ((uintptr_t)x & 15) != 0) args.fail("E_ARG", "x must be 16-byte aligned for the FP8 payload");
   const int64_t signal_from_slot = (int64_t)args.size(34, "signalFromSlot");  // (the signals lie after every slot)
   const uint64_t signal_words = moe::SIGNAL_HEAD + (uint64_t)ends.n * R;
@@ -517,7 +531,8 @@ Napi::Value CudaMoeWindowsDispatchStart(const Napi::CallbackInfo& info) {
 
 // cudaMoeWindowsDispatchScatter(pieces, ranges, srcBases, rank, slotRows, stride, payloadBytes, scalesAt, scaleBytes, metaAt, base,
 //                               per, k, counts, layoutWork, blockSize, expertX, P, expertScales | 0n, sortedPairs, Pmax, pairPos,
-//                               n, recvIndices, recvWeights, recv, recvScales | 0n, trace, tables | 0n, tableWords, signals, seq)
+//                               n, recvIndices, recvWeights, recv, recvScales | 0n, trace, tables | 0n, tableWords, signals, seq,
+//                               ownCodes)
 // pieces: Float64Array [C] (cudaMoeWindowsDispatchStart's pack tickets, each taken here); ranges: Int32Array
 // [C, R, 3]: piece c's rows from source s as (first row of s's slot, rows, first received row); srcBases:
 // BigUint64Array [R], source s's slot of slotRows rows here. With tables (this rank's gathered tables, i32
@@ -529,13 +544,17 @@ Napi::Value CudaMoeWindowsDispatchStart(const Napi::CallbackInfo& info) {
 // `signals`, this rank's) has reached seq (moe::wait_signal); with expertX and P > 0, after piece 0's
 // launch, expertX's padding rows zero (counts and layoutWork from the start's layout) on the reads'
 // stream, which the addon's stream waits for at the end (without, nothing goes there).
+// ownCodes (with tables, no expertX, k ≤ 32; the start's ownCodes was recv): this rank's own rows' codes
+// are in recv already, from row rank·slotRows on, and recv is the storage whose rows from rank·slotRows −
+// (the rows of the sources before this rank) on are the received rows in order: each source's codes go
+// there, but this rank's, whose scales and index outputs alone are taken from its slot.
 // Everything is checked first. With trace, timing marks after each piece's launch and the padding (reads'
 // stream; only where it is zeroed).
 Napi::Value CudaMoeWindowsDispatchScatter(const Napi::CallbackInfo& info) {
   const char* fn = "cudaMoeWindowsDispatchScatter";
   Napi::Env env = info.Env();
-  Args args(info, fn, 32);
-  const bool trace = args.boolean(27, "trace");
+  Args args(info, fn, 33);
+  const bool trace = args.boolean(27, "trace"), own_codes = args.boolean(32, "ownCodes");
   HostView pieces = args.typed_array(0, "pieces", napi_float64_array, 1);
   HostView src_bases = args.typed_array(2, "srcBases", napi_biguint64_array, 1);
   const uint64_t C = pieces.length, R = src_bases.length, rank = args.size(3, "rank");
@@ -569,6 +588,10 @@ Napi::Value CudaMoeWindowsDispatchScatter(const Napi::CallbackInfo& info) {
     a.me = (int)rank;
     a.pieces = (int)C;
     a.slot_rows = (int32_t)M;
+  }
+  if (own_codes) {
+    if (!on_device || a.ex || k > 32) args.fail("E_ARG", "ownCodes comes with tables, no expertX and k <= 32");
+    a.own_codes = true;
   }
   for (uint64_t i = 0; i < pieces.length; i++) {
     const double ticket = ((const double*)pieces.data)[i];

@@ -247,6 +247,12 @@ struct DestRows {
   int64_t signal;
   uint32_t* done;
   uint32_t seq;
+  // 1 + the rank whose rows keep their E4M3 codes elsewhere (0: none; pack_fp8_warp_kernel alone): the
+  // windows dispatch's own rows, whose codes go straight to where recv will hold them — row s of that
+  // rank's slot at own_codes + s·H — while their scales and meta still go to the slot row, so that the
+  // scatter copies the other ranks' rows and only the small parts of these
+  int own;
+  uint64_t own_codes;
 };
 
 // The windows dispatch's signal words (u32, after the data halves of each rank's window, zero at first):
@@ -533,9 +539,11 @@ __global__ void __launch_bounds__(PACK_WARPS * 32, 4) pack_fp8_warp_kernel(const
                                                                         const int32_t* __restrict__ pair_rank, int64_t S, const DestRows to, int64_t stride,
                                                                         int64_t scales_at, int64_t meta_at) {
   __shared__ uint8_t* dst_of[PACK_WARPS][32];
+  __shared__ uint8_t* codes_of[PACK_WARPS][32];  // where each destination's codes go (DestRows::own)
   extern __shared__ float4 scale_rows4[];  // [PACK_WARPS, ceil(H/512)]: each warp's token's H/128 scales
   const int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
   uint8_t** dst = dst_of[w];
+  uint8_t** codes = codes_of[w];
   const int64_t nb = H / 128;
   float4* srow4 = scale_rows4 + w * ((nb + 3) / 4);
   float* srow = reinterpret_cast<float*>(srow4);
@@ -557,15 +565,21 @@ __global__ void __launch_bounds__(PACK_WARPS * 32, 4) pack_fp8_warp_kernel(const
       const int dq = __shfl_sync(FULL, d, q);
       if (q < lane && dq == d) first = false;
     }
-    uint8_t* r = nullptr;
+    uint8_t *r = nullptr, *c = nullptr;
     if (first) {
       const int64_t srow_ = (int64_t)send_row[t * R + d] - d * to.slot;
-      if (srow_ >= 0 && srow_ < S) r = (uint8_t*)(uintptr_t)to.p[d] + srow_ * stride;
+      if (srow_ >= 0 && srow_ < S) {
+        r = (uint8_t*)(uintptr_t)to.p[d] + srow_ * stride;
+        c = d + 1 == to.own ? (uint8_t*)(uintptr_t)to.own_codes + srow_ * H : r;
+      }
     }
     const unsigned has = __ballot_sync(FULL, r != nullptr);
     const int n = __popc(has);
     __syncwarp();  // the last token's list has been read by every lane
-    if (r != nullptr) dst[__popc(has & ((1u << lane) - 1))] = r;
+    if (r != nullptr) {
+      dst[__popc(has & ((1u << lane) - 1))] = r;
+      codes[__popc(has & ((1u << lane) - 1))] = c;
+    }
     // the meta of every destination row: [local ids | weight bits | pair ranks], −1 / 0 / −1 elsewhere
     for (unsigned m = has; m; m &= m - 1) {
       const int jd = __ffs(m) - 1;
@@ -580,7 +594,7 @@ __global__ void __launch_bounds__(PACK_WARPS * 32, 4) pack_fp8_warp_kernel(const
       }
     }
     __syncwarp();
-    pack_payload(x + t * H, H, dst, n, srow, lane, 32);
+    pack_payload(x + t * H, H, codes, n, srow, lane, 32);
     __syncwarp();  // the scales are all in shared memory
     store_scales(dst, n, srow4, nb, scales_at, lane, 32);
   }
@@ -682,6 +696,11 @@ struct ScatterArgs {
   const int32_t* tables = nullptr;
   int table_words = 0, ranks = 0, experts = 0, me = 0, piece = 0, pieces = 0;
   int32_t slot_rows = 0;
+  // with tables: rank me's own rows already have their codes in recv's storage, from row me·slot_rows
+  // on (the pack's DestRows::own), so that received row q lies at storage row q + me·slot_rows − (the
+  // rows of the sources before me): recv is that storage, and the scatter_warp_kernel copies no codes of
+  // source me (its scales and index outputs only)
+  bool own_codes = false;
   // null, or this rank's landing signals of the piece (u32 [ranks]: source s's at landed[s], set by its
   // pack_signal): the rows of source s are read once landed[s] has reached seq (wait_signal)
   const uint32_t* landed = nullptr;
@@ -717,8 +736,10 @@ __device__ __forceinline__ void wait_source_once(const ScatterArgs& a, int s, ui
 // takes slot rows [end of piece c − 1, end of piece c) (the table's column R + E + 1 + c·R + me, the last
 // piece to the count), clamped inside [0, count]. So every row read lies in the source's slot and every
 // row written below ranks · slot_rows, whatever the tables hold; the host checks them after its read.
-__device__ __forceinline__ void scatter_ranges(const ScatterArgs& a, int32_t* first, int32_t* recv_row, int32_t* end) {
+// *shift: the storage row of received row 0 (0 but with a.own_codes).
+__device__ __forceinline__ void scatter_ranges(const ScatterArgs& a, int32_t* first, int32_t* recv_row, int32_t* end, int64_t* shift) {
   if (threadIdx.x != 0) return;
+  *shift = 0;
   if (!a.tables) {
     for (int i = 0; i < a.n; i++) {
       first[i] = a.first[i];
@@ -731,6 +752,11 @@ __device__ __forceinline__ void scatter_ranges(const ScatterArgs& a, int32_t* fi
   const int W = a.table_words, ends_at = a.ranks + a.experts + 1;
   auto count = [&](int s) { return min(max(t[(int64_t)s * W + a.me], 0), a.slot_rows); };
   auto piece_end = [&](int s, int c, int32_t lo, int32_t rows) { return min(max(t[(int64_t)s * W + ends_at + c * a.ranks + a.me], lo), rows); };
+  if (a.own_codes) {
+    int32_t before = 0;
+    for (int p = 0; p < a.me; p++) before += count(p);
+    *shift = (int64_t)a.me * a.slot_rows - before;
+  }
   int32_t total = 0;
   for (int i = 0; i < a.n; i++) {
     const int s = a.source[i];
@@ -770,7 +796,8 @@ template <typename U>
 __global__ void __launch_bounds__(EP_THREADS) scatter_kernel(ScatterArgs a) {
   __shared__ int32_t dst[EP_MAX_K];
   __shared__ int32_t first[SCATTER_MAX_SOURCES], recv_row[SCATTER_MAX_SOURCES], end[SCATTER_MAX_SOURCES];
-  scatter_ranges(a, first, recv_row, end);
+  __shared__ int64_t shift;  // (0: the launcher keeps own_codes to scatter_warp_kernel)
+  scatter_ranges(a, first, recv_row, end, &shift);
   __syncthreads();
   const int k = a.k;
   U* ex = (U*)a.ex;
@@ -836,10 +863,11 @@ constexpr int SCATTER_WARP_UNROLL = 8;
 template <typename U>
 __global__ void __launch_bounds__(SCATTER_WARPS * 32, 4) scatter_warp_kernel(ScatterArgs a) {
   __shared__ int32_t first[SCATTER_MAX_SOURCES], recv_row[SCATTER_MAX_SOURCES], end[SCATTER_MAX_SOURCES];
-  scatter_ranges(a, first, recv_row, end);
+  __shared__ int64_t shift;  // recv's storage row of received row 0
+  scatter_ranges(a, first, recv_row, end, &shift);
   __syncthreads();
   const int lane = threadIdx.x & 31;
-  U* recv = (U*)a.recv;
+  U* recv = (U*)a.recv + shift * a.units;
   const int64_t total = end[a.n - 1];
   const int64_t warps = (int64_t)gridDim.x * SCATTER_WARPS;
   uint32_t waited = 0;  // (wait_source_once's)
@@ -851,15 +879,17 @@ __global__ void __launch_bounds__(SCATTER_WARPS * 32, 4) scatter_warp_kernel(Sca
     const int64_t q = recv_row[s] + off;
     const uint8_t* row = a.src[s] + (first[s] + off) * a.stride;
     const U* src = reinterpret_cast<const U*>(row);
+    // (source me's codes are in recv already with own_codes: its scales and slots alone)
+    const int64_t units = a.own_codes && a.source[s] == a.me ? 0 : a.units;
     // the first step's payload, then the slots (lanes < k)
     U v[SCATTER_WARP_UNROLL];
 #pragma unroll
     for (int b = 0; b < SCATTER_WARP_UNROLL; b++) {
       const int64_t u = lane + 32 * b;
-      if (u < a.units) v[b] = src[u];
+      if (u < units) v[b] = src[u];
     }
     if (lane < a.k) scatter_slot(a, reinterpret_cast<const int32_t*>(row + a.meta_at), a.source[s], q, lane);
-    for (int64_t u0 = 0;;) {
+    for (int64_t u0 = 0; units > 0;) {
 #pragma unroll
       for (int b = 0; b < SCATTER_WARP_UNROLL; b++) {
         const int64_t u = u0 + lane + 32 * b;

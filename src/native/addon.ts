@@ -267,12 +267,14 @@ export interface Addon {
    * tablesOffset), the read of `tables` and the receive layout. Returns the read's ticket
    * (ncclSideReadFinish), then one a piece (its pack done). trace: ncclTraceMark's marks after the checks
    * (where the host issues the plan), the plan, the all-gather, each piece's pack and the layout.
+   * ownCodes (0n: none; FP8, k ≤ 32): u8 [R·slotRows, H], the storage recv will have: this rank's own
+   * rows' codes go to its rows from rank·slotRows on instead of this rank's slot (scales and meta still there).
    */
   cudaMoeWindowsDispatchStart(lsa: number, tablesOffset: number, x: bigint, xIsBf16: boolean, T: number, H: number, indices: bigint, k: number, weights: bigint,
     E: number, fp8: boolean, ends: Int32Array, slotRows: number, destBases: BigUint64Array, stride: number, scalesAt: number, metaAt: number, sendRow: bigint,
     pairRank: bigint, table: bigint, tableWords: number, planWork: bigint, tables: bigint, rank: number, blockSize: number, base: bigint, counts: bigint,
     sortedPairs: bigint, Pmax: number, blockExpert: bigint, rowExpert: bigint, layoutWork: bigint, trace: boolean, signals: bigint, signalFromSlot: number,
-    seq: number): Float64Array;
+    seq: number, ownCodes: bigint): Float64Array;
   /**
    * The rest of it: expertX's padding rows zero, then per piece (the start's ticket a piece: once this
    * rank's pack of it is done) one launch that scatters each source's rows from srcBases[s] like
@@ -281,11 +283,14 @@ export interface Addon {
    * padding and each piece's rows. tables (0n: none, the host's ranges): this rank's
    * gathered tables i32 [R, tableWords], from which the kernels take the ranges on the device, `ranges`
    * then empty and the outputs sized for R·slotRows rows, so that the call may precede the host's read.
+   * ownCodes (with tables, no expertX, k ≤ 32; the start's ownCodes is recv): this rank's codes are in
+   * recv already, and the received rows lie in recv from row rank·slotRows − (the rows of the sources
+   * before this rank) on; the others' codes go there, this rank's scales and index outputs too.
    */
   cudaMoeWindowsDispatchScatter(pieces: Float64Array, ranges: Int32Array, srcBases: BigUint64Array, rank: number, slotRows: number, stride: number, payloadBytes: number,
     scalesAt: number, scaleBytes: number, metaAt: number, base: bigint, per: number, k: number, counts: bigint, layoutWork: bigint, blockSize: number,
     expertX: bigint, P: number, expertScales: bigint, sortedPairs: bigint, Pmax: number, pairPos: bigint, n: number, recvIndices: bigint, recvWeights: bigint,
-    recv: bigint, recvScales: bigint, trace: boolean, tables: bigint, tableWords: number, signals: bigint, seq: number): void;
+    recv: bigint, recvScales: bigint, trace: boolean, tables: bigint, tableWords: number, signals: bigint, seq: number, ownCodes: boolean): void;
   /** Whether libnccl could be opened (dlopen at run time), its version (2.27.3 -> 22703), and why not. Never throws. */
   ncclInfo(): { available: boolean; version: number; library: string; reason: string };
   /** A fresh NCCL unique id (128 bytes) for rank 0 to share; E_BACKEND without libnccl. */

@@ -17,6 +17,8 @@ import { ADV_SCALE_CODE, AGG_CODE, FORMAT_CODE, KL_CODE } from './cpu.js';
 export interface CudaStorage {
   ptr: bigint;
   bytes: number;
+  /** The pool's allocation, where ptr lies inside it (takeStorage's; released as the allocation). */
+  alloc?: bigint;
 }
 
 export function cudaPtr(t: Tensor): bigint {
@@ -360,11 +362,16 @@ export function createCudaBackend(addon: Addon): Backend {
       if (byteOffset % 256 !== 0) throw new HotpathsError('E_ARG', `cuda view of ${t.describe()}: byte offset ${byteOffset} is not a multiple of 256`);
       return { ptr: cudaPtr(t) + BigInt(byteOffset), bytes };
     },
+    takeStorage(t: Tensor, byteOffset: number): CudaStorage {
+      if (byteOffset % 256 !== 0) throw new HotpathsError('E_ARG', `cuda storage of ${t.describe()}: byte offset ${byteOffset} is not a multiple of 256`);
+      const s = t.storage as CudaStorage;
+      return { ptr: s.ptr + BigInt(byteOffset), bytes: s.bytes, alloc: s.alloc ?? s.ptr };
+    },
     release(t: Tensor): void {
       const s = t.storage as CudaStorage;
       let free = pool.get(s.bytes);
       if (!free) pool.set(s.bytes, (free = []));
-      free.push(s.ptr);
+      free.push(s.alloc ?? s.ptr);
       stats.inUse -= s.bytes;
     },
     // (an idle stream settles at once; otherwise a worker thread waits for it)

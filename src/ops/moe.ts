@@ -436,6 +436,12 @@ export interface WindowsDispatchStart {
   blockExpert: Tensor;
   rowExpert: Tensor;
   layoutWork: Tensor;
+  /**
+   * u8 [R·M, H] (FP8, k ≤ 32), or null: the storage recv will have; this rank's own rows' codes go
+   * straight to its rows from rank·M on instead of through the window, and scatter (which must take it as
+   * recv, with ranges null) copies the other ranks' codes around them and no codes of this rank's.
+   */
+  ownCodes: Tensor | null;
 }
 
 /** A windows dispatch under way (SymmetricWindows.dispatchStart). */
@@ -1411,7 +1417,11 @@ async function combineOnDevice(
 //                   before the host's read instead: its kernels take each piece's rows from the gathered
 //                   tables on the device, and recv and its index arrays are allocated for the R·M rows
 //                   the slots can hold, then cut to the n received (a view of the same storage), so
-//                   that the host's read and allocations are off the GPU's path
+//                   that the host's read and allocations are off the GPU's path; with FP8 rows the
+//                   pack writes the own rows' codes straight into recv's storage (from row me·M on;
+//                   their scales and meta still into the slot), the scatter puts the other ranks'
+//                   codes around them, and recv starts at storage row me·M − (the rows of the ranks
+//                   before me)
 //   combine   side: per piece: each source's received rows reduced straight into its slot on that
 //                   source (barrier stream: a barrier after each)
 //             main: own rows reduced into its own slot -> per piece: the final sum of the tokens the
@@ -1458,24 +1468,29 @@ async function dispatchWindows(op: string, group: ExpertGroup, inputs: DispatchI
     const sendRow = keep(b.empty('i32', [T, R])), pairRank = track(temps, b.empty('i32', [T, k])), table = track(temps, b.empty('i32', [1, Wt]));
     const sorted = track(temps, b.empty('i32', [PmaxAll])), blockExpert = track(temps, b.empty('i32', [PmaxAll / bs])), rowExpert = track(temps, b.empty('i32', [PmaxAll]));
     const counts = keep(b.empty('i32', [per])), base = track(temps, b.empty('i32', [R, per])), layoutWork = track(temps, b.empty('i32', [per + 2]));
-    win.trace?.('buffers', 'main');
-    // one native call queues the plan, the tables' all-gather and read, the pieces' packs into the
-    // destinations' slots (side stream; each pack's last CTA signals every destination that its rows
-    // have landed), and the receive layout
-    run = win.dispatchStart({
-      half: win.count++ % 2, x, indices, weights, numExperts: E, fp8: useFp8, ends, sendRow, pairRank, table,
-      blockSize: bs, base, counts, sortedPairs: sorted, blockExpert, rowExpert, layoutWork,
-    });
-    win.trace?.('queued', 'main');
-    // expand: false: the scatter is queued now, before the host's read, with its ranges taken from the
+    // expand: false: the scatter is queued before the host's read, with its ranges taken from the
     // gathered tables on the device and its outputs sized for the R·M rows the slots can hold (cut to
     // the n received below), so that the host's read and the allocations after it stay off the GPU's path
     const early = sh.expand ? null : {
       recv: useFp8 ? emptyFp8(b, R * M, H) : b.empty(dtype, [R * M, H]),
       recvIndices: track(temps, b.empty('i32', [R * M, k])), recvWeights: track(temps, b.empty('f32', [R * M, k])), pairPos: track(temps, b.empty('i32', [R * M, k])),
     };
+    if (early) for (const u of partsOf(early.recv)) track(temps, u);
+    // and with FP8 rows (k ≤ 32, H a multiple of 256 so that recv may start at any row of its storage)
+    // the own rows' codes go straight into recv's storage at row me·M: recv then starts at row
+    // me·M − (the rows of the ranks before me), known after the read, and the scatter copies the
+    // other ranks' codes around them (DestRows::own, ScatterArgs::own_codes)
+    const ownCodes = early && isQuantized(early.recv) && k <= 32 && H % 256 === 0 && Math.ceil(H / 512) * 16 * 8 <= 48 * 1024 ? early.recv.data : null;
+    win.trace?.('buffers', 'main');
+    // one native call queues the plan, the tables' all-gather and read, the pieces' packs into the
+    // destinations' slots (side stream; each pack's last CTA signals every destination that its rows
+    // have landed), and the receive layout
+    run = win.dispatchStart({
+      half: win.count++ % 2, x, indices, weights, numExperts: E, fp8: useFp8, ends, sendRow, pairRank, table,
+      blockSize: bs, base, counts, sortedPairs: sorted, blockExpert, rowExpert, layoutWork, ownCodes,
+    });
+    win.trace?.('queued', 'main');
     if (early) {
-      for (const u of partsOf(early.recv)) track(temps, u);
       run.scatter({ ranges: null, sortedPairs: sorted, expertX: null, expertScales: null, pairPos: early.pairPos, recvIndices: early.recvIndices, recvWeights: early.recvWeights, recv: rowsOf(early.recv), recvScales: scalesOf(early.recv) });
       win.trace?.('scatter queued', 'main');
     }
@@ -1503,9 +1518,11 @@ async function dispatchWindows(op: string, group: ExpertGroup, inputs: DispatchI
       }
     }
     // the outputs allocated before the read cut to their exact sizes (the same storage)
-    const own = (u: Tensor, shape: number[]) => keep(shrinkTo(temps.splice(temps.indexOf(u), 1)[0]!, shape));
+    const own = (u: Tensor, shape: number[], byteOffset = 0) => keep(shrinkTo(temps.splice(temps.indexOf(u), 1)[0]!, shape, byteOffset));
+    // (with ownCodes recv's rows start at me·M − recvStart[me] of its storage)
+    const codesAt = ownCodes ? (me * M - recvStart[me]!) * H : 0;
     const recv: Tensor | QuantizedTensor = early
-      ? (isQuantized(early.recv) ? { ...early.recv, data: own(early.recv.data, [n, H]), scales: own(early.recv.scales, [n, H / 128]), shape: [n, H] } : own(early.recv, [n, H]))
+      ? (isQuantized(early.recv) ? { ...early.recv, data: own(early.recv.data, [n, H], codesAt), scales: own(early.recv.scales, [n, H / 128]), shape: [n, H] } : own(early.recv, [n, H]))
       : useFp8 ? emptyFp8(b, n, H) : b.empty(dtype, [n, H]);
     const expertX = sh.expand ? (useFp8 ? emptyFp8(b, P, H) : b.empty(dtype, [P, H])) : null;
     if (!early) for (const u of [recv, expertX].flatMap(partsOf)) keep(u);

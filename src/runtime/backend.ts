@@ -549,6 +549,12 @@ export interface Backend {
    */
   viewStorage?(t: Tensor, byteOffset: number, bytes: number): unknown;
   /**
+   * t's storage from `byteOffset` on, taking over t's allocation (releasing it gives the whole
+   * allocation back; t must not be used or disposed afterwards: src/tensor.ts `shrinkTo`). GPU backends
+   * need byteOffset % 256 == 0, as for viewStorage.
+   */
+  takeStorage?(t: Tensor, byteOffset: number): unknown;
+  /**
    * Bytes of tensor storage handed out and not yet released (pool size classes on GPUs, allocated
    * array bytes on the host backends, which share one count), and the most seen since the last
    * `resetPeak` — what the memory benchmarks report.
