@@ -577,8 +577,9 @@ __global__ void __launch_bounds__(PACK_WARPS * 32, 4) pack_fp8_warp_kernel(const
     const int n = __popc(has);
     __syncwarp();  // the last token's list has been read by every lane
     if (r != nullptr) {
-      dst[__popc(has & ((1u << lane) - 1))] = r;
-      codes[__popc(has & ((1u << lane) - 1))] = c;
+      const int at = __popc(has & ((1u << lane) - 1));
+      dst[at] = r;
+      codes[at] = c;
     }
     // the meta of every destination row: [local ids | weight bits | pair ranks], −1 / 0 / −1 elsewhere
     for (unsigned m = has; m; m &= m - 1) {
@@ -752,16 +753,16 @@ __device__ __forceinline__ void scatter_ranges(const ScatterArgs& a, int32_t* fi
   const int W = a.table_words, ends_at = a.ranks + a.experts + 1;
   auto count = [&](int s) { return min(max(t[(int64_t)s * W + a.me], 0), a.slot_rows); };
   auto piece_end = [&](int s, int c, int32_t lo, int32_t rows) { return min(max(t[(int64_t)s * W + ends_at + c * a.ranks + a.me], lo), rows); };
-  if (a.own_codes) {
-    int32_t before = 0;
-    for (int p = 0; p < a.me; p++) before += count(p);
-    *shift = (int64_t)a.me * a.slot_rows - before;
-  }
+  auto rows_before = [&](int s) {  // the received rows of the sources before s
+    int32_t c = 0;
+    for (int p = 0; p < s; p++) c += count(p);
+    return c;
+  };
+  if (a.own_codes) *shift = (int64_t)a.me * a.slot_rows - rows_before(a.me);
   int32_t total = 0;
   for (int i = 0; i < a.n; i++) {
     const int s = a.source[i];
-    int32_t start = 0;
-    for (int p = 0; p < s; p++) start += count(p);
+    const int32_t start = rows_before(s);
     const int32_t rows = count(s);
     const int32_t lo = a.piece == 0 ? 0 : piece_end(s, a.piece - 1, 0, rows);
     const int32_t hi = a.piece == a.pieces - 1 ? rows : piece_end(s, a.piece, lo, rows);

@@ -25,6 +25,12 @@ export function cudaPtr(t: Tensor): bigint {
   return (t.storage as CudaStorage).ptr;
 }
 
+/** t's address plus byteOffset, which must be a multiple of 256 (viewStorage's and takeStorage's rule). */
+function offsetPtr(t: Tensor, byteOffset: number, what: string): bigint {
+  if (byteOffset % 256 !== 0) throw new HotpathsError('E_ARG', `cuda ${what} of ${t.describe()}: byte offset ${byteOffset} is not a multiple of 256`);
+  return cudaPtr(t) + BigInt(byteOffset);
+}
+
 export function createCudaBackend(addon: Addon): Backend {
   const info = addon.cudaDeviceInfo();
   const pool = new Map<number, bigint[]>();
@@ -359,13 +365,11 @@ export function createCudaBackend(addon: Addon): Backend {
       return host;
     },
     viewStorage(t: Tensor, byteOffset: number, bytes: number): CudaStorage {
-      if (byteOffset % 256 !== 0) throw new HotpathsError('E_ARG', `cuda view of ${t.describe()}: byte offset ${byteOffset} is not a multiple of 256`);
-      return { ptr: cudaPtr(t) + BigInt(byteOffset), bytes };
+      return { ptr: offsetPtr(t, byteOffset, 'view'), bytes };
     },
     takeStorage(t: Tensor, byteOffset: number): CudaStorage {
-      if (byteOffset % 256 !== 0) throw new HotpathsError('E_ARG', `cuda storage of ${t.describe()}: byte offset ${byteOffset} is not a multiple of 256`);
       const s = t.storage as CudaStorage;
-      return { ptr: s.ptr + BigInt(byteOffset), bytes: s.bytes, alloc: s.alloc ?? s.ptr };
+      return { ptr: offsetPtr(t, byteOffset, 'storage'), bytes: s.bytes, alloc: s.alloc ?? s.ptr };
     },
     release(t: Tensor): void {
       const s = t.storage as CudaStorage;
