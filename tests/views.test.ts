@@ -1,12 +1,13 @@
 // sliceRows: views that share a tensor's storage, on every backend — reads, a kernel reading a view,
 // a kernel writing into a view (the rest of the tensor untouched), alignment rules, and disposal. And
 // shrinkTo with a byte offset (the windows dispatch's recv): the storage handed over from the offset
-// on, where the backend can (takeStorage), released whole.
+// on, where the backend can (takeStorage), released whole; and (cuda) storage lent from outside the
+// pool, which goes back through its own release.
 
 import { describe, expect, it } from 'vitest';
 import { fp8, init } from '../src/index.js';
 import type { Backend } from '../src/runtime/backend.js';
-import { shrinkTo, sliceRows, type Tensor } from '../src/tensor.js';
+import { shrinkTo, sliceRows, Tensor } from '../src/tensor.js';
 import { backendsUnderTest, randomF32, rng } from './helpers.js';
 
 const ref = await init({ backend: 'reference' });
@@ -70,5 +71,24 @@ for (const u of under) {
       if (ptr !== undefined) expect((again.storage as { ptr?: bigint }).ptr).toBe(ptr);
       again.dispose();
     });
+
+    if (u.name === 'cuda') {
+      it('storage lent from outside the pool (an NCCL group\'s receive region) goes back through its own release, also after shrinkTo', async () => {
+        const b = u.backend as Backend;
+        const [R, C] = [8, 64];
+        const x = randomF32(R * C, rng(6), 10);
+        const home = b.fromHost(x, 'f32', [R, C]); // stands for the lent memory
+        const before = b.memoryStats!().inUse;
+        let released = 0;
+        const lent = new Tensor(b, 'f32', [R, C], { ptr: (home.storage as { ptr: bigint }).ptr, bytes: R * C * 4, onRelease: () => released++ });
+        const s = shrinkTo(lent, [2, C], 3 * 256); // rows 3..4
+        expect([...((await s.read()) as Float32Array)]).toEqual([...x.subarray(3 * C, 5 * C)]);
+        s.dispose();
+        lent.dispose();
+        expect(released).toBe(1);
+        expect(b.memoryStats!().inUse).toBe(before); // the pool took nothing back
+        home.dispose();
+      });
+    }
   });
 }

@@ -104,7 +104,7 @@ moe::DestRows dest_rows_arg(const Args& args, const HostView& bases, uint64_t sl
 }
 
 // Whether launch_pack takes pack_fp8_warp_kernel for the FP8 payload (a warp a token: k ≤ 32 and every
-// warp's scales in shared memory), the one pack that writes DestRows::own's codes elsewhere.
+// warp's scales in shared memory), the one pack that writes DestRows' receive codes elsewhere.
 bool warp_pack_fits(uint64_t k, uint64_t H) { return k <= 32 && (H / 128 + 3) / 4 * 16 * moe::PACK_WARPS <= 48 * 1024; }
 
 // The pack's launch (arguments checked; x 16-byte aligned for fp8): T tokens' rows to `to`, at most
@@ -413,7 +413,8 @@ Napi::Value CudaMoeDispatchScatter(const Napi::CallbackInfo& info) {
 // cudaMoeWindowsDispatchStart(lsa, tablesOffset, x, xIsBf16, T, H, indices, k, weights, E, fp8, ends, slotRows, destBases,
 //                             stride, scalesAt, metaAt, sendRow, pairRank, table, tableWords, planWork, tables, rank,
 //                             blockSize, base, counts, sortedPairs, Pmax, blockExpert, rowExpert, layoutWork, trace,
-//                             signals, signalFromSlot, seq, ownCodes | 0n)
+//                             signals, signalFromSlot, seq, fallback | 0n, region, readyFromSlot, regionFromSlot,
+//                             regionBytes, regions)
 //   -> Float64Array [1 + C]: the read's ticket (ncclSideReadFinish), then per piece its pack's ticket (done
 //      here; each taken by ncclSideWait or cudaMoeWindowsDispatchScatter)
 // Queues, in order:
@@ -430,16 +431,21 @@ Napi::Value CudaMoeDispatchScatter(const Napi::CallbackInfo& info) {
 //      last CTA then stores seq (the dispatch's number, the same on every rank) into word SIGNAL_HEAD + c·R + rank
 //      of each destination's landing signals, at destBases[d] + signalFromSlot (pack_signal: release at
 //      system scope, after every CTA's stores); `signals` is this rank's, whose word 0 counts the CTAs.
-//      With ownCodes (u8 [R·M, H], the storage recv will have; FP8, k ≤ 32): this rank's own rows' codes
-//      go to its rows from rank·M on instead of the slot (moe::DestRows::own), their scales and meta still
-//      to the slot (cudaMoeWindowsDispatchScatter's ownCodes takes them from there).
+//      With readyFromSlot (the receive codes, moe::DestRows::ready; FP8, k ≤ 32): first, before the
+//      plan, this rank's ready word — seq and `region` (−1: none) — into word `rank` of every rank's
+//      ready words (at destBases[d] + readyFromSlot; moe::post_ready_kernel); each pack then waits for
+//      each destination's word and stores the codes of its rows to d into receive region r of d's
+//      window (destBases[d] + regionFromSlot + r·regionBytes, `regions` of them) when this rank is one
+//      of d's two anchored sources (moe::receive_first_row), this rank's own into `fallback` (u8 [R·M,
+//      H], given with region −1) when it names none, the others' into the slot; scales and meta always
+//      to the slot (cudaMoeWindowsDispatchScatter's inPlace takes them from there).
 // The rest is checked before anything else is queued. With trace, timing marks (ncclTraceMark's) after
 // the plan's checks, the plan, the all-gather, on the side stream before piece 0's pack and after each
 // pack, and after the layout.
 Napi::Value CudaMoeWindowsDispatchStart(const Napi::CallbackInfo& info) {
   const char* fn = "cudaMoeWindowsDispatchStart";
   Napi::Env env = info.Env();
-  Args args(info, fn, 37);
+  Args args(info, fn, 42);
   const bool trace = args.boolean(32, "trace");
   const uint64_t tables_offset = args.size(1, "tablesOffset");
   const bool bf16 = args.boolean(3, "xIsBf16"), fp8 = args.boolean(10, "fp8");
@@ -469,10 +475,47 @@ Napi::Value CudaMoeWindowsDispatchStart(const Napi::CallbackInfo& info) {
   int32_t* plan_work = (int32_t*)cuda_device_arg(args, 21, "planWork", moe::plan_work_bytes((int64_t)(T * k), (int64_t)E, (int64_t)R));
   if ((((uintptr_t)plan_work | (uintptr_t)table) & 3) != 0) args.fail("E_ARG", "planWork and table must be 4-byte aligned");
 
-  // the plan first, as soon as its own arguments are checked (it writes only the op's scratch: should a
-  // check below fail, nothing else has been queued and no rank waits for this one)
+  moe::DestRows to = dest_rows_arg(args, bases, M, stride);
+  // the receive codes (moe::DestRows::ready): with readyFromSlot
+  const uint32_t seq = (uint32_t)args.size(35, "seq");
+  const uint64_t ready_from_slot = args.size(38, "readyFromSlot");
+  const double region_arg = args.finite_number(37, "region");
+  int region = -1;
+  if (ready_from_slot != 0) {
+    if (!fp8 || !warp_pack_fits(k, H)) args.fail("E_ARG", "the receive codes need the FP8 payload, k <= 32 and H / 128 * 4 * " + std::to_string(moe::PACK_WARPS) + " bytes at most 48 KB");
+    const uint64_t regions = args.size(41, "regions"), region_bytes = args.size(40, "regionBytes"), region_from_slot = args.size(39, "regionFromSlot");
+    if (regions > 254) args.fail("E_ARG", "regions must be at most 254, got " + std::to_string(regions));
+    if (!(region_arg >= -1 && region_arg < (double)regions && region_arg == (double)(int)region_arg)) {
+      args.fail("E_ARG", "region must be -1 or a region below " + std::to_string(regions) + ", got " + std::to_string(region_arg));
+    }
+    region = (int)region_arg;
+    const uint64_t codes = checked_mul(env, fn, R * M, H, "receive codes bytes");
+    if (regions > 0 && (region_bytes < codes || region_bytes % 256 != 0)) args.fail("E_ARG", "regionBytes must be a multiple of 256 that holds R·slotRows·H bytes");
+    for (uint64_t d = 0; d < R; d++) {
+      cuda_device_ptr(args, "destBases[d] + readyFromSlot", to.p[d] + ready_from_slot, R * 8);
+      if (((to.p[d] + ready_from_slot) & 7) != 0) args.fail("E_ARG", "the ready words must be 8-byte aligned");
+      if (regions == 0) continue;
+      cuda_device_ptr(args, "destBases[d] + regionFromSlot", to.p[d] + region_from_slot, checked_mul(env, fn, regions, region_bytes, "regions bytes"));
+      if (((to.p[d] + region_from_slot) & 255) != 0) args.fail("E_ARG", "the receive regions must start on 256-byte boundaries");
+    }
+    if (region < 0) {
+      const uint64_t fallback = (uint64_t)(uintptr_t)cuda_device_arg(args, 36, "fallback", codes);
+      if (fallback == 0 || (fallback & 15) != 0) args.fail("E_ARG", "without a region, fallback must be 16-byte aligned storage of R·slotRows·H bytes");
+      to.fallback = fallback;
+    }
+    to.ready = (const uint64_t*)(uintptr_t)(to.p[rank] + ready_from_slot);
+    to.sent = table;
+    to.region = (int64_t)region_from_slot;
+    to.region_bytes = (int64_t)region_bytes;
+    to.regions = (int)regions;
+    to.me = (int)rank;
+  }
+  // this rank's ready word into every rank's (the receive codes), then the plan, as soon as their own
+  // arguments are checked (the plan writes only the op's scratch; should a check below fail, this
+  // rank's peers go on with this dispatch no further than before: they wait for its tables)
   cudaStream_t main = cuda_main_stream(env, fn);
   if (trace) nccl_trace_mark(env, fn, main);  // the plan's checks done: where the host issues the plan
+  if (to.ready != nullptr) moe::post_ready_kernel<<<1, 64, 0, main>>>(to, (int)R, (int64_t)ready_from_slot, (int)rank, seq, region);
   launch_plan(main, indices, (int64_t)T, (int)k, (int)E, (int)R, (int64_t)M, ends, plan_work, table, send_row, pair_rank);
   cuda_check(env, fn, "kernel launch", cudaGetLastError());
   if (trace) nccl_trace_mark(env, fn, main);
@@ -480,19 +523,11 @@ Napi::Value CudaMoeWindowsDispatchStart(const Napi::CallbackInfo& info) {
   const float* weights = (const float*)cuda_device_arg(args, 8, "weights", T * k * 4);
   const int32_t* tables = (const int32_t*)cuda_device_arg(args, 22, "tables", R * W * 4);
   const RecvLayout layout = recv_layout_args(args, 25, 31, "layoutWork", R, per, bs);
-  moe::DestRows to = dest_rows_arg(args, bases, M, stride);
-  if (args.bigint(36, "ownCodes") != 0) {
-    if (!fp8 || !warp_pack_fits(k, H)) args.fail("E_ARG", "ownCodes needs the FP8 payload, k <= 32 and H / 128 * 4 * " + std::to_string(moe::PACK_WARPS) + " bytes at most 48 KB");
-    const uint64_t codes = (uint64_t)(uintptr_t)cuda_device_arg(args, 36, "ownCodes", checked_mul(env, fn, R * M, H, "ownCodes bytes"));
-    if ((codes & 15) != 0) args.fail("E_ARG", "ownCodes must be 16-byte aligned");
-    to.own = (int)rank + 1;
-    to.own_codes = codes + rank * M * H;
-  }
   if (fp8 && ((uintptr_t)x & 15) != 0) args.fail("E_ARG", "x must be 16-byte aligned for the FP8 payload");
   const int64_t signal_from_slot = (int64_t)args.size(34, "signalFromSlot");  // (the signals lie after every slot)
   const uint64_t signal_words = moe::SIGNAL_HEAD + (uint64_t)ends.n * R;
   to.done = (uint32_t*)cuda_device_arg(args, 33, "signals", signal_words * 4);
-  to.seq = (uint32_t)args.size(35, "seq");
+  to.seq = seq;
   if ((((uintptr_t)to.done | (uint64_t)signal_from_slot) & 3) != 0) args.fail("E_ARG", "signals and signalFromSlot must be 4-byte aligned");
   for (uint64_t d = 0; d < R; d++) cuda_device_ptr(args, "destBases[d] + signalFromSlot", to.p[d] + signal_from_slot, signal_words * 4);
   Napi::Float64Array out = Napi::Float64Array::New(env, 1 + (size_t)ends.n);
@@ -532,7 +567,7 @@ Napi::Value CudaMoeWindowsDispatchStart(const Napi::CallbackInfo& info) {
 // cudaMoeWindowsDispatchScatter(pieces, ranges, srcBases, rank, slotRows, stride, payloadBytes, scalesAt, scaleBytes, metaAt, base,
 //                               per, k, counts, layoutWork, blockSize, expertX, P, expertScales | 0n, sortedPairs, Pmax, pairPos,
 //                               n, recvIndices, recvWeights, recv, recvScales | 0n, trace, tables | 0n, tableWords, signals, seq,
-//                               ownCodes)
+//                               inPlace)
 // pieces: Float64Array [C] (cudaMoeWindowsDispatchStart's pack tickets, each taken here); ranges: Int32Array
 // [C, R, 3]: piece c's rows from source s as (first row of s's slot, rows, first received row); srcBases:
 // BigUint64Array [R], source s's slot of slotRows rows here. With tables (this rank's gathered tables, i32
@@ -544,17 +579,20 @@ Napi::Value CudaMoeWindowsDispatchStart(const Napi::CallbackInfo& info) {
 // `signals`, this rank's) has reached seq (moe::wait_signal); with expertX and P > 0, after piece 0's
 // launch, expertX's padding rows zero (counts and layoutWork from the start's layout) on the reads'
 // stream, which the addon's stream waits for at the end (without, nothing goes there).
-// ownCodes (with tables, no expertX, k ≤ 32; the start's ownCodes was recv): this rank's own rows' codes
-// are in recv already, from row rank·slotRows on, and recv is the storage whose rows from rank·slotRows −
-// (the rows of the sources before this rank) on are the received rows in order: each source's codes go
-// there, but this rank's, whose scales and index outputs alone are taken from its slot.
+// inPlace (with tables, no expertX, k ≤ 32; recv is the start's receive codes: R·slotRows rows, the
+// received rows from row anchor·slotRows − (the rows of the sources before the anchor) on, anchor =
+// moe::receive_anchor(rank, R)): 1 when it is the start's fallback, where this rank's own rows' codes are
+// already; 2 when it is the receive region this rank named, where the two anchored sources' codes are
+// already. The scatter copies every other source's codes there, and every source's scales and index
+// outputs. 0: recv is the received rows themselves.
 // Everything is checked first. With trace, timing marks after each piece's launch and the padding (reads'
 // stream; only where it is zeroed).
 Napi::Value CudaMoeWindowsDispatchScatter(const Napi::CallbackInfo& info) {
   const char* fn = "cudaMoeWindowsDispatchScatter";
   Napi::Env env = info.Env();
   Args args(info, fn, 33);
-  const bool trace = args.boolean(27, "trace"), own_codes = args.boolean(32, "ownCodes");
+  const bool trace = args.boolean(27, "trace");
+  const uint64_t in_place = args.size(32, "inPlace");
   HostView pieces = args.typed_array(0, "pieces", napi_float64_array, 1);
   HostView src_bases = args.typed_array(2, "srcBases", napi_biguint64_array, 1);
   const uint64_t C = pieces.length, R = src_bases.length, rank = args.size(3, "rank");
@@ -589,9 +627,10 @@ Napi::Value CudaMoeWindowsDispatchScatter(const Napi::CallbackInfo& info) {
     a.pieces = (int)C;
     a.slot_rows = (int32_t)M;
   }
-  if (own_codes) {
-    if (!on_device || a.ex || k > 32) args.fail("E_ARG", "ownCodes comes with tables, no expertX and k <= 32");
-    a.own_codes = true;
+  if (in_place > 2) args.fail("E_ARG", "inPlace must be 0, 1 or 2, got " + std::to_string(in_place));
+  if (in_place != 0) {
+    if (!on_device || a.ex || k > 32) args.fail("E_ARG", "inPlace comes with tables, no expertX and k <= 32");
+    a.in_place = (int)in_place;
   }
   for (uint64_t i = 0; i < pieces.length; i++) {
     const double ticket = ((const double*)pieces.data)[i];

@@ -247,13 +247,40 @@ struct DestRows {
   int64_t signal;
   uint32_t* done;
   uint32_t seq;
-  // 1 + the rank whose rows keep their E4M3 codes elsewhere (0: none; pack_fp8_warp_kernel alone): the
-  // windows dispatch's own rows, whose codes go straight to where recv will hold them — row s of that
-  // rank's slot at own_codes + s·H — while their scales and meta still go to the slot row, so that the
-  // scatter copies the other ranks' rows and only the small parts of these
-  int own;
-  uint64_t own_codes;
+  // The receive codes (pack_fp8_warp_kernel alone; null `ready`: none, every row's codes to its slot
+  // row). The windows dispatch with FP8 rows and expand: false hands each rank's recv over as the
+  // storage of R·M rows of H codes in which its received rows lie in order, received row 0 at storage row
+  // anchor·M − (the rows of the sources before the anchor), anchor = receive_anchor(rank, R): so source
+  // anchor − 1's rows end at storage row anchor·M and source anchor's start there, places each sender
+  // knows from its own count alone (at R = 2, every source). Rank d says at the start of each dispatch
+  // which storage that is: its word in every rank's ready words (u64 [R] at `ready`, this rank's: word d
+  // from rank d, (seq << 8) | (r + 1), post_ready_kernel) names its receive region r of the window, or
+  // none (r = −1). The pack waits for that word (wait_ready), then stores the codes of its rows to d
+  // straight into region r of d's window (at p[d] + region + r·region_bytes) when it is one of d's two
+  // anchored sources, and into its slot row otherwise; its own rows' codes go to its own region, or to
+  // `fallback` (R·M rows of H: the pool's recv) where its word says none. Scales and meta always go to the
+  // slot row. `sent` is this rank's plan table (word d: its rows to rank d).
+  const uint64_t* ready;
+  const int32_t* sent;
+  int64_t region, region_bytes;
+  int regions;  // the receive regions a window holds (a word naming another traps)
+  uint64_t fallback;
+  int me;
 };
+
+// The source rank whose rows start at row anchor·M of rank d's receive storage (DestRows' receive
+// codes): d itself but for rank 0, whose anchor is 1 (so that at R = 2 both ranks anchor between sources
+// 0 and 1); 0 with one rank. Source anchor − 1's rows end there. src/ops/moe.ts's receiveAnchor is the same.
+__host__ __device__ __forceinline__ int receive_anchor(int d, int R) { return d < 1 ? (R > 1 ? 1 : 0) : d; }
+
+// The receive codes' first row in rank d's storage of what this rank (`me`) sends it, `rows` of them
+// (≤ M), or −1 when they go to its slot instead: anchored sources only.
+__host__ __device__ __forceinline__ int64_t receive_first_row(int me, int d, int R, int64_t M, int64_t rows) {
+  const int a = receive_anchor(d, R);
+  if (me == a) return (int64_t)a * M;
+  if (me == a - 1) return (int64_t)a * M - rows;
+  return -1;
+}
 
 // The windows dispatch's signal words (u32, after the data halves of each rank's window, zero at first):
 // word 0 this rank's pack CTA count (DestRows::done), then word SIGNAL_HEAD + c·R + s piece c's landing
@@ -299,6 +326,39 @@ __device__ __forceinline__ void wait_signal(const uint32_t* flag, uint32_t seq, 
       }
     }
   }
+}
+
+// Rank d's ready word for dispatch `seq` (DestRows::ready, every thread that asks): waits until the
+// word's sequence number has reached seq (acquire at system scope, like wait_signal; a rank that never
+// posts traps after 30 s with a message), then returns the receive region it names, or −1 for none.
+__device__ __forceinline__ int wait_ready(const uint64_t* word, uint32_t seq, int d) {
+  uint64_t t0 = 0;
+  for (uint32_t spin = 0;; spin++) {
+    uint64_t v;
+    asm volatile("ld.acquire.sys.global.u64 %0, [%1];" : "=l"(v) : "l"(word) : "memory");
+    if ((int32_t)((uint32_t)(v >> 8) - seq) >= 0) return (int)(v & 0xff) - 1;
+    if ((spin & 1023) == 0) {
+      uint64_t t;
+      asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+      if (spin == 0) t0 = t;
+      else if (t - t0 > 30000000000ull) {
+        printf("hotpaths: moe.dispatch waited 30 s for rank %d to start dispatch %u (its word %llu): a rank stopped or called another op\n", d, seq, (unsigned long long)v);
+        __trap();
+      }
+    }
+  }
+}
+
+// Rank `me`'s ready word for dispatch seq into every rank's ready words (thread s < R: its word `me` at
+// p[s] + ready + 8·me, release at system scope; one CTA of ≥ R threads): (seq << 8) | (region + 1).
+// Queued on the addon's stream before the dispatch's plan, so that it comes after every earlier use
+// of the region named (the user's kernels that read a recv it held) and before any pack waits for it.
+static __global__ void post_ready_kernel(const DestRows to, int R, int64_t ready, int me, uint32_t seq, int region) {
+  const int s = threadIdx.x;
+  if (s >= R) return;
+  uint64_t* word = reinterpret_cast<uint64_t*>((uintptr_t)(to.p[s] + ready) + 8 * (uint64_t)me);
+  const uint64_t v = (uint64_t)seq << 8 | (uint64_t)(region + 1);
+  asm volatile("st.release.sys.global.u64 [%0], %1;" ::"l"(word), "l"(v) : "memory");
 }
 
 // Token t's destinations, one slot each: row[j] = the address of its send row when slot j is the first
@@ -539,9 +599,27 @@ __global__ void __launch_bounds__(PACK_WARPS * 32, 4) pack_fp8_warp_kernel(const
                                                                         const int32_t* __restrict__ pair_rank, int64_t S, const DestRows to, int64_t stride,
                                                                         int64_t scales_at, int64_t meta_at) {
   __shared__ uint8_t* dst_of[PACK_WARPS][32];
-  __shared__ uint8_t* codes_of[PACK_WARPS][32];  // where each destination's codes go (DestRows::own)
+  __shared__ uint8_t* codes_of[PACK_WARPS][32];  // where each destination's codes go
+  __shared__ uint64_t codes_at[EP_MAX_RANKS];    // per destination: its receive codes' row 0 of this rank's, or 0: the slot
   extern __shared__ float4 scale_rows4[];  // [PACK_WARPS, ceil(H/512)]: each warp's token's H/128 scales
   const int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
+  // DestRows' receive codes: each destination's ready word, then where this rank's rows' codes go there
+  for (int d = threadIdx.x; d < R; d += blockDim.x) {
+    uint64_t at = 0;
+    if (to.ready != nullptr) {
+      const int r = wait_ready(to.ready + d, to.seq, d);
+      if (r >= to.regions) {
+        printf("hotpaths: moe.dispatch: rank %d names receive region %d of %d\n", d, r, to.regions);
+        __trap();
+      }
+      const int64_t rows = min(max((int64_t)to.sent[d], (int64_t)0), S);
+      const int64_t first = receive_first_row(to.me, d, R, S, rows);
+      if (r >= 0 && first >= 0) at = to.p[d] + to.region + (uint64_t)r * to.region_bytes + (uint64_t)first * H;
+      else if (d == to.me && to.fallback != 0) at = to.fallback + (uint64_t)first * H;  // (first ≥ 0: a rank is one of its own anchored sources)
+    }
+    codes_at[d] = at;
+  }
+  __syncthreads();
   uint8_t** dst = dst_of[w];
   uint8_t** codes = codes_of[w];
   const int64_t nb = H / 128;
@@ -570,7 +648,7 @@ __global__ void __launch_bounds__(PACK_WARPS * 32, 4) pack_fp8_warp_kernel(const
       const int64_t srow_ = (int64_t)send_row[t * R + d] - d * to.slot;
       if (srow_ >= 0 && srow_ < S) {
         r = (uint8_t*)(uintptr_t)to.p[d] + srow_ * stride;
-        c = d + 1 == to.own ? (uint8_t*)(uintptr_t)to.own_codes + srow_ * H : r;
+        c = codes_at[d] != 0 ? (uint8_t*)(uintptr_t)codes_at[d] + srow_ * H : r;
       }
     }
     const unsigned has = __ballot_sync(FULL, r != nullptr);
@@ -697,11 +775,12 @@ struct ScatterArgs {
   const int32_t* tables = nullptr;
   int table_words = 0, ranks = 0, experts = 0, me = 0, piece = 0, pieces = 0;
   int32_t slot_rows = 0;
-  // with tables: rank me's own rows already have their codes in recv's storage, from row me·slot_rows
-  // on (the pack's DestRows::own), so that received row q lies at storage row q + me·slot_rows − (the
-  // rows of the sources before me): recv is that storage, and the scatter_warp_kernel copies no codes of
-  // source me (its scales and index outputs only)
-  bool own_codes = false;
+  // with tables: recv is the receive storage of DestRows' receive codes (R·slot_rows rows, received row q
+  // at storage row q + anchor·slot_rows − (the rows of the sources before the anchor)), where some
+  // sources' codes are already: 1, rank me's own (the pack's fallback: no receive region); 2, those of
+  // the two anchored sources (receive_first_row: a receive region). The scatter_warp_kernel copies no
+  // codes of those (their scales and index outputs only). 0: none such, recv is the received rows.
+  int in_place = 0;
   // null, or this rank's landing signals of the piece (u32 [ranks]: source s's at landed[s], set by its
   // pack_signal): the rows of source s are read once landed[s] has reached seq (wait_signal)
   const uint32_t* landed = nullptr;
@@ -737,7 +816,7 @@ __device__ __forceinline__ void wait_source_once(const ScatterArgs& a, int s, ui
 // takes slot rows [end of piece c − 1, end of piece c) (the table's column R + E + 1 + c·R + me, the last
 // piece to the count), clamped inside [0, count]. So every row read lies in the source's slot and every
 // row written below ranks · slot_rows, whatever the tables hold; the host checks them after its read.
-// *shift: the storage row of received row 0 (0 but with a.own_codes).
+// *shift: the storage row of received row 0 (0 but with a.in_place).
 __device__ __forceinline__ void scatter_ranges(const ScatterArgs& a, int32_t* first, int32_t* recv_row, int32_t* end, int64_t* shift) {
   if (threadIdx.x != 0) return;
   *shift = 0;
@@ -758,7 +837,10 @@ __device__ __forceinline__ void scatter_ranges(const ScatterArgs& a, int32_t* fi
     for (int p = 0; p < s; p++) c += count(p);
     return c;
   };
-  if (a.own_codes) *shift = (int64_t)a.me * a.slot_rows - rows_before(a.me);
+  if (a.in_place) {
+    const int anchor = receive_anchor(a.me, a.ranks);
+    *shift = (int64_t)anchor * a.slot_rows - rows_before(anchor);
+  }
   int32_t total = 0;
   for (int i = 0; i < a.n; i++) {
     const int s = a.source[i];
@@ -797,7 +879,7 @@ template <typename U>
 __global__ void __launch_bounds__(EP_THREADS) scatter_kernel(ScatterArgs a) {
   __shared__ int32_t dst[EP_MAX_K];
   __shared__ int32_t first[SCATTER_MAX_SOURCES], recv_row[SCATTER_MAX_SOURCES], end[SCATTER_MAX_SOURCES];
-  __shared__ int64_t shift;  // (0: the launcher keeps own_codes to scatter_warp_kernel)
+  __shared__ int64_t shift;  // (0: the launcher keeps in_place to scatter_warp_kernel)
   scatter_ranges(a, first, recv_row, end, &shift);
   __syncthreads();
   const int k = a.k;
@@ -880,8 +962,10 @@ __global__ void __launch_bounds__(SCATTER_WARPS * 32, 4) scatter_warp_kernel(Sca
     const int64_t q = recv_row[s] + off;
     const uint8_t* row = a.src[s] + (first[s] + off) * a.stride;
     const U* src = reinterpret_cast<const U*>(row);
-    // (source me's codes are in recv already with own_codes: its scales and slots alone)
-    const int64_t units = a.own_codes && a.source[s] == a.me ? 0 : a.units;
+    // (the codes already in recv, a.in_place: the source's scales and slots alone)
+    const int source = a.source[s];
+    const bool placed = a.in_place == 1 ? source == a.me : a.in_place == 2 && receive_first_row(source, a.me, a.ranks, 0, 0) >= 0;
+    const int64_t units = placed ? 0 : a.units;
     // the first step's payload, then the slots (lanes < k)
     U v[SCATTER_WARP_UNROLL];
 #pragma unroll

@@ -267,14 +267,19 @@ export interface Addon {
    * tablesOffset), the read of `tables` and the receive layout. Returns the read's ticket
    * (ncclSideReadFinish), then one a piece (its pack done). trace: ncclTraceMark's marks after the checks
    * (where the host issues the plan), the plan, the all-gather, each piece's pack and the layout.
-   * ownCodes (0n: none; FP8, k ≤ 32): u8 [R·slotRows, H], the storage recv will have: this rank's own
-   * rows' codes go to its rows from rank·slotRows on instead of this rank's slot (scales and meta still there).
+   * The receive codes (readyFromSlot 0: none; FP8, k ≤ 32): first this rank's ready word (seq and
+   * `region`, −1: none) into every rank's ready words (at destBases[d] + readyFromSlot, word rank), then
+   * the packs, which wait for each destination's word and store the codes of the rows they send as
+   * moe::DestRows says: into the named receive region of that rank's window (at destBases[d] +
+   * regionFromSlot + region·regionBytes, `regions` of them) when this rank is one of its two anchored
+   * sources, the own rows' codes into `fallback` (u8 [R·slotRows, H], given where region is −1) when
+   * this rank names none; scales and meta still to the slot.
    */
   cudaMoeWindowsDispatchStart(lsa: number, tablesOffset: number, x: bigint, xIsBf16: boolean, T: number, H: number, indices: bigint, k: number, weights: bigint,
     E: number, fp8: boolean, ends: Int32Array, slotRows: number, destBases: BigUint64Array, stride: number, scalesAt: number, metaAt: number, sendRow: bigint,
     pairRank: bigint, table: bigint, tableWords: number, planWork: bigint, tables: bigint, rank: number, blockSize: number, base: bigint, counts: bigint,
     sortedPairs: bigint, Pmax: number, blockExpert: bigint, rowExpert: bigint, layoutWork: bigint, trace: boolean, signals: bigint, signalFromSlot: number,
-    seq: number, ownCodes: bigint): Float64Array;
+    seq: number, fallback: bigint, region: number, readyFromSlot: number, regionFromSlot: number, regionBytes: number, regions: number): Float64Array;
   /**
    * The rest of it: expertX's padding rows zero, then per piece (the start's ticket a piece: once this
    * rank's pack of it is done) one launch that scatters each source's rows from srcBases[s] like
@@ -283,14 +288,15 @@ export interface Addon {
    * padding and each piece's rows. tables (0n: none, the host's ranges): this rank's
    * gathered tables i32 [R, tableWords], from which the kernels take the ranges on the device, `ranges`
    * then empty and the outputs sized for R·slotRows rows, so that the call may precede the host's read.
-   * ownCodes (with tables, no expertX, k ≤ 32; the start's ownCodes is recv): this rank's codes are in
-   * recv already, and the received rows lie in recv from row rank·slotRows − (the rows of the sources
-   * before this rank) on; the others' codes go there, this rank's scales and index outputs too.
+   * inPlace (with tables, no expertX, k ≤ 32; recv is the start's receive codes): 1, its fallback (this
+   * rank's own codes there already), 2, its region (the anchored sources' codes there already); the
+   * received rows lie in recv from row anchor·slotRows − (the rows of the sources before the anchor) on,
+   * and the other sources' codes go there, every source's scales and index outputs too. 0: none.
    */
   cudaMoeWindowsDispatchScatter(pieces: Float64Array, ranges: Int32Array, srcBases: BigUint64Array, rank: number, slotRows: number, stride: number, payloadBytes: number,
     scalesAt: number, scaleBytes: number, metaAt: number, base: bigint, per: number, k: number, counts: bigint, layoutWork: bigint, blockSize: number,
     expertX: bigint, P: number, expertScales: bigint, sortedPairs: bigint, Pmax: number, pairPos: bigint, n: number, recvIndices: bigint, recvWeights: bigint,
-    recv: bigint, recvScales: bigint, trace: boolean, tables: bigint, tableWords: number, signals: bigint, seq: number, ownCodes: boolean): void;
+    recv: bigint, recvScales: bigint, trace: boolean, tables: bigint, tableWords: number, signals: bigint, seq: number, inPlace: number): void;
   /** Whether libnccl could be opened (dlopen at run time), its version (2.27.3 -> 22703), and why not. Never throws. */
   ncclInfo(): { available: boolean; version: number; library: string; reason: string };
   /** A fresh NCCL unique id (128 bytes) for rank 0 to share; E_BACKEND without libnccl. */

@@ -19,6 +19,8 @@ export interface CudaStorage {
   bytes: number;
   /** The pool's allocation, where ptr lies inside it (takeStorage's; released as the allocation). */
   alloc?: bigint;
+  /** Memory lent from outside the pool (an NCCL group's receive region): release calls this instead. */
+  onRelease?: () => void;
 }
 
 export function cudaPtr(t: Tensor): bigint {
@@ -369,10 +371,14 @@ export function createCudaBackend(addon: Addon): Backend {
     },
     takeStorage(t: Tensor, byteOffset: number): CudaStorage {
       const s = t.storage as CudaStorage;
-      return { ptr: offsetPtr(t, byteOffset, 'storage'), bytes: s.bytes, alloc: s.alloc ?? s.ptr };
+      return { ptr: offsetPtr(t, byteOffset, 'storage'), bytes: s.bytes, ...(s.onRelease ? { onRelease: s.onRelease } : { alloc: s.alloc ?? s.ptr }) };
     },
     release(t: Tensor): void {
       const s = t.storage as CudaStorage;
+      if (s.onRelease) {
+        s.onRelease();
+        return;
+      }
       let free = pool.get(s.bytes);
       if (!free) pool.set(s.bytes, (free = []));
       free.push(s.alloc ?? s.ptr);

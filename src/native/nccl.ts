@@ -14,14 +14,15 @@
 
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { HotpathsError } from '../errors.js';
-import { groupHidden, groupSlots, WINDOW_MAX_PIECES, type ExpertGroup, type GroupOptions, type PendingGather, type PendingMove, type RowWindows, type SymmetricWindows } from '../ops/moe.js';
+import { groupHidden, groupSlots, WINDOW_MAX_PIECES, WINDOW_RECEIVE_REGIONS, type ExpertGroup, type GroupOptions, type PendingGather, type PendingMove, type RowWindows, type SymmetricWindows } from '../ops/moe.js';
 import { getBackend } from '../runtime/core.js';
 import { dtypeBytes, type DType } from '../dtype.js';
 import { dispatchRowLayout, type Backend } from '../runtime/backend.js';
-import { borrowedTensor, numel, type Tensor } from '../tensor.js';
+import { borrowedTensor, numel, Tensor } from '../tensor.js';
 import { addonStatus, loadAddon, type Addon } from './addon.js';
 import { nativeCall, nativeCallSync } from './call.js';
-import { cudaPtr } from './cuda.js';
+import { cudaPtr, type CudaStorage } from './cuda.js';
+import { poisonEnabled, POISON_BYTE } from '../runtime/poison.js';
 
 const ID_BYTES = 128;
 
@@ -298,8 +299,10 @@ function waitOnce(addon: Addon, what: string, ticket: number): PendingMove {
  * addon or the libnccl lacks the device API, or the ranks cannot reach each other's memory: the group
  * then moves rows with send/recv. Collective: every rank calls it with the same sizes (checked before).
  * Layout: table halves 0 and 1 (R rows of tableWords i32 each), then data halves 0 and 1 (R slots of M
- * rows each; successive ops use the halves in turn), then the dispatch's landing signals (u32: word 0 the
- * pack's CTA count, word 1 + c·R + s piece c's from rank s; zero at first).
+ * rows each; successive ops use the halves in turn), then WINDOW_RECEIVE_REGIONS receive regions (R·M
+ * rows of `hidden` bytes each: an FP8 dispatch's recv codes, lent to its caller until disposed), then
+ * the dispatch's landing signals (u32: word 0 the pack's CTA count, word 1 + c·R + s piece c's from
+ * rank s) and its ready words (u64 [R]: word d from rank d, moe::DestRows::ready), zero at first.
  */
 function symmetricWindows(addon: Addon, backend: Backend, comm: number, rank: number, R: number, M: number, hidden: number): Windows | undefined {
   const lsa = addon.ncclLsaInfo();
@@ -310,10 +313,12 @@ function symmetricWindows(addon: Addon, backend: Backend, comm: number, rank: nu
   const tableWords = roundUp(R + WINDOW_MAX_EXPERTS + 1 + WINDOW_MAX_PIECES * R, 4);
   const tableBytes = roundUp(R * tableWords * 4, 4096);
   const dataBytes = roundUp(R * M * roundUp(2 * hidden + WINDOW_ROW_EXTRA, 16), 4096);
-  const signalsAt = 2 * tableBytes + 2 * dataBytes, signalBytes = roundUp(4 * (1 + WINDOW_MAX_PIECES * R), 4096); // (1: moe::SIGNAL_HEAD)
+  const regionsAt = 2 * tableBytes + 2 * dataBytes, regionBytes = roundUp(R * M * hidden, 4096);
+  const signalsAt = regionsAt + WINDOW_RECEIVE_REGIONS * regionBytes, signalBytes = roundUp(4 * (1 + WINDOW_MAX_PIECES * R), 4096); // (1: moe::SIGNAL_HEAD)
+  const readyAt = signalsAt + signalBytes, readyBytes = roundUp(8 * R, 4096);
   let made: { handle: number; bases: BigUint64Array };
   try {
-    made = addon.ncclLsaCreate(comm, signalsAt + signalBytes, signalsAt);
+    made = addon.ncclLsaCreate(comm, readyAt + readyBytes, signalsAt);
   } catch (e) {
     // every rank fails alike here (the library, the headers and the topology are the node's)
     if (process.env.HOTPATHS_VERBOSE) console.error(`moe.ncclGroup(): no symmetric windows (${(e as Error).message}): dispatch/combine use send/recv`);
@@ -331,6 +336,8 @@ function symmetricWindows(addon: Addon, backend: Backend, comm: number, rank: nu
     return 2 * tableBytes + half * dataBytes + first * rowBytes;
   };
   const ticketMove = (t: number) => waitOnce(addon, what, t);
+  // the receive regions lent out (takeRegion), each until its tensor is disposed
+  const lent = new Array<boolean>(WINDOW_RECEIVE_REGIONS).fill(false);
   let dispatches = 0; // dispatchStart's calls, modulo 2^32 with 0 skipped: the last one's landing signals' value
   const marks: { label: string; host: number }[] = [];
   // HOTPATHS_EP_TRACE=1: each mark an event on its stream too; =host: the host's times alone (nothing queued)
@@ -369,6 +376,14 @@ function symmetricWindows(addon: Addon, backend: Backend, comm: number, rank: nu
     },
     rows: (half, owner, first, count, dtype, width) => view(owner, rowsAt(half, first, count, width * dtypeBytes(dtype)), dtype, [count, width]),
     landed: () => ticketMove(nativeCallSync(what, () => addon.ncclLsaBarrier(handle))),
+    takeRegion: (rows, width) => {
+      const index = lent.indexOf(false);
+      if (index < 0 || rows * width > regionBytes) return null;
+      lent[index] = true;
+      const storage: CudaStorage = { ptr: bases[rank]! + BigInt(regionsAt + index * regionBytes), bytes: regionBytes, onRelease: () => { lent[index] = false; } };
+      if (poisonEnabled()) nativeCallSync('poison (cuda)', () => addon.cudaMemset(storage.ptr, POISON_BYTE, regionBytes));
+      return { index, codes: new Tensor(backend, 'fp8e4m3', [rows, width], storage) };
+    },
     dispatchStart: (a) => {
       const [T, H] = a.x.shape as [number, number], k = a.indices.shape[1]!, E = a.numExperts, words = a.table.size;
       const payload = a.fp8 ? H : H * dtypeBytes(a.x.dtype), scaleBytes = a.fp8 ? 4 * (H / 128) : 0;
@@ -380,7 +395,9 @@ function symmetricWindows(addon: Addon, backend: Backend, comm: number, rank: nu
       // signals' value, a u32 that skips 0 (the signals' value before any dispatch)
       dispatches = dispatches === 0xffffffff ? 1 : dispatches + 1;
       const seq = dispatches;
-      const signals = bases[rank]! + BigInt(signalsAt), signalFromSlot = signalsAt - rowsAt(a.half, rank * M, M, L.stride);
+      const mySlot = rowsAt(a.half, rank * M, M, L.stride);
+      const signals = bases[rank]! + BigInt(signalsAt), signalFromSlot = signalsAt - mySlot;
+      const rc = a.receive;
       const work = backend.empty('u8', [nativeCallSync(what, () => addon.cudaMoeDispatchPlanWorkBytes(T * k, E, R))]);
       let tickets: Float64Array;
       windows.trace?.('native call', 'main');
@@ -390,7 +407,7 @@ function symmetricWindows(addon: Addon, backend: Backend, comm: number, rank: nu
             a.ends, M, BigUint64Array.from({ length: R }, (_, d) => slot(d, rank * M)), L.stride, L.scalesAt, L.metaAt, cudaPtr(a.sendRow), cudaPtr(a.pairRank),
             cudaPtr(a.table), words, cudaPtr(work), cudaPtr(tables), rank, a.blockSize, cudaPtr(a.base), cudaPtr(a.counts), cudaPtr(a.sortedPairs),
             a.sortedPairs.size, cudaPtr(a.blockExpert), cudaPtr(a.rowExpert), cudaPtr(a.layoutWork), gpuMarks, signals, signalFromSlot, seq,
-            a.ownCodes ? cudaPtr(a.ownCodes) : 0n),
+            rc && rc.region < 0 ? cudaPtr(rc.codes) : 0n, rc ? rc.region : -1, rc ? readyAt - mySlot : 0, regionsAt - mySlot, regionBytes, WINDOW_RECEIVE_REGIONS),
         );
         nativeMarks(['checked (main)', 'plan (main)', 'tables gathered (main)', 'pack 0 issued (side)', 'pack 0 (side)', 'layout (main)', ...Array.from(a.ends.subarray(1), (_, c) => `pack ${c + 1} (side)`)]);
       } finally {
@@ -406,14 +423,14 @@ function symmetricWindows(addon: Addon, backend: Backend, comm: number, rank: nu
         },
         scatter: (o) => {
           if (scattered) throw new HotpathsError('E_ARG', `${what}: a dispatch's pieces are scattered once`);
-          if (a.ownCodes && (o.recv !== a.ownCodes || o.ranges || o.expertX)) throw new HotpathsError('E_ARG', `${what}: with ownCodes, scatter takes it as recv, ranges null and no expertX`);
+          if (rc && (o.recv !== rc.codes || o.ranges || o.expertX)) throw new HotpathsError('E_ARG', `${what}: with receive codes, scatter takes them as recv, ranges null and no expertX`);
           const per = E / R, ptrOr0 = (t: Tensor | null) => (t ? cudaPtr(t) : 0n);
           nativeCallSync(what, () =>
             addon.cudaMoeWindowsDispatchScatter(Float64Array.from(pending), o.ranges ?? new Int32Array(0), BigUint64Array.from({ length: R }, (_, s) => slot(rank, s * M)), rank, M, L.stride,
               payload, L.scalesAt, scaleBytes, L.metaAt, cudaPtr(a.base), per, k, cudaPtr(a.counts), cudaPtr(a.layoutWork), a.blockSize, ptrOr0(o.expertX),
               o.expertX?.shape[0] ?? 0, ptrOr0(o.expertScales), cudaPtr(o.sortedPairs), o.sortedPairs.size, cudaPtr(o.pairPos), o.recv.shape[0]!, cudaPtr(o.recvIndices),
               cudaPtr(o.recvWeights), cudaPtr(o.recv), ptrOr0(o.recvScales), gpuMarks, o.ranges ? 0n : cudaPtr(tables), words, signals, seq,
-              a.ownCodes !== null),
+              rc ? (rc.region < 0 ? 1 : 2) : 0),
           );
           nativeMarks(['rows 0 (main)', ...(o.expertX && o.expertX.shape[0]! > 0 ? ['padding (reads)'] : []), ...Array.from(a.ends.subarray(1), (_, c) => `rows ${c + 1} (main)`)]);
           scattered = true; // (the call checks everything before it takes a ticket)

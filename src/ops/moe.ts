@@ -394,6 +394,11 @@ export interface SymmetricWindows {
    * through, what every rank's side stream queued before its own is visible to all.
    */
   landed(): PendingMove;
+  /**
+   * One of this rank's receive regions, if one is free and holds rows·width bytes: fp8e4m3 [rows, width]
+   * over it, lent until that tensor (or what shrinkTo makes of it) is disposed; else null.
+   */
+  takeRegion(rows: number, width: number): { index: number; codes: Tensor } | null;
   /** Runs fn with every launch going to the side stream, which first waits for the work queued so far. */
   onSide<T>(fn: () => T): T;
   /**
@@ -437,11 +442,16 @@ export interface WindowsDispatchStart {
   rowExpert: Tensor;
   layoutWork: Tensor;
   /**
-   * u8 [R·M, H] (FP8, k ≤ 32), or null: the storage recv will have; this rank's own rows' codes go
-   * straight to its rows from rank·M on instead of through the window, and scatter (which must take it as
-   * recv, with ranges null) copies the other ranks' codes around them and no codes of this rank's.
+   * FP8 rows, k ≤ 32, H a multiple of 256 (the same on every rank), or null: recv's codes are handed over
+   * as `codes`, R·M rows of H in which the received rows lie in order from row receiveAnchor(rank)·M −
+   * (the rows of the sources before the anchor) on. With `region` ≥ 0 codes is that receive region of
+   * this rank's window (takeRegion), and the two anchored sources (receiveAnchor) store their codes
+   * straight into it; with −1 it is the pool's, and this rank's own rows' codes alone go there straight.
+   * Every rank names its choice to every other at the start (DestRows::ready in
+   * native/cuda/moe_dispatch.cuh), and scatter (which must take codes as recv, with ranges null) copies
+   * the other sources' codes.
    */
-  ownCodes: Tensor | null;
+  receive: { codes: Tensor; region: number } | null;
 }
 
 /** A windows dispatch under way (SymmetricWindows.dispatchStart). */
@@ -491,10 +501,12 @@ export interface GroupOptions {
    * With maxTokensPerRank: the largest hidden size dispatched or combined (bf16 rows; f32 rows of up to
    * half of it). An NCCL group whose GPUs can load and store each other's memory (one node, NVLink) and
    * whose NCCL (≥ 2.28, and the addon built with its headers) has the device API then reserves one
-   * symmetric buffer of about R · maxTokensPerRank · (2 · maxHidden + 1536) bytes a rank, and
-   * dispatch/combine write rows straight into their peers' memory. There dispatch with expand: false
-   * allocates recv and its index arrays for R · maxTokensPerRank rows (so that its last kernels are
-   * queued before the counts are read) and returns a view of the n rows received. Ignored by localGroup, and by an NCCL
+   * symmetric buffer of about R · maxTokensPerRank · (6 · maxHidden + 3072) bytes a rank (two halves
+   * of rows up to bf16, two receive regions of FP8 codes), and dispatch/combine write rows straight
+   * into their peers' memory. There dispatch with expand: false allocates recv and its index arrays for
+   * R · maxTokensPerRank rows (so that its last kernels are queued before the counts are read) and
+   * returns a view of the n rows received; with FP8 rows recv's codes are lent from a free receive
+   * region until recv is disposed (docs/API.md). Ignored by localGroup, and by an NCCL
    * group where the device API is missing (it says so with `verbose`; the send/recv path runs instead).
    */
   maxHidden?: number;
@@ -660,7 +672,12 @@ export interface DispatchOptions {
 }
 
 export interface Dispatched {
-  /** Received rows, once per (source token, this rank), ordered by source rank then token. */
+  /**
+   * Received rows, once per (source token, this rank), ordered by source rank then token. (Over an NCCL
+   * group's windows with FP8 rows and expand: false, recv.data may be lent from the group's buffer:
+   * dispose it — moe.disposeDispatched — before the group is destroyed, and soon, so that later
+   * dispatches find a receive region free.)
+   */
   recv: Tensor | QuantizedTensor;
   /** i32 [R, k]: local expert ids of each received row, −1 where the expert lives elsewhere. */
   recvIndices: Tensor;
@@ -1440,6 +1457,18 @@ function tokenEnds(T: number, C: number): Int32Array {
 /** The most pieces an op over the windows moves in (their ends take room in the group's tables: src/native/nccl.ts). */
 export const WINDOW_MAX_PIECES = 16;
 
+/** The receive regions of a group's windows (SymmetricWindows.takeRegion): R·M rows of maxHidden bytes each. */
+export const WINDOW_RECEIVE_REGIONS = 2;
+
+/**
+ * The source whose rows start at row anchor·M of rank d's receive codes (WindowsDispatchStart.receive):
+ * d itself but for rank 0, whose anchor is 1; 0 with one rank. native/cuda/moe_dispatch.cuh's
+ * receive_anchor is the same.
+ */
+function receiveAnchor(d: number, R: number): number {
+  return d < 1 ? (R > 1 ? 1 : 0) : d;
+}
+
 /** Whether dispatch/combine can use the group's windows: one local rank, fixed slots, rows that fit. */
 function windowsFit(group: ExpertGroup, locals: number, rowBytes: number): boolean {
   const w = group.windows, M = group.maxTokensPerRank ?? 0;
@@ -1471,23 +1500,27 @@ async function dispatchWindows(op: string, group: ExpertGroup, inputs: DispatchI
     // expand: false: the scatter is queued before the host's read, with its ranges taken from the
     // gathered tables on the device and its outputs sized for the R·M rows the slots can hold (cut to
     // the n received below), so that the host's read and the allocations after it stay off the GPU's path
+    // and with FP8 rows (k ≤ 32, H a multiple of 256 so that recv may start at any row of its storage)
+    // recv's codes are a storage of R·M rows in which the received rows lie in order around row
+    // receiveAnchor(me)·M: one of this rank's receive regions when one is free, so that the anchored
+    // sources (at R = 2, every source) store their codes straight there, else the pool's, where the own
+    // rows alone go straight (WindowsDispatchStart.receive); the scatter copies the other sources' codes
+    const inPlace = !sh.expand && useFp8 && k <= 32 && H % 256 === 0 && Math.ceil(H / 512) * 16 * 8 <= 48 * 1024;
+    const region = inPlace ? win.takeRegion(R * M, H) : null;
+    if (region) track(temps, region.codes);
     const early = sh.expand ? null : {
-      recv: useFp8 ? emptyFp8(b, R * M, H) : b.empty(dtype, [R * M, H]),
+      recv: region ? { ...emptyFp8Scales(b, R * M, H), data: region.codes } : useFp8 ? emptyFp8(b, R * M, H) : b.empty(dtype, [R * M, H]),
       recvIndices: track(temps, b.empty('i32', [R * M, k])), recvWeights: track(temps, b.empty('f32', [R * M, k])), pairPos: track(temps, b.empty('i32', [R * M, k])),
     };
-    if (early) for (const u of partsOf(early.recv)) track(temps, u);
-    // and with FP8 rows (k ≤ 32, H a multiple of 256 so that recv may start at any row of its storage)
-    // the own rows' codes go straight into recv's storage at row me·M: recv then starts at row
-    // me·M − (the rows of the ranks before me), known after the read, and the scatter copies the
-    // other ranks' codes around them (DestRows::own, ScatterArgs::own_codes)
-    const ownCodes = early && isQuantized(early.recv) && k <= 32 && H % 256 === 0 && Math.ceil(H / 512) * 16 * 8 <= 48 * 1024 ? early.recv.data : null;
+    if (early) for (const u of partsOf(early.recv)) if (!temps.includes(u)) track(temps, u);
+    const receive = early && inPlace && isQuantized(early.recv) ? { codes: early.recv.data, region: region?.index ?? -1 } : null;
     win.trace?.('buffers', 'main');
     // one native call queues the plan, the tables' all-gather and read, the pieces' packs into the
     // destinations' slots (side stream; each pack's last CTA signals every destination that its rows
     // have landed), and the receive layout
     run = win.dispatchStart({
       half: win.count++ % 2, x, indices, weights, numExperts: E, fp8: useFp8, ends, sendRow, pairRank, table,
-      blockSize: bs, base, counts, sortedPairs: sorted, blockExpert, rowExpert, layoutWork, ownCodes,
+      blockSize: bs, base, counts, sortedPairs: sorted, blockExpert, rowExpert, layoutWork, receive,
     });
     win.trace?.('queued', 'main');
     if (early) {
@@ -1519,8 +1552,9 @@ async function dispatchWindows(op: string, group: ExpertGroup, inputs: DispatchI
     }
     // the outputs allocated before the read cut to their exact sizes (the same storage)
     const own = (u: Tensor, shape: number[], byteOffset = 0) => keep(shrinkTo(temps.splice(temps.indexOf(u), 1)[0]!, shape, byteOffset));
-    // (with ownCodes recv's rows start at me·M − recvStart[me] of its storage)
-    const codesAt = ownCodes ? (me * M - recvStart[me]!) * H : 0;
+    // (with receive codes recv's rows start at anchor·M − recvStart[anchor] of their storage)
+    const anchor = receiveAnchor(me, R);
+    const codesAt = receive ? (anchor * M - recvStart[anchor]!) * H : 0;
     const recv: Tensor | QuantizedTensor = early
       ? (isQuantized(early.recv) ? { ...early.recv, data: own(early.recv.data, [n, H], codesAt), scales: own(early.recv.scales, [n, H / 128]), shape: [n, H] } : own(early.recv, [n, H]))
       : useFp8 ? emptyFp8(b, n, H) : b.empty(dtype, [n, H]);
@@ -1767,7 +1801,12 @@ async function runAlign(op: string, indices: Tensor, E: number, bs: number, capa
 
 
 function emptyFp8(b: Backend, rows: number, H: number): QuantizedTensor {
-  return { data: b.empty('fp8e4m3', [rows, H]), scales: b.empty('f32', [rows, H / 128]), format: 'e4m3', block: [1, 128], ue8m0: false, shape: [rows, H] };
+  return { ...emptyFp8Scales(b, rows, H), data: b.empty('fp8e4m3', [rows, H]) };
+}
+
+/** emptyFp8 but for its codes. */
+function emptyFp8Scales(b: Backend, rows: number, H: number): Omit<QuantizedTensor, 'data'> {
+  return { scales: b.empty('f32', [rows, H / 128]), format: 'e4m3', block: [1, 128], ue8m0: false, shape: [rows, H] };
 }
 
 function isQuantized(x: Tensor | QuantizedTensor): x is QuantizedTensor {

@@ -11,6 +11,9 @@
 //   - the device path (plan, pack, scatter on the GPU; transfers on NCCL's side stream in pieces: the
 //     default 4, and 1 and 3 for random routing) gives the same bits as the host path (the same group
 //     seen through exchangeCounts/allToAllRows only), for dispatch's outputs and combine's
+//   - symmetric windows with FP8 rows and expand: false lend recv's codes from a receive region: four
+//     dispatches whose results are held (all four on rank 0, the first alone elsewhere) find none free
+//     after two, take the pool's, and still give the same bits, read after the later calls
 //   - fixed slots: a second group on the same communicator with maxTokensPerRank M (the largest T of
 //     the random scenario: T == M on the last rank) gives the same bits too; a rank with T > M makes
 //     every rank's dispatch throw the same E_ARG, and the group works afterwards; ranks passing
@@ -151,8 +154,8 @@ for (let s = 0; s < names.length; s++) {
       // expand: false (no expertX; the grouped GEMM gathers recv through sortedPairs) on every path
       runs.push(['expand false', group, { expand: false }], ['host path, expand false', hostOnly, { expand: false }], ['fixed slots, expand false', slotGroup, { expand: false }]);
       if (windows) runs.push(['windows, expand false', winGroup, { expand: false }], ...(s === 0 ? [['windows, 3 pieces, expand false', winGroup, { chunks: 3, expand: false }]] : []));
-      for (const [how, g, opts] of runs) {
-        const [h] = await moe.dispatch(g, [{ x, indices, weights }], { numExperts: E, fp8: useFp8, ...opts });
+      // one run's outputs against the device path's, bit for bit (and its combine, with bf16/f32 rows)
+      const check = async (how, h, g, opts) => {
         const lean = opts.expand === false;
         if (h.alignment.padded !== d.alignment.padded) fail(`${tag}: ${how}: P ${h.alignment.padded}, device path ${d.alignment.padded}`);
         if (lean !== (h.expertX === null)) fail(`${tag}: ${how}: expertX ${h.expertX === null ? 'null' : 'given'}`);
@@ -179,7 +182,29 @@ for (let s = 0; s < names.length; s++) {
           oh.dispose();
           od.dispose();
         }
+      };
+      for (const [how, g, opts] of runs) {
+        const [h] = await moe.dispatch(g, [{ x, indices, weights }], { numExperts: E, fp8: useFp8, ...opts });
+        await check(how, h, g, opts);
         moe.disposeDispatched([h]);
+      }
+      // the windows with FP8 rows and expand: false lend recv's codes from a receive region: results
+      // held keep theirs, so later dispatches find none free and take the pool's. Rank 0 holds all four
+      // results (regions 0, 1, then none, none) while the others give back all but the first (0, 1, 1,
+      // 1), so that in calls 3 and 4 the ranks' choices differ
+      if (windows && useFp8) {
+        const held = [];
+        for (let i = 0; i < 4; i++) {
+          const [h] = await moe.dispatch(winGroup, [{ x, indices, weights }], { numExperts: E, fp8: true, expand: false });
+          const how = `windows, expand false, receive regions held (call ${i + 1})`;
+          if (rank === 0 || i === 0) held.push([how, h]);
+          else {
+            await check(how, h, winGroup, { expand: false });
+            moe.disposeDispatched([h]);
+          }
+        }
+        for (const [how, h] of held) await check(how, h, winGroup, { expand: false });
+        moe.disposeDispatched(held.map(([, h]) => h));
       }
       // the received rows, bit for bit the senders' (FP8: the senders' quantization of them)
       const n = expect.length;
