@@ -675,8 +675,8 @@ export interface Dispatched {
   /**
    * Received rows, once per (source token, this rank), ordered by source rank then token. (Over an NCCL
    * group's windows with FP8 rows and expand: false, recv.data may be lent from the group's buffer:
-   * dispose it — moe.disposeDispatched — before the group is destroyed, and soon, so that later
-   * dispatches find a receive region free.)
+   * dispose it — moe.disposeDispatched — before the group is destroyed (after, using it throws E_ARG),
+   * and soon, so that later dispatches find a receive region free.)
    */
   recv: Tensor | QuantizedTensor;
   /** i32 [R, k]: local expert ids of each received row, −1 where the expert lives elsewhere. */

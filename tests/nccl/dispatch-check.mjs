@@ -309,6 +309,26 @@ for (let s = 0; s < names.length; s++) {
   for (let q = 0; q < R; q++) if (back[q] !== q * R + rank) fail(`after the rejected groups: exchangeCounts from ${q} got ${back[q]}`);
   console.log('ok ranks passing different maxTokensPerRank (or a bad one) all get E_ARG from moe.ncclGroup(), and the communicator stays usable');
 }
+// a recv lent from a receive region outlives its group only as an error: after destroy() using it
+// throws E_ARG (its memory is gone), and disposing it is harmless
+if (windows) {
+  const E = 8 * R, H = 256, k = 2, T = 8;
+  const x = cuda.tensor(toBf16(Float32Array.from({ length: T * H }, (_, i) => ((i * 7) % 13) - 6)), [T, H], 'bf16');
+  const indices = cuda.tensor(Int32Array.from({ length: T * k }, (_, i) => (i * 5 + rank) % E), [T, k], 'i32');
+  const weights = cuda.tensor(new Float32Array(T * k).fill(0.5), [T, k], 'f32');
+  const [held] = await moe.dispatch(winGroup, [{ x, indices, weights }], { numExperts: E, fp8: true, expand: false });
+  winGroup.destroy();
+  let err;
+  try {
+    await held.recv.data.read();
+  } catch (e) {
+    err = e;
+  }
+  if (err?.code !== 'E_ARG') fail(`a lent recv read after its group's destroy(): expected E_ARG, got ${err?.code} ${err?.message}`);
+  moe.disposeDispatched([held]);
+  for (const t of [x, indices, weights]) t.dispose();
+  console.log('ok a recv lent from a destroyed group\'s receive region throws E_ARG when used, and disposes quietly');
+}
 winGroup.destroy?.();
 slotGroup.destroy?.();
 group.destroy?.();
