@@ -305,6 +305,17 @@ __device__ __forceinline__ void pack_signal(const DestRows& to, int R) {
   }
 }
 
+// A wait's clock (wait_signal's and wait_ready's, called after each miss): every 1024 misses it reads
+// the global timer, the first time into t0; true once 30 s have passed since, when the caller traps
+// with its message instead of hanging the stream.
+__device__ __forceinline__ bool waited_30s(uint32_t spin, uint64_t& t0) {
+  if ((spin & 1023) != 0) return false;
+  uint64_t t;
+  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+  if (spin == 0) t0 = t;
+  return spin != 0 && t - t0 > 30000000000ull;
+}
+
 // A receiver's wait for a landing signal (every thread that will read the rows calls it): until *flag
 // has reached seq (u32 sequence numbers, compared modulo 2^32), loads with acquire semantics at system
 // scope, so that the rows read after it are those stored before the signal. A sender that never
@@ -316,14 +327,9 @@ __device__ __forceinline__ void wait_signal(const uint32_t* flag, uint32_t seq, 
     uint32_t v;
     asm volatile("ld.acquire.sys.global.u32 %0, [%1];" : "=r"(v) : "l"(flag) : "memory");
     if ((int32_t)(v - seq) >= 0) return;
-    if ((spin & 1023) == 0) {
-      uint64_t t;
-      asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
-      if (spin == 0) t0 = t;
-      else if (t - t0 > 30000000000ull) {
-        if ((threadIdx.x & 31) == 0) printf("hotpaths: moe.dispatch waited 30 s for rank %d's rows (signal %u, want %u): a rank stopped or called another op\n", source, v, seq);
-        __trap();
-      }
+    if (waited_30s(spin, t0)) {
+      if ((threadIdx.x & 31) == 0) printf("hotpaths: moe.dispatch waited 30 s for rank %d's rows (signal %u, want %u): a rank stopped or called another op\n", source, v, seq);
+      __trap();
     }
   }
 }
@@ -337,14 +343,9 @@ __device__ __forceinline__ int wait_ready(const uint64_t* word, uint32_t seq, in
     uint64_t v;
     asm volatile("ld.acquire.sys.global.u64 %0, [%1];" : "=l"(v) : "l"(word) : "memory");
     if ((int32_t)((uint32_t)(v >> 8) - seq) >= 0) return (int)(v & 0xff) - 1;
-    if ((spin & 1023) == 0) {
-      uint64_t t;
-      asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
-      if (spin == 0) t0 = t;
-      else if (t - t0 > 30000000000ull) {
-        printf("hotpaths: moe.dispatch waited 30 s for rank %d to start dispatch %u (its word %llu): a rank stopped or called another op\n", d, seq, (unsigned long long)v);
-        __trap();
-      }
+    if (waited_30s(spin, t0)) {
+      printf("hotpaths: moe.dispatch waited 30 s for rank %d to start dispatch %u (its word %llu): a rank stopped or called another op\n", d, seq, (unsigned long long)v);
+      __trap();
     }
   }
 }
@@ -973,7 +974,7 @@ __global__ void __launch_bounds__(SCATTER_WARPS * 32, 4) scatter_warp_kernel(Sca
       const int64_t u = lane + 32 * b;
       if (u < units) v[b] = src[u];
     }
-    if (lane < a.k) scatter_slot(a, reinterpret_cast<const int32_t*>(row + a.meta_at), a.source[s], q, lane);
+    if (lane < a.k) scatter_slot(a, reinterpret_cast<const int32_t*>(row + a.meta_at), source, q, lane);
     for (int64_t u0 = 0; units > 0;) {
 #pragma unroll
       for (int b = 0; b < SCATTER_WARP_UNROLL; b++) {

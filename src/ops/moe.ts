@@ -1434,11 +1434,13 @@ async function combineOnDevice(
 //                   before the host's read instead: its kernels take each piece's rows from the gathered
 //                   tables on the device, and recv and its index arrays are allocated for the R·M rows
 //                   the slots can hold, then cut to the n received (a view of the same storage), so
-//                   that the host's read and allocations are off the GPU's path; with FP8 rows the
-//                   pack writes the own rows' codes straight into recv's storage (from row me·M on;
-//                   their scales and meta still into the slot), the scatter puts the other ranks'
-//                   codes around them, and recv starts at storage row me·M − (the rows of the ranks
-//                   before me)
+//                   that the host's read and allocations are off the GPU's path; with FP8 rows recv's
+//                   codes are a storage of R·M rows (a receive region of the window when one is free,
+//                   named to every rank before the plan, else the pool's) into which the packs of the
+//                   anchored sources (receiveAnchor; at R = 2 every source, with a region) write their
+//                   codes straight, their scales and meta still into the slot; the scatter puts the
+//                   other sources' codes around them, and recv starts at storage row anchor·M − (the
+//                   rows of the sources before the anchor)
 //   combine   side: per piece: each source's received rows reduced straight into its slot on that
 //                   source (barrier stream: a barrier after each)
 //             main: own rows reduced into its own slot -> per piece: the final sum of the tokens the
@@ -1507,12 +1509,12 @@ async function dispatchWindows(op: string, group: ExpertGroup, inputs: DispatchI
     // rows alone go straight (WindowsDispatchStart.receive); the scatter copies the other sources' codes
     const inPlace = !sh.expand && useFp8 && k <= 32 && H % 256 === 0 && Math.ceil(H / 512) * 16 * 8 <= 48 * 1024;
     const region = inPlace ? win.takeRegion(R * M, H) : null;
-    if (region) track(temps, region.codes);
+    if (region) track(temps, region.codes); // (at once: should an allocation below fail, the region goes back)
     const early = sh.expand ? null : {
       recv: region ? { ...emptyFp8Scales(b, R * M, H), data: region.codes } : useFp8 ? emptyFp8(b, R * M, H) : b.empty(dtype, [R * M, H]),
       recvIndices: track(temps, b.empty('i32', [R * M, k])), recvWeights: track(temps, b.empty('f32', [R * M, k])), pairPos: track(temps, b.empty('i32', [R * M, k])),
     };
-    if (early) for (const u of partsOf(early.recv)) if (!temps.includes(u)) track(temps, u);
+    if (early) for (const u of partsOf(early.recv)) if (u !== region?.codes) track(temps, u);
     const receive = early && inPlace && isQuantized(early.recv) ? { codes: early.recv.data, region: region?.index ?? -1 } : null;
     win.trace?.('buffers', 'main');
     // one native call queues the plan, the tables' all-gather and read, the pieces' packs into the
