@@ -67,20 +67,30 @@ void check_plan_smem(const Args& args, uint64_t E, uint64_t R) {
   if (smem > 48 * 1024) args.fail("E_TOO_LARGE", "E + R is too large for the plan's shared counters (" + std::to_string(smem) + " bytes)");
 }
 
-// The plan's three launches (arguments checked): indices [T, k] -> table, sendRow [T, R], pairRank [T, k].
-void launch_plan(cudaStream_t stream, const int32_t* indices, int64_t T, int k, int E, int R, int64_t slot_rows, const moe::ChunkEnds& ends, int32_t* work,
-                 int32_t* table, int32_t* send_row, int32_t* pair_rank) {
-  const int64_t pairs = T * k;
-  const int64_t chunks = moe::plan_chunks(pairs);
+// The plan's one cooperative launch (arguments checked; moe::plan_kernel): indices [T, k] -> table, sendRow
+// [T, R], pairRank [T, k]; first the ready word when ready.R > 0. Its grid: a CTA per PLAN_WARPS chunks,
+// at most as many as the device holds at once (the kernel strides over the rest).
+void launch_plan(const Args& args, cudaStream_t stream, const int32_t* indices, int64_t T, int k, int E, int R, int64_t slot_rows, const moe::ChunkEnds& ends,
+                 int32_t* work, int32_t* table, int32_t* send_row, int32_t* pair_rank, const moe::PlanReady& ready) {
+  const int64_t chunks = moe::plan_chunks(T * k);
   const size_t smem = moe::plan_smem_bytes(E, R);
-  const int ctas = (int)((chunks + moe::PLAN_WARPS - 1) / moe::PLAN_WARPS);
-  if (chunks > 0) moe::plan_count_kernel<<<ctas, moe::PLAN_WARPS * 32, smem, stream>>>(indices, pairs, k, E, R, chunks, work);
-  // (every table entry, also for T = 0: one warp a column of the chunk table)
-  moe::plan_scan_kernel<<<(E + R + 1 + 7) / 8, 256, 0, stream>>>(E, R, chunks, T, k, slot_rows, ends, work, table);
-  if (chunks > 0) moe::plan_scatter_kernel<<<ctas, moe::PLAN_WARPS * 32, smem, stream>>>(indices, pairs, k, E, R, chunks, slot_rows, work, table, send_row, pair_rank);
+  // (the occupancy depends on smem alone here: the last answer is kept)
+  static size_t resident_smem = SIZE_MAX;
+  static int resident = 0;
+  if (resident_smem != smem) {
+    int per_sm = 0;
+    cuda_check(args.env(), args.fn(), "cudaOccupancyMaxActiveBlocksPerMultiprocessor",
+               cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, moe::plan_kernel, moe::PLAN_WARPS * 32, smem));
+    if (per_sm < 1) args.fail("E_TOO_LARGE", "the plan's kernel does not fit a multiprocessor with " + std::to_string(smem) + " bytes of shared counters");
+    resident = per_sm * cuda_sm_count();
+    resident_smem = smem;
+  }
+  const int ctas = (int)std::max<int64_t>(1, std::min<int64_t>((chunks + moe::PLAN_WARPS - 1) / moe::PLAN_WARPS, resident));
+  void* params[] = {(void*)&indices, (void*)&T, (void*)&k, (void*)&E, (void*)&R, (void*)&slot_rows, (void*)&ends, (void*)&work, (void*)&table, (void*)&send_row, (void*)&pair_rank, (void*)&ready};
+  cuda_check(args.env(), args.fn(), "cudaLaunchCooperativeKernel",
+             cudaLaunchCooperativeKernel((const void*)moe::plan_kernel, dim3(ctas), dim3(moe::PLAN_WARPS * 32), params, smem, stream));
 }
 
-// stride, scalesAt and metaAt of a packed row must follow dispatchRowLayout (src/runtime/backend.ts).
 void check_row_layout(const Args& args, bool fp8, uint64_t H, uint64_t payload, uint64_t k, uint64_t stride, uint64_t scales_at, uint64_t meta_at) {
   const uint64_t want_scales = (payload + 3) / 4 * 4, want_meta = want_scales + (fp8 ? 4 * (H / 128) : 0);
   if (scales_at != want_scales || meta_at != want_meta || stride != (meta_at + 12 * k + 15) / 16 * 16) {
@@ -178,7 +188,7 @@ Napi::Value CudaMoeDispatchPlanWorkBytes(const Napi::CallbackInfo& info) {
 // work: cudaMoeDispatchPlanWorkBytes(T·k, E, R) bytes of scratch (the per-chunk counts); slotRows: 0, or
 // M > 0 for fixed slots (rank d's rows from d·M, places ≥ M not sent, −T in the table's last column
 // when T > M); ends: C ≤ 64 pieces' token ends (non-decreasing, each a multiple of 64 or T), whose
-// counts per rank follow the totals (MoeKernels.dispatchPlan). Three kernels, no memset.
+// counts per rank follow the totals (MoeKernels.dispatchPlan). One cooperative launch, no memset.
 Napi::Value CudaMoeDispatchPlan(const Napi::CallbackInfo& info) {
   const char* fn = "cudaMoeDispatchPlan";
   Napi::Env env = info.Env();
@@ -199,7 +209,8 @@ Napi::Value CudaMoeDispatchPlan(const Napi::CallbackInfo& info) {
   void* work = cuda_device_arg(args, 8, "work", work_bytes);
   if (((uintptr_t)work & 3) != 0) args.fail("E_ARG", "work must be 4-byte aligned");
   check_plan_smem(args, E, R);
-  launch_plan(stream, indices, (int64_t)T, (int)k, (int)E, (int)R, (int64_t)slot_rows, ends, (int32_t*)work, table, send_row, pair_rank);
+  moe::PlanReady none{};
+  launch_plan(args, stream, indices, (int64_t)T, (int)k, (int)E, (int)R, (int64_t)slot_rows, ends, (int32_t*)work, table, send_row, pair_rank, none);
   cuda_check(env, fn, "kernel launch", cudaGetLastError());
   return env.Undefined();
 }
@@ -412,41 +423,40 @@ Napi::Value CudaMoeDispatchScatter(const Napi::CallbackInfo& info) {
 
 // cudaMoeWindowsDispatchStart(lsa, tablesOffset, x, xIsBf16, T, H, indices, k, weights, E, fp8, ends, slotRows, destBases,
 //                             stride, scalesAt, metaAt, sendRow, pairRank, table, tableWords, planWork, tables, rank,
-//                             blockSize, base, counts, sortedPairs, Pmax, blockExpert, rowExpert, layoutWork, trace,
-//                             signals, signalFromSlot, seq, fallback | 0n, region, readyFromSlot, regionFromSlot,
+//                             trace, signals, signalFromSlot, seq, fallback | 0n, region, readyFromSlot, regionFromSlot,
 //                             regionBytes, regions)
 //   -> Float64Array [1 + C]: the read's ticket (ncclSideReadFinish), then per piece its pack's ticket (done
 //      here; each taken by ncclSideWait or cudaMoeWindowsDispatchScatter)
 // Queues, in order:
-//   1. the plan on the addon's stream, as soon as its own arguments are checked (it writes only the op's
-//      scratch): indices [T, k] -> sendRow [T, R], pairRank [T, k], table i32 [tableWords = R + E + 1 +
-//      C·R] (slotRows = M rows a slot, ends: the C pieces' token ends, the last T);
-//   2. then on the addon's stream: the table to row `rank` of every rank's tables (tablesOffset in the
-//      LSA buffer `lsa`) and barrier index 1, after which the same kernel stores this rank's gathered
-//      tables (i32 [R, tableWords] at `tables`) into pinned memory for the host's read (no copy or event
-//      queued for it), and (after the first piece is queued) the receive layout (cudaMoeDispatchRecvLayout's
-//      outputs; layoutWork i32 [E/R + 2]: the experts' segment starts, P, n — for the scatter's padding);
-//   3. on the side stream (after the plan alone), per piece: the pack of its tokens into destBases[d]
+//   1. the plan on the addon's stream (one cooperative launch, moe::plan_kernel), as soon as its own
+//      arguments are checked (it writes only the op's scratch): indices [T, k] -> sendRow [T, R], pairRank
+//      [T, k], table i32 [tableWords = R + E + 1 + C·R] (slotRows = M rows a slot, ends: the C pieces'
+//      token ends, the last T);
+//   2. on the side stream (after the plan alone), per piece: the pack of its tokens into destBases[d]
 //      (this rank's slot of M rows in rank d's window, rows of `stride` bytes, dispatchRowLayout), whose
 //      last CTA then stores seq (the dispatch's number, the same on every rank) into word SIGNAL_HEAD + c·R + rank
 //      of each destination's landing signals, at destBases[d] + signalFromSlot (pack_signal: release at
 //      system scope, after every CTA's stores); `signals` is this rank's, whose word 0 counts the CTAs.
-//      With readyFromSlot (the receive codes, moe::DestRows::ready; FP8, k ≤ 32): first, before the
+//      With readyFromSlot (the receive codes, moe::DestRows::ready; FP8, k ≤ 32): first, by the
 //      plan, this rank's ready word — seq and `region` (−1: none) — into word `rank` of every rank's
-//      ready words (at destBases[d] + readyFromSlot; moe::post_ready_kernel); each pack then waits for
+//      ready words (at destBases[d] + readyFromSlot; moe::PlanReady); each pack then waits for
 //      each destination's word and stores the codes of its rows to d into receive region r of d's
 //      window (destBases[d] + regionFromSlot + r·regionBytes, `regions` of them) when this rank is one
 //      of d's two anchored sources (moe::receive_first_row), this rank's own into `fallback` (u8 [R·M,
 //      H], given with region −1) when it names none, the others' into the slot; scales and meta always
-//      to the slot (cudaMoeWindowsDispatchScatter's inPlace takes them from there).
+//      to the slot (cudaMoeWindowsDispatchScatter's inPlace takes them from there);
+//   3. then on the addon's stream: the table to row `rank` of every rank's tables (tablesOffset in the
+//      LSA buffer `lsa`) and barrier index 1, after which the same kernel stores this rank's gathered
+//      tables (i32 [R, tableWords] at `tables`) into pinned memory for the host's read (no copy or event
+//      queued for it). The receive layout is cudaMoeWindowsDispatchScatter's.
 // The rest is checked before anything else is queued. With trace, timing marks (ncclTraceMark's) after
-// the plan's checks, the plan, the all-gather, on the side stream before piece 0's pack and after each
-// pack, and after the layout.
+// the plan's checks, the plan, on the side stream before piece 0's pack and after each pack, and after
+// the all-gather.
 Napi::Value CudaMoeWindowsDispatchStart(const Napi::CallbackInfo& info) {
   const char* fn = "cudaMoeWindowsDispatchStart";
   Napi::Env env = info.Env();
-  Args args(info, fn, 42);
-  const bool trace = args.boolean(32, "trace");
+  Args args(info, fn, 34);
+  const bool trace = args.boolean(24, "trace");
   const uint64_t tables_offset = args.size(1, "tablesOffset");
   const bool bf16 = args.boolean(3, "xIsBf16"), fp8 = args.boolean(10, "fp8");
   const uint64_t T = args.size(4, "T"), H = args.size(5, "H"), k = args.size(7, "k"), E = args.size(9, "E");
@@ -455,7 +465,7 @@ Napi::Value CudaMoeWindowsDispatchStart(const Napi::CallbackInfo& info) {
   HostView bases = args.typed_array(13, "destBases", napi_biguint64_array, 0);
   const uint64_t R = bases.length;
   const uint64_t stride = args.size(14, "stride"), scales_at = args.size(15, "scalesAt"), meta_at = args.size(16, "metaAt");
-  const uint64_t W = args.size(20, "tableWords"), rank = args.size(23, "rank"), bs = args.size(24, "blockSize");
+  const uint64_t W = args.size(20, "tableWords"), rank = args.size(23, "rank");
   if (R == 0 || R > (uint64_t)moe::EP_MAX_RANKS) args.fail("E_ARG", "destBases must hold R in [1, " + std::to_string(moe::EP_MAX_RANKS) + "] pointers");
   check_ep(args, E, R, k);
   if (ends.n < 1 || (uint64_t)ends.end[ends.n - 1] != T) args.fail("E_ARG", "ends must hold at least one piece, the last ending at T");
@@ -465,7 +475,7 @@ Napi::Value CudaMoeWindowsDispatchStart(const Napi::CallbackInfo& info) {
   if (M == 0 || R * M > I32_LIMIT) args.fail("E_ARG", "slotRows must be in [1, 2^31 / R), got " + std::to_string(M));
   if (T > I32_LIMIT / k || T > I32_LIMIT / R) args.fail("E_TOO_LARGE", "T * k and T * R must be below 2^31");
   if (fp8 && H % 128 != 0) args.fail("E_SHAPE", "the FP8 payload needs H % 128 == 0, got H = " + std::to_string(H));
-  const uint64_t x_row = checked_mul(env, fn, H, bf16 ? 2 : 4, "x row bytes"), payload = fp8 ? H : x_row, per = E / R;
+  const uint64_t x_row = checked_mul(env, fn, H, bf16 ? 2 : 4, "x row bytes"), payload = fp8 ? H : x_row;
   check_row_layout(args, fp8, H, payload, k, stride, scales_at, meta_at);
   check_plan_smem(args, E, R);
   const int32_t* indices = (const int32_t*)cuda_device_arg(args, 6, "indices", T * k * 4);
@@ -477,13 +487,13 @@ Napi::Value CudaMoeWindowsDispatchStart(const Napi::CallbackInfo& info) {
 
   moe::DestRows to = dest_rows_arg(args, bases, M, stride);
   // the receive codes (moe::DestRows::ready): with readyFromSlot
-  const uint32_t seq = (uint32_t)args.size(35, "seq");
-  const uint64_t ready_from_slot = args.size(38, "readyFromSlot");
-  const double region_arg = args.finite_number(37, "region");
+  const uint32_t seq = (uint32_t)args.size(27, "seq");
+  const uint64_t ready_from_slot = args.size(30, "readyFromSlot");
+  const double region_arg = args.finite_number(29, "region");
   int region = -1;
   if (ready_from_slot != 0) {
     if (!fp8 || !warp_pack_fits(k, H)) args.fail("E_ARG", "the receive codes need the FP8 payload, k <= 32 and H / 128 * 4 * " + std::to_string(moe::PACK_WARPS) + " bytes at most 48 KB");
-    const uint64_t regions = args.size(41, "regions"), region_bytes = args.size(40, "regionBytes"), region_from_slot = args.size(39, "regionFromSlot");
+    const uint64_t regions = args.size(33, "regions"), region_bytes = args.size(32, "regionBytes"), region_from_slot = args.size(31, "regionFromSlot");
     if (regions > 254) args.fail("E_ARG", "regions must be at most 254, got " + std::to_string(regions));
     if (!(region_arg >= -1 && region_arg < (double)regions && region_arg == (double)(int)region_arg)) {
       args.fail("E_ARG", "region must be -1 or a region below " + std::to_string(regions) + ", got " + std::to_string(region_arg));
@@ -499,7 +509,7 @@ Napi::Value CudaMoeWindowsDispatchStart(const Napi::CallbackInfo& info) {
       if (((to.p[d] + region_from_slot) & 255) != 0) args.fail("E_ARG", "the receive regions must start on 256-byte boundaries");
     }
     if (region < 0) {
-      const uint64_t fallback = (uint64_t)(uintptr_t)cuda_device_arg(args, 36, "fallback", codes);
+      const uint64_t fallback = (uint64_t)(uintptr_t)cuda_device_arg(args, 28, "fallback", codes);
       if (fallback == 0 || (fallback & 15) != 0) args.fail("E_ARG", "without a region, fallback must be 16-byte aligned storage of R·slotRows·H bytes");
       to.fallback = fallback;
     }
@@ -515,36 +525,34 @@ Napi::Value CudaMoeWindowsDispatchStart(const Napi::CallbackInfo& info) {
   // rank's peers go on with this dispatch no further than before: they wait for its tables)
   cudaStream_t main = cuda_main_stream(env, fn);
   if (trace) nccl_trace_mark(env, fn, main);  // the plan's checks done: where the host issues the plan
-  if (to.ready != nullptr) moe::post_ready_kernel<<<1, 64, 0, main>>>(to, (int)R, (int64_t)ready_from_slot, (int)rank, seq, region);
-  launch_plan(main, indices, (int64_t)T, (int)k, (int)E, (int)R, (int64_t)M, ends, plan_work, table, send_row, pair_rank);
+  moe::PlanReady ready{};
+  if (to.ready != nullptr) {
+    for (uint64_t d = 0; d < R; d++) ready.p[d] = to.p[d];
+    ready.ready = (int64_t)ready_from_slot;
+    ready.R = (int)R;
+    ready.me = (int)rank;
+    ready.region = region;
+    ready.seq = seq;
+  }
+  launch_plan(args, main, indices, (int64_t)T, (int)k, (int)E, (int)R, (int64_t)M, ends, plan_work, table, send_row, pair_rank, ready);
   cuda_check(env, fn, "kernel launch", cudaGetLastError());
   if (trace) nccl_trace_mark(env, fn, main);
   const uint8_t* x = (const uint8_t*)cuda_device_arg(args, 2, "x", checked_mul(env, fn, T, x_row, "x bytes"));
   const float* weights = (const float*)cuda_device_arg(args, 8, "weights", T * k * 4);
   const int32_t* tables = (const int32_t*)cuda_device_arg(args, 22, "tables", R * W * 4);
-  const RecvLayout layout = recv_layout_args(args, 25, 31, "layoutWork", R, per, bs);
   if (fp8 && ((uintptr_t)x & 15) != 0) args.fail("E_ARG", "x must be 16-byte aligned for the FP8 payload");
-  const int64_t signal_from_slot = (int64_t)args.size(34, "signalFromSlot");  // (the signals lie after every slot)
+  const int64_t signal_from_slot = (int64_t)args.size(26, "signalFromSlot");  // (the signals lie after every slot)
   const uint64_t signal_words = moe::SIGNAL_HEAD + (uint64_t)ends.n * R;
-  to.done = (uint32_t*)cuda_device_arg(args, 33, "signals", signal_words * 4);
+  to.done = (uint32_t*)cuda_device_arg(args, 25, "signals", signal_words * 4);
   to.seq = seq;
   if ((((uintptr_t)to.done | (uint64_t)signal_from_slot) & 3) != 0) args.fail("E_ARG", "signals and signalFromSlot must be 4-byte aligned");
   for (uint64_t d = 0; d < R; d++) cuda_device_ptr(args, "destBases[d] + signalFromSlot", to.p[d] + signal_from_slot, signal_words * 4);
   Napi::Float64Array out = Napi::Float64Array::New(env, 1 + (size_t)ends.n);
-  // the side stream waits for the plan alone. The host's queueing (a few µs a CUDA call) orders what
-  // starts when: the tables' all-gather and read first (the host waits for the read before it queues the
-  // rest of the op), then the first piece's pack (the scatter's first rows), the layout, the other pieces
+  // the side stream waits for the plan alone. The host's queueing (~5 µs a launch on the 2-rank
+  // machine) orders what starts when: every piece's pack first, since the pack cannot start before the
+  // host has queued it, then the tables' all-gather and read (the receive layout, queued by the scatter
+  // call, and the host's read have the pack's ~100 µs to follow it)
   cudaStream_t side = nccl_side_after_main(env, fn);
-  // the all-gather's kernel itself stores the gathered tables into pinned memory for the host's read
-  const DeviceRead read = nccl_device_read_staging(env, fn, R * W * 4);
-  try {
-    nccl_lsa_all_gather(args, 0, table, W * 4, tables_offset, main, 1, read);
-  } catch (...) {
-    nccl_device_read_give_back(read);
-    throw;
-  }
-  out[0] = nccl_device_read_start(read, R * W * 4, main);
-  if (trace) nccl_trace_mark(env, fn, main);
   for (int c = 0; c < ends.n; c++) {
     const int64_t t0 = c ? ends.end[c - 1] : 0, t1 = ends.end[c];
     // piece c's signal from this rank: word SIGNAL_HEAD + c·R + rank of each destination's signals
@@ -555,49 +563,56 @@ Napi::Value CudaMoeWindowsDispatchStart(const Napi::CallbackInfo& info) {
     cuda_check(env, fn, "kernel launch", cudaGetLastError());
     out[1 + c] = nccl_ticket(env, fn, side);
     if (trace) nccl_trace_mark(env, fn, side);
-    if (c == 0) {
-      launch_recv_layout(main, tables, (int)R, (int)W, (int)E, (int)rank, (int)bs, (int)k, layout);
-      cuda_check(env, fn, "kernel launch", cudaGetLastError());
-      if (trace) nccl_trace_mark(env, fn, main);
-    }
   }
+  // the all-gather's kernel itself stores the gathered tables into pinned memory for the host's read
+  const DeviceRead read = nccl_device_read_staging(env, fn, R * W * 4);
+  try {
+    nccl_lsa_all_gather(args, 0, table, W * 4, tables_offset, main, 1, read);
+  } catch (...) {
+    nccl_device_read_give_back(read);
+    throw;
+  }
+  out[0] = nccl_device_read_start(read, R * W * 4, main);
+  if (trace) nccl_trace_mark(env, fn, main);
   return out;
 }
 
 // cudaMoeWindowsDispatchScatter(pieces, ranges, srcBases, rank, slotRows, stride, payloadBytes, scalesAt, scaleBytes, metaAt, base,
 //                               per, k, counts, layoutWork, blockSize, expertX, P, expertScales | 0n, sortedPairs, Pmax, pairPos,
-//                               n, recvIndices, recvWeights, recv, recvScales | 0n, trace, tables | 0n, tableWords, signals, seq,
-//                               inPlace)
+//                               n, recvIndices, recvWeights, recv, recvScales | 0n, trace, tables, tableWords, signals, seq,
+//                               inPlace, blockExpert, rowExpert)
 // pieces: Float64Array [C] (cudaMoeWindowsDispatchStart's pack tickets, each taken here); ranges: Int32Array
-// [C, R, 3]: piece c's rows from source s as (first row of s's slot, rows, first received row); srcBases:
-// BigUint64Array [R], source s's slot of slotRows rows here. With tables (this rank's gathered tables, i32
-// [R, tableWords], as cudaMoeWindowsDispatchStart left them) the ranges come from them on the device
-// (moe::scatter_ranges) and `ranges` is empty: the call can then come before the host has read the tables,
-// with the outputs sized for the most rows the slots hold (n ≥ R·slotRows). Queues on the addon's stream,
-// per piece once its pack is done here, one launch (up to 8 sources) that scatters each source's rows as
-// cudaMoeDispatchScatter does, this rank's first, each once its landing signal (word SIGNAL_HEAD + c·R + s of
-// `signals`, this rank's) has reached seq (moe::wait_signal); with expertX and P > 0, after piece 0's
-// launch, expertX's padding rows zero (counts and layoutWork from the start's layout) on the reads'
-// stream, which the addon's stream waits for at the end (without, nothing goes there).
-// inPlace (with tables, no expertX, k ≤ 32; recv is the start's receive codes: R·slotRows rows, the
+// [C, R, 3]: piece c's rows from source s as (first row of s's slot, rows, first received row), or empty;
+// srcBases: BigUint64Array [R], source s's slot of slotRows rows here; tables: this rank's gathered
+// tables (i32 [R, tableWords], as cudaMoeWindowsDispatchStart left them). Queues on the addon's stream
+// first the receive layout from the tables (cudaMoeDispatchRecvLayout's outputs base, counts,
+// sortedPairs [Pmax], blockExpert, rowExpert; layoutWork i32 [E/R + 2]: the experts' segment starts, P,
+// n — for the padding), which runs beside the packs. With `ranges` empty they come from the tables on
+// the device (moe::scatter_ranges): the call can then come before the host has read the tables, with
+// the outputs sized for the most rows the slots hold (n ≥ R·slotRows). Then per piece, once its pack is
+// done here, one launch (up to 8 sources) that scatters each source's rows as cudaMoeDispatchScatter does,
+// this rank's first, each once its landing signal (word SIGNAL_HEAD + c·R + s of `signals`, this rank's)
+// has reached seq (moe::wait_signal); with expertX and P > 0, after piece 0's launch, expertX's padding
+// rows zero on the reads' stream, which the addon's stream waits for at the end (without, nothing goes there).
+// inPlace (ranges empty, no expertX, k ≤ 32; recv is the start's receive codes: R·slotRows rows, the
 // received rows from row anchor·slotRows − (the rows of the sources before the anchor) on, anchor =
 // moe::receive_anchor(rank, R)): 1 when it is the start's fallback, where this rank's own rows' codes are
 // already; 2 when it is the receive region this rank named, where the two anchored sources' codes are
 // already. The scatter copies every other source's codes there, and every source's scales and index
 // outputs. 0: recv is the received rows themselves.
-// Everything is checked first. With trace, timing marks after each piece's launch and the padding (reads'
-// stream; only where it is zeroed).
+// Everything is checked first. With trace, timing marks after the layout, each piece's launch and the
+// padding (reads' stream; only where it is zeroed).
 Napi::Value CudaMoeWindowsDispatchScatter(const Napi::CallbackInfo& info) {
   const char* fn = "cudaMoeWindowsDispatchScatter";
   Napi::Env env = info.Env();
-  Args args(info, fn, 33);
+  Args args(info, fn, 35);
   const bool trace = args.boolean(27, "trace");
   const uint64_t in_place = args.size(32, "inPlace");
   HostView pieces = args.typed_array(0, "pieces", napi_float64_array, 1);
   HostView src_bases = args.typed_array(2, "srcBases", napi_biguint64_array, 1);
   const uint64_t C = pieces.length, R = src_bases.length, rank = args.size(3, "rank");
-  const bool on_device = args.bigint(28, "tables") != 0;
-  HostView ranges = args.typed_array(1, "ranges", napi_int32_array, on_device ? 0 : C * R * 3);
+  HostView ranges = args.typed_array(1, "ranges", napi_int32_array, 0);
+  const bool on_device = ranges.length == 0;
   const uint64_t M = args.size(4, "slotRows"), stride = args.size(5, "stride"), payload = args.size(6, "payloadBytes"), scales_at = args.size(7, "scalesAt");
   const uint64_t scale_bytes = args.size(8, "scaleBytes"), meta_at = args.size(9, "metaAt"), per = args.size(11, "per"), k = args.size(12, "k");
   const uint64_t bs = args.size(15, "blockSize"), P = args.size(17, "P");
@@ -605,21 +620,20 @@ Napi::Value CudaMoeWindowsDispatchScatter(const Napi::CallbackInfo& info) {
   const uint32_t* landed = (const uint32_t*)cuda_device_arg(args, 30, "signals", (moe::SIGNAL_HEAD + C * R) * 4);
   if (((uintptr_t)landed & 3) != 0) args.fail("E_ARG", "signals must be 4-byte aligned");
   if (rank >= R) args.fail("E_ARG", "rank must be below R (" + std::to_string(R) + "), got " + std::to_string(rank));
-  if (ranges.length != (on_device ? 0 : C * R * 3)) {
-    args.fail("E_SHAPE", on_device ? "ranges must be empty with tables" : "ranges must hold C·R·3 = " + std::to_string(C * R * 3) + " entries");
-  }
+  if (!on_device && ranges.length != C * R * 3) args.fail("E_SHAPE", "ranges must be empty or hold C·R·3 = " + std::to_string(C * R * 3) + " entries");
   if (bs == 0 || bs > 1u << 20) args.fail("E_ARG", "blockSize must be in [1, 2^20]");
   if (M > I32_LIMIT) args.fail("E_TOO_LARGE", "slotRows must be below 2^31");
   moe::ScatterArgs a;
   memset(&a, 0, sizeof(a));
   a.seq = (uint32_t)args.size(31, "seq");
   const uint64_t n = scatter_outputs(args, 16, stride, payload, scales_at, scale_bytes, meta_at, per, k, a);
+  const uint64_t W = args.size(29, "tableWords");
+  if (W != R + R * per + 1 + C * R) args.fail("E_ARG", "tableWords must be R + E + 1 + C·R = " + std::to_string(R + R * per + 1 + C * R));
+  const int32_t* tables = (const int32_t*)cuda_device_arg(args, 28, "tables", R * W * 4);
   if (on_device) {
-    const uint64_t W = args.size(29, "tableWords");
-    if (W != R + R * per + 1 + C * R) args.fail("E_ARG", "tableWords must be R + E + 1 + C·R = " + std::to_string(R + R * per + 1 + C * R));
-    if (R * M > I32_LIMIT) args.fail("E_TOO_LARGE", "with tables R·slotRows must be below 2^31");
-    if (n < R * M) args.fail("E_SHAPE", "with tables the outputs must hold R·slotRows = " + std::to_string(R * M) + " rows, got n = " + std::to_string(n));
-    a.tables = (const int32_t*)cuda_device_arg(args, 28, "tables", R * W * 4);
+    if (R * M > I32_LIMIT) args.fail("E_TOO_LARGE", "with the ranges from the tables R·slotRows must be below 2^31");
+    if (n < R * M) args.fail("E_SHAPE", "with the ranges from the tables the outputs must hold R·slotRows = " + std::to_string(R * M) + " rows, got n = " + std::to_string(n));
+    a.tables = tables;
     a.table_words = (int)W;
     a.ranks = (int)R;
     a.experts = (int)(R * per);
@@ -629,7 +643,7 @@ Napi::Value CudaMoeWindowsDispatchScatter(const Napi::CallbackInfo& info) {
   }
   if (in_place > 2) args.fail("E_ARG", "inPlace must be 0, 1 or 2, got " + std::to_string(in_place));
   if (in_place != 0) {
-    if (!on_device || a.ex || k > 32) args.fail("E_ARG", "inPlace comes with tables, no expertX and k <= 32");
+    if (!on_device || a.ex || k > 32) args.fail("E_ARG", "inPlace comes with ranges empty, no expertX and k <= 32");
     a.in_place = (int)in_place;
   }
   for (uint64_t i = 0; i < pieces.length; i++) {
@@ -653,8 +667,22 @@ Napi::Value CudaMoeWindowsDispatchScatter(const Napi::CallbackInfo& info) {
   a.base = (const int32_t*)cuda_device_arg(args, 10, "base", R * per * 4);
   const int32_t* counts = (const int32_t*)cuda_device_arg(args, 13, "counts", per * 4);
   const int32_t* starts = (const int32_t*)cuda_device_arg(args, 14, "layoutWork", (per + 2) * 4);
+  // the receive layout's outputs: base, counts, sortedPairs (scatter_outputs'), blockExpert, rowExpert, layoutWork
+  if (a.pmax % bs != 0) args.fail("E_ARG", "Pmax must be a multiple of blockSize");
+  RecvLayout layout;
+  layout.base = (int32_t*)a.base;
+  layout.counts = (int32_t*)counts;
+  layout.sorted = a.sorted;
+  layout.pmax = a.pmax;
+  layout.block_expert = (int32_t*)cuda_device_arg(args, 33, "blockExpert", a.pmax / bs * 4);
+  layout.row_expert = (int32_t*)cuda_device_arg(args, 34, "rowExpert", a.pmax * 4);
+  layout.work = (int32_t*)starts;
 
   cudaStream_t main = cuda_main_stream(env, fn);
+  // the receive layout from the gathered tables first: it runs beside the packs
+  launch_recv_layout(main, tables, (int)R, (int)W, (int)(R * per), (int)rank, (int)bs, (int)k, layout);
+  cuda_check(env, fn, "kernel launch", cudaGetLastError());
+  if (trace) nccl_trace_mark(env, fn, main);
   // the sources of piece c in the order this rank, then the others, as one launch each SCATTER_MAX_SOURCES
   auto scatter = [&](uint64_t c) {
     a.n = 0;

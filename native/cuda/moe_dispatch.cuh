@@ -8,8 +8,9 @@
 // the pair among its expert's pairs (pairRank) and the place of the token among the tokens sent to d
 // (its send row, after the rows to ranks < d, or from d·M with fixed slots of M rows). The ranks come
 // from per-chunk counts and prefixes as in align (moe.cuh): no order-dependent atomics, so every run
-// gives the same bits. Three launches and no memset: the scan writes every entry of the table (the bad
-// ids are a last column of the chunk table), the scatter every entry of sendRow.
+// gives the same bits. One cooperative launch (three passes between grid barriers) and no memset: the
+// scan writes every entry of the table (the bad ids are a last column of the chunk table), the scatter
+// every entry of sendRow.
 //
 // Values read from device buffers (send rows, meta, bases) are bounds-checked before they address
 // memory: a corrupt one drops its row or pair instead of writing out of bounds.
@@ -19,6 +20,7 @@
 // launchers in moe_dispatch.cu pick the warp form when it applies; both write the same bytes.
 #pragma once
 
+#include <cooperative_groups.h>
 #include <cstdio>
 
 #include "common/fp8_codec.h"
@@ -30,6 +32,8 @@ namespace moe {
 // Slots a token (k) the pack and scatter kernels hold in shared memory: one thread a slot.
 constexpr int EP_THREADS = 128;
 constexpr int EP_MAX_K = EP_THREADS;
+// Expert-parallel ranks the kernels take at most (DestRows, PlanReady, the scatter's sources).
+constexpr int EP_MAX_RANKS = 64;
 
 // ---------------------------------------------------------------- plan
 
@@ -38,7 +42,7 @@ constexpr int EP_MAX_K = EP_THREADS;
 // the chunk's bad ids).
 constexpr int64_t PLAN_ROUNDS = 2;
 constexpr int PLAN_WARPS = 4;
-inline int64_t plan_chunks(int64_t pairs) { return (pairs + 32 * PLAN_ROUNDS - 1) / (32 * PLAN_ROUNDS); }
+__host__ __device__ inline int64_t plan_chunks(int64_t pairs) { return (pairs + 32 * PLAN_ROUNDS - 1) / (32 * PLAN_ROUNDS); }
 // The plan's work area: the chunk table [chunks, E + R + 1].
 inline size_t plan_work_bytes(int64_t pairs, int64_t E, int64_t R) { return 4 * (size_t)(plan_chunks(pairs) * (E + R + 1)); }
 inline size_t plan_smem_bytes(int64_t E, int64_t R) { return 4 * (size_t)(PLAN_WARPS * (E + R + 1) + R); }
@@ -71,35 +75,30 @@ __device__ __forceinline__ void plan_keys(const int32_t* __restrict__ indices, i
   kr = first ? E + d : -1;
 }
 
-// Pass 1: a warp per chunk -> chunk[c, key] (its counts; every entry written), chunk[c, E + R] = its bad ids.
-static __global__ void plan_count_kernel(const int32_t* __restrict__ indices, int64_t pairs, int k, int E, int R, int64_t chunks,
-                                         int32_t* __restrict__ chunk) {
-  extern __shared__ int32_t plan_smem[];
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+// Pass 1, one chunk (every lane of a warp, `row` its E + R + 1 shared counters) -> chunk[c, key] (its
+// counts; every entry written), chunk[c, E + R] = its bad ids.
+__device__ __forceinline__ void plan_count_chunk(const int32_t* __restrict__ indices, int64_t pairs, int k, int E, int R, int64_t c, int32_t* row,
+                                                 int32_t* __restrict__ chunk) {
+  const int lane = threadIdx.x & 31;
   const int cols = E + R + 1, per = E / R;
-  int32_t* row = plan_smem + warp * cols;
   for (int i = lane; i < cols; i += 32) row[i] = 0;
   __syncwarp();
-  const int64_t c = (int64_t)blockIdx.x * PLAN_WARPS + warp;
   int bad = 0;
-  if (c < chunks) {
-    for (int64_t r = 0; r < PLAN_ROUNDS; r++) {
-      const int64_t id = (c * PLAN_ROUNDS + r) * 32 + lane;
-      int ke, kr;
-      plan_keys(indices, id, pairs, lane, k, E, per, ke, kr);
-      if (id < pairs && ke < 0) bad++;
-      const unsigned pe = __match_any_sync(FULL, ke), pr = __match_any_sync(FULL, kr);
-      if (ke >= 0 && lane == __ffs(pe) - 1) row[ke] += __popc(pe);
-      if (kr >= 0 && lane == __ffs(pr) - 1) row[kr] += __popc(pr);
-      __syncwarp();
-    }
+  for (int64_t r = 0; r < PLAN_ROUNDS; r++) {
+    const int64_t id = (c * PLAN_ROUNDS + r) * 32 + lane;
+    int ke, kr;
+    plan_keys(indices, id, pairs, lane, k, E, per, ke, kr);
+    if (id < pairs && ke < 0) bad++;
+    const unsigned pe = __match_any_sync(FULL, ke), pr = __match_any_sync(FULL, kr);
+    if (ke >= 0 && lane == __ffs(pe) - 1) row[ke] += __popc(pe);
+    if (kr >= 0 && lane == __ffs(pr) - 1) row[kr] += __popc(pr);
+    __syncwarp();
   }
   bad = (int)warp_sum_i64(bad);
-  if (c < chunks) {
-    if (lane == 0) row[E + R] = bad;
-    __syncwarp();
-    for (int i = lane; i < cols; i += 32) chunk[c * cols + i] = row[i];
-  }
+  if (lane == 0) row[E + R] = bad;
+  __syncwarp();
+  for (int i = lane; i < cols; i += 32) chunk[c * cols + i] = row[i];
+  __syncwarp();
 }
 
 // Each piece's end, for the symmetric windows' dispatch (src/ops/moe.ts): token counts, non-decreasing,
@@ -111,18 +110,16 @@ struct ChunkEnds {
   int32_t end[CHUNK_MAX];
 };
 
-// Pass 2: a warp per column: its counts become exclusive prefixes over the chunks (32 chunks a step,
-// a shuffle scan each); the totals go to the table: rows per destination [R], pairs per expert [E], bad
-// ids — or −T when fixed slots of slot_rows > 0 rows are too few for the T tokens. A piece's end e:
-// tokens t < e have all their pairs below pair e·k and the others none, so rank column d's prefix at the
-// chunk starting at pair e·k (a multiple of the chunk's 32·PLAN_ROUNDS pairs) counts the tokens before e
-// with a row on d.
-static __global__ void plan_scan_kernel(int E, int R, int64_t chunks, int64_t T, int k, int64_t slot_rows, const ChunkEnds ends, int32_t* __restrict__ chunk,
-                                        int32_t* __restrict__ table) {
+// Pass 2, one column (every lane of a warp): its counts become exclusive prefixes over the chunks (32
+// chunks a step, a shuffle scan each); the totals go to the table: rows per destination [R], pairs per
+// expert [E], bad ids — or −T when fixed slots of slot_rows > 0 rows are too few for the T tokens. A
+// piece's end e: tokens t < e have all their pairs below pair e·k and the others none, so rank column
+// d's prefix at the chunk starting at pair e·k (a multiple of the chunk's 32·PLAN_ROUNDS pairs) counts
+// the tokens before e with a row on d.
+__device__ __forceinline__ void plan_scan_column(int col, int E, int R, int64_t chunks, int64_t T, int k, int64_t slot_rows, const ChunkEnds& ends,
+                                                 int32_t* __restrict__ chunk, int32_t* __restrict__ table) {
   const int lane = threadIdx.x & 31;
   const int cols = E + R + 1;
-  const int col = (int)(((int64_t)blockIdx.x * blockDim.x + threadIdx.x) >> 5);
-  if (col >= cols) return;
   const bool rank_col = col >= E && col < E + R;
   const int64_t cap = slot_rows > 0 ? slot_rows : INT64_MAX;
   int32_t carry = 0;
@@ -167,32 +164,18 @@ static __global__ void plan_scan_kernel(int E, int R, int64_t chunks, int64_t T,
   }
 }
 
-// Pass 3: a warp per chunk, its pairs in ascending id -> pairRank, sendRow. The first send row of each
-// rank (the exclusive scan of the table's R totals; d·slot_rows with fixed slots) is the CTA's, in shared
-// memory. A token's first pair also writes −1 for the ranks none of its slots is on (nobody else writes
-// those entries), so every entry of sendRow is written without a memset; with fixed slots a place ≥
-// slot_rows gets −1 too (not sent).
-static __global__ void plan_scatter_kernel(const int32_t* __restrict__ indices, int64_t pairs, int k, int E, int R, int64_t chunks, int64_t slot_rows,
-                                           const int32_t* __restrict__ chunk, const int32_t* __restrict__ table, int32_t* __restrict__ send_row,
-                                           int32_t* __restrict__ pair_rank) {
-  extern __shared__ int32_t plan_smem[];
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+// Pass 3, one chunk (every lane of a warp; `row` its shared counters, `rank_start` the first send row of
+// each rank: the exclusive scan of the table's R totals, or d·slot_rows with fixed slots), its pairs in
+// ascending id -> pairRank, sendRow. A token's first pair also writes −1 for the ranks none of its slots
+// is on (nobody else writes those entries), so every entry of sendRow is written without a memset; with
+// fixed slots a place ≥ slot_rows gets −1 too (not sent).
+__device__ __forceinline__ void plan_scatter_chunk(const int32_t* __restrict__ indices, int64_t pairs, int k, int E, int R, int64_t c, int64_t slot_rows,
+                                                   const int32_t* __restrict__ chunk, const int32_t* rank_start, int32_t* row, int32_t* __restrict__ send_row,
+                                                   int32_t* __restrict__ pair_rank) {
+  const int lane = threadIdx.x & 31;
   const int cols = E + R + 1, per = E / R;
-  int32_t* rank_start = plan_smem + PLAN_WARPS * cols;
-  if (threadIdx.x == 0) {
-    int32_t acc = 0;
-    for (int d = 0; d < R; d++) {
-      rank_start[d] = slot_rows > 0 ? (int32_t)(d * slot_rows) : acc;
-      acc += table[d];
-    }
-  }
-  const int64_t c = (int64_t)blockIdx.x * PLAN_WARPS + warp;
-  int32_t* row = plan_smem + warp * cols;
-  if (c < chunks) {
-    for (int i = lane; i < cols; i += 32) row[i] = chunk[c * cols + i];
-  }
-  __syncthreads();
-  if (c >= chunks) return;
+  for (int i = lane; i < cols; i += 32) row[i] = chunk[c * cols + i];
+  __syncwarp();
   const unsigned below = (1u << lane) - 1;
   for (int64_t r = 0; r < PLAN_ROUNDS; r++) {
     const int64_t id = (c * PLAN_ROUNDS + r) * 32 + lane;
@@ -229,6 +212,57 @@ static __global__ void plan_scatter_kernel(const int32_t* __restrict__ indices, 
   }
 }
 
+// Rank `me`'s ready word for dispatch seq, stored by plan_kernel's CTA 0 before the plan into every rank's
+// ready words (the windows dispatch's receive codes, DestRows::ready: word `me` at p[s] + ready + 8·me for
+// s < R, release at system scope): (seq << 8) | (region + 1). R = 0: none. The plan is on the addon's
+// stream, so the word comes after every earlier use of the region named (the user's kernels that read a
+// recv it held) and before any pack waits for it.
+struct PlanReady {
+  uint64_t p[EP_MAX_RANKS];
+  int64_t ready;
+  int R, me, region;
+  uint32_t seq;
+};
+
+// The plan in one cooperative launch (every CTA resident; PLAN_WARPS warps a CTA, each a row of E + R + 1
+// shared counters, then R ints of rank starts): optionally the ready word (CTA 0), then pass 1 over the
+// chunks, a grid barrier, pass 2 over the columns, a grid barrier, pass 3 over the chunks — each a warp
+// an item, grid-stride, so that any grid of at least one CTA covers every chunk and column. One launch
+// instead of three: the host's queueing of each costs ~5 µs on the 2-rank machine, and the windows
+// dispatch's pack cannot start before the host has queued it after the plan.
+static __global__ void __launch_bounds__(PLAN_WARPS * 32) plan_kernel(const int32_t* __restrict__ indices, int64_t T, int k, int E, int R,
+                                                                    int64_t slot_rows, const ChunkEnds ends, int32_t* __restrict__ chunk,
+                                                                    int32_t* __restrict__ table, int32_t* __restrict__ send_row,
+                                                                    int32_t* __restrict__ pair_rank, const PlanReady ready) {
+  extern __shared__ int32_t plan_smem[];
+  const int warp = threadIdx.x >> 5;
+  const int cols = E + R + 1;
+  const int64_t pairs = T * k, chunks = plan_chunks(pairs);
+  const int64_t gw = (int64_t)blockIdx.x * PLAN_WARPS + warp, warps = (int64_t)gridDim.x * PLAN_WARPS;
+  int32_t* row = plan_smem + warp * cols;
+  int32_t* rank_start = plan_smem + PLAN_WARPS * cols;
+  if (blockIdx.x == 0 && threadIdx.x < ready.R) {
+    // rank me's word in rank s's ready words: (seq << 8) | (region + 1), release at system scope
+    uint64_t* word = reinterpret_cast<uint64_t*>((uintptr_t)(ready.p[threadIdx.x] + ready.ready) + 8 * (uint64_t)ready.me);
+    const uint64_t v = (uint64_t)ready.seq << 8 | (uint64_t)(ready.region + 1);
+    asm volatile("st.release.sys.global.u64 [%0], %1;" ::"l"(word), "l"(v) : "memory");
+  }
+  cooperative_groups::grid_group grid = cooperative_groups::this_grid();
+  for (int64_t c = gw; c < chunks; c += warps) plan_count_chunk(indices, pairs, k, E, R, c, row, chunk);
+  grid.sync();
+  for (int64_t col = gw; col < cols; col += warps) plan_scan_column((int)col, E, R, chunks, T, k, slot_rows, ends, chunk, table);
+  grid.sync();
+  if (threadIdx.x == 0) {
+    int32_t acc = 0;
+    for (int d = 0; d < R; d++) {
+      rank_start[d] = slot_rows > 0 ? (int32_t)(d * slot_rows) : acc;
+      acc += table[d];
+    }
+  }
+  __syncthreads();
+  for (int64_t c = gw; c < chunks; c += warps) plan_scatter_chunk(indices, pairs, k, E, R, c, slot_rows, chunk, rank_start, row, send_row, pair_rank);
+}
+
 // ---------------------------------------------------------------- pack
 //
 // A packed row (dispatchRowLayout in src/runtime/backend.ts): the payload at 0, the f32 scales at
@@ -237,7 +271,6 @@ static __global__ void plan_scatter_kernel(const int32_t* __restrict__ indices, 
 // Where each destination's rows go: row s of the send rows (sendRow's value) for rank d is at
 // p[d] + (s − d·slot)·stride. One buffer: p[d] = the buffer, slot = 0. Each rank's own buffer (NCCL's
 // symmetric windows, native/cuda/nccl_lsa.cu): p[d] = this rank's slot in rank d's window, slot = M.
-constexpr int EP_MAX_RANKS = 64;
 struct DestRows {
   uint64_t p[EP_MAX_RANKS];
   int64_t slot;
@@ -254,7 +287,7 @@ struct DestRows {
   // anchor − 1's rows end at storage row anchor·M and source anchor's start there, places each sender
   // knows from its own count alone (at R = 2, every source). Rank d says at the start of each dispatch
   // which storage that is: its word in every rank's ready words (u64 [R] at `ready`, this rank's: word d
-  // from rank d, (seq << 8) | (r + 1), post_ready_kernel) names its receive region r of the window, or
+  // from rank d, (seq << 8) | (r + 1), stored by plan_kernel's CTA 0 before the plan) names its receive region r of the window, or
   // none (r = −1). The pack waits for that word (wait_ready), then stores the codes of its rows to d
   // straight into region r of d's window (at p[d] + region + r·region_bytes) when it is one of d's two
   // anchored sources, and into its slot row otherwise; its own rows' codes go to its own region, or to
@@ -348,18 +381,6 @@ __device__ __forceinline__ int wait_ready(const uint64_t* word, uint32_t seq, in
       __trap();
     }
   }
-}
-
-// Rank `me`'s ready word for dispatch seq into every rank's ready words (thread s < R: its word `me` at
-// p[s] + ready + 8·me, release at system scope; one CTA of ≥ R threads): (seq << 8) | (region + 1).
-// Queued on the addon's stream before the dispatch's plan, so that it comes after every earlier use
-// of the region named (the user's kernels that read a recv it held) and before any pack waits for it.
-static __global__ void post_ready_kernel(const DestRows to, int R, int64_t ready, int me, uint32_t seq, int region) {
-  const int s = threadIdx.x;
-  if (s >= R) return;
-  uint64_t* word = reinterpret_cast<uint64_t*>((uintptr_t)(to.p[s] + ready) + 8 * (uint64_t)me);
-  const uint64_t v = (uint64_t)seq << 8 | (uint64_t)(region + 1);
-  asm volatile("st.release.sys.global.u64 [%0], %1;" ::"l"(word), "l"(v) : "memory");
 }
 
 // Token t's destinations, one slot each: row[j] = the address of its send row when slot j is the first

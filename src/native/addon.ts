@@ -261,14 +261,14 @@ export interface Addon {
     sortedPairs: bigint, Pmax: number, pairPos: bigint, n: number, recvIndices: bigint, recvWeights: bigint, recv: bigint, recvScales: bigint): void;
   /**
    * The symmetric windows' dispatch up to the host's read of the tables, in one call (native/cuda/moe_dispatch.cu):
-   * the plan; each piece's pack into destBases (side stream), whose last CTA then stores seq into word
-   * 1 + c·R + rank of each destination's landing signals (at destBases[d] + signalFromSlot; `signals`:
-   * this rank's, whose word 0 counts the pack's CTAs); the table's all-gather (LSA buffer `lsa`, at
-   * tablesOffset), the read of `tables` and the receive layout. Returns the read's ticket
+   * the plan (one cooperative launch); each piece's pack into destBases (side stream), whose last CTA then
+   * stores seq into word 1 + c·R + rank of each destination's landing signals (at destBases[d] +
+   * signalFromSlot; `signals`: this rank's, whose word 0 counts the pack's CTAs); then the table's
+   * all-gather (LSA buffer `lsa`, at tablesOffset) and the read of `tables`. Returns the read's ticket
    * (ncclSideReadFinish), then one a piece (its pack done). trace: ncclTraceMark's marks after the checks
-   * (where the host issues the plan), the plan, the all-gather, each piece's pack and the layout.
-   * The receive codes (readyFromSlot 0: none; FP8, k ≤ 32): first this rank's ready word (seq and
-   * `region`, −1: none) into every rank's ready words (at destBases[d] + readyFromSlot, word rank), then
+   * (where the host issues the plan), the plan, each piece's pack and the all-gather.
+   * The receive codes (readyFromSlot 0: none; FP8, k ≤ 32): first, by the plan's first CTA, this rank's
+   * ready word (seq and `region`, −1: none) into every rank's ready words (at destBases[d] + readyFromSlot, word rank), then
    * the packs, which wait for each destination's word and store the codes of the rows they send as
    * moe::DestRows says: into the named receive region of that rank's window (at destBases[d] +
    * regionFromSlot + region·regionBytes, `regions` of them) when this rank is one of its two anchored
@@ -277,18 +277,18 @@ export interface Addon {
    */
   cudaMoeWindowsDispatchStart(lsa: number, tablesOffset: number, x: bigint, xIsBf16: boolean, T: number, H: number, indices: bigint, k: number, weights: bigint,
     E: number, fp8: boolean, ends: Int32Array, slotRows: number, destBases: BigUint64Array, stride: number, scalesAt: number, metaAt: number, sendRow: bigint,
-    pairRank: bigint, table: bigint, tableWords: number, planWork: bigint, tables: bigint, rank: number, blockSize: number, base: bigint, counts: bigint,
-    sortedPairs: bigint, Pmax: number, blockExpert: bigint, rowExpert: bigint, layoutWork: bigint, trace: boolean, signals: bigint, signalFromSlot: number,
+    pairRank: bigint, table: bigint, tableWords: number, planWork: bigint, tables: bigint, rank: number, trace: boolean, signals: bigint, signalFromSlot: number,
     seq: number, fallback: bigint, region: number, readyFromSlot: number, regionFromSlot: number, regionBytes: number, regions: number): Float64Array;
   /**
    * The rest of it: expertX's padding rows zero, then per piece (the start's ticket a piece: once this
    * rank's pack of it is done) one launch that scatters each source's rows from srcBases[s] like
    * cudaMoeDispatchScatter once its landing signal (word 1 + c·R + s of `signals`, this rank's) has
-   * reached seq (ranges [C, R, 3]: first slot row, rows, first received row). trace: marks after the
-   * padding and each piece's rows. tables (0n: none, the host's ranges): this rank's
-   * gathered tables i32 [R, tableWords], from which the kernels take the ranges on the device, `ranges`
-   * then empty and the outputs sized for R·slotRows rows, so that the call may precede the host's read.
-   * inPlace (with tables, no expertX, k ≤ 32; recv is the start's receive codes): 1, its fallback (this
+   * reached seq (ranges [C, R, 3]: first slot row, rows, first received row). Before all that, the receive
+   * layout (base, counts, sortedPairs, blockExpert, rowExpert, layoutWork) from `tables`, this rank's
+   * gathered tables i32 [R, tableWords]. trace: marks after the layout, the padding and each piece's
+   * rows. ranges empty: the kernels take the ranges from the tables on the device, with the outputs sized
+   * for R·slotRows rows, so that the call may precede the host's read.
+   * inPlace (ranges empty, no expertX, k ≤ 32; recv is the start's receive codes): 1, its fallback (this
    * rank's own codes there already), 2, its region (the anchored sources' codes there already); the
    * received rows lie in recv from row anchor·slotRows − (the rows of the sources before the anchor) on,
    * and the other sources' codes go there, every source's scales and index outputs too. 0: none.
@@ -296,7 +296,8 @@ export interface Addon {
   cudaMoeWindowsDispatchScatter(pieces: Float64Array, ranges: Int32Array, srcBases: BigUint64Array, rank: number, slotRows: number, stride: number, payloadBytes: number,
     scalesAt: number, scaleBytes: number, metaAt: number, base: bigint, per: number, k: number, counts: bigint, layoutWork: bigint, blockSize: number,
     expertX: bigint, P: number, expertScales: bigint, sortedPairs: bigint, Pmax: number, pairPos: bigint, n: number, recvIndices: bigint, recvWeights: bigint,
-    recv: bigint, recvScales: bigint, trace: boolean, tables: bigint, tableWords: number, signals: bigint, seq: number, inPlace: number): void;
+    recv: bigint, recvScales: bigint, trace: boolean, tables: bigint, tableWords: number, signals: bigint, seq: number, inPlace: number,
+    blockExpert: bigint, rowExpert: bigint): void;
   /** Whether libnccl could be opened (dlopen at run time), its version (2.27.3 -> 22703), and why not. Never throws. */
   ncclInfo(): { available: boolean; version: number; library: string; reason: string };
   /** A fresh NCCL unique id (128 bytes) for rank 0 to share; E_BACKEND without libnccl. */

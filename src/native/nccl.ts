@@ -405,11 +405,10 @@ function symmetricWindows(addon: Addon, backend: Backend, comm: number, rank: nu
         tickets = nativeCallSync(what, () =>
           addon.cudaMoeWindowsDispatchStart(handle, a.half * tableBytes, cudaPtr(a.x), a.x.dtype === 'bf16', T, H, cudaPtr(a.indices), k, cudaPtr(a.weights), E, a.fp8,
             a.ends, M, BigUint64Array.from({ length: R }, (_, d) => slot(d, rank * M)), L.stride, L.scalesAt, L.metaAt, cudaPtr(a.sendRow), cudaPtr(a.pairRank),
-            cudaPtr(a.table), words, cudaPtr(work), cudaPtr(tables), rank, a.blockSize, cudaPtr(a.base), cudaPtr(a.counts), cudaPtr(a.sortedPairs),
-            a.sortedPairs.size, cudaPtr(a.blockExpert), cudaPtr(a.rowExpert), cudaPtr(a.layoutWork), gpuMarks, signals, signalFromSlot, seq,
+            cudaPtr(a.table), words, cudaPtr(work), cudaPtr(tables), rank, gpuMarks, signals, signalFromSlot, seq,
             rc && rc.region < 0 ? cudaPtr(rc.codes) : 0n, rc ? rc.region : -1, rc ? readyAt - mySlot : 0, regionsAt - mySlot, regionBytes, WINDOW_RECEIVE_REGIONS),
         );
-        nativeMarks(['checked (main)', 'plan (main)', 'tables gathered (main)', 'pack 0 issued (side)', 'pack 0 (side)', 'layout (main)', ...Array.from(a.ends.subarray(1), (_, c) => `pack ${c + 1} (side)`)]);
+        nativeMarks(['checked (main)', 'plan (main)', 'pack 0 issued (side)', 'pack 0 (side)', ...Array.from(a.ends.subarray(1), (_, c) => `pack ${c + 1} (side)`), 'tables gathered (main)']);
       } finally {
         work.dispose(); // the plan's, on the addon's stream: whoever takes it next queues behind it
       }
@@ -425,14 +424,15 @@ function symmetricWindows(addon: Addon, backend: Backend, comm: number, rank: nu
           if (scattered) throw new HotpathsError('E_ARG', `${what}: a dispatch's pieces are scattered once`);
           if (rc && (o.recv !== rc.codes || o.ranges || o.expertX)) throw new HotpathsError('E_ARG', `${what}: with receive codes, scatter takes them as recv, ranges null and no expertX`);
           const per = E / R, ptrOr0 = (t: Tensor | null) => (t ? cudaPtr(t) : 0n);
+          const ly = o.layout;
           nativeCallSync(what, () =>
             addon.cudaMoeWindowsDispatchScatter(Float64Array.from(pending), o.ranges ?? new Int32Array(0), BigUint64Array.from({ length: R }, (_, s) => slot(rank, s * M)), rank, M, L.stride,
-              payload, L.scalesAt, scaleBytes, L.metaAt, cudaPtr(a.base), per, k, cudaPtr(a.counts), cudaPtr(a.layoutWork), a.blockSize, ptrOr0(o.expertX),
+              payload, L.scalesAt, scaleBytes, L.metaAt, cudaPtr(ly.base), per, k, cudaPtr(ly.counts), cudaPtr(ly.layoutWork), a.blockSize, ptrOr0(o.expertX),
               o.expertX?.shape[0] ?? 0, ptrOr0(o.expertScales), cudaPtr(o.sortedPairs), o.sortedPairs.size, cudaPtr(o.pairPos), o.recv.shape[0]!, cudaPtr(o.recvIndices),
-              cudaPtr(o.recvWeights), cudaPtr(o.recv), ptrOr0(o.recvScales), gpuMarks, o.ranges ? 0n : cudaPtr(tables), words, signals, seq,
-              rc ? (rc.region < 0 ? 1 : 2) : 0),
+              cudaPtr(o.recvWeights), cudaPtr(o.recv), ptrOr0(o.recvScales), gpuMarks, cudaPtr(tables), words, signals, seq,
+              rc ? (rc.region < 0 ? 1 : 2) : 0, cudaPtr(ly.blockExpert), cudaPtr(ly.rowExpert)),
           );
-          nativeMarks(['rows 0 (main)', ...(o.expertX && o.expertX.shape[0]! > 0 ? ['padding (reads)'] : []), ...Array.from(a.ends.subarray(1), (_, c) => `rows ${c + 1} (main)`)]);
+          nativeMarks(['layout (main)', 'rows 0 (main)', ...(o.expertX && o.expertX.shape[0]! > 0 ? ['padding (reads)'] : []), ...Array.from(a.ends.subarray(1), (_, c) => `rows ${c + 1} (main)`)]);
           scattered = true; // (the call checks everything before it takes a ticket)
         },
         pieces: {

@@ -403,11 +403,11 @@ export interface SymmetricWindows {
   onSide<T>(fn: () => T): T;
   /**
    * dispatch's steps up to the host's read of the tables, queued by one native call (see
-   * dispatchWindows): the plan into sendRow, pairRank and table; table to row `rank` of every rank's
-   * tables in half `half` (rows of table.size words), their read, and the receive layout (base, counts,
-   * sortedPairs, blockExpert, rowExpert; layoutWork i32 [E/R + 2]: the experts' segment starts, P, n);
-   * each piece's pack (its tokens [ends[c − 1], ends[c])) into this rank's slot of each rank's data
-   * half (side stream), whose last CTA then signals each destination that the piece's rows have landed.
+   * dispatchWindows): the plan into sendRow, pairRank and table (one cooperative launch); each piece's
+   * pack (its tokens [ends[c − 1], ends[c])) into this rank's slot of each rank's data half (side
+   * stream), whose last CTA then signals each destination that the piece's rows have landed; then table
+   * to row `rank` of every rank's tables in half `half` (rows of table.size words) and their read. The
+   * pack is queued right after the plan: it cannot start before the host has queued it.
    */
   dispatchStart(a: WindowsDispatchStart): WindowsDispatch;
   /** Ops (dispatch or combine) so far: the next uses half count % 2. */
@@ -435,12 +435,6 @@ export interface WindowsDispatchStart {
   pairRank: Tensor;
   table: Tensor;
   blockSize: number;
-  base: Tensor;
-  counts: Tensor;
-  sortedPairs: Tensor;
-  blockExpert: Tensor;
-  rowExpert: Tensor;
-  layoutWork: Tensor;
   /**
    * FP8 rows, k ≤ 32, H a multiple of 256 (the same on every rank), or null: recv's codes are handed over
    * as `codes`, R·M rows of H in which the received rows lie in order from row receiveAnchor(rank)·M −
@@ -454,6 +448,16 @@ export interface WindowsDispatchStart {
   receive: { codes: Tensor; region: number } | null;
 }
 
+/** The receive layout's outputs (cudaMoeDispatchRecvLayout's): base [R, E/R], counts [E/R], sortedPairs and rowExpert [Pmax], blockExpert [Pmax / blockSize], layoutWork [E/R + 2]. */
+export interface WindowsLayout {
+  base: Tensor;
+  counts: Tensor;
+  sortedPairs: Tensor;
+  blockExpert: Tensor;
+  rowExpert: Tensor;
+  layoutWork: Tensor;
+}
+
 /** A windows dispatch under way (SymmetricWindows.dispatchStart). */
 export interface WindowsDispatch {
   /** Blocks until the gathered tables are here; i32 [R · table.size], row s written by rank s. Once. */
@@ -465,7 +469,7 @@ export interface WindowsDispatch {
    * before readTables; the outputs then hold R·M rows (the most the slots can). expertX null: recv and
    * the index outputs only (expand: false). Once; it orders the addon's stream after every piece.
    */
-  scatter(a: { ranges: Int32Array | null; sortedPairs: Tensor; expertX: Tensor | null; expertScales: Tensor | null; pairPos: Tensor; recvIndices: Tensor; recvWeights: Tensor; recv: Tensor; recvScales: Tensor | null }): void;
+  scatter(a: { layout: WindowsLayout; ranges: Int32Array | null; sortedPairs: Tensor; expertX: Tensor | null; expertScales: Tensor | null; pairPos: Tensor; recvIndices: Tensor; recvWeights: Tensor; recv: Tensor; recvScales: Tensor | null }): void;
   /** Every piece's pack, for an error path's settle (a no-op once scatter has queued). */
   readonly pieces: PendingMove;
 }
@@ -1423,11 +1427,12 @@ async function combineOnDevice(
 // rows are known landed by a signal word the pack's last CTA stores into each destination (the
 // dispatch's number, release at system scope), combine's by NCCL's LSA barrier. The side stream carries
 // what writes into peers' memory, the addon's stream what reads this rank's own, so the two overlap:
-//   dispatch  main: plan (with each piece's last slot row on each destination); the tables' all-gather
-//                   (LSA barrier index 1), whose kernel also stores them for the host's read; the
-//                   layout's indices from the gathered tables
+//   dispatch  main: plan (one cooperative launch, with each piece's last slot row on each destination)
 //             side: per piece: pack into the destinations' slots, back to back, each ending with the
-//                   piece's signal into every destination
+//                   piece's signal into every destination (queued by the host right after the plan)
+//             main: the tables' all-gather (LSA barrier index 1), whose kernel also stores them for
+//                   the host's read; the layout's indices from the gathered tables (queued with the
+//                   scatter, below)
 //             main: outputs sized from the host's read; per piece once its pack is done here: every
 //                   source's rows of that piece (each source's once its signal is there) from this
 //                   rank's slots into expert order. With expand: false that scatter is queued
@@ -1436,7 +1441,7 @@ async function combineOnDevice(
 //                   the slots can hold, then cut to the n received (a view of the same storage), so
 //                   that the host's read and allocations are off the GPU's path; with FP8 rows recv's
 //                   codes are a storage of R·M rows (a receive region of the window when one is free,
-//                   named to every rank before the plan, else the pool's) into which the packs of the
+//                   named to every rank by the plan's first CTA, else the pool's) into which the packs of the
 //                   anchored sources (receiveAnchor; at R = 2 every source, with a region) write their
 //                   codes straight, their scales and meta still into the slot; the scatter puts the
 //                   other sources' codes around them, and recv starts at storage row anchor·M − (the
@@ -1496,9 +1501,9 @@ async function dispatchWindows(op: string, group: ExpertGroup, inputs: DispatchI
   let out: Dispatched[];
   try {
     win.trace?.('start', 'main');
+    // what the start call needs: the plan's outputs and, for the receive codes, recv's codes; everything
+    // else is allocated after it, so that the host queues the pack as early as it can
     const sendRow = keep(b.empty('i32', [T, R])), pairRank = track(temps, b.empty('i32', [T, k])), table = track(temps, b.empty('i32', [1, Wt]));
-    const sorted = track(temps, b.empty('i32', [PmaxAll])), blockExpert = track(temps, b.empty('i32', [PmaxAll / bs])), rowExpert = track(temps, b.empty('i32', [PmaxAll]));
-    const counts = keep(b.empty('i32', [per])), base = track(temps, b.empty('i32', [R, per])), layoutWork = track(temps, b.empty('i32', [per + 2]));
     // expand: false: the scatter is queued before the host's read, with its ranges taken from the
     // gathered tables on the device and its outputs sized for the R·M rows the slots can hold (cut to
     // the n received below), so that the host's read and the allocations after it stay off the GPU's path
@@ -1510,23 +1515,28 @@ async function dispatchWindows(op: string, group: ExpertGroup, inputs: DispatchI
     const inPlace = !sh.expand && useFp8 && k <= 32 && H % 256 === 0 && Math.ceil(H / 512) * 16 * 8 <= 48 * 1024;
     const region = inPlace ? win.takeRegion(R * M, H) : null;
     if (region) track(temps, region.codes); // (at once: should an allocation below fail, the region goes back)
+    const codes = inPlace ? (region?.codes ?? track(temps, b.empty('fp8e4m3', [R * M, H]))) : null;
+    const receive = codes ? { codes, region: region?.index ?? -1 } : null;
+    win.trace?.('buffers', 'main');
+    // one native call queues the plan, the pieces' packs into the destinations' slots (side stream; each
+    // pack's last CTA signals every destination that its rows have landed), and the tables' all-gather
+    // and read
+    run = win.dispatchStart({ half: win.count++ % 2, x, indices, weights, numExperts: E, fp8: useFp8, ends, sendRow, pairRank, table, blockSize: bs, receive });
+    win.trace?.('queued', 'main');
+    // the receive layout's outputs (the scatter call queues the layout), sized before the counts are known
+    const layout: WindowsLayout = {
+      sortedPairs: track(temps, b.empty('i32', [PmaxAll])), blockExpert: track(temps, b.empty('i32', [PmaxAll / bs])), rowExpert: track(temps, b.empty('i32', [PmaxAll])),
+      counts: keep(b.empty('i32', [per])), base: track(temps, b.empty('i32', [R, per])), layoutWork: track(temps, b.empty('i32', [per + 2])),
+    };
+    const { sortedPairs: sorted, blockExpert, rowExpert, counts } = layout;
     const early = sh.expand ? null : {
-      recv: region ? { ...emptyFp8Scales(b, R * M, H), data: region.codes } : useFp8 ? emptyFp8(b, R * M, H) : b.empty(dtype, [R * M, H]),
+      recv: codes ? { ...emptyFp8Scales(b, R * M, H), data: codes } : useFp8 ? emptyFp8(b, R * M, H) : b.empty(dtype, [R * M, H]),
       recvIndices: track(temps, b.empty('i32', [R * M, k])), recvWeights: track(temps, b.empty('f32', [R * M, k])), pairPos: track(temps, b.empty('i32', [R * M, k])),
     };
-    if (early) for (const u of partsOf(early.recv)) if (u !== region?.codes) track(temps, u);
-    const receive = early && inPlace && isQuantized(early.recv) ? { codes: early.recv.data, region: region?.index ?? -1 } : null;
-    win.trace?.('buffers', 'main');
-    // one native call queues the plan, the tables' all-gather and read, the pieces' packs into the
-    // destinations' slots (side stream; each pack's last CTA signals every destination that its rows
-    // have landed), and the receive layout
-    run = win.dispatchStart({
-      half: win.count++ % 2, x, indices, weights, numExperts: E, fp8: useFp8, ends, sendRow, pairRank, table,
-      blockSize: bs, base, counts, sortedPairs: sorted, blockExpert, rowExpert, layoutWork, receive,
-    });
-    win.trace?.('queued', 'main');
+    if (early) for (const u of partsOf(early.recv)) if (u !== codes) track(temps, u);
     if (early) {
-      run.scatter({ ranges: null, sortedPairs: sorted, expertX: null, expertScales: null, pairPos: early.pairPos, recvIndices: early.recvIndices, recvWeights: early.recvWeights, recv: rowsOf(early.recv), recvScales: scalesOf(early.recv) });
+      // the receive layout, then the scatter
+      run.scatter({ layout, ranges: null, sortedPairs: sorted, expertX: null, expertScales: null, pairPos: early.pairPos, recvIndices: early.recvIndices, recvWeights: early.recvWeights, recv: rowsOf(early.recv), recvScales: scalesOf(early.recv) });
       win.trace?.('scatter queued', 'main');
     }
     const t = run.readTables();
@@ -1571,7 +1581,7 @@ async function dispatchWindows(op: string, group: ExpertGroup, inputs: DispatchI
     const recvWeights = early ? own(early.recvWeights, [n, k]) : keep(b.empty('f32', [n, k]));
     win.trace?.('outputs', 'main');
     if (!early) {
-      run.scatter({ ranges, sortedPairs: a.sortedPairs, expertX: rowsOf(expertX), expertScales: scalesOf(expertX), pairPos: a.pairPos, recvIndices, recvWeights, recv: rowsOf(recv), recvScales: scalesOf(recv) });
+      run.scatter({ layout: { ...layout, sortedPairs: a.sortedPairs, blockExpert: a.blockExpert, rowExpert: a.rowExpert }, ranges, sortedPairs: a.sortedPairs, expertX: rowsOf(expertX), expertScales: scalesOf(expertX), pairPos: a.pairPos, recvIndices, recvWeights, recv: rowsOf(recv), recvScales: scalesOf(recv) });
       win.trace?.('scatter queued', 'main');
     }
     out = [{ recv, recvIndices, recvWeights, alignment: a, expertX, handle: new DispatchHandle(group, E, T, H, dtype, sendCounts, recvCounts, sendRow, M) }];
