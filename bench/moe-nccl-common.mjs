@@ -89,6 +89,10 @@ export const sum = (a) => a.reduce((p, v) => p + v, 0);
  * share the clock), and each spins until the latest proposal. The `warmup` calls get the index 0 or 1
  * (the warm-ups' inputs), the `iters` timed ones 2, 3, …
  *   wall(fn, after?)  median wall clock of the timed calls, with a synchronize before and after
+ *   beside(fn, after, peer)  the same, each call paired with a call of `peer` (the raw all-to-all) timed
+ *                     alike, the pair's order alternating: { ms, peerMs }, both medians, so that an op
+ *                     and its peer see the same machine (between runs minutes apart the raw all-to-all
+ *                     moved by 20%)
  *   events(fn)        median of CUDA events on the addon's stream (which waits for the side stream)
  */
 export function timers(group, b, iters, warmup = 2) {
@@ -124,6 +128,20 @@ export function timers(group, b, iters, warmup = 2) {
     }
     return median(out);
   }
+  async function beside(fn, after, peer) {
+    const out = [], peerOut = [];
+    for (let j = 0; j < warmup + iters; j++) {
+      const first = j % 2 === 0;
+      const a = first ? await once(fn, after, index(j)) : 0;
+      const p = await once(peer, null, index(j));
+      const c = first ? a : await once(fn, after, index(j));
+      if (j >= warmup) {
+        out.push(c);
+        peerOut.push(p);
+      }
+    }
+    return { ms: median(out), peerMs: median(peerOut) };
+  }
   async function events(fn) {
     const out = [];
     for (let j = 0; j < warmup + iters; j++) {
@@ -136,7 +154,7 @@ export function timers(group, b, iters, warmup = 2) {
     }
     return median(out);
   }
-  return { barrier, wall, events, alignedStart, once };
+  return { barrier, wall, beside, events, alignedStart, once };
 }
 
 /**

@@ -25,13 +25,17 @@
 //                    one allToAllRows a buffer): what dispatch/combine did before the device path
 //   raw a2a          ncclGroup().allToAllRows of one u8 buffer with the same per-peer byte counts
 //                    (grouped ncclSend/ncclRecv, nothing else), for each of the two payloads; wall
-//                    clock like the ops, and CUDA events
+//                    clock like the ops, and CUDA events. Timed twice: beside every op (each timed
+//                    call of the op paired with one of the raw all-to-all of its payload, the pair's
+//                    order alternating), which gives the op's ratio, and alone at the end (the "raw
+//                    a2a" column, and the host path's ratio)
 // Bytes counted ("payload"): the rows this rank receives, from every rank including itself, times
 // the row's payload bytes: FP8 dispatch H + 4·H/128 (codes and 1×128 f32 scales), bf16 combine 2·H.
 // The 12·k bytes a row of ids, weights and pair ranks that dispatch also moves are not counted. The
 // raw a2a moves exactly the counted bytes (its self part too, which the device path copies locally).
 // GB/s per rank = its bytes / its median time; aggregate = Σ bytes over ranks / the slowest rank's
-// median time. Every rank starts each timed call at one instant (agreed in a counts exchange: the
+// median time; an op's ratio (the "x") = its GB/s over the raw all-to-all's timed beside it, likewise
+// aggregated (the host path's: over the raw a2a column). Every rank starts each timed call at one instant (agreed in a counts exchange: the
 // ranks share the host's clock); inputs, barrier and timers: bench/moe-nccl-common.mjs. With --save-counts, each rank
 // writes DIR/counts-<rank>.json (per-peer send/recv bytes of both payloads) for
 // bench/peers/torch_alltoall.py (torch.distributed.all_to_all_single, same bytes).
@@ -66,7 +70,7 @@ const { x, indices, weights, idxH, rand } = seededInputs(rt, rank, { T, H, k, E 
 
 // rows to each rank (a token once per rank), and from each rank
 const sendRows = rowsPerRank(idxH, T, k, E, R);
-const { barrier, wall: timeWall, events: timeEvents } = timers(group, b, iters, warmup);
+const { barrier, wall: timeWall, beside: timeBeside, events: timeEvents } = timers(group, b, iters, warmup);
 const [recvRows] = await group.exchangeCounts([sendRows]);
 const fp8Row = H + (4 * H) / 128, bf16Row = 2 * H;
 
@@ -78,6 +82,20 @@ async function raw(rowBytes, sc, rc) {
   send.dispose();
   recv.dispose();
   return { wallMs, eventMs };
+}
+
+// the raw all-to-all of each payload, timed beside every op (its buffers held for the run)
+const rawBuffers = [];
+function rawOf(rowBytes, sc, rc) {
+  const send = b.empty('u8', [sum(sc), rowBytes]), recv = b.empty('u8', [sum(rc), rowBytes]);
+  rawBuffers.push(send, recv);
+  return () => group.allToAllRows([send], [sc], [recv], [rc]);
+}
+const rawBeside = { dispatch: rawOf(fp8Row, sendRows, recvRows), combine: rawOf(bf16Row, recvRows, sendRows) }; // combine sends back what dispatch received
+// an op's wall clock with the raw all-to-all of its payload beside it, then its events
+async function timeOp(fn, after, payload, eventFn) {
+  const { ms, peerMs } = await timeBeside(fn, after, rawBeside[payload]);
+  return { ms, rawMs: peerMs, eventMs: await timeEvents(eventFn) };
 }
 
 // the group's two collectives only: the host path
@@ -96,9 +114,9 @@ for (const [name, g, d] of timedGroups) {
     const dispatch = () => moe.dispatch(g, inputs, { numExperts: E, fp8: true, chunks: c });
     const lean = () => moe.dispatch(g, inputs, { numExperts: E, fp8: true, chunks: c, expand: false });
     const combine = () => moe.combine(g, [d.expertX], [d], { chunks: c });
-    ops[`dispatch/${name}${c}`] = { ms: await timeWall(dispatch, disposeDispatched), eventMs: await timeEvents(async () => disposeDispatched(await dispatch())) };
-    ops[`dispatch/${name}lean/${c}`] = { ms: await timeWall(lean, disposeDispatched), eventMs: await timeEvents(async () => disposeDispatched(await lean())) };
-    ops[`combine/${name}${c}`] = { ms: await timeWall(combine, disposeAll), eventMs: await timeEvents(async () => disposeAll(await combine())) };
+    ops[`dispatch/${name}${c}`] = await timeOp(dispatch, disposeDispatched, 'dispatch', async () => disposeDispatched(await dispatch()));
+    ops[`dispatch/${name}lean/${c}`] = await timeOp(lean, disposeDispatched, 'dispatch', async () => disposeDispatched(await lean()));
+    ops[`combine/${name}${c}`] = await timeOp(combine, disposeAll, 'combine', async () => disposeAll(await combine()));
   }
 }
 // fresh routing: new indices every iteration (uploaded before timing), the same x and weights
@@ -112,9 +130,9 @@ for (let i = 0; i < iters + 2; i++) {
 }
 for (const [name, g] of timedGroups) {
   const dispatch = (i) => moe.dispatch(g, [{ x, indices: fresh[i], weights }], { numExperts: E, fp8: true, chunks: bc });
-  ops[`dispatch/fresh/${name}${bc}`] = { ms: await timeWall(dispatch, disposeDispatched), eventMs: await timeEvents(async (i) => disposeDispatched(await dispatch(i))) };
+  ops[`dispatch/fresh/${name}${bc}`] = await timeOp(dispatch, disposeDispatched, 'dispatch', async (i) => disposeDispatched(await dispatch(i)));
   const lean = (i) => moe.dispatch(g, [{ x, indices: fresh[i], weights }], { numExperts: E, fp8: true, chunks: bc, expand: false });
-  ops[`dispatch/fresh/${name}lean/${bc}`] = { ms: await timeWall(lean, disposeDispatched), eventMs: await timeEvents(async (i) => disposeDispatched(await lean(i))) };
+  ops[`dispatch/fresh/${name}lean/${bc}`] = await timeOp(lean, disposeDispatched, 'dispatch', async (i) => disposeDispatched(await lean(i)));
 }
 if (hostPath) {
   const [hBf16] = await moe.dispatch(hostOnly, inputs, { numExperts: E, fp8: false });
@@ -198,7 +216,7 @@ const gbps = (by, ms) => by / ms / 1e6;
 const mine = {
   rank, R, T, H, k, E, M, chunks: chunkList,
   sendRows: [...sendRows], recvRows: [...recvRows], bytes,
-  ops: Object.fromEntries(Object.entries(ops).map(([n, v]) => [n, { ...v, gbps: gbps(bytesOf(n), v.ms), eventGbps: gbps(bytesOf(n), v.eventMs) }])),
+  ops: Object.fromEntries(Object.entries(ops).map(([n, v]) => [n, { ...v, gbps: gbps(bytesOf(n), v.ms), eventGbps: gbps(bytesOf(n), v.eventMs), rawGbps: v.rawMs ? gbps(bytes[n.split('/')[0]], v.rawMs) : undefined }])),
   rawDispatchBytes: { ms: rawFp8.wallMs, eventMs: rawFp8.eventMs, gbps: gbps(bytes.dispatch, rawFp8.wallMs), eventGbps: gbps(bytes.dispatch, rawFp8.eventMs) },
   rawCombineBytes: { ms: rawBf16.wallMs, eventMs: rawBf16.eventMs, gbps: gbps(bytes.combine, rawBf16.wallMs), eventGbps: gbps(bytes.combine, rawBf16.eventMs) },
 };
@@ -222,19 +240,23 @@ for (const [label, op, cols] of rows) {
   const rawOp = op === 'dispatch' ? mine.rawDispatchBytes : mine.rawCombineBytes;
   const text = cols.map(([name, key]) => {
     const o = mine.ops[key];
-    return `${name} ${f(o.gbps)} GB/s (${o.ms.toFixed(3)} ms${Number.isNaN(o.eventMs) ? '' : `, events ${o.eventMs.toFixed(3)}`}) ${(o.gbps / rawOp.gbps).toFixed(2)}x`;
+    const raw = o.rawGbps ?? rawOp.gbps;
+    return `${name} ${f(o.gbps)} GB/s (${o.ms.toFixed(3)} ms${Number.isNaN(o.eventMs) ? '' : `, events ${o.eventMs.toFixed(3)}`}; raw beside ${f(raw)} GB/s) ${(o.gbps / raw).toFixed(2)}x`;
   });
   console.log(`rank ${rank}: ${label}: ${text.join(' | ')} | raw a2a same bytes ${f(rawOp.gbps)} GB/s wall (${rawOp.ms.toFixed(3)} ms), ${f(rawOp.eventGbps)} events`);
 }
 
-// aggregate on every rank: Σ bytes / the slowest rank's time
+// aggregate on every rank: Σ bytes / the slowest rank's time (each op's raw beside it likewise)
 const agg = {};
-const named = [...Object.entries(mine.ops).map(([n, v]) => [n, v.ms, bytesOf(n)]), ['rawDispatchBytes', mine.rawDispatchBytes.ms, bytes.dispatch], ['rawCombineBytes', mine.rawCombineBytes.ms, bytes.combine]];
+const named = [
+  ...Object.entries(mine.ops).flatMap(([n, v]) => [[n, v.ms, bytesOf(n)], ...(v.rawMs ? [[`${n}/raw`, v.rawMs, bytes[n.split('/')[0]]]] : [])]),
+  ['rawDispatchBytes', mine.rawDispatchBytes.ms, bytes.dispatch], ['rawCombineBytes', mine.rawCombineBytes.ms, bytes.combine],
+];
 for (const [name, ms, by] of named) agg[name] = await aggregate(group, ms, by);
 if (rank === 0) {
   for (const [label, op, cols] of rows) {
     const rawAgg = agg[op === 'dispatch' ? 'rawDispatchBytes' : 'rawCombineBytes'];
-    const text = cols.map(([name, key]) => `${name} ${f(agg[key].gbps)} GB/s ${(agg[key].gbps / rawAgg.gbps).toFixed(2)}x`);
+    const text = cols.map(([name, key]) => `${name} ${f(agg[key].gbps)} GB/s ${(agg[key].gbps / (agg[`${key}/raw`] ?? rawAgg).gbps).toFixed(2)}x`);
     console.log(`aggregate over ${R} ranks: ${label}: ${text.join(' | ')} | raw a2a ${f(rawAgg.gbps)} GB/s`);
   }
 }
@@ -244,6 +266,7 @@ if (saveDir) {
 }
 if (jsonOut) writeFileSync(`${jsonOut}.${rank}.json`, JSON.stringify({ ...mine, aggregate: rank === 0 ? agg : undefined }, null, 1));
 moe.disposeDispatched([dBf16, sBf16, ...(wBf16 ? [wBf16] : [])]);
+rawBuffers.forEach((t) => t.dispose());
 fresh.forEach((t) => t.dispose());
 winGroup.destroy?.();
 slotGroup.destroy?.();
