@@ -91,6 +91,7 @@ void launch_plan(const Args& args, cudaStream_t stream, const int32_t* indices, 
              cudaLaunchCooperativeKernel((const void*)moe::plan_kernel, dim3(ctas), dim3(moe::PLAN_WARPS * 32), params, smem, stream));
 }
 
+// stride, scalesAt and metaAt of a packed row must follow dispatchRowLayout (src/runtime/backend.ts).
 void check_row_layout(const Args& args, bool fp8, uint64_t H, uint64_t payload, uint64_t k, uint64_t stride, uint64_t scales_at, uint64_t meta_at) {
   const uint64_t want_scales = (payload + 3) / 4 * 4, want_meta = want_scales + (fp8 ? 4 * (H / 128) : 0);
   if (scales_at != want_scales || meta_at != want_meta || stride != (meta_at + 12 * k + 15) / 16 * 16) {

@@ -428,7 +428,7 @@ function symmetricWindows(addon: Addon, backend: Backend, comm: number, rank: nu
           nativeCallSync(what, () =>
             addon.cudaMoeWindowsDispatchScatter(Float64Array.from(pending), o.ranges ?? new Int32Array(0), BigUint64Array.from({ length: R }, (_, s) => slot(rank, s * M)), rank, M, L.stride,
               payload, L.scalesAt, scaleBytes, L.metaAt, cudaPtr(ly.base), per, k, cudaPtr(ly.counts), cudaPtr(ly.layoutWork), a.blockSize, ptrOr0(o.expertX),
-              o.expertX?.shape[0] ?? 0, ptrOr0(o.expertScales), cudaPtr(o.sortedPairs), o.sortedPairs.size, cudaPtr(o.pairPos), o.recv.shape[0]!, cudaPtr(o.recvIndices),
+              o.expertX?.shape[0] ?? 0, ptrOr0(o.expertScales), cudaPtr(ly.sortedPairs), ly.sortedPairs.size, cudaPtr(o.pairPos), o.recv.shape[0]!, cudaPtr(o.recvIndices),
               cudaPtr(o.recvWeights), cudaPtr(o.recv), ptrOr0(o.recvScales), gpuMarks, cudaPtr(tables), words, signals, seq,
               rc ? (rc.region < 0 ? 1 : 2) : 0, cudaPtr(ly.blockExpert), cudaPtr(ly.rowExpert)),
           );

@@ -463,13 +463,14 @@ export interface WindowsDispatch {
   /** Blocks until the gathered tables are here; i32 [R · table.size], row s written by rank s. Once. */
   readTables(): Int32Array;
   /**
-   * Queues on the addon's stream expertX's padding rows zero, then per piece, once its pack is done here,
+   * Queues on the addon's stream the receive layout into `layout` (from the gathered tables: it runs beside
+   * the packs), expertX's padding rows zero, then per piece, once its pack is done here,
    * each source's rows (each once its landing signal is there): ranges [C, R, 3] holds (first row of source s's slot, rows, first received row).
    * ranges null: the kernels take them from the gathered tables on the device, so the call may come
    * before readTables; the outputs then hold R·M rows (the most the slots can). expertX null: recv and
    * the index outputs only (expand: false). Once; it orders the addon's stream after every piece.
    */
-  scatter(a: { layout: WindowsLayout; ranges: Int32Array | null; sortedPairs: Tensor; expertX: Tensor | null; expertScales: Tensor | null; pairPos: Tensor; recvIndices: Tensor; recvWeights: Tensor; recv: Tensor; recvScales: Tensor | null }): void;
+  scatter(a: { layout: WindowsLayout; ranges: Int32Array | null; expertX: Tensor | null; expertScales: Tensor | null; pairPos: Tensor; recvIndices: Tensor; recvWeights: Tensor; recv: Tensor; recvScales: Tensor | null }): void;
   /** Every piece's pack, for an error path's settle (a no-op once scatter has queued). */
   readonly pieces: PendingMove;
 }
@@ -1536,7 +1537,7 @@ async function dispatchWindows(op: string, group: ExpertGroup, inputs: DispatchI
     if (early) for (const u of partsOf(early.recv)) if (u !== codes) track(temps, u);
     if (early) {
       // the receive layout, then the scatter
-      run.scatter({ layout, ranges: null, sortedPairs: sorted, expertX: null, expertScales: null, pairPos: early.pairPos, recvIndices: early.recvIndices, recvWeights: early.recvWeights, recv: rowsOf(early.recv), recvScales: scalesOf(early.recv) });
+      run.scatter({ layout, ranges: null, expertX: null, expertScales: null, pairPos: early.pairPos, recvIndices: early.recvIndices, recvWeights: early.recvWeights, recv: rowsOf(early.recv), recvScales: scalesOf(early.recv) });
       win.trace?.('scatter queued', 'main');
     }
     const t = run.readTables();
@@ -1581,7 +1582,7 @@ async function dispatchWindows(op: string, group: ExpertGroup, inputs: DispatchI
     const recvWeights = early ? own(early.recvWeights, [n, k]) : keep(b.empty('f32', [n, k]));
     win.trace?.('outputs', 'main');
     if (!early) {
-      run.scatter({ layout: { ...layout, sortedPairs: a.sortedPairs, blockExpert: a.blockExpert, rowExpert: a.rowExpert }, ranges, sortedPairs: a.sortedPairs, expertX: rowsOf(expertX), expertScales: scalesOf(expertX), pairPos: a.pairPos, recvIndices, recvWeights, recv: rowsOf(recv), recvScales: scalesOf(recv) });
+      run.scatter({ layout: { ...layout, sortedPairs: a.sortedPairs, blockExpert: a.blockExpert, rowExpert: a.rowExpert }, ranges, expertX: rowsOf(expertX), expertScales: scalesOf(expertX), pairPos: a.pairPos, recvIndices, recvWeights, recv: rowsOf(recv), recvScales: scalesOf(recv) });
       win.trace?.('scatter queued', 'main');
     }
     out = [{ recv, recvIndices, recvWeights, alignment: a, expertX, handle: new DispatchHandle(group, E, T, H, dtype, sendCounts, recvCounts, sendRow, M) }];
