@@ -595,12 +595,13 @@ Napi::Value CudaMoeWindowsDispatchStart(const Napi::CallbackInfo& info) {
 // this rank's first, each once its landing signal (word SIGNAL_HEAD + c·R + s of `signals`, this rank's)
 // has reached seq (moe::wait_signal); with expertX and P > 0, after piece 0's launch, expertX's padding
 // rows zero on the reads' stream, which the addon's stream waits for at the end (without, nothing goes there).
-// inPlace (ranges empty, no expertX, k ≤ 32; recv is the start's receive codes: R·slotRows rows, the
-// received rows from row anchor·slotRows − (the rows of the sources before the anchor) on, anchor =
-// moe::receive_anchor(rank, R)): 1 when it is the start's fallback, where this rank's own rows' codes are
-// already; 2 when it is the receive region this rank named, where the two anchored sources' codes are
-// already. The scatter copies every other source's codes there, and every source's scales and index
-// outputs. 0: recv is the received rows themselves.
+// inPlace (k ≤ 32; with ranges empty and no expertX recv is the start's receive codes: R·slotRows rows,
+// the received rows from row anchor·slotRows − (the rows of the sources before the anchor) on, anchor =
+// moe::receive_anchor(rank, R); with ranges and expertX recv is those received rows, a view of that
+// storage): 1 when it is the start's fallback, where this rank's own rows' codes are already; 2 when it is
+// the receive region this rank named, where the two anchored sources' codes are already. The scatter
+// copies every other source's codes there, and every source's scales and index outputs; expertX's rows
+// of those sources it copies from recv. 0: recv is the received rows themselves.
 // Everything is checked first. With trace, timing marks after the layout, each piece's launch and the
 // padding (reads' stream; only where it is zeroed).
 Napi::Value CudaMoeWindowsDispatchScatter(const Napi::CallbackInfo& info) {
@@ -644,8 +645,11 @@ Napi::Value CudaMoeWindowsDispatchScatter(const Napi::CallbackInfo& info) {
   }
   if (in_place > 2) args.fail("E_ARG", "inPlace must be 0, 1 or 2, got " + std::to_string(in_place));
   if (in_place != 0) {
-    if (!on_device || a.ex || k > 32) args.fail("E_ARG", "inPlace comes with ranges empty, no expertX and k <= 32");
+    // (from the tables, recv is the receive storage; with the host's ranges, from received row 0 on)
+    if ((!on_device && !a.ex) || (on_device && a.ex) || k > 32) args.fail("E_ARG", "inPlace comes with ranges empty and no expertX, or ranges and expertX; and k <= 32");
     a.in_place = (int)in_place;
+    a.me = (int)rank;
+    a.ranks = (int)R;
   }
   for (uint64_t i = 0; i < pieces.length; i++) {
     const double ticket = ((const double*)pieces.data)[i];

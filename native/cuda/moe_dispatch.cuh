@@ -797,11 +797,13 @@ struct ScatterArgs {
   const int32_t* tables = nullptr;
   int table_words = 0, ranks = 0, experts = 0, me = 0, piece = 0, pieces = 0;
   int32_t slot_rows = 0;
-  // with tables: recv is the receive storage of DestRows' receive codes (R·slot_rows rows, received row q
-  // at storage row q + anchor·slot_rows − (the rows of the sources before the anchor)), where some
-  // sources' codes are already: 1, rank me's own (the pack's fallback: no receive region); 2, those of
-  // the two anchored sources (receive_first_row: a receive region). The scatter_warp_kernel copies no
-  // codes of those (their scales and index outputs only). 0: none such, recv is the received rows.
+  // recv holds DestRows' receive codes, where some sources' codes are already: 1, rank me's own (the
+  // pack's fallback: no receive region); 2, those of the two anchored sources (receive_first_row: a
+  // receive region). With tables recv is their whole storage (R·slot_rows rows, received row q at
+  // storage row q + anchor·slot_rows − (the rows of the sources before the anchor)); without, it starts
+  // at received row 0 (the host's ranges). The kernels copy no codes of those sources (their scales and
+  // index outputs only; scatter_kernel reads their codes from recv for expertX). 0: none such, recv is
+  // the received rows. (`me` and `ranks` are set with in_place too.)
   int in_place = 0;
   // null, or this rank's landing signals of the piece (u32 [ranks]: source s's at landed[s], set by its
   // pack_signal): the rows of source s are read once landed[s] has reached seq (wait_signal)
@@ -877,6 +879,11 @@ __device__ __forceinline__ void scatter_ranges(const ScatterArgs& a, int32_t* fi
   }
 }
 
+// Whether the codes of rank `source`'s rows are in recv already (ScatterArgs::in_place).
+__device__ __forceinline__ bool scatter_placed(const ScatterArgs& a, int source) {
+  return a.in_place == 1 ? source == a.me : a.in_place == 2 && receive_first_row(source, a.me, a.ranks, 0, 0) >= 0;
+}
+
 // Slot j of received row q (its meta m, from rank `source`): the row's index outputs for the slot, and
 // the slot's place p in expert order (−1 for none, or one out of bounds), with sortedPairs[p] = q·k + j.
 // Returns p.
@@ -901,12 +908,12 @@ template <typename U>
 __global__ void __launch_bounds__(EP_THREADS) scatter_kernel(ScatterArgs a) {
   __shared__ int32_t dst[EP_MAX_K];
   __shared__ int32_t first[SCATTER_MAX_SOURCES], recv_row[SCATTER_MAX_SOURCES], end[SCATTER_MAX_SOURCES];
-  __shared__ int64_t shift;  // (0: the launcher keeps in_place to scatter_warp_kernel)
+  __shared__ int64_t shift;  // recv's storage row of received row 0
   scatter_ranges(a, first, recv_row, end, &shift);
   __syncthreads();
   const int k = a.k;
   U* ex = (U*)a.ex;
-  U* recv = (U*)a.recv;
+  U* recv = (U*)a.recv + shift * a.units;
   const int64_t total = end[a.n - 1];
   uint32_t waited = 0;  // (wait_source_once's)
   for (int64_t i = blockIdx.x; i < total; i += gridDim.x) {
@@ -924,8 +931,10 @@ __global__ void __launch_bounds__(EP_THREADS) scatter_kernel(ScatterArgs a) {
     }
     __syncthreads();
     // the payload: SCATTER_UNROLL loads in flight a thread before their stores (a row is 448 16-byte
-    // units at H = 7168 FP8: one pass of 128 threads)
-    const U* src = reinterpret_cast<const U*>(row);
+    // units at H = 7168 FP8: one pass of 128 threads); a source whose codes are in recv already
+    // (a.in_place, as scatter_warp_kernel) has them read from there and not written again
+    const bool placed = scatter_placed(a, source);
+    const U* src = placed ? recv + q * a.units : reinterpret_cast<const U*>(row);
     for (int64_t u0 = threadIdx.x; u0 < a.units; u0 += (int64_t)SCATTER_UNROLL * blockDim.x) {
       U v[SCATTER_UNROLL];
 #pragma unroll
@@ -937,7 +946,7 @@ __global__ void __launch_bounds__(EP_THREADS) scatter_kernel(ScatterArgs a) {
       for (int i = 0; i < SCATTER_UNROLL; i++) {
         const int64_t u = u0 + (int64_t)i * blockDim.x;
         if (u >= a.units) break;
-        recv[q * a.units + u] = v[i];
+        if (!placed) recv[q * a.units + u] = v[i];
         for (int jj = 0; jj < k; jj++) {
           if (dst[jj] >= 0) ex[(int64_t)dst[jj] * a.units + u] = v[i];
         }
@@ -986,7 +995,7 @@ __global__ void __launch_bounds__(SCATTER_WARPS * 32, 4) scatter_warp_kernel(Sca
     const U* src = reinterpret_cast<const U*>(row);
     // (the codes already in recv, a.in_place: the source's scales and slots alone)
     const int source = a.source[s];
-    const bool placed = a.in_place == 1 ? source == a.me : a.in_place == 2 && receive_first_row(source, a.me, a.ranks, 0, 0) >= 0;
+    const bool placed = scatter_placed(a, source);
     const int64_t units = placed ? 0 : a.units;
     // the first step's payload, then the slots (lanes < k)
     U v[SCATTER_WARP_UNROLL];

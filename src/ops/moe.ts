@@ -508,10 +508,10 @@ export interface GroupOptions {
    * whose NCCL (≥ 2.28, and the addon built with its headers) has the device API then reserves one
    * symmetric buffer of about R · maxTokensPerRank · (6 · maxHidden + 3072) bytes a rank (two halves
    * of rows up to bf16, two receive regions of FP8 codes), and dispatch/combine write rows straight
-   * into their peers' memory. There dispatch with expand: false allocates recv and its index arrays for
-   * R · maxTokensPerRank rows (so that its last kernels are queued before the counts are read) and
-   * returns a view of the n rows received; with FP8 rows recv's codes are lent from a free receive
-   * region until recv is disposed (docs/API.md). Ignored by localGroup, and by an NCCL
+   * into their peers' memory. There dispatch allocates recv and its index arrays for R ·
+   * maxTokensPerRank rows before the counts are read (with expand: false, so that its last kernels are
+   * queued before that read) and returns a view of the n rows received; with FP8 rows recv's codes are
+   * lent from a free receive region until recv is disposed (docs/API.md). Ignored by localGroup, and by an NCCL
    * group where the device API is missing (it says so with `verbose`; the send/recv path runs instead).
    */
   maxHidden?: number;
@@ -679,7 +679,7 @@ export interface DispatchOptions {
 export interface Dispatched {
   /**
    * Received rows, once per (source token, this rank), ordered by source rank then token. (Over an NCCL
-   * group's windows with FP8 rows and expand: false, recv.data may be lent from the group's buffer:
+   * group's windows with FP8 rows, recv.data may be lent from the group's buffer:
    * dispose it — moe.disposeDispatched — before the group is destroyed (after, using it throws E_ARG),
    * and soon, so that later dispatches find a receive region free.)
    */
@@ -1434,19 +1434,20 @@ async function combineOnDevice(
 //             main: the tables' all-gather (LSA barrier index 1), whose kernel also stores them for
 //                   the host's read; the layout's indices from the gathered tables (queued with the
 //                   scatter, below)
-//             main: outputs sized from the host's read; per piece once its pack is done here: every
+//             main: expertX sized from the host's read; per piece once its pack is done here: every
 //                   source's rows of that piece (each source's once its signal is there) from this
-//                   rank's slots into expert order. With expand: false that scatter is queued
-//                   before the host's read instead: its kernels take each piece's rows from the gathered
-//                   tables on the device, and recv and its index arrays are allocated for the R·M rows
-//                   the slots can hold, then cut to the n received (a view of the same storage), so
-//                   that the host's read and allocations are off the GPU's path; with FP8 rows recv's
+//                   rank's slots into expert order. recv and its index arrays are allocated before the
+//                   read for the R·M rows the slots can hold, then cut to the n received (a view of the
+//                   same storage). With expand: false the scatter is queued before the host's read
+//                   instead: its kernels take each piece's rows from the gathered tables on the device,
+//                   so that the host's read and allocations are off the GPU's path. With FP8 rows recv's
 //                   codes are a storage of R·M rows (a receive region of the window when one is free,
 //                   named to every rank by the plan's first CTA, else the pool's) into which the packs of the
 //                   anchored sources (receiveAnchor; at R = 2 every source, with a region) write their
 //                   codes straight, their scales and meta still into the slot; the scatter puts the
-//                   other sources' codes around them, and recv starts at storage row anchor·M − (the
-//                   rows of the sources before the anchor)
+//                   other sources' codes around them (and with expand reads expertX's codes of those
+//                   sources from recv), and recv starts at storage row anchor·M − (the rows of the
+//                   sources before the anchor)
 //   combine   side: per piece: each source's received rows reduced straight into its slot on that
 //                   source (barrier stream: a barrier after each)
 //             main: own rows reduced into its own slot -> per piece: the final sum of the tokens the
@@ -1505,15 +1506,16 @@ async function dispatchWindows(op: string, group: ExpertGroup, inputs: DispatchI
     // what the start call needs: the plan's outputs and, for the receive codes, recv's codes; everything
     // else is allocated after it, so that the host queues the pack as early as it can
     const sendRow = keep(b.empty('i32', [T, R])), pairRank = track(temps, b.empty('i32', [T, k])), table = track(temps, b.empty('i32', [1, Wt]));
-    // expand: false: the scatter is queued before the host's read, with its ranges taken from the
-    // gathered tables on the device and its outputs sized for the R·M rows the slots can hold (cut to
-    // the n received below), so that the host's read and the allocations after it stay off the GPU's path
-    // and with FP8 rows (k ≤ 32, H a multiple of 256 so that recv may start at any row of its storage)
-    // recv's codes are a storage of R·M rows in which the received rows lie in order around row
-    // receiveAnchor(me)·M: one of this rank's receive regions when one is free, so that the anchored
-    // sources (at R = 2, every source) store their codes straight there, else the pool's, where the own
-    // rows alone go straight (WindowsDispatchStart.receive); the scatter copies the other sources' codes
-    const inPlace = !sh.expand && useFp8 && k <= 32 && H % 256 === 0 && Math.ceil(H / 512) * 16 * 8 <= 48 * 1024;
+    // recv and its index arrays are sized for the R·M rows the slots can hold (cut to the n received
+    // below). With expand: false the scatter is queued before the host's read, with its ranges taken
+    // from the gathered tables on the device, so that the host's read and the allocations after it stay
+    // off the GPU's path. With FP8 rows (k ≤ 32, H a multiple of 256 so that recv may start at any row
+    // of its storage) recv's codes are a storage of R·M rows in which the received rows lie in order
+    // around row receiveAnchor(me)·M: one of this rank's receive regions when one is free, so that the
+    // anchored sources (at R = 2, every source) store their codes straight there, else the pool's, where
+    // the own rows alone go straight (WindowsDispatchStart.receive); the scatter copies the other
+    // sources' codes, and with expand reads expertX's codes of the anchored sources from recv
+    const inPlace = useFp8 && k <= 32 && H % 256 === 0 && Math.ceil(H / 512) * 16 * 8 <= 48 * 1024;
     const region = inPlace ? win.takeRegion(R * M, H) : null;
     if (region) track(temps, region.codes); // (at once: should an allocation below fail, the region goes back)
     const codes = inPlace ? (region?.codes ?? track(temps, b.empty('fp8e4m3', [R * M, H]))) : null;
@@ -1530,12 +1532,12 @@ async function dispatchWindows(op: string, group: ExpertGroup, inputs: DispatchI
       counts: keep(b.empty('i32', [per])), base: track(temps, b.empty('i32', [R, per])), layoutWork: track(temps, b.empty('i32', [per + 2])),
     };
     const { sortedPairs: sorted, blockExpert, rowExpert, counts } = layout;
-    const early = sh.expand ? null : {
+    const early = {
       recv: codes ? { ...emptyFp8Scales(b, R * M, H), data: codes } : useFp8 ? emptyFp8(b, R * M, H) : b.empty(dtype, [R * M, H]),
       recvIndices: track(temps, b.empty('i32', [R * M, k])), recvWeights: track(temps, b.empty('f32', [R * M, k])), pairPos: track(temps, b.empty('i32', [R * M, k])),
     };
-    if (early) for (const u of partsOf(early.recv)) if (u !== codes) track(temps, u);
-    if (early) {
+    for (const u of partsOf(early.recv)) if (u !== codes) track(temps, u);
+    if (!sh.expand) {
       // the receive layout, then the scatter
       run.scatter({ layout, ranges: null, expertX: null, expertScales: null, pairPos: early.pairPos, recvIndices: early.recvIndices, recvWeights: early.recvWeights, recv: rowsOf(early.recv), recvScales: scalesOf(early.recv) });
       win.trace?.('scatter queued', 'main');
@@ -1568,20 +1570,20 @@ async function dispatchWindows(op: string, group: ExpertGroup, inputs: DispatchI
     // (with receive codes recv's rows start at anchor·M − recvStart[anchor] of their storage)
     const anchor = receiveAnchor(me, R);
     const codesAt = receive ? (anchor * M - recvStart[anchor]!) * H : 0;
-    const recv: Tensor | QuantizedTensor = early
-      ? (isQuantized(early.recv) ? { ...early.recv, data: own(early.recv.data, [n, H], codesAt), scales: own(early.recv.scales, [n, H / 128]), shape: [n, H] } : own(early.recv, [n, H]))
-      : useFp8 ? emptyFp8(b, n, H) : b.empty(dtype, [n, H]);
+    const recv: Tensor | QuantizedTensor = isQuantized(early.recv)
+      ? { ...early.recv, data: own(early.recv.data, [n, H], codesAt), scales: own(early.recv.scales, [n, H / 128]), shape: [n, H] }
+      : own(early.recv, [n, H]);
     const expertX = sh.expand ? (useFp8 ? emptyFp8(b, P, H) : b.empty(dtype, [P, H])) : null;
-    if (!early) for (const u of [recv, expertX].flatMap(partsOf)) keep(u);
+    for (const u of partsOf(expertX)) keep(u);
     const a: Alignment = {
       tokens: n, topk: k, numExperts: per, blockSize: bs, padded: P, dropped: 0,
       sortedPairs: own(sorted, [Pmax]), blockExpert: own(blockExpert, [Pmax / bs]), rowExpert: own(rowExpert, [Pmax]),
-      pairPos: early ? own(early.pairPos, [n, k]) : keep(b.empty('i32', [n, k])), counts,
+      pairPos: own(early.pairPos, [n, k]), counts,
     };
-    const recvIndices = early ? own(early.recvIndices, [n, k]) : keep(b.empty('i32', [n, k]));
-    const recvWeights = early ? own(early.recvWeights, [n, k]) : keep(b.empty('f32', [n, k]));
+    const recvIndices = own(early.recvIndices, [n, k]);
+    const recvWeights = own(early.recvWeights, [n, k]);
     win.trace?.('outputs', 'main');
-    if (!early) {
+    if (sh.expand) {
       run.scatter({ layout: { ...layout, sortedPairs: a.sortedPairs, blockExpert: a.blockExpert, rowExpert: a.rowExpert }, ranges, expertX: rowsOf(expertX), expertScales: scalesOf(expertX), pairPos: a.pairPos, recvIndices, recvWeights, recv: rowsOf(recv), recvScales: scalesOf(recv) });
       win.trace?.('scatter queued', 'main');
     }

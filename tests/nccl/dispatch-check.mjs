@@ -11,9 +11,10 @@
 //   - the device path (plan, pack, scatter on the GPU; transfers on NCCL's side stream in pieces: the
 //     default 4, and 1 and 3 for random routing) gives the same bits as the host path (the same group
 //     seen through exchangeCounts/allToAllRows only), for dispatch's outputs and combine's
-//   - symmetric windows with FP8 rows and expand: false lend recv's codes from a receive region: four
-//     dispatches whose results are held (all four on rank 0, the first alone elsewhere) find none free
-//     after two, take the pool's, and still give the same bits, read after the later calls
+//   - symmetric windows with FP8 rows lend recv's codes from a receive region (with expand, expertX's
+//     codes of the sources stored there are read from it): four dispatches whose results are held (all
+//     four on rank 0, the first alone elsewhere) find none free after two, take the pool's, and still
+//     give the same bits, read after the later calls; with expand false and true
 //   - fixed slots: a second group on the same communicator with maxTokensPerRank M (the largest T of
 //     the random scenario: T == M on the last rank) gives the same bits too; a rank with T > M makes
 //     every rank's dispatch throw the same E_ARG, and the group works afterwards; ranks passing
@@ -188,22 +189,22 @@ for (let s = 0; s < names.length; s++) {
         await check(how, h, g, opts);
         moe.disposeDispatched([h]);
       }
-      // the windows with FP8 rows and expand: false lend recv's codes from a receive region: results
-      // held keep theirs, so later dispatches find none free and take the pool's. Rank 0 holds all four
-      // results (regions 0, 1, then none, none) while the others give back all but the first (0, 1, 1,
-      // 1), so that in calls 3 and 4 the ranks' choices differ
-      if (windows && useFp8) {
+      // the windows with FP8 rows lend recv's codes from a receive region: results held keep theirs,
+      // so later dispatches find none free and take the pool's. Rank 0 holds all four results (regions
+      // 0, 1, then none, none) while the others give back all but the first (0, 1, 1, 1), so that in
+      // calls 3 and 4 the ranks' choices differ; with expand false and (expertX read from recv) true
+      for (const expand of windows && useFp8 ? [false, true] : []) {
         const held = [];
         for (let i = 0; i < 4; i++) {
-          const [h] = await moe.dispatch(winGroup, [{ x, indices, weights }], { numExperts: E, fp8: true, expand: false });
-          const how = `windows, expand false, receive regions held (call ${i + 1})`;
+          const [h] = await moe.dispatch(winGroup, [{ x, indices, weights }], { numExperts: E, fp8: true, expand });
+          const how = `windows, expand ${expand}, receive regions held (call ${i + 1})`;
           if (rank === 0 || i === 0) held.push([how, h]);
           else {
-            await check(how, h, winGroup, { expand: false });
+            await check(how, h, winGroup, { expand });
             moe.disposeDispatched([h]);
           }
         }
-        for (const [how, h] of held) await check(how, h, winGroup, { expand: false });
+        for (const [how, h] of held) await check(how, h, winGroup, { expand });
         moe.disposeDispatched(held.map(([, h]) => h));
       }
       // the received rows, bit for bit the senders' (FP8: the senders' quantization of them)
