@@ -590,15 +590,17 @@ Napi::Value CudaMoeWindowsDispatchStart(const Napi::CallbackInfo& info) {
 // sortedPairs [Pmax], blockExpert, rowExpert; layoutWork i32 [E/R + 2]: the experts' segment starts, P,
 // n — for the padding), which runs beside the packs. With `ranges` empty they come from the tables on
 // the device (moe::scatter_ranges): the call can then come before the host has read the tables, with
-// the outputs sized for the most rows the slots hold (n ≥ R·slotRows). Then per piece, once its pack is
+// the outputs sized for the most rows the slots hold (n ≥ R·slotRows) and expertX for the rows it has
+// (P may be fewer than the places: rows placed past it are not copied, their sortedPairs and pairPos
+// entries still written, and the caller makes expertX anew). Then per piece, once its pack is
 // done here, one launch (up to 8 sources) that scatters each source's rows as cudaMoeDispatchScatter does,
 // this rank's first, each once its landing signal (word SIGNAL_HEAD + c·R + s of `signals`, this rank's)
 // has reached seq (moe::wait_signal); with expertX and P > 0, after piece 0's launch, expertX's padding
 // rows zero on the reads' stream, which the addon's stream waits for at the end (without, nothing goes there).
-// inPlace (k ≤ 32; with ranges empty and no expertX recv is the start's receive codes: R·slotRows rows,
-// the received rows from row anchor·slotRows − (the rows of the sources before the anchor) on, anchor =
-// moe::receive_anchor(rank, R); with ranges and expertX recv is those received rows, a view of that
-// storage): 1 when it is the start's fallback, where this rank's own rows' codes are already; 2 when it is
+// inPlace (k ≤ 32; with ranges empty recv is the start's receive codes: R·slotRows rows, the received
+// rows from row anchor·slotRows − (the rows of the sources before the anchor) on, anchor =
+// moe::receive_anchor(rank, R); with ranges recv is those received rows, a view of that storage): 1
+// when it is the start's fallback, where this rank's own rows' codes are already; 2 when it is
 // the receive region this rank named, where the two anchored sources' codes are already. The scatter
 // copies every other source's codes there, and every source's scales and index outputs; expertX's rows
 // of those sources it copies from recv. 0: recv is the received rows themselves.
@@ -646,7 +648,7 @@ Napi::Value CudaMoeWindowsDispatchScatter(const Napi::CallbackInfo& info) {
   if (in_place > 2) args.fail("E_ARG", "inPlace must be 0, 1 or 2, got " + std::to_string(in_place));
   if (in_place != 0) {
     // (from the tables, recv is the receive storage; with the host's ranges, from received row 0 on)
-    if ((!on_device && !a.ex) || (on_device && a.ex) || k > 32) args.fail("E_ARG", "inPlace comes with ranges empty and no expertX, or ranges and expertX; and k <= 32");
+    if (k > 32) args.fail("E_ARG", "inPlace comes with k <= 32");
     a.in_place = (int)in_place;
     a.me = (int)rank;
     a.ranks = (int)R;

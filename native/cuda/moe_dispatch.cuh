@@ -885,8 +885,9 @@ __device__ __forceinline__ bool scatter_placed(const ScatterArgs& a, int source)
 }
 
 // Slot j of received row q (its meta m, from rank `source`): the row's index outputs for the slot, and
-// the slot's place p in expert order (−1 for none, or one out of bounds), with sortedPairs[p] = q·k + j.
-// Returns p.
+// the slot's place p in expert order (−1 for none, or one past sortedPairs' pmax), with sortedPairs[p] =
+// q·k + j. Returns p. (expertX's rows may be fewer than the places, a.P < P: the windows dispatch's
+// expertX sized before the counts are known; the caller copies a row only to places below a.P.)
 __device__ __forceinline__ int64_t scatter_slot(const ScatterArgs& a, const int32_t* m, int source, int64_t q, int j) {
   const int k = a.k;
   const int32_t l = m[j];
@@ -895,7 +896,7 @@ __device__ __forceinline__ int64_t scatter_slot(const ScatterArgs& a, const int3
   int64_t p = -1;
   if (l >= 0 && l < a.per) {
     p = (int64_t)a.base[source * a.per + l] + m[2 * k + j];
-    if (p < 0 || (a.ex && p >= a.P) || p >= a.pmax) p = -1;
+    if (p < 0 || p >= a.pmax) p = -1;
   }
   a.pair_pos[q * k + j] = (int32_t)p;
   if (p >= 0) a.sorted[p] = (int32_t)(q * k + j);
@@ -927,7 +928,7 @@ __global__ void __launch_bounds__(EP_THREADS) scatter_kernel(ScatterArgs a) {
     const int j = threadIdx.x;
     if (j < k) {
       const int64_t p = scatter_slot(a, reinterpret_cast<const int32_t*>(row + a.meta_at), source, q, j);
-      dst[j] = ex ? (int32_t)p : -1;  // (no expert-ordered copy without ex)
+      dst[j] = ex && p < a.P ? (int32_t)p : -1;  // (no expert-ordered copy without ex, nor past its rows)
     }
     __syncthreads();
     // the payload: SCATTER_UNROLL loads in flight a thread before their stores (a row is 448 16-byte

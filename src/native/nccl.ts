@@ -422,9 +422,9 @@ function symmetricWindows(addon: Addon, backend: Backend, comm: number, rank: nu
         },
         scatter: (o) => {
           if (scattered) throw new HotpathsError('E_ARG', `${what}: a dispatch's pieces are scattered once`);
-          // (with the host's ranges and expertX, recv is the received rows' view of the receive codes)
-          if (rc && (o.ranges ? !o.expertX : o.recv !== rc.codes || o.expertX)) {
-            throw new HotpathsError('E_ARG', `${what}: with receive codes, scatter takes them as recv with ranges null and no expertX, or a view of them with ranges and expertX`);
+          // (with the host's ranges, recv is the received rows' view of the receive codes: dispatch with expand)
+          if (rc && (o.ranges ? !o.expertX : o.recv !== rc.codes)) {
+            throw new HotpathsError('E_ARG', `${what}: with receive codes, scatter takes them as recv with ranges null, or a view of them with ranges and expertX`);
           }
           const per = E / R, ptrOr0 = (t: Tensor | null) => (t ? cudaPtr(t) : 0n);
           const ly = o.layout;

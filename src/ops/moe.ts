@@ -11,6 +11,7 @@ import { HotpathsError, show } from '../errors.js';
 import { dtypeBytes, type DType } from '../dtype.js';
 import { dispatchRowLayout, type Backend, type BackendName, type MoeGroupScore, type MoeKernels, type MoeRouteParams, type MoeScoring } from '../runtime/backend.js';
 import { startedBackend } from '../runtime/core.js';
+import { sizeClass } from '../runtime/sizeclass.js';
 import { shrinkTo, sliceRows, type Tensor } from '../tensor.js';
 import { alignRowsMax, moeAlign } from '../reference/moe.js';
 import { quantize, type QuantizedTensor } from './fp8.js';
@@ -467,8 +468,10 @@ export interface WindowsDispatch {
    * the packs), expertX's padding rows zero, then per piece, once its pack is done here,
    * each source's rows (each once its landing signal is there): ranges [C, R, 3] holds (first row of source s's slot, rows, first received row).
    * ranges null: the kernels take them from the gathered tables on the device, so the call may come
-   * before readTables; the outputs then hold R·M rows (the most the slots can). expertX null: recv and
-   * the index outputs only (expand: false). Once; it orders the addon's stream after every piece.
+   * before readTables; the outputs then hold R·M rows (the most the slots can), and expertX any number
+   * of rows (a row placed past them is not copied; sortedPairs and pairPos still say where it goes).
+   * expertX null: recv and the index outputs only (expand: false). Once; it orders the addon's stream
+   * after every piece.
    */
   scatter(a: { layout: WindowsLayout; ranges: Int32Array | null; expertX: Tensor | null; expertScales: Tensor | null; pairPos: Tensor; recvIndices: Tensor; recvWeights: Tensor; recv: Tensor; recvScales: Tensor | null }): void;
   /** Every piece's pack, for an error path's settle (a no-op once scatter has queued). */
@@ -509,8 +512,9 @@ export interface GroupOptions {
    * symmetric buffer of about R · maxTokensPerRank · (6 · maxHidden + 3072) bytes a rank (two halves
    * of rows up to bf16, two receive regions of FP8 codes), and dispatch/combine write rows straight
    * into their peers' memory. There dispatch allocates recv and its index arrays for R ·
-   * maxTokensPerRank rows before the counts are read (with expand: false, so that its last kernels are
-   * queued before that read) and returns a view of the n rows received; with FP8 rows recv's codes are
+   * maxTokensPerRank rows, and expertX for as many rows as the largest expanded dispatch of the group
+   * had before (the pool's size class of them), before the counts are read, so that its last kernels
+   * are queued before that read, and returns views of the rows received; with FP8 rows recv's codes are
    * lent from a free receive region until recv is disposed (docs/API.md). Ignored by localGroup, and by an NCCL
    * group where the device API is missing (it says so with `verbose`; the send/recv path runs instead).
    */
@@ -1434,13 +1438,17 @@ async function combineOnDevice(
 //             main: the tables' all-gather (LSA barrier index 1), whose kernel also stores them for
 //                   the host's read; the layout's indices from the gathered tables (queued with the
 //                   scatter, below)
-//             main: expertX sized from the host's read; per piece once its pack is done here: every
-//                   source's rows of that piece (each source's once its signal is there) from this
-//                   rank's slots into expert order. recv and its index arrays are allocated before the
-//                   read for the R·M rows the slots can hold, then cut to the n received (a view of the
-//                   same storage). With expand: false the scatter is queued before the host's read
-//                   instead: its kernels take each piece's rows from the gathered tables on the device,
-//                   so that the host's read and allocations are off the GPU's path. With FP8 rows recv's
+//             main: per piece once its pack is done here: every source's rows of that piece (each
+//                   source's once its signal is there) from this rank's slots into expert order. recv
+//                   and its index arrays are allocated before the host's read for the R·M rows the
+//                   slots can hold, then cut to the n received (a view of the same storage), and the
+//                   scatter is queued before the read too: its kernels take each piece's rows from the
+//                   gathered tables on the device, so that the host's read and allocations are off the
+//                   GPU's path. With expand, expertX is allocated before the read by the group's
+//                   capacity (expandRows: the pool's size class of the largest P so far) and cut to
+//                   the P read; the first expanded dispatch of a group, which has none, queues its
+//                   scatter after the read into an exact expertX, and one whose P passes the capacity
+//                   gathers expertX from recv after it (the same bits). With FP8 rows recv's
 //                   codes are a storage of R·M rows (a receive region of the window when one is free,
 //                   named to every rank by the plan's first CTA, else the pool's) into which the packs of the
 //                   anchored sources (receiveAnchor; at R = 2 every source, with a region) write their
@@ -1476,6 +1484,19 @@ export const WINDOW_RECEIVE_REGIONS = 2;
  */
 function receiveAnchor(d: number, R: number): number {
   return d < 1 ? (R > 1 ? 1 : 0) : d;
+}
+
+/** The largest P (expertX rows) an expanded dispatch over these windows has had. */
+const expandSeen = new WeakMap<SymmetricWindows, number>();
+
+/**
+ * The rows of expertX an expanded dispatch over `win` allocates before the counts are known: as many
+ * rows of rowBytes as the pool's size class of the largest P so far holds (so no more memory than an
+ * exact allocation of that P takes), at most the bound Pmax; 0 before the first.
+ */
+function expandRows(win: SymmetricWindows, Pmax: number, rowBytes: number): number {
+  const seen = expandSeen.get(win) ?? 0;
+  return seen > 0 ? Math.min(Pmax, Math.floor(sizeClass(seen * rowBytes) / rowBytes)) : 0;
 }
 
 /** Whether dispatch/combine can use the group's windows: one local rank, fixed slots, rows that fit. */
@@ -1537,9 +1558,17 @@ async function dispatchWindows(op: string, group: ExpertGroup, inputs: DispatchI
       recvIndices: track(temps, b.empty('i32', [R * M, k])), recvWeights: track(temps, b.empty('f32', [R * M, k])), pairPos: track(temps, b.empty('i32', [R * M, k])),
     };
     for (const u of partsOf(early.recv)) if (u !== codes) track(temps, u);
-    if (!sh.expand) {
+    // with expand, expertX before the read too: sized by the group's capacity (expandRows: the pool's size
+    // class of the largest P so far), none on its first expanded dispatch (then it waits for the read)
+    const capRows = sh.expand ? expandRows(win, PmaxAll, useFp8 ? H : H * dtypeBytes(dtype)) : 0;
+    const capX = capRows > 0 ? (useFp8 ? emptyFp8(b, capRows, H) : b.empty(dtype, [capRows, H])) : null;
+    for (const u of partsOf(capX)) track(temps, u);
+    if (!sh.expand || capX) {
       // the receive layout, then the scatter
-      run.scatter({ layout, ranges: null, expertX: null, expertScales: null, pairPos: early.pairPos, recvIndices: early.recvIndices, recvWeights: early.recvWeights, recv: rowsOf(early.recv), recvScales: scalesOf(early.recv) });
+      run.scatter({
+        layout, ranges: null, expertX: capX && rowsOf(capX), expertScales: capX && scalesOf(capX), pairPos: early.pairPos, recvIndices: early.recvIndices,
+        recvWeights: early.recvWeights, recv: rowsOf(early.recv), recvScales: scalesOf(early.recv),
+      });
       win.trace?.('scatter queued', 'main');
     }
     const t = run.readTables();
@@ -1573,8 +1602,6 @@ async function dispatchWindows(op: string, group: ExpertGroup, inputs: DispatchI
     const recv: Tensor | QuantizedTensor = isQuantized(early.recv)
       ? { ...early.recv, data: own(early.recv.data, [n, H], codesAt), scales: own(early.recv.scales, [n, H / 128]), shape: [n, H] }
       : own(early.recv, [n, H]);
-    const expertX = sh.expand ? (useFp8 ? emptyFp8(b, P, H) : b.empty(dtype, [P, H])) : null;
-    for (const u of partsOf(expertX)) keep(u);
     const a: Alignment = {
       tokens: n, topk: k, numExperts: per, blockSize: bs, padded: P, dropped: 0,
       sortedPairs: own(sorted, [Pmax]), blockExpert: own(blockExpert, [Pmax / bs]), rowExpert: own(rowExpert, [Pmax]),
@@ -1582,9 +1609,30 @@ async function dispatchWindows(op: string, group: ExpertGroup, inputs: DispatchI
     };
     const recvIndices = own(early.recvIndices, [n, k]);
     const recvWeights = own(early.recvWeights, [n, k]);
-    win.trace?.('outputs', 'main');
+    let expertX: Tensor | QuantizedTensor | null = null;
     if (sh.expand) {
-      run.scatter({ layout: { ...layout, sortedPairs: a.sortedPairs, blockExpert: a.blockExpert, rowExpert: a.rowExpert }, ranges, expertX: rowsOf(expertX), expertScales: scalesOf(expertX), pairPos: a.pairPos, recvIndices, recvWeights, recv: rowsOf(recv), recvScales: scalesOf(recv) });
+      expandSeen.set(win, Math.max(expandSeen.get(win) ?? 0, P));
+      if (capX && P <= capRows) {
+        // the capacity held every row: expertX is its first P rows
+        expertX = isQuantized(capX) ? { ...capX, data: own(capX.data, [P, H]), scales: own(capX.scales, [P, H / 128]), shape: [P, H] } : own(capX, [P, H]);
+      } else if (capX) {
+        // more rows than the capacity (the scatter copied those placed below it; recv and the alignment are
+        // whole): expertX gathered from recv through sortedPairs, the same bits
+        const kernels = moeKernels(op, b);
+        if (isQuantized(recv)) expertX = await gatherQuantized(kernels, recv, a);
+        else {
+          expertX = b.empty(dtype, [P, H]);
+          if (P > 0) await kernels.permute(recv, a.sortedPairs, k, null, expertX);
+        }
+        for (const u of partsOf(expertX)) keep(u);
+      } else {
+        expertX = useFp8 ? emptyFp8(b, P, H) : b.empty(dtype, [P, H]);
+        for (const u of partsOf(expertX)) keep(u);
+      }
+    }
+    win.trace?.('outputs', 'main');
+    if (sh.expand && !capX) {
+      run.scatter({ layout: { ...layout, sortedPairs: a.sortedPairs, blockExpert: a.blockExpert, rowExpert: a.rowExpert }, ranges, expertX: rowsOf(expertX!), expertScales: scalesOf(expertX!), pairPos: a.pairPos, recvIndices, recvWeights, recv: rowsOf(recv), recvScales: scalesOf(recv) });
       win.trace?.('scatter queued', 'main');
     }
     out = [{ recv, recvIndices, recvWeights, alignment: a, expertX, handle: new DispatchHandle(group, E, T, H, dtype, sendCounts, recvCounts, sendRow, M) }];

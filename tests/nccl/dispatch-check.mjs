@@ -291,9 +291,21 @@ for (let s = 0; s < names.length; s++) {
     const [ow] = await moe.combine(winGroup, [dw.expertX], [dw]);
     sameBits(await bytesOf(ow), await bytesOf(oh), 'windows, after T > M: combine');
     moe.disposeDispatched([dw]);
+    // expand's expertX is sized before the read by the largest P the group has had: blockSize 1024 pads
+    // every local expert to 1024 rows, far past it, so the first such call gathers expertX from recv
+    // after the read, and the next ones fit the capacity it leaves; the host path's bits every time
+    for (const [i, useFp8] of [[1, false], [2, false], [3, true]]) {
+      const o = { numExperts: E, blockSize: 1024, fp8: useFp8 };
+      const [dw2] = await moe.dispatch(winGroup, fit, o);
+      const [dh2] = await moe.dispatch(hostOnly, fit, o);
+      for (const [n, a, b] of [['pairPos', dw2.alignment.pairPos, dh2.alignment.pairPos], ['sortedPairs', dw2.alignment.sortedPairs, dh2.alignment.sortedPairs], ...partsOf(dw2.expertX).map((t, j) => [`expertX ${j}`, t, partsOf(dh2.expertX)[j]])]) {
+        sameBits(await bytesOf(a), await bytesOf(b), `windows, blockSize 1024 (call ${i}${useFp8 ? ', fp8' : ''}): ${n}`);
+      }
+      moe.disposeDispatched([dw2, dh2]);
+    }
   }
   moe.disposeDispatched([ds, dh]);
-  console.log(`ok fixed slots: a rank with T = M + 1 = ${M + 1} makes every rank's dispatch throw the same E_ARG (fp8 and bf16; windows with expand: false too), nothing is left behind, and the group works afterwards (T == M)`);
+  console.log(`ok fixed slots: a rank with T = M + 1 = ${M + 1} makes every rank's dispatch throw the same E_ARG (fp8 and bf16; windows with expand: false too), nothing is left behind, and the group works afterwards (T == M)${windows ? "; the windows' expertX past the capacity the group had, and within the one it then has, the host path's bits" : ''}`);
   // ranks that disagree on M all get E_ARG at creation (and a bad value on one rank too)
   for (const [what, m] of [['different M', rank === 0 ? 8 : 16], ['a bad M on one rank', rank === R - 1 ? 1.5 : 8], ['M on some ranks only', rank === 0 ? undefined : 8]]) {
     let err;
