@@ -28,10 +28,15 @@ export function switchModes(argv) {
   return { modes, setMode };
 }
 
-/** The shape options the benches take: --tokens, --hidden, --topk, --experts, --iters, --warmup (calls before the timed ones, so that V8 has compiled the ops' JS as a training loop would have). */
+/**
+ * The shape options the benches take: --tokens, --hidden, --topk, --experts, --iters (timed calls a
+ * measurement: 100; at 20, two runs of the same code in one device call differed by up to 0.09x in an
+ * op's ratio), --warmup (calls before the timed ones, so that V8 has compiled the ops' JS as a training
+ * loop would have).
+ */
 export function shapeOptions(argv) {
   const n = (name, d) => Number(option(argv, name, d));
-  return { T: n('tokens', 4096), H: n('hidden', 7168), k: n('topk', 8), E: n('experts', 256), iters: n('iters', 20), warmup: n('warmup', 30) };
+  return { T: n('tokens', 4096), H: n('hidden', 7168), k: n('topk', 8), E: n('experts', 256), iters: n('iters', 100), warmup: n('warmup', 30) };
 }
 
 /** A small seeded generator of uniform [0, 1) numbers (mulberry32). */

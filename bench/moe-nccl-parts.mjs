@@ -1,6 +1,6 @@
 // Where dispatch's and combine's device path spend their time, one stage at a time, over NCCL:
 //   npm run build && hotpaths launch --nproc N bench/moe-nccl-parts.mjs [--tokens 4096] [--hidden 7168]
-//     [--topk 8] [--experts 256] [--iters 20] [--warmup 30]
+//     [--topk 8] [--experts 256] [--iters 100] [--warmup 30]
 // The stages are the kernels and group calls src/ops/moe.ts makes (same shapes and arguments, one
 // piece), each timed alone with CUDA events on the addon's stream (median of --iters after --warmup calls,
 // each after a barrier); the counts gather, which the host waits for, by wall clock. Same inputs as

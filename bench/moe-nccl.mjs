@@ -1,6 +1,6 @@
 // Expert-parallel dispatch/combine bandwidth over NCCL, one process per GPU:
 //   npm run build && hotpaths launch --nproc N bench/moe-nccl.mjs [--tokens 4096] [--hidden 7168]
-//     [--topk 8] [--experts 256] [--iters 20] [--warmup 30] [--chunks 1,2,3,4] [--save-counts DIR] [--json FILE]
+//     [--topk 8] [--experts 256] [--iters 100] [--warmup 30] [--chunks 1,2,3,4] [--save-counts DIR] [--json FILE]
 //     [--no-host-path] [--slots M] [--groups counts,slots,windows]
 // Random routing (k distinct experts per token, uniform), bf16 x. Measures on every rank, in one run:
 //   dispatch (FP8)   moe.dispatch(fp8: true) end to end (plan, counts, quantize and pack, payload,

@@ -4,7 +4,7 @@ per-peer byte counts as hotpaths' dispatch (FP8 payload) and combine (bf16 paylo
 saved with --save-counts DIR. Run right after it, on the same GPUs:
     torchrun --nproc_per_node N bench/peers/torch_alltoall.py DIR [iters] [warmup]
 Timing per rank: wall clock around the call with a synchronize before and after (as the hotpaths bench
-times its ops), and CUDA events; median of `iters` after `warmup` (30) calls, each started at one instant
+times its ops), and CUDA events; median of `iters` (100, as the hotpaths bench) after `warmup` (30) calls, each started at one instant
 on every rank as the hotpaths bench starts its calls (each rank proposes its clock + 0.3 ms, all take the
 latest, by an all_reduce MAX, and spin until it). GB/s = the
 bytes this rank receives / its median; aggregate = Σ bytes / the slowest rank's median."""
@@ -18,7 +18,7 @@ import torch.distributed as dist
 
 
 def main():
-    folder, iters = sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 20
+    folder, iters = sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 100
     warmup = int(sys.argv[3]) if len(sys.argv) > 3 else 30
     local = int(os.environ["LOCAL_RANK"])
     torch.cuda.set_device(local)
