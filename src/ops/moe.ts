@@ -1619,12 +1619,13 @@ async function dispatchWindows(op: string, group: ExpertGroup, inputs: DispatchI
         // more rows than the capacity (the scatter copied those placed below it; recv and the alignment are
         // whole): expertX gathered from recv through sortedPairs, the same bits
         const kernels = moeKernels(op, b);
-        if (isQuantized(recv)) expertX = await gatherQuantized(kernels, recv, a);
-        else {
-          expertX = b.empty(dtype, [P, H]);
+        if (isQuantized(recv)) {
+          expertX = await gatherQuantized(kernels, recv, a);
+          for (const u of partsOf(expertX)) keep(u);
+        } else {
+          expertX = keep(b.empty(dtype, [P, H]));
           if (P > 0) await kernels.permute(recv, a.sortedPairs, k, null, expertX);
         }
-        for (const u of partsOf(expertX)) keep(u);
       } else {
         expertX = useFp8 ? emptyFp8(b, P, H) : b.empty(dtype, [P, H]);
         for (const u of partsOf(expertX)) keep(u);
