@@ -288,10 +288,11 @@ export interface Addon {
    * gathered tables i32 [R, tableWords]. trace: marks after the layout, the padding and each piece's
    * rows. ranges empty: the kernels take the ranges from the tables on the device, with the outputs sized
    * for R·slotRows rows, so that the call may precede the host's read.
-   * inPlace (ranges empty, no expertX, k ≤ 32; recv is the start's receive codes): 1, its fallback (this
-   * rank's own codes there already), 2, its region (the anchored sources' codes there already); the
-   * received rows lie in recv from row anchor·slotRows − (the rows of the sources before the anchor) on,
-   * and the other sources' codes go there, every source's scales and index outputs too. 0: none.
+   * inPlace (k ≤ 32; with ranges empty recv is the start's receive codes, with ranges the received rows'
+   * view of them): 1, its fallback (this rank's own codes there already), 2, its region (the anchored
+   * sources' codes there already); the received rows lie in the storage from row anchor·slotRows − (the
+   * rows of the sources before the anchor) on, and the other sources' codes go there, every source's
+   * scales and index outputs too; expertX's rows of the placed sources are read from recv. 0: none.
    */
   cudaMoeWindowsDispatchScatter(pieces: Float64Array, ranges: Int32Array, srcBases: BigUint64Array, rank: number, slotRows: number, stride: number, payloadBytes: number,
     scalesAt: number, scaleBytes: number, metaAt: number, base: bigint, per: number, k: number, counts: bigint, layoutWork: bigint, blockSize: number,

@@ -879,15 +879,8 @@ export async function dispatch(group: ExpertGroup, inputs: DispatchInput[], opts
       // send side has already excluded)
       const { a } = await runAlign(op, recvIdx[i]!, perRank, blockSize, 0, true);
       const rx = recvX[i]!;
-      let expertX: Tensor | QuantizedTensor | null = null;
-      if (!expand) {
-        // (recv and the alignment are the output: the grouped GEMM gathers)
-      } else if (isQuantized(rx)) {
-        expertX = await gatherQuantized(kernels, rx, a);
-      } else {
-        expertX = b.empty(dtype, [a.padded, H]);
-        if (a.padded > 0) await kernels.permute(rx, a.sortedPairs, k, null, expertX);
-      }
+      // (without expand, recv and the alignment are the output: the grouped GEMM gathers)
+      const expertX = expand ? await gatherRows(kernels, rx, a) : null;
       const p = plans[i]!;
       const handle = new DispatchHandle(group, E, p.T, H, dtype, p.sendCounts, recvCounts[i]!, p.backPos);
       out.push({ recv: rx, recvIndices: recvIdx[i]!, recvWeights: recvW[i]!, alignment: a, expertX, handle });
@@ -1234,8 +1227,8 @@ async function dispatchOnDevice(op: string, group: ExpertGroup, kern: DeviceMoe,
       const Pmax = alignRowsMax(n * k, per, bs);
       checkSize(op, Pmax, 1);
       checkSize(op, P, H);
-      const recv: Tensor | QuantizedTensor = useFp8 ? emptyFp8(b, n, H) : b.empty(dtype, [n, H]);
-      const expertX = expand ? (useFp8 ? emptyFp8(b, P, H) : b.empty(dtype, [P, H])) : null;
+      const recv = emptyRows(b, useFp8, dtype, n, H);
+      const expertX = expand ? emptyRows(b, useFp8, dtype, P, H) : null;
       for (const u of [recv, expertX].flatMap(partsOf)) keep(u);
       const a: Alignment = {
         tokens: n, topk: k, numExperts: per, blockSize: bs, padded: P, dropped: 0,
@@ -1554,14 +1547,14 @@ async function dispatchWindows(op: string, group: ExpertGroup, inputs: DispatchI
     };
     const { sortedPairs: sorted, blockExpert, rowExpert, counts } = layout;
     const early = {
-      recv: codes ? { ...emptyFp8Scales(b, R * M, H), data: codes } : useFp8 ? emptyFp8(b, R * M, H) : b.empty(dtype, [R * M, H]),
+      recv: codes ? { ...emptyFp8Scales(b, R * M, H), data: codes } : emptyRows(b, useFp8, dtype, R * M, H),
       recvIndices: track(temps, b.empty('i32', [R * M, k])), recvWeights: track(temps, b.empty('f32', [R * M, k])), pairPos: track(temps, b.empty('i32', [R * M, k])),
     };
     for (const u of partsOf(early.recv)) if (u !== codes) track(temps, u);
     // with expand, expertX before the read too: sized by the group's capacity (expandRows: the pool's size
     // class of the largest P so far), none on its first expanded dispatch (then it waits for the read)
     const capRows = sh.expand ? expandRows(win, PmaxAll, useFp8 ? H : H * dtypeBytes(dtype)) : 0;
-    const capX = capRows > 0 ? (useFp8 ? emptyFp8(b, capRows, H) : b.empty(dtype, [capRows, H])) : null;
+    const capX = capRows > 0 ? emptyRows(b, useFp8, dtype, capRows, H) : null;
     for (const u of partsOf(capX)) track(temps, u);
     if (!sh.expand || capX) {
       // the receive layout, then the scatter
@@ -1596,12 +1589,13 @@ async function dispatchWindows(op: string, group: ExpertGroup, inputs: DispatchI
     }
     // the outputs allocated before the read cut to their exact sizes (the same storage)
     const own = (u: Tensor, shape: number[], byteOffset = 0) => keep(shrinkTo(temps.splice(temps.indexOf(u), 1)[0]!, shape, byteOffset));
+    // (rows of a payload: codes from byteOffset of their storage, and scales, when quantized)
+    const ownRows = (q: Tensor | QuantizedTensor, rows: number, byteOffset = 0): Tensor | QuantizedTensor =>
+      isQuantized(q) ? { ...q, data: own(q.data, [rows, H], byteOffset), scales: own(q.scales, [rows, H / 128]), shape: [rows, H] } : own(q, [rows, H], byteOffset);
     // (with receive codes recv's rows start at anchor·M − recvStart[anchor] of their storage)
     const anchor = receiveAnchor(me, R);
     const codesAt = receive ? (anchor * M - recvStart[anchor]!) * H : 0;
-    const recv: Tensor | QuantizedTensor = isQuantized(early.recv)
-      ? { ...early.recv, data: own(early.recv.data, [n, H], codesAt), scales: own(early.recv.scales, [n, H / 128]), shape: [n, H] }
-      : own(early.recv, [n, H]);
+    const recv = ownRows(early.recv, n, codesAt);
     const a: Alignment = {
       tokens: n, topk: k, numExperts: per, blockSize: bs, padded: P, dropped: 0,
       sortedPairs: own(sorted, [Pmax]), blockExpert: own(blockExpert, [Pmax / bs]), rowExpert: own(rowExpert, [Pmax]),
@@ -1614,20 +1608,11 @@ async function dispatchWindows(op: string, group: ExpertGroup, inputs: DispatchI
       expandSeen.set(win, Math.max(expandSeen.get(win) ?? 0, P));
       if (capX && P <= capRows) {
         // the capacity held every row: expertX is its first P rows
-        expertX = isQuantized(capX) ? { ...capX, data: own(capX.data, [P, H]), scales: own(capX.scales, [P, H / 128]), shape: [P, H] } : own(capX, [P, H]);
-      } else if (capX) {
-        // more rows than the capacity (the scatter copied those placed below it; recv and the alignment are
-        // whole): expertX gathered from recv through sortedPairs, the same bits
-        const kernels = moeKernels(op, b);
-        if (isQuantized(recv)) {
-          expertX = await gatherQuantized(kernels, recv, a);
-          for (const u of partsOf(expertX)) keep(u);
-        } else {
-          expertX = keep(b.empty(dtype, [P, H]));
-          if (P > 0) await kernels.permute(recv, a.sortedPairs, k, null, expertX);
-        }
+        expertX = ownRows(capX, P);
       } else {
-        expertX = useFp8 ? emptyFp8(b, P, H) : b.empty(dtype, [P, H]);
+        // more rows than the capacity (the scatter copied those placed below it; recv and the alignment are
+        // whole): expertX gathered from recv through sortedPairs, the same bits; none yet: an exact one
+        expertX = capX ? await gatherRows(moeKernels(op, b), recv, a) : emptyRows(b, useFp8, dtype, P, H);
         for (const u of partsOf(expertX)) keep(u);
       }
     }
@@ -1863,6 +1848,27 @@ async function runAlign(op: string, indices: Tensor, E: number, bs: number, capa
   return { a, bad };
 }
 
+
+/** rows [rows, H] of a dispatch's payload: FP8 codes with their 1×128 scales, or x's dtype. */
+function emptyRows(b: Backend, fp8: boolean, dtype: DType, rows: number, H: number): Tensor | QuantizedTensor {
+  return fp8 ? emptyFp8(b, rows, H) : b.empty(dtype, [rows, H]);
+}
+
+/**
+ * Received rows x [n, H] (FP8 with scales, or x's dtype) gathered into the alignment's expert order, [P,
+ * H], padding rows zero: expertX from recv, bit-exact. The caller owns the result (nothing is left on error).
+ */
+async function gatherRows(kernels: MoeKernels, x: Tensor | QuantizedTensor, a: Alignment): Promise<Tensor | QuantizedTensor> {
+  if (isQuantized(x)) return gatherQuantized(kernels, x, a);
+  const out = x.backend.empty(x.dtype, [a.padded, x.shape[1]!]);
+  try {
+    if (a.padded > 0) await kernels.permute(x, a.sortedPairs, a.topk, null, out);
+    return out;
+  } catch (e) {
+    out.dispose();
+    throw e;
+  }
+}
 
 function emptyFp8(b: Backend, rows: number, H: number): QuantizedTensor {
   return { ...emptyFp8Scales(b, rows, H), data: b.empty('fp8e4m3', [rows, H]) };
