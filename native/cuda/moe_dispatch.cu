@@ -118,6 +118,13 @@ moe::DestRows dest_rows_arg(const Args& args, const HostView& bases, uint64_t sl
 // warp's scales in shared memory), the one pack that writes DestRows' receive codes elsewhere.
 bool warp_pack_fits(uint64_t k, uint64_t H) { return k <= 32 && (H / 128 + 3) / 4 * 16 * moe::PACK_WARPS <= 48 * 1024; }
 
+// Whether pack_fp8_warp_kernel can also take DestRows' own expansion: a token's destinations and
+// expertX rows (at most min(k, R) + k) in its warp's 32-entry list, and the bases (E/R ints) beside the
+// scales in shared memory.
+bool own_expansion_fits(uint64_t k, uint64_t H, uint64_t E, uint64_t R) {
+  return warp_pack_fits(k, H) && k + std::min(k, R) <= 32 && (H / 128 + 3) / 4 * 16 * moe::PACK_WARPS + 4 * (E / R) <= 48 * 1024;
+}
+
 // The pack's launch (arguments checked; x 16-byte aligned for fp8): T tokens' rows to `to`, at most
 // per_sm CTAs a multiprocessor.
 void launch_pack(const Args& args, cudaStream_t stream, bool fp8, bool bf16, const void* x, int64_t T, int64_t H, uint64_t x_row, const int32_t* indices,
@@ -134,7 +141,7 @@ void launch_pack(const Args& args, cudaStream_t stream, bool fp8, bool bf16, con
       // a warp a token (pack_fp8_warp_kernel: 1.3-1.5x pack_fp8_kernel into local buffers, the same bytes),
       // as many warps a multiprocessor as per_sm CTAs of EP_THREADS would have
       const int wgrid = grid_of((T + moe::PACK_WARPS - 1) / moe::PACK_WARPS, std::max(1, per_sm * moe::EP_THREADS / (moe::PACK_WARPS * 32)));
-      const size_t wsmem = smem * moe::PACK_WARPS;
+      const size_t wsmem = smem * moe::PACK_WARPS + (to.ex != nullptr ? 4 * (size_t)(E / R) : 0);  // (+ the own expansion's bases)
       if (bf16) moe::pack_fp8_warp_kernel<uint16_t><<<wgrid, moe::PACK_WARPS * 32, wsmem, stream>>>((const uint16_t*)x, T, H, indices, weights, k, E, R, send_row, pair_rank, S_rows, to, stride, scales_at, meta_at);
       else moe::pack_fp8_warp_kernel<float><<<wgrid, moe::PACK_WARPS * 32, wsmem, stream>>>((const float*)x, T, H, indices, weights, k, E, R, send_row, pair_rank, S_rows, to, stride, scales_at, meta_at);
       return;
@@ -425,7 +432,7 @@ Napi::Value CudaMoeDispatchScatter(const Napi::CallbackInfo& info) {
 // cudaMoeWindowsDispatchStart(lsa, tablesOffset, x, xIsBf16, T, H, indices, k, weights, E, fp8, ends, slotRows, destBases,
 //                             stride, scalesAt, metaAt, sendRow, pairRank, table, tableWords, planWork, tables, rank,
 //                             trace, signals, signalFromSlot, seq, fallback | 0n, region, readyFromSlot, regionFromSlot,
-//                             regionBytes, regions)
+//                             regionBytes, regions, expertX | 0n, expertRows, expertScales | 0n, blockSize)
 //   -> Float64Array [1 + C]: the read's ticket (ncclSideReadFinish), then per piece its pack's ticket (done
 //      here; each taken by ncclSideWait or cudaMoeWindowsDispatchScatter)
 // Queues, in order:
@@ -445,7 +452,12 @@ Napi::Value CudaMoeDispatchScatter(const Napi::CallbackInfo& info) {
 //      window (destBases[d] + regionFromSlot + r·regionBytes, `regions` of them) when this rank is one
 //      of d's two anchored sources (moe::receive_first_row), this rank's own into `fallback` (u8 [R·M,
 //      H], given with region −1) when it names none, the others' into the slot; scales and meta always
-//      to the slot (cudaMoeWindowsDispatchScatter's inPlace takes them from there);
+//      to the slot (cudaMoeWindowsDispatchScatter's inPlace takes them from there). The plan stores its
+//      table into row `rank` of every rank's tables before its ready word (moe::PlanReady), and with
+//      expertX (E4M3 [expertRows, H], its scales f32 [expertRows, H/128]; own_expansion_fits) each pack
+//      also writes this rank's own rows' codes and scales to their places below expertRows in it
+//      (moe::DestRows' own expansion; places from the gathered tables with blockSize, as the receive
+//      layout's), which cudaMoeWindowsDispatchScatter's ownExpanded then leaves alone;
 //   3. then on the addon's stream: the table to row `rank` of every rank's tables (tablesOffset in the
 //      LSA buffer `lsa`) and barrier index 1, after which the same kernel stores this rank's gathered
 //      tables (i32 [R, tableWords] at `tables`) into pinned memory for the host's read (no copy or event
@@ -456,7 +468,7 @@ Napi::Value CudaMoeDispatchScatter(const Napi::CallbackInfo& info) {
 Napi::Value CudaMoeWindowsDispatchStart(const Napi::CallbackInfo& info) {
   const char* fn = "cudaMoeWindowsDispatchStart";
   Napi::Env env = info.Env();
-  Args args(info, fn, 34);
+  Args args(info, fn, 38);
   const bool trace = args.boolean(24, "trace");
   const uint64_t tables_offset = args.size(1, "tablesOffset");
   const bool bf16 = args.boolean(3, "xIsBf16"), fp8 = args.boolean(10, "fp8");
@@ -521,6 +533,23 @@ Napi::Value CudaMoeWindowsDispatchStart(const Napi::CallbackInfo& info) {
     to.regions = (int)regions;
     to.me = (int)rank;
   }
+  // the own expansion (moe::DestRows::ex)
+  const uint64_t ex_rows = args.size(35, "expertRows"), bs = args.size(37, "blockSize");
+  to.ex = (uint8_t*)cuda_device_arg_or_null(args, 34, "expertX", checked_mul(env, fn, ex_rows, H, "expertX bytes"));
+  if (to.ex != nullptr) {
+    if (to.ready == nullptr || !own_expansion_fits(k, H, E, R)) {
+      args.fail("E_ARG", "expertX comes with the receive codes (readyFromSlot), k + min(k, R) <= 32 and H / 128 * 4 * " + std::to_string(moe::PACK_WARPS) + " + 4 * E / R bytes at most 48 KB");
+    }
+    if (ex_rows > I32_LIMIT) args.fail("E_TOO_LARGE", "expertRows must be below 2^31");
+    if (bs == 0 || bs > 1u << 20) args.fail("E_ARG", "blockSize must be in [1, 2^20]");
+    to.ex_scales = (float*)cuda_device_arg(args, 36, "expertScales", checked_mul(env, fn, ex_rows, H / 128 * 4, "expertScales bytes"));
+    if ((((uintptr_t)to.ex | (uintptr_t)to.ex_scales) & 15) != 0) args.fail("E_ARG", "expertX and expertScales must be 16-byte aligned");
+    to.ex_rows = (int64_t)ex_rows;
+    to.table_words = (int)W;
+    to.bs = (int)bs;
+  } else if (ex_rows != 0) {
+    args.fail("E_ARG", "expertX 0n (no own expansion) comes with expertRows = 0");
+  }
   // this rank's ready word into every rank's (the receive codes), then the plan, as soon as their own
   // arguments are checked (the plan writes only the op's scratch; should a check below fail, this
   // rank's peers go on with this dispatch no further than before: they wait for its tables)
@@ -534,6 +563,10 @@ Napi::Value CudaMoeWindowsDispatchStart(const Napi::CallbackInfo& info) {
     ready.me = (int)rank;
     ready.region = region;
     ready.seq = seq;
+    // (row `rank` of every rank's tables: the same offset from each rank's slot `rank`)
+    const uint64_t tables_at = (uint64_t)(uintptr_t)cuda_device_arg(args, 22, "tables", R * W * 4) + rank * W * 4;
+    ready.tables = (int64_t)(tables_at - to.p[rank]);
+    ready.table_words = (int)W;
   }
   launch_plan(args, main, indices, (int64_t)T, (int)k, (int)E, (int)R, (int64_t)M, ends, plan_work, table, send_row, pair_rank, ready);
   cuda_check(env, fn, "kernel launch", cudaGetLastError());
@@ -541,6 +574,7 @@ Napi::Value CudaMoeWindowsDispatchStart(const Napi::CallbackInfo& info) {
   const uint8_t* x = (const uint8_t*)cuda_device_arg(args, 2, "x", checked_mul(env, fn, T, x_row, "x bytes"));
   const float* weights = (const float*)cuda_device_arg(args, 8, "weights", T * k * 4);
   const int32_t* tables = (const int32_t*)cuda_device_arg(args, 22, "tables", R * W * 4);
+  to.tables = tables;
   if (fp8 && ((uintptr_t)x & 15) != 0) args.fail("E_ARG", "x must be 16-byte aligned for the FP8 payload");
   const int64_t signal_from_slot = (int64_t)args.size(26, "signalFromSlot");  // (the signals lie after every slot)
   const uint64_t signal_words = moe::SIGNAL_HEAD + (uint64_t)ends.n * R;
@@ -581,7 +615,7 @@ Napi::Value CudaMoeWindowsDispatchStart(const Napi::CallbackInfo& info) {
 // cudaMoeWindowsDispatchScatter(pieces, ranges, srcBases, rank, slotRows, stride, payloadBytes, scalesAt, scaleBytes, metaAt, base,
 //                               per, k, counts, layoutWork, blockSize, expertX, P, expertScales | 0n, sortedPairs, Pmax, pairPos,
 //                               n, recvIndices, recvWeights, recv, recvScales | 0n, trace, tables, tableWords, signals, seq,
-//                               inPlace, blockExpert, rowExpert)
+//                               inPlace, blockExpert, rowExpert, ownExpanded)
 // pieces: Float64Array [C] (cudaMoeWindowsDispatchStart's pack tickets, each taken here); ranges: Int32Array
 // [C, R, 3]: piece c's rows from source s as (first row of s's slot, rows, first received row), or empty;
 // srcBases: BigUint64Array [R], source s's slot of slotRows rows here; tables: this rank's gathered
@@ -603,13 +637,15 @@ Napi::Value CudaMoeWindowsDispatchStart(const Napi::CallbackInfo& info) {
 // when it is the start's fallback, where this rank's own rows' codes are already; 2 when it is
 // the receive region this rank named, where the two anchored sources' codes are already. The scatter
 // copies every other source's codes there, and every source's scales and index outputs; expertX's rows
-// of those sources it copies from recv. 0: recv is the received rows themselves.
+// of those sources it copies from recv. 0: recv is the received rows themselves. ownExpanded (1, with
+// expertX: the start's expertX, the same P rows): this rank's own rows' expertX codes and scales are
+// there already (the start's own expansion), so they are not copied.
 // Everything is checked first. With trace, timing marks after the layout, each piece's launch and the
 // padding (reads' stream; only where it is zeroed).
 Napi::Value CudaMoeWindowsDispatchScatter(const Napi::CallbackInfo& info) {
   const char* fn = "cudaMoeWindowsDispatchScatter";
   Napi::Env env = info.Env();
-  Args args(info, fn, 35);
+  Args args(info, fn, 36);
   const bool trace = args.boolean(27, "trace");
   const uint64_t in_place = args.size(32, "inPlace");
   HostView pieces = args.typed_array(0, "pieces", napi_float64_array, 1);
@@ -652,6 +688,12 @@ Napi::Value CudaMoeWindowsDispatchScatter(const Napi::CallbackInfo& info) {
     a.in_place = (int)in_place;
     a.me = (int)rank;
     a.ranks = (int)R;
+  }
+  const bool own_expanded = args.boolean(35, "ownExpanded");
+  if (own_expanded) {
+    if (!a.ex) args.fail("E_ARG", "ownExpanded comes with expertX");
+    a.own_expanded = 1;
+    a.me = (int)rank;
   }
   for (uint64_t i = 0; i < pieces.length; i++) {
     const double ticket = ((const double*)pieces.data)[i];

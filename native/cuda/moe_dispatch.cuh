@@ -212,22 +212,26 @@ __device__ __forceinline__ void plan_scatter_chunk(const int32_t* __restrict__ i
   }
 }
 
-// Rank `me`'s ready word for dispatch seq, stored by plan_kernel's CTA 0 before the plan into every rank's
-// ready words (the windows dispatch's receive codes, DestRows::ready: word `me` at p[s] + ready + 8·me for
-// s < R, release at system scope): (seq << 8) | (region + 1). R = 0: none. The plan is on the addon's
-// stream, so the word comes after every earlier use of the region named (the user's kernels that read a
-// recv it held) and before any pack waits for it.
+// Rank `me`'s ready word for dispatch seq, stored by plan_kernel's CTA 0 into every rank's ready words (the
+// windows dispatch's receive codes, DestRows::ready: word `me` at p[s] + ready + 8·me for s < R, release at
+// system scope): (seq << 8) | (region + 1). R = 0: none. The plan is on the addon's stream, so the word
+// comes after every earlier use of the region named (the user's kernels that read a recv it held) and
+// before any pack waits for it. Before the word, once the plan's table is whole, CTA 0 stores the table
+// (table_words words) into row `me` of every rank's gathered tables (at p[s] + tables, a signed offset),
+// so that a rank that has seen every rank's word has every rank's table (DestRows' own expansion reads
+// them); the tables' all-gather stores the same words again later.
 struct PlanReady {
   uint64_t p[EP_MAX_RANKS];
-  int64_t ready;
-  int R, me, region;
+  int64_t ready, tables;
+  int R, me, region, table_words;
   uint32_t seq;
 };
 
 // The plan in one cooperative launch (every CTA resident; PLAN_WARPS warps a CTA, each a row of E + R + 1
-// shared counters, then R ints of rank starts): optionally the ready word (CTA 0), then pass 1 over the
-// chunks, a grid barrier, pass 2 over the columns, a grid barrier, pass 3 over the chunks — each a warp
-// an item, grid-stride, so that any grid of at least one CTA covers every chunk and column. One launch
+// shared counters, then R ints of rank starts): pass 1 over the chunks, a grid barrier, pass 2 over the
+// columns, a grid barrier, optionally the table to every rank and then the ready word (CTA 0), pass 3
+// over the chunks — each a warp an item, grid-stride, so that any grid of at least one CTA covers every
+// chunk and column. One launch
 // instead of three: the host's queueing of each costs ~5 µs on the 2-rank machine, and the windows
 // dispatch's pack cannot start before the host has queued it after the plan.
 static __global__ void __launch_bounds__(PLAN_WARPS * 32) plan_kernel(const int32_t* __restrict__ indices, int64_t T, int k, int E, int R,
@@ -241,17 +245,28 @@ static __global__ void __launch_bounds__(PLAN_WARPS * 32) plan_kernel(const int3
   const int64_t gw = (int64_t)blockIdx.x * PLAN_WARPS + warp, warps = (int64_t)gridDim.x * PLAN_WARPS;
   int32_t* row = plan_smem + warp * cols;
   int32_t* rank_start = plan_smem + PLAN_WARPS * cols;
-  if (blockIdx.x == 0 && threadIdx.x < ready.R) {
-    // rank me's word in rank s's ready words: (seq << 8) | (region + 1), release at system scope
-    uint64_t* word = reinterpret_cast<uint64_t*>((uintptr_t)(ready.p[threadIdx.x] + ready.ready) + 8 * (uint64_t)ready.me);
-    const uint64_t v = (uint64_t)ready.seq << 8 | (uint64_t)(ready.region + 1);
-    asm volatile("st.release.sys.global.u64 [%0], %1;" ::"l"(word), "l"(v) : "memory");
-  }
   cooperative_groups::grid_group grid = cooperative_groups::this_grid();
   for (int64_t c = gw; c < chunks; c += warps) plan_count_chunk(indices, pairs, k, E, R, c, row, chunk);
   grid.sync();
   for (int64_t col = gw; col < cols; col += warps) plan_scan_column((int)col, E, R, chunks, T, k, slot_rows, ends, chunk, table);
   grid.sync();
+  if (blockIdx.x == 0 && ready.R > 0) {
+    // the table (whole now) into row me of every rank's tables, each thread's stores fenced at system
+    // scope before the CTA's barrier; then rank me's word in rank s's ready words: (seq << 8) |
+    // (region + 1), release at system scope
+    for (int s = 0; s < ready.R; s++) {
+      int32_t* dst = reinterpret_cast<int32_t*>((uintptr_t)(ready.p[s] + ready.tables));
+      for (int i = threadIdx.x; i < ready.table_words; i += blockDim.x) dst[i] = table[i];
+    }
+    __threadfence_system();
+    __syncthreads();
+    if (threadIdx.x < ready.R) {
+      __threadfence_system();
+      uint64_t* word = reinterpret_cast<uint64_t*>((uintptr_t)(ready.p[threadIdx.x] + ready.ready) + 8 * (uint64_t)ready.me);
+      const uint64_t v = (uint64_t)ready.seq << 8 | (uint64_t)(ready.region + 1);
+      asm volatile("st.release.sys.global.u64 [%0], %1;" ::"l"(word), "l"(v) : "memory");
+    }
+  }
   if (threadIdx.x == 0) {
     int32_t acc = 0;
     for (int d = 0; d < R; d++) {
@@ -287,7 +302,7 @@ struct DestRows {
   // anchor − 1's rows end at storage row anchor·M and source anchor's start there, places each sender
   // knows from its own count alone (at R = 2, every source). Rank d says at the start of each dispatch
   // which storage that is: its word in every rank's ready words (u64 [R] at `ready`, this rank's: word d
-  // from rank d, (seq << 8) | (r + 1), stored by plan_kernel's CTA 0 before the plan) names its receive region r of the window, or
+  // from rank d, (seq << 8) | (r + 1), stored by plan_kernel's CTA 0 once its table is whole and stored to every rank: PlanReady) names its receive region r of the window, or
   // none (r = −1). The pack waits for that word (wait_ready), then stores the codes of its rows to d
   // straight into region r of d's window (at p[d] + region + r·region_bytes) when it is one of d's two
   // anchored sources, and into its slot row otherwise; its own rows' codes go to its own region, or to
@@ -299,6 +314,19 @@ struct DestRows {
   int regions;  // the receive regions a window holds (a word naming another traps)
   uint64_t fallback;
   int me;
+  // The own expansion (with `ready`; null `ex`: none): this rank's own rows' codes and scales also to
+  // their places in its expertX (ex: E4M3 [ex_rows, H], ex_scales: f32 [ex_rows, H/128]), which the
+  // scatter then leaves alone (ScatterArgs::own_expanded), so that the expansion of half the rows runs
+  // while the pack waits on the link instead of after it. A place is recv_scan_kernel's base[me, l] +
+  // the pair's rank among this rank's pairs to l; the bases come from every rank's table in `tables`
+  // (this rank's gathered tables, i32 [R, table_words]), there once every rank's ready word is
+  // (PlanReady), and block size bs. Places past ex_rows are not written (nor by the scatter: expertX is
+  // then gathered anew).
+  uint8_t* ex;
+  float* ex_scales;
+  int64_t ex_rows;
+  const int32_t* tables;
+  int table_words, bs;
 };
 
 // The source rank whose rows start at row anchor·M of rank d's receive storage (DestRows' receive
@@ -609,6 +637,39 @@ __global__ void __launch_bounds__(EP_THREADS, 8) pack_fp8_kernel(const In* __res
   pack_signal(to, R);
 }
 
+// DestRows' own expansion: base[l] = recv_scan_kernel's base[me, l] for this rank's per local experts
+// (the first place of this rank's pairs to l in expertX), from the gathered tables, by warp 0 of the CTA
+// (32 experts a step: their counts over the ranks, padded to bs, a shuffle scan; the same int32 and int64
+// arithmetic as recv_scan_kernel, so the same places). The tables are read through L2 (written by the
+// other ranks' plans, seen through their ready words). Every thread of the CTA calls it; ends synchronized.
+__device__ __forceinline__ void own_bases(const DestRows& to, int R, int per, int32_t* base) {
+  if (threadIdx.x < 32) {
+    const int lane = threadIdx.x;
+    const int W = to.table_words;
+    int64_t carry = 0;
+    for (int l0 = 0; l0 < per; l0 += 32) {
+      const int l = l0 + lane;
+      int32_t c = 0, before = 0;
+      if (l < per) {
+        for (int s = 0; s < R; s++) {
+          if (s == to.me) before = c;
+          c += __ldcg(to.tables + (int64_t)s * W + R + to.me * per + l);
+        }
+      }
+      const int64_t padded = l < per ? ((int64_t)c + to.bs - 1) / to.bs * to.bs : 0;
+      int64_t incl = padded;
+#pragma unroll
+      for (int o = 1; o < 32; o <<= 1) {
+        const int64_t y = __shfl_up_sync(FULL, incl, o);
+        if (lane >= o) incl += y;
+      }
+      if (l < per) base[l] = (int32_t)(carry + incl - padded) + before;
+      carry += __shfl_sync(FULL, incl, 31);
+    }
+  }
+  __syncthreads();
+}
+
 // pack_fp8_kernel with a warp per token at a time (k ≤ 32; pack_fp8_kernel for more): the token's
 // destinations come from lanes < k by shuffles and ballots and the scales are gathered in the warp's
 // own row of shared memory, so nothing waits at a CTA-wide barrier, and each warp goes through its
@@ -621,9 +682,10 @@ __global__ void __launch_bounds__(PACK_WARPS * 32, 4) pack_fp8_warp_kernel(const
                                                                         const int32_t* __restrict__ pair_rank, int64_t S, const DestRows to, int64_t stride,
                                                                         int64_t scales_at, int64_t meta_at) {
   __shared__ uint8_t* dst_of[PACK_WARPS][32];
-  __shared__ uint8_t* codes_of[PACK_WARPS][32];  // where each destination's codes go
+  __shared__ uint8_t* codes_of[PACK_WARPS][32];  // where each destination's codes go, then (own expansion) the expertX rows'
+  __shared__ float* ex_scales_of[PACK_WARPS][32];  // (own expansion) the expertX rows' scales
   __shared__ uint64_t codes_at[EP_MAX_RANKS];    // per destination: its receive codes' row 0 of this rank's, or 0: the slot
-  extern __shared__ float4 scale_rows4[];  // [PACK_WARPS, ceil(H/512)]: each warp's token's H/128 scales
+  extern __shared__ float4 scale_rows4[];  // [PACK_WARPS, ceil(H/512)]: each warp's token's H/128 scales; then (own expansion) i32 [E/R] bases
   const int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
   // DestRows' receive codes: each destination's ready word, then where this rank's rows' codes go there
   for (int d = threadIdx.x; d < R; d += blockDim.x) {
@@ -644,10 +706,14 @@ __global__ void __launch_bounds__(PACK_WARPS * 32, 4) pack_fp8_warp_kernel(const
   __syncthreads();
   uint8_t** dst = dst_of[w];
   uint8_t** codes = codes_of[w];
+  float** exs = ex_scales_of[w];
   const int64_t nb = H / 128;
   float4* srow4 = scale_rows4 + w * ((nb + 3) / 4);
   float* srow = reinterpret_cast<float*>(srow4);
   const int per = E / R;
+  // (own expansion: every rank's table is here, since every rank's ready word is)
+  int32_t* own_base = reinterpret_cast<int32_t*>(scale_rows4 + PACK_WARPS * ((nb + 3) / 4));
+  if (to.ex != nullptr) own_bases(to, R, per, own_base);
   for (int64_t t = (int64_t)blockIdx.x * PACK_WARPS + w; t < T; t += (int64_t)gridDim.x * PACK_WARPS) {
     // slot `lane`'s rank d (−1 for a bad id or lane ≥ k) and, when no earlier slot of the token is on d,
     // its send row's address there
@@ -673,13 +739,26 @@ __global__ void __launch_bounds__(PACK_WARPS * 32, 4) pack_fp8_warp_kernel(const
         c = codes_at[d] != 0 ? (uint8_t*)(uintptr_t)codes_at[d] + srow_ * H : r;
       }
     }
-    const unsigned has = __ballot_sync(FULL, r != nullptr);
-    const int n = __popc(has);
+    // (own expansion) slot `lane`'s place in expertX when its expert is on this rank and the token's row
+    // to this rank is sent
+    uint8_t* xr = nullptr;
+    if (to.ex != nullptr && d == to.me && pr >= 0) {
+      const int64_t so = (int64_t)send_row[t * R + d] - d * to.slot;
+      const int64_t p = (int64_t)own_base[e - d * per] + pr;
+      if (so >= 0 && so < S && p >= 0 && p < to.ex_rows) xr = to.ex + p * H;
+    }
+    const unsigned has = __ballot_sync(FULL, r != nullptr), hasx = __ballot_sync(FULL, xr != nullptr);
+    const int n = __popc(has), nx = __popc(hasx);
     __syncwarp();  // the last token's list has been read by every lane
     if (r != nullptr) {
       const int at = __popc(has & ((1u << lane) - 1));
       dst[at] = r;
       codes[at] = c;
+    }
+    if (xr != nullptr) {
+      const int at = __popc(hasx & ((1u << lane) - 1));
+      codes[n + at] = xr;
+      exs[at] = to.ex_scales + (xr - to.ex) / H * nb;
     }
     // the meta of every destination row: [local ids | weight bits | pair ranks], −1 / 0 / −1 elsewhere
     for (unsigned m = has; m; m &= m - 1) {
@@ -695,9 +774,13 @@ __global__ void __launch_bounds__(PACK_WARPS * 32, 4) pack_fp8_warp_kernel(const
       }
     }
     __syncwarp();
-    pack_payload(x + t * H, H, codes, n, srow, lane, 32);
+    pack_payload(x + t * H, H, codes, n + nx, srow, lane, 32);
     __syncwarp();  // the scales are all in shared memory
     store_scales(dst, n, srow4, nb, scales_at, lane, 32);
+    for (int64_t u = lane; u < nb && nx > 0; u += 32) {
+      const float v = srow[u];
+      for (int i = 0; i < nx; i++) exs[i][u] = v;
+    }
   }
   pack_signal(to, R);
 }
@@ -805,6 +888,9 @@ struct ScatterArgs {
   // index outputs only; scatter_kernel reads their codes from recv for expertX). 0: none such, recv is
   // the received rows. (`me` and `ranks` are set with in_place too.)
   int in_place = 0;
+  // 1: rank me's rows' expertX codes and scales were written by its pack (DestRows' own expansion, places
+  // below P): scatter_kernel copies none of them (their index outputs and recv's scales only)
+  int own_expanded = 0;
   // null, or this rank's landing signals of the piece (u32 [ranks]: source s's at landed[s], set by its
   // pack_signal): the rows of source s are read once landed[s] has reached seq (wait_signal)
   const uint32_t* landed = nullptr;
@@ -926,17 +1012,21 @@ __global__ void __launch_bounds__(EP_THREADS) scatter_kernel(ScatterArgs a) {
     wait_source_once(a, s, waited);
     const uint8_t* row = a.src[s] + (first[s] + off) * a.stride;
     const int j = threadIdx.x;
+    const bool own_done = a.own_expanded && source == a.me;
     if (j < k) {
       const int64_t p = scatter_slot(a, reinterpret_cast<const int32_t*>(row + a.meta_at), source, q, j);
-      dst[j] = ex && p < a.P ? (int32_t)p : -1;  // (no expert-ordered copy without ex, nor past its rows)
+      dst[j] = ex && p < a.P && !own_done ? (int32_t)p : -1;  // (no expert-ordered copy without ex, past its rows, or where the pack made it)
     }
     __syncthreads();
     // the payload: SCATTER_UNROLL loads in flight a thread before their stores (a row is 448 16-byte
     // units at H = 7168 FP8: one pass of 128 threads); a source whose codes are in recv already
-    // (a.in_place, as scatter_warp_kernel) has them read from there and not written again
+    // (a.in_place, as scatter_warp_kernel) has them read from there and not written again, and not
+    // read at all when no expertX row wants them
     const bool placed = scatter_placed(a, source);
+    bool wanted = !placed;
+    for (int jj = 0; jj < k && !wanted; jj++) wanted = dst[jj] >= 0;
     const U* src = placed ? recv + q * a.units : reinterpret_cast<const U*>(row);
-    for (int64_t u0 = threadIdx.x; u0 < a.units; u0 += (int64_t)SCATTER_UNROLL * blockDim.x) {
+    for (int64_t u0 = threadIdx.x; wanted && u0 < a.units; u0 += (int64_t)SCATTER_UNROLL * blockDim.x) {
       U v[SCATTER_UNROLL];
 #pragma unroll
       for (int i = 0; i < SCATTER_UNROLL; i++) {

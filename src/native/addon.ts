@@ -267,18 +267,23 @@ export interface Addon {
    * all-gather (LSA buffer `lsa`, at tablesOffset) and the read of `tables`. Returns the read's ticket
    * (ncclSideReadFinish), then one a piece (its pack done). trace: ncclTraceMark's marks after the checks
    * (where the host issues the plan), the plan, each piece's pack and the all-gather.
-   * The receive codes (readyFromSlot 0: none; FP8, k ≤ 32): first, by the plan's first CTA, this rank's
+   * The receive codes (readyFromSlot 0: none; FP8, k ≤ 32): by the plan's first CTA once its table is whole, this rank's
    * ready word (seq and `region`, −1: none) into every rank's ready words (at destBases[d] + readyFromSlot, word rank), then
    * the packs, which wait for each destination's word and store the codes of the rows they send as
    * moe::DestRows says: into the named receive region of that rank's window (at destBases[d] +
    * regionFromSlot + region·regionBytes, `regions` of them) when this rank is one of its two anchored
    * sources, the own rows' codes into `fallback` (u8 [R·slotRows, H], given where region is −1) when
-   * this rank names none; scales and meta still to the slot.
+   * this rank names none; scales and meta still to the slot. With receive codes the plan stores its table
+   * into row `rank` of every rank's tables before its ready word, and with expertX (E4M3 [expertRows, H],
+   * expertScales f32 [expertRows, H/128]; k + min(k, R) ≤ 32) the packs also write this rank's own rows'
+   * codes and scales to their places below expertRows in it (the places the receive layout gives with
+   * blockSize), which the scatter's ownExpanded then leaves alone. expertX 0n: none.
    */
   cudaMoeWindowsDispatchStart(lsa: number, tablesOffset: number, x: bigint, xIsBf16: boolean, T: number, H: number, indices: bigint, k: number, weights: bigint,
     E: number, fp8: boolean, ends: Int32Array, slotRows: number, destBases: BigUint64Array, stride: number, scalesAt: number, metaAt: number, sendRow: bigint,
     pairRank: bigint, table: bigint, tableWords: number, planWork: bigint, tables: bigint, rank: number, trace: boolean, signals: bigint, signalFromSlot: number,
-    seq: number, fallback: bigint, region: number, readyFromSlot: number, regionFromSlot: number, regionBytes: number, regions: number): Float64Array;
+    seq: number, fallback: bigint, region: number, readyFromSlot: number, regionFromSlot: number, regionBytes: number, regions: number, expertX: bigint,
+    expertRows: number, expertScales: bigint, blockSize: number): Float64Array;
   /**
    * The rest of it: expertX's padding rows zero, then per piece (the start's ticket a piece: once this
    * rank's pack of it is done) one launch that scatters each source's rows from srcBases[s] like
@@ -293,12 +298,13 @@ export interface Addon {
    * sources' codes there already); the received rows lie in the storage from row anchor·slotRows − (the
    * rows of the sources before the anchor) on, and the other sources' codes go there, every source's
    * scales and index outputs too; expertX's rows of the placed sources are read from recv. 0: none.
+   * ownExpanded (with expertX, the start's): this rank's own rows' expertX rows are there already.
    */
   cudaMoeWindowsDispatchScatter(pieces: Float64Array, ranges: Int32Array, srcBases: BigUint64Array, rank: number, slotRows: number, stride: number, payloadBytes: number,
     scalesAt: number, scaleBytes: number, metaAt: number, base: bigint, per: number, k: number, counts: bigint, layoutWork: bigint, blockSize: number,
     expertX: bigint, P: number, expertScales: bigint, sortedPairs: bigint, Pmax: number, pairPos: bigint, n: number, recvIndices: bigint, recvWeights: bigint,
     recv: bigint, recvScales: bigint, trace: boolean, tables: bigint, tableWords: number, signals: bigint, seq: number, inPlace: number,
-    blockExpert: bigint, rowExpert: bigint): void;
+    blockExpert: bigint, rowExpert: bigint, ownExpanded: boolean): void;
   /** Whether libnccl could be opened (dlopen at run time), its version (2.27.3 -> 22703), and why not. Never throws. */
   ncclInfo(): { available: boolean; version: number; library: string; reason: string };
   /** A fresh NCCL unique id (128 bytes) for rank 0 to share; E_BACKEND without libnccl. */

@@ -397,7 +397,7 @@ function symmetricWindows(addon: Addon, backend: Backend, comm: number, rank: nu
       const seq = dispatches;
       const mySlot = rowsAt(a.half, rank * M, M, L.stride);
       const signals = bases[rank]! + BigInt(signalsAt), signalFromSlot = signalsAt - mySlot;
-      const rc = a.receive;
+      const rc = a.receive, ox = a.ownExpertX;
       const work = backend.empty('u8', [nativeCallSync(what, () => addon.cudaMoeDispatchPlanWorkBytes(T * k, E, R))]);
       let tickets: Float64Array;
       windows.trace?.('native call', 'main');
@@ -406,7 +406,8 @@ function symmetricWindows(addon: Addon, backend: Backend, comm: number, rank: nu
           addon.cudaMoeWindowsDispatchStart(handle, a.half * tableBytes, cudaPtr(a.x), a.x.dtype === 'bf16', T, H, cudaPtr(a.indices), k, cudaPtr(a.weights), E, a.fp8,
             a.ends, M, BigUint64Array.from({ length: R }, (_, d) => slot(d, rank * M)), L.stride, L.scalesAt, L.metaAt, cudaPtr(a.sendRow), cudaPtr(a.pairRank),
             cudaPtr(a.table), words, cudaPtr(work), cudaPtr(tables), rank, gpuMarks, signals, signalFromSlot, seq,
-            rc && rc.region < 0 ? cudaPtr(rc.codes) : 0n, rc ? rc.region : -1, rc ? readyAt - mySlot : 0, regionsAt - mySlot, regionBytes, WINDOW_RECEIVE_REGIONS),
+            rc && rc.region < 0 ? cudaPtr(rc.codes) : 0n, rc ? rc.region : -1, rc ? readyAt - mySlot : 0, regionsAt - mySlot, regionBytes, WINDOW_RECEIVE_REGIONS,
+            ox ? cudaPtr(ox.rows) : 0n, ox ? ox.rows.shape[0]! : 0, ox ? cudaPtr(ox.scales) : 0n, a.blockSize),
         );
         nativeMarks(['checked (main)', 'plan (main)', 'pack 0 issued (side)', 'pack 0 (side)', ...Array.from(a.ends.subarray(1), (_, c) => `pack ${c + 1} (side)`), 'tables gathered (main)']);
       } finally {
@@ -426,6 +427,7 @@ function symmetricWindows(addon: Addon, backend: Backend, comm: number, rank: nu
           if (rc && (o.ranges ? !o.expertX : o.recv !== rc.codes)) {
             throw new HotpathsError('E_ARG', `${what}: with receive codes, scatter takes them as recv with ranges null, or a view of them with ranges and expertX`);
           }
+          if (ox && (o.expertX !== ox.rows || o.expertScales !== ox.scales)) throw new HotpathsError('E_ARG', `${what}: with the start's ownExpertX, scatter takes it as expertX`);
           const per = E / R, ptrOr0 = (t: Tensor | null) => (t ? cudaPtr(t) : 0n);
           const ly = o.layout;
           nativeCallSync(what, () =>
@@ -433,7 +435,7 @@ function symmetricWindows(addon: Addon, backend: Backend, comm: number, rank: nu
               payload, L.scalesAt, scaleBytes, L.metaAt, cudaPtr(ly.base), per, k, cudaPtr(ly.counts), cudaPtr(ly.layoutWork), a.blockSize, ptrOr0(o.expertX),
               o.expertX?.shape[0] ?? 0, ptrOr0(o.expertScales), cudaPtr(ly.sortedPairs), ly.sortedPairs.size, cudaPtr(o.pairPos), o.recv.shape[0]!, cudaPtr(o.recvIndices),
               cudaPtr(o.recvWeights), cudaPtr(o.recv), ptrOr0(o.recvScales), gpuMarks, cudaPtr(tables), words, signals, seq,
-              rc ? (rc.region < 0 ? 1 : 2) : 0, cudaPtr(ly.blockExpert), cudaPtr(ly.rowExpert)),
+              rc ? (rc.region < 0 ? 1 : 2) : 0, cudaPtr(ly.blockExpert), cudaPtr(ly.rowExpert), ox !== null),
           );
           nativeMarks(['layout (main)', 'rows 0 (main)', ...(o.expertX && o.expertX.shape[0]! > 0 ? ['padding (reads)'] : []), ...Array.from(a.ends.subarray(1), (_, c) => `rows ${c + 1} (main)`)]);
           scattered = true; // (the call checks everything before it takes a ticket)

@@ -447,6 +447,14 @@ export interface WindowsDispatchStart {
    * the other sources' codes.
    */
   receive: { codes: Tensor; region: number } | null;
+  /**
+   * With `receive` (and k + min(k, R) ≤ 32), or null: expertX's storage sized before the counts are
+   * known (rows: E4M3 [rows, H], scales: f32 [rows, H/128]). The packs then also write this rank's own
+   * rows' codes and scales to their places below `rows` in it, while they wait on the link (the places
+   * from every rank's table, which each rank's plan stores before its ready word), and scatter, which
+   * must take the same tensors as expertX, copies only the other sources' rows there.
+   */
+  ownExpertX: { rows: Tensor; scales: Tensor } | null;
 }
 
 /** The receive layout's outputs (cudaMoeDispatchRecvLayout's): base [R, E/R], counts [E/R], sortedPairs and rowExpert [Pmax], blockExpert [Pmax / blockSize], layoutWork [E/R + 2]. */
@@ -1441,7 +1449,9 @@ async function combineOnDevice(
 //                   capacity (expandRows: the pool's size class of the largest P so far) and cut to
 //                   the P read; the first expanded dispatch of a group, which has none, queues its
 //                   scatter after the read into an exact expertX, and one whose P passes the capacity
-//                   gathers expertX from recv after it (the same bits). With FP8 rows recv's
+//                   gathers expertX from recv after it (the same bits); with the receive codes the
+//                   packs write this rank's own rows into that expertX themselves (ownExpertX), so the
+//                   scatter copies only the other ranks' rows there. With FP8 rows recv's
 //                   codes are a storage of R·M rows (a receive region of the window when one is free,
 //                   named to every rank by the plan's first CTA, else the pool's) into which the packs of the
 //                   anchored sources (receiveAnchor; at R = 2 every source, with a region) write their
@@ -1534,11 +1544,19 @@ async function dispatchWindows(op: string, group: ExpertGroup, inputs: DispatchI
     if (region) track(temps, region.codes); // (at once: should an allocation below fail, the region goes back)
     const codes = inPlace ? (region?.codes ?? track(temps, b.empty('fp8e4m3', [R * M, H]))) : null;
     const receive = codes ? { codes, region: region?.index ?? -1 } : null;
+    // with expand, expertX before the read too: sized by the group's capacity (expandRows: the pool's size
+    // class of the largest P so far), none on its first expanded dispatch (then it waits for the read).
+    // With the receive codes the packs write this rank's own rows into it (ownExpertX)
+    const capRows = sh.expand ? expandRows(win, PmaxAll, useFp8 ? H : H * dtypeBytes(dtype)) : 0;
+    const capX = capRows > 0 ? emptyRows(b, useFp8, dtype, capRows, H) : null;
+    for (const u of partsOf(capX)) track(temps, u);
+    const ownFits = k + Math.min(k, R) <= 32 && Math.ceil(H / 512) * 16 * 8 + 4 * per <= 48 * 1024;
+    const ownExpertX = receive && capX && isQuantized(capX) && ownFits ? { rows: capX.data, scales: capX.scales } : null;
     win.trace?.('buffers', 'main');
     // one native call queues the plan, the pieces' packs into the destinations' slots (side stream; each
     // pack's last CTA signals every destination that its rows have landed), and the tables' all-gather
     // and read
-    run = win.dispatchStart({ half: win.count++ % 2, x, indices, weights, numExperts: E, fp8: useFp8, ends, sendRow, pairRank, table, blockSize: bs, receive });
+    run = win.dispatchStart({ half: win.count++ % 2, x, indices, weights, numExperts: E, fp8: useFp8, ends, sendRow, pairRank, table, blockSize: bs, receive, ownExpertX });
     win.trace?.('queued', 'main');
     // the receive layout's outputs (the scatter call queues the layout), sized before the counts are known
     const layout: WindowsLayout = {
@@ -1551,11 +1569,6 @@ async function dispatchWindows(op: string, group: ExpertGroup, inputs: DispatchI
       recvIndices: track(temps, b.empty('i32', [R * M, k])), recvWeights: track(temps, b.empty('f32', [R * M, k])), pairPos: track(temps, b.empty('i32', [R * M, k])),
     };
     for (const u of partsOf(early.recv)) if (u !== codes) track(temps, u);
-    // with expand, expertX before the read too: sized by the group's capacity (expandRows: the pool's size
-    // class of the largest P so far), none on its first expanded dispatch (then it waits for the read)
-    const capRows = sh.expand ? expandRows(win, PmaxAll, useFp8 ? H : H * dtypeBytes(dtype)) : 0;
-    const capX = capRows > 0 ? emptyRows(b, useFp8, dtype, capRows, H) : null;
-    for (const u of partsOf(capX)) track(temps, u);
     if (!sh.expand || capX) {
       // the receive layout, then the scatter
       run.scatter({
