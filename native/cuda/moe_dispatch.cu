@@ -497,6 +497,8 @@ Napi::Value CudaMoeWindowsDispatchStart(const Napi::CallbackInfo& info) {
   int32_t* table = (int32_t*)cuda_device_arg(args, 19, "table", W * 4);
   int32_t* plan_work = (int32_t*)cuda_device_arg(args, 21, "planWork", moe::plan_work_bytes((int64_t)(T * k), (int64_t)E, (int64_t)R));
   if ((((uintptr_t)plan_work | (uintptr_t)table) & 3) != 0) args.fail("E_ARG", "planWork and table must be 4-byte aligned");
+  // (the gathered tables: the plan stores its row into every rank's with the receive codes)
+  const int32_t* tables = (const int32_t*)cuda_device_arg(args, 22, "tables", R * W * 4);
 
   moe::DestRows to = dest_rows_arg(args, bases, M, stride);
   // the receive codes (moe::DestRows::ready): with readyFromSlot
@@ -564,7 +566,7 @@ Napi::Value CudaMoeWindowsDispatchStart(const Napi::CallbackInfo& info) {
     ready.region = region;
     ready.seq = seq;
     // (row `rank` of every rank's tables: the same offset from each rank's slot `rank`)
-    const uint64_t tables_at = (uint64_t)(uintptr_t)cuda_device_arg(args, 22, "tables", R * W * 4) + rank * W * 4;
+    const uint64_t tables_at = (uint64_t)(uintptr_t)tables + rank * W * 4;
     ready.tables = (int64_t)(tables_at - to.p[rank]);
     ready.table_words = (int)W;
   }
@@ -573,7 +575,6 @@ Napi::Value CudaMoeWindowsDispatchStart(const Napi::CallbackInfo& info) {
   if (trace) nccl_trace_mark(env, fn, main);
   const uint8_t* x = (const uint8_t*)cuda_device_arg(args, 2, "x", checked_mul(env, fn, T, x_row, "x bytes"));
   const float* weights = (const float*)cuda_device_arg(args, 8, "weights", T * k * 4);
-  const int32_t* tables = (const int32_t*)cuda_device_arg(args, 22, "tables", R * W * 4);
   to.tables = tables;
   if (fp8 && ((uintptr_t)x & 15) != 0) args.fail("E_ARG", "x must be 16-byte aligned for the FP8 payload");
   const int64_t signal_from_slot = (int64_t)args.size(26, "signalFromSlot");  // (the signals lie after every slot)

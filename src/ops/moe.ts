@@ -1539,7 +1539,9 @@ async function dispatchWindows(op: string, group: ExpertGroup, inputs: DispatchI
     // anchored sources (at R = 2, every source) store their codes straight there, else the pool's, where
     // the own rows alone go straight (WindowsDispatchStart.receive); the scatter copies the other
     // sources' codes, and with expand reads expertX's codes of the anchored sources from recv
-    const inPlace = useFp8 && k <= 32 && H % 256 === 0 && Math.ceil(H / 512) * 16 * 8 <= 48 * 1024;
+    // (the warp pack's shared memory: each of its 8 warps' scales, whole float4s; native warp_pack_fits)
+    const packSmem = Math.ceil(H / 512) * 16 * 8;
+    const inPlace = useFp8 && k <= 32 && H % 256 === 0 && packSmem <= 48 * 1024;
     const region = inPlace ? win.takeRegion(R * M, H) : null;
     if (region) track(temps, region.codes); // (at once: should an allocation below fail, the region goes back)
     const codes = inPlace ? (region?.codes ?? track(temps, b.empty('fp8e4m3', [R * M, H]))) : null;
@@ -1550,7 +1552,7 @@ async function dispatchWindows(op: string, group: ExpertGroup, inputs: DispatchI
     const capRows = sh.expand ? expandRows(win, PmaxAll, useFp8 ? H : H * dtypeBytes(dtype)) : 0;
     const capX = capRows > 0 ? emptyRows(b, useFp8, dtype, capRows, H) : null;
     for (const u of partsOf(capX)) track(temps, u);
-    const ownFits = k + Math.min(k, R) <= 32 && Math.ceil(H / 512) * 16 * 8 + 4 * per <= 48 * 1024;
+    const ownFits = k + Math.min(k, R) <= 32 && packSmem + 4 * per <= 48 * 1024; // (native own_expansion_fits)
     const ownExpertX = receive && capX && isQuantized(capX) && ownFits ? { rows: capX.data, scales: capX.scales } : null;
     win.trace?.('buffers', 'main');
     // one native call queues the plan, the pieces' packs into the destinations' slots (side stream; each
