@@ -1329,6 +1329,33 @@ for (const u of [...under, { name: 'reference' as const, backend: ref.backend, s
     const name = u.name;
     const to = (t: Tensor) => t.to(name);
 
+    it('dispatchLayout, alignBlocks and auxLoss reject a bad expert id (≥ E, < 0) with E_ARG naming the first, at a random place; good ids pass', async () => {
+      const seed = freshSeed();
+      const r = rng(seed);
+      const [T, k, E] = [37, 3, 8];
+      for (const badValue of [E, -1, 2 ** 31 - 1]) {
+        const ids = Int32Array.from({ length: T * k }, () => Math.floor(r() * E));
+        const at = Math.floor(r() * T * k);
+        const tag = `seed ${seed} ${name} id ${badValue} at [${Math.floor(at / k)}, ${at % k}]`;
+        const good = await to(i32(ids, [T, k]));
+        ids[at] = badValue;
+        const bad = await to(i32(ids, [T, k]));
+        const scores = await to(f32(Float32Array.from({ length: T * E }, () => r()), [T, E]));
+        for (const [op, fn] of [
+          ['dispatchLayout', (idx: Tensor) => moe.dispatchLayout(idx, E, 2)],
+          ['alignBlocks', (idx: Tensor) => moe.alignBlocks(idx, E, 4)],
+          ['auxLoss', (idx: Tensor) => moe.auxLoss({ scores, indices: idx }, { alpha: 1 })],
+        ] as const) {
+          const e = await thrown(() => fn(bad));
+          expect(e, `${tag}: ${op}`).toBeInstanceOf(HotpathsError);
+          expect((e as HotpathsError).code, `${tag}: ${op}: ${(e as Error).message}`).toBe('E_ARG');
+          expect((e as HotpathsError).message, `${tag}: ${op}`).toContain(`[${Math.floor(at / k)}, ${at % k}] = ${badValue} is outside [0, numExperts = ${E})`);
+          expect(await thrown(() => fn(good)), `${tag}: ${op} on the good ids`).toBeUndefined();
+        }
+        for (const t of [good, bad, scores]) t.dispose();
+      }
+    });
+
     it('route kernel on the same logits: indices exact (ties included), weights and scores to 1e-6; routeBackward and auxLoss', async () => {
       const seed = freshSeed();
       const r = rng(seed);

@@ -88,6 +88,8 @@ export interface GateBackwardOptions extends GateOptions {
  *   dLogits = routeBackward(scores, indices, dWeights, dScores)   [T, E]
  *   dx = dLogits · W,   dWeight = dLogitsᵀ · x                     (gemm.matmul, f32)
  * bf16 x or weight are widened to f32 first (exactly) so that both products are f32 GEMMs.
+ * routed.indices are checked on host backends only (no sync in the backward pass; gate makes no bad
+ * id): on GPU backends a bad id's slot adds no gradient.
  */
 export async function gateBackward(x: Tensor, weight: Tensor, routed: GateResult, dWeights: Tensor, opts: GateBackwardOptions): Promise<{ dx: Tensor; dWeight: Tensor }> {
   const op = 'moe.gateBackward()';
@@ -145,7 +147,8 @@ export async function updateBias(bias: Tensor, tokensPerExpert: Tensor, gamma?: 
  * Sequence-wise balance loss (REFERENCE.md) over sequences of seqLen consecutive tokens (default T,
  * T % seqLen == 0): per sequence α Σ_i f_i P_i with f_i = E/(k·L)·#{t : i ∈ topk(t)} and
  * P_i = (1/L) Σ_t s_{i,t} / (Σ_j s_{j,t} + 1e-20); the loss is their mean. Returns it with
- * dScores f32 [T, E] = d loss / d scores (pass it to gateBackward's opts.dScores).
+ * dScores f32 [T, E] = d loss / d scores (pass it to gateBackward's opts.dScores). A bad id in
+ * routed.indices throws E_ARG naming the first (GPU backends: found once the loss is read back).
  */
 export async function auxLoss(routed: Pick<GateResult, 'scores' | 'indices'>, opts: { alpha: number; seqLen?: number }): Promise<{ loss: number; dScores: Tensor }> {
   const op = 'moe.auxLoss()';
@@ -167,8 +170,27 @@ export async function auxLoss(routed: Pick<GateResult, 'scores' | 'indices'>, op
   assertNumber(`${op}: opts.seqLen`, seqLen, { min: 1, integer: true });
   if (T % seqLen !== 0) throw new HotpathsError('E_SHAPE', `${op}: opts.seqLen: expected a divisor of T = ${T} (scores ${scores.describe()}), got ${seqLen}`);
   const kernels = moeKernels(op, scores);
-  const dScores = scores.backend.empty('f32', [T, E]);
-  const loss = await kernels.auxLoss(scores, indices, seqLen, opts.alpha, dScores);
+  const b = scores.backend, k = indices.shape[1]!;
+  const dScores = b.empty('f32', [T, E]);
+  if (hostValues(indices)) return { loss: await kernels.auxLoss(scores, indices, seqLen, opts.alpha, dScores), dScores };
+  // GPU: the kernels skip a bad id; the layout kernel's tokensPerExpert, queued before the loss and read
+  // after it (no second wait), sums to T·k only when there is none
+  const perExpert = { tokensPerRank: b.empty('i32', [1]), tokensPerExpert: b.empty('i32', [E]), isTokenInRank: b.empty('u8', [T, 1]) };
+  let good: number, loss: number;
+  try {
+    await kernels.layout(indices, E, 1, perExpert.tokensPerRank, perExpert.tokensPerExpert, perExpert.isTokenInRank);
+    loss = await kernels.auxLoss(scores, indices, seqLen, opts.alpha, dScores);
+    good = sum((await perExpert.tokensPerExpert.read()) as Int32Array);
+  } catch (e) {
+    dScores.dispose();
+    throw e;
+  } finally {
+    for (const t of Object.values(perExpert)) t.dispose();
+  }
+  if (good !== T * k) {
+    dScores.dispose();
+    await rejectCountedBadIds(op, 'routed.indices', indices, E, T * k - good);
+  }
   return { loss, dScores };
 }
 
@@ -183,7 +205,8 @@ export interface DispatchLayout {
 
 /**
  * indices: i32 [T, k] in [0, numExperts); numExperts % numRanks == 0 (rank r holds a contiguous E/R
- * experts). Bad indices throw E_ARG on host backends; GPU kernels ignore them (no read-back here).
+ * experts). Bad indices throw E_ARG naming the first: host backends check them before; on GPU backends
+ * the kernel skips them and tokensPerExpert is read back (a sync) to find that its sum is short of T·k.
  */
 export async function dispatchLayout(indices: Tensor, numExperts: number, numRanks: number): Promise<DispatchLayout> {
   const op = 'moe.dispatchLayout()';
@@ -199,6 +222,13 @@ export async function dispatchLayout(indices: Tensor, numExperts: number, numRan
   if (T * k === 0) return { tokensPerRank: zeros(b, 'i32', [numRanks]), tokensPerExpert: zeros(b, 'i32', [numExperts]), isTokenInRank: zeros(b, 'u8', [T, numRanks]) };
   const out = { tokensPerRank: b.empty('i32', [numRanks]), tokensPerExpert: b.empty('i32', [numExperts]), isTokenInRank: b.empty('u8', [T, numRanks]) };
   await kernels.layout(indices, numExperts, numRanks, out.tokensPerRank, out.tokensPerExpert, out.isTokenInRank);
+  if (!hostValues(indices)) {
+    const good = sum((await out.tokensPerExpert.read()) as Int32Array);
+    if (good !== T * k) {
+      for (const t of Object.values(out)) t.dispose();
+      await rejectCountedBadIds(op, 'indices', indices, numExperts, T * k - good);
+    }
+  }
   return out;
 }
 
@@ -228,8 +258,8 @@ export interface Alignment {
  * indices: i32 [T, k] -> Alignment (reads back P: a sync on GPU backends). capacity: max pairs per
  * expert (default 0: none), keeping each expert's lowest pair ids and counting the rest in `dropped`.
  * sortedPairs/rowExpert have Pmax = roundup(T·k + E·(blockSize − 1), blockSize) rows, blockExpert
- * Pmax / blockSize; rows past P hold the sentinel T·k / −1. Bad indices throw E_ARG (host: checked
- * before; GPU: counted by the kernel, found in the read-back).
+ * Pmax / blockSize; rows past P hold the sentinel T·k / −1. Bad indices throw E_ARG naming the first
+ * (host: checked before; GPU: counted by the kernel, found in the read-back, then the ids read).
  */
 export async function alignBlocks(indices: Tensor, numExperts: number, blockSize: number, opts: { capacity?: number } = {}): Promise<Alignment> {
   const op = 'moe.alignBlocks()';
@@ -245,7 +275,7 @@ export async function alignBlocks(indices: Tensor, numExperts: number, blockSize
   const { a, bad } = await runAlign(op, indices, numExperts, blockSize, capacity, false);
   if (bad > 0) {
     disposeAlignment(a);
-    throw new HotpathsError('E_ARG', `${op}: indices: ${bad} of the ${T * k} expert ids are outside [0, numExperts = ${numExperts}) (${indices.describe()})`);
+    await rejectCountedBadIds(op, 'indices', indices, numExperts, bad);
   }
   return a;
 }
@@ -1764,18 +1794,32 @@ function checkF32(op: string, name: string, t: Tensor, shape: number[], why: str
   assertShapeEquals(`${op}: ${name}`, t, shape, why);
 }
 
-/** indices: i32 [T, k] on anchor's backend, values in [0, E) (checked on host backends only). */
+/** indices: i32 [T, k] on anchor's backend, values in [0, E) (checked here on host backends; GPU ops find a bad one after their kernels: rejectCountedBadIds). */
 function checkIndices(op: string, name: string, indices: Tensor, T: number, k: number, E: number, anchor: Tensor): void {
   assertTensor(`${op}: ${name}`, indices);
   assertSameDevice(op, anchor, indices);
   assertDTypeIn(`${op}: ${name}`, indices, ['i32']);
   assertShapeEquals(`${op}: ${name}`, indices, [T, k], `([T, k] with T = ${T})`);
   const v = hostValues(indices);
-  if (!v) return;
+  if (v) throwFirstBadId(op, name, v, k, E);
+}
+
+/** Throws E_ARG naming the first id of v (i32 [T, k]) outside [0, E), if there is one. */
+function throwFirstBadId(op: string, name: string, v: ArrayLike<number>, k: number, E: number): void {
   for (let q = 0; q < v.length; q++) {
     const e = v[q]!;
     if (!(e >= 0 && e < E)) throw new HotpathsError('E_ARG', `${op}: ${name}[${Math.floor(q / k)}, ${q % k}] = ${e} is outside [0, numExperts = ${E})`);
   }
+}
+
+/**
+ * After a GPU kernel has counted `bad` > 0 ids outside [0, E) (which it skipped): reads the ids back and
+ * throws checkIndices' error for the first (E_NATIVE if the read finds none: the kernel miscounted).
+ */
+async function rejectCountedBadIds(op: string, name: string, indices: Tensor, E: number, bad: number): Promise<never> {
+  const [T, k] = indices.shape as [number, number];
+  throwFirstBadId(op, name, (await indices.read()) as Int32Array, k, E);
+  throw new HotpathsError('E_NATIVE', `${op}: the ${indices.device} kernel counted ${bad} of the ${T * k} ids in ${name} outside [0, numExperts = ${E}), but none is`);
 }
 
 function checkSize(op: string, rows: number, cols: number): void {
