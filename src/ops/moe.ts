@@ -175,7 +175,7 @@ export async function auxLoss(routed: Pick<GateResult, 'scores' | 'indices'>, op
   if (hostValues(indices)) return { loss: await kernels.auxLoss(scores, indices, seqLen, opts.alpha, dScores), dScores };
   // GPU: the kernels skip a bad id; the layout kernel's tokensPerExpert, queued before the loss and read
   // after it (no second wait), sums to T·k only when there is none
-  const perExpert = { tokensPerRank: b.empty('i32', [1]), tokensPerExpert: b.empty('i32', [E]), isTokenInRank: b.empty('u8', [T, 1]) };
+  const perExpert = emptyLayout(b, T, E, 1);
   let good: number, loss: number;
   try {
     await kernels.layout(indices, E, 1, perExpert.tokensPerRank, perExpert.tokensPerExpert, perExpert.isTokenInRank);
@@ -220,7 +220,7 @@ export async function dispatchLayout(indices: Tensor, numExperts: number, numRan
   const kernels = moeKernels(op, indices);
   const b = indices.backend;
   if (T * k === 0) return { tokensPerRank: zeros(b, 'i32', [numRanks]), tokensPerExpert: zeros(b, 'i32', [numExperts]), isTokenInRank: zeros(b, 'u8', [T, numRanks]) };
-  const out = { tokensPerRank: b.empty('i32', [numRanks]), tokensPerExpert: b.empty('i32', [numExperts]), isTokenInRank: b.empty('u8', [T, numRanks]) };
+  const out = emptyLayout(b, T, numExperts, numRanks);
   await kernels.layout(indices, numExperts, numRanks, out.tokensPerRank, out.tokensPerExpert, out.isTokenInRank);
   if (!hostValues(indices)) {
     const good = sum((await out.tokensPerExpert.read()) as Int32Array);
@@ -230,6 +230,11 @@ export async function dispatchLayout(indices: Tensor, numExperts: number, numRan
     }
   }
   return out;
+}
+
+/** A layout kernel's outputs for T tokens, E experts over R ranks, unwritten. */
+function emptyLayout(b: Backend, T: number, E: number, R: number): DispatchLayout {
+  return { tokensPerRank: b.empty('i32', [R]), tokensPerExpert: b.empty('i32', [E]), isTokenInRank: b.empty('u8', [T, R]) };
 }
 
 /** The (token, slot) pairs grouped by expert and padded per expert to a multiple of blockSize. */
