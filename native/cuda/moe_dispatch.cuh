@@ -741,13 +741,13 @@ __global__ void __launch_bounds__(PACK_WARPS * 32, 4) pack_fp8_warp_kernel(const
     }
     // (own expansion) slot `lane`'s place in expertX when its expert is on this rank and the token's row
     // to this rank is sent
-    uint8_t* xr = nullptr;
+    int64_t xp = -1;
     if (to.ex != nullptr && d == to.me && pr >= 0) {
       const int64_t so = (int64_t)send_row[t * R + d] - d * to.slot;
       const int64_t p = (int64_t)own_base[e - d * per] + pr;
-      if (so >= 0 && so < S && p >= 0 && p < to.ex_rows) xr = to.ex + p * H;
+      if (so >= 0 && so < S && p >= 0 && p < to.ex_rows) xp = p;
     }
-    const unsigned has = __ballot_sync(FULL, r != nullptr), hasx = __ballot_sync(FULL, xr != nullptr);
+    const unsigned has = __ballot_sync(FULL, r != nullptr), hasx = __ballot_sync(FULL, xp >= 0);
     const int n = __popc(has), nx = __popc(hasx);
     __syncwarp();  // the last token's list has been read by every lane
     if (r != nullptr) {
@@ -755,10 +755,10 @@ __global__ void __launch_bounds__(PACK_WARPS * 32, 4) pack_fp8_warp_kernel(const
       dst[at] = r;
       codes[at] = c;
     }
-    if (xr != nullptr) {
+    if (xp >= 0) {
       const int at = __popc(hasx & ((1u << lane) - 1));
-      codes[n + at] = xr;
-      exs[at] = to.ex_scales + (xr - to.ex) / H * nb;
+      codes[n + at] = to.ex + xp * H;
+      exs[at] = to.ex_scales + xp * nb;
     }
     // the meta of every destination row: [local ids | weight bits | pair ranks], −1 / 0 / −1 elsewhere
     for (unsigned m = has; m; m &= m - 1) {
