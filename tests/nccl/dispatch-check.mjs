@@ -9,7 +9,7 @@
 //   - scenarios: random routing with ragged T, one hot expert (every other rank receives nothing), an
 //     empty source rank (T = 0), k = 1
 //   - the device path (plan, pack, scatter on the GPU; transfers on NCCL's side stream in pieces: the
-//     default 4, and 1 and 3 for random routing) gives the same bits as the host path (the same group
+//     default 2, and 1 and 3 for random routing) gives the same bits as the host path (the same group
 //     seen through exchangeCounts/allToAllRows only), for dispatch's outputs and combine's
 //   - symmetric windows with FP8 rows lend recv's codes from a receive region (with expand, expertX's
 //     codes of the sources stored there are read from it): four dispatches whose results are held (all
