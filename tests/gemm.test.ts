@@ -169,6 +169,19 @@ describe('gemm.fp8 (reference)', () => {
     expect([...h]).toEqual([...toBf16(f)]);
   });
 
+  it('fp8GroupedContiguous skips padding rows whatever they hold: NaN codes and NaN/Inf scales there change no bit', async () => {
+    const r = rng(freshSeed());
+    const gi = contiguousIndex([130, 0, 1, 64]);
+    const M = gi.length;
+    const A = await randomQ([M, 300], 1, r);
+    const B = await randomQ([4, 136, 300], 1, r);
+    const g = ref.tensor(gi, [M], 'i32');
+    const want = (await (await gemm.fp8GroupedContiguous(A.q, B.q, g, { out: 'f32' })).read()) as Float32Array;
+    const got = (await (await gemm.fp8GroupedContiguous(await poisonPadding(A.q, gi), B.q, g, { out: 'f32' })).read()) as Float32Array;
+    expect(firstBitDiff(got, want)).toBe(-1);
+    for (let m = 0; m < M; m++) if (gi[m] === -1) expect(got[m * 136]).toBe(0);
+  });
+
   it('fp8GroupedContiguous with gathered A rows: a hand-worked case (pair ids, a sentinel, a padding row, a longer pairs)', async () => {
     // a: R = 3 rows, K = 4, k = 2 slots a row: pair id p reads row floor(p / 2); 6 = R·k is the sentinel
     const e = (v: number) => encodeValue(v, 'e4m3');
@@ -284,6 +297,25 @@ async function gatheredCase(r: () => number, R: number, k: number, sizes: number
   return { gi, M, k, pairs, source, explicit: q(g.codes, g.scales, M) };
 }
 
+/**
+ * q with its padding rows (groupIndex −1) poisoned: codes NaN (0x7F / 0xFF alternating) and scales NaN,
+ * +Inf or −Inf by row. The grouped-contiguous contract skips those rows, whatever they hold
+ * (REFERENCE.md; dispatch's expertX leaves them unwritten over the symmetric windows).
+ */
+async function poisonPadding(q: QuantizedTensor, gi: Int32Array): Promise<QuantizedTensor> {
+  const [M, K] = q.shape as [number, number];
+  const KB = q.scales.shape[1]!;
+  const codes = new Uint8Array((await q.data.read()) as Uint8Array);
+  const scales = new Float32Array((await q.scales.read()) as Float32Array);
+  const bad = [NaN, Infinity, -Infinity];
+  for (let m = 0; m < M; m++) {
+    if (gi[m] !== -1) continue;
+    for (let k = 0; k < K; k++) codes[m * K + k] = k % 2 === 0 ? 0x7f : 0xff;
+    scales.fill(bad[m % 3]!, m * KB, (m + 1) * KB);
+  }
+  return { ...q, data: ref.tensor(codes, [M, K], 'fp8e4m3'), scales: ref.tensor(scales, [M, KB]) };
+}
+
 for (const u of under) {
   const run = u.skip ? describe.skip : describe;
   if (u.skip) console.warn(`[skip] gemm on ${u.name}: ${u.skip}`);
@@ -367,6 +399,25 @@ for (const u of under) {
       const { S } = await f64Product(A.q, B.q, M, Nb, K, (row) => gi[row]!);
       expect(firstOutside(got, want, S, tol, false), `seed ${seed}`).toBeNull();
       for (let row = 0; row < M; row++) if (gi[row] === -1) expect(got[row * Nb]).toBe(0);
+    });
+
+    it('fp8GroupedContiguous with NaN codes and NaN/Inf scales in A\'s padding rows: the same result, padding rows exact zeros', async () => {
+      const seed = freshSeed();
+      const r = rng(seed);
+      const [G, N, K] = [4, 256, 1040];
+      const gi = contiguousIndex([130, 0, 1, 200]);
+      const M = gi.length;
+      const A = await randomQ([M, K], 1, r);
+      const B = await randomQ([G, N, K], 128, r);
+      const g = ref.tensor(gi, [M], 'i32');
+      const want = await values(await gemm.fp8GroupedContiguous(A.q, B.q, g, { out: 'f32' }));
+      const got = await values(await gemm.fp8GroupedContiguous(await moveQ(await poisonPadding(A.q, gi), name), await moveQ(B.q, name), await g.to(name), { out: 'f32' }));
+      const { S } = await f64Product(A.q, B.q, M, N, K, (row) => gi[row]!);
+      expect(firstOutside(got, want, S, tol, false), `seed ${seed}`).toBeNull();
+      for (let m = 0; m < M; m++) {
+        if (gi[m] !== -1) continue;
+        for (let n = 0; n < N; n++) if (got[m * N + n] !== 0) expect.fail(`seed ${seed}: padding row ${m} element ${n} = ${got[m * N + n]}, want 0`);
+      }
     });
 
     // gathered A rows (opts.gather): [R, k, group sizes, N, K, B block, out]. K = 300 is not a multiple
