@@ -628,12 +628,6 @@ NcclCommRef nccl_comm_ref(const Args& args, size_t i) {
 
 cudaStream_t nccl_side_stream(Napi::Env env, const char* fn) { return side_stream(env, fn); }
 
-cudaStream_t nccl_read_stream_after_main(Napi::Env env, const char* fn) {
-  cudaStream_t rs = read_stream(env, fn);
-  order_after(env, fn, rs, cuda_main_stream(env, fn));
-  return rs;
-}
-
 cudaStream_t nccl_side_after_main(Napi::Env env, const char* fn) {
   cudaStream_t side = side_stream(env, fn);
   order_after(env, fn, side, cuda_main_stream(env, fn));

@@ -29,11 +29,6 @@ cudaStream_t nccl_side_stream(Napi::Env env, const char* fn);
 // The side stream, after it has been made to wait for the work queued so far on the addon's stream.
 cudaStream_t nccl_side_after_main(Napi::Env env, const char* fn);
 
-// The reads' stream (ncclSideReadStart's: idle but for small device -> host copies), after it has been
-// made to wait for the work queued so far on the addon's stream (the windows dispatch zeroes expertX's
-// padding rows there, beside the scatter on the addon's stream).
-cudaStream_t nccl_read_stream_after_main(Napi::Env env, const char* fn);
-
 // The barrier stream; with side, after it has been made to wait for the work queued so far on the side
 // stream.
 cudaStream_t nccl_barrier_stream_after(Napi::Env env, const char* fn, bool side);

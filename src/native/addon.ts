@@ -285,7 +285,7 @@ export interface Addon {
     seq: number, fallback: bigint, region: number, readyFromSlot: number, regionFromSlot: number, regionBytes: number, regions: number, expertX: bigint,
     expertRows: number, expertScales: bigint, blockSize: number): Float64Array;
   /**
-   * The rest of it: expertX's padding rows zero, then per piece (the start's ticket a piece: once this
+   * The rest of it (expertX's padding rows left unwritten): per piece (the start's ticket a piece: once this
    * rank's pack of it is done) one launch that scatters each source's rows from srcBases[s] like
    * cudaMoeDispatchScatter once its landing signal (word 1 + c·R + s of `signals`, this rank's) has
    * reached seq (ranges [C, R, 3]: first slot row, rows, first received row). Before all that, the receive

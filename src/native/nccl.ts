@@ -437,7 +437,7 @@ function symmetricWindows(addon: Addon, backend: Backend, comm: number, rank: nu
               cudaPtr(o.recvWeights), cudaPtr(o.recv), ptrOr0(o.recvScales), gpuMarks, cudaPtr(tables), words, signals, seq,
               rc ? (rc.region < 0 ? 1 : 2) : 0, cudaPtr(ly.blockExpert), cudaPtr(ly.rowExpert), ox !== null),
           );
-          nativeMarks(['layout (main)', 'rows 0 (main)', ...(o.expertX && o.expertX.shape[0]! > 0 ? ['padding (reads)'] : []), ...Array.from(a.ends.subarray(1), (_, c) => `rows ${c + 1} (main)`)]);
+          nativeMarks(['layout (main)', ...Array.from(a.ends, (_, c) => `rows ${c} (main)`)]);
           scattered = true; // (the call checks everything before it takes a ticket)
         },
         pieces: {

@@ -508,7 +508,7 @@ export interface WindowsDispatch {
   readTables(): Int32Array;
   /**
    * Queues on the addon's stream the receive layout into `layout` (from the gathered tables: it runs beside
-   * the packs), expertX's padding rows zero, then per piece, once its pack is done here,
+   * the packs), then per piece, once its pack is done here (expertX's padding rows are not written),
    * each source's rows (each once its landing signal is there): ranges [C, R, 3] holds (first row of source s's slot, rows, first received row).
    * ranges null: the kernels take them from the gathered tables on the device, so the call may come
    * before readTables; the outputs then hold R·M rows (the most the slots can), and expertX any number
@@ -738,8 +738,11 @@ export interface Dispatched {
   /** alignBlocks over recvIndices (local experts). */
   alignment: Alignment;
   /**
-   * The received rows permuted into expert order, [P, H] (padding rows zero): what the grouped GEMM
-   * consumes; null with expand: false (the GEMM then gathers recv's rows through alignment.sortedPairs).
+   * The received rows permuted into expert order, [P, H]: what the grouped GEMM consumes; null with
+   * expand: false (the GEMM then gathers recv's rows through alignment.sortedPairs). Its padding rows
+   * (alignment.rowExpert −1) are unspecified — the grouped GEMMs skip them whatever they hold, as
+   * DeepGEMM's contiguous layout does; over an NCCL group's windows they are left unwritten, the other
+   * paths zero them.
    */
   expertX: Tensor | QuantizedTensor | null;
   /** What combine needs to send results back (counts, source rows). */
