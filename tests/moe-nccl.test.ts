@@ -177,11 +177,12 @@ describe('moe.ncclGroup() symmetric windows (NCCL device API)', { timeout: 120_0
               expect(x.shape, `seed ${seed} fp8 ${fp8} chunks ${chunks} ${n}`).toEqual(y.shape);
               expect(await bytes(x), `seed ${seed} fp8 ${fp8} chunks ${chunks} ${n}`).toEqual(await bytes(y));
             }
-            // expertX but its padding rows (rowExpert −1: unspecified, and the windows leave them unwritten)
+            // expertX but its padding rows (rowExpert −1: unspecified, and the windows leave them unwritten;
+            // rowExpert has Pmax ≥ P entries, the rows are t's)
             const re = (await dl!.alignment.rowExpert.read()) as Int32Array;
             const unpadded = async (t: Tensor) => {
-              const b = await bytes(t), w = re.length > 0 ? b.length / re.length : 0;
-              re.forEach((e, q) => e < 0 && b.fill(0, q * w, (q + 1) * w));
+              const b = await bytes(t), P = t.shape[0]!, w = P > 0 ? b.length / P : 0;
+              for (let q = 0; q < P; q++) if (re[q]! < 0) b.fill(0, q * w, (q + 1) * w);
               return b;
             };
             for (const [j, x] of parts(dw!.expertX!).entries()) {

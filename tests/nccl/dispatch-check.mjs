@@ -119,12 +119,13 @@ const hostOnly = {
 };
 const partsOf = (q) => ('data' in q ? [q.data, q.scales] : [q]);
 const bytesOf = async (t) => new Uint8Array((await t.read()).buffer, 0, t.bytes);
-// expertX's bytes with its padding rows (rowExpert -1) zeroed: the contract leaves them unspecified (the
-// windows path does not write them), so only the other rows are compared
+// expertX's bytes (t: its rows or its scales, [P, ·]) with its padding rows (rowExpert -1) zeroed: the
+// contract leaves them unspecified (the windows path does not write them), so only the other rows are
+// compared. (rowExpert has Pmax ≥ P entries; the rows are t's.)
 const exBytes = async (t, al) => {
   const b = await bytesOf(t);
-  const re = await al.rowExpert.read(), w = re.length > 0 ? b.length / re.length : 0;
-  for (let q = 0; q < re.length; q++) if (re[q] < 0) b.fill(0, q * w, (q + 1) * w);
+  const re = await al.rowExpert.read(), P = t.shape[0], w = P > 0 ? b.length / P : 0;
+  for (let q = 0; q < P; q++) if (re[q] < 0) b.fill(0, q * w, (q + 1) * w);
   return b;
 };
 
