@@ -4,7 +4,8 @@
 // 6, 8, R = 2, 4, 8, bf16 and f32 x, bad expert ids, repeated experts, NaN blocks; then CUDA-event
 // medians of both (interleaved) on the windows' shape (4096 tokens, H 7168 bf16, top-8 of 256 over
 // 2 ranks, every destination a local buffer) at the CTAs a multiprocessor of the windows (4) and of a
-// local pack (16), and a device-to-device copy of x for scale.
+// local pack (16), and a device-to-device copy of x for scale. Each shape also checks the warp pack's
+// own expansion (DestRows::ex) against the expertX places worked out on the host.
 // Build and run: native/cuda/dev/pack_check.sh
 #include <stdio.h>
 #include <stdlib.h>
@@ -157,6 +158,109 @@ int main() {
                per_sm, median_of(a) * 1e3, bytes / median_of(a) / 1e6, median_of(b) * 1e3, bytes / median_of(b) / 1e6, median_of(a) / median_of(b), median_of(m) * 1e3);
       }
       CK(cudaFree(d_copy));
+    }
+    // The own expansion (DestRows::ex, the windows' expanded dispatch): rank `me`'s own rows' codes and
+    // scales also into its expertX at base[me, l] + the pair's rank (recv_scan_kernel's places, from
+    // every rank's table), checked against those places worked out here: every byte of expertX and its
+    // scales (poisoned with 0xFF) is either the token's row for `me` or untouched, and the rows sent are
+    // still the plain pack's bytes. Pair ranks are dense here (the plan's), the other ranks' counts random;
+    // once with expertX holding every place and once cut at half of them (places past it not written).
+    if (k + std::min(k, R) <= 32 && (H / 128 + 3) / 4 * 16 * moe::PACK_WARPS + 4 * per <= 48 * 1024) {
+      const int W = R + E + 1, bs = 128, nb = H / 128;
+      const uint32_t seq = 5;
+      std::vector<int32_t> dense((size_t)T * k, -1), mine(E, 0);
+      for (int t = 0; t < T; t++)
+        for (int j = 0; j < k; j++) {
+          const int e = idx[(size_t)t * k + j];
+          if (e >= 0 && e < E) dense[(size_t)t * k + j] = mine[e]++;
+        }
+      CK(cudaMemcpy(d_prank, dense.data(), dense.size() * 4, cudaMemcpyHostToDevice));
+      poison();
+      run(false, 4);  // the plain pack with these pair ranks: the bytes the rows sent must keep
+      CK(cudaDeviceSynchronize());
+      const auto plain = snap();
+      std::vector<uint64_t> words(R, (uint64_t)seq << 8);  // every rank ready, no receive region
+      uint64_t* d_words;
+      int32_t *d_sent, *d_tables;
+      CK(cudaMalloc(&d_words, R * 8));
+      CK(cudaMemcpy(d_words, words.data(), R * 8, cudaMemcpyHostToDevice));
+      CK(cudaMalloc(&d_sent, R * 4));
+      CK(cudaMemcpy(d_sent, count.data(), R * 4, cudaMemcpyHostToDevice));
+      CK(cudaMalloc(&d_tables, (size_t)R * W * 4));
+      size_t xdiff = 0, sdiff = 0, rdiff = 0, placed = 0;
+      for (int me : {0, R - 1}) {
+        // every rank's table: me's own pair counts to its experts, the others' random
+        std::vector<int32_t> tables((size_t)R * W, 0);
+        for (int s = 0; s < R; s++)
+          for (int e = 0; e < E; e++) tables[(size_t)s * W + R + e] = s == me ? mine[e] : (int32_t)(rng() % 60);
+        CK(cudaMemcpy(d_tables, tables.data(), tables.size() * 4, cudaMemcpyHostToDevice));
+        // recv_scan_kernel's base[me, l]: the padded segments of the experts before l, then the ranks before me
+        std::vector<int64_t> base(per);
+        int64_t P = 0;
+        for (int l = 0; l < per; l++) {
+          int64_t c = 0, before = 0;
+          for (int s = 0; s < R; s++) {
+            if (s == me) before = c;
+            c += tables[(size_t)s * W + R + me * per + l];
+          }
+          base[l] = P + before;
+          P += (c + bs - 1) / bs * bs;
+        }
+        for (const int64_t rows : {P, P / 2}) {
+          uint8_t* d_ex;
+          float* d_exs;
+          CK(cudaMalloc(&d_ex, std::max<int64_t>(rows, 1) * H));
+          CK(cudaMalloc(&d_exs, std::max<int64_t>(rows, 1) * nb * 4));
+          CK(cudaMemset(d_ex, 0xFF, rows * H));
+          CK(cudaMemset(d_exs, 0xFF, rows * nb * 4));
+          moe::DestRows own = to;
+          own.ready = d_words;
+          own.sent = d_sent;
+          own.seq = seq;
+          own.regions = 2;
+          own.me = me;
+          own.ex = d_ex;
+          own.ex_scales = d_exs;
+          own.ex_rows = rows;
+          own.tables = d_tables;
+          own.table_words = W;
+          own.bs = bs;
+          poison();
+          const int grid = (int)std::min<int64_t>((T + moe::PACK_WARPS - 1) / moe::PACK_WARPS, (int64_t)sms * 2);
+          const size_t osmem = smem * moe::PACK_WARPS + 4 * (size_t)per;
+          if (c.bf16) moe::pack_fp8_warp_kernel<uint16_t><<<grid, moe::PACK_WARPS * 32, osmem>>>((const uint16_t*)d_x, T, H, d_idx, d_w, k, E, R, d_send, d_prank, M, own, stride, scales_at, meta_at);
+          else moe::pack_fp8_warp_kernel<float><<<grid, moe::PACK_WARPS * 32, osmem>>>((const float*)d_x, T, H, d_idx, d_w, k, E, R, d_send, d_prank, M, own, stride, scales_at, meta_at);
+          CK(cudaGetLastError());
+          CK(cudaDeviceSynchronize());
+          const auto got = snap();
+          for (size_t i = 0; i < plain.size(); i++) rdiff += plain[i] != got[i];
+          // expertX as it must be: 0xFF but at the places of me's pairs below `rows`
+          std::vector<uint8_t> wx((size_t)rows * H, 0xFF), gx((size_t)rows * H), ws((size_t)rows * nb * 4, 0xFF), gs((size_t)rows * nb * 4);
+          for (int t = 0; t < T; t++)
+            for (int j = 0; j < k; j++) {
+              const int e = idx[(size_t)t * k + j];
+              if (e < 0 || e >= E || e / per != me) continue;
+              const int64_t p = base[e - me * per] + dense[(size_t)t * k + j];
+              if (p >= rows) continue;
+              const uint8_t* row = plain.data() + ((size_t)me * M + (send[(size_t)t * R + me] - (size_t)me * M)) * stride;
+              memcpy(wx.data() + (size_t)p * H, row, H);
+              memcpy(ws.data() + (size_t)p * nb * 4, row + scales_at, (size_t)nb * 4);
+              placed++;
+            }
+          CK(cudaMemcpy(gx.data(), d_ex, gx.size(), cudaMemcpyDeviceToHost));
+          CK(cudaMemcpy(gs.data(), d_exs, gs.size(), cudaMemcpyDeviceToHost));
+          for (size_t i = 0; i < wx.size(); i++) xdiff += wx[i] != gx[i];
+          for (size_t i = 0; i < ws.size(); i++) sdiff += ws[i] != gs[i];
+          CK(cudaFree(d_ex));
+          CK(cudaFree(d_exs));
+        }
+      }
+      printf("  own expansion (ranks 0 and %d, expertX whole and cut at half): %zu rows placed; %zu expertX bytes, %zu scale bytes, %zu row bytes differ\n", R - 1, placed, xdiff, sdiff,
+             rdiff);
+      bad += xdiff != 0 || sdiff != 0 || rdiff != 0 || placed == 0;
+      CK(cudaFree(d_words));
+      CK(cudaFree(d_sent));
+      CK(cudaFree(d_tables));
     }
     for (int d = 0; d < R; d++) CK(cudaFree(bufs[d]));
     CK(cudaFree(d_x));
