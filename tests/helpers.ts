@@ -56,6 +56,29 @@ export function firstBitDiff(a: ArrayLike<number>, b: ArrayLike<number>): number
   return -1;
 }
 
+/**
+ * Whether two typed arrays hold the same bytes (memcmp through Node's Buffer, so that a check of
+ * hundreds of MB, as the dispatch tests' expertX at H 7168, takes milliseconds instead of the minutes
+ * an element loop or expect().toEqual takes there). Different lengths or element sizes: false.
+ */
+export function sameBytes(a: ArrayBufferView, b: ArrayBufferView): boolean {
+  if (a.byteLength !== b.byteLength) return false;
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+}
+
+/**
+ * Fails the test unless got and want hold the same bytes: on a difference, names the first differing
+ * byte, its value on both sides, and how many differ (never prints the arrays).
+ */
+export function expectSameBytes(got: Uint8Array, want: Uint8Array, tag: string): void {
+  if (got.length !== want.length) throw new Error(`${tag}: ${got.length} bytes, want ${want.length}`);
+  if (sameBytes(got, want)) return;
+  const first = firstBitDiff(got, want);
+  let n = 0;
+  for (let i = first; i < got.length; i++) n += got[i] !== want[i] ? 1 : 0;
+  throw new Error(`${tag}: ${n} of ${got.length} bytes differ, the first at byte ${first}: got ${hex(got[first])}, want ${hex(want[first])}`);
+}
+
 export function f32Bits(a: Float32Array): Uint32Array {
   return new Uint32Array(a.buffer, a.byteOffset, a.length);
 }
