@@ -641,8 +641,8 @@ for (const u of under) {
       for (let m = 0; m < M; m++) for (let n = 0; n < N; n++) {
         const g = dD[m * N + n]!;
         for (let k = 0; k < K; k++) {
-          dxWant[m * K + k] += g * w[n * K + k]!;
-          dwWant[n * K + k] += g * x[m * K + k]!;
+          dxWant[m * K + k] = dxWant[m * K + k]! + g * w[n * K + k]!;
+          dwWant[n * K + k] = dwWant[n * K + k]! + g * x[m * K + k]!;
         }
       }
       const t = async (v: Float32Array, shape: number[]) => ref.tensor(v, shape).to(name);

@@ -765,11 +765,11 @@ describe('grpo.fusedLossFromHidden', () => {
         const d = dz[t * V + v]!;
         if (d === 0) continue;
         for (let k = 0; k < H; k++) {
-          dh[t * H + k] += d * w[v * H + k]!;
-          dw[v * H + k] += d * h[t * H + k]!;
+          dh[t * H + k] = dh[t * H + k]! + d * w[v * H + k]!;
+          dw[v * H + k] = dw[v * H + k]! + d * h[t * H + k]!;
         }
       }
-      const max = (arr: ArrayLike<number>) => Array.prototype.reduce.call(arr, (s: number, v: number) => Math.max(s, Math.abs(v)), 0) as number;
+      const max = (arr: ArrayLike<number>) => Array.from(arr).reduce((s, v) => Math.max(s, Math.abs(v)), 0);
       expectClose(await read(got.dHidden), dh, 1e-3, 1e-4 * max(dh), `${tag} dHidden`);
       expectClose(await read(got.dHeadWeight), dw, 1e-3, 1e-4 * max(dw), `${tag} dHeadWeight`);
     });

@@ -484,11 +484,11 @@ describe('logprob.fromHidden and fromHiddenBackward', () => {
       for (let t = 0; t < N; t++) for (let v = 0; v < V; v++) {
         const d = dz[t * V + v]!;
         for (let k = 0; k < H; k++) {
-          dh[t * H + k] += d * w[v * H + k]!;
-          dw[v * H + k] += d * h[t * H + k]!;
+          dh[t * H + k] = dh[t * H + k]! + d * w[v * H + k]!;
+          dw[v * H + k] = dw[v * H + k]! + d * h[t * H + k]!;
         }
       }
-      const scale = (a: ArrayLike<number>) => Array.prototype.reduce.call(a, (m: number, v: number) => Math.max(m, Math.abs(v)), 0) as number;
+      const scale = (a: ArrayLike<number>) => Array.from(a).reduce((m, v) => Math.max(m, Math.abs(v)), 0);
       expectClose(await read(dHidden), dh, 1e-3, 1e-4 * scale(dh), `${tag} dHidden`);
       expectClose(await read(dHeadWeight), dw, 1e-3, 1e-4 * scale(dw), `${tag} dHeadWeight`);
     });

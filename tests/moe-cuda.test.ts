@@ -386,7 +386,7 @@ describe.skipIf(!!cuda.skip)(`cuda moe kernels at V3 sizes${cuda.skip ? ` (skipp
           ['recvIndices', a.recvIndices, b.recvIndices], ['recvWeights', a.recvWeights, b.recvWeights],
           ...(['sortedPairs', 'blockExpert', 'rowExpert', 'pairPos', 'counts'] as const).map((q) => [q, a.alignment[q], b.alignment[q]] as const),
           ...parts(a.recv).map((t, j) => [`recv ${j}`, t, parts(b.recv)[j]!] as const),
-          ...parts(a.expertX).map((t, j) => [`expertX ${j}`, t, parts(b.expertX)[j]!] as const),
+          ...parts(a.expertX!).map((t, j) => [`expertX ${j}`, t, parts(b.expertX!)[j]!] as const),
         ] as const) {
           expect(x.shape, `${tag} rank ${i} ${n}`).toEqual(y.shape);
           same(await bytes(x), await bytes(y), `${tag} rank ${i} ${n}`);

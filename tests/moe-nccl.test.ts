@@ -133,7 +133,7 @@ describe('moe.ncclGroup() symmetric windows (NCCL device API)', { timeout: 120_0
     if (!lsa.compiled) {
       let err: { code?: string; message: string } | undefined;
       try {
-        addon!.ncclLsaCreate(1, 4096);
+        addon!.ncclLsaCreate(1, 4096, 0);
       } catch (e) {
         err = e as { code?: string; message: string };
       }

@@ -917,14 +917,14 @@ describe('moe dispatch/combine on the device path (plan, pack, receive layout an
           ['recvIndices', a.recvIndices, b.recvIndices], ['recvWeights', a.recvWeights, b.recvWeights],
           ...(['sortedPairs', 'blockExpert', 'rowExpert', 'pairPos', 'counts'] as const).map((n) => [n, a.alignment[n], b.alignment[n]] as const),
           ...parts(a.recv).map((t, j) => [`recv part ${j}`, t, parts(b.recv)[j]!] as const),
-          ...parts(a.expertX).map((t, j) => [`expertX part ${j}`, t, parts(b.expertX)[j]!] as const),
+          ...parts(a.expertX!).map((t, j) => [`expertX part ${j}`, t, parts(b.expertX!)[j]!] as const),
         ] as const) {
           expect(x.shape, `${tag} rank ${i} ${name} shape`).toEqual(y.shape);
           expectEqual(new Uint8Array(((await x.read()) as Int32Array).buffer), new Uint8Array(((await y.read()) as Int32Array).buffer), `${tag} rank ${i} ${name}`);
         }
       }
       // combine and its backward on expert outputs of the expertX shapes (identity experts for bf16/f32)
-      const ys = await Promise.all(dd.map(async (d) => ('data' in d.expertX ? (d.alignment.padded ? fp8.dequantize(d.expertX) : f32([], [0, c.H])) : d.expertX)));
+      const ys = await Promise.all(dd.map(async (d) => { const e = d.expertX!; return 'data' in e ? (d.alignment.padded ? fp8.dequantize(e) : f32([], [0, c.H])) : e; }));
       for (const weighted of [true, false]) {
         const [od, oh] = [await moe.combine(dev, ys, dd, { weighted, chunks: c.chunks }), await moe.combine(host, ys, dh, { weighted })];
         for (let i = 0; i < c.R; i++) expectEqual(new Uint8Array(((await od[i]!.read()) as Int32Array).buffer), new Uint8Array(((await oh[i]!.read()) as Int32Array).buffer), `${tag} combine weighted ${weighted} rank ${i}`);
@@ -986,7 +986,7 @@ describe('moe dispatch/combine on the device path (plan, pack, receive layout an
     for (const useFp8 of [false, true]) {
       const before = ref.backend.memoryStats!().inUse;
       const disp = await moe.dispatch(group, inputs, { numExperts: E, fp8: useFp8, chunks: 2 });
-      const ys = await Promise.all(disp.map(async (d) => ('data' in d.expertX ? (d.alignment.padded ? fp8.dequantize(d.expertX) : f32([], [0, H])) : d.expertX)));
+      const ys = await Promise.all(disp.map(async (d) => { const e = d.expertX!; return 'data' in e ? (d.alignment.padded ? fp8.dequantize(e) : f32([], [0, H])) : e; }));
       const outs = await moe.combine(group, ys, disp, { chunks: 3 });
       for (const t of [...outs, ...(useFp8 ? ys : [])]) t.dispose();
       moe.disposeDispatched(disp);
@@ -1080,7 +1080,7 @@ describe('moe dispatch/combine with fixed slots (group maxTokensPerRank; referen
             ['recvIndices', a.recvIndices, b.recvIndices], ['recvWeights', a.recvWeights, b.recvWeights],
             ...(['sortedPairs', 'blockExpert', 'rowExpert', 'pairPos', 'counts'] as const).map((n) => [n, a.alignment[n], b.alignment[n]] as const),
             ...parts(a.recv).map((t, j) => [`recv part ${j}`, t, parts(b.recv)[j]!] as const),
-            ...parts(a.expertX).map((t, j) => [`expertX part ${j}`, t, parts(b.expertX)[j]!] as const),
+            ...parts(a.expertX!).map((t, j) => [`expertX part ${j}`, t, parts(b.expertX!)[j]!] as const),
           ] as const) {
             expect(x.shape, `${tag} ${how} rank ${i} ${name} shape`).toEqual(y.shape);
             expectEqual(await bits(x), await bits(y), `${tag} ${how} rank ${i} ${name}`);
@@ -1093,7 +1093,7 @@ describe('moe dispatch/combine with fixed slots (group maxTokensPerRank; referen
         for (let q = 0; q < sr.length; q++) if (sr[q]! >= 0) expect(Math.floor(sr[q]! / c.M), `${tag} rank ${i} send row ${q}`).toBe(q % c.R);
       }
       // combine (the final sum per piece at 1..4 pieces) and its backward: the host path's bits
-      const ys = await Promise.all(ds.map(async (d) => ('data' in d.expertX ? (d.alignment.padded ? fp8.dequantize(d.expertX) : f32([], [0, c.H])) : d.expertX)));
+      const ys = await Promise.all(ds.map(async (d) => { const e = d.expertX!; return 'data' in e ? (d.alignment.padded ? fp8.dequantize(e) : f32([], [0, c.H])) : e; }));
       for (const weighted of [true, false]) {
         const oh = await moe.combine(host, ys, dh, { weighted });
         for (const chunks of weighted ? [1, 2, 3, 4] : [c.chunks]) {
@@ -1143,7 +1143,7 @@ describe('moe dispatch/combine with fixed slots (group maxTokensPerRank; referen
     for (const useFp8 of [false, true]) {
       const before = ref.backend.memoryStats!().inUse;
       const disp = await moe.dispatch(group, inputs, { numExperts: E, fp8: useFp8, chunks: 2 });
-      const ys = await Promise.all(disp.map(async (d) => ('data' in d.expertX ? (d.alignment.padded ? fp8.dequantize(d.expertX) : f32([], [0, H])) : d.expertX)));
+      const ys = await Promise.all(disp.map(async (d) => { const e = d.expertX!; return 'data' in e ? (d.alignment.padded ? fp8.dequantize(e) : f32([], [0, H])) : e; }));
       const outs = await moe.combine(group, ys, disp, { chunks: 3 });
       const bw = await moe.combineBackward(group, inputs.map((q) => q.x), ys, disp);
       for (const t of [...outs, ...bw.dExpertOut, ...bw.dWeights, ...(useFp8 ? ys : [])]) t.dispose();
@@ -1505,7 +1505,7 @@ for (const u of [...under, { name: 'reference' as const, backend: ref.backend, s
         for (let i = 0; i < R; i++) {
           expect(dg[i]!.alignment.padded).toBe(dw[i]!.alignment.padded);
           expectEqual(await readI(dg[i]!.recvIndices), await readI(dw[i]!.recvIndices), `${tag} recvIndices ${i}`);
-          const ew = dw[i]!.expertX, eg = dg[i]!.expertX;
+          const ew = dw[i]!.expertX!, eg = dg[i]!.expertX!;
           if ('data' in ew && 'data' in eg) {
             // the payload moves bit-exact; its codes come from the backend's fp8.quantize, which on a real
             // GPU may land one e4m3 step away where x/scale sits within an ulp of a rounding midpoint
@@ -1528,7 +1528,7 @@ for (const u of [...under, { name: 'reference' as const, backend: ref.backend, s
         const gs = moe.localGroup(R, u.backend!, { maxTokensPerRank: 64 });
         const ds = await moe.dispatch(gs, await Promise.all(inputs.map(async (q) => ({ x: await to(q.x), indices: await to(q.indices), weights: await to(q.weights) }))), { numExperts: E, fp8: fp8Payload });
         for (let i = 0; i < R; i++) {
-          for (const [n, a, b] of [['expertX', ds[i]!.expertX, dg[i]!.expertX], ['recv', ds[i]!.recv, dg[i]!.recv]] as const) {
+          for (const [n, a, b] of [['expertX', ds[i]!.expertX!, dg[i]!.expertX!], ['recv', ds[i]!.recv, dg[i]!.recv]] as const) {
             for (const [j, x] of ('data' in a ? [a.data, a.scales] : [a]).entries()) {
               const y = ('data' in b ? [b.data, b.scales] : [b])[j]!;
               expectEqual(new Uint8Array(((await x.read()) as Uint8Array).buffer, 0, x.bytes), new Uint8Array(((await y.read()) as Uint8Array).buffer, 0, y.bytes), `${tag} fixed slots: ${n} part ${j} rank ${i}`);
