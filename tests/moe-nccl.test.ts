@@ -13,6 +13,7 @@ import { init, moe, HotpathsError, type Tensor } from '../src/index.js';
 import { addonStatus, loadAddon } from '../src/native/addon.js';
 import { packageRoot } from '../src/util/paths.js';
 import { expectSameBytes, freshSeed, thrown } from './helpers.js';
+import { unpaddedBytes } from './nccl/padding.mjs';
 
 const cli = join(packageRoot(), 'dist', 'src', 'cli.js');
 const dir = mkdtempSync(join(tmpdir(), 'hotpaths-nccl-test-'));
@@ -177,14 +178,9 @@ describe('moe.ncclGroup() symmetric windows (NCCL device API)', { timeout: 120_0
               expect(x.shape, `seed ${seed} fp8 ${fp8} chunks ${chunks} ${n}`).toEqual(y.shape);
               expectSameBytes(await bytes(x), await bytes(y), `seed ${seed} fp8 ${fp8} chunks ${chunks} ${n}`);
             }
-            // expertX but its padding rows (rowExpert −1: unspecified, and the windows leave them unwritten;
-            // rowExpert has Pmax ≥ P entries, the rows are t's)
+            // expertX but its padding rows (rowExpert −1: unspecified, and the windows leave them unwritten)
             const re = (await dl!.alignment.rowExpert.read()) as Int32Array;
-            const unpadded = async (t: Tensor) => {
-              const b = await bytes(t), P = t.shape[0]!, w = P > 0 ? b.length / P : 0;
-              for (let q = 0; q < P; q++) if (re[q]! < 0) b.fill(0, q * w, (q + 1) * w);
-              return b;
-            };
+            const unpadded = (t: Tensor) => unpaddedBytes(t, re);
             for (const [j, x] of parts(dw!.expertX!).entries()) {
               const y = parts(dl!.expertX!)[j]!;
               expect(x.shape, `seed ${seed} fp8 ${fp8} chunks ${chunks} expertX ${j}`).toEqual(y.shape);

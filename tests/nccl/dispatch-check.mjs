@@ -22,6 +22,7 @@
 // Prints "ok …" lines; any mismatch throws (exit 1: launch stops the other ranks).
 // Usage: hotpaths launch --nproc N tests/nccl/dispatch-check.mjs [seed]
 import { fp8, init, moe, setPoison, toBf16, fromBf16 } from '../../dist/src/index.js';
+import { unpaddedBytes } from './padding.mjs';
 
 const rank = Number(process.env.HOTPATHS_RANK);
 const R = Number(process.env.HOTPATHS_WORLD_SIZE);
@@ -119,15 +120,8 @@ const hostOnly = {
 };
 const partsOf = (q) => ('data' in q ? [q.data, q.scales] : [q]);
 const bytesOf = async (t) => new Uint8Array((await t.read()).buffer, 0, t.bytes);
-// expertX's bytes (t: its rows or its scales, [P, ·]) with its padding rows (rowExpert -1) zeroed: the
-// contract leaves them unspecified (the windows path does not write them), so only the other rows are
-// compared. (rowExpert has Pmax ≥ P entries; the rows are t's.)
-const exBytes = async (t, al) => {
-  const b = await bytesOf(t);
-  const re = await al.rowExpert.read(), P = t.shape[0], w = P > 0 ? b.length / P : 0;
-  for (let q = 0; q < P; q++) if (re[q] < 0) b.fill(0, q * w, (q + 1) * w);
-  return b;
-};
+// expertX's bytes without its padding rows (unspecified: the windows path does not write them)
+const exBytes = async (t, al) => unpaddedBytes(t, await al.rowExpert.read());
 
 const names = ['random', 'one hot expert (other ranks receive nothing)', 'empty source rank', 'k = 1'];
 for (let s = 0; s < names.length; s++) {
