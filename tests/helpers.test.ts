@@ -5,7 +5,7 @@ import { expectSameBytes, sameBytes } from './helpers.js';
 import { unpaddedBytes } from './nccl/padding.mjs';
 
 describe('test helpers', () => {
-  it('sameBytes / expectSameBytes: equal bytes pass; one changed byte, a length or an element size apart fails, naming the byte', () => {
+  it('sameBytes / expectSameBytes: equal bytes pass; one changed byte or a byte length apart fails, naming the byte', () => {
     const a = new Uint8Array(1 << 20).map((_, i) => (i * 7) & 255);
     const b = a.slice();
     expect(sameBytes(a, b)).toBe(true);

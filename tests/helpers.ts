@@ -59,7 +59,8 @@ export function firstBitDiff(a: ArrayLike<number>, b: ArrayLike<number>): number
 /**
  * Whether two typed arrays hold the same bytes (memcmp through Node's Buffer, so that a check of
  * hundreds of MB, as the dispatch tests' expertX at H 7168, takes milliseconds instead of the minutes
- * an element loop or expect().toEqual takes there). Different lengths or element sizes: false.
+ * an element loop or expect().toEqual takes there). Different byte lengths: false; the element types are
+ * not compared (the caller's, where they matter).
  */
 export function sameBytes(a: ArrayBufferView, b: ArrayBufferView): boolean {
   if (a.byteLength !== b.byteLength) return false;
