@@ -114,17 +114,6 @@ moe::DestRows dest_rows_arg(const Args& args, const HostView& bases, uint64_t sl
   return to;
 }
 
-// Whether launch_pack takes pack_fp8_warp_kernel for the FP8 payload (a warp a token: k ≤ 32 and every
-// warp's scales in shared memory), the one pack that writes DestRows' receive codes elsewhere.
-bool warp_pack_fits(uint64_t k, uint64_t H) { return k <= 32 && (H / 128 + 3) / 4 * 16 * moe::PACK_WARPS <= 48 * 1024; }
-
-// Whether pack_fp8_warp_kernel can also take DestRows' own expansion: a token's destinations and
-// expertX rows (at most min(k, R) + k) in its warp's 32-entry list, and the bases (E/R ints) beside the
-// scales in shared memory.
-bool own_expansion_fits(uint64_t k, uint64_t H, uint64_t E, uint64_t R) {
-  return warp_pack_fits(k, H) && k + std::min(k, R) <= 32 && (H / 128 + 3) / 4 * 16 * moe::PACK_WARPS + 4 * (E / R) <= 48 * 1024;
-}
-
 // The pack's launch (arguments checked; x 16-byte aligned for fp8): T tokens' rows to `to`, at most
 // per_sm CTAs a multiprocessor.
 void launch_pack(const Args& args, cudaStream_t stream, bool fp8, bool bf16, const void* x, int64_t T, int64_t H, uint64_t x_row, const int32_t* indices,
@@ -137,11 +126,11 @@ void launch_pack(const Args& args, cudaStream_t stream, bool fp8, bool bf16, con
     if (((uintptr_t)x & 15) != 0) args.fail("E_ARG", "x must be 16-byte aligned for the FP8 payload");
     const size_t smem = (H / 128 + 3) / 4 * 16;  // the row's scales, whole float4s
     if (smem > 48 * 1024) args.fail("E_TOO_LARGE", "the FP8 payload's scales need H / 128 * 4 bytes of shared memory, at most 48 KB; got H = " + std::to_string(H));
-    if (warp_pack_fits(k, H)) {
+    if (moe::warp_pack_fits(k, H)) {
       // a warp a token (pack_fp8_warp_kernel: 1.3-1.5x pack_fp8_kernel into local buffers, the same bytes),
       // as many warps a multiprocessor as per_sm CTAs of EP_THREADS would have
       const int wgrid = grid_of((T + moe::PACK_WARPS - 1) / moe::PACK_WARPS, std::max(1, per_sm * moe::EP_THREADS / (moe::PACK_WARPS * 32)));
-      const size_t wsmem = smem * moe::PACK_WARPS + (to.ex != nullptr ? 4 * (size_t)(E / R) : 0);  // (+ the own expansion's bases)
+      const size_t wsmem = moe::warp_pack_smem(H, to.ex != nullptr ? E / R : 0);
       if (bf16) moe::pack_fp8_warp_kernel<uint16_t><<<wgrid, moe::PACK_WARPS * 32, wsmem, stream>>>((const uint16_t*)x, T, H, indices, weights, k, E, R, send_row, pair_rank, S_rows, to, stride, scales_at, meta_at);
       else moe::pack_fp8_warp_kernel<float><<<wgrid, moe::PACK_WARPS * 32, wsmem, stream>>>((const float*)x, T, H, indices, weights, k, E, R, send_row, pair_rank, S_rows, to, stride, scales_at, meta_at);
       return;
@@ -454,7 +443,7 @@ Napi::Value CudaMoeDispatchScatter(const Napi::CallbackInfo& info) {
 //      H], given with region −1) when it names none, the others' into the slot; scales and meta always
 //      to the slot (cudaMoeWindowsDispatchScatter's inPlace takes them from there). The plan stores its
 //      table into row `rank` of every rank's tables before its ready word (moe::PlanReady), and with
-//      expertX (E4M3 [expertRows, H], its scales f32 [expertRows, H/128]; own_expansion_fits) each pack
+//      expertX (E4M3 [expertRows, H], its scales f32 [expertRows, H/128]; moe::own_expansion_fits) each pack
 //      also writes this rank's own rows' codes and scales to their places below expertRows in it
 //      (moe::DestRows' own expansion; places from the gathered tables with blockSize, as the receive
 //      layout's), which cudaMoeWindowsDispatchScatter's ownExpanded then leaves alone;
@@ -507,7 +496,7 @@ Napi::Value CudaMoeWindowsDispatchStart(const Napi::CallbackInfo& info) {
   const double region_arg = args.finite_number(29, "region");
   int region = -1;
   if (ready_from_slot != 0) {
-    if (!fp8 || !warp_pack_fits(k, H)) args.fail("E_ARG", "the receive codes need the FP8 payload, k <= 32 and H / 128 * 4 * " + std::to_string(moe::PACK_WARPS) + " bytes at most 48 KB");
+    if (!fp8 || !moe::warp_pack_fits(k, H)) args.fail("E_ARG", "the receive codes need the FP8 payload, k <= 32 and H / 128 * 4 * " + std::to_string(moe::PACK_WARPS) + " bytes at most 48 KB");
     const uint64_t regions = args.size(33, "regions"), region_bytes = args.size(32, "regionBytes"), region_from_slot = args.size(31, "regionFromSlot");
     if (regions > 254) args.fail("E_ARG", "regions must be at most 254, got " + std::to_string(regions));
     if (!(region_arg >= -1 && region_arg < (double)regions && region_arg == (double)(int)region_arg)) {
@@ -539,7 +528,7 @@ Napi::Value CudaMoeWindowsDispatchStart(const Napi::CallbackInfo& info) {
   const uint64_t ex_rows = args.size(35, "expertRows"), bs = args.size(37, "blockSize");
   to.ex = (uint8_t*)cuda_device_arg_or_null(args, 34, "expertX", checked_mul(env, fn, ex_rows, H, "expertX bytes"));
   if (to.ex != nullptr) {
-    if (to.ready == nullptr || !own_expansion_fits(k, H, E, R)) {
+    if (to.ready == nullptr || !moe::own_expansion_fits(k, H, E, R)) {
       args.fail("E_ARG", "expertX comes with the receive codes (readyFromSlot), k + min(k, R) <= 32 and H / 128 * 4 * " + std::to_string(moe::PACK_WARPS) + " + 4 * E / R bytes at most 48 KB");
     }
     if (ex_rows > I32_LIMIT) args.fail("E_TOO_LARGE", "expertRows must be below 2^31");

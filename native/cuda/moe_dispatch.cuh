@@ -785,6 +785,21 @@ __global__ void __launch_bounds__(PACK_WARPS * 32, 4) pack_fp8_warp_kernel(const
   pack_signal(to, R);
 }
 
+// pack_fp8_warp_kernel's dynamic shared memory: each warp's token's H/128 scales (whole float4s), then
+// with DestRows' own expansion its bases (own_per = E/R ints; 0 without).
+inline size_t warp_pack_smem(uint64_t H, uint64_t own_per) { return (size_t)((H / 128 + 3) / 4 * 16 * PACK_WARPS + 4 * own_per); }
+
+// Whether the FP8 pack can be pack_fp8_warp_kernel (a warp a token: k ≤ 32 and every warp's scales in
+// shared memory), the one pack that writes DestRows' receive codes elsewhere.
+inline bool warp_pack_fits(uint64_t k, uint64_t H) { return k <= 32 && warp_pack_smem(H, 0) <= 48 * 1024; }
+
+// Whether pack_fp8_warp_kernel can also take DestRows' own expansion: a token's destinations and
+// expertX rows (at most min(k, R) + k) in its warp's 32-entry list, and the bases beside the scales in
+// shared memory.
+inline bool own_expansion_fits(uint64_t k, uint64_t H, uint64_t E, uint64_t R) {
+  return warp_pack_fits(k, H) && k + (k < R ? k : R) <= 32 && warp_pack_smem(H, E / R) <= 48 * 1024;
+}
+
 // ---------------------------------------------------------------- receive layout
 
 // One CTA. tables: i32 [R, W ≥ R + E + 1] -> base [R, per], counts [per]; work: start [per + 1]

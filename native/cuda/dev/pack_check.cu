@@ -104,8 +104,8 @@ int main() {
     auto run = [&](bool warp, int per_sm) {
       if (warp) {
         const int grid = (int)std::min<int64_t>((T + moe::PACK_WARPS - 1) / moe::PACK_WARPS, (int64_t)sms * std::max(1, per_sm * moe::EP_THREADS / (moe::PACK_WARPS * 32)));
-        if (c.bf16) moe::pack_fp8_warp_kernel<uint16_t><<<grid, moe::PACK_WARPS * 32, smem * moe::PACK_WARPS>>>((const uint16_t*)d_x, T, H, d_idx, d_w, k, E, R, d_send, d_prank, M, to, stride, scales_at, meta_at);
-        else moe::pack_fp8_warp_kernel<float><<<grid, moe::PACK_WARPS * 32, smem * moe::PACK_WARPS>>>((const float*)d_x, T, H, d_idx, d_w, k, E, R, d_send, d_prank, M, to, stride, scales_at, meta_at);
+        if (c.bf16) moe::pack_fp8_warp_kernel<uint16_t><<<grid, moe::PACK_WARPS * 32, moe::warp_pack_smem(H, 0)>>>((const uint16_t*)d_x, T, H, d_idx, d_w, k, E, R, d_send, d_prank, M, to, stride, scales_at, meta_at);
+        else moe::pack_fp8_warp_kernel<float><<<grid, moe::PACK_WARPS * 32, moe::warp_pack_smem(H, 0)>>>((const float*)d_x, T, H, d_idx, d_w, k, E, R, d_send, d_prank, M, to, stride, scales_at, meta_at);
       } else {
         const int grid = (int)std::min<int64_t>(T, (int64_t)sms * per_sm);
         if (c.bf16) moe::pack_fp8_kernel<uint16_t><<<grid, moe::EP_THREADS, smem>>>((const uint16_t*)d_x, T, H, d_idx, d_w, k, E, R, d_send, d_prank, M, to, stride, scales_at, meta_at);
@@ -165,7 +165,7 @@ int main() {
     // scales (poisoned with 0xFF) is either the token's row for `me` or untouched, and the rows sent are
     // still the plain pack's bytes. Pair ranks are dense here (the plan's), the other ranks' counts random;
     // once with expertX holding every place and once cut at half of them (places past it not written).
-    if (k + std::min(k, R) <= 32 && (H / 128 + 3) / 4 * 16 * moe::PACK_WARPS + 4 * per <= 48 * 1024) {
+    if (moe::own_expansion_fits(k, H, E, R)) {
       const int W = R + E + 1, bs = 128, nb = H / 128;
       const uint32_t seq = 5;
       std::vector<int32_t> dense((size_t)T * k, -1), mine(E, 0);
@@ -227,7 +227,7 @@ int main() {
           own.bs = bs;
           poison();
           const int grid = (int)std::min<int64_t>((T + moe::PACK_WARPS - 1) / moe::PACK_WARPS, (int64_t)sms * 2);
-          const size_t osmem = smem * moe::PACK_WARPS + 4 * (size_t)per;
+          const size_t osmem = moe::warp_pack_smem(H, per);
           if (c.bf16) moe::pack_fp8_warp_kernel<uint16_t><<<grid, moe::PACK_WARPS * 32, osmem>>>((const uint16_t*)d_x, T, H, d_idx, d_w, k, E, R, d_send, d_prank, M, own, stride, scales_at, meta_at);
           else moe::pack_fp8_warp_kernel<float><<<grid, moe::PACK_WARPS * 32, osmem>>>((const float*)d_x, T, H, d_idx, d_w, k, E, R, d_send, d_prank, M, own, stride, scales_at, meta_at);
           CK(cudaGetLastError());
