@@ -20,6 +20,15 @@ beforeAll(() => setPoison(true));
 afterAll(() => setPoison(false));
 
 const f32 = (a: ArrayLike<number>, shape: number[]): Tensor => ref.tensor(Float32Array.from(a), shape);
+/**
+ * Identity experts' outputs for combine, one per rank: expanded dispatch results' expertX itself, or
+ * with FP8 rows dequantized (an empty f32 [0, H] where a rank has no rows).
+ */
+const identityOutputs = (ds: moe.Dispatched[], H: number): Promise<Tensor[]> =>
+  Promise.all(ds.map(async (d) => {
+    const e = d.expertX!;
+    return 'data' in e ? (d.alignment.padded ? fp8.dequantize(e) : f32([], [0, H])) : e;
+  }));
 const i32 = (a: ArrayLike<number>, shape: number[]): Tensor => ref.tensor(Int32Array.from(a), shape);
 const readF = async (t: Tensor): Promise<Float32Array> => (t.dtype === 'bf16' ? fromBf16((await t.read()) as Uint16Array) : ((await t.read()) as Float32Array));
 const readI = async (t: Tensor): Promise<Int32Array> => (await t.read()) as Int32Array;
@@ -924,7 +933,7 @@ describe('moe dispatch/combine on the device path (plan, pack, receive layout an
         }
       }
       // combine and its backward on expert outputs of the expertX shapes (identity experts for bf16/f32)
-      const ys = await Promise.all(dd.map(async (d) => { const e = d.expertX!; return 'data' in e ? (d.alignment.padded ? fp8.dequantize(e) : f32([], [0, c.H])) : e; }));
+      const ys = await identityOutputs(dd, c.H);
       for (const weighted of [true, false]) {
         const [od, oh] = [await moe.combine(dev, ys, dd, { weighted, chunks: c.chunks }), await moe.combine(host, ys, dh, { weighted })];
         for (let i = 0; i < c.R; i++) expectEqual(new Uint8Array(((await od[i]!.read()) as Int32Array).buffer), new Uint8Array(((await oh[i]!.read()) as Int32Array).buffer), `${tag} combine weighted ${weighted} rank ${i}`);
@@ -986,7 +995,7 @@ describe('moe dispatch/combine on the device path (plan, pack, receive layout an
     for (const useFp8 of [false, true]) {
       const before = ref.backend.memoryStats!().inUse;
       const disp = await moe.dispatch(group, inputs, { numExperts: E, fp8: useFp8, chunks: 2 });
-      const ys = await Promise.all(disp.map(async (d) => { const e = d.expertX!; return 'data' in e ? (d.alignment.padded ? fp8.dequantize(e) : f32([], [0, H])) : e; }));
+      const ys = await identityOutputs(disp, H);
       const outs = await moe.combine(group, ys, disp, { chunks: 3 });
       for (const t of [...outs, ...(useFp8 ? ys : [])]) t.dispose();
       moe.disposeDispatched(disp);
@@ -1093,7 +1102,7 @@ describe('moe dispatch/combine with fixed slots (group maxTokensPerRank; referen
         for (let q = 0; q < sr.length; q++) if (sr[q]! >= 0) expect(Math.floor(sr[q]! / c.M), `${tag} rank ${i} send row ${q}`).toBe(q % c.R);
       }
       // combine (the final sum per piece at 1..4 pieces) and its backward: the host path's bits
-      const ys = await Promise.all(ds.map(async (d) => { const e = d.expertX!; return 'data' in e ? (d.alignment.padded ? fp8.dequantize(e) : f32([], [0, c.H])) : e; }));
+      const ys = await identityOutputs(ds, c.H);
       for (const weighted of [true, false]) {
         const oh = await moe.combine(host, ys, dh, { weighted });
         for (const chunks of weighted ? [1, 2, 3, 4] : [c.chunks]) {
@@ -1143,7 +1152,7 @@ describe('moe dispatch/combine with fixed slots (group maxTokensPerRank; referen
     for (const useFp8 of [false, true]) {
       const before = ref.backend.memoryStats!().inUse;
       const disp = await moe.dispatch(group, inputs, { numExperts: E, fp8: useFp8, chunks: 2 });
-      const ys = await Promise.all(disp.map(async (d) => { const e = d.expertX!; return 'data' in e ? (d.alignment.padded ? fp8.dequantize(e) : f32([], [0, H])) : e; }));
+      const ys = await identityOutputs(disp, H);
       const outs = await moe.combine(group, ys, disp, { chunks: 3 });
       const bw = await moe.combineBackward(group, inputs.map((q) => q.x), ys, disp);
       for (const t of [...outs, ...bw.dExpertOut, ...bw.dWeights, ...(useFp8 ? ys : [])]) t.dispose();
