@@ -1,10 +1,13 @@
-// Standalone harness for dispatch's scatter without expertX (native/cuda/moe_dispatch.cuh), no Node: the
-// warp-a-row scatter_warp_kernel against the CTA-a-row scatter_kernel on the windows' shapes (2 ranks,
-// H 7168 FP8 rows with 1×128 scales, top-8 of 256, 4096 tokens a source, this rank's 128 experts), bit
-// for bit on every output (each poisoned with 0xFF before each kernel, so a byte one leaves unwritten
-// differs), one and two sources a launch, and again with the ranges taken from gathered tables on the
-// device (the windows' early scatter, one and two pieces); then CUDA-event medians of each (interleaved)
-// next to a device-to-device copy of the same bytes.
+// Standalone harness for dispatch's scatter (native/cuda/moe_dispatch.cuh), no Node, on the windows'
+// shapes (2 ranks, H 7168 FP8 rows with 1×128 scales, top-8 of 256, 4096 tokens a source, this rank's
+// 128 experts); every output poisoned with 0xFF before each run, so a byte left unwritten differs.
+// Without expertX: the warp-a-row scatter_warp_kernel against the CTA-a-row scatter_kernel bit for bit,
+// one and two sources a launch, and again with the ranges taken from gathered tables on the device (the
+// windows' early scatter, one and two pieces, landing signals there); CUDA-event medians of each
+// (interleaved) next to a device-to-device copy of the same bytes. With expertX: scatter_kernel against
+// the slots in the windows' forms (in_place 0 and 2, own_expanded 0 and 1; host ranges, tables in one and
+// two pieces): recv's codes, every place's codes and scales (the pack's own rows left alone), the index
+// outputs as without expertX; then timed in the 2-rank form next to the ceilings of its bytes.
 // Build and run: native/cuda/dev/scatter_check.sh
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,23 +29,28 @@ constexpr int64_t STRIDE = (META_AT + 12 * K + 15) / 16 * 16;
 struct Outputs {
   uint8_t* recv;
   uint32_t* recv_scales;
+  uint8_t* ex;  // expertX [P, PAYLOAD] and its scales [P, SCALE_WORDS]
+  uint32_t* ex_scales;
   int32_t *idx, *pos, *sorted;
   float* w;
   int64_t n, P;
 };
 
 static void poison(const Outputs& o) {
-  CK(cudaMemset(o.recv, 0xFF, o.n * PAYLOAD));
+  CK(cudaMemset(o.recv, 0xFF, (size_t)R * T * PAYLOAD));
   CK(cudaMemset(o.recv_scales, 0xFF, o.n * SCALE_WORDS * 4));
   CK(cudaMemset(o.idx, 0xFF, o.n * K * 4));
   CK(cudaMemset(o.w, 0xFF, o.n * K * 4));
   CK(cudaMemset(o.pos, 0xFF, o.n * K * 4));
   CK(cudaMemset(o.sorted, 0xFF, o.P * 4));
+  CK(cudaMemset(o.ex, 0xFF, o.P * PAYLOAD));
+  CK(cudaMemset(o.ex_scales, 0xFF, o.P * SCALE_WORDS * 4));
 }
 
 static std::vector<uint8_t> snapshot(const Outputs& o) {
-  std::vector<std::pair<const void*, size_t>> parts = {{o.recv, o.n * PAYLOAD}, {o.recv_scales, o.n * SCALE_WORDS * 4}, {o.idx, o.n * K * 4},
-                                                       {o.w, o.n * K * 4},      {o.pos, o.n * K * 4},                   {o.sorted, o.P * 4}};
+  std::vector<std::pair<const void*, size_t>> parts = {{o.recv, (size_t)R * T * PAYLOAD}, {o.recv_scales, o.n * SCALE_WORDS * 4}, {o.idx, o.n * K * 4},
+                                                       {o.w, o.n * K * 4},      {o.pos, o.n * K * 4},                   {o.sorted, o.P * 4},
+                                                       {o.ex, o.P * PAYLOAD},   {o.ex_scales, o.P * SCALE_WORDS * 4}};
   std::vector<uint8_t> all;
   for (auto& [p, n] : parts) {
     const size_t at = all.size();
@@ -65,6 +73,43 @@ static void launch(const moe::ScatterArgs& a, cudaStream_t st) {
     moe::scatter_kernel<uint4><<<(int)std::min<int64_t>(total, (int64_t)sms * 8), moe::EP_THREADS, 0, st>>>(a);
   }
   CK(cudaGetLastError());
+}
+
+// scatter_kernel with expertX, at the addon's 8 CTAs an SM
+static void launch_ex(const moe::ScatterArgs& a, cudaStream_t st) {
+  moe::scatter_kernel<uint4><<<(int)std::min<int64_t>(a.end[a.n - 1], (int64_t)sms * 8), moe::EP_THREADS, 0, st>>>(a);
+  CK(cudaGetLastError());
+}
+
+// Ceilings of the expanded scatter's bytes (harness only). pattern_write_kernel writes a constant to
+// the expertX places of each of `rows` received rows (dsts [rows, K], −1 none) in the scatter's order
+// and CTA shape, reading no payload: what its write pattern alone costs. fanout_kernel reads `rows`
+// rows of recv from row q0, each once, and writes each to `copies` consecutive expertX rows, a warp a
+// row: the scatter's reads and writes with no scattered place.
+__global__ void __launch_bounds__(moe::EP_THREADS) pattern_write_kernel(const int32_t* __restrict__ dsts, int64_t rows, uint4* __restrict__ ex,
+                                                                        uint32_t* __restrict__ ex_scales, int64_t units, int64_t scale_words) {
+  for (int64_t i = blockIdx.x; i < rows; i += gridDim.x) {
+    for (int j = 0; j < K; j++) {
+      const int32_t p = __ldg(dsts + i * K + j);
+      if (p < 0) continue;
+      for (int64_t u = threadIdx.x; u < units; u += blockDim.x) ex[(int64_t)p * units + u] = make_uint4(1, 2, 3, 4);
+      for (int64_t u = threadIdx.x; u < scale_words; u += blockDim.x) ex_scales[(int64_t)p * scale_words + u] = 5u;
+    }
+  }
+}
+constexpr int FANOUT_UNITS = PAYLOAD / 16 / 32;  // 14 16-byte units a lane at H = 7168
+__global__ void __launch_bounds__(128) fanout_kernel(const uint4* __restrict__ recv, int64_t q0, int64_t rows, int copies, uint4* __restrict__ ex) {
+  const int lane = threadIdx.x & 31;
+  const int64_t units = PAYLOAD / 16;
+  for (int64_t i = (int64_t)blockIdx.x * 4 + (threadIdx.x >> 5); i < rows; i += (int64_t)gridDim.x * 4) {
+    uint4 v[FANOUT_UNITS];
+#pragma unroll
+    for (int j = 0; j < FANOUT_UNITS; j++) v[j] = __ldg(recv + (q0 + i) * units + lane + 32 * j);
+    for (int c = 0; c < copies; c++) {
+#pragma unroll
+      for (int j = 0; j < FANOUT_UNITS; j++) ex[(i * copies + c) * units + lane + 32 * j] = v[j];
+    }
+  }
 }
 
 int main() {
@@ -117,12 +162,14 @@ int main() {
   Outputs o{};
   o.n = n;
   o.P = P;
-  CK(cudaMalloc(&o.recv, n * PAYLOAD));
+  CK(cudaMalloc(&o.recv, (size_t)R * T * PAYLOAD));  // (R·T rows: the receive storage of in_place with tables)
   CK(cudaMalloc(&o.recv_scales, n * SCALE_WORDS * 4));
   CK(cudaMalloc(&o.idx, n * K * 4));
   CK(cudaMalloc(&o.w, n * K * 4));
   CK(cudaMalloc(&o.pos, n * K * 4));
   CK(cudaMalloc(&o.sorted, P * 4));
+  CK(cudaMalloc(&o.ex, P * PAYLOAD));
+  CK(cudaMalloc(&o.ex_scales, P * SCALE_WORDS * 4));
 
   // sources: {0}, {1}, {0, 1} (the windows' own-rows, other-rows and one-launch forms)
   auto args = [&](std::vector<int> srcs) {
@@ -190,6 +237,12 @@ int main() {
   int32_t* d_tables;
   CK(cudaMalloc(&d_tables, h_tables.size() * 4));
   CK(cudaMemcpy(d_tables, h_tables.data(), h_tables.size() * 4, cudaMemcpyHostToDevice));
+  // every source's landing signal already at the sequence number the launches wait for (the waits' code
+  // runs, returning at once)
+  uint32_t* d_landed;
+  const std::vector<uint32_t> h_landed(R, 7u);
+  CK(cudaMalloc(&d_landed, R * 4));
+  CK(cudaMemcpy(d_landed, h_landed.data(), R * 4, cudaMemcpyHostToDevice));
   auto device_args = [&](const std::vector<int>& srcs, int piece, int pieces) {
     moe::ScatterArgs a = args(srcs);
     a.tables = d_tables;
@@ -200,6 +253,8 @@ int main() {
     a.piece = piece;
     a.pieces = pieces;
     a.slot_rows = T;
+    a.landed = d_landed;
+    a.seq = 7;
     for (int i = 0; i < a.n; i++) a.end[i] = (i + 1) * T;  // (the grid's bound alone)
     return a;
   };
@@ -222,6 +277,82 @@ int main() {
         printf("sources %s, ranges from the tables, %d piece(s), %s a row: %zu of %zu output bytes differ\n", name(f), pieces, warp ? "warp" : "CTA", diff, want.size());
         bad += diff != 0;
       }
+    }
+  }
+
+  // with expertX (the expanded dispatch): scatter_kernel against the slots in the windows' forms at
+  // R = 2 — the rows' codes copied by the scatter (in_place 0), or already in recv (in_place 2: both
+  // sources anchored, recv filled with every received row's codes before each run), each with and
+  // without own_expanded (rank 0's own rows' expertX rows left to its pack: they must stay poisoned
+  // here) — with the host's ranges and from the tables in one and two pieces (landing signals there)
+  // received row q's codes, its source's slot row's payload, to recv's row q + shift (with the tables,
+  // in_place's storage: received row 0 at anchor·T − rows[0], anchor 1 for rank 0)
+  auto fill_recv = [&](int64_t shift) {
+    for (int s = 0; s < R; s++) {
+      CK(cudaMemcpy2D(o.recv + (size_t)(shift + (s ? rows[0] : 0)) * PAYLOAD, PAYLOAD, d_slots + (size_t)s * T * STRIDE, STRIDE, PAYLOAD, rows[s], cudaMemcpyDeviceToDevice));
+    }
+  };
+  struct ExForm {
+    int in_place, own_expanded;
+  };
+  const std::vector<ExForm> ex_forms = {{0, 0}, {0, 1}, {2, 0}, {2, 1}};
+  auto with_ex = [&](moe::ScatterArgs a, const ExForm& x) {
+    a.ex = o.ex;
+    a.ex_scales = o.ex_scales;
+    a.P = P;
+    a.in_place = x.in_place;
+    a.own_expanded = x.own_expanded;
+    a.me = 0;
+    a.ranks = R;
+    return a;
+  };
+  // the oracle's parts: received row q's slot row; the index outputs and recv's scales of the scatter
+  // without expertX (host ranges; checked against the warp form above), which expertX does not change
+  auto slot_of = [&](int64_t q) {
+    const int src = q < rows[0] ? 0 : 1;
+    return &slots[((size_t)src * T + (q - (src ? rows[0] : 0))) * STRIDE];
+  };
+  poison(o);
+  launch<false>(args({0, 1}), 0);
+  CK(cudaDeviceSynchronize());
+  const auto plain = snapshot(o);
+  const size_t mid_at = (size_t)R * T * PAYLOAD, mid_bytes = n * SCALE_WORDS * 4 + 3 * n * K * 4 + P * 4;
+  std::vector<uint8_t> poisoned(std::max<int64_t>(PAYLOAD, SCALE_WORDS * 4), 0xFF);
+  for (const ExForm& x : ex_forms) {
+    for (int pieces = 0; pieces <= 2; pieces++) {  // 0: the host's ranges
+      const int64_t shift = x.in_place && pieces ? T - rows[0] : 0;
+      poison(o);
+      if (x.in_place) fill_recv(shift);
+      if (pieces == 0) launch_ex(with_ex(args({0, 1}), x), 0);
+      for (int c = 0; c < pieces; c++) launch_ex(with_ex(device_args({0, 1}, c, pieces), x), 0);
+      CK(cudaDeviceSynchronize());
+      const auto got = snapshot(o);
+      int64_t recv_wrong = 0, places_wrong = 0;
+      for (int64_t q = 0; q < n; q++) recv_wrong += memcmp(got.data() + (shift + q) * PAYLOAD, slot_of(q), PAYLOAD) != 0;
+      size_t mid_diff = 0;
+      for (size_t i = mid_at; i < mid_at + mid_bytes; i++) mid_diff += got[i] != plain[i];
+      // every place p holds received row sorted[p] / K's codes and scales, or the poison where the pack
+      // writes them (own_expanded: rank 0's own rows, the first rows[0] received)
+      const uint8_t* sorted_at = got.data() + mid_at + mid_bytes - P * 4;
+      const uint8_t* ex_at = sorted_at + P * 4;
+      const uint8_t* exs_at = ex_at + P * PAYLOAD;
+      for (int64_t p = 0; p < P; p++) {
+        int32_t id;
+        memcpy(&id, sorted_at + p * 4, 4);
+        const int64_t q = id / K;
+        if (id < 0 || q >= n) {
+          places_wrong++;
+          continue;
+        }
+        const bool left = x.own_expanded && q < rows[0];
+        const uint8_t* codes = left ? poisoned.data() : slot_of(q);
+        const uint8_t* scales = left ? poisoned.data() : slot_of(q) + SCALES_AT;
+        places_wrong += memcmp(ex_at + p * PAYLOAD, codes, PAYLOAD) != 0 || memcmp(exs_at + p * SCALE_WORDS * 4, scales, SCALE_WORDS * 4) != 0;
+      }
+      printf("expertX, in_place %d, own_expanded %d, %s: recv rows wrong %lld of %lld, index outputs and scales %zu bytes differ, places wrong %lld of %lld\n",
+             x.in_place, x.own_expanded, pieces ? (pieces == 1 ? "ranges from the tables, 1 piece" : "ranges from the tables, 2 pieces") : "the host's ranges",
+             (long long)recv_wrong, (long long)n, mid_diff, (long long)places_wrong, (long long)P);
+      bad += recv_wrong != 0 || mid_diff != 0 || places_wrong != 0;
     }
   }
 
@@ -248,6 +379,45 @@ int main() {
     const double c = median_of(tc), w = median_of(tw), m = median_of(tm);
     printf("sources %-3s %5lld rows: CTA a row %.1f us (%.0f GB/s), warp a row %.1f us (%.0f GB/s), %.2fx; copy of the rows %.1f us (%.0f GB/s r+w)\n", name(f),
            (long long)nrows, c * 1e3, bytes / c / 1e6, w * 1e3, bytes / w / 1e6, c / w, m * 1e3, 2.0 * nrows * STRIDE / m / 1e6);
+  }
+  // with expertX, the windows' 2-rank form (in_place 2, own_expanded 1: the peer's rows alone copied,
+  // from recv to their expertX rows), and the same launch without rank 0's own rows, interleaved with
+  // the ceilings: a copy and a memset of the codes it writes, its write pattern alone, the fan-out
+  {
+    const moe::ScatterArgs a = with_ex(args({0, 1}), {2, 1});
+    const moe::ScatterArgs a_peer = with_ex(args({1}), {2, 1});
+    fill_recv(0);
+    int64_t peer_pairs = 0;  // the expertX rows written: source 1's pairs
+    for (int l = 0; l < PER; l++) peer_pairs += count[1 * PER + l];
+    const int copies = (int)((peer_pairs + rows[1] / 2) / rows[1]);  // (4 here: a peer row's pairs on average)
+    // the write pattern's input, from one run: each source-1 row's places (pair_pos)
+    launch_ex(a, 0);
+    CK(cudaDeviceSynchronize());
+    std::vector<int32_t> h_pos((size_t)n * K);
+    CK(cudaMemcpy(h_pos.data(), o.pos, h_pos.size() * 4, cudaMemcpyDeviceToHost));
+    int32_t* d_dsts;
+    CK(cudaMalloc(&d_dsts, ((size_t)rows[1] * K) * 4));
+    CK(cudaMemcpy(d_dsts, h_pos.data() + (size_t)rows[0] * K, (size_t)rows[1] * K * 4, cudaMemcpyHostToDevice));
+    std::vector<float> ts, tpeer, tm, tz, tp, tf;
+    for (int r = 0; r < 55; r++) {
+      const float sc = time([&] { launch_ex(a, 0); });
+      const float pe = time([&] { launch_ex(a_peer, 0); });
+      const float m = time([&] { CK(cudaMemcpyAsync(o.ex, o.ex + (o.P - peer_pairs) * PAYLOAD, (size_t)peer_pairs * PAYLOAD, cudaMemcpyDeviceToDevice)); });  // (expertX's tail rows to its head: recv holds too few)
+      const float z = time([&] { CK(cudaMemsetAsync(o.ex, 0, (size_t)peer_pairs * PAYLOAD)); });
+      const float pw = time([&] { pattern_write_kernel<<<sms * 8, moe::EP_THREADS>>>(d_dsts, rows[1], (uint4*)o.ex, o.ex_scales, PAYLOAD / 16, SCALE_WORDS); });
+      const float fo = time([&] { fanout_kernel<<<sms * 16, 128>>>((const uint4*)o.recv, rows[0], rows[1], copies, (uint4*)o.ex); });
+      if (r >= 5) ts.push_back(sc), tpeer.push_back(pe), tm.push_back(m), tz.push_back(z), tp.push_back(pw), tf.push_back(fo);
+    }
+    // bytes: source 1's rows read once, its pairs' codes and scales written, every row's scales and index outputs
+    const double bytes = (double)rows[1] * PAYLOAD + (double)peer_pairs * (PAYLOAD + 4 * SCALE_WORDS) + 2.0 * n * (4 * SCALE_WORDS + 12 * K);
+    const double wbytes = (double)peer_pairs * (PAYLOAD + 4 * SCALE_WORDS);
+    const double sc = median_of(ts), m = median_of(tm), z = median_of(tz), pw = median_of(tp), fo = median_of(tf);
+    printf("expertX (in_place 2, own_expanded 1, %lld pairs written): scatter_kernel %.1f us (%.0f GB/s); without rank 0's own rows %.1f us\n", (long long)peer_pairs, sc * 1e3,
+           bytes / sc / 1e6, median_of(tpeer) * 1e3);
+    printf("expertX ceilings: copy of the pairs' codes %.1f us (%.0f GB/s r+w); memset of them %.1f us (%.0f GB/s written); the write pattern alone (constants, no reads) %.1f us (%.0f GB/s written); "
+           "source 1's %d rows each read once and written to %d consecutive rows, a warp a row, %.1f us (%.0f GB/s r+w)\n",
+           m * 1e3, 2.0 * peer_pairs * PAYLOAD / m / 1e6, z * 1e3, (double)peer_pairs * PAYLOAD / z / 1e6, pw * 1e3, wbytes / pw / 1e6, rows[1], copies, fo * 1e3,
+           (double)rows[1] * PAYLOAD * (1 + copies) / fo / 1e6);
   }
   printf(bad ? "FAIL: %d forms differ\n" : "ok: every form bit for bit\n", bad);
   return bad ? 1 : 0;
