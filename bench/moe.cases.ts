@@ -17,16 +17,19 @@ export interface MoeCase {
   /**
    * 'gate+layout+align': moe.gate (x·Wᵀ then route) -> dispatchLayout -> alignBlocks, from bf16 x;
    * 'route+layout+align': the same from given f32 logits (the route kernel alone, no GEMM);
-   * 'permute' / 'unpermute': rows into expert order and back (weighted), bf16.
+   * 'permute' / 'unpermute': rows into expert order and back (weighted), bf16;
+   * 'dispatch' / 'combine': moe.dispatch (FP8, expanded) / moe.combine (bf16, weighted) over a
+   * LocalGroup of R ranks, T tokens each.
    */
-  op: 'gate+layout+align' | 'route+layout+align' | 'permute' | 'unpermute';
+  op: 'gate+layout+align' | 'route+layout+align' | 'permute' | 'unpermute' | 'dispatch' | 'combine';
+  /** Tokens (a rank's, for dispatch/combine). */
   T: number;
   H: number;
   E: number;
   nGroup: number;
   topkGroup: number;
   k: number;
-  /** Expert-parallel ranks of the layout. */
+  /** Expert-parallel ranks of the layout (dispatch/combine: of the LocalGroup). */
   R: number;
   /** alignBlocks' block size. */
   bs: number;
@@ -34,25 +37,32 @@ export interface MoeCase {
 
 export const V3_ROUTING = { E: 256, nGroup: 8, topkGroup: 4, k: 8, R: 8, bs: 128, routedScalingFactor: 2.5 };
 
+/** The LocalGroup's ranks in the dispatch/combine cases (the issue's 2-GPU shape). */
+export const EP_RANKS = 2;
+
 /**
  * The issue's shape on cpu, webgpu and cuda (T = 16384 tokens, hidden 7168) for the gate, 4096 tokens
- * (one rank's batch in DeepEP's setting) for permute/unpermute; small ones on the reference backend
- * (a JS GEMM of 60 GFLOP would take minutes) and with --quick.
+ * (one rank's batch in DeepEP's setting) for permute/unpermute and a rank's batch in dispatch/combine;
+ * small ones on the reference backend (a JS GEMM of 60 GFLOP would take minutes) and with --quick.
  */
 export function moeCases(backend: BackendName, quick: boolean): MoeCase[] {
   const v = V3_ROUTING;
-  const c = (op: MoeCase['op'], T: number, H: number): MoeCase => ({ op, T, H, E: v.E, nGroup: v.nGroup, topkGroup: v.topkGroup, k: v.k, R: v.R, bs: v.bs });
-  if (quick) return [c('gate+layout+align', 256, 1024), c('route+layout+align', 256, 0), c('permute', 256, 1024), c('unpermute', 256, 1024)];
-  if (backend === 'reference') return [c('gate+layout+align', 64, 7168), c('route+layout+align', 2048, 0), c('permute', 512, 7168), c('unpermute', 512, 7168)];
-  return [c('gate+layout+align', 16384, 7168), c('route+layout+align', 16384, 0), c('permute', 4096, 7168), c('unpermute', 4096, 7168)];
+  const c = (op: MoeCase['op'], T: number, H: number): MoeCase => ({ op, T, H, E: v.E, nGroup: v.nGroup, topkGroup: v.topkGroup, k: v.k, R: op === 'dispatch' || op === 'combine' ? EP_RANKS : v.R, bs: v.bs });
+  const rows = (T: number, H: number) => [c('permute', T, H), c('unpermute', T, H), c('dispatch', T, H), c('combine', T, H)];
+  if (quick) return [c('gate+layout+align', 256, 1024), c('route+layout+align', 256, 0), ...rows(256, 1024)];
+  if (backend === 'reference') return [c('gate+layout+align', 64, 7168), c('route+layout+align', 2048, 0), ...rows(512, 7168)];
+  return [c('gate+layout+align', 16384, 7168), c('route+layout+align', 16384, 0), ...rows(4096, 7168)];
 }
 
 export function moeCaseShape(c: MoeCase): string {
+  if (c.op === 'dispatch' || c.op === 'combine') return `R${c.R} T${c.T}/rank H${c.H} E${c.E}`;
   return c.op === 'route+layout+align' ? `T${c.T} E${c.E}` : `T${c.T} H${c.H} E${c.E}`;
 }
 
 /** A name that says the routing: `gate+layout+align (8 groups, 4 kept, top-8)`. */
 export function moeCaseName(c: MoeCase): string {
+  if (c.op === 'dispatch') return `dispatch fp8 top-${c.k} (LocalGroup)`;
+  if (c.op === 'combine') return `combine bf16 top-${c.k} (LocalGroup)`;
   return c.op === 'permute' || c.op === 'unpermute' ? `${c.op} bf16 top-${c.k}` : `${c.op} (${c.nGroup} groups, ${c.topkGroup} kept, top-${c.k})`;
 }
 
@@ -61,13 +71,34 @@ export function moeCaseKey(c: MoeCase): string {
 }
 
 /**
- * Synthetic routing for permute/unpermute: token t's slot j goes to expert (131·t + j·E/k) mod E — k
- * distinct experts per token, every expert used about equally.
+ * Synthetic routing for permute/unpermute (and rank r's tokens in dispatch/combine: t counted from
+ * r·T): token t's slot j goes to expert (131·t + j·E/k) mod E — k distinct experts per token, every
+ * expert used about equally.
  */
-export function syntheticIndices(c: MoeCase): Int32Array {
+export function syntheticIndices(c: MoeCase, rank = 0): Int32Array {
   const out = new Int32Array(c.T * c.k);
-  for (let t = 0; t < c.T; t++) for (let j = 0; j < c.k; j++) out[t * c.k + j] = (131 * t + j * Math.floor(c.E / c.k)) % c.E;
+  for (let t = 0; t < c.T; t++) for (let j = 0; j < c.k; j++) out[t * c.k + j] = (131 * (rank * c.T + t) + j * Math.floor(c.E / c.k)) % c.E;
   return out;
+}
+
+/** dispatch/combine: each rank's received rows (N) and pairs, and its expertX rows P (padded per local expert). */
+function groupRows(c: MoeCase): { N: number; pairs: number; P: number }[] {
+  const per = c.E / c.R;
+  const out = Array.from({ length: c.R }, () => ({ N: 0, pairs: 0, P: 0, counts: new Int32Array(per) }));
+  for (let src = 0; src < c.R; src++) {
+    const idx = syntheticIndices(c, src);
+    for (let t = 0; t < c.T; t++) {
+      const seen = new Set<number>();
+      for (let j = 0; j < c.k; j++) {
+        const e = idx[t * c.k + j]!, d = Math.floor(e / per);
+        out[d]!.pairs++;
+        out[d]!.counts[e - d * per]!++;
+        seen.add(d);
+      }
+      for (const d of seen) out[d]!.N++;
+    }
+  }
+  return out.map((o) => ({ N: o.N, pairs: o.pairs, P: Array.from(o.counts).reduce((a, n) => a + Math.ceil(n / c.bs) * c.bs, 0) }));
 }
 
 /** P of the synthetic routing: each expert's pairs rounded up to the block size. */
@@ -91,6 +122,22 @@ export function moeBytes(c: MoeCase): number {
   const routeOut = c.T * c.E * 4 + pairs * 8;
   if (c.op === 'gate+layout+align') return c.T * c.H * 2 + c.E * c.H * 2 + c.E * 4 + routeOut + layoutOut + alignOut;
   if (c.op === 'route+layout+align') return c.T * c.E * 4 + c.E * 4 + routeOut + layoutOut + alignOut;
+  if (c.op === 'dispatch' || c.op === 'combine') {
+    const per = c.E / c.R, routing = c.R * pairs * 8; // every rank's indices and weights
+    let bytes = routing;
+    for (const g of groupRows(c)) {
+      if (c.op === 'combine') {
+        bytes += g.pairs * c.H * 2; // the expert outputs' real rows (the weights are counted once above)
+        continue;
+      }
+      const Pmax = alignRowsMax(g.N * c.k, per, c.bs);
+      const align = Pmax * 8 + (Pmax / c.bs) * 4 + g.N * c.k * 4 + per * 4 + 16;
+      // recv codes + scales, recvIndices + recvWeights, the alignment, expertX's real rows (codes + scales)
+      bytes += g.N * (c.H + c.H / 32) + g.N * c.k * 8 + align + g.pairs * (c.H + c.H / 32);
+    }
+    // x read once (bf16) / the combined rows written once (bf16)
+    return bytes + c.R * c.T * c.H * 2;
+  }
   const P = paddedRows(c);
   if (c.op === 'permute') return pairs * c.H * 2 + P * 4 + P * c.H * 2; // a source row per pair, the row ids, [P, H] out
   return pairs * c.H * 2 + pairs * 8 + c.T * c.H * 2; // a row per pair, pairPos and weights, [T, H] out
@@ -149,6 +196,24 @@ export async function prepareMoe(backend: Backend, c: MoeCase): Promise<{ run: (
         for (const t of [scores, weights, indices]) t.dispose();
       },
       free,
+    };
+  }
+  if (c.op === 'dispatch' || c.op === 'combine') {
+    const group = moe.localGroup(c.R, backend);
+    const inputs = Array.from({ length: c.R }, (_, r) => ({
+      x: keep(backend.fromHost(toBf16(moePattern(c.T * c.H, r, 1)), 'bf16', [c.T, c.H])),
+      indices: keep(backend.fromHost(syntheticIndices(c, r), 'i32', [c.T, c.k])),
+      weights: keep(backend.fromHost(moePattern(c.T * c.k, 4 + r, 0.1), 'f32', [c.T, c.k])),
+    }));
+    const opts = { numExperts: c.E, fp8: c.op === 'dispatch' };
+    if (c.op === 'dispatch') {
+      return { run: async () => moe.disposeDispatched(await moe.dispatch(group, inputs, opts)), free: () => (free(), group.destroy?.()) };
+    }
+    const d = await moe.dispatch(group, inputs, opts);
+    const outs = d.map((di, r) => keep(backend.fromHost(toBf16(moePattern(di.alignment.padded * c.H, 3 + r, 1)), 'bf16', [di.alignment.padded, c.H])));
+    return {
+      run: async () => (await moe.combine(group, outs, d)).forEach((t) => t.dispose()),
+      free: () => (moe.disposeDispatched(d), free(), group.destroy?.()),
     };
   }
   const idx = keep(backend.fromHost(syntheticIndices(c), 'i32', [c.T, c.k]));

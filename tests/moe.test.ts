@@ -4,13 +4,15 @@
 // dispatch/combine over a LocalGroup (identity experts, source tags, unbalanced and empty ranks, k = 1,
 // more experts than tokens, FP8 payload); dispatch's device path (plan, pack, receive layout, scatter)
 // hand-worked and bit-exact against the host path (any group without startAllGather/startMoveRows);
-// bad inputs; then every backend with moe kernels against the reference, outputs poisoned first.
+// bad inputs; the bench's byte counts for dispatch/combine against real outputs; then every backend
+// with moe kernels against the reference, outputs poisoned first.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fp8, fromBf16, HotpathsError, init, moe, setPoison, toBf16, type Tensor } from '../src/index.js';
 import type { MoeRouteParams } from '../src/runtime/backend.js';
 import { backendsUnderTest, freshSeed, gatherRowBytes, rng, thrown } from './helpers.js';
 import { expertSlice, moeLayer, moeLayerParallel, type MoeLayerWeights } from '../examples/moe-layer.js';
+import { moeBytes, moeCases, moeCaseShape, moePattern, syntheticIndices } from '../bench/moe.cases.js';
 
 const ref = await init({ backend: 'reference' });
 const under = await backendsUnderTest();
@@ -1279,6 +1281,39 @@ async function denseLayer(x: Float32Array, w: MoeLayerWeights, idx: Int32Array, 
   }
   return out;
 }
+
+describe('bench/moe.cases.ts: the bytes counted for dispatch and combine over a LocalGroup', () => {
+  // the bench's dispatch/combine cases count their bytes from the synthetic routing on the host; here
+  // the same count from what the ops really return (recv, the index outputs, the alignment, expertX's
+  // real rows; the combined rows), at the quick and the reference shapes
+  it('moeBytes equals the inputs read and the outputs written by a real dispatch and combine', async () => {
+    for (const quick of [true, false]) {
+      for (const c of moeCases('reference', quick).filter((x) => x.op === 'dispatch' || x.op === 'combine')) {
+        const group = moe.localGroup(c.R, ref.backend);
+        const inputs = Array.from({ length: c.R }, (_, r) => ({
+          x: ref.tensor(toBf16(moePattern(c.T * c.H, r, 1)), [c.T, c.H], 'bf16'),
+          indices: i32(syntheticIndices(c, r), [c.T, c.k]),
+          weights: f32(moePattern(c.T * c.k, 4 + r, 0.1), [c.T, c.k]),
+        }));
+        const d = await moe.dispatch(group, inputs, { numExperts: c.E, fp8: true });
+        let bytes = c.R * c.T * c.k * 8 + c.R * c.T * c.H * 2; // the routing read; x read / the combined rows written
+        for (const di of d) {
+          const realRows = (await readI(di.alignment.rowExpert)).subarray(0, di.alignment.padded).filter((e) => e >= 0).length;
+          if (c.op === 'combine') {
+            bytes += realRows * c.H * 2;
+            continue;
+          }
+          const N = di.recvIndices.shape[0]!;
+          const a = di.alignment;
+          const align = (a.sortedPairs.size + a.rowExpert.size + a.blockExpert.size + a.pairPos.size + a.counts.size) * 4 + 16;
+          bytes += N * (c.H + c.H / 32) + N * c.k * 8 + align + realRows * (c.H + c.H / 32);
+        }
+        moe.disposeDispatched(d);
+        expect(moeBytes(c), `${c.op} at ${moeCaseShape(c)}`).toBe(bytes);
+      }
+    }
+  });
+});
 
 describe('examples/moe-layer.ts: gate → align → FP8 grouped GEMMs with SwiGLU → unpermute, plus a shared expert', () => {
   it('reference: within FP8 error of the same layer in f64 (dequantized weights, unquantized activations, same routing)', async () => {

@@ -123,6 +123,7 @@ def case_ms(c):
             out.masked_fill_((sp == sentinel).unsqueeze(1), 0)
 
         return time_ms(run, inner=5)
+    assert op == "unpermute", op
     y = pattern(total * c["H"], 3, 1).view(total, c["H"]).bfloat16()
     weights = pattern(c["T"] * c["k"], 4, 0.1).view(c["T"], c["k"])
     pos = pair_pos.long()
