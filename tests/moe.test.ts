@@ -1059,6 +1059,19 @@ describe('moe dispatch/combine with fixed slots (group maxTokensPerRank; referen
     expect((await thrown(() => moe.localGroup(2, ref.backend, 3 as never)) as HotpathsError).code).toBe('E_ARG');
   });
 
+  it('localGroup takes the Runtime init() gave as well as its Backend or its name; another object is E_ARG saying what it takes', async () => {
+    for (const b of [ref, ref.backend, 'reference' as const]) {
+      const g = moe.localGroup(2, b);
+      expect(g.backend, typeof b === 'string' ? b : 'backend' in b ? 'runtime' : 'backend').toBe(ref.backend);
+      const d = await moe.dispatch(g, [0, 1].map(() => ({ x: f32([1, 2, 3, 4], [1, 4]), indices: i32([1], [1, 1]), weights: f32([1], [1, 1]) })), { numExperts: 2 });
+      expect(await readF(d[1]!.recv as Tensor)).toEqual(new Float32Array([1, 2, 3, 4, 1, 2, 3, 4]));
+      moe.disposeDispatched(d);
+    }
+    const e = await thrown(() => moe.localGroup(2, { name: 'reference' } as never));
+    expect((e as HotpathsError).code).toBe('E_ARG');
+    expect((e as Error).message).toMatch(/expected a Backend \(runtime\.backend\), a Runtime or a backend name/);
+  });
+
   const cases: { name: string; R: number; E: number; k: number; Ts: number[]; M: number; H: number; dtype: 'f32' | 'bf16'; fp8?: boolean; bs: number; chunks: number; hot?: number }[] = [
     { name: '4 ranks, ragged T, f32, 3 pieces', R: 4, E: 16, k: 4, Ts: [9, 14, 1, 11], M: 16, H: 6, dtype: 'f32', bs: 4, chunks: 3 },
     { name: '3 ranks, a hot expert, bf16, one piece, T == M on every rank', R: 3, E: 9, k: 3, Ts: [13, 13, 13], M: 13, H: 8, dtype: 'bf16', bs: 2, chunks: 1, hot: 4 },

@@ -10,7 +10,7 @@
 import { HotpathsError, show } from '../errors.js';
 import { dtypeBytes, type DType } from '../dtype.js';
 import { dispatchRowLayout, type Backend, type BackendName, type MoeGroupScore, type MoeKernels, type MoeRouteParams, type MoeScoring } from '../runtime/backend.js';
-import { startedBackend } from '../runtime/core.js';
+import { startedBackend, type Runtime } from '../runtime/core.js';
 import { sizeClass } from '../runtime/sizeclass.js';
 import { shrinkTo, sliceRows, type Tensor } from '../tensor.js';
 import { alignRowsMax, moeAlign } from '../reference/moe.js';
@@ -583,17 +583,23 @@ export function groupSlots(op: string, opts: GroupOptions | undefined): number |
 
 /**
  * A group of `size` simulated ranks in this process, on one backend (every backend that has the moe
- * kernels): the transport is the backend's copyRows. backend: a Backend (runtime.backend) or the name
- * of one already started (init() or getBackend() resolved); default 'reference'. opts: GroupOptions
- * (one process: every rank trivially agrees).
+ * kernels): the transport is the backend's copyRows. backend: a Backend (runtime.backend), the Runtime
+ * init() resolved to, or the name of one already started (init() or getBackend() resolved); default
+ * 'reference'. opts: GroupOptions (one process: every rank trivially agrees).
  */
-export function localGroup(size: number, backend?: Backend | BackendName, opts?: GroupOptions): ExpertGroup {
+export function localGroup(size: number, backend?: Backend | Runtime | BackendName, opts?: GroupOptions): ExpertGroup {
   const op = 'moe.localGroup()';
   assertNumber(`${op}: size`, size, { min: 1, integer: true });
   const slots = groupSlots(op, opts);
   let b: Backend | undefined;
-  if (typeof backend === 'object' && backend !== null) b = backend;
-  else {
+  if (typeof backend === 'object' && backend !== null) {
+    // a Runtime carries its Backend; anything else must be a Backend itself
+    const given = 'backend' in backend && typeof backend.backend === 'object' && backend.backend !== null ? backend.backend : backend;
+    if (typeof (given as Partial<Backend>).fromHost !== 'function') {
+      throw new HotpathsError('E_ARG', `${op}: backend: expected a Backend (runtime.backend), a Runtime or a backend name, got an object that is none of them`);
+    }
+    b = given as Backend;
+  } else {
     const name = backend ?? 'reference';
     if (typeof name !== 'string') throw new HotpathsError('E_ARG', `${op}: backend: expected a Backend or a backend name, got ${show(backend)}`);
     b = startedBackend(name as BackendName);
