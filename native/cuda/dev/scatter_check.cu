@@ -75,12 +75,6 @@ static void launch(const moe::ScatterArgs& a, cudaStream_t st) {
   CK(cudaGetLastError());
 }
 
-// scatter_kernel with expertX, at the addon's 8 CTAs an SM
-static void launch_ex(const moe::ScatterArgs& a, cudaStream_t st) {
-  moe::scatter_kernel<uint4><<<(int)std::min<int64_t>(a.end[a.n - 1], (int64_t)sms * 8), moe::EP_THREADS, 0, st>>>(a);
-  CK(cudaGetLastError());
-}
-
 // Ceilings of the expanded scatter's bytes (harness only). pattern_write_kernel writes a constant to
 // the expertX places of each of `rows` received rows (dsts [rows, K], −1 none) in the scatter's order
 // and CTA shape, reading no payload: what its write pattern alone costs. fanout_kernel reads `rows`
@@ -323,8 +317,8 @@ int main() {
       const int64_t shift = x.in_place && pieces ? T - rows[0] : 0;
       poison(o);
       if (x.in_place) fill_recv(shift);
-      if (pieces == 0) launch_ex(with_ex(args({0, 1}), x), 0);
-      for (int c = 0; c < pieces; c++) launch_ex(with_ex(device_args({0, 1}, c, pieces), x), 0);
+      if (pieces == 0) launch<false>(with_ex(args({0, 1}), x), 0);
+      for (int c = 0; c < pieces; c++) launch<false>(with_ex(device_args({0, 1}, c, pieces), x), 0);
       CK(cudaDeviceSynchronize());
       const auto got = snapshot(o);
       int64_t recv_wrong = 0, places_wrong = 0;
@@ -391,7 +385,7 @@ int main() {
     for (int l = 0; l < PER; l++) peer_pairs += count[1 * PER + l];
     const int copies = (int)((peer_pairs + rows[1] / 2) / rows[1]);  // (4 here: a peer row's pairs on average)
     // the write pattern's input, from one run: each source-1 row's places (pair_pos)
-    launch_ex(a, 0);
+    launch<false>(a, 0);
     CK(cudaDeviceSynchronize());
     std::vector<int32_t> h_pos((size_t)n * K);
     CK(cudaMemcpy(h_pos.data(), o.pos, h_pos.size() * 4, cudaMemcpyDeviceToHost));
@@ -400,8 +394,8 @@ int main() {
     CK(cudaMemcpy(d_dsts, h_pos.data() + (size_t)rows[0] * K, (size_t)rows[1] * K * 4, cudaMemcpyHostToDevice));
     std::vector<float> ts, tpeer, tm, tz, tp, tf;
     for (int r = 0; r < 55; r++) {
-      const float sc = time([&] { launch_ex(a, 0); });
-      const float pe = time([&] { launch_ex(a_peer, 0); });
+      const float sc = time([&] { launch<false>(a, 0); });
+      const float pe = time([&] { launch<false>(a_peer, 0); });
       const float m = time([&] { CK(cudaMemcpyAsync(o.ex, o.ex + (o.P - peer_pairs) * PAYLOAD, (size_t)peer_pairs * PAYLOAD, cudaMemcpyDeviceToDevice)); });  // (expertX's tail rows to its head: recv holds too few)
       const float z = time([&] { CK(cudaMemsetAsync(o.ex, 0, (size_t)peer_pairs * PAYLOAD)); });
       const float pw = time([&] { pattern_write_kernel<<<sms * 8, moe::EP_THREADS>>>(d_dsts, rows[1], (uint4*)o.ex, o.ex_scales, PAYLOAD / 16, SCALE_WORDS); });
