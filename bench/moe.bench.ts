@@ -14,14 +14,14 @@ import type { Backend } from '../src/runtime/backend.js';
 import { packageRoot } from '../src/util/paths.js';
 import type { Ceilings } from './ceilings.js';
 import { rates, timeOp, type BenchOptions, type Measurement } from './harness.js';
-import { moeBytes, moeCaseKey, moeCaseName, moeCases, moeCaseShape, prepareMoe as prepare, V3_ROUTING, type MoeCase } from './moe.cases.js';
+import { isGroupOp, moeBytes, moeCaseKey, moeCaseName, moeCases, moeCaseShape, prepareMoe as prepare, V3_ROUTING, type MoeCase } from './moe.cases.js';
 
 export { moeCaseName, moeCases, type MoeCase } from './moe.cases.js';
 
 /** torch timings for cuda: {key: ms}, or undefined without PyTorch (the reason goes to stderr). */
 function torchPeer(cases: MoeCase[]): Record<string, number> | undefined {
   // (the router and the row movers; dispatch/combine over a LocalGroup have no PyTorch form here)
-  const input = cases.filter((c) => c.op !== 'dispatch' && c.op !== 'combine').map((c) => ({ ...c, rsf: V3_ROUTING.routedScalingFactor, key: moeCaseKey(c) }));
+  const input = cases.filter((c) => !isGroupOp(c.op)).map((c) => ({ ...c, rsf: V3_ROUTING.routedScalingFactor, key: moeCaseKey(c) }));
   const r = spawnSync('python3', [join(packageRoot(), 'bench', 'peers', 'torch_moe.py')], { input: JSON.stringify(input), encoding: 'utf8', timeout: 600_000 });
   if (r.status !== 0) {
     process.stderr.write(`bench: no PyTorch peer (${(r.stderr || r.error?.message || '').trim().split('\n').pop()})\n`);
@@ -34,7 +34,7 @@ function torchPeer(cases: MoeCase[]): Record<string, number> | undefined {
 function peerAffords(peer: Backend, c: MoeCase): boolean {
   if (peer.name !== 'reference') return true;
   const work =
-    c.op === 'gate+layout+align' ? c.T * c.H * c.E : c.op === 'route+layout+align' ? c.T * c.E * c.k * 4 : c.op === 'dispatch' || c.op === 'combine' ? c.R * c.T * c.H * c.k : c.T * c.H * c.k;
+    c.op === 'gate+layout+align' ? c.T * c.H * c.E : c.op === 'route+layout+align' ? c.T * c.E * c.k * 4 : isGroupOp(c.op) ? c.R * c.T * c.H * c.k : c.T * c.H * c.k;
   return work <= 2 ** 28;
 }
 
@@ -48,7 +48,7 @@ export async function benchMoe(backend: Backend, ceilings: Ceilings, opts: Bench
     p.free();
     const m: Measurement = { family: 'moe', op: moeCaseName(c), backend: backend.name, shape: moeCaseShape(c), ms, timer, ...rates(ms, { bytes: moeBytes(c) }, ceilings) };
     if (torch && torch[moeCaseKey(c)] !== undefined) Object.assign(m, { peer: 'torch (same rule)', peer_ms: torch[moeCaseKey(c)] });
-    else if ((!torch || c.op === 'dispatch' || c.op === 'combine') && peer?.moe && peerAffords(peer, c)) {
+    else if ((!torch || isGroupOp(c.op)) && peer?.moe && peerAffords(peer, c)) {
       const pp = await prepare(peer, c);
       Object.assign(m, { peer: peer.name, peer_ms: (await timeOp(peer, pp.run, true)).ms });
       pp.free();

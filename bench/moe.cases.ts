@@ -40,6 +40,11 @@ export const V3_ROUTING = { E: 256, nGroup: 8, topkGroup: 4, k: 8, R: 8, bs: 128
 /** The LocalGroup's ranks in the dispatch/combine cases (the issue's 2-GPU shape). */
 export const EP_RANKS = 2;
 
+/** Whether a case runs over a LocalGroup (dispatch, combine) rather than on one tensor set. */
+export function isGroupOp(op: MoeCase['op']): boolean {
+  return op === 'dispatch' || op === 'combine';
+}
+
 /**
  * The issue's shape on cpu, webgpu and cuda (T = 16384 tokens, hidden 7168) for the gate, 4096 tokens
  * (one rank's batch in DeepEP's setting) for permute/unpermute and a rank's batch in dispatch/combine;
@@ -47,7 +52,7 @@ export const EP_RANKS = 2;
  */
 export function moeCases(backend: BackendName, quick: boolean): MoeCase[] {
   const v = V3_ROUTING;
-  const c = (op: MoeCase['op'], T: number, H: number): MoeCase => ({ op, T, H, E: v.E, nGroup: v.nGroup, topkGroup: v.topkGroup, k: v.k, R: op === 'dispatch' || op === 'combine' ? EP_RANKS : v.R, bs: v.bs });
+  const c = (op: MoeCase['op'], T: number, H: number): MoeCase => ({ op, T, H, E: v.E, nGroup: v.nGroup, topkGroup: v.topkGroup, k: v.k, R: isGroupOp(op) ? EP_RANKS : v.R, bs: v.bs });
   const rows = (T: number, H: number) => [c('permute', T, H), c('unpermute', T, H), c('dispatch', T, H), c('combine', T, H)];
   if (quick) return [c('gate+layout+align', 256, 1024), c('route+layout+align', 256, 0), ...rows(256, 1024)];
   if (backend === 'reference') return [c('gate+layout+align', 64, 7168), c('route+layout+align', 2048, 0), ...rows(512, 7168)];
@@ -55,7 +60,7 @@ export function moeCases(backend: BackendName, quick: boolean): MoeCase[] {
 }
 
 export function moeCaseShape(c: MoeCase): string {
-  if (c.op === 'dispatch' || c.op === 'combine') return `R${c.R} T${c.T}/rank H${c.H} E${c.E}`;
+  if (isGroupOp(c.op)) return `R${c.R} T${c.T}/rank H${c.H} E${c.E}`;
   return c.op === 'route+layout+align' ? `T${c.T} E${c.E}` : `T${c.T} H${c.H} E${c.E}`;
 }
 
@@ -81,24 +86,23 @@ export function syntheticIndices(c: MoeCase, rank = 0): Int32Array {
   return out;
 }
 
-/** dispatch/combine: each rank's received rows (N) and pairs, and its expertX rows P (padded per local expert). */
-function groupRows(c: MoeCase): { N: number; pairs: number; P: number }[] {
+/** dispatch/combine: each rank's received rows (N: a source's token once a rank) and its pairs. */
+function groupRows(c: MoeCase): { N: number; pairs: number }[] {
   const per = c.E / c.R;
-  const out = Array.from({ length: c.R }, () => ({ N: 0, pairs: 0, P: 0, counts: new Int32Array(per) }));
+  const out = Array.from({ length: c.R }, () => ({ N: 0, pairs: 0 }));
   for (let src = 0; src < c.R; src++) {
     const idx = syntheticIndices(c, src);
     for (let t = 0; t < c.T; t++) {
       const seen = new Set<number>();
       for (let j = 0; j < c.k; j++) {
-        const e = idx[t * c.k + j]!, d = Math.floor(e / per);
+        const d = Math.floor(idx[t * c.k + j]! / per);
         out[d]!.pairs++;
-        out[d]!.counts[e - d * per]!++;
         seen.add(d);
       }
       for (const d of seen) out[d]!.N++;
     }
   }
-  return out.map((o) => ({ N: o.N, pairs: o.pairs, P: Array.from(o.counts).reduce((a, n) => a + Math.ceil(n / c.bs) * c.bs, 0) }));
+  return out;
 }
 
 /** P of the synthetic routing: each expert's pairs rounded up to the block size. */
@@ -122,7 +126,7 @@ export function moeBytes(c: MoeCase): number {
   const routeOut = c.T * c.E * 4 + pairs * 8;
   if (c.op === 'gate+layout+align') return c.T * c.H * 2 + c.E * c.H * 2 + c.E * 4 + routeOut + layoutOut + alignOut;
   if (c.op === 'route+layout+align') return c.T * c.E * 4 + c.E * 4 + routeOut + layoutOut + alignOut;
-  if (c.op === 'dispatch' || c.op === 'combine') {
+  if (isGroupOp(c.op)) {
     const per = c.E / c.R, routing = c.R * pairs * 8; // every rank's indices and weights
     let bytes = routing;
     for (const g of groupRows(c)) {
@@ -198,7 +202,7 @@ export async function prepareMoe(backend: Backend, c: MoeCase): Promise<{ run: (
       free,
     };
   }
-  if (c.op === 'dispatch' || c.op === 'combine') {
+  if (isGroupOp(c.op)) {
     const group = moe.localGroup(c.R, backend);
     const inputs = Array.from({ length: c.R }, (_, r) => ({
       x: keep(backend.fromHost(toBf16(moePattern(c.T * c.H, r, 1)), 'bf16', [c.T, c.H])),

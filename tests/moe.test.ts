@@ -12,7 +12,7 @@ import { fp8, fromBf16, HotpathsError, init, moe, setPoison, toBf16, type Tensor
 import type { MoeRouteParams } from '../src/runtime/backend.js';
 import { backendsUnderTest, freshSeed, gatherRowBytes, rng, thrown } from './helpers.js';
 import { expertSlice, moeLayer, moeLayerParallel, type MoeLayerWeights } from '../examples/moe-layer.js';
-import { moeBytes, moeCases, moeCaseShape, moePattern, syntheticIndices } from '../bench/moe.cases.js';
+import { isGroupOp, moeBytes, moeCases, moeCaseShape, moePattern, syntheticIndices } from '../bench/moe.cases.js';
 
 const ref = await init({ backend: 'reference' });
 const under = await backendsUnderTest();
@@ -1301,7 +1301,7 @@ describe('bench/moe.cases.ts: the bytes counted for dispatch and combine over a 
   // real rows; the combined rows), at the quick and the reference shapes
   it('moeBytes equals the inputs read and the outputs written by a real dispatch and combine', async () => {
     for (const quick of [true, false]) {
-      for (const c of moeCases('reference', quick).filter((x) => x.op === 'dispatch' || x.op === 'combine')) {
+      for (const c of moeCases('reference', quick).filter((x) => isGroupOp(x.op))) {
         const group = moe.localGroup(c.R, ref.backend);
         const inputs = Array.from({ length: c.R }, (_, r) => ({
           x: ref.tensor(toBf16(moePattern(c.T * c.H, r, 1)), [c.T, c.H], 'bf16'),
