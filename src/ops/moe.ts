@@ -601,7 +601,7 @@ export function localGroup(size: number, backend?: Backend | Runtime | BackendNa
     b = given as Backend;
   } else {
     const name = backend ?? 'reference';
-    if (typeof name !== 'string') throw new HotpathsError('E_ARG', `${op}: backend: expected a Backend or a backend name, got ${show(backend)}`);
+    if (typeof name !== 'string') throw new HotpathsError('E_ARG', `${op}: backend: expected a Backend (runtime.backend), a Runtime or a backend name, got ${show(backend)}`);
     b = startedBackend(name as BackendName);
     if (!b) throw new HotpathsError('E_BACKEND', `${op}: backend '${name}' has not been started; await init({ backend: '${name}' }) first, or pass runtime.backend`);
   }
