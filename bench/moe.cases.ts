@@ -155,10 +155,40 @@ export function moePattern(n: number, phase: number, scale: number): Float32Arra
 }
 
 /**
- * Inputs on `backend`; run() does the case once and frees its outputs. The gate's weight is scaled so
- * that the logits are O(1) (sigmoid scores spread out rather than saturated at 0 or 1). The route-only
- * case calls the backend's route kernel on given f32 logits (what moe.gate runs after its GEMM), then
- * the dispatchLayout and alignBlocks ops.
+ * Uniform values in (−scale, scale), never 0, from an integer hash of (seed, i): the lowbias32 mixer
+ * of i + seed·0x9e3779b9 (mod 2^32), h -> ((h + 0.5) / 2^31 − 1) · scale in f64, then rounded to f32.
+ * bench/peers/torch_moe.py computes the same bits.
+ */
+export function moeNoise(n: number, seed: number, scale: number): Float32Array {
+  const out = new Float32Array(n);
+  const base = Math.imul(seed, 0x9e3779b9);
+  for (let i = 0; i < n; i++) {
+    let h = (base + i) >>> 0;
+    h = Math.imul(h ^ (h >>> 16), 0x7feb352d);
+    h = Math.imul(h ^ (h >>> 15), 0x846ca68b);
+    h = (h ^ (h >>> 16)) >>> 0;
+    out[i] = ((h + 0.5) / 2 ** 31 - 1) * scale;
+  }
+  return out;
+}
+
+/**
+ * The router cases' inputs (host arrays): x and the gate's weight from moeNoise, the weight scaled so
+ * that the logits x·Wᵀ have a standard deviation of ~1 (H/9 · scale² = 1 for two uniform factors), as a
+ * trained router's are: sigmoid scores spread out, every expert picked about equally. (The sines of
+ * moePattern resonate in x·Wᵀ: logits of ~±50, saturated scores, 27 of 256 experts picked.) The
+ * route-only case's logits: uniform, standard deviation ~1.
+ */
+export function routerInputs(c: MoeCase): { x: Float32Array; w: Float32Array; bias: Float32Array; logits: Float32Array } {
+  const bias = moePattern(c.E, 2, 0.002);
+  if (c.op === 'route+layout+align') return { x: new Float32Array(0), w: new Float32Array(0), bias, logits: moeNoise(c.T * c.E, 3, 1.75) };
+  return { x: moeNoise(c.T * c.H, 1, 1), w: moeNoise(c.E * c.H, 2, 3 / Math.sqrt(c.H)), bias, logits: new Float32Array(0) };
+}
+
+/**
+ * Inputs on `backend`; run() does the case once and frees its outputs. The router cases take
+ * routerInputs; the route-only case calls the backend's route kernel on given f32 logits (what moe.gate
+ * runs after its GEMM), then the dispatchLayout and alignBlocks ops.
  */
 export async function prepareMoe(backend: Backend, c: MoeCase): Promise<{ run: () => Promise<void>; free: () => void }> {
   const held: Tensor[] = [];
@@ -174,9 +204,10 @@ export async function prepareMoe(backend: Backend, c: MoeCase): Promise<{ run: (
     for (const t of [l.tokensPerRank, l.tokensPerExpert, l.isTokenInRank, a.sortedPairs, a.blockExpert, a.rowExpert, a.pairPos, a.counts]) t.dispose();
   };
   if (c.op === 'gate+layout+align') {
-    const bias = keep(backend.fromHost(moePattern(c.E, 2, 0.002), 'f32', [c.E]));
-    const x = keep(backend.fromHost(toBf16(moePattern(c.T * c.H, 0, 1)), 'bf16', [c.T, c.H]));
-    const w = keep(backend.fromHost(toBf16(moePattern(c.E * c.H, 1, 1e-3)), 'bf16', [c.E, c.H]));
+    const inp = routerInputs(c);
+    const bias = keep(backend.fromHost(inp.bias, 'f32', [c.E]));
+    const x = keep(backend.fromHost(toBf16(inp.x), 'bf16', [c.T, c.H]));
+    const w = keep(backend.fromHost(toBf16(inp.w), 'bf16', [c.E, c.H]));
     return {
       run: async () => {
         const g = await moe.gate(x, w, { ...routing, bias });
@@ -189,8 +220,9 @@ export async function prepareMoe(backend: Backend, c: MoeCase): Promise<{ run: (
   if (c.op === 'route+layout+align') {
     const kernels = backend.moe;
     if (!kernels) throw new Error(`moe bench: the ${backend.name} backend has no moe kernels`);
-    const bias = keep(backend.fromHost(moePattern(c.E, 2, 0.002), 'f32', [c.E]));
-    const logits = keep(backend.fromHost(moePattern(c.T * c.E, 0, 0.4), 'f32', [c.T, c.E]));
+    const inp = routerInputs(c);
+    const bias = keep(backend.fromHost(inp.bias, 'f32', [c.E]));
+    const logits = keep(backend.fromHost(inp.logits, 'f32', [c.T, c.E]));
     const p: MoeRouteParams = { scoring: 'sigmoid', topk: c.k, nGroup: c.nGroup, topkGroup: c.topkGroup, groupScore: 'top2', normTopkProb: true, routedScalingFactor: V3_ROUTING.routedScalingFactor };
     return {
       run: async () => {

@@ -12,7 +12,7 @@ import { fp8, fromBf16, HotpathsError, init, moe, setPoison, toBf16, type Tensor
 import type { MoeRouteParams } from '../src/runtime/backend.js';
 import { backendsUnderTest, freshSeed, gatherRowBytes, rng, thrown } from './helpers.js';
 import { expertSlice, moeLayer, moeLayerParallel, type MoeLayerWeights } from '../examples/moe-layer.js';
-import { isGroupOp, moeBytes, moeCases, moeCaseShape, moePattern, syntheticIndices } from '../bench/moe.cases.js';
+import { isGroupOp, moeBytes, moeCases, moeCaseShape, moeNoise, moePattern, routerInputs, syntheticIndices, V3_ROUTING } from '../bench/moe.cases.js';
 
 const ref = await init({ backend: 'reference' });
 const under = await backendsUnderTest();
@@ -1325,6 +1325,37 @@ describe('bench/moe.cases.ts: the bytes counted for dispatch and combine over a 
         expect(moeBytes(c), `${c.op} at ${moeCaseShape(c)}`).toBe(bytes);
       }
     }
+  });
+});
+
+describe('bench/moe.cases.ts: the router cases\' inputs', () => {
+  it('moeNoise: deterministic, in (−scale, scale), never 0, about uniform; a seed gives other values', () => {
+    const a = moeNoise(1 << 16, 1, 2), b = moeNoise(1 << 16, 1, 2), c = moeNoise(1 << 16, 2, 2);
+    expect(a).toEqual(b);
+    let same = 0;
+    const bins = new Int32Array(8);
+    for (let i = 0; i < a.length; i++) {
+      expect(Math.abs(a[i]!)).toBeLessThan(2);
+      expect(a[i]).not.toBe(0);
+      if (a[i] === c[i]) same++;
+      bins[Math.floor((a[i]! + 2) * 2)]!++;
+    }
+    expect(same).toBeLessThan(4);
+    for (const n of bins) expect(Math.abs(n - a.length / 8)).toBeLessThan(a.length / 80); // within 10% of 8192
+  });
+
+  it('the gate case routes like a trained router: logits ~N(0, 1), unsaturated scores, experts used about equally', async () => {
+    // (the sines used before resonated in x·Wᵀ: logits of ~±50, saturated scores, 27 of 256 experts)
+    const c = moeCases('reference', false).find((x) => x.op === 'gate+layout+align')!;
+    const inp = routerInputs(c);
+    const x = ref.tensor(toBf16(inp.x), [c.T, c.H], 'bf16'), w = ref.tensor(toBf16(inp.w), [c.E, c.H], 'bf16');
+    const g = await moe.gate(x, w, { topk: c.k, nGroup: c.nGroup, topkGroup: c.topkGroup, routedScalingFactor: V3_ROUTING.routedScalingFactor, bias: f32(inp.bias, [c.E]) });
+    const scores = (await g.scores.read()) as Float32Array;
+    const mid = scores.filter((s) => s > 0.05 && s < 0.95).length;
+    expect(mid / scores.length).toBeGreaterThan(0.9);
+    const used = new Set(await readI(g.indices)).size; // T·k = 512 picks of 256 experts: ~221 distinct if even
+    expect(used).toBeGreaterThan(180);
+    for (const t of [x, w, g.scores, g.weights, g.indices]) t.dispose();
   });
 });
 

@@ -18,6 +18,7 @@ Reads the cases (op, T, H, E, nGroup, topkGroup, k, R, bs, rsf, key) as JSON on 
 torch.topk does not promise the lower index on ties; with these inputs ties are rare, and the work
 is the same either way."""
 import json
+import math
 import sys
 
 import torch
@@ -28,6 +29,24 @@ def pattern(n, phase, scale, device="cuda"):
     # the same values as bench/moe.cases.ts moePattern: sin(i*0.618 + phase) * (1 + i % 7) * scale
     i = torch.arange(n, device=device, dtype=torch.float64)
     return (torch.sin(i * 0.618 + phase) * (1 + torch.remainder(i, 7)) * scale).float()
+
+
+M32 = 0xFFFFFFFF
+
+
+def _mul32(x, c):
+    # (x * c) mod 2^32 for int64 x < 2^32, in pieces that stay below 2^48 (no int64 overflow)
+    return (x * (c & 0xFFFF) + (((x * (c >> 16)) & 0xFFFF) << 16)) & M32
+
+
+def noise(n, seed, scale, device="cuda"):
+    # the same values as bench/moe.cases.ts moeNoise: lowbias32 of i + seed*0x9e3779b9 (mod 2^32),
+    # ((h + 0.5) / 2^31 - 1) * scale in f64, rounded to f32
+    h = (torch.arange(n, device=device, dtype=torch.int64) + ((seed * 0x9E3779B9) & M32)) & M32
+    h = _mul32(h ^ (h >> 16), 0x7FEB352D)
+    h = _mul32(h ^ (h >> 15), 0x846CA68B)
+    h = h ^ (h >> 16)
+    return (((h.double() + 0.5) / 2**31 - 1) * scale).float()
 
 
 def route(logits, bias, c):
@@ -91,8 +110,9 @@ def case_ms(c):
     op = c["op"]
     bias = pattern(c["E"], 2, 0.002)
     if op == "gate+layout+align":
-        x = pattern(c["T"] * c["H"], 0, 1).view(c["T"], c["H"]).bfloat16()
-        w = pattern(c["E"] * c["H"], 1, 1e-3).view(c["E"], c["H"]).bfloat16()
+        # bench/moe.cases.ts routerInputs: logits with a standard deviation of ~1
+        x = noise(c["T"] * c["H"], 1, 1).view(c["T"], c["H"]).bfloat16()
+        w = noise(c["E"] * c["H"], 2, 3 / math.sqrt(c["H"])).view(c["E"], c["H"]).bfloat16()
 
         def run():
             logits = (x @ w.t()).float()
@@ -102,7 +122,7 @@ def case_ms(c):
 
         return time_ms(run, inner=3)
     if op == "route+layout+align":
-        logits = pattern(c["T"] * c["E"], 0, 0.4).view(c["T"], c["E"])
+        logits = noise(c["T"] * c["E"], 3, 1.75).view(c["T"], c["E"])
 
         def run():
             _, _, idx = route(logits, bias, c)
