@@ -34,16 +34,28 @@ export interface BenchOptions {
   quick: boolean;
 }
 
+/** Wall time of back-to-back calls before timing (WARM_MS_QUICK with --quick). */
+const WARM_MS = 200;
+const WARM_MS_QUICK = 10;
+
 /**
  * Device time of one op: median over `reps` timed batches after a warm-up, through the backend's
  * timer (WebGPU timestamp queries, CUDA events); undefined when the backend has none. `fn` submits
- * the work (and may resolve before it ends).
+ * the work (and may resolve before it ends). The warm-up runs the op once (pipelines, module load,
+ * pool), then back to back for WARM_MS of wall time: after the GPU sat idle while the host worked (a peer
+ * on the CPU, the next case's inputs) one call was not enough (bench/RESULTS.md, 2026-11-23: a ~1.3 ms
+ * webgpu case read 4.9 ms on an H100 right after the case before's cpu peer).
  */
 export async function timeDevice(backend: Backend, fn: () => Promise<void>, quick: boolean): Promise<number | undefined> {
   const timer = backend.deviceTimer;
   if (!timer) return undefined;
-  await fn(); // warm-up: pipelines, module load, pool
+  await fn(); // the first call compiles pipelines / loads modules: not part of the warm-up's span
   await backend.sync();
+  const t0 = performance.now();
+  do {
+    await fn();
+    await backend.sync();
+  } while (performance.now() - t0 < (quick ? WARM_MS_QUICK : WARM_MS));
   const inner = 5;
   const samples: number[] = [];
   for (let rep = 0; rep < (quick ? 3 : 10); rep++) {
