@@ -108,6 +108,8 @@ describe('pool size classes', () => {
 describe('command line', () => {
   const cli = join(packageRoot(), 'dist', 'src', 'cli.js');
   const run = (...args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: 300_000 });
+  /** A failed run's story: the signal that ended it, if any (status is then null), and its stderr. */
+  const why = (r: ReturnType<typeof run>) => `${r.signal ? `killed by ${r.signal}; ` : ''}stderr: ${r.stderr}`;
 
   it('is built (npm ci compiles it through the prepare script)', () => {
     expect(existsSync(cli), `${cli} is missing: run npm run build`).toBe(true);
@@ -115,7 +117,7 @@ describe('command line', () => {
 
   it('info --json lists every backend with a reason and the addon build flags', () => {
     const r = run('info', '--json');
-    expect(r.status, r.stderr).toBe(0);
+    expect(r.status, why(r)).toBe(0);
     const info = JSON.parse(r.stdout) as { backends: { name: string; ok: boolean; reason: string }[]; addon: { built: boolean }; auto: { picked: string } };
     expect(info.backends.map((b) => b.name).sort()).toEqual(['cpu', 'cuda', 'reference', 'webgpu']);
     for (const b of info.backends) expect(b.reason.length).toBeGreaterThan(5);
@@ -124,7 +126,7 @@ describe('command line', () => {
 
   it('bench --json prints one record per measurement with rates and the peer', () => {
     const r = run('bench', 'fp8', '--backend', 'reference', '--quick', '--json');
-    expect(r.status, r.stderr).toBe(0);
+    expect(r.status, why(r)).toBe(0);
     const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(lines.length).toBeGreaterThanOrEqual(6);
     for (const m of lines) {
@@ -144,7 +146,7 @@ describe('command line', () => {
 
   it('without the addon, info says why cpu and cuda are skipped and the rest still works', () => {
     const r = spawnSync(process.execPath, [cli, 'info', '--json'], { encoding: 'utf8', timeout: 300_000, env: { ...process.env, HOTPATHS_NO_ADDON: '1' } });
-    expect(r.status, r.stderr).toBe(0);
+    expect(r.status, why(r)).toBe(0);
     const info = JSON.parse(r.stdout) as { backends: { name: string; ok: boolean; reason: string }[]; addon: { built: boolean; reason: string } };
     expect(info.addon).toMatchObject({ built: false, reason: expect.stringMatching(/HOTPATHS_NO_ADDON/) });
     const by = Object.fromEntries(info.backends.map((b) => [b.name, b]));
@@ -167,7 +169,7 @@ describe('command line', () => {
       ctx.skip(`no webgpu here: ${r.stderr.trim().split('\n').pop()}`);
     }
     expect(r.error, 'the process did not exit within 60 s').toBeUndefined();
-    expect(r.status, r.stderr).toBe(0);
+    expect(r.status, why(r)).toBe(0);
     expect(r.stdout.trim()).toBe('2');
     expect(Date.now() - started).toBeLessThan(60_000);
   });
