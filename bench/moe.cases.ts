@@ -172,23 +172,38 @@ export function moeNoise(n: number, seed: number, scale: number): Float32Array {
   return out;
 }
 
+/** The router cases' selection bias [E] (small: it shifts ties, not the routing). */
+function routerBias(c: MoeCase): Float32Array {
+  return moePattern(c.E, 2, 0.002);
+}
+
 /**
- * The router cases' inputs (host arrays): x and the gate's weight from moeNoise, the weight scaled so
+ * The gate case's inputs (host arrays): x and the gate's weight from moeNoise, the weight scaled so
  * that the logits x·Wᵀ have a standard deviation of ~1 (H/9 · scale² = 1 for two uniform factors), as a
  * trained router's are: sigmoid scores spread out, every expert picked about equally. (The sines of
- * moePattern resonate in x·Wᵀ: logits of ~±50, saturated scores, 27 of 256 experts picked.) The
- * route-only case's logits: uniform, standard deviation ~1.
+ * moePattern resonate in x·Wᵀ: logits of ~±50, saturated scores, 27 of 256 experts picked.)
  */
-export function routerInputs(c: MoeCase): { x: Float32Array; w: Float32Array; bias: Float32Array; logits: Float32Array } {
-  const bias = moePattern(c.E, 2, 0.002);
-  if (c.op === 'route+layout+align') return { x: new Float32Array(0), w: new Float32Array(0), bias, logits: moeNoise(c.T * c.E, 3, 1.75) };
-  return { x: moeNoise(c.T * c.H, 1, 1), w: moeNoise(c.E * c.H, 2, 3 / Math.sqrt(c.H)), bias, logits: new Float32Array(0) };
+export function gateInputs(c: MoeCase): { x: Float32Array; w: Float32Array; bias: Float32Array } {
+  return { x: moeNoise(c.T * c.H, 1, 1), w: moeNoise(c.E * c.H, 2, 3 / Math.sqrt(c.H)), bias: routerBias(c) };
+}
+
+/** The route-only case's inputs: logits [T, E] uniform in ±1.75 (standard deviation ~1), the bias. */
+export function routeInputs(c: MoeCase): { logits: Float32Array; bias: Float32Array } {
+  return { logits: moeNoise(c.T * c.E, 3, 1.75), bias: routerBias(c) };
+}
+
+/**
+ * Rank r's inputs in the dispatch/combine cases (host arrays): x [T, H] (bf16 bits), the synthetic
+ * routing's indices [T, k] and weights [T, k].
+ */
+export function groupInputs(c: MoeCase, r: number): { x: Uint16Array; indices: Int32Array; weights: Float32Array } {
+  return { x: toBf16(moePattern(c.T * c.H, r, 1)), indices: syntheticIndices(c, r), weights: moePattern(c.T * c.k, 4 + r, 0.1) };
 }
 
 /**
  * Inputs on `backend`; run() does the case once and frees its outputs. The router cases take
- * routerInputs; the route-only case calls the backend's route kernel on given f32 logits (what moe.gate
- * runs after its GEMM), then the dispatchLayout and alignBlocks ops.
+ * gateInputs / routeInputs; the route-only case calls the backend's route kernel on given f32 logits
+ * (what moe.gate runs after its GEMM), then the dispatchLayout and alignBlocks ops.
  */
 export async function prepareMoe(backend: Backend, c: MoeCase): Promise<{ run: () => Promise<void>; free: () => void }> {
   const held: Tensor[] = [];
@@ -204,7 +219,7 @@ export async function prepareMoe(backend: Backend, c: MoeCase): Promise<{ run: (
     for (const t of [l.tokensPerRank, l.tokensPerExpert, l.isTokenInRank, a.sortedPairs, a.blockExpert, a.rowExpert, a.pairPos, a.counts]) t.dispose();
   };
   if (c.op === 'gate+layout+align') {
-    const inp = routerInputs(c);
+    const inp = gateInputs(c);
     const bias = keep(backend.fromHost(inp.bias, 'f32', [c.E]));
     const x = keep(backend.fromHost(toBf16(inp.x), 'bf16', [c.T, c.H]));
     const w = keep(backend.fromHost(toBf16(inp.w), 'bf16', [c.E, c.H]));
@@ -220,7 +235,7 @@ export async function prepareMoe(backend: Backend, c: MoeCase): Promise<{ run: (
   if (c.op === 'route+layout+align') {
     const kernels = backend.moe;
     if (!kernels) throw new Error(`moe bench: the ${backend.name} backend has no moe kernels`);
-    const inp = routerInputs(c);
+    const inp = routeInputs(c);
     const bias = keep(backend.fromHost(inp.bias, 'f32', [c.E]));
     const logits = keep(backend.fromHost(inp.logits, 'f32', [c.T, c.E]));
     const p: MoeRouteParams = { scoring: 'sigmoid', topk: c.k, nGroup: c.nGroup, topkGroup: c.topkGroup, groupScore: 'top2', normTopkProb: true, routedScalingFactor: V3_ROUTING.routedScalingFactor };
@@ -236,11 +251,14 @@ export async function prepareMoe(backend: Backend, c: MoeCase): Promise<{ run: (
   }
   if (isGroupOp(c.op)) {
     const group = moe.localGroup(c.R, backend);
-    const inputs = Array.from({ length: c.R }, (_, r) => ({
-      x: keep(backend.fromHost(toBf16(moePattern(c.T * c.H, r, 1)), 'bf16', [c.T, c.H])),
-      indices: keep(backend.fromHost(syntheticIndices(c, r), 'i32', [c.T, c.k])),
-      weights: keep(backend.fromHost(moePattern(c.T * c.k, 4 + r, 0.1), 'f32', [c.T, c.k])),
-    }));
+    const inputs = Array.from({ length: c.R }, (_, r) => {
+      const h = groupInputs(c, r);
+      return {
+        x: keep(backend.fromHost(h.x, 'bf16', [c.T, c.H])),
+        indices: keep(backend.fromHost(h.indices, 'i32', [c.T, c.k])),
+        weights: keep(backend.fromHost(h.weights, 'f32', [c.T, c.k])),
+      };
+    });
     const opts = { numExperts: c.E, fp8: c.op === 'dispatch' };
     if (c.op === 'dispatch') {
       return { run: async () => moe.disposeDispatched(await moe.dispatch(group, inputs, opts)), free: () => (free(), group.destroy?.()) };

@@ -12,7 +12,7 @@ import { fp8, fromBf16, HotpathsError, init, moe, setPoison, toBf16, type Tensor
 import type { MoeRouteParams } from '../src/runtime/backend.js';
 import { backendsUnderTest, freshSeed, gatherRowBytes, rng, thrown } from './helpers.js';
 import { expertSlice, moeLayer, moeLayerParallel, type MoeLayerWeights } from '../examples/moe-layer.js';
-import { isGroupOp, moeBytes, moeCases, moeCaseShape, moeNoise, moePattern, routerInputs, syntheticIndices, V3_ROUTING } from '../bench/moe.cases.js';
+import { gateInputs, groupInputs, isGroupOp, moeBytes, moeCases, moeCaseShape, moeNoise, V3_ROUTING } from '../bench/moe.cases.js';
 
 const ref = await init({ backend: 'reference' });
 const under = await backendsUnderTest();
@@ -1303,11 +1303,10 @@ describe('bench/moe.cases.ts: the bytes counted for dispatch and combine over a 
     for (const quick of [true, false]) {
       for (const c of moeCases('reference', quick).filter((x) => isGroupOp(x.op))) {
         const group = moe.localGroup(c.R, ref.backend);
-        const inputs = Array.from({ length: c.R }, (_, r) => ({
-          x: ref.tensor(toBf16(moePattern(c.T * c.H, r, 1)), [c.T, c.H], 'bf16'),
-          indices: i32(syntheticIndices(c, r), [c.T, c.k]),
-          weights: f32(moePattern(c.T * c.k, 4 + r, 0.1), [c.T, c.k]),
-        }));
+        const inputs = Array.from({ length: c.R }, (_, r) => {
+          const h = groupInputs(c, r);
+          return { x: ref.tensor(h.x, [c.T, c.H], 'bf16'), indices: i32(h.indices, [c.T, c.k]), weights: f32(h.weights, [c.T, c.k]) };
+        });
         const d = await moe.dispatch(group, inputs, { numExperts: c.E, fp8: true });
         let bytes = c.R * c.T * c.k * 8 + c.R * c.T * c.H * 2; // the routing read; x read / the combined rows written
         for (const di of d) {
@@ -1347,7 +1346,7 @@ describe('bench/moe.cases.ts: the router cases\' inputs', () => {
   it('the gate case routes like a trained router: logits ~N(0, 1), unsaturated scores, experts used about equally', async () => {
     // (the sines used before resonated in x·Wᵀ: logits of ~±50, saturated scores, 27 of 256 experts)
     const c = moeCases('reference', false).find((x) => x.op === 'gate+layout+align')!;
-    const inp = routerInputs(c);
+    const inp = gateInputs(c);
     const x = ref.tensor(toBf16(inp.x), [c.T, c.H], 'bf16'), w = ref.tensor(toBf16(inp.w), [c.E, c.H], 'bf16');
     const g = await moe.gate(x, w, { topk: c.k, nGroup: c.nGroup, topkGroup: c.topkGroup, routedScalingFactor: V3_ROUTING.routedScalingFactor, bias: f32(inp.bias, [c.E]) });
     const scores = (await g.scores.read()) as Float32Array;

@@ -110,7 +110,7 @@ def case_ms(c):
     op = c["op"]
     bias = pattern(c["E"], 2, 0.002)
     if op == "gate+layout+align":
-        # bench/moe.cases.ts routerInputs: logits with a standard deviation of ~1
+        # bench/moe.cases.ts gateInputs: logits with a standard deviation of ~1
         x = noise(c["T"] * c["H"], 1, 1).view(c["T"], c["H"]).bfloat16()
         w = noise(c["E"] * c["H"], 2, 3 / math.sqrt(c["H"])).view(c["E"], c["H"]).bfloat16()
 
@@ -122,7 +122,7 @@ def case_ms(c):
 
         return time_ms(run, inner=3)
     if op == "route+layout+align":
-        logits = noise(c["T"] * c["E"], 3, 1.75).view(c["T"], c["E"])
+        logits = noise(c["T"] * c["E"], 3, 1.75).view(c["T"], c["E"])  # bench/moe.cases.ts routeInputs
 
         def run():
             _, _, idx = route(logits, bias, c)
