@@ -154,7 +154,7 @@ describe('command line', () => {
     expect(by.cuda).toMatchObject({ ok: false });
     expect(by.reference!.ok).toBe(true);
     const b = spawnSync(process.execPath, [cli, 'bench', 'fp8', '--backend', 'cpu', '--quick'], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, HOTPATHS_NO_ADDON: '1' } });
-    expect(b.status).toBe(1);
+    expect(b.status, why(b)).toBe(1);
     expect(b.stderr).toMatch(/E_BACKEND.*cpu backend unavailable/);
   });
 
