@@ -27,11 +27,17 @@
 // through the async proxy, so a thread arrives on a stage's "full" barrier for its copies only after
 // they have completed (cp.async.wait_group, GATHER_LAG stages later, keeping that many in flight) and
 // after fence.proxy.async. Thread 0 arrives twice per stage (B's expect_tx, then its copies): the full
-// barriers count 129 arrivals in this mode. Measured on an H200 at a DeepSeek-like shape (~32.7k
-// rows gathered from ~8.2k, N 4096, K 7168): ~520 TFLOP/s against 720–760 for the TMA kernel on a
-// materialised A (bench/RESULTS.md). Neither a longer lag, nor dropping the fence (timing only), nor
-// 8 threads a row (each 32-byte sector asked for once) moved it much; one TMA a row (1-row boxes:
-// TMA's swizzle follows the shared address, so the bits were right) ran at ~120.
+// barriers count 129 arrivals in this mode. What limited it was the producer's own instruction
+// stream: each copy waited on a generic load of its source row from the row table (see smem below),
+// so the consumers starved on "full". With ld.shared and the 8 source rows held in registers, on an
+// H100 at a DeepSeek-like shape (~32.7k rows gathered from ~8.2k, N 4096, K 7168) it runs at
+// ~660 TFLOP/s, 0.86-1.0x the TMA kernel on a materialised A and 0.89-0.95x materialise + TMA kernel
+// in the same runs (was ~520, 0.68-0.78x: bench/RESULTS.md). Measured and not kept: arriving through
+// cp.async.mbarrier.arrive.noinc instead of waiting (same speed); 2 threads a row with 64-bit row
+// pointers (~590); 32-bit row offsets (~2% faster, but 20 bytes of spills under
+// the producer's 40 registers). Earlier: neither a longer lag nor dropping the fence moved it; one
+// TMA a row (1-row boxes: TMA's swizzle follows the shared address, so the bits were right) ran at
+// ~120.
 //
 #pragma once
 
@@ -79,7 +85,10 @@ __global__ void __launch_bounds__(THREADS, 1)
   constexpr int STAGES = C::STAGES;
   static_assert(!GATHER || GATHER_LAG <= STAGES - 2, "gathered A: the producer's lag must leave two stages");
   extern __shared__ uint8_t smem_raw[];
-  uint8_t* smem = (uint8_t*)(((uintptr_t)smem_raw + 1023) & ~(uintptr_t)1023);
+  // aligned by an offset added to the shared array itself, so that every pointer derived from it
+  // stays in the shared address space: ld/st.shared. (Rounding the address as an integer made them
+  // generic ld/st, and each generic access to the scales and the row table waited like a global load.)
+  uint8_t* smem = smem_raw + ((1024u - (smem_addr(smem_raw) & 1023u)) & 1023u);
   uint8_t* sA = smem;                                    // [STAGES][BM][128] swizzled
   uint8_t* sB = sA + STAGES * C::A_TILE;                 // [STAGES][BN][128] swizzled
   float* sSa = (float*)(sB + STAGES * C::B_TILE);        // [STAGES][BM]
@@ -130,9 +139,15 @@ __global__ void __launch_bounds__(THREADS, 1)
     const int64_t a_row = GATHER ? (r < t.m_end ? gemm_a_row(p, r) : -1) : r;
     const bool a_live = GATHER ? a_row >= 0 : r < t.m_end;
     const float* a_scale_row = p.a_scales + (GATHER ? max(a_row, (int64_t)0) : r) * KB;
+    // GATHER: thread tid copies 16-byte chunk j of tile rows r0 + 16 i (i < 8, see below); their
+    // source rows, read from shared memory once a tile rather than before every copy
+    int32_t src[BM / 16];
+    const int j = tid % 8, r0 = tid / 8;
     if (GATHER) {
       s_src[tid] = (int32_t)a_row;
       asm volatile("bar.sync 1, 128;" ::: "memory");  // the producer warpgroup alone
+#pragma unroll
+      for (int i = 0; i < BM / 16; i++) src[i] = s_src[r0 + 16 * i];
     }
     const int32_t a_c1 = (int32_t)t.m0, b_c1 = (int32_t)(g * p.N + n0);
     for (int64_t kb = 0; kb < KB; kb++) {
@@ -161,15 +176,13 @@ __global__ void __launch_bounds__(THREADS, 1)
         // == 0: a chunk is all inside K or all past it. A zero chunk reads nothing (src-size 0) and
         // names p.a, a valid address.
         sm80::cp_async_4(sm80::smem_u32(sSa + s * BM + tid), a_live ? a_scale_row + kb : p.a_scales, a_live);
-        const int j = tid % 8, r0 = tid / 8;
         const uint32_t dst = sm80::smem_u32(sA + s * C::A_TILE + r0 * BK + 16 * (j ^ (r0 % 8)));
         const bool k_live = j < (p.K - kb * BK) / 16;
         const uint8_t* col = p.a + kb * BK + 16 * j;
 #pragma unroll
         for (int i = 0; i < BM / 16; i++) {
-          const int32_t src = s_src[r0 + 16 * i];
-          const bool live = k_live && src >= 0;
-          sm80::cp_async_16(dst + 16 * i * BK, live ? col + (int64_t)src * p.K : p.a, live);
+          const bool live = k_live && src[i] >= 0;
+          sm80::cp_async_16(dst + 16 * i * BK, live ? col + (int64_t)src[i] * p.K : p.a, live);
         }
         sm80::cp_async_commit();
         if (kb >= GATHER_LAG) {  // stage kb - GATHER_LAG's copies are done: fence, then arrive

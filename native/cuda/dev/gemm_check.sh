@@ -1,7 +1,8 @@
 #!/bin/bash
 # Builds and runs the GEMM harness on an sm_90a GPU, then the torch peers.
-#   native/cuda/dev/gemm_check.sh [outdir] [quick | gathered]   (gathered: the correctness cases, then the
-#   gathered-A timing alone)
+#   native/cuda/dev/gemm_check.sh [outdir] [quick | gathered | timeonly | profile]   (gathered: the
+#   correctness cases, then the gathered-A timing alone; timeonly: that timing alone; profile: the
+#   gathered-A shape's three kernels launched once each, for ncu --kernel-name regex:gemm_fp8_sm90)
 # From the repo root (needs nvcc; python3 with PyTorch for the peer table). Builds with the addon's
 # arch list (90a-real;90-real;80-virtual) so that the run shows which cubin the driver picks.
 set -euo pipefail
@@ -14,6 +15,6 @@ if [ ! -x "$here/gemm_check" ] || [ -n "$(find "$here/gemm_check.cu" "$native/cu
     -gencode=arch=compute_80,code=compute_80 -o "$here/gemm_check" "$here/gemm_check.cu"
 fi
 "$here/gemm_check" "$out/gemm_cuda.csv" ${2:-} | tee "$out/gemm_check.log"
-if [ "${2:-}" != quick ]; then
+if [ -z "${2:-}" ]; then
   PYTHONUNBUFFERED=1 python3 "$here/bench_torch.py" "$out/gemm_cuda.csv" | tee "$out/gemm_table.txt"
 fi
