@@ -31,7 +31,7 @@
 // stream: each copy waited on a generic load of its source row from the row table (see smem below),
 // so the consumers starved on "full". With ld.shared and the 8 source rows held in registers, on an
 // H100 at a DeepSeek-like shape (~32.7k rows gathered from ~8.2k, N 4096, K 7168) it runs at
-// ~660 TFLOP/s, 0.86-1.0x the TMA kernel on a materialised A and 0.89-0.95x materialise + TMA kernel
+// ~660 TFLOP/s, 0.82-1.0x the TMA kernel on a materialised A and 0.89-0.95x materialise + TMA kernel
 // in the same runs (was ~520, 0.68-0.78x: bench/RESULTS.md). Measured and not kept: arriving through
 // cp.async.mbarrier.arrive.noinc instead of waiting (same speed); 2 threads a row with 64-bit row
 // pointers (~590); 32-bit row offsets (~2% faster, but 20 bytes of spills under
