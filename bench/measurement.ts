@@ -37,20 +37,46 @@ export interface BenchOptions {
 /** Wall time of back-to-back calls before timing (WARM_MS_QUICK with --quick). */
 const WARM_MS = 200;
 const WARM_MS_QUICK = 10;
+/** Wall time of large copies before the warm-up, and the f32 elements copied (primeClocks). */
+const PRIME_MS = 300;
+const PRIME_MS_QUICK = 10;
+const PRIME_ELEMS = 64 * 2 ** 20; // 256 MiB
+const PRIME_ELEMS_QUICK = 4 * 2 ** 20; // 16 MiB
+
+/**
+ * Keeps the device busy with large copies for PRIME_MS of wall time, so that its clocks are up before
+ * a case is timed. A GPU that sat idle while the host worked drops its clocks, and a light case raises
+ * them only slowly: on an H100 driven by Vulkan alone (no CUDA context, which holds the clocks up) the
+ * SM clock fell to 345 MHz within ~3 s of idling, the 1.25 ms webgpu route case then read 2.1-3.8 ms
+ * as its own load took the clock up 345 -> 1155 MHz over ~1 s, while a heavy case brought it to
+ * 1980 MHz in ~0.1 s (bench/RESULTS.md, 2026-11-23).
+ */
+async function primeClocks(backend: Backend, quick: boolean): Promise<void> {
+  const src = backend.empty('f32', [quick ? PRIME_ELEMS_QUICK : PRIME_ELEMS]);
+  try {
+    const t0 = performance.now();
+    do {
+      for (let i = 0; i < 16; i++) backend.copy(src).dispose();
+      await backend.sync();
+    } while (performance.now() - t0 < (quick ? PRIME_MS_QUICK : PRIME_MS));
+  } finally {
+    src.dispose();
+  }
+}
 
 /**
  * Device time of one op: median over `reps` timed batches after a warm-up, through the backend's
  * timer (WebGPU timestamp queries, CUDA events); undefined when the backend has none. `fn` submits
  * the work (and may resolve before it ends). The warm-up runs the op once (pipelines, module load,
- * pool), then back to back for WARM_MS of wall time: after the GPU sat idle while the host worked (a peer
- * on the CPU, the next case's inputs) one call was not enough (bench/RESULTS.md, 2026-11-23: a ~1.3 ms
- * webgpu case read 4.9 ms on an H100 right after the case before's cpu peer).
+ * pool), then large copies for PRIME_MS (primeClocks: the GPU's clocks up after the host worked — a
+ * peer on the CPU, the next case's inputs), then the op back to back for WARM_MS of wall time.
  */
 export async function timeDevice(backend: Backend, fn: () => Promise<void>, quick: boolean): Promise<number | undefined> {
   const timer = backend.deviceTimer;
   if (!timer) return undefined;
   await fn(); // the first call compiles pipelines / loads modules: not part of the warm-up's span
   await backend.sync();
+  await primeClocks(backend, quick);
   const t0 = performance.now();
   do {
     await fn();

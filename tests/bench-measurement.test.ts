@@ -1,52 +1,78 @@
-// bench/measurement.ts timeDevice: the warm-up before the timed batches, and the median it returns.
+// bench/measurement.ts timeDevice: the clock primer and the warm-up before the timed batches, and the
+// median it returns.
 import { describe, expect, it } from 'vitest';
 import { timeDevice } from '../bench/measurement.js';
 import type { Backend } from '../src/runtime/backend.js';
 
-/**
- * A backend with only what timeDevice touches: sync, and a device timer reporting 1 ms for each call
- * counted in `state.calls` since its start.
- */
-function fakeBackend(log: string[], starts: number[], state: { calls: number }): Backend {
+/** What the fake backend saw: events in order, the timer's starts and the primer's copies (times). */
+interface Seen {
+  log: string[];
+  starts: number[];
+  copies: number[];
+  /** Device ms of the calls since the timer's last start. */
+  ms: number;
+}
+
+/** A backend with only what timeDevice touches: sync, empty and copy (the primer's), and a device timer. */
+function fakeBackend(seen: Seen): Backend {
   return {
+    empty: () => ({ dispose: () => seen.log.push('free primer') }),
+    copy: () => {
+      seen.log.push('copy');
+      seen.copies.push(performance.now());
+      return { dispose: () => {} };
+    },
     deviceTimer: {
       start: () => {
-        log.push('start');
-        starts.push(performance.now());
-        state.calls = 0;
+        seen.log.push('start');
+        seen.starts.push(performance.now());
+        seen.ms = 0;
       },
-      stop: async () => {
-        log.push('stop');
-        return state.calls;
-      },
+      stop: async () => seen.ms,
     },
     sync: async () => {
-      log.push('sync');
+      seen.log.push('sync');
     },
   } as unknown as Backend;
 }
 
+/**
+ * Times an op whose calls cost `cost(ms since its first call)` device ms on the fake backend (the first
+ * call also waits `firstWaitMs` of wall time: a compile); returns the result, what the backend saw and
+ * the wall times of the calls.
+ */
+async function run(quick: boolean, cost: (sinceFirst: number) => number, opts: { firstWaitMs?: number } = {}) {
+  const seen: Seen = { log: [], starts: [], copies: [], ms: 0 };
+  const calls: number[] = [];
+  const ms = await timeDevice(fakeBackend(seen), async () => {
+    const now = performance.now();
+    calls.push(now);
+    seen.log.push('fn');
+    seen.ms += cost(now - calls[0]!);
+    if (calls.length === 1 && opts.firstWaitMs) await new Promise((r) => setTimeout(r, opts.firstWaitMs));
+  }, quick);
+  return { ms, seen, calls };
+}
+
 describe('bench/measurement.ts timeDevice', () => {
-  it('runs the op once (a slow first call not counted), then back to back for the warm-up span, before the first timed batch', async () => {
+  it('runs the op once (a slow first call not counted), large copies for the primer span, then the op back to back for the warm-up span, before the timed batches', async () => {
     for (const quick of [true, false]) {
-      const log: string[] = [];
-      const starts: number[] = [];
-      const state = { calls: 0 };
-      const b = fakeBackend(log, starts, state);
-      const times: number[] = [];
-      const ms = await timeDevice(b, async () => {
-        state.calls++;
-        times.push(performance.now());
-        log.push('fn');
-        if (times.length === 1) await new Promise((r) => setTimeout(r, 40)); // a first call that compiles: slow
-      }, quick);
-      expect(ms).toBe(5 / 5); // 5 calls a batch, 1 ms each
-      const first = log.indexOf('start');
-      const warm = times.slice(0, log.slice(0, first).filter((e) => e === 'fn').length);
-      expect(warm.length).toBeGreaterThanOrEqual(2);
-      // from the second call to the first timed batch: at least the warm-up's span (10 ms with --quick, 200 without)
-      expect(starts[0]! - warm[1]!).toBeGreaterThanOrEqual(quick ? 9 : 199); // (timeDevice reads its clock just before the second call)
-      expect(log.filter((e) => e === 'start').length).toBe(quick ? 3 : 10);
+      const reps = quick ? 3 : 10;
+      const { ms, seen, calls } = await run(quick, () => 1, { firstWaitMs: 40 });
+      expect(ms).toBe(1);
+      // the primer: copies between the first call and the second, for its span (10 ms with --quick,
+      // 300 without), its source freed before the second call
+      const fn1 = seen.log.indexOf('fn'), fn2 = seen.log.indexOf('fn', fn1 + 1);
+      expect(seen.log.slice(fn1, fn2).filter((e) => e === 'copy').length).toBe(seen.copies.length);
+      expect(seen.copies.length).toBeGreaterThanOrEqual(4);
+      expect(seen.log.indexOf('free primer')).toBeGreaterThan(seen.log.lastIndexOf('copy'));
+      expect(seen.log.indexOf('free primer')).toBeLessThan(fn2);
+      expect(calls[1]! - seen.copies[0]!).toBeGreaterThanOrEqual(quick ? 9 : 299);
+      // from the second call to the first timed batch: at least the warm-up's span (10 ms with
+      // --quick, 200 without); then `reps` batches of 5 calls
+      expect(seen.starts.length).toBe(reps);
+      expect(seen.starts[0]! - calls[1]!).toBeGreaterThanOrEqual(quick ? 9 : 199);
+      expect(calls.filter((t) => t >= seen.starts[0]!).length).toBe(5 * reps);
     }
   });
 
