@@ -37,19 +37,17 @@ function fakeBackend(seen: Seen): Backend {
 }
 
 /**
- * Times an op whose calls cost `cost(ms since its first call)` device ms on the fake backend (the first
- * call also waits `firstWaitMs` of wall time: a compile); returns the result, what the backend saw and
- * the wall times of the calls.
+ * Times an op of 1 device ms a call on the fake backend, its first call 40 ms of wall time (a compile);
+ * returns the result, what the backend saw and the wall times of the calls.
  */
-async function run(quick: boolean, cost: (sinceFirst: number) => number, opts: { firstWaitMs?: number } = {}) {
+async function run(quick: boolean) {
   const seen: Seen = { log: [], starts: [], copies: [], ms: 0 };
   const calls: number[] = [];
   const ms = await timeDevice(fakeBackend(seen), async () => {
-    const now = performance.now();
-    calls.push(now);
+    calls.push(performance.now());
     seen.log.push('fn');
-    seen.ms += cost(now - calls[0]!);
-    if (calls.length === 1 && opts.firstWaitMs) await new Promise((r) => setTimeout(r, opts.firstWaitMs));
+    seen.ms += 1;
+    if (calls.length === 1) await new Promise((r) => setTimeout(r, 40));
   }, quick);
   return { ms, seen, calls };
 }
@@ -58,7 +56,7 @@ describe('bench/measurement.ts timeDevice', () => {
   it('runs the op once (a slow first call not counted), large copies for the primer span, then the op back to back for the warm-up span, before the timed batches', async () => {
     for (const quick of [true, false]) {
       const reps = quick ? 3 : 10;
-      const { ms, seen, calls } = await run(quick, () => 1, { firstWaitMs: 40 });
+      const { ms, seen, calls } = await run(quick);
       expect(ms).toBe(1);
       // the primer: copies between the first call and the second, for its span (10 ms with --quick,
       // 300 without), its source freed before the second call
