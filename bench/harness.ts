@@ -6,7 +6,7 @@ import Benchmark from 'benchmark';
 import type { Backend } from '../src/runtime/backend.js';
 import { timeDevice } from './measurement.js';
 
-export { fmtShape, rates, timeDevice, type BenchOptions, type Measurement } from './measurement.js';
+export { fmtShape, rates, timeDevice, timeDeviceInTurns, type BenchOptions, type Measurement } from './measurement.js';
 
 /** Median wall-clock ms of `fn` (which must resolve when its work is complete), via benchmark.js. */
 export function timeHost(fn: () => Promise<void>, opts: { maxTime?: number; minSamples?: number } = {}): Promise<number> {

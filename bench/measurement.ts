@@ -72,25 +72,40 @@ async function primeClocks(backend: Backend, quick: boolean): Promise<void> {
  * peer on the CPU, the next case's inputs), then the op back to back for WARM_MS of wall time.
  */
 export async function timeDevice(backend: Backend, fn: () => Promise<void>, quick: boolean): Promise<number | undefined> {
+  return (await timeDeviceInTurns(backend, [fn], quick))?.[0];
+}
+
+/**
+ * Device times of several ops compared with each other (an op and its in-process peers): the same
+ * warm-up as timeDevice for all of them, then the timed batches in turns — one batch of each op per
+ * round — and each op's median over the rounds. An H100 running FP8 GEMMs sits at its 700 W cap and
+ * its SM clock swings between ~1.1 and 1.98 GHz over ~2 s; timed one after the other, the gathered
+ * GEMM and its peers landed in different phases of that swing and their ratio read 0.88-0.95x where
+ * turns read 0.80x, the same in every run (bench/RESULTS.md, 2026-11-23).
+ */
+export async function timeDeviceInTurns(backend: Backend, fns: readonly (() => Promise<void>)[], quick: boolean): Promise<number[] | undefined> {
   const timer = backend.deviceTimer;
   if (!timer) return undefined;
-  await fn(); // the first call compiles pipelines / loads modules: not part of the warm-up's span
-  await backend.sync();
+  for (const fn of fns) {
+    await fn(); // the first call compiles pipelines / loads modules: not part of the warm-up's span
+    await backend.sync();
+  }
   await primeClocks(backend, quick);
   const t0 = performance.now();
   do {
-    await fn();
+    for (const fn of fns) await fn();
     await backend.sync();
   } while (performance.now() - t0 < (quick ? WARM_MS_QUICK : WARM_MS));
   const inner = 5;
-  const samples: number[] = [];
+  const samples: number[][] = fns.map(() => []);
   for (let rep = 0; rep < (quick ? 3 : 10); rep++) {
-    timer.start();
-    for (let i = 0; i < inner; i++) await fn();
-    samples.push((await timer.stop()) / inner);
+    for (let i = 0; i < fns.length; i++) {
+      timer.start();
+      for (let j = 0; j < inner; j++) await fns[i]!();
+      samples[i]!.push((await timer.stop()) / inner);
+    }
   }
-  samples.sort((a, b) => a - b);
-  return samples[Math.floor(samples.length / 2)]!;
+  return samples.map((s) => s.sort((a, b) => a - b)[Math.floor(s.length / 2)]!);
 }
 
 export function fmtShape(shape: readonly number[]): string {

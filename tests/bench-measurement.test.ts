@@ -1,7 +1,7 @@
 // bench/measurement.ts timeDevice: the clock primer and the warm-up before the timed batches, and the
-// median it returns.
+// median it returns; timeDeviceInTurns: the batches of several ops in turns, each op's own median.
 import { describe, expect, it } from 'vitest';
-import { timeDevice } from '../bench/measurement.js';
+import { timeDevice, timeDeviceInTurns } from '../bench/measurement.js';
 import type { Backend } from '../src/runtime/backend.js';
 
 /** What the fake backend saw: events in order, the timer's starts and the primer's copies (times). */
@@ -76,5 +76,40 @@ describe('bench/measurement.ts timeDevice', () => {
 
   it('is undefined on a backend without a device timer', async () => {
     expect(await timeDevice({ sync: async () => {} } as unknown as Backend, async () => {}, true)).toBeUndefined();
+    expect(await timeDeviceInTurns({ sync: async () => {} } as unknown as Backend, [async () => {}], true)).toBeUndefined();
+  });
+});
+
+describe('bench/measurement.ts timeDeviceInTurns', () => {
+  it('warms every op up, then times one batch of each op per round, in turns, and returns each op\'s median', async () => {
+    for (const quick of [true, false]) {
+      const reps = quick ? 3 : 10;
+      // op i costs i + 1 device ms a call, except in the second timed round, where op 0's batch is slow
+      // (an outlier its median must drop): the medians are 1, 2, 3 only if each batch is op i's alone
+      const seen: Seen = { log: [], starts: [], copies: [], ms: 0 };
+      const backend = fakeBackend(seen);
+      const timer = backend.deviceTimer as { start: () => void };
+      const start = timer.start;
+      let round = -1;
+      timer.start = () => {
+        start();
+        round = Math.floor((seen.starts.length - 1) / 3);
+      };
+      const ops = [0, 1, 2].map((i) => async () => {
+        seen.log.push(`fn${i}`);
+        seen.ms += i === 0 && round === 1 ? 50 : i + 1;
+      });
+      const ms = await timeDeviceInTurns(backend, ops, quick);
+      expect(ms).toEqual([1, 2, 3]);
+      // each op once before the primer's copies, then the timed batches: 5 calls of one op after each
+      // start, the ops in turn
+      const firstCopy = seen.log.indexOf('copy');
+      expect(seen.log.slice(0, firstCopy).filter((e) => e.startsWith('fn'))).toEqual(['fn0', 'fn1', 'fn2']);
+      expect(seen.starts.length).toBe(3 * reps);
+      const timedLog = seen.log.slice(seen.log.indexOf('start'));
+      const batches = timedLog.join(' ').split('start').map((b) => b.trim()).filter((b) => b);
+      expect(batches.length).toBe(3 * reps);
+      batches.forEach((b, j) => expect(b).toBe(Array(5).fill(`fn${j % 3}`).join(' ')));
+    }
   });
 });
