@@ -16,7 +16,9 @@
 // STAGES stages of (BM + BN) x 128 codes keep the copies ahead of the math. TMA zero-fills what is
 // outside the tensors (rows past M or G*N, K past K), so any M, N and K % 16 == 0 work; rows of
 // another group that a tile's box reaches (contiguous B at n >= N, masked A past Mmax) only feed
-// outputs that are never stored.
+// outputs that are never stored. Not kept: clusters of 2 CTAs along M sharing the B tile by TMA
+// multicast, which halves B's L2 reads: 0.92-0.995x this kernel, timed in turns on an H100
+// (bench/RESULTS.md, 2026-11-23); L2's bytes are not what holds it back.
 //
 // Gathered A rows (GATHER, contiguous mode: GemmFp8Params.a_pairs): A cannot come by TMA. Producer
 // thread tid resolves tile row m0 + tid's source row once (gemm_a_row; -1, and a row past the tile,
@@ -30,9 +32,11 @@
 // barriers count 129 arrivals in this mode. What limited it was the producer's own instruction
 // stream: each copy waited on a generic load of its source row from the row table (see smem below),
 // so the consumers starved on "full". With ld.shared and the 8 source rows held in registers, on an
-// H100 at a DeepSeek-like shape (~32.7k rows gathered from ~8.2k, N 4096, K 7168) it runs at
-// ~660 TFLOP/s, 0.82-1.0x the TMA kernel on a materialised A and 0.89-0.95x materialise + TMA kernel
-// in the same runs (was ~520, 0.68-0.78x: bench/RESULTS.md). Measured and not kept: arriving through
+// H100 at a DeepSeek-like shape (~32.7k rows gathered from ~8.2k or ~21.6k, N 4096, K 7168) it runs at
+// ~610-630 TFLOP/s, 0.75-0.77x the TMA kernel on a materialised A and 0.80-0.82x materialise + TMA
+// kernel, timed in turns with them (was ~520 before; bench/RESULTS.md). (The H100 sits at its 700 W
+// cap running these, its clock swinging over ~2 s: timed one after the other, the same kernels had
+// read 0.89-0.95x.) Measured and not kept: arriving through
 // cp.async.mbarrier.arrive.noinc instead of waiting (same speed); 2 threads a row with 64-bit row
 // pointers (~590); 32-bit row offsets (~2% faster, but 20 bytes of spills under
 // the producer's 40 registers). Earlier: neither a longer lag nor dropping the fence moved it; one

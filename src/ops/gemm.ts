@@ -64,7 +64,9 @@ export async function fp8(a: QuantizedTensor, b: QuantizedTensor, opts: GemmFp8O
  * [0, R·k) (align's sentinel R·k for padding) reads an all-zero A row, so its output row is 0.
  * Same as the call without a gather on the explicitly gathered A (codes and scales, zero rows for
  * those ids). The cuda and reference backends read A through the index; the others materialise the
- * gathered A first (moe's permute kernels) and free it after the call.
+ * gathered A first (moe's permute kernels) and free it after the call. Cost on cuda (H100, DeepSeek-V3's
+ * expert shapes, bench/RESULTS.md 2026-11-23): the gathering kernel saves the [M_sum, K] copy's memory
+ * but runs at ~0.8x the speed of that copy plus the GEMM on it; use it where memory, not time, is short.
  */
 export async function fp8GroupedContiguous(
   a: QuantizedTensor, b: QuantizedTensor, groupIndex: Tensor, opts: { out?: GemmOut; gather?: { pairs: Tensor; k: number } } = {},

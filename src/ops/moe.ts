@@ -724,7 +724,9 @@ export interface DispatchOptions {
    * and nothing but recv holds the rows; the grouped GEMM reads them through the alignment instead
    * (`gemm.fp8GroupedContiguous(recv, w, rowExpert, { gather: { pairs: alignment.sortedPairs, k } })`),
    * so the expansion into expert order — each token once per local expert of its, plus the padding —
-   * is never written: at top-8 over 2 ranks that is ~4× recv's bytes of HBM writes a dispatch saved.
+   * is never written: at top-8 over 2 ranks that is ~4× recv's bytes of HBM writes a dispatch saved,
+   * and expertX's memory. The gathering GEMM is slower than the expansion plus the GEMM on expertX
+   * (~0.8× on an H100 at DeepSeek-V3's shapes, bench/RESULTS.md 2026-11-23): false trades time for memory.
    */
   expand?: boolean;
 }
