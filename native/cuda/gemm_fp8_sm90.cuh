@@ -41,7 +41,8 @@
 // pointers (~590); 32-bit row offsets (~2% faster, but 20 bytes of spills under
 // the producer's 40 registers). Earlier: neither a longer lag nor dropping the fence moved it; one
 // TMA a row (1-row boxes: TMA's swizzle follows the shared address, so the bits were right) ran at
-// ~120.
+// ~120 issued by one thread, and at ~350 (0.55x this, in turns; same bits) with each of the 128
+// producer threads issuing its own row's: TMA's cost is per copy, and a 128-byte copy is too small.
 //
 #pragma once
 
