@@ -16,7 +16,7 @@ import type { Backend } from '../src/runtime/backend.js';
 import { packageRoot } from '../src/util/paths.js';
 import type { Ceilings } from './ceilings.js';
 import { gemmCaseKey, gemmCases, gemmFlops as flops, pattern, prepareGathered, prepareGemm as prepare, type GemmCase } from './gemm.cases.js';
-import { timeDeviceInTurns, timeHost, timeOp, type BenchOptions, type Measurement } from './harness.js';
+import { timeHost, timeOp, timeOps, type BenchOptions, type Measurement } from './harness.js';
 
 export { gemmCaseKey, gemmCases, type GemmCase } from './gemm.cases.js';
 
@@ -55,15 +55,12 @@ export async function benchGemm(backend: Backend, ceilings: Ceilings, opts: Benc
     const gathered = c.op === 'fp8 grouped gathered' ? await prepareGathered(backend, c) : undefined;
     const p = gathered ?? (await prepare(backend, c));
     // the gathered GEMM against materialise + GEMM and against the GEMM on a materialised A, timed in
-    // turns on a device (timeDeviceInTurns: one after the other they read up to ~15% apart on a
-    // power-capped H100), one after the other by the host's clock on the cpu backend
+    // turns (timeOps; one after the other they read up to ~15% apart on a power-capped H100)
     const peers = gathered?.materialiseAndRun && gathered.runMaterialised ? [gathered.materialiseAndRun, gathered.runMaterialised] : [];
-    const turns = peers.length ? await timeDeviceInTurns(backend, [p.run, ...peers], opts.quick) : undefined;
-    const { ms, timer } = turns ? { ms: turns[0]!, timer: 'device' as const } : await timeOp(backend, p.run, opts.quick);
-    const peerMs = turns ? turns.slice(1) : [];
-    for (const f of turns ? [] : peers) peerMs.push((await timeOp(backend, f, opts.quick)).ms);
+    const timed = await timeOps(backend, [p.run, ...peers], opts.quick);
+    const ms = timed.ms[0]!, timer = timed.timer;
     const vsMaterialised = peers.length ? {
-      peer: 'materialise + GEMM', peer_ms: peerMs[0]!, peer_alt: 'GEMM on materialised A', peer_alt_ms: peerMs[1]!,
+      peer: 'materialise + GEMM', peer_ms: timed.ms[1]!, peer_alt: 'GEMM on materialised A', peer_alt_ms: timed.ms[2]!,
     } : undefined;
     p.free();
     const tflops = flops(c) / (ms * 1e9);

@@ -4,9 +4,9 @@
 
 import Benchmark from 'benchmark';
 import type { Backend } from '../src/runtime/backend.js';
-import { timeDevice } from './measurement.js';
+import { timeDeviceInTurns } from './measurement.js';
 
-export { fmtShape, rates, timeDevice, timeDeviceInTurns, type BenchOptions, type Measurement } from './measurement.js';
+export { fmtShape, rates, timeDevice, type BenchOptions, type Measurement } from './measurement.js';
 
 /** Median wall-clock ms of `fn` (which must resolve when its work is complete), via benchmark.js. */
 export function timeHost(fn: () => Promise<void>, opts: { maxTime?: number; minSamples?: number } = {}): Promise<number> {
@@ -36,7 +36,18 @@ export function timeHost(fn: () => Promise<void>, opts: { maxTime?: number; minS
  * host time. `fn` submits the work (and may resolve before it ends).
  */
 export async function timeOp(backend: Backend, fn: () => Promise<void>, quick: boolean): Promise<{ ms: number; timer: 'device' | 'host' }> {
-  const device = await timeDevice(backend, fn, quick);
+  const { ms, timer } = await timeOps(backend, [fn], quick);
+  return { ms: ms[0]!, timer };
+}
+
+/**
+ * timeOp for ops compared with each other (an op and its in-process peers): device times in turns
+ * when the backend has a timer (timeDeviceInTurns), else host times one after the other.
+ */
+export async function timeOps(backend: Backend, fns: readonly (() => Promise<void>)[], quick: boolean): Promise<{ ms: number[]; timer: 'device' | 'host' }> {
+  const device = await timeDeviceInTurns(backend, fns, quick);
   if (device !== undefined) return { ms: device, timer: 'device' };
-  return { ms: await timeHost(fn, quick ? { maxTime: 0.5, minSamples: 2 } : {}), timer: 'host' };
+  const ms: number[] = [];
+  for (const fn of fns) ms.push(await timeHost(fn, quick ? { maxTime: 0.5, minSamples: 2 } : {}));
+  return { ms, timer: 'host' };
 }
