@@ -33,7 +33,7 @@
 // stream: each copy waited on a generic load of its source row from the row table (see smem below),
 // so the consumers starved on "full". With ld.shared and the 8 source rows held in registers, on an
 // H100 at a DeepSeek-like shape (~32.7k rows gathered from ~8.2k or ~21.6k, N 4096, K 7168) it runs at
-// ~610-630 TFLOP/s, 0.75-0.77x the TMA kernel on a materialised A and 0.80-0.82x materialise + TMA
+// ~605-630 TFLOP/s, 0.74-0.77x the TMA kernel on a materialised A and 0.80-0.82x materialise + TMA
 // kernel, timed in turns with them (was ~520 before; bench/RESULTS.md). (The H100 sits at its 700 W
 // cap running these, its clock swinging over ~2 s: timed one after the other, the same kernels had
 // read 0.89-0.95x.) Measured and not kept: arriving through
